@@ -1,0 +1,1 @@
+"""Prefect flows (setup, optimize, analyze, and run = all three) and the command line."""

@@ -1,0 +1,28 @@
+"""Analyze flow: metadata.json and the HTML report of a run store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, task
+
+from storage.metadata import write_metadata
+from storage.run_store import RunStore
+
+
+@task(name="write-metadata")
+def metadata_task(store: str) -> str:
+    return str(write_metadata(RunStore.open(store), Path(store) / "metadata.json"))
+
+
+@task(name="write-report")
+def report_task(store: str) -> str:
+    from analysis.report import write_report
+
+    return str(write_report(RunStore.open(store), Path(store) / "report.html"))
+
+
+@flow(name="analyze")
+def analyze_flow(store: str) -> dict[str, str]:
+    """Write ``metadata.json`` and ``report.html`` into the store folder."""
+    return {"metadata": metadata_task(store), "report": report_task(store)}

@@ -1,0 +1,64 @@
+"""Optimize flow: the generation loop, each population mapped onto a Dask cluster."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from distributed import Client
+from prefect import flow, get_run_logger
+
+from flows.progress import generation_bar
+from optimization.cluster import ClusterConfig, DaskEvaluator, make_cluster
+from optimization.runner import OptimizationRun
+from storage.run_store import RunStore
+from storage.runs import problem_from_store
+from tasks.evaluate import evaluate_generation
+
+
+@flow(name="optimize")
+def optimize_flow(
+    store: str, cluster: ClusterConfig | None = None, progress: bool = False
+) -> dict:
+    """Run (or continue) the optimization recorded in ``store`` until a stopping rule fires."""
+    logger = get_run_logger()
+    cluster = cluster or ClusterConfig()
+    run_store = RunStore.open(store, mode="r+")
+    problem = problem_from_store(run_store)
+    run = OptimizationRun(problem, run_store)
+    if run.resumed_at:
+        logger.info("resuming %s after generation %d", store, run.resumed_at)
+    spec = problem.spec
+    label = f"{spec.name} · {run.algorithm.info.label}"
+    with make_cluster(cluster) as dask_cluster, Client(dask_cluster) as client:
+        evaluator = DaskEvaluator(client, problem, cluster.chunks_per_worker)
+        with generation_bar(progress, spec.budget, run.evaluations, label) as update:
+            while run.stop_reason is None:
+                points = run.ask()
+                if len(points) == 0:
+                    continue
+                started = time.perf_counter()
+                result = evaluate_generation(evaluator, run.to_real(points), run.generation)
+                run.record(points, result, time.perf_counter() - started)
+                update(run.evaluations, run.stopping.best)
+                logger.info(
+                    "generation %d: %d evaluations, best %.6g, failed %d",
+                    run.generation, run.evaluations, run.stopping.best,
+                    int(np.count_nonzero(result.status)),
+                )  # fmt: skip
+        best = run_store.best()
+        values = np.array([best["parameters"][name] for name in problem.space.names])
+        traces = evaluator.simulate(values)
+    run_store.write_arrays(
+        "best",
+        {
+            "parameters": values,
+            "errors": np.array(list(best["errors"].values())),
+            "total": np.array(best["total"]),
+            "trace": np.column_stack([t.values for t in traces]),
+            "time": traces[0].time_ms,
+        },
+    )
+    reason = run.finish()
+    logger.info("finished: %s; best total error %.6g", reason, best["total"])
+    return {**best, "stop_reason": reason, "evaluations": run.evaluations}

@@ -1,0 +1,80 @@
+"""The ask/tell protocol every search algorithm is driven through.
+
+Algorithms search the unit cube [0, 1]^d; the problem's ParameterSpace maps points to real
+units (log-scaled where asked). One generation = one ``ask`` (a batch, evaluated in parallel)
+followed by one ``tell`` with the errors of exactly that batch.
+"""
+
+from __future__ import annotations
+
+import abc
+import pickle
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class AlgorithmError(RuntimeError):
+    """An optimizer package failed; the message names the algorithm."""
+
+
+@dataclass(frozen=True)
+class AlgorithmInfo:
+    """Registry facts about one implementation (shown by ``neuroptimus algorithms``)."""
+
+    name: str  # registry key, e.g. "cmaes"
+    label: str  # human name, e.g. "CMA-ES (cmaes)"
+    package: str  # PyPI package that implements it
+    multi_objective: bool  # sees the error vector instead of the weighted sum
+    parallel: bool  # True: a whole population per ask; False: one point per ask
+    defaults: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+
+class Algorithm(abc.ABC):
+    """One optimizer behind ask/tell.
+
+    ``ask`` returns an (n, d) array of points in the unit cube. ``tell`` receives the same
+    points with their error vectors ``errors`` (n, k: one column per weighted cost component,
+    unweighted) and weighted totals ``totals`` (n,). Single-objective algorithms use
+    ``totals``; multi-objective ones use ``errors``. ``state``/``restore`` make a run resumable
+    bit for bit: restoring the state saved after generation g and continuing gives the same
+    points as an uninterrupted run.
+    """
+
+    info: ClassVar[AlgorithmInfo]
+
+    def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
+        unknown = set(settings) - set(self.info.defaults)
+        if unknown:
+            known = ", ".join(sorted(self.info.defaults)) or "none"
+            raise ValueError(
+                f"algorithm {self.info.name!r} has no setting(s) {', '.join(sorted(unknown))}; "
+                f"known settings: {known}"
+            )
+        self.dimension = dimension
+        self.population = population
+        self.seed = seed
+        self.settings = {**self.info.defaults, **settings}
+
+    @abc.abstractmethod
+    def ask(self) -> np.ndarray:
+        """Next batch of points to evaluate, shape (n, dimension), inside [0, 1]."""
+
+    @abc.abstractmethod
+    def tell(self, points: np.ndarray, errors: np.ndarray, totals: np.ndarray) -> None:
+        """Report the evaluated batch returned by the last ``ask``."""
+
+    @property
+    def done(self) -> bool:
+        """True when the algorithm has converged by its own criterion."""
+        return False
+
+    def state(self) -> bytes:
+        """Everything needed to continue this run exactly (default: pickle of the object)."""
+        return pickle.dumps(self.__dict__, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, state: bytes) -> None:
+        """Inverse of :meth:`state`."""
+        self.__dict__.update(pickle.loads(state))

@@ -1,0 +1,113 @@
+"""Evaluate individuals: simulate, score, and never raise for a bad individual."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimization.problem import Problem
+from optimization.simulators import ModelError, SimulationTimeout, Simulator, Trace
+
+STATUSES = ("ok", "failed", "nan", "timeout")
+OK, FAILED, NAN, TIMEOUT = range(len(STATUSES))
+
+# One model per process (NEURON keeps global state): the simulator built here is reused by
+# every evaluation this process runs.
+_simulator: tuple[str, Simulator] | None = None
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def simulator_for(problem: Problem) -> Simulator:
+    """This process's simulator for ``problem``, built on first use."""
+    global _simulator
+    if _simulator is None:
+        simulator = problem.make_simulator()
+        simulator.setup()
+        _simulator = (problem.key, simulator)
+    elif _simulator[0] != problem.key:
+        raise ModelError(
+            "this process already hosts another NEURON model; run each problem in its own "
+            "worker processes"
+        )
+    return _simulator[1]
+
+
+@dataclass
+class BatchResult:
+    """Per-individual outcome of a batch, as arrays ready for the run store."""
+
+    errors: np.ndarray  # (n, k) unweighted components (penalty where failed)
+    total: np.ndarray  # (n,)
+    status: np.ndarray  # (n,) int8 codes into STATUSES
+    message: list[str]
+    seconds: np.ndarray  # (n,) wall time of simulation + scoring
+    worker: list[str]
+
+    @classmethod
+    def concatenate(cls, parts: list[BatchResult]) -> BatchResult:
+        return cls(
+            errors=np.concatenate([p.errors for p in parts]),
+            total=np.concatenate([p.total for p in parts]),
+            status=np.concatenate([p.status for p in parts]),
+            message=[m for p in parts for m in p.message],
+            seconds=np.concatenate([p.seconds for p in parts]),
+            worker=[w for p in parts for w in p.worker],
+        )
+
+
+def evaluate_one(problem: Problem, values: np.ndarray) -> tuple[np.ndarray, int, str, float]:
+    """(errors, status, message, seconds) of one parameter vector in real units."""
+    k = len(problem.component_names)
+    penalty = problem.spec.evaluation.penalty
+    started = time.monotonic()
+    deadline = started + problem.spec.evaluation.timeout_s
+    status, message = OK, ""
+    try:
+        traces = simulator_for(problem).run(problem.space.as_dict(values), deadline)
+        if not all(np.isfinite(t.values).all() for t in traces):
+            status, message = NAN, "the recording contains NaN or infinite values"
+        else:
+            errors = problem.objective.errors(traces)
+            if not np.isfinite(errors).all():
+                status, message = NAN, "a cost function returned NaN or inf"
+    except SimulationTimeout as error:
+        status, message = TIMEOUT, str(error)
+    except ModelError:
+        raise  # the model cannot be built at all: not this individual's fault
+    except Exception as error:  # a crashing simulation is a recorded status, not a failure
+        status, message = FAILED, f"{type(error).__name__}: {error}"
+    if status != OK:
+        errors = np.full(k, penalty)
+    return errors, status, message, time.monotonic() - started
+
+
+def evaluate_batch(problem: Problem, points: np.ndarray) -> BatchResult:
+    """Evaluate the rows of ``points`` (real units) one after another in this process."""
+    points = np.atleast_2d(points)
+    outcomes = [evaluate_one(problem, row) for row in points]
+    errors = np.array([o[0] for o in outcomes]).reshape(len(points), -1)
+    totals = problem.objective.total(errors)
+    status = np.array([o[1] for o in outcomes], dtype=np.int8)
+    penalty = problem.spec.evaluation.penalty
+    totals = np.where(status == OK, totals, penalty)
+    name = worker_name()
+    return BatchResult(
+        errors=errors,
+        total=totals,
+        status=status,
+        message=[o[2] for o in outcomes],
+        seconds=np.array([o[3] for o in outcomes]),
+        worker=[name] * len(points),
+    )
+
+
+def simulate_traces(problem: Problem, values: np.ndarray) -> list[Trace]:
+    """The recorded traces of one individual (for reports), in this process."""
+    return simulator_for(problem).run(problem.space.as_dict(values))

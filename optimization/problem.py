@@ -1,0 +1,117 @@
+"""Problem = parameter space + simulator factory + objective over the loaded target."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from optimization.data import fetch
+from optimization.objective import Objective
+from optimization.parameters import ParameterSpace
+from optimization.simulators import ModelError, Simulator, Trace, create_simulator
+from optimization.spec import ProblemSpec
+
+
+class TargetError(ValueError):
+    """The target data cannot be used with this protocol (missing, wrong shape or length)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything an evaluation needs; small enough to send to every worker once."""
+
+    spec: ProblemSpec
+    space: ParameterSpace
+    objective: Objective
+
+    @property
+    def key(self) -> str:
+        """Identifies the simulated model, so a worker process can tell if it already has it."""
+        text = self.spec.model_dump_json(include={"model", "parameters", "protocol", "base_dir"})
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def make_simulator(self) -> Simulator:
+        return create_simulator(self.spec)
+
+    @property
+    def component_names(self) -> list[str]:
+        return self.objective.component_names
+
+
+def build_problem(spec: ProblemSpec, targets: list[np.ndarray] | None = None) -> Problem:
+    """Load (or regenerate) the target and assemble the problem."""
+    if targets is None:
+        targets = load_targets(spec)
+    check_target_lengths(spec, targets)
+    return Problem(spec, ParameterSpace.from_specs(spec.parameters), Objective.from_spec(spec, targets))
+
+
+def true_values(spec: ProblemSpec) -> dict[str, float]:
+    return {p.name: p.true_value for p in spec.parameters}
+
+
+def load_targets(spec: ProblemSpec) -> list[np.ndarray]:
+    """One target array per sweep, from the target file or simulated from the true values."""
+    if spec.target.regenerate:
+        return [trace.values for trace in simulate_isolated(spec, true_values(spec))]
+    return read_target_file(spec)
+
+
+def read_target_file(spec: ProblemSpec) -> list[np.ndarray]:
+    name = spec.target.file
+    path = fetch(name) if name.startswith("data://") else Path(spec.resolve(name))
+    try:
+        table = np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as error:
+        raise TargetError(f"target file {path}: cannot read it as numbers ({error})") from None
+    columns = table[:, 1:] if spec.target.time_column else table
+    if columns.shape[1] != spec.protocol.sweeps:
+        raise TargetError(
+            f"target file {path}: {columns.shape[1]} trace column(s) for "
+            f"{spec.protocol.sweeps} sweep(s) (time_column: {spec.target.time_column})"
+        )
+    if not np.isfinite(columns).all():
+        raise TargetError(f"target file {path}: contains NaN or infinite values")
+    return [columns[:, k].copy() for k in range(columns.shape[1])]
+
+
+def expected_length(spec: ProblemSpec) -> int:
+    """Samples a simulated sweep has at the target's sampling rate."""
+    step_ms = 1000 / spec.target.sampling_rate_hz
+    samples = int(round(spec.protocol.tstop_ms / step_ms)) + 1
+    return samples - 1 if spec.protocol.recording.variable == "clamp_current" else samples
+
+
+def check_target_lengths(spec: ProblemSpec, targets: list[np.ndarray]) -> None:
+    """Model and target may differ by one sample at most (a configuration error otherwise)."""
+    model = expected_length(spec)
+    for k, target in enumerate(targets):
+        if abs(len(target) - model) > 1:
+            raise TargetError(
+                f"target sweep {k + 1} has {len(target)} samples but the protocol records "
+                f"{model} (tstop_ms {spec.protocol.tstop_ms:g} at "
+                f"{spec.target.sampling_rate_hz:g} Hz): fix tstop_ms or sampling_rate_hz"
+            )
+
+
+def _simulate_here(spec: ProblemSpec, parameters: dict[str, float]) -> list[Trace]:
+    simulator = create_simulator(spec)
+    simulator.setup()
+    return simulator.run(parameters)
+
+
+def simulate_isolated(spec: ProblemSpec, parameters: dict[str, float]) -> list[Trace]:
+    """Simulate once in a fresh process, leaving this process free of any model state."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        try:
+            return pool.submit(_simulate_here, spec, parameters).result()
+        except ModelError:
+            raise
+        except Exception as error:
+            raise ModelError(f"simulating {spec.name} failed: {error}") from error

@@ -1,0 +1,21 @@
+"""Simulators: one per model kind, built once per process (see base.Simulator)."""
+
+from optimization.simulators.base import (
+    ModelError,
+    SimulationTimeout,
+    Simulator,
+    Trace,
+)
+from optimization.spec import ProblemSpec
+
+
+def create_simulator(spec: ProblemSpec) -> Simulator:
+    """The simulator named by the problem's ``model.simulator``."""
+    if spec.model.simulator == "neuron":
+        from optimization.simulators.neuron import NeuronSimulator
+
+        return NeuronSimulator(spec)
+    raise ModelError(f"unknown simulator {spec.model.simulator!r}")
+
+
+__all__ = ["ModelError", "SimulationTimeout", "Simulator", "Trace", "create_simulator"]

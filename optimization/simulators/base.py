@@ -1,0 +1,45 @@
+"""Simulator interface: build the model once per process, then run it many times."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class SimulationTimeout(RuntimeError):
+    """A simulation ran past its per-evaluation deadline."""
+
+
+class ModelError(RuntimeError):
+    """The user's model cannot be built (bad hoc file, unknown section or parameter …)."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One recorded sweep sampled every ``dt_ms`` from ``t0_ms``."""
+
+    values: np.ndarray
+    dt_ms: float
+    t0_ms: float = 0.0
+    spike_times_ms: np.ndarray | None = None  # when the simulator reports spikes itself
+
+    @property
+    def time_ms(self) -> np.ndarray:
+        return self.t0_ms + self.dt_ms * np.arange(len(self.values))
+
+
+class Simulator(abc.ABC):
+    """Runs one model. ``setup`` is called once per worker process before the first ``run``."""
+
+    @abc.abstractmethod
+    def setup(self) -> None:
+        """Load mechanisms and build the model (expensive, once per process)."""
+
+    @abc.abstractmethod
+    def run(self, parameters: dict[str, float], deadline: float | None = None) -> list[Trace]:
+        """Simulate every sweep with these parameter values (real units).
+
+        ``deadline`` is a ``time.monotonic()`` value; past it, raise SimulationTimeout.
+        """

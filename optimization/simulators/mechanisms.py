@@ -1,0 +1,55 @@
+"""Compile NMODL folders once per machine and load them once per process."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+from optimization.simulators.base import ModelError
+
+_loaded: set[str] = set()
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("NEUROPTIMUS_CACHE", Path.home() / ".cache" / "neuroptimus"))
+
+
+def compile_mechanisms(folder: Path) -> Path:
+    """Compile the .mod files of ``folder`` with nrnivmodl (cached by content); return the
+    compiled library. Concurrent workers wait on a file lock instead of compiling twice."""
+    mod_files = sorted(folder.glob("*.mod"))
+    if not mod_files:
+        raise ModelError(f"{folder}: no .mod files to compile")
+    digest = hashlib.sha256()
+    for mod in mod_files:
+        digest.update(mod.name.encode() + b"\0" + mod.read_bytes())
+    build = cache_root() / "mechanisms" / digest.hexdigest()[:16]
+    build.mkdir(parents=True, exist_ok=True)
+    library = build / platform.machine() / ".libs" / "libnrnmech.so"
+    with open(build / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not library.exists():
+            for mod in mod_files:
+                shutil.copy(mod, build / mod.name)
+            result = subprocess.run(
+                ["nrnivmodl"], cwd=build, capture_output=True, text=True, check=False
+            )
+            if result.returncode != 0 or not library.exists():
+                tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+                raise ModelError(f"nrnivmodl failed on {folder}: {' | '.join(tail)}")
+    return library
+
+
+def load_mechanisms(folder: Path) -> None:
+    from neuron import h
+
+    library = compile_mechanisms(folder)
+    if str(library) not in _loaded:
+        if not h.nrn_load_dll(str(library)):
+            raise ModelError(f"NEURON could not load the mechanisms compiled from {folder}")
+        _loaded.add(str(library))

@@ -1,0 +1,359 @@
+"""Problem specification: the YAML problem file, validated by pydantic.
+
+The same model is the typed parameter of the Prefect flows, so the Prefect UI renders it as a
+form. Paths in a problem file are relative to that file, or ``data://`` names of the data
+registry. Units are in the field names (``_ms``, ``_mV``, ``_hz``); amplitudes are nA for
+current clamp and mV for voltage clamp.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from optimization.costs import COST_FUNCTIONS
+
+CostName = Literal[
+    "MSE",
+    "MSE (excl. spikes)",
+    "Spike count",
+    "Spike count (stim.)",
+    "ISI differences",
+    "Latency to 1st spike",
+    "AP amplitude",
+    "AHP depth",
+    "AP width",
+    "Derivative difference",
+]
+assert set(CostName.__args__) == set(COST_FUNCTIONS), "CostName must list the Table-1 names"
+
+
+class SpecError(ValueError):
+    """A problem file is malformed; the message is one line naming file, field and fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ParameterSpec(_Strict):
+    """One fitted parameter with its search bounds."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    hoc: str | None = Field(None, description="hoc assignment target, e.g. soma.gnabar_hh")
+    lower: float
+    upper: float
+    log: bool = Field(False, description="search log10(value) uniformly")
+    unit: str = ""
+    true_value: float | None = Field(None, description="known optimum (surrogate problems)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ParameterSpec:
+        if not (math.isfinite(self.lower) and math.isfinite(self.upper)):
+            raise ValueError("bounds must be finite numbers")
+        if self.lower >= self.upper:
+            raise ValueError(
+                f"lower bound {self.lower:g} must be below upper bound {self.upper:g}"
+            )
+        if self.log and self.lower <= 0:
+            raise ValueError(f"log scale needs a positive lower bound, got {self.lower:g}")
+        if self.true_value is not None and not self.lower <= self.true_value <= self.upper:
+            raise ValueError(
+                f"true_value {self.true_value:g} lies outside [{self.lower:g}, {self.upper:g}]"
+            )
+        return self
+
+
+class ModelSpec(_Strict):
+    """The simulated model: a hoc file (and NMODL folder) loaded by NEURON in-process."""
+
+    simulator: Literal["neuron"] = "neuron"
+    hoc: str = Field(description="hoc file building the cell: a path or a data:// name")
+    mechanisms: str | None = Field(None, description="folder of .mod files compiled once")
+
+
+class StimulusSpec(_Strict):
+    """A step stimulus; each amplitude is one sweep (one simulated trace)."""
+
+    type: Literal["IClamp", "VClamp"]
+    section: str = "soma"
+    position: Annotated[float, Field(ge=0, le=1)] = 0.5
+    amplitudes: Annotated[list[float], Field(min_length=1)]
+    delay_ms: Annotated[float, Field(ge=0)]
+    duration_ms: Annotated[float, Field(ge=0)]
+    holding_mV: float | None = Field(None, description="VClamp level outside the step")
+    series_resistance_MOhm: Annotated[float, Field(gt=0)] = 0.01
+
+    @model_validator(mode="after")
+    def _units(self) -> StimulusSpec:
+        for amplitude in self.amplitudes:
+            if self.type == "IClamp" and abs(amplitude) > 100:
+                raise ValueError(
+                    f"IClamp amplitude {amplitude:g} is in nA: {amplitude:g} nA is implausible "
+                    f"(did you give pA? use {amplitude / 1000:g})"
+                )
+            if self.type == "VClamp" and not -200 <= amplitude <= 100:
+                raise ValueError(f"VClamp amplitude {amplitude:g} must be in mV (-200 … 100)")
+            if self.type == "VClamp" and amplitude != 0 and abs(amplitude) < 1:
+                raise ValueError(
+                    f"VClamp amplitude {amplitude:g} is in mV: did you give volts? "
+                    f"use {amplitude * 1000:g}"
+                )
+        return self
+
+
+class RecordingSpec(_Strict):
+    """What is recorded: a range variable at a location, or the clamp's electrode current."""
+
+    variable: str = Field("v", description="range variable such as v or cai, or clamp_current")
+    section: str = "soma"
+    position: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+
+class ProtocolSpec(_Strict):
+    """Simulation and stimulation protocol."""
+
+    tstop_ms: Annotated[float, Field(gt=0)]
+    dt_ms: Annotated[float, Field(gt=0)] = 0.025
+    v_init_mV: float = -65.0
+    stimulus: StimulusSpec | None = None
+    recording: RecordingSpec = RecordingSpec()
+
+    @field_validator("dt_ms")
+    @classmethod
+    def _dt(cls, value: float) -> float:
+        if value > 1:
+            raise ValueError(f"time step {value:g} ms is too coarse for neurons (did you give µs?)")
+        return value
+
+    @field_validator("v_init_mV")
+    @classmethod
+    def _v_init(cls, value: float) -> float:
+        if not -150 <= value <= 60:
+            raise ValueError(f"initial voltage {value:g} must be in mV (-150 … 60)")
+        if value != 0 and abs(value) < 1:
+            raise ValueError(f"initial voltage {value:g} is in mV: did you give volts?")
+        return value
+
+    @model_validator(mode="after")
+    def _timing(self) -> ProtocolSpec:
+        if self.dt_ms >= self.tstop_ms:
+            raise ValueError(f"dt_ms {self.dt_ms:g} must be smaller than tstop_ms {self.tstop_ms:g}")
+        if self.stimulus and self.stimulus.delay_ms >= self.tstop_ms:
+            raise ValueError(
+                f"stimulus delay {self.stimulus.delay_ms:g} ms starts after the simulation ends "
+                f"(tstop_ms {self.tstop_ms:g}); both are in ms"
+            )
+        if self.recording.variable == "clamp_current" and (
+            not self.stimulus or self.stimulus.type != "VClamp"
+        ):
+            raise ValueError("recording clamp_current needs a VClamp stimulus")
+        return self
+
+    @property
+    def sweeps(self) -> int:
+        return len(self.stimulus.amplitudes) if self.stimulus else 1
+
+
+class TargetSpec(_Strict):
+    """Target traces: a data file (time column + one column per sweep) or regenerated."""
+
+    file: str | None = Field(None, description="path or data:// name of the target traces")
+    regenerate: bool = Field(False, description="simulate the target from the true values")
+    sampling_rate_hz: Annotated[float, Field(gt=0)]
+    time_column: bool = True
+
+    @model_validator(mode="after")
+    def _source(self) -> TargetSpec:
+        if (self.file is None) == (not self.regenerate):
+            raise ValueError("give exactly one of file (a target data file) or regenerate: true")
+        return self
+
+
+class CostTerm(_Strict):
+    name: CostName
+    weight: Annotated[float, Field(ge=0)] = 1.0
+
+
+class CostSpec(_Strict):
+    """Weighted cost functions (Table 1) and their spike-detection settings."""
+
+    functions: Annotated[list[CostTerm], Field(min_length=1)]
+    spike_threshold_mV: float = 0.0
+    spike_window_samples: Annotated[int, Field(ge=0)] = 40
+
+
+class AlgorithmSpec(_Strict):
+    name: str = "cmaes"
+    population: Annotated[int, Field(ge=1, le=100_000)] = 20
+    generations: Annotated[int, Field(ge=1)] = 50
+    settings: dict[str, float | int | bool | str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> AlgorithmSpec:
+        from optimization.algorithms import ALGORITHMS
+
+        if self.name not in ALGORITHMS:
+            raise ValueError(
+                f"unknown algorithm {self.name!r}; choose one of {', '.join(sorted(ALGORITHMS))}"
+            )
+        known = ALGORITHMS[self.name].info.defaults
+        unknown = sorted(set(self.settings) - set(known))
+        if unknown:
+            raise ValueError(
+                f"algorithm {self.name!r} has no setting {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known)) or 'none'}"
+            )
+        return self
+
+
+class StoppingSpec(_Strict):
+    """When to stop besides the evaluation budget (population × generations by default)."""
+
+    max_evaluations: Annotated[int, Field(ge=1)] | None = None
+    error_target: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="stop once the best total error is at or below this"
+    )
+    stagnation_generations: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="stop after this many generations without improvement"
+    )
+    stagnation_tolerance: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="relative improvement that counts as progress"
+    )
+
+
+class EvaluationSpec(_Strict):
+    timeout_s: Annotated[float, Field(gt=0)] = 600.0
+    penalty: Annotated[float, Field(gt=0)] = 100.0
+
+
+class ProblemSpec(_Strict):
+    """Everything that defines one optimization problem."""
+
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    model: ModelSpec
+    parameters: Annotated[list[ParameterSpec], Field(min_length=1)]
+    protocol: ProtocolSpec
+    target: TargetSpec
+    costs: CostSpec
+    algorithm: AlgorithmSpec = AlgorithmSpec()
+    stopping: StoppingSpec = StoppingSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 1234
+    base_dir: str = Field(".", description="folder that relative paths are resolved against")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProblemSpec:
+        names = [p.name for p in self.parameters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"parameter names must be unique: {', '.join(duplicates)} repeated")
+        if self.model.simulator == "neuron":
+            missing = [p.name for p in self.parameters if not p.hoc]
+            if missing:
+                raise ValueError(f"parameters {', '.join(missing)} need a hoc target for NEURON")
+        ratio = 1000 / (self.protocol.dt_ms * self.target.sampling_rate_hz)
+        if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+            raise ValueError(
+                f"target sampling_rate_hz {self.target.sampling_rate_hz:g} must divide the "
+                f"simulation rate 1000/dt_ms = {1000 / self.protocol.dt_ms:g} Hz "
+                "(sampling rates are in Hz, not kHz)"
+            )
+        if self.target.regenerate and any(p.true_value is None for p in self.parameters):
+            raise ValueError("target.regenerate needs a true_value for every parameter")
+        return self
+
+    @property
+    def budget(self) -> int:
+        """Model evaluations allowed, counted by the framework."""
+        alg = self.algorithm
+        return self.stopping.max_evaluations or alg.population * alg.generations
+
+    def resolve(self, path: str) -> str:
+        """A spec path made absolute (``data://`` names are returned unchanged)."""
+        if path.startswith("data://"):
+            return path
+        return str((Path(self.base_dir) / path).resolve())
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _one_line(error: dict[str, Any]) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    location = tuple(p for p in error["loc"] if not str(p).startswith("function-after"))
+    if error["type"] == "missing":
+        message = "required field is missing"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown field (check its spelling)"
+    return f"{_field_path(location)}: {message}"
+
+
+def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> ProblemSpec:
+    """Validate a problem mapping; raise SpecError with a one-line message."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: the problem file must be a mapping of fields")
+    data = {**data}
+    data.setdefault("base_dir", base_dir)
+    try:
+        spec = ProblemSpec.model_validate(data)
+    except ValidationError as error:
+        errors = error.errors()
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise SpecError(f"{source}: {_one_line(errors[0])}{more}") from None
+    _check_files(spec, source)
+    return spec
+
+
+def _check_files(spec: ProblemSpec, source: str) -> None:
+    from optimization.data import registry
+
+    checks = [("model.hoc", spec.model.hoc), ("model.mechanisms", spec.model.mechanisms)]
+    checks.append(("target.file", spec.target.file))
+    for field, value in checks:
+        if value is None:
+            continue
+        if value.startswith("data://"):
+            if value.removeprefix("data://") not in registry():
+                raise SpecError(f"{source}: {field}: {value} is not in the data registry")
+        elif not Path(spec.resolve(value)).exists():
+            raise SpecError(f"{source}: {field}: file {spec.resolve(value)} does not exist")
+
+
+def load_problem(path: str | Path) -> ProblemSpec:
+    """Read and validate a YAML problem file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{path}: problem file not found") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise SpecError(f"{path}: {where}not valid YAML ({getattr(error, 'problem', error)})") from None
+    return parse_problem(data, source=str(path), base_dir=str(path.parent.resolve()))
+
+
+def with_overrides(spec: ProblemSpec, **changes: Any) -> ProblemSpec:
+    """A copy with command-line overrides (``algorithm``, ``population``, ``generations``,
+    ``seed``) applied and validated again."""
+    data = spec.model_dump()
+    for key in ("population", "generations"):
+        if changes.get(key) is not None:
+            data["algorithm"][key] = changes[key]
+    if changes.get("algorithm") is not None and changes["algorithm"] != data["algorithm"]["name"]:
+        data["algorithm"] = {**data["algorithm"], "name": changes["algorithm"], "settings": {}}
+    if changes.get("seed") is not None:
+        data["seed"] = changes["seed"]
+    if changes.get("max_evaluations") is not None:
+        data["stopping"]["max_evaluations"] = changes["max_evaluations"]
+    return parse_problem(data, source="command line", base_dir=spec.base_dir)

@@ -1,0 +1,91 @@
+"""metadata.json: the machine-readable summary of a run, as the original tool wrote it.
+
+It names the optimization and the model, lists the parameters (bounds and optimum), the error
+functions (value, weight, weighted value), the target settings, the algorithm with its package
+and settings, and the statistics of every generation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from storage.run_store import RunStore
+
+
+def run_metadata(store: RunStore) -> dict[str, Any]:
+    attrs = store.attrs
+    spec = attrs["spec"]
+    best = store.best()
+    weights = dict(zip(store.component_names, attrs["weights"], strict=True))
+    generations = store.generations()
+    algorithm = attrs["algorithm"]
+    return {
+        "optimization_name": f"{spec['name']}_{algorithm['name']}_seed{attrs['seed']}"
+        f"_{attrs['created'][:19].replace(':', '').replace('-', '')}",
+        "model_name": spec["name"],
+        "description": spec.get("description", ""),
+        "created": attrs["created"],
+        "model": {**spec["model"], "protocol": spec["protocol"]},
+        "parameters": [
+            {
+                "name": p["name"],
+                "unit": p.get("unit", ""),
+                "lower_bound": p["lower"],
+                "upper_bound": p["upper"],
+                "log_scale": p.get("log", False),
+                "optimum": best["parameters"][p["name"]] if best else None,
+                "true_value": p.get("true_value"),
+            }
+            for p in spec["parameters"]
+        ],
+        "error_functions": [
+            {
+                "name": name,
+                "value": value,
+                "weight": weights[name],
+                "weighted_value": value * weights[name],
+            }
+            for name, value in (best["errors"].items() if best else [])
+        ],
+        "final_error": best["total"] if best else None,
+        "target": {
+            **spec["target"],
+            "length_ms": spec["protocol"]["tstop_ms"],
+            "spike_threshold_mV": spec["costs"]["spike_threshold_mV"],
+            "spike_window_samples": spec["costs"]["spike_window_samples"],
+        },
+        "algorithm": {
+            "name": algorithm["label"],
+            "key": algorithm["name"],
+            "package": algorithm["package"],
+            "population": spec["algorithm"]["population"],
+            "generations": spec["algorithm"]["generations"],
+            "settings": spec["algorithm"]["settings"],
+            "seed": attrs["seed"],
+            "max_evaluations": attrs["budget"],
+            "stopping": spec["stopping"],
+        },
+        "stop_reason": attrs.get("finished"),
+        "evaluations": store.committed_evaluations,
+        "generation_statistics": [
+            {
+                "generation": g,
+                **{
+                    name: (values[g].item() if np.isfinite(values[g]) else None)
+                    for name, values in generations.items()
+                },
+            }
+            for g in range(store.committed_generations)
+        ],
+        "software": {"versions": attrs["versions"], "git_revision": attrs["git_revision"]},
+    }
+
+
+def write_metadata(store: RunStore, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(run_metadata(store), indent=2, allow_nan=False))
+    return path

@@ -1,0 +1,260 @@
+"""RunStore: one Zarr group per run, the truth on disk.
+
+Layout::
+
+    evaluations/{parameters (n×d), errors (n×k), total, generation, status, seconds,
+                 worker, message}
+    generations/{evaluations, best, cumulative_best, median, mean, worst, failed, seconds}
+    best/{parameters, errors, total, trace, time}   target/{trace, time}
+    checkpoint.pkl   (algorithm state after the last committed generation)
+
+Rows are written once per generation at the offset of that generation, so a retried or resumed
+generation overwrites its own rows and never duplicates them. ``committed_*`` attributes say
+how much a reader may trust while a writer is appending; the checkpoint is the writer's truth.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from optimization.evaluation import STATUSES, BatchResult
+from optimization.runner import Checkpoint
+
+_ROW_CHUNK = 4096
+_GENERATION_FIELDS = ("best", "cumulative_best", "median", "mean", "worst")
+warnings.filterwarnings("ignore", message=".*StringDType.*")
+warnings.filterwarnings("ignore", category=UserWarning, module="zarr.*")
+
+
+class StoreError(RuntimeError):
+    """The store is missing, unwritable or not a Neuroptimus run."""
+
+
+class RunStore:
+    """Append-only store of every evaluated individual of one run."""
+
+    def __init__(self, path: Path, group: zarr.Group) -> None:
+        self.path = path
+        self.group = group
+
+    # -- creation and opening -------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        parameter_names: list[str],
+        component_names: list[str],
+        attributes: dict[str, Any],
+    ) -> RunStore:
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            raise StoreError(f"{path} already exists; choose a new --store or resume it")
+        check_writable(path)
+        group = zarr.open_group(path, mode="w")
+        d, k = len(parameter_names), len(component_names)
+        evaluations = group.create_group("evaluations")
+        for name, shape, dtype in [
+            ("parameters", (0, d), "f8"),
+            ("errors", (0, k), "f8"),
+            ("total", (0,), "f8"),
+            ("generation", (0,), "i4"),
+            ("status", (0,), "i1"),
+            ("seconds", (0,), "f8"),
+            ("worker", (0,), str),
+            ("message", (0,), str),
+        ]:
+            chunks = (_ROW_CHUNK,) + shape[1:]
+            evaluations.create_array(name, shape=shape, chunks=chunks, dtype=dtype)
+        generations = group.create_group("generations")
+        for name in ("evaluations", "failed"):
+            generations.create_array(name, shape=(0,), chunks=(1024,), dtype="i8")
+        for name in (*_GENERATION_FIELDS, "seconds"):
+            generations.create_array(name, shape=(0,), chunks=(1024,), dtype="f8")
+        group.attrs.update(
+            {
+                **attributes,
+                "parameter_names": list(parameter_names),
+                "component_names": list(component_names),
+                "status_names": list(STATUSES),
+                "committed_generations": 0,
+                "committed_evaluations": 0,
+                "finished": None,
+            }
+        )
+        return cls(path, group)
+
+    @classmethod
+    def open(cls, path: str | Path, mode: str = "r") -> RunStore:
+        path = Path(path)
+        if not (path / "zarr.json").is_file():
+            raise StoreError(f"{path}: no run store here (expected a Zarr group)")
+        group = zarr.open_group(path, mode=mode)
+        if "parameter_names" not in group.attrs:
+            raise StoreError(f"{path}: a Zarr group, but not a Neuroptimus run store")
+        return cls(path, group)
+
+    # -- attributes -----------------------------------------------------------------------
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(self.group.attrs)
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return list(self.group.attrs["parameter_names"])
+
+    @property
+    def component_names(self) -> list[str]:
+        return list(self.group.attrs["component_names"])
+
+    # -- writing --------------------------------------------------------------------------
+    def write_generation(
+        self, generation: int, offset: int, points: np.ndarray, result: BatchResult, seconds: float
+    ) -> None:
+        """Write one generation's rows at ``offset`` (overwriting anything from there on)."""
+        n = len(points)
+        rows = {
+            "parameters": points,
+            "errors": result.errors,
+            "total": result.total,
+            "generation": np.full(n, generation, dtype=np.int32),
+            "status": result.status,
+            "seconds": result.seconds,
+            "worker": np.array(result.worker, dtype=str),
+            "message": np.array(result.message, dtype=str),
+        }
+        evaluations = self.group["evaluations"]
+        for name, values in rows.items():
+            array = evaluations[name]
+            array.resize((offset + n,) + array.shape[1:])
+            if n:
+                array[offset : offset + n] = values
+        previous = self._generation_column("cumulative_best", generation)
+        totals = result.total
+        stats = {
+            "evaluations": offset + n,
+            "failed": int(np.count_nonzero(result.status)),
+            "best": float(totals.min()) if n else np.nan,
+            "median": float(np.median(totals)) if n else np.nan,
+            "mean": float(totals.mean()) if n else np.nan,
+            "worst": float(totals.max()) if n else np.nan,
+            "seconds": seconds,
+        }
+        stats["cumulative_best"] = float(np.nanmin([previous, stats["best"]]))
+        generations = self.group["generations"]
+        for name, value in stats.items():
+            array = generations[name]
+            array.resize((generation + 1,))
+            array[generation] = value
+
+    def _generation_column(self, name: str, before: int) -> float:
+        if before == 0:
+            return np.inf
+        return float(self.group["generations"][name][before - 1])
+
+    def commit(self, checkpoint: Checkpoint) -> None:
+        """Make the generation durable: checkpoint first (the truth), then reader hints."""
+        path = self.path / "checkpoint.pkl"
+        temporary = path.with_suffix(".tmp")
+        with open(temporary, "wb") as handle:
+            pickle.dump(checkpoint, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        self.group.attrs.update(
+            {
+                "committed_generations": checkpoint.generation,
+                "committed_evaluations": checkpoint.evaluations,
+            }
+        )
+
+    def checkpoint(self) -> Checkpoint | None:
+        path = self.path / "checkpoint.pkl"
+        if not path.exists():
+            return None
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+
+    def rollback(self, checkpoint: Checkpoint | None) -> None:
+        """Drop rows written after the checkpoint (a generation cut short by a crash)."""
+        generations = checkpoint.generation if checkpoint else 0
+        rows = checkpoint.evaluations if checkpoint else 0
+        for array in self.group["evaluations"].array_values():
+            array.resize((rows,) + array.shape[1:])
+        for array in self.group["generations"].array_values():
+            array.resize((generations,))
+        self.group.attrs.update(
+            {"committed_generations": generations, "committed_evaluations": rows}
+        )
+
+    def write_arrays(self, group: str, arrays: dict[str, np.ndarray]) -> None:
+        """Replace small arrays such as ``best/*`` or ``target/*``."""
+        parent = self.group.require_group(group)
+        for name, values in arrays.items():
+            values = np.asarray(values)
+            parent.create_array(name, shape=values.shape, dtype=values.dtype, overwrite=True)
+            parent[name][...] = values
+
+    def set_attributes(self, **values: Any) -> None:
+        self.group.attrs.update(values)
+
+    # -- reading --------------------------------------------------------------------------
+    @property
+    def committed_evaluations(self) -> int:
+        return int(self.group.attrs["committed_evaluations"])
+
+    @property
+    def committed_generations(self) -> int:
+        return int(self.group.attrs["committed_generations"])
+
+    def evaluations(self) -> dict[str, np.ndarray]:
+        """Committed rows of every evaluation array."""
+        n = self.committed_evaluations
+        return {name: array[:n] for name, array in self.group["evaluations"].arrays()}
+
+    def generations(self) -> dict[str, np.ndarray]:
+        g = self.committed_generations
+        return {name: array[:g] for name, array in self.group["generations"].arrays()}
+
+    def arrays(self, group: str) -> dict[str, np.ndarray]:
+        if group not in self.group:
+            return {}
+        return {name: array[...] for name, array in self.group[group].arrays()}
+
+    def best(self) -> dict[str, Any] | None:
+        """The committed individual with the lowest total error."""
+        evaluations = self.evaluations()
+        if not len(evaluations["total"]):
+            return None
+        index = int(np.argmin(evaluations["total"]))
+        return {
+            "index": index,
+            "generation": int(evaluations["generation"][index]),
+            "parameters": dict(
+                zip(self.parameter_names, map(float, evaluations["parameters"][index]), strict=True)
+            ),
+            "errors": dict(
+                zip(self.component_names, map(float, evaluations["errors"][index]), strict=True)
+            ),
+            "total": float(evaluations["total"][index]),
+        }
+
+
+def check_writable(path: Path) -> None:
+    """Fail before any evaluation if the store cannot be written (permissions, full disk)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * 65536)
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+    except OSError as error:
+        raise StoreError(f"cannot write the run store at {path}: {error.strerror or error}") from None

@@ -1,0 +1,1 @@
+"""Thin Prefect tasks around library calls (retries, logging, artifacts)."""

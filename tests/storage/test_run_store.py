@@ -1,0 +1,94 @@
+"""Run store: rows per generation, retries overwrite, rollback to the checkpoint."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from optimization.evaluation import BatchResult
+from optimization.runner import Checkpoint
+from storage.run_store import RunStore, StoreError
+
+
+def _result(n, k, start=0.0, failed=()):
+    status = np.zeros(n, dtype=np.int8)
+    status[list(failed)] = 1
+    errors = np.arange(n * k, dtype=float).reshape(n, k) + start
+    return BatchResult(
+        errors=errors,
+        total=errors.sum(axis=1),
+        status=status,
+        message=["boom" if s else "" for s in status],
+        seconds=np.full(n, 0.01),
+        worker=["host:1"] * n,
+    )
+
+
+def _store(tmp_path):
+    return RunStore.create(tmp_path / "run.zarr", ["a", "b"], ["MSE"], {"seed": 1})
+
+
+def test_generations_append_and_commit(tmp_path):
+    store = _store(tmp_path)
+    for generation in range(3):
+        points = np.full((4, 2), generation, dtype=float)
+        store.write_generation(generation, 4 * generation, points, _result(4, 1, 10 - generation), 0.1)
+        store.commit(Checkpoint(generation + 1, 4 * (generation + 1), b"state", {}))
+    reopened = RunStore.open(tmp_path / "run.zarr")
+    rows = reopened.evaluations()
+    assert rows["parameters"].shape == (12, 2)
+    assert rows["generation"].tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    generations = reopened.generations()
+    assert generations["evaluations"].tolist() == [4, 8, 12]
+    assert generations["cumulative_best"].tolist() == [10.0, 9.0, 8.0]
+    assert reopened.best()["total"] == 8.0
+    assert reopened.checkpoint().algorithm_state == b"state"
+
+
+def test_retried_generation_overwrites_its_rows(tmp_path):
+    store = _store(tmp_path)
+    store.write_generation(0, 0, np.zeros((4, 2)), _result(4, 1), 0.1)
+    store.commit(Checkpoint(1, 4, b"", {}))
+    store.write_generation(1, 4, np.ones((4, 2)), _result(4, 1, 100), 0.1)
+    store.write_generation(1, 4, np.full((4, 2), 2.0), _result(4, 1, 50, failed=[2]), 0.1)
+    store.commit(Checkpoint(2, 8, b"", {}))
+    rows = store.evaluations()
+    assert len(rows["total"]) == 8
+    assert np.all(rows["parameters"][4:] == 2.0)
+    assert rows["status"].tolist() == [0] * 6 + [1, 0]
+    assert rows["message"][6] == "boom"
+    assert store.generations()["failed"].tolist() == [0, 1]
+
+
+def test_rollback_drops_uncommitted_rows(tmp_path):
+    store = _store(tmp_path)
+    store.write_generation(0, 0, np.zeros((4, 2)), _result(4, 1), 0.1)
+    store.commit(Checkpoint(1, 4, b"", {}))
+    store.write_generation(1, 4, np.ones((4, 2)), _result(4, 1), 0.1)  # crash before commit
+    store.rollback(store.checkpoint())
+    assert store.group["evaluations"]["total"].shape == (4,)
+    assert store.group["generations"]["best"].shape == (1,)
+
+
+def test_existing_store_is_not_overwritten(tmp_path):
+    _store(tmp_path)
+    with pytest.raises(StoreError, match="already exists"):
+        _store(tmp_path)
+
+
+def test_unwritable_path_fails_before_anything(tmp_path):
+    if os.geteuid() == 0:
+        target = "/proc/neuroptimus-run.zarr"  # not writable even for root
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = str(locked / "run.zarr")
+    with pytest.raises(StoreError, match="cannot write the run store"):
+        RunStore.create(target, ["a"], ["MSE"], {})
+
+
+def test_open_rejects_non_stores(tmp_path):
+    with pytest.raises(StoreError, match="no run store here"):
+        RunStore.open(tmp_path)

@@ -1,0 +1,19 @@
+"""The benchmark problems shipped with the tool, addressed by name (``hh``, ``vclamp``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+
+
+def names() -> list[str]:
+    return sorted(p.parent.name for p in _HERE.glob("*/problem.yaml"))
+
+
+def problem_path(name_or_path: str) -> Path:
+    """The problem file of a use-case name, or the given path if it is not a name."""
+    candidate = _HERE / name_or_path / "problem.yaml"
+    if "/" not in name_or_path and candidate.is_file():
+        return candidate
+    return Path(name_or_path)
