@@ -80,6 +80,7 @@ class OptimizationRun:
             self.generation, self.evaluations, self.stopping = 0, 0, Stopping()
         self.resumed_at = self.generation
         self._exhausted = False
+        self._cut_by_budget = False
 
     @property
     def stop_reason(self) -> str | None:
@@ -109,7 +110,9 @@ class OptimizationRun:
         if points.size == 0:
             self._exhausted = True
             return points.reshape(0, self.problem.space.dimension)
-        return points[: self.problem.spec.budget - self.evaluations]
+        remaining = self.problem.spec.budget - self.evaluations
+        self._cut_by_budget = len(points) > remaining
+        return points[:remaining]
 
     def to_real(self, points: np.ndarray) -> np.ndarray:
         return self.problem.space.to_real(points)
@@ -120,8 +123,7 @@ class OptimizationRun:
         self.store.write_generation(
             self.generation, self.evaluations, self.to_real(points), result, seconds
         )
-        full_batch = n == self.algorithm.population or not self.algorithm.info.parallel
-        if full_batch:  # a batch cut by the budget ends the run: the algorithm never sees it
+        if not self._cut_by_budget:  # a batch cut by the budget ends the run, untold
             try:
                 self.algorithm.tell(points, result.errors, result.total)
             except AlgorithmError:

@@ -167,6 +167,16 @@ class TargetSpec(_Strict):
     sampling_rate_hz: Annotated[float, Field(gt=0)]
     time_column: bool = True
 
+    @field_validator("sampling_rate_hz")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        if value < 500:
+            raise ValueError(
+                f"sampling rate {value:g} Hz is too low for neuronal traces: it is in Hz, "
+                f"not kHz (use {value * 1000:g})"
+            )
+        return value
+
     @model_validator(mode="after")
     def _source(self) -> TargetSpec:
         if (self.file is None) == (not self.regenerate):

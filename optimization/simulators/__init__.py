@@ -1,5 +1,10 @@
 """Simulators: one per model kind, built once per process (see base.Simulator)."""
 
+import os
+
+# No GUI: NEURON otherwise prints a DISPLAY warning into every worker's (and --json's) output.
+os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+
 from optimization.simulators.base import (
     ModelError,
     SimulationTimeout,

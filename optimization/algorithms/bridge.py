@@ -1,0 +1,259 @@
+"""Drive a library that owns its loop through ask/tell, one batch at a time.
+
+Libraries such as SciPy's ``minimize`` call the objective themselves. The bridge runs the
+library in a daemon thread and hands it a *batch objective* ``f(X: (n, d)) -> (n,)`` (weighted
+totals) or ``(n, k)`` (error vectors, for multi-objective algorithms). Each call posts ``X`` to
+the caller and blocks: ``ask()`` returns that batch, ``tell()`` returns the values to the
+library and waits until it asks for its next batch, returns (then ``done`` is True and
+``ask()`` returns an empty (0, d) array) or raises (re-raised as ``AlgorithmError``). A serial
+library asks one point at a time; a library with a batch hook asks a whole population at once.
+
+The state is the history of told batches: ``restore()`` starts a fresh library run and replays
+it, which resumes bit for bit when the library is deterministic given its settings and seed
+(checked: a replayed batch differing from the recorded one is an AlgorithmError).
+
+Design note — how the other loop-owning packages will plug in (none is installed yet):
+
+- pygmo: a Python UDBFE whose ``__call__(prob, dvs)`` reshapes the flat ``dvs`` to (n, d), calls
+  the batch objective and returns the fitnesses flattened; pass it to the UDA's ``set_bfe``
+  (pso_gen, nsga2, gaco, cmaes, ...) and to ``population(prob, size, b=..., seed=...)``. Build
+  the UDA with ``gen=1, memory=True`` so the loop is ``while True: pop = algo.evolve(pop)``
+  and each generation reaches us as one batch. UDAs without bfe support stay serial via the
+  UDP's ``fitness`` (parallel=False).
+- inspyred: ``ec.evolve(generator, evaluator, ...)`` already hands the evaluator the whole
+  candidate list: ``evaluator(candidates, args)`` returns ``list(f(np.array(candidates)))``
+  (``Pareto`` objects built from the (n, k) errors for the emo algorithms); use
+  ``maximize=False``, ``Bounder(0, 1)`` and a ``random.Random(seed)`` as the EC's prng.
+- DEAP (and BluePyOpt on top of it): ``toolbox.register("map", batch_map)`` where
+  ``batch_map(evaluate, individuals)`` calls ``f`` once on all individuals and returns fitness
+  tuples. DEAP evaluates only invalid individuals, so batches may be smaller than the
+  population, and it draws from the global ``random``: seed it inside the loop.
+
+Library loops must call the objective from their own thread, one call at a time, and must not
+reference the adapter object (so that an abandoned adapter can be garbage-collected; its
+finalizer then stops the thread).
+"""
+
+from __future__ import annotations
+
+import abc
+import pickle
+import queue
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from optimization.algorithms.base import Algorithm, AlgorithmError
+from optimization.algorithms.common import checked_results, describe
+
+BatchObjective = Callable[[np.ndarray], np.ndarray]
+LibraryLoop = Callable[[BatchObjective], Any]  # runs the library to completion; returns its result
+Told = tuple[np.ndarray, np.ndarray, np.ndarray]  # (points, errors, totals) of one batch
+
+_STOP = object()  # reply that unwinds the library thread
+_POLL_SECONDS = 0.1
+
+
+class _Abandoned(BaseException):
+    """Raised inside the library to unwind it when the bridge closes (not an ``Exception``,
+    so that libraries catching ``Exception`` do not swallow it)."""
+
+
+def _batch_objective(
+    requests: queue.SimpleQueue, replies: queue.SimpleQueue, dimension: int
+) -> BatchObjective:
+    def objective(points: np.ndarray) -> np.ndarray:
+        batch = np.atleast_2d(np.array(points, dtype=float))
+        if batch.ndim != 2 or batch.shape[1] != dimension:
+            raise ValueError(f"expected points of dimension {dimension}, got shape {batch.shape}")
+        if len(batch) == 0:
+            return np.empty(0)
+        requests.put(("batch", np.clip(batch, 0.0, 1.0)))
+        reply = replies.get()
+        if reply is _STOP:
+            raise _Abandoned
+        return reply
+
+    return objective
+
+
+def _drive(loop: LibraryLoop, objective: BatchObjective, requests: queue.SimpleQueue) -> None:
+    """Thread body: run the library and report how it ended."""
+    try:
+        result = loop(objective)
+    except _Abandoned:
+        return
+    except BaseException as error:  # everything must reach the caller's thread
+        requests.put(("failed", error))
+    else:
+        requests.put(("finished", result))
+
+
+def _shutdown(replies: queue.SimpleQueue, thread: threading.Thread) -> None:
+    replies.put(_STOP)
+    thread.join(timeout=1.0)
+
+
+class LoopBridge:
+    """One run of a loop-owning library, stepped through ask/tell.
+
+    Points are clipped to the unit cube (a no-op for libraries given [0, 1] bounds). The
+    thread starts on the first ``ask``. ``close()`` stops it; so does garbage collection of an
+    abandoned bridge and interpreter exit.
+    """
+
+    def __init__(
+        self, loop: LibraryLoop, dimension: int, name: str, multi_objective: bool = False
+    ) -> None:
+        self.loop, self.dimension, self.name = loop, dimension, name
+        self.multi_objective = multi_objective
+        self.history: list[Told] = []
+        self.pending: np.ndarray | None = None  # the batch the library waits for
+        self.finished = False
+        self.result: Any = None  # what the library's loop returned
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def ask(self) -> np.ndarray:
+        """The batch the library wants evaluated; (0, d) once the library has returned."""
+        if self._failure is not None:
+            raise self._error()
+        if self._thread is None and not self.finished:
+            self._start()
+        if self.finished or self.pending is None:
+            return np.empty((0, self.dimension))
+        return self.pending.copy()
+
+    def tell(self, errors: np.ndarray, totals: np.ndarray) -> None:
+        """Answer the pending batch; return once the library asks again, returns or fails."""
+        if self._failure is not None:
+            raise self._error()
+        if self.pending is None:
+            raise ValueError(f"{self.name}: tell() without a pending ask()")
+        errors, totals = np.array(errors, dtype=float), np.array(totals, dtype=float)
+        self.history.append((self.pending, errors, totals))
+        self.pending = None
+        self._replies.put((errors if self.multi_objective else totals).copy())
+        self._await()
+
+    def replay(self, history: list[Told]) -> None:
+        """Feed a recorded history to this fresh run, checking the library asks the same."""
+        for step, (points, errors, totals) in enumerate(history):
+            asked = self.ask()
+            if asked.shape != np.shape(points) or not np.array_equal(asked, points):
+                self.close()
+                raise AlgorithmError(
+                    f"{self.name}: cannot resume: algorithm is not deterministic "
+                    f"(batch {step} of the replay differs from the recorded one)"
+                )
+            self.tell(errors, totals)
+
+    def close(self) -> None:
+        """Stop the library thread (idempotent). A closed bridge asks for nothing more."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self.finished, self.pending = True, None
+
+    def _start(self) -> None:
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._replies: queue.SimpleQueue = queue.SimpleQueue()
+        objective = _batch_objective(self._requests, self._replies, self.dimension)
+        self._thread = threading.Thread(
+            target=_drive,
+            args=(self.loop, objective, self._requests),
+            name=f"neuroptimus-bridge {self.name}",
+            daemon=True,
+        )
+        self._finalizer = weakref.finalize(self, _shutdown, self._replies, self._thread)
+        self._thread.start()
+        self._await()
+
+    def _await(self) -> None:
+        """Block until the library posts its next batch, its result or its exception."""
+        while True:
+            try:
+                kind, payload = self._requests.get(timeout=_POLL_SECONDS)
+                break
+            except queue.Empty:
+                if not self._thread.is_alive() and self._requests.empty():
+                    self._failure = RuntimeError("the library thread ended without a result")
+                    raise self._error() from None
+        if kind == "batch":
+            self.pending = payload
+            return
+        self._finalizer()  # the library has returned or raised: reap its thread
+        if kind == "finished":
+            self.finished, self.result = True, payload
+        else:
+            self._failure = payload
+            raise self._error()
+
+    def _error(self) -> AlgorithmError:
+        failure = self._failure
+        error = AlgorithmError(f"{self.name} failed: {type(failure).__name__}: {failure}")
+        error.__cause__ = failure
+        return error
+
+
+class BridgedAlgorithm(Algorithm):
+    """Base of adapters for loop-owning libraries: subclasses only provide ``library_loop``."""
+
+    def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
+        super().__init__(dimension, population, seed, **settings)
+        self._bridge = self._new_bridge()
+
+    @abc.abstractmethod
+    def library_loop(self) -> LibraryLoop:
+        """A callable that runs the library to completion on a batch objective.
+
+        Build it from ``self.settings`` etc. but do not capture ``self`` (see module docs).
+        """
+
+    def ask(self) -> np.ndarray:
+        return self._bridge.ask()
+
+    def tell(self, points: np.ndarray, errors: np.ndarray, totals: np.ndarray) -> None:
+        errors, totals = checked_results(self.info, self._bridge.pending, points, errors, totals)
+        self._bridge.tell(errors, totals)
+
+    @property
+    def done(self) -> bool:
+        return self._bridge.finished
+
+    @property
+    def result(self) -> Any:
+        """What the library returned (e.g. SciPy's ``OptimizeResult``), once ``done``."""
+        return self._bridge.result
+
+    def state(self) -> bytes:
+        """Constructor arguments and the told batches (a thread cannot be pickled)."""
+        data = {
+            "dimension": self.dimension,
+            "population": self.population,
+            "seed": self.seed,
+            "settings": self.settings,
+            "history": list(self._bridge.history),
+        }
+        return pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, state: bytes) -> None:
+        """Start a fresh library run and replay the saved history into it."""
+        data = pickle.loads(state)
+        self._bridge.close()
+        self.dimension, self.population = data["dimension"], data["population"]
+        self.seed, self.settings = data["seed"], data["settings"]
+        self._bridge = self._new_bridge()
+        self._bridge.replay(data["history"])
+
+    def close(self) -> None:
+        """Stop the library thread now instead of at garbage collection."""
+        self._bridge.close()
+
+    def _new_bridge(self) -> LoopBridge:
+        return LoopBridge(
+            self.library_loop(), self.dimension, describe(self.info), self.info.multi_objective
+        )

@@ -1,0 +1,87 @@
+"""CMA-ES from the ``cmaes`` package, which already speaks ask/tell."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+from cmaes import CMA
+
+from optimization.algorithms.base import Algorithm, AlgorithmInfo
+from optimization.algorithms.common import (
+    check_sizes,
+    checked_results,
+    describe,
+    library_errors,
+    start_point,
+)
+
+
+class CMAES(Algorithm):
+    """``cmaes.CMA`` bounded to [0, 1]^d, one whole population per ``ask``.
+
+    Settings: ``sigma`` (default 0.3) is the initial step size in cube units — about a third
+    of the box, the usual advice when the optimum may be anywhere in it; ``x0`` is the initial
+    mean (default: the cube centre; a number, d numbers or "a, b, ..."). The population is the
+    framework's; ``seed`` seeds the package's generator.
+
+    :meth:`state` pickles the ``CMA`` object's attributes directly: ``CMA``'s own pickling
+    replaces its seeded generator by an unseeded one and rebuilds the covariance matrix from one
+    triangle, and either breaks bit-for-bit resumption.
+    """
+
+    info = AlgorithmInfo(
+        name="cmaes",
+        label="CMA-ES (cmaes)",
+        package="cmaes",
+        multi_objective=False,
+        parallel=True,
+        defaults={"sigma": 0.3, "x0": None},
+        summary="Covariance matrix adaptation evolution strategy, bounded to the unit cube.",
+    )
+
+    def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
+        super().__init__(dimension, population, seed, **settings)
+        check_sizes(self.info, dimension, population)
+        if population < 2:
+            raise ValueError(f"{describe(self.info)} needs a population of at least 2")
+        sigma = float(self.settings["sigma"])
+        if not sigma > 0:
+            raise ValueError(f"{describe(self.info)}: setting 'sigma' must be positive")
+        mean = start_point(self.info, self.settings["x0"], dimension)
+        with library_errors(self.info, "setup"):
+            self._cma = CMA(
+                mean=mean,
+                sigma=sigma,
+                bounds=np.tile([0.0, 1.0], (dimension, 1)),
+                seed=seed,
+                population_size=population,
+            )
+        self._asked: np.ndarray | None = None
+
+    def ask(self) -> np.ndarray:
+        with library_errors(self.info, "ask()"):
+            self._asked = np.array([self._cma.ask() for _ in range(self.population)])
+        return self._asked.copy()
+
+    def tell(self, points: np.ndarray, errors: np.ndarray, totals: np.ndarray) -> None:
+        _, totals = checked_results(self.info, self._asked, points, errors, totals)
+        with library_errors(self.info, "tell()"):
+            self._cma.tell([(x, float(f)) for x, f in zip(self._asked, totals, strict=True)])
+        self._asked = None
+
+    @property
+    def done(self) -> bool:
+        with library_errors(self.info, "should_stop()"):
+            return bool(self._cma.should_stop())
+
+    def state(self) -> bytes:
+        data = {**self.__dict__, "_cma": dict(vars(self._cma))}
+        return pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, state: bytes) -> None:
+        data = pickle.loads(state)
+        cma = CMA.__new__(CMA)  # bypasses CMA.__setstate__ (see the class docstring)
+        cma.__dict__.update(data["_cma"])
+        self.__dict__.update({**data, "_cma": cma})

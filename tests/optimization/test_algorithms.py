@@ -1,0 +1,457 @@
+"""The algorithm adapters and their registry, on cheap analytic problems (no simulator)."""
+
+from __future__ import annotations
+
+import gc
+import pickle
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from functools import partial
+from pathlib import Path
+
+import cmaes
+import numpy as np
+import pytest
+import scipy.optimize
+
+from optimization.algorithms import (
+    ALGORITHMS,
+    Algorithm,
+    AlgorithmError,
+    AlgorithmInfo,
+    create_algorithm,
+    get_algorithm,
+    list_algorithms,
+)
+from optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
+
+NAMES = sorted(ALGORITHMS)
+SEED_INDEPENDENT = {"scipy-nelder-mead"}  # deterministic methods: the seed is not used
+POPULATION = 8
+
+
+def sphere(points: np.ndarray) -> np.ndarray:
+    return ((points - 0.3) ** 2).sum(axis=1)
+
+
+def rosenbrock(points: np.ndarray) -> np.ndarray:
+    """Rosenbrock on [-2, 2]^d mapped onto the cube (minimum 0 at x = 0.75)."""
+    z = 4.0 * points - 2.0
+    return (100.0 * (z[:, 1:] - z[:, :-1] ** 2) ** 2 + (1.0 - z[:, :-1]) ** 2).sum(axis=1)
+
+
+def step(algorithm: Algorithm, function=sphere) -> np.ndarray:
+    """One generation: ask, evaluate, tell; returns the asked points."""
+    points = algorithm.ask()
+    if len(points):
+        values = function(points)
+        algorithm.tell(points, np.column_stack([values, 2 * values]), values)
+    return points
+
+
+def run(algorithm: Algorithm, function, budget: int) -> tuple[float, list[np.ndarray]]:
+    """Best total within ``budget`` evaluations, and every asked batch."""
+    best, used, batches = np.inf, 0, []
+    while used < budget and not algorithm.done:
+        points = step(algorithm, function)
+        if len(points) == 0:
+            break
+        batches.append(points)
+        best = min(best, float(function(points).min()))
+        used += len(points)
+    return best, batches
+
+
+def bridge_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("neuroptimus-bridge")]
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Every test must leave no library thread behind once its objects are collected."""
+    yield
+    deadline = time.monotonic() + 5
+    while bridge_threads() and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.01)
+    assert not bridge_threads()
+
+
+# --- convergence and basic behaviour -------------------------------------------------------
+
+# Best total after the budget. For scale: a uniform random point scores 0.49 on the sphere
+# (d=4) and ~900 on Rosenbrock (d=3); the cube centre scores 0.16 and 2.
+THRESHOLDS = {
+    "random": {"sphere": 0.08, "rosenbrock": 20.0},
+    "cmaes": {"sphere": 1e-4, "rosenbrock": 0.05},
+    "scipy-nelder-mead": {"sphere": 1e-6, "rosenbrock": 1e-4},
+}
+PROBLEMS = {"sphere": (sphere, 4, 400), "rosenbrock": (rosenbrock, 3, 800)}
+
+
+def test_every_algorithm_has_thresholds_and_a_failure_injector():
+    assert set(THRESHOLDS) == set(ALGORITHMS) == set(FAILURES)
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_drives_error_down(name, problem, seed):
+    function, dimension, budget = PROBLEMS[problem]
+    algorithm = create_algorithm(name, dimension, 10, seed, {})
+    best, batches = run(algorithm, function, budget)
+    assert best < THRESHOLDS[name][problem]
+    for points in batches:
+        assert points.shape == (10 if algorithm.info.parallel else 1, dimension)
+        assert np.all(points >= 0.0) and np.all(points <= 1.0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_points_stay_in_cube_near_the_boundary(name):
+    corner = lambda points: ((points - 1.0) ** 2).sum(axis=1)  # optimum on a corner  # noqa: E731
+    algorithm = create_algorithm(name, 3, POPULATION, 0, {})
+    _, batches = run(algorithm, corner, 300)
+    points = np.concatenate(batches)
+    assert np.all(points >= 0.0) and np.all(points <= 1.0)
+    assert corner(points).min() < 0.2
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_sequence_different_seed_different(name):
+    def sequence(seed: int) -> list[np.ndarray]:
+        return run(create_algorithm(name, 3, POPULATION, seed, {}), rosenbrock, 120)[1]
+
+    first, again, other = sequence(7), sequence(7), sequence(8)
+    assert len(first) == len(again)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    same_as_other = len(first) == len(other) and all(
+        np.array_equal(a, b) for a, b in zip(first, other, strict=True)
+    )
+    assert same_as_other == (name in SEED_INDEPENDENT)
+
+
+@pytest.mark.parametrize("split", [0, 1, 9])
+@pytest.mark.parametrize("name", NAMES)
+def test_restore_continues_bit_identically(name, split):
+    generations, settings = 25, ({} if name == "random" else {"x0": 0.4})
+    uninterrupted = create_algorithm(name, 3, POPULATION, 5, settings)
+    expected = [step(uninterrupted, rosenbrock) for _ in range(generations)]
+
+    first = create_algorithm(name, 3, POPULATION, 5, settings)
+    for _ in range(split):
+        step(first, rosenbrock)
+    saved = first.state()
+    assert isinstance(saved, bytes)
+    del first  # the run is interrupted
+
+    resumed = create_algorithm(name, 3, POPULATION, 5, settings)
+    resumed.restore(saved)
+    continued = [step(resumed, rosenbrock) for _ in range(generations - split)]
+    assert all(len(points) for points in continued)
+    assert all(np.array_equal(a, b) for a, b in zip(expected[split:], continued, strict=True))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tell_must_match_the_last_ask(name):
+    algorithm = create_algorithm(name, 2, POPULATION, 0, {})
+    with pytest.raises(ValueError, match="without a pending ask"):
+        algorithm.tell(np.zeros((1, 2)), np.zeros((1, 1)), np.zeros(1))
+    points = algorithm.ask()
+    values = sphere(points)
+    with pytest.raises(ValueError, match="exactly"):
+        algorithm.tell(points[::-1] + 0.01, values[:, None], values)
+    with pytest.raises(ValueError, match="shape"):
+        algorithm.tell(points, values[:, None], values[:0])
+    with pytest.raises(ValueError, match="NaN"):
+        algorithm.tell(points, values[:, None], np.full_like(values, np.nan))
+    algorithm.tell(points, values, values)  # 1-D errors: one component
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class FailingGenerator:
+    def random(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+
+def fail_random(monkeypatch, algorithm) -> None:
+    algorithm._rng = FailingGenerator()
+
+
+def fail_cmaes(monkeypatch, algorithm) -> None:
+    def tell(self, solutions):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cmaes.CMA, "tell", tell)
+
+
+def fail_scipy(monkeypatch, algorithm) -> None:
+    def minimize(fun, x0, **kwargs):
+        fun(x0)  # one evaluation, then the library breaks
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(scipy.optimize, "minimize", minimize)
+
+
+FAILURES = {"random": fail_random, "cmaes": fail_cmaes, "scipy-nelder-mead": fail_scipy}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_library_exception_surfaces_as_algorithm_error(name, monkeypatch):
+    algorithm = create_algorithm(name, 3, POPULATION, 0, {})
+    FAILURES[name](monkeypatch, algorithm)
+    with pytest.raises(AlgorithmError, match="boom") as caught:
+        for _ in range(3):
+            step(algorithm)
+    assert repr(name) in str(caught.value)
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    if isinstance(algorithm, BridgedAlgorithm):  # a failed library run stays failed
+        with pytest.raises(AlgorithmError, match="boom"):
+            algorithm.ask()
+
+
+def test_bridge_failure_before_the_first_batch_surfaces_in_ask(monkeypatch):
+    def minimize(fun, x0, **kwargs):
+        raise RuntimeError("bad start")
+
+    monkeypatch.setattr(scipy.optimize, "minimize", minimize)
+    with pytest.raises(AlgorithmError, match="scipy-nelder-mead.*bad start"):
+        create_algorithm("scipy-nelder-mead", 2, 1, 0, {}).ask()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_setting_is_named(name):
+    with pytest.raises(ValueError, match="no_such_setting"):
+        create_algorithm(name, 3, POPULATION, 0, {"no_such_setting": 1})
+
+
+@pytest.mark.parametrize("name", ["cmaes", "scipy-nelder-mead"])
+def test_start_point_setting(name):
+    settings = {"x0": "0.2, 0.4, 0.6"} | ({"sigma": 0.001} if name == "cmaes" else {})
+    algorithm = create_algorithm(name, 3, POPULATION, 0, settings)
+    if name == "scipy-nelder-mead":
+        assert np.array_equal(algorithm.ask()[0], [0.2, 0.4, 0.6])
+    else:
+        assert np.allclose(algorithm.ask(), [0.2, 0.4, 0.6], atol=0.01)
+    with pytest.raises(ValueError, match="x0"):
+        create_algorithm(name, 3, POPULATION, 0, {"x0": 1.5})
+
+
+def test_unknown_algorithm_lists_the_known_names():
+    for error in (KeyError, ValueError):
+        with pytest.raises(error) as caught:
+            get_algorithm("simulated-annealing")
+        message = str(caught.value)
+        assert "simulated-annealing" in message
+        assert all(name in message for name in ALGORITHMS)
+    with pytest.raises(ValueError, match="cmaes"):
+        create_algorithm("nope", 3, POPULATION, 0, {})
+
+
+def test_cmaes_needs_two_individuals():
+    with pytest.raises(ValueError, match="population"):
+        create_algorithm("cmaes", 3, 1, 0, {})
+
+
+# --- registry ------------------------------------------------------------------------------
+
+
+def test_registry_facts():
+    infos = list_algorithms()
+    assert [info.name for info in infos] == list(ALGORITHMS)
+    assert all(isinstance(info, AlgorithmInfo) for info in infos)
+    assert {info.name: info.parallel for info in infos} == {
+        "random": True,
+        "cmaes": True,
+        "scipy-nelder-mead": False,
+    }
+    assert not any(info.multi_objective for info in infos)
+    assert {info.name: info.package for info in infos} == {
+        "random": "numpy",
+        "cmaes": "cmaes",
+        "scipy-nelder-mead": "scipy",
+    }
+    for name, cls in ALGORITHMS.items():
+        assert cls.info.name == name and cls.info.label and cls.info.summary
+        assert get_algorithm(name) is cls
+    assert ALGORITHMS["cmaes"].info.defaults["sigma"] == 0.3
+
+
+# --- the loop bridge -----------------------------------------------------------------------
+
+
+def test_nelder_mead_convergence_ends_the_run():
+    algorithm = create_algorithm("scipy-nelder-mead", 3, 1, 0, {})
+    best, batches = run(algorithm, sphere, 10_000)
+    assert algorithm.done and algorithm.result.success
+    assert len(batches) == algorithm.result.nfev < 400
+    started = time.monotonic()
+    assert algorithm.ask().shape == (0, 3)  # no blocking once SciPy has returned
+    assert time.monotonic() - started < 0.5
+    restored = create_algorithm("scipy-nelder-mead", 3, 1, 0, {})
+    restored.restore(algorithm.state())  # a finished run restores as finished
+    assert restored.done and restored.ask().shape == (0, 3)
+
+
+def test_nelder_mead_settings_reach_scipy():
+    algorithm = create_algorithm("scipy-nelder-mead", 2, 1, 0, {"maxfev": 12, "adaptive": True})
+    _, batches = run(algorithm, rosenbrock, 100)
+    assert len(batches) == 12 and algorithm.done
+    assert algorithm.result.nfev == 12 and not algorithm.result.success
+
+
+def _toy_es(
+    objective: BatchObjective, seed: int | None, population: int, dimension: int, generations: int
+):
+    """A tiny (1, lambda) evolution strategy that owns its loop and evaluates batches."""
+    rng = np.random.default_rng(seed)
+    best_x = np.full(dimension, 0.5)
+    best_f = objective(best_x)[0]
+    received = []
+    for _ in range(generations):
+        points = np.clip(best_x + 0.1 * rng.standard_normal((population, dimension)), 0, 1)
+        values = objective(points)
+        received.append(np.shape(values))
+        if values.min() < best_f:
+            best_x, best_f = points[np.argmin(values)], values.min()
+    return best_x, best_f, received
+
+
+class ToyES(BridgedAlgorithm):
+    info = AlgorithmInfo(
+        name="toy-es",
+        label="Toy ES",
+        package="numpy",
+        multi_objective=False,
+        parallel=True,
+        defaults={"generations": 6, "deterministic": True},
+    )
+
+    def library_loop(self) -> LibraryLoop:
+        seed = self.seed if self.settings["deterministic"] else None
+        return partial(
+            _toy_es,
+            seed=seed,
+            population=self.population,
+            dimension=self.dimension,
+            generations=self.settings["generations"],
+        )
+
+
+class ToyMultiObjectiveES(ToyES):
+    info = AlgorithmInfo(
+        name="toy-mo-es",
+        label="Toy MO ES",
+        package="numpy",
+        multi_objective=True,
+        parallel=True,
+        defaults={"generations": 2, "deterministic": True},
+    )
+
+    def library_loop(self) -> LibraryLoop:
+        loop = super().library_loop()
+
+        def summed(objective: BatchObjective):
+            def total(points: np.ndarray) -> np.ndarray:
+                errors = objective(points)
+                assert errors.shape == (len(np.atleast_2d(points)), 2)
+                return errors.sum(axis=1)
+
+            return loop(total)
+
+        return summed
+
+
+def test_bridge_passes_a_population_as_one_batch_and_finishes():
+    algorithm = ToyES(2, 5, seed=3)
+    shapes = [step(algorithm).shape for _ in range(8)]
+    assert shapes == [(1, 2)] + [(5, 2)] * 6 + [(0, 2)]
+    assert algorithm.done
+    best_x, best_f, received = algorithm.result
+    assert received == [(5,)] * 6 and best_f < sphere(np.full((1, 2), 0.5))[0]
+
+
+def test_multi_objective_library_receives_error_vectors():
+    algorithm = ToyMultiObjectiveES(2, 4, seed=0)
+    while not algorithm.done:
+        step(algorithm)
+    *_, received = algorithm.result
+    assert received == [(4,)] * 2  # the loop summed (4, 2) error vectors
+
+
+def test_bridge_replay_resumes_a_batch_library():
+    uninterrupted = ToyES(2, 5, seed=9)
+    expected = [step(uninterrupted) for _ in range(7)]
+    first = ToyES(2, 5, seed=9)
+    for _ in range(3):
+        step(first)
+    resumed = ToyES(2, 5, seed=9)
+    resumed.restore(first.state())
+    assert all(np.array_equal(a, step(resumed)) for a in expected[3:])
+    assert resumed.done and np.array_equal(resumed.result[0], uninterrupted.result[0])
+
+
+def test_bridge_refuses_to_resume_a_nondeterministic_library():
+    first = ToyES(2, 5, seed=9, deterministic=False)
+    for _ in range(3):
+        step(first)
+    with pytest.raises(AlgorithmError, match="cannot resume: algorithm is not deterministic"):
+        ToyES(2, 5, seed=9, deterministic=False).restore(first.state())
+
+
+def test_bridge_state_is_plain_data():
+    algorithm = create_algorithm("scipy-nelder-mead", 2, 1, 0, {})
+    for _ in range(4):
+        step(algorithm)
+    data = pickle.loads(algorithm.state())
+    assert len(data["history"]) == 4 and data["settings"]["initial_step"] == 0.1
+
+
+def test_bridge_threads_are_daemons_and_do_not_leak():
+    algorithm = create_algorithm("scipy-nelder-mead", 2, 1, 0, {})
+    step(algorithm)
+    (thread,) = bridge_threads()
+    assert thread.daemon
+    algorithm.close()
+    assert not thread.is_alive() and algorithm.done
+    assert algorithm.ask().shape == (0, 2)
+
+    abandoned = create_algorithm("scipy-nelder-mead", 2, 1, 0, {})
+    step(abandoned)
+    (thread,) = bridge_threads()
+    del abandoned
+    gc.collect()
+    thread.join(timeout=2)
+    assert not thread.is_alive()
+
+    restored = create_algorithm("scipy-nelder-mead", 2, 1, 0, {})
+    step(restored)
+    saved = restored.state()
+    restored.restore(saved)  # the old run's thread is replaced, not leaked
+    assert len(bridge_threads()) == 1
+    restored.close()
+
+
+def test_abandoned_bridge_does_not_hang_interpreter_exit():
+    script = textwrap.dedent(
+        """
+        from optimization.algorithms import create_algorithm
+        algorithm = create_algorithm("scipy-nelder-mead", 3, 1, 0, {})
+        points = algorithm.ask()
+        algorithm.tell(points, points[:, :1], points.sum(axis=1))
+        algorithm.ask()
+        print("exiting")
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "exiting" and not done.stderr
+    assert time.monotonic() - started < 30
