@@ -33,7 +33,9 @@ def _time_bare(spec: ProblemSpec, repeats: int) -> tuple[float, float]:
         started = time.perf_counter()
         traces = simulator.run(middle)
         simulate.append(time.perf_counter() - started)
-    targets = [t.values for t in simulator.run(true_values(spec))] if spec.target.regenerate else None
+    targets = (
+        [t.values for t in simulator.run(true_values(spec))] if spec.target.regenerate else None
+    )
     objective = build_problem(spec, targets).objective
     score = []
     for _ in range(repeats):
@@ -55,7 +57,10 @@ def overhead(spec: ProblemSpec, population: int, generations: int, workers: int,
     spec = with_overrides(spec, population=population, generations=generations, seed=seed)
     spec = spec.model_copy(update={"stopping": type(spec.stopping)()})  # the whole budget
     bare, bare_scored = bare_simulation_seconds(spec)
-    print(f"bare simulation of {spec.name}: {bare * 1000:.1f} ms (with scoring {bare_scored * 1000:.1f} ms)")
+    print(
+        f"bare simulation of {spec.name}: {bare * 1000:.1f} ms "
+        f"(with scoring {bare_scored * 1000:.1f} ms)"
+    )
     with tempfile.TemporaryDirectory() as folder:
         store = str(Path(folder) / "run.zarr")
         setup_flow(spec, store)

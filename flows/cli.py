@@ -70,12 +70,18 @@ def _print_result(result: dict) -> None:
 @app.command()
 def run(
     problem: ProblemArg = "hh",
-    algorithm: Annotated[str | None, typer.Option(help="Algorithm name (see `algorithms`).")] = None,
+    algorithm: Annotated[
+        str | None, typer.Option(help="Algorithm name (see `algorithms`).")
+    ] = None,
     population: Annotated[int | None, typer.Option(help="Individuals per generation.")] = None,
-    generations: Annotated[int | None, typer.Option(help="Generations (budget = pop × gen).")] = None,
+    generations: Annotated[
+        int | None, typer.Option(help="Generations (budget = pop × gen).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same run).")] = None,
     store: Annotated[Path | None, typer.Option(help="New run store folder.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Dask worker processes (default: cores).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Dask worker processes (default: cores).")
+    ] = None,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines.")] = False,
 ) -> None:
     """Optimize a problem: setup → optimize (on a local Dask cluster) → analyze."""

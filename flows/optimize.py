@@ -17,9 +17,7 @@ from tasks.evaluate import evaluate_generation
 
 
 @flow(name="optimize")
-def optimize_flow(
-    store: str, cluster: ClusterConfig | None = None, progress: bool = False
-) -> dict:
+def optimize_flow(store: str, cluster: ClusterConfig | None = None, progress: bool = False) -> dict:
     """Run (or continue) the optimization recorded in ``store`` until a stopping rule fires."""
     logger = get_run_logger()
     cluster = cluster or ClusterConfig()

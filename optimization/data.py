@@ -68,7 +68,9 @@ def fetch(uri_or_path: str) -> Path:
             )
         )
     except ValueError as error:  # pooch's checksum mismatch
-        raise DataError(f"{uri_or_path}: downloaded file fails its SHA-256 check ({error})") from None
+        raise DataError(
+            f"{uri_or_path}: downloaded file fails its SHA-256 check ({error})"
+        ) from None
     except Exception as error:
         raise DataError(
             f"{uri_or_path}: cannot download ({error}); set {MIRROR_VARIABLE} to a local copy"

@@ -44,7 +44,9 @@ class Objective:
     def errors(self, traces: list[Trace]) -> np.ndarray:
         """Unweighted components; raises ValueError for traces the costs cannot score."""
         if len(traces) != len(self.targets):
-            raise ValueError(f"simulator returned {len(traces)} sweeps, target has {len(self.targets)}")
+            raise ValueError(
+                f"simulator returned {len(traces)} sweeps, target has {len(self.targets)}"
+            )
         return np.array(
             [
                 COST_FUNCTIONS[name](trace.values, target, self.settings, trace.spike_times_ms)

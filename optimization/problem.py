@@ -48,7 +48,9 @@ def build_problem(spec: ProblemSpec, targets: list[np.ndarray] | None = None) ->
     if targets is None:
         targets = load_targets(spec)
     check_target_lengths(spec, targets)
-    return Problem(spec, ParameterSpace.from_specs(spec.parameters), Objective.from_spec(spec, targets))
+    return Problem(
+        spec, ParameterSpace.from_specs(spec.parameters), Objective.from_spec(spec, targets)
+    )
 
 
 def true_values(spec: ProblemSpec) -> dict[str, float]:

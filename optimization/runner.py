@@ -137,7 +137,9 @@ class OptimizationRun:
         tolerance = self.problem.spec.stopping.stagnation_tolerance
         self.stopping.update(float(result.total.min()) if n else np.inf, tolerance)
         self.store.commit(
-            Checkpoint(self.generation, self.evaluations, self.algorithm.state(), asdict(self.stopping))
+            Checkpoint(
+                self.generation, self.evaluations, self.algorithm.state(), asdict(self.stopping)
+            )
         )
 
     def finish(self) -> str:

@@ -56,9 +56,7 @@ class ParameterSpec(_Strict):
         if not (math.isfinite(self.lower) and math.isfinite(self.upper)):
             raise ValueError("bounds must be finite numbers")
         if self.lower >= self.upper:
-            raise ValueError(
-                f"lower bound {self.lower:g} must be below upper bound {self.upper:g}"
-            )
+            raise ValueError(f"lower bound {self.lower:g} must be below upper bound {self.upper:g}")
         if self.log and self.lower <= 0:
             raise ValueError(f"log scale needs a positive lower bound, got {self.lower:g}")
         if self.true_value is not None and not self.lower <= self.true_value <= self.upper:
@@ -142,7 +140,9 @@ class ProtocolSpec(_Strict):
     @model_validator(mode="after")
     def _timing(self) -> ProtocolSpec:
         if self.dt_ms >= self.tstop_ms:
-            raise ValueError(f"dt_ms {self.dt_ms:g} must be smaller than tstop_ms {self.tstop_ms:g}")
+            raise ValueError(
+                f"dt_ms {self.dt_ms:g} must be smaller than tstop_ms {self.tstop_ms:g}"
+            )
         if self.stimulus and self.stimulus.delay_ms >= self.tstop_ms:
             raise ValueError(
                 f"stimulus delay {self.stimulus.delay_ms:g} ms starts after the simulation ends "
@@ -349,7 +349,9 @@ def load_problem(path: str | Path) -> ProblemSpec:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise SpecError(f"{path}: {where}not valid YAML ({getattr(error, 'problem', error)})") from None
+        raise SpecError(
+            f"{path}: {where}not valid YAML ({getattr(error, 'problem', error)})"
+        ) from None
     return parse_problem(data, source=str(path), base_dir=str(path.parent.resolve()))
 
 

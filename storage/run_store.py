@@ -257,4 +257,6 @@ def check_writable(path: Path) -> None:
             os.fsync(handle.fileno())
         probe.unlink()
     except OSError as error:
-        raise StoreError(f"cannot write the run store at {path}: {error.strerror or error}") from None
+        raise StoreError(
+            f"cannot write the run store at {path}: {error.strerror or error}"
+        ) from None

@@ -17,7 +17,9 @@ from optimization.evaluation import BatchResult
     cache_policy=NO_CACHE,
     task_run_name="evaluate-generation-{generation}",
 )
-def evaluate_generation(evaluator: DaskEvaluator, points: np.ndarray, generation: int) -> BatchResult:
+def evaluate_generation(
+    evaluator: DaskEvaluator, points: np.ndarray, generation: int
+) -> BatchResult:
     """Evaluate one generation. Bad individuals come back as statuses; only infrastructure
     failures (a dead worker, a lost cluster) raise, and then the task is retried."""
     return evaluator(points)

@@ -6,8 +6,6 @@ import re
 import time
 from pathlib import Path
 
-import numpy as np
-
 from optimization.data import fetch
 from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
 from optimization.simulators.mechanisms import load_mechanisms

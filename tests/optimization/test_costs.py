@@ -303,16 +303,16 @@ def test_original_numbers(arrays, case, name):
     model, target, settings, times = case_inputs(arrays, case)
     spec = CASES["cases"][case]
     got = COST_FUNCTIONS[name](model, target, settings, times)
-    assert isinstance(got, float)
-    if name in spec["costs"]:
-        assert got == close(spec["costs"][name])
-    else:
-        # The original raised (ZeroDivisionError on a zero range); we leave it undivided.
-        assert name in ("Derivative difference", "AHP depth"), spec["original_raises"][name]
+    assert isinstance(got, float) and math.isfinite(got)
+    if name in spec["original_raises"]:
+        # Deliberate difference: the original divides by a zero range and raises
+        # ZeroDivisionError; we return the undivided error, as MSE does for a flat target.
+        assert name in ("Derivative difference", "AHP depth")
         assert "ZeroDivisionError" in spec["original_raises"][name]
-        assert got == close(REFERENCE[name](model, target, settings, times))
         if case == "flat_target":
-            assert got == 0.0
+            assert got == 0.0  # both traces flat: both derivatives are 0
+    else:
+        assert got == close(spec["costs"][name])
     assert got == close(REFERENCE[name](model, target, settings, times))
 
 
@@ -558,15 +558,46 @@ def test_hand_computed_values():
 
 def test_spike_count_stim_window():
     x = np.full(100, -65.0)
-    x[[5, 25, 35, 80]] = 10.0
+    x[[5, 19, 20, 28, 34, 80]] = 10.0
+    flat = np.full(100, -65.0)
     settings = CostSettings(
         sampling_rate_hz=10000.0, stim_delay_ms=2.0, stim_duration_ms=1.5, input_length_ms=7.0
     )
-    # samples [20, 35): the spike at 25 only (35 is outside)
-    assert spike_count_stim(x, np.full(100, -65.0), settings) == close(1 / 2)
-    longer = CostSettings(sampling_rate_hz=10000.0, stim_delay_ms=2.0, input_length_ms=7.0)
-    # duration 0: input_length -> samples [20, 90): three spikes
-    assert spike_count_stim(x, np.full(100, -65.0), longer) == close(3 / 4)
+    # samples [20, 35): the spike over 19-20 counts from sample 20, the one at 28 counts, the
+    # one at 34 does not (it ends at 35, outside), 5 and 80 are outside
+    assert spike_count_stim(x, flat, settings) == close(2 / 3)
+    assert spike_count_stim(flat, x, settings) == close(2 / 3)
+    for duration in (0.0, 1e9, math.inf):
+        longer = CostSettings(
+            sampling_rate_hz=10000.0,
+            stim_delay_ms=2.0,
+            stim_duration_ms=duration,
+            input_length_ms=7.0,
+        )
+        # the input length instead: samples [20, 90) hold four spikes
+        assert spike_count_stim(x, flat, longer) == close(4 / 5)
+    assert spike_count(x, flat, settings) == close(5 / 6)
+
+
+@pytest.mark.parametrize("fn", COST_FUNCTIONS.values(), ids=NAMES)
+def test_inputs_are_not_modified_and_lists_are_accepted(fn):
+    model = SPIKY.copy()
+    model[9:13] = [-5, 30, -1, -3]
+    target = SPIKY.copy()
+    times = np.array([4 * 0.05, 10 * 0.05])
+    got = fn(model, target, SETTINGS, times)
+    assert model.tolist() == [*SPIKY[:9], -5, 30, -1, -3, *SPIKY[13:]]
+    assert target.tolist() == SPIKY.tolist() and times.tolist() == [0.2, 0.5]
+    assert fn(model.tolist(), target.tolist(), SETTINGS, times.tolist()) == got
+
+
+def test_detect_spikes_rejects_bad_input():
+    with pytest.raises(ValueError, match="NaN or inf"):
+        detect_spikes([0.0, np.nan, 1.0, -1.0], 0.0)
+    with pytest.raises(ValueError, match="1-D"):
+        detect_spikes(np.zeros((2, 3)), 0.0)
+    with pytest.raises(ValueError, match="1-D"):
+        mse(np.zeros((2, 3)), np.zeros((2, 3)), SETTINGS)
 
 
 def test_settings_are_validated():

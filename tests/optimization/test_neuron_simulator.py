@@ -42,7 +42,9 @@ def test_regenerated_target_equals_upstream_file(upstream, name):
 
 def test_registry_refuses_a_file_with_a_wrong_checksum(upstream, tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
-    shutil.copytree(upstream / "testcase_1_hh_pas_surrogate", mirror / "testcase_1_hh_pas_surrogate")
+    shutil.copytree(
+        upstream / "testcase_1_hh_pas_surrogate", mirror / "testcase_1_hh_pas_surrogate"
+    )
     monkeypatch.setenv("NEUROPTIMUS_DATA_MIRROR", str(mirror))
     assert fetch("data://testcase_1_hh_pas_surrogate/hh_pas.hoc").is_file()
     with open(mirror / "testcase_1_hh_pas_surrogate" / "hh_pas.hoc", "a") as handle:
@@ -91,7 +93,9 @@ def test_bad_individuals_become_statuses_with_the_penalty():
 
 def test_timeout_is_a_status():
     spec = load_problem(problem_path("hh"))
-    quick = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"timeout_s": 1e-4})})
+    quick = spec.model_copy(
+        update={"evaluation": spec.evaluation.model_copy(update={"timeout_s": 1e-4})}
+    )
     _, result = _evaluate_in_fresh_process(quick, np.array([[0.12, 0.036, 0.0003]]))
     assert result.status.tolist() == [TIMEOUT]
     assert "time limit" in result.message[0]

@@ -34,7 +34,9 @@ def test_generations_append_and_commit(tmp_path):
     store = _store(tmp_path)
     for generation in range(3):
         points = np.full((4, 2), generation, dtype=float)
-        store.write_generation(generation, 4 * generation, points, _result(4, 1, 10 - generation), 0.1)
+        store.write_generation(
+            generation, 4 * generation, points, _result(4, 1, 10 - generation), 0.1
+        )
         store.commit(Checkpoint(generation + 1, 4 * (generation + 1), b"state", {}))
     reopened = RunStore.open(tmp_path / "run.zarr")
     rows = reopened.evaluations()
