@@ -13,6 +13,8 @@ import typer
 
 # Prefect's own INFO lines would drown the progress bar; --verbose brings them back.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# A local run has nothing to report home (and the machine may have no route out).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(
     help="Fit neuron-model parameters to data: run, resume and inspect optimizations.",

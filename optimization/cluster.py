@@ -49,6 +49,9 @@ def make_cluster(config: ClusterConfig):
             "silence_logs": logging.ERROR,
             **options,
         }
+        # silence_logs only quiets distributed's own handlers; records still reach the root
+        # logger (Prefect's console), so the level is set on the logger itself.
+        logging.getLogger("distributed").setLevel(options["silence_logs"])
     cluster = cluster_class(**options)
     if config.adapt_maximum is not None:
         cluster.adapt(minimum=config.adapt_minimum or 0, maximum=config.adapt_maximum)

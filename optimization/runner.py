@@ -125,7 +125,9 @@ class OptimizationRun:
         )
         if not self._cut_by_budget:  # a batch cut by the budget ends the run, untold
             try:
-                self.algorithm.tell(points, result.errors, result.total)
+                # Multi-objective algorithms see one objective per weighted cost component.
+                weighted = result.errors * self.problem.objective.weights
+                self.algorithm.tell(points, weighted, result.total)
             except AlgorithmError:
                 raise
             except Exception as error:

@@ -4,7 +4,9 @@ Layout::
 
     evaluations/{parameters (n×d), errors (n×k), total, generation, status, seconds,
                  worker, message}
-    generations/{evaluations, best, cumulative_best, median, mean, worst, failed, seconds}
+    generations/{evaluations, best, cumulative_best, median, mean, worst, failed, seconds,
+                 front_size, hypervolume}
+    fronts/{row, generation}   rows of the non-dominated front of all evaluations so far
     best/{parameters, errors, total, trace, time}   target/{trace, time}
     checkpoint.pkl   (algorithm state after the last committed generation)
 
@@ -24,7 +26,8 @@ from typing import Any
 import numpy as np
 import zarr
 
-from optimization.evaluation import STATUSES, BatchResult
+from optimization.evaluation import OK, STATUSES, BatchResult
+from optimization.pareto import hypervolume, non_dominated
 from optimization.runner import Checkpoint
 
 _ROW_CHUNK = 4096
@@ -73,12 +76,17 @@ class RunStore:
             chunks = (_ROW_CHUNK,) + shape[1:]
             evaluations.create_array(name, shape=shape, chunks=chunks, dtype=dtype)
         generations = group.create_group("generations")
-        for name in ("evaluations", "failed"):
+        for name in ("evaluations", "failed", "front_size"):
             generations.create_array(name, shape=(0,), chunks=(1024,), dtype="i8")
-        for name in (*_GENERATION_FIELDS, "seconds"):
+        for name in (*_GENERATION_FIELDS, "seconds", "hypervolume"):
             generations.create_array(name, shape=(0,), chunks=(1024,), dtype="f8")
+        fronts = group.create_group("fronts")
+        fronts.create_array("row", shape=(0,), chunks=(_ROW_CHUNK,), dtype="i8")
+        fronts.create_array("generation", shape=(0,), chunks=(_ROW_CHUNK,), dtype="i4")
         group.attrs.update(
             {
+                "weights": [1.0] * k,  # of the error components (total = errors @ weights)
+                "penalty": 100.0,  # the error of a failed evaluation, in every component
                 **attributes,
                 "parameter_names": list(parameter_names),
                 "component_names": list(component_names),
@@ -147,11 +155,50 @@ class RunStore:
             "seconds": seconds,
         }
         stats["cumulative_best"] = float(np.nanmin([previous, stats["best"]]))
+        front = self._update_front(generation, offset, result)
+        stats["front_size"] = len(front)
+        stats["hypervolume"] = self._hypervolume(front)
         generations = self.group["generations"]
         for name, value in stats.items():
             array = generations[name]
             array.resize((generation + 1,))
             array[generation] = value
+
+    def _weighted_errors(self, rows: np.ndarray) -> np.ndarray:
+        return self.group["evaluations"]["errors"][rows] * np.asarray(self.group.attrs["weights"])
+
+    def _update_front(self, generation: int, offset: int, result: BatchResult) -> np.ndarray:
+        """Rows of the non-dominated front (weighted error vectors of successful evaluations)
+        after ``generation``: the previous front plus this generation's rows, filtered."""
+        fronts = self.group["fronts"]
+        kept = int(np.count_nonzero(fronts["generation"][:] < generation))
+        for array in fronts.array_values():  # a retried generation replaces its own front
+            array.resize((kept,))
+        previous = fronts["row"][:][fronts["generation"][:] == generation - 1]
+        new = offset + np.flatnonzero(result.status == OK)
+        candidates = np.concatenate([previous, new]).astype(np.int64)
+        if len(candidates) == 0:
+            return candidates
+        front = candidates[non_dominated(self._weighted_errors(candidates))]
+        for name, values in (("row", front), ("generation", np.full(len(front), generation))):
+            fronts[name].resize((kept + len(front),))
+            fronts[name][kept:] = values
+        return front
+
+    def _hypervolume(self, front: np.ndarray) -> float:
+        """Hypervolume of the front's weighted errors; the reference point is the penalty in
+        every component (what a failed evaluation scores), the same for every generation."""
+        if len(front) == 0:
+            return 0.0
+        weights = np.asarray(self.group.attrs["weights"])
+        return hypervolume(self._weighted_errors(front), self.group.attrs["penalty"] * weights)
+
+    def front(self, generation: int | None = None) -> np.ndarray:
+        """Evaluation rows on the non-dominated front after ``generation`` (default: last)."""
+        if generation is None:
+            generation = self.committed_generations - 1
+        fronts = self.group["fronts"]
+        return fronts["row"][:][fronts["generation"][:] == generation]
 
     def _generation_column(self, name: str, before: int) -> float:
         if before == 0:
@@ -189,6 +236,10 @@ class RunStore:
             array.resize((rows,) + array.shape[1:])
         for array in self.group["generations"].array_values():
             array.resize((generations,))
+        fronts = self.group["fronts"]
+        kept = int(np.count_nonzero(fronts["generation"][:] < generations))
+        for array in fronts.array_values():
+            array.resize((kept,))
         self.group.attrs.update(
             {"committed_generations": generations, "committed_evaluations": rows}
         )

@@ -38,6 +38,7 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "algorithm": {"name": info.name, "label": info.label, "package": info.package},
             "weights": problem.objective.weights.tolist(),
+            "penalty": spec.evaluation.penalty,
             "budget": spec.budget,
         },
     )

@@ -10,6 +10,7 @@ import pytest
 SHARED = Path(os.environ.get("NEUROPTIMUS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 UPSTREAM = SHARED / "usecases" / "upstream"
 os.environ.setdefault("NEUROPTIMUS_DATA_MIRROR", str(UPSTREAM))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,25 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from optimization.algorithms.base import Algorithm, AlgorithmError, AlgorithmInfo
-from optimization.algorithms.cmaes_adapter import CMAES
-from optimization.algorithms.random_search import RandomSearch
-from optimization.algorithms.scipy_adapter import NelderMead
+
+# One module per package family; each lists its adapter classes in ``ADAPTERS``.
+FAMILY_MODULES = (
+    "random_search",
+    "cmaes_adapter",
+    "scipy_adapter",
+    "inspyred_adapters",
+    "pygmo_adapters",
+    "bluepyopt_adapters",
+)
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.info.name: cls for cls in (RandomSearch, CMAES, NelderMead)
+    cls.info.name: cls
+    for module in FAMILY_MODULES
+    for cls in importlib.import_module(f"optimization.algorithms.{module}").ADAPTERS
 }
 
 

@@ -27,7 +27,8 @@ class AlgorithmInfo:
     label: str  # human name, e.g. "CMA-ES (cmaes)"
     package: str  # PyPI package that implements it
     multi_objective: bool  # sees the error vector instead of the weighted sum
-    parallel: bool  # True: a whole population per ask; False: one point per ask
+    parallel: bool  # True: whole generations per ask; False: serial (one point per ask,
+    # possibly after a first batch holding the initial population)
     defaults: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
 

@@ -12,22 +12,18 @@ The state is the history of told batches: ``restore()`` starts a fresh library r
 it, which resumes bit for bit when the library is deterministic given its settings and seed
 (checked: a replayed batch differing from the recorded one is an AlgorithmError).
 
-Design note — how the other loop-owning packages will plug in (none is installed yet):
+How the loop-owning packages plug in (see their adapter modules):
 
-- pygmo: a Python UDBFE whose ``__call__(prob, dvs)`` reshapes the flat ``dvs`` to (n, d), calls
-  the batch objective and returns the fitnesses flattened; pass it to the UDA's ``set_bfe``
-  (pso_gen, nsga2, gaco, cmaes, ...) and to ``population(prob, size, b=..., seed=...)``. Build
-  the UDA with ``gen=1, memory=True`` so the loop is ``while True: pop = algo.evolve(pop)``
-  and each generation reaches us as one batch. UDAs without bfe support stay serial via the
-  UDP's ``fitness`` (parallel=False).
-- inspyred: ``ec.evolve(generator, evaluator, ...)`` already hands the evaluator the whole
-  candidate list: ``evaluator(candidates, args)`` returns ``list(f(np.array(candidates)))``
-  (``Pareto`` objects built from the (n, k) errors for the emo algorithms); use
-  ``maximize=False``, ``Bounder(0, 1)`` and a ``random.Random(seed)`` as the EC's prng.
-- DEAP (and BluePyOpt on top of it): ``toolbox.register("map", batch_map)`` where
-  ``batch_map(evaluate, individuals)`` calls ``f`` once on all individuals and returns fitness
-  tuples. DEAP evaluates only invalid individuals, so batches may be smaller than the
-  population, and it draws from the global ``random``: seed it inside the loop.
+- pygmo: the adapter evaluates a seeded initial population as one batch (which also tells it
+  the number of objectives), then runs ONE ``evolve`` with a huge ``gen`` so algorithms keep
+  their internal state; UDAs with ``set_bfe`` get a batch evaluator (whole generations per
+  batch), the others ask through the UDP's ``fitness`` one point at a time.
+- inspyred: ``ec.evolve`` hands its evaluator the whole candidate list; the EC's prng is a
+  seeded ``random.Random``.
+- DEAP / BluePyOpt: the ``map_function`` hook receives every individual of a generation; DEAP
+  draws from the global ``random``, so the adapter swaps in the library's own state while
+  the library computes.
+- SciPy: local methods ask a point and its finite-difference neighbours as one batch.
 
 Library loops must call the objective from their own thread, one call at a time, and must not
 reference the adapter object (so that an abandoned adapter can be garbage-collected; its

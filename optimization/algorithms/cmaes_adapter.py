@@ -85,3 +85,6 @@ class CMAES(Algorithm):
         cma = CMA.__new__(CMA)  # bypasses CMA.__setstate__ (see the class docstring)
         cma.__dict__.update(data["_cma"])
         self.__dict__.update({**data, "_cma": cma})
+
+
+ADAPTERS = (CMAES,)

@@ -41,3 +41,6 @@ class RandomSearch(Algorithm):
     def tell(self, points: np.ndarray, errors: np.ndarray, totals: np.ndarray) -> None:
         checked_results(self.info, self._asked, points, errors, totals)
         self._asked = None
+
+
+ADAPTERS = (RandomSearch,)

@@ -1,7 +1,13 @@
-"""SciPy's Nelder-Mead simplex, a local serial method driven through the loop bridge."""
+"""SciPy's methods driven through the loop bridge, in the unit cube [0, 1]^d.
+
+Nelder-Mead asks one point at a time. L-BFGS-B and basin-hopping (whose local steps are
+L-BFGS-B) need f and its gradient together: each such request is one batch of d + 1 points,
+x and its d finite-difference neighbours, so every iteration reaches the cluster at once.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -75,3 +81,183 @@ class NelderMead(BridgedAlgorithm):
             "adaptive": bool(settings["adaptive"]),
         }
         return partial(_nelder_mead, x0=x0, simplex=simplex, options=options)
+
+
+def _value_and_gradient(
+    objective: BatchObjective, eps: float
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """``fun(x) -> (f, grad)`` from ONE batch: x and x + h_i e_i, with h_i = eps, or -eps where
+    the forward step would leave the cube (so ``eps`` <= 0.5 keeps every point inside)."""
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        x = np.asarray(x, dtype=float)
+        steps = np.where(x + eps <= 1.0, eps, -eps)
+        values = objective(np.vstack([x, x + np.diag(steps)]))
+        return float(values[0]), (values[1:] - values[0]) / steps
+
+    return fun
+
+
+def _lbfgsb(objective: BatchObjective, x0: np.ndarray, eps: float, options: dict[str, Any]) -> Any:
+    from scipy.optimize import minimize  # imported here: keeps the registry import cheap
+
+    fun = _value_and_gradient(objective, eps)
+    bounds = [(0.0, 1.0)] * len(x0)
+    return minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+
+
+def _basinhopping(
+    objective: BatchObjective,
+    x0: np.ndarray | None,
+    dimension: int,
+    seed: int,
+    eps: float,
+    local_options: dict[str, Any],
+    options: dict[str, Any],
+) -> Any:
+    from scipy.optimize import basinhopping
+
+    rng = np.random.default_rng(seed)  # the start (if not given) and SciPy's random steps
+    start = rng.uniform(size=dimension) if x0 is None else x0
+    local = {
+        "method": "L-BFGS-B",
+        "jac": True,
+        "bounds": [(0.0, 1.0)] * dimension,
+        "options": local_options,
+    }
+    fun = _value_and_gradient(objective, eps)
+    return basinhopping(fun, start, minimizer_kwargs=local, rng=rng, **options)
+
+
+def _number(info: AlgorithmInfo, settings: dict[str, Any], key: str, low: float, high: float):
+    """Setting ``key`` as a float in [low, high] (None passes through)."""
+    value = settings[key]
+    if value is None:
+        return None
+    try:
+        number = np.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = np.nan
+    if not low <= number <= high:
+        raise ValueError(f"{describe(info)}: setting {key!r} must be in [{low}, {high}]")
+    return number
+
+
+def _count(info: AlgorithmInfo, settings: dict[str, Any], key: str, low: int = 1):
+    """Setting ``key`` as an integer >= low (None passes through)."""
+    value = _number(info, settings, key, low, np.inf)
+    if value is not None and value != int(value):
+        raise ValueError(f"{describe(info)}: setting {key!r} must be an integer")
+    return None if value is None else int(value)
+
+
+def _eps(info: AlgorithmInfo, settings: dict[str, Any]) -> float:
+    eps = _number(info, settings, "eps", 0.0, 0.5)
+    if not eps:
+        raise ValueError(f"{describe(info)}: setting 'eps' must be in (0, 0.5]")
+    return eps
+
+
+class LBFGSB(BridgedAlgorithm):
+    """``scipy.optimize.minimize(method="L-BFGS-B")`` with bounds [0, 1]^d.
+
+    Each request of SciPy for f and its gradient at x is one batch of d + 1 points: x, then
+    x + eps e_i for each coordinate i (backwards at the upper bound). ``eps`` is in cube units,
+    large by default because simulated errors are noisy at tiny steps. The population is not
+    used; deterministic, so neither is ``seed``. Settings: ``x0`` (default: cube centre),
+    ``eps`` and SciPy's options (``maxfun`` counts batches). Stops by itself: ``done``.
+    """
+
+    info = AlgorithmInfo(
+        name="scipy-lbfgsb",
+        label="L-BFGS-B (SciPy)",
+        package="scipy",
+        multi_objective=False,
+        parallel=True,
+        defaults={
+            "x0": None,
+            "eps": 1e-3,
+            "maxiter": 15000,
+            "maxfun": 15000,
+            "ftol": 2.220446049250313e-09,
+            "gtol": 1e-5,
+            "maxcor": 10,
+            "maxls": 20,
+        },
+        summary="Quasi-Newton method from SciPy; local, each gradient one batch of d + 1.",
+    )
+
+    def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
+        super().__init__(dimension, population, seed, **settings)
+        check_sizes(self.info, dimension, population)
+
+    def library_loop(self) -> LibraryLoop:
+        info, settings = self.info, self.settings
+        options = {key: _count(info, settings, key) for key in ("maxiter", "maxfun", "maxcor")}
+        options["maxls"] = _count(info, settings, "maxls")
+        options["ftol"] = _number(info, settings, "ftol", 0.0, np.inf)
+        options["gtol"] = _number(info, settings, "gtol", 0.0, np.inf)
+        x0 = start_point(info, settings["x0"], self.dimension)
+        return partial(_lbfgsb, x0=x0, eps=_eps(info, settings), options=options)
+
+
+class BasinHopping(BridgedAlgorithm):
+    """``scipy.optimize.basinhopping`` with L-BFGS-B local minimisations in [0, 1]^d.
+
+    ``niter`` random jumps (uniform in +-``stepsize`` per coordinate, adapted every
+    ``interval`` jumps), each followed by an L-BFGS-B minimisation of at most ``local_maxiter``
+    iterations whose gradients are batched as in ``scipy-lbfgsb``; a new minimum is accepted by
+    the Metropolis criterion at temperature ``T``. Defaults: the paper's 100 jumps x 100 local
+    iterations, SciPy's own otherwise. ``x0``: default a uniform random point from ``seed``,
+    which also seeds the jumps. Stops by itself after ``niter`` jumps (or ``niter_success``
+    jumps without a new best): ``done``.
+    """
+
+    info = AlgorithmInfo(
+        name="scipy-basinhopping",
+        label="Basin-hopping (SciPy)",
+        package="scipy",
+        multi_objective=False,
+        parallel=True,
+        defaults={
+            "x0": None,
+            "niter": 100,
+            "T": 1.0,
+            "stepsize": 0.5,
+            "interval": 50,
+            "niter_success": None,
+            "local_maxiter": 100,
+            "eps": 1e-3,
+        },
+        summary="Random jumps plus L-BFGS-B local searches from SciPy; global, "
+        "each gradient one batch of d + 1.",
+    )
+
+    def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
+        super().__init__(dimension, population, seed, **settings)
+        check_sizes(self.info, dimension, population)
+
+    def library_loop(self) -> LibraryLoop:
+        info, settings = self.info, self.settings
+        x0 = settings["x0"]
+        options = {
+            "niter": _count(info, settings, "niter", 0),
+            "T": _number(info, settings, "T", 0.0, np.inf),
+            "stepsize": _number(info, settings, "stepsize", 0.0, np.inf),
+            "interval": _count(info, settings, "interval"),
+            "niter_success": _count(info, settings, "niter_success"),
+        }
+        if not options["stepsize"]:
+            raise ValueError(f"{describe(info)}: setting 'stepsize' must be > 0")
+        return partial(
+            _basinhopping,
+            x0=None if x0 is None else start_point(info, x0, self.dimension),
+            dimension=self.dimension,
+            seed=self.seed,
+            eps=_eps(info, settings),
+            local_options={"maxiter": _count(info, settings, "local_maxiter")},
+            options=options,
+        )
+
+
+ADAPTERS = (NelderMead, LBFGSB, BasinHopping)

@@ -19,14 +19,27 @@ pytestmark = pytest.mark.slow
 ARGS = ["hh", "--population", "10", "--generations", "8", "--seed", "11", "--workers", "2"]
 
 
-def _cli(*args, **kwargs):
+def _cli(*args):
     return [sys.executable, "-m", "flows.cli", *args]
 
 
-def _run(args, timeout=600):
-    result = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=timeout)
+def _run(args, env, timeout=600):
+    result = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=timeout, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """Each test module gets its own Prefect home (database) for the CLI's runs."""
+    return {**os.environ, "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home"))}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, env):
+    path = tmp_path_factory.mktemp("reference") / "reference.zarr"
+    _run(["run", *ARGS, "--store", str(path)], env)
+    return path
 
 
 def _committed(path):
@@ -37,14 +50,13 @@ def _committed(path):
 
 
 @pytest.mark.parametrize("kill_after_generations", [0, 3])
-def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path, kill_after_generations):
-    reference = tmp_path / "reference.zarr"
-    _run(["run", *ARGS, "--store", str(reference)])
-
+def test_kill_9_then_resume_matches_uninterrupted_run(
+    tmp_path, env, reference, kill_after_generations
+):
     killed = tmp_path / "killed.zarr"
     process = subprocess.Popen(
         _cli("run", *ARGS, "--store", str(killed)),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
@@ -56,7 +68,7 @@ def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path, kill_after_gener
     process.wait()
     assert RunStore.open(killed).attrs["finished"] is None
 
-    _run(["resume", str(killed)])
+    _run(["resume", str(killed)], env)
 
     ours, theirs = RunStore.open(killed), RunStore.open(reference)
     a, b = ours.evaluations(), theirs.evaluations()

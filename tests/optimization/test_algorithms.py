@@ -12,10 +12,10 @@ import time
 from functools import partial
 from pathlib import Path
 
-import cmaes
 import numpy as np
 import pytest
 import scipy.optimize
+from algorithm_facts import FACTS, batch_ok
 
 from optimization.algorithms import (
     ALGORITHMS,
@@ -29,7 +29,6 @@ from optimization.algorithms import (
 from optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
 
 NAMES = sorted(ALGORITHMS)
-SEED_INDEPENDENT = {"scipy-nelder-mead"}  # deterministic methods: the seed is not used
 POPULATION = 8
 
 
@@ -82,18 +81,11 @@ def no_leaked_threads():
 
 # --- convergence and basic behaviour -------------------------------------------------------
 
-# Best total after the budget. For scale: a uniform random point scores 0.49 on the sphere
-# (d=4) and ~900 on Rosenbrock (d=3); the cube centre scores 0.16 and 2.
-THRESHOLDS = {
-    "random": {"sphere": 0.08, "rosenbrock": 20.0},
-    "cmaes": {"sphere": 1e-4, "rosenbrock": 0.05},
-    "scipy-nelder-mead": {"sphere": 1e-6, "rosenbrock": 1e-4},
-}
 PROBLEMS = {"sphere": (sphere, 4, 400), "rosenbrock": (rosenbrock, 3, 800)}
 
 
-def test_every_algorithm_has_thresholds_and_a_failure_injector():
-    assert set(THRESHOLDS) == set(ALGORITHMS) == set(FAILURES)
+def test_every_algorithm_has_test_facts():
+    assert set(FACTS) == set(ALGORITHMS)
 
 
 @pytest.mark.parametrize("problem", sorted(PROBLEMS))
@@ -101,18 +93,19 @@ def test_every_algorithm_has_thresholds_and_a_failure_injector():
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_drives_error_down(name, problem, seed):
     function, dimension, budget = PROBLEMS[problem]
-    algorithm = create_algorithm(name, dimension, 10, seed, {})
+    facts = FACTS[name]
+    algorithm = create_algorithm(name, dimension, facts.population, seed, {})
     best, batches = run(algorithm, function, budget)
-    assert best < THRESHOLDS[name][problem]
+    assert best < facts.thresholds[problem]
     for points in batches:
-        assert points.shape == (10 if algorithm.info.parallel else 1, dimension)
+        assert batch_ok(facts, points, facts.population) and points.shape[1] == dimension
         assert np.all(points >= 0.0) and np.all(points <= 1.0)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_points_stay_in_cube_near_the_boundary(name):
     corner = lambda points: ((points - 1.0) ** 2).sum(axis=1)  # optimum on a corner  # noqa: E731
-    algorithm = create_algorithm(name, 3, POPULATION, 0, {})
+    algorithm = create_algorithm(name, 3, FACTS[name].population, 0, {})
     _, batches = run(algorithm, corner, 300)
     points = np.concatenate(batches)
     assert np.all(points >= 0.0) and np.all(points <= 1.0)
@@ -122,7 +115,7 @@ def test_points_stay_in_cube_near_the_boundary(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_sequence_different_seed_different(name):
     def sequence(seed: int) -> list[np.ndarray]:
-        return run(create_algorithm(name, 3, POPULATION, seed, {}), rosenbrock, 120)[1]
+        return run(create_algorithm(name, 3, FACTS[name].population, seed, {}), rosenbrock, 120)[1]
 
     first, again, other = sequence(7), sequence(7), sequence(8)
     assert len(first) == len(again)
@@ -130,26 +123,30 @@ def test_same_seed_same_sequence_different_seed_different(name):
     same_as_other = len(first) == len(other) and all(
         np.array_equal(a, b) for a, b in zip(first, other, strict=True)
     )
-    assert same_as_other == (name in SEED_INDEPENDENT)
+    assert same_as_other == FACTS[name].seed_independent
 
 
 @pytest.mark.parametrize("split", [0, 1, 9])
 @pytest.mark.parametrize("name", NAMES)
 def test_restore_continues_bit_identically(name, split):
-    generations, settings = 25, ({} if name == "random" else {"x0": 0.4})
-    uninterrupted = create_algorithm(name, 3, POPULATION, 5, settings)
+    facts = FACTS[name]
+    generations, settings, population = 25, facts.restore_settings, facts.population
+    uninterrupted = create_algorithm(name, 3, population, 5, settings)
     expected = [step(uninterrupted, rosenbrock) for _ in range(generations)]
+    if facts.may_stop_early:  # compare only while the uninterrupted run still asked
+        expected = expected[: next((i for i, p in enumerate(expected) if not len(p)), None)]
+        generations = len(expected)
 
-    first = create_algorithm(name, 3, POPULATION, 5, settings)
-    for _ in range(split):
+    first = create_algorithm(name, 3, population, 5, settings)
+    for _ in range(min(split, generations)):
         step(first, rosenbrock)
     saved = first.state()
     assert isinstance(saved, bytes)
     del first  # the run is interrupted
 
-    resumed = create_algorithm(name, 3, POPULATION, 5, settings)
+    resumed = create_algorithm(name, 3, population, 5, settings)
     resumed.restore(saved)
-    continued = [step(resumed, rosenbrock) for _ in range(generations - split)]
+    continued = [step(resumed, rosenbrock) for _ in range(generations - min(split, generations))]
     assert all(len(points) for points in continued)
     assert all(np.array_equal(a, b) for a, b in zip(expected[split:], continued, strict=True))
 
@@ -173,37 +170,10 @@ def test_tell_must_match_the_last_ask(name):
 # --- errors --------------------------------------------------------------------------------
 
 
-class FailingGenerator:
-    def random(self, *args, **kwargs):
-        raise RuntimeError("boom")
-
-
-def fail_random(monkeypatch, algorithm) -> None:
-    algorithm._rng = FailingGenerator()
-
-
-def fail_cmaes(monkeypatch, algorithm) -> None:
-    def tell(self, solutions):
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(cmaes.CMA, "tell", tell)
-
-
-def fail_scipy(monkeypatch, algorithm) -> None:
-    def minimize(fun, x0, **kwargs):
-        fun(x0)  # one evaluation, then the library breaks
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(scipy.optimize, "minimize", minimize)
-
-
-FAILURES = {"random": fail_random, "cmaes": fail_cmaes, "scipy-nelder-mead": fail_scipy}
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_library_exception_surfaces_as_algorithm_error(name, monkeypatch):
-    algorithm = create_algorithm(name, 3, POPULATION, 0, {})
-    FAILURES[name](monkeypatch, algorithm)
+    algorithm = create_algorithm(name, 3, FACTS[name].population, 0, {})
+    FACTS[name].fail(monkeypatch, algorithm)
     with pytest.raises(AlgorithmError, match="boom") as caught:
         for _ in range(3):
             step(algorithm)
@@ -264,17 +234,12 @@ def test_registry_facts():
     infos = list_algorithms()
     assert [info.name for info in infos] == list(ALGORITHMS)
     assert all(isinstance(info, AlgorithmInfo) for info in infos)
-    assert {info.name: info.parallel for info in infos} == {
-        "random": True,
-        "cmaes": True,
-        "scipy-nelder-mead": False,
-    }
-    assert not any(info.multi_objective for info in infos)
-    assert {info.name: info.package for info in infos} == {
-        "random": "numpy",
-        "cmaes": "cmaes",
-        "scipy-nelder-mead": "scipy",
-    }
+    core = {"random": ("numpy", True), "cmaes": ("cmaes", True)}
+    core["scipy-nelder-mead"] = ("scipy", False)
+    assert {
+        name: (ALGORITHMS[name].info.package, ALGORITHMS[name].info.parallel) for name in core
+    } == core
+    assert not any(ALGORITHMS[name].info.multi_objective for name in core)
     for name, cls in ALGORITHMS.items():
         assert cls.info.name == name and cls.info.label and cls.info.summary
         assert get_algorithm(name) is cls

@@ -94,3 +94,35 @@ def test_unwritable_path_fails_before_anything(tmp_path):
 def test_open_rejects_non_stores(tmp_path):
     with pytest.raises(StoreError, match="no run store here"):
         RunStore.open(tmp_path)
+
+
+def _vectors(rows, status=None):
+    rows = np.asarray(rows, dtype=float)
+    n = len(rows)
+    status = np.zeros(n, dtype=np.int8) if status is None else np.asarray(status, dtype=np.int8)
+    return BatchResult(rows, rows.sum(axis=1), status, [""] * n, np.zeros(n), ["w"] * n)
+
+
+def test_front_and_hypervolume_per_generation(tmp_path):
+    store = RunStore.create(
+        tmp_path / "mo.zarr", ["a"], ["f", "g"], {"weights": [1.0, 0.5], "penalty": 4.0}
+    )
+    # Weighted errors: (1, 1.5), (3, 0.5), (3, 1.5) dominated; the failed row is ignored.
+    store.write_generation(0, 0, np.zeros((4, 1)), _vectors([[1, 3], [3, 1], [3, 3], [0, 0]],
+                                                               [0, 0, 0, 1]), 0.1)  # fmt: skip
+    store.commit(Checkpoint(1, 4, b"", {}))
+    assert sorted(store.front(0).tolist()) == [0, 1]
+    # Reference point (4, 2): boxes 3 × 0.5 and 1 × 1.5 overlap in 1 × 0.5 → 1.5 + 1.5 - 0.5.
+    assert store.generations()["hypervolume"][0] == pytest.approx(2.5)
+    # Generation 1 brings (2, 1) weighted as (2, 0.5), dominating row 1 = (3, 0.5).
+    for _attempt in range(2):  # a retried generation replaces its own front, never adds to it
+        store.write_generation(1, 4, np.zeros((2, 1)), _vectors([[2, 1], [5, 5]]), 0.1)
+    store.commit(Checkpoint(2, 6, b"", {}))
+    assert sorted(store.front().tolist()) == [0, 4]
+    assert sorted(store.front(0).tolist()) == [0, 1]
+    generations = store.generations()
+    assert generations["front_size"].tolist() == [2, 2]
+    assert generations["hypervolume"][1] == pytest.approx(2 * 1.5 + 1 * 1.5 - 1 * 1.0)
+    store.write_generation(2, 6, np.zeros((1, 1)), _vectors([[0.5, 0.5]]), 0.1)
+    store.rollback(store.checkpoint())  # crash before the commit of generation 2
+    assert store.group["fronts"]["row"].shape == (4,)

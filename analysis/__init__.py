@@ -1,0 +1,1 @@
+"""HoloViews figures of run stores and the self-contained HTML report."""

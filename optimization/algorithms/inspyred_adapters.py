@@ -1,0 +1,490 @@
+"""The nine inspyred algorithms of the paper's Table 2, driven through the loop bridge.
+
+inspyred owns its loop (``ec.evolve``) but hands its evaluator the whole candidate list of a
+generation, so one inspyred generation is one ask/tell batch. Every run searches the unit cube
+(uniform generator, ``Bounder(0, 1)``), minimises (``maximize=False``), draws only from its
+own ``random.Random(seed)`` (so the bridge can resume it by replay) and never stops by itself:
+the framework counts evaluations and ends the run. Single-objective algorithms get the weighted
+totals; NSGA-II and PAES get each error vector as an ``emo.Pareto``, whose comparisons
+``maximize=False`` turns into domination in the minimising sense.
+
+Settings default to inspyred's own values, as in the paper, except CEO's (the paper's adjusted
+ones) and those inspyred leaves to the caller (SA's temperature schedule, DE's batch size, the
+PAES archive size). Gaussian mutation acts in cube units, so inspyred's standard deviation of 1
+spans the whole cube.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from collections.abc import Callable
+from functools import partial
+from random import Random
+from typing import Any
+
+import numpy as np
+from inspyred import ec, swarm
+from inspyred.ec import archivers, emo, replacers, selectors, variators
+
+from optimization.algorithms.base import AlgorithmInfo
+from optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
+from optimization.algorithms.common import check_sizes, describe
+
+
+def _never_terminate(population, num_generations, num_evaluations, args) -> bool:
+    """Terminator that never ends a run: the framework, not inspyred, owns the budget."""
+    return False
+
+
+def _evolve(
+    objective: BatchObjective,
+    *,
+    build: Callable[[Random, dict[str, Any]], ec.EvolutionaryComputation],
+    dimension: int,
+    pop_size: int,
+    seed: int,
+    args: dict[str, Any],
+    multi_objective: bool,
+) -> list:
+    """Thread body: one inspyred run whose evaluator sends each generation as one batch."""
+    algorithm = build(Random(seed), args)
+    algorithm.terminator = _never_terminate
+
+    def generator(random: Random, args: dict) -> list[float]:
+        return [random.random() for _ in range(dimension)]
+
+    def evaluator(candidates: list, args: dict) -> list:
+        if not candidates:  # would spin forever without asking the framework for anything
+            raise RuntimeError("inspyred produced an empty generation")
+        values = objective(np.array(candidates, dtype=float)).tolist()
+        return [emo.Pareto(row) for row in values] if multi_objective else values
+
+    bounder = ec.Bounder(0.0, 1.0)
+    return algorithm.evolve(
+        generator, evaluator, pop_size=pop_size, maximize=False, bounder=bounder, **args
+    )
+
+
+class InspyredAlgorithm(BridgedAlgorithm):
+    """Shared adapter: a subclass gives ``info``, ``build`` and ``evolve_args``.
+
+    ``info.parallel`` False means inspyred varies a single individual (pop_size 1): each ask is
+    one point and the framework's population is not used.
+    """
+
+    min_population = 1
+
+    @staticmethod
+    def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
+        """The configured EC (a static method: the library loop must not hold the adapter)."""
+        raise NotImplementedError
+
+    def evolve_args(self) -> dict[str, Any]:
+        """The checked keyword arguments inspyred's ``evolve`` receives."""
+        return {}
+
+    def library_loop(self) -> LibraryLoop:
+        check_sizes(self.info, self.dimension, self.population)
+        if self.info.parallel and self.population < self.min_population:
+            raise ValueError(
+                f"{describe(self.info)} needs a population of at least {self.min_population}"
+            )
+        return partial(
+            _evolve,
+            build=type(self).build,
+            dimension=self.dimension,
+            pop_size=self.population if self.info.parallel else 1,
+            seed=self.seed,
+            args=self.evolve_args(),
+            multi_objective=self.info.multi_objective,
+        )
+
+    # --- checked settings ---------------------------------------------------------------
+
+    def _number(
+        self,
+        name: str,
+        low: float,
+        high: float = math.inf,
+        *,
+        integer: bool = False,
+        above: bool = False,
+        default: Any = None,
+    ) -> Any:
+        """Setting ``name`` checked to lie in [low, high] ((low, high] if ``above``);
+        ``None`` stands for ``default``."""
+        value = self.settings[name]
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        fits = (number > low if above else number >= low) and number <= high
+        if isinstance(value, bool) or not fits or (integer and not number.is_integer()):
+            kind = "an integer" if integer else "a number"
+            interval = f"{'(' if above else '['}{low:g}, {high:g}]"
+            raise ValueError(
+                f"{describe(self.info)}: setting {name!r} must be {kind} in {interval}, "
+                f"got {value!r}"
+            )
+        return int(number) if integer else number
+
+    def _mutation_args(self) -> dict[str, float]:
+        return {
+            "mutation_rate": self._number("mutation_rate", 0.0, 1.0),
+            "gaussian_stdev": self._number("gaussian_stdev", 0.0, above=True),
+        }
+
+    def _crossover_args(self) -> dict[str, float]:
+        return {
+            "crossover_rate": self._number("crossover_rate", 0.0, 1.0),
+            "blx_alpha": self._number("blx_alpha", 0.0),
+        }
+
+    def _tournament_args(self) -> dict[str, int]:
+        return {
+            "num_selected": self.population,
+            "tournament_size": self._number("tournament_size", 1, integer=True),
+        }
+
+
+_MUTATION = {"mutation_rate": 0.1, "gaussian_stdev": 1.0}  # inspyred's defaults
+_BLEND = {"crossover_rate": 1.0, "blx_alpha": 0.1}
+
+
+class CustomEvolutionaryOptimization(InspyredAlgorithm):
+    """Generational EA (``ec.EvolutionaryComputation``) with the paper's adjusted defaults.
+
+    Tournament selection of a whole population of parents, blend crossover, Gaussian mutation
+    (per-coordinate rate 0.25, std 0.5) and generational replacement keeping ``num_elites``
+    (default: half the population) of the best parents. Crossover pairs parents, so an odd
+    population evaluates one offspring fewer.
+    """
+
+    info = AlgorithmInfo(
+        name="inspyred-ceo",
+        label="Custom Evolutionary Optimization (inspyred)",
+        package="inspyred",
+        multi_objective=False,
+        parallel=True,
+        defaults={
+            "num_elites": None,  # None: half the population
+            "mutation_rate": 0.25,
+            "gaussian_stdev": 0.5,
+            "tournament_size": 2,
+            **_BLEND,
+        },
+        summary="Elitist evolutionary algorithm: blend crossover, Gaussian mutation.",
+    )
+    min_population = 2
+
+    @staticmethod
+    def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
+        algorithm = ec.EvolutionaryComputation(prng)
+        algorithm.selector = selectors.tournament_selection
+        algorithm.variator = [variators.blend_crossover, variators.gaussian_mutation]
+        algorithm.replacer = replacers.generational_replacement
+        return algorithm
+
+    def evolve_args(self) -> dict[str, Any]:
+        elites = self._number(
+            "num_elites", 0, self.population, integer=True, default=self.population // 2
+        )
+        return {
+            "num_elites": elites,
+            **self._tournament_args(),
+            **self._crossover_args(),
+            **self._mutation_args(),
+        }
+
+
+class EvolutionStrategy(InspyredAlgorithm):
+    """``ec.ES``: every parent gets one self-adaptive Gaussian mutant; (mu + mu) survival.
+
+    The per-coordinate step sizes evolve with the candidates (initially uniform in [0, 1]);
+    ``tau`` and ``tau_prime`` default to inspyred's 1/sqrt(2 sqrt(d)) and 1/sqrt(2d).
+    """
+
+    info = AlgorithmInfo(
+        name="inspyred-es",
+        label="Classic Evolution Strategy (inspyred)",
+        package="inspyred",
+        multi_objective=False,
+        parallel=True,
+        defaults={"tau": None, "tau_prime": None, "epsilon": 1e-5},
+        summary="(mu + mu) evolution strategy with self-adaptive step sizes.",
+    )
+
+    @staticmethod
+    def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
+        return ec.ES(prng)
+
+    def evolve_args(self) -> dict[str, Any]:
+        return {
+            "tau": self._number("tau", 0.0, above=True),
+            "tau_prime": self._number("tau_prime", 0.0, above=True),
+            "epsilon": self._number("epsilon", 0.0, above=True),
+        }
+
+
+class ParticleSwarm(InspyredAlgorithm):
+    """``swarm.PSO``: each particle moves from its previous position, its own best and its
+    neighbourhood's best (topology ``star``: the whole swarm; ``ring``: ``neighborhood_size``
+    particles around it)."""
+
+    info = AlgorithmInfo(
+        name="inspyred-pso",
+        label="PSO (inspyred)",
+        package="inspyred",
+        multi_objective=False,
+        parallel=True,
+        defaults={
+            "inertia": 0.5,
+            "cognitive_rate": 2.1,
+            "social_rate": 2.1,
+            "topology": "star",
+            "neighborhood_size": 3,
+        },
+        summary="Particle swarm optimization (star or ring topology).",
+    )
+
+    @staticmethod
+    def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
+        algorithm = swarm.PSO(prng)
+        algorithm.topology = getattr(swarm.topologies, f"{args['topology']}_topology")
+        return algorithm
+
+    def evolve_args(self) -> dict[str, Any]:
+        topology = self.settings["topology"]
+        if topology not in ("star", "ring"):
+            raise ValueError(
+                f"{describe(self.info)}: setting 'topology' must be 'star' or 'ring', "
+                f"got {topology!r}"
+            )
+        return {
+            "inertia": self._number("inertia", 0.0),
+            "cognitive_rate": self._number("cognitive_rate", 0.0),
+            "social_rate": self._number("social_rate", 0.0),
+            "topology": topology,
+            "neighborhood_size": self._number("neighborhood_size", 1, integer=True),
+        }
+
+
+class NSGA2(InspyredAlgorithm):
+    """``emo.NSGA2`` on the error vector: binary tournaments, blend crossover and Gaussian
+    mutation, survival by non-dominated sorting and crowding distance."""
+
+    info = AlgorithmInfo(
+        name="inspyred-nsga2",
+        label="NSGA-II (inspyred)",
+        package="inspyred",
+        multi_objective=True,
+        parallel=True,
+        defaults={"tournament_size": 2, **_BLEND, **_MUTATION},
+        summary="Multi-objective genetic algorithm (non-dominated sorting, crowding).",
+    )
+    min_population = 2
+
+    @staticmethod
+    def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
+        algorithm = emo.NSGA2(prng)
+        algorithm.variator = [variators.blend_crossover, variators.gaussian_mutation]
+        return algorithm
+
+    def evolve_args(self) -> dict[str, Any]:
+        return {**self._tournament_args(), **self._crossover_args(), **self._mutation_args()}
+
+
+class DifferentialEvolution(InspyredAlgorithm):
+    """``ec.DEA``: tournament-selected parents, heuristic crossover towards the better one,
+    Gaussian mutation; the offspring replace the worst individuals (steady state).
+
+    ``num_selected`` parents (default: the whole population) give as many offspring per
+    generation, i.e. per batch; inspyred's own default of 2 would make batches of 2.
+    """
+
+    info = AlgorithmInfo(
+        name="inspyred-de",
+        label="Differential Evolution (inspyred)",
+        package="inspyred",
+        multi_objective=False,
+        parallel=True,
+        defaults={
+            "num_selected": None,  # None: the population
+            "tournament_size": 2,
+            "crossover_rate": 1.0,
+            **_MUTATION,
+        },
+        summary="Differential evolution: heuristic crossover, steady-state replacement.",
+    )
+    min_population = 2
+
+    @staticmethod
+    def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
+        return ec.DEA(prng)
+
+    def evolve_args(self) -> dict[str, Any]:
+        selected = self._number(
+            "num_selected", 2, self.population, integer=True, default=self.population
+        )
+        return {
+            **self._tournament_args(),
+            "num_selected": selected,
+            "crossover_rate": self._number("crossover_rate", 0.0, 1.0),
+            **self._mutation_args(),
+        }
+
+
+def _own_grid_archiver() -> Any:
+    """A private copy of ``archivers.adaptive_grid_archiver``.
+
+    inspyred keeps the adaptive grid as attributes of that module-level function (it refers to
+    itself by its global name), so concurrent or abandoned PAES runs would share one grid. The
+    copy runs inspyred's code with its own name bound to itself.
+    """
+    original = archivers.adaptive_grid_archiver
+    scope = dict(vars(archivers))
+    copy = types.FunctionType(original.__code__, scope, original.__name__, original.__defaults__)
+    scope[original.__name__] = copy
+    return copy
+
+
+class PAES(InspyredAlgorithm):
+    """``emo.PAES`` on the error vector: a (1+1) evolution strategy with an adaptive-grid
+    archive of non-dominated points. Serial: one mutant per generation, so one point per ask.
+    """
+
+    info = AlgorithmInfo(
+        name="inspyred-paes",
+        label="PAES (inspyred)",
+        package="inspyred",
+        multi_objective=True,
+        parallel=False,
+        defaults={"max_archive_size": 100, "num_grid_divisions": 1, **_MUTATION},
+        summary="Pareto archived (1+1) evolution strategy; serial (one point per ask).",
+    )
+
+    @staticmethod
+    def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
+        algorithm = emo.PAES(prng)
+        algorithm.archiver = _own_grid_archiver()
+        return algorithm
+
+    def evolve_args(self) -> dict[str, Any]:
+        return {
+            "max_archive_size": self._number("max_archive_size", 1, integer=True),
+            "num_grid_divisions": self._number("num_grid_divisions", 1, 8, integer=True),
+            **self._mutation_args(),
+        }
+
+
+class SimulatedAnnealing(InspyredAlgorithm):
+    """``ec.SA``: one Gaussian mutant per generation, accepted if better or with probability
+    exp(-|delta| / temperature); the temperature is multiplied by ``cooling_rate`` after every
+    evaluation. Serial: one point per ask."""
+
+    info = AlgorithmInfo(
+        name="inspyred-sa",
+        label="Simulated Annealing (inspyred)",
+        package="inspyred",
+        multi_objective=False,
+        parallel=False,
+        defaults={"temperature": 1.0, "cooling_rate": 0.95, **_MUTATION},
+        summary="Simulated annealing with Gaussian moves; serial (one point per ask).",
+    )
+
+    @staticmethod
+    def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
+        return ec.SA(prng)
+
+    def evolve_args(self) -> dict[str, Any]:
+        return {
+            "temperature": self._number("temperature", 0.0),
+            "cooling_rate": self._number("cooling_rate", 0.0, 1.0, above=True),
+            **self._mutation_args(),
+        }
+
+
+class GeneticAlgorithm(InspyredAlgorithm):
+    """``ec.GA`` for real values: rank selection, n-point crossover, Gaussian mutation (in
+    place of inspyred's bit flips) and generational replacement keeping ``num_elites``."""
+
+    info = AlgorithmInfo(
+        name="inspyred-ga",
+        label="Simple Genetic Algorithm (inspyred)",
+        package="inspyred",
+        multi_objective=False,
+        parallel=True,
+        defaults={
+            "num_elites": 0,
+            "num_crossover_points": 1,
+            "crossover_rate": 1.0,
+            **_MUTATION,
+        },
+        summary="Genetic algorithm: rank selection, n-point crossover, Gaussian mutation.",
+    )
+    min_population = 2
+
+    @staticmethod
+    def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
+        algorithm = ec.GA(prng)
+        algorithm.variator = [variators.n_point_crossover, variators.gaussian_mutation]
+        return algorithm
+
+    def evolve_args(self) -> dict[str, Any]:
+        return {
+            "num_selected": self.population,
+            "num_elites": self._number("num_elites", 0, self.population, integer=True),
+            "num_crossover_points": self._number("num_crossover_points", 1, integer=True),
+            "crossover_rate": self._number("crossover_rate", 0.0, 1.0),
+            **self._mutation_args(),
+        }
+
+
+class EstimationOfDistribution(InspyredAlgorithm):
+    """``ec.EDA``: a population of samples from independent normal distributions fitted to the
+    ``num_selected`` best individuals (default: half the population).
+
+    inspyred uses each coordinate's variance as the sampling standard deviation, which narrows
+    the search quickly in the unit cube.
+    """
+
+    info = AlgorithmInfo(
+        name="inspyred-eda",
+        label="Estimation of Distribution Algorithm (inspyred)",
+        package="inspyred",
+        multi_objective=False,
+        parallel=True,
+        defaults={"num_selected": None, "num_elites": 0},  # None: half the population
+        summary="Estimation of distribution algorithm with a per-coordinate normal model.",
+    )
+    min_population = 4
+
+    @staticmethod
+    def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
+        return ec.EDA(prng)
+
+    def evolve_args(self) -> dict[str, Any]:
+        selected = self._number(
+            "num_selected", 2, self.population, integer=True, default=self.population // 2
+        )
+        return {
+            "num_selected": selected,
+            "num_offspring": self.population,
+            "num_elites": self._number("num_elites", 0, self.population, integer=True),
+        }
+
+
+ADAPTERS = (
+    CustomEvolutionaryOptimization,
+    EvolutionStrategy,
+    ParticleSwarm,
+    NSGA2,
+    DifferentialEvolution,
+    PAES,
+    SimulatedAnnealing,
+    GeneticAlgorithm,
+    EstimationOfDistribution,
+)

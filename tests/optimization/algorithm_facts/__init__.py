@@ -1,0 +1,56 @@
+"""What the generic algorithm tests expect of each registered algorithm, one file per family.
+
+Every registered algorithm needs an entry (a test checks it), so a new adapter cannot skip the
+generic tests of test_algorithms.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Facts:
+    # Best total reached within the budget of each analytic problem (see test_algorithms.py).
+    thresholds: dict[str, float]
+    # fail(monkeypatch, algorithm): make the optimizer package raise RuntimeError("boom").
+    fail: Callable[[Any, Any], None]
+    # Settings for the restore test (e.g. a start point); {} for the defaults.
+    restore_settings: dict[str, Any] = field(default_factory=dict)
+    # Deterministic methods ignore the seed.
+    seed_independent: bool = False
+    # Batch size of each ask: the whole population, one point, anything from 1 to the
+    # population, or a point with its d finite-difference neighbours.
+    batch: Literal["population", "one", "at most population", "dimension + 1"] = "population"
+    # Population used by the generic tests (some algorithms need more individuals).
+    population: int = 10
+    # Fewer evaluations than these budgets are fine for methods that stop by themselves.
+    may_stop_early: bool = False
+
+
+def batch_ok(facts: Facts, points: np.ndarray, population: int) -> bool:
+    n = len(points)
+    if facts.batch == "population":
+        return n == population
+    if facts.batch == "one":
+        return n == 1
+    if facts.batch == "dimension + 1":  # a point and its finite-difference neighbours
+        return n == points.shape[1] + 1
+    return 1 <= n <= population
+
+
+def _merge() -> dict[str, Facts]:
+    from . import bluepyopt, core, inspyred, pygmo, scipy_extra
+
+    merged: dict[str, Facts] = {}
+    for family in (core, scipy_extra, inspyred, pygmo, bluepyopt):
+        assert not set(family.FACTS) & set(merged), "an algorithm listed twice"
+        merged.update(family.FACTS)
+    return merged
+
+
+FACTS = _merge()

@@ -1,0 +1,338 @@
+"""pygmo-specific checks; the generic ones run in test_algorithms.py."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import numpy as np
+import pygmo
+import pytest
+
+from optimization.algorithms import ALGORITHMS, AlgorithmError, create_algorithm
+from optimization.algorithms import pygmo_adapters as adapters
+
+NAMES = [cls.info.name for cls in adapters.ADAPTERS]
+BATCHED = {"pygmo-pso-gen", "pygmo-nsga2", "pygmo-cmaes", "pygmo-gaco", "pygmo-maco", "pygmo-nspso"}
+MULTI_OBJECTIVE = {"pygmo-nsga2", "pygmo-maco", "pygmo-nspso"}
+
+
+def sphere(points: np.ndarray) -> np.ndarray:
+    return ((points - 0.3) ** 2).sum(axis=1)
+
+
+def errors_of(points: np.ndarray) -> np.ndarray:
+    """Three distinct error components (the third one conflicts with the other two)."""
+    values = sphere(points)
+    return np.column_stack([values, 2 * values, points[:, 0]])
+
+
+def step(algorithm) -> np.ndarray:
+    points = algorithm.ask()
+    algorithm.tell(points, errors_of(points), sphere(points))
+    return points
+
+
+@pytest.fixture
+def make():
+    """create_algorithm, closing every created algorithm at the end of the test."""
+    created = []
+
+    def factory(name, dimension=3, population=10, seed=1, settings=None):
+        created.append(create_algorithm(name, dimension, population, seed, settings or {}))
+        return created[-1]
+
+    yield factory
+    for algorithm in created:
+        algorithm.close()
+
+
+@pytest.fixture
+def evaluated(monkeypatch):
+    """(objectives, fitness rows) of every batch pygmo's batch evaluator returns."""
+    seen = []
+    call = adapters._BatchEvaluator.__call__
+
+    def recording_call(self, problem, decision_vectors):
+        values = call(self, problem, decision_vectors)
+        seen.append((problem.get_nobj(), values.reshape(-1, problem.get_nobj())))
+        return values
+
+    monkeypatch.setattr(adapters._BatchEvaluator, "__call__", recording_call)
+    return seen
+
+
+def bridge_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("neuroptimus-bridge")]
+
+
+def test_registry_facts():
+    assert NAMES == [
+        "pygmo-pso",
+        "pygmo-pso-gen",
+        "pygmo-nsga2",
+        "pygmo-de",
+        "pygmo-sade",
+        "pygmo-de1220",
+        "pygmo-cmaes",
+        "pygmo-xnes",
+        "pygmo-gaco",
+        "pygmo-maco",
+        "pygmo-nspso",
+        "pygmo-praxis",
+        "pygmo-abc",
+    ]
+    for cls in adapters.ADAPTERS:
+        info = cls.info
+        assert ALGORITHMS[info.name] is cls
+        assert info.package == "pygmo" and info.label.endswith(" (pygmo)")
+        assert info.multi_objective == (info.name in MULTI_OBJECTIVE)
+        assert info.parallel == (info.name in BATCHED)
+        # batch evaluation exactly where pygmo offers a batch hook
+        assert info.parallel == hasattr(getattr(pygmo, cls.uda), "set_bfe")
+    assert ALGORITHMS["pygmo-pso-gen"].info.label == "PSO generational (pygmo)"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_sizes(make, name):
+    algorithm = make(name, population=10)
+    sizes = [len(step(algorithm)) for _ in range(5)]
+    if name == "pygmo-praxis":
+        assert sizes == [1] * 5  # a local method from one start point
+    elif name in BATCHED:
+        assert sizes == [10] * 5  # every generation is one batch
+    else:
+        assert sizes == [10, 1, 1, 1, 1]  # the initial population, then pygmo's serial fitness
+
+
+@pytest.mark.parametrize("name", sorted(BATCHED))
+def test_generations_reach_the_batch_evaluator_with_told_values(make, evaluated, name):
+    algorithm = make(name, population=10)
+    told = []
+    for _ in range(4):
+        points = step(algorithm)
+        told.append(errors_of(points) if name in MULTI_OBJECTIVE else sphere(points)[:, None])
+    # the initial population is evaluated before the problem exists, hence told[1:]
+    assert [nobj for nobj, _ in evaluated] == [3 if name in MULTI_OBJECTIVE else 1] * 3
+    assert all(np.array_equal(v, t) for (_, v), t in zip(evaluated, told[1:], strict=True))
+
+
+@pytest.mark.parametrize("name", sorted(MULTI_OBJECTIVE))
+def test_a_single_error_component_is_given_twice(make, evaluated, name):
+    algorithm = make(name, population=10)
+    for _ in range(3):
+        points = algorithm.ask()
+        algorithm.tell(points, sphere(points), sphere(points))
+    assert [nobj for nobj, _ in evaluated] == [2, 2]
+    assert all(np.array_equal(v[:, 0], v[:, 1]) for _, v in evaluated)
+
+
+@pytest.mark.parametrize("name", sorted(set(NAMES) - {"pygmo-praxis"}))  # see the next test
+def test_seed_reaches_pygmo(make, name):
+    """Same seed, same run; another seed changes pygmo's own draws, not just the start."""
+    loops = [make(name, seed=seed).library_loop().keywords for seed in (4, 4, 5)]
+    assert loops[0]["algorithm_seed"] == loops[1]["algorithm_seed"] != loops[2]["algorithm_seed"]
+    runs = []
+    for seed in (4, 4, 5):
+        algorithm = make(name, seed=seed)
+        runs.append(np.concatenate([step(algorithm) for _ in range(12)]))
+    assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], runs[2])
+
+
+def test_praxis_is_reproducible_through_nlopts_seed(make):
+    """PRAXIS draws from NLopt's generator, seeded from the clock unless we seed it."""
+    assert adapters._nlopt_srand() is not None
+
+    def rosenbrock_run(seed: int) -> np.ndarray:
+        algorithm = make("pygmo-praxis", seed=seed)
+        points = []
+        while not algorithm.done and len(points) < 2000:
+            x = algorithm.ask()
+            if len(x):
+                z = 4 * x - 2
+                f = (100 * (z[:, 1:] - z[:, :-1] ** 2) ** 2 + (1 - z[:, :-1]) ** 2).sum(axis=1)
+                algorithm.tell(x, f, f)
+                points.append(x)
+        return np.concatenate(points)
+
+    first, again, other = rosenbrock_run(3), rosenbrock_run(3), rosenbrock_run(4)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
+@pytest.fixture
+def constructed(monkeypatch):
+    """The keyword arguments of every pygmo UDA constructed from now on, by class name."""
+    made: dict[str, list[dict]] = {}
+    for cls in adapters.ADAPTERS:
+        if cls.uda == "nlopt":
+            continue
+        original = getattr(pygmo, cls.uda)
+
+        def recording(*args, _name=cls.uda, _original=original, **kwargs):
+            made.setdefault(_name, []).append(kwargs)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(pygmo, cls.uda, recording)
+    return made
+
+
+def test_settings_reach_pygmo(make, constructed):
+    settings = {"omega": 0.5, "neighb_param": 2, "variant": 6, "max_vel": 0.3}
+    algorithm = make("pygmo-pso-gen", settings=settings)
+    for _ in range(2):
+        step(algorithm)
+    arguments = constructed["pso_gen"][-1]  # the UDA that evolves (the first only validated)
+    assert arguments == {
+        **ALGORITHMS["pygmo-pso-gen"].info.defaults,
+        **settings,
+        "gen": adapters.GENERATIONS,
+        "seed": algorithm.library_loop().keywords["algorithm_seed"],
+    }
+    make("pygmo-de1220", settings={"allowed_variants": "1, 2"})
+    assert constructed["de1220"][-1]["allowed_variants"] == [1, 2]
+    make("pygmo-cmaes", settings={"sigma0": 0.1, "force_bounds": False})
+    assert constructed["cmaes"][-1]["sigma0"] == 0.1
+    assert constructed["cmaes"][-1]["force_bounds"] is False
+
+
+def test_praxis_settings_reach_nlopt(make):
+    def evaluations(settings):
+        algorithm = make("pygmo-praxis", settings=settings)
+        count = 0
+        while not algorithm.done and count < 5000:
+            count += len(step(algorithm))
+        assert np.allclose(algorithm.result.champion_x, 0.3, atol=0.05)
+        return count
+
+    assert evaluations({"xtol_rel": 1e-2}) < evaluations({})
+    algorithm = make("pygmo-praxis", settings={"x0": "0.2, 0.4, 0.6"})
+    assert np.array_equal(algorithm.ask(), [[0.2, 0.4, 0.6]])
+
+
+@pytest.mark.parametrize("name", ["pygmo-gaco", "pygmo-maco"])
+def test_kernel_is_clamped_to_the_population(make, constructed, name):
+    make(name, population=8)
+    assert constructed[name.removeprefix("pygmo-")][-1]["ker"] == 8
+    make(name, population=30, settings={"ker": 12})
+    assert constructed[name.removeprefix("pygmo-")][-1]["ker"] == 12
+    with pytest.raises(ValueError, match=f"{name}.*'ker' must be at least 2"):
+        make(name, settings={"ker": 1})  # pygmo's maco would crash
+
+
+@pytest.mark.parametrize(
+    ("name", "population", "minimum"),
+    [
+        ("pygmo-pso", 1, 2),  # pygmo crashes on a one-particle swarm
+        ("pygmo-nsga2", 4, 5),
+        ("pygmo-de", 4, 5),
+        ("pygmo-sade", 6, 7),
+        ("pygmo-de1220", 6, 7),
+        ("pygmo-cmaes", 4, 5),
+        ("pygmo-xnes", 3, 4),
+        ("pygmo-abc", 1, 2),
+    ],
+)
+def test_too_small_populations_are_refused(name, population, minimum):
+    with pytest.raises(ValueError, match=f"{name}.*population of at least {minimum}, got"):
+        create_algorithm(name, 3, population, 0, {})
+    create_algorithm(name, 3, minimum, 0, {}).close()
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "message"),
+    [
+        ("pygmo-nsga2", {"cr": 2.0}, "invalid settings: .*crossover probability"),
+        ("pygmo-pso", {"variant": 9}, "invalid settings: .*variant"),
+        ("pygmo-pso", {"variant": 1.5}, "'variant' must be an integer"),
+        ("pygmo-de", {"F": "big"}, "'F' must be a number"),
+        ("pygmo-cmaes", {"force_bounds": "yes"}, "'force_bounds' must be true or false"),
+        ("pygmo-de1220", {"allowed_variants": "2, x"}, "'allowed_variants' must list"),
+        ("pygmo-de1220", {"allowed_variants": "2, 40"}, "invalid settings"),
+        ("pygmo-nspso", {"diversity_mechanism": "none"}, "invalid settings"),
+        ("pygmo-praxis", {"x0": 2.0}, "'x0' must lie in the unit cube"),
+    ],
+)
+def test_bad_settings_are_named(name, settings, message):
+    with pytest.raises(ValueError, match=f"{name}.*{message}"):
+        create_algorithm(name, 3, 10, 0, settings)
+
+
+@pytest.mark.parametrize("name", ["pygmo-pso", "pygmo-pso-gen", "pygmo-praxis"])
+def test_exception_inside_pygmo_callbacks_surfaces(make, monkeypatch, name):
+    """An exception raised in our problem or batch evaluator crosses pygmo's C++ intact."""
+
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(adapters._Problem, "fitness", broken)
+    monkeypatch.setattr(adapters._BatchEvaluator, "__call__", broken)
+    algorithm = make(name)
+    with pytest.raises(AlgorithmError, match=f"{name}.*boom") as caught:
+        step(algorithm)
+    assert isinstance(caught.value.__cause__, RuntimeError)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("name", ["pygmo-pso", "pygmo-nsga2", "pygmo-praxis"])
+def test_closing_or_dropping_a_run_inside_pygmo_ends_its_thread(make, name, steps):
+    """The bridge unwinds pygmo by raising in our callback; NLopt keeps evaluating after the
+    first exception, which the adapter must refuse for the thread to end."""
+    algorithm = make(name, seed=5)
+    for _ in range(steps):
+        step(algorithm)
+    (thread,) = bridge_threads()
+    algorithm.close()
+    assert not thread.is_alive()
+
+    dropped = create_algorithm(name, 3, 10, 5, {})
+    for _ in range(steps):
+        step(dropped)
+    (thread,) = bridge_threads()
+    del dropped
+    gc.collect()
+    thread.join(timeout=2)
+    assert not thread.is_alive()
+
+
+def test_stopping_by_its_own_criterion_ends_the_run(make):
+    algorithm = make("pygmo-de", settings={"ftol": 1e-3, "xtol": 1e-3})
+    count = 0
+    while not algorithm.done and count < 5000:
+        count += len(step(algorithm))
+    assert algorithm.done and count < 5000
+    assert algorithm.ask().shape == (0, 3)
+    assert isinstance(algorithm.result, pygmo.population)
+    assert algorithm.result.champion_f[0] < 1e-2
+
+
+# --- use case 1 (real NEURON) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hh_problem():
+    from optimization.problem import build_problem
+    from optimization.spec import load_problem
+    from usecases import problem_path
+
+    return build_problem(load_problem(problem_path("hh")))  # regenerates the target
+
+
+@pytest.mark.parametrize("name", ["pygmo-pso-gen", "pygmo-nsga2"])
+def test_short_run_on_use_case_1_lowers_the_error(hh_problem, evaluated, name):
+    from optimization.evaluation import evaluate_batch
+    from optimization.spec import with_overrides
+
+    spec = with_overrides(hh_problem.spec, algorithm=name, population=8, generations=8, seed=1)
+    algorithm = create_algorithm(
+        name, hh_problem.space.dimension, spec.algorithm.population, spec.seed, {}
+    )
+    best = []
+    for _ in range(spec.algorithm.generations):
+        points = algorithm.ask()
+        result = evaluate_batch(hh_problem, hh_problem.space.to_real(points))
+        algorithm.tell(points, result.errors, result.total)
+        best.append(result.total.min())
+    algorithm.close()
+    assert min(best[1:]) < 0.9 * best[0]
+    components = len(hh_problem.component_names)
+    assert {nobj for nobj, _ in evaluated} == {components if name in MULTI_OBJECTIVE else 1}
