@@ -231,6 +231,55 @@ def benchmark_overhead(
         _fail(str(error), 1)
 
 
+@benchmark_app.command("algorithms")
+def benchmark_algorithms(
+    problem: ProblemArg,
+    algorithms: Annotated[
+        str, typer.Option(help="Comma-separated algorithm names (see `algorithms`).")
+    ] = "cmaes,inspyred-pso,bluepyopt-ibea,random",
+    seeds: Annotated[int, typer.Option(help="Runs per algorithm, seeds 1…N.")] = 10,
+    population: Annotated[int, typer.Option(help="Individuals per generation.")] = 100,
+    generations: Annotated[int, typer.Option(help="Budget = population × generations.")] = 100,
+    folder: Annotated[Path, typer.Option(help="Run stores and comparison go here.")] = Path(
+        "runs/benchmark"
+    ),
+    workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
+    concurrent_runs: Annotated[int, typer.Option(help="Runs optimized at once.")] = 4,
+) -> None:
+    """Compare algorithms the paper's way: the same budget, N seeds each, scores and plots.
+
+    An interrupted benchmark continues where it stopped when started again with the same
+    folder: finished runs are reused, interrupted ones resumed."""
+    from optimization.algorithms import get_algorithm
+    from optimization.spec import SpecError
+
+    spec = _load(problem)
+    names = [name.strip() for name in algorithms.split(",") if name.strip()]
+    try:
+        for name in names:
+            get_algorithm(name)
+    except (KeyError, ValueError) as error:
+        _fail(str(error))
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.compare import benchmark_flow
+    from optimization.cluster import ClusterConfig
+
+    flow = benchmark_flow.with_options(task_runner=ThreadPoolTaskRunner(concurrent_runs))
+    typer.echo(f"{len(names)} algorithms × {seeds} seeds into {folder}")
+    started = time.perf_counter()
+    try:
+        paths = flow(
+            spec, names, seeds, population, generations, str(folder),
+            ClusterConfig(workers=workers), progress=True,
+        )  # fmt: skip
+    except (*_user_errors(), SpecError) as error:
+        _fail(str(error), 1)
+    typer.echo(f"finished in {time.perf_counter() - started:.0f} s")
+    for kind, path in paths.items():
+        typer.echo(f"{kind:<8} {path}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

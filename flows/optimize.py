@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from distributed import Client
 from prefect import flow, get_run_logger
 
 from flows.progress import generation_bar
-from optimization.cluster import ClusterConfig, DaskEvaluator, make_cluster
+from optimization.cluster import ClusterConfig, DaskEvaluator, connect
 from optimization.runner import OptimizationRun
 from storage.run_store import RunStore
 from storage.runs import problem_from_store
@@ -28,7 +27,7 @@ def optimize_flow(store: str, cluster: ClusterConfig | None = None, progress: bo
         logger.info("resuming %s after generation %d", store, run.resumed_at)
     spec = problem.spec
     label = f"{spec.name} · {run.algorithm.info.label}"
-    with make_cluster(cluster) as dask_cluster, Client(dask_cluster) as client:
+    with connect(cluster) as client:
         evaluator = DaskEvaluator(client, problem, cluster.chunks_per_worker)
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
             while run.stop_reason is None:

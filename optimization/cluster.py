@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,9 @@ class ClusterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    address: str | None = Field(
+        None, description="scheduler of a running cluster to use instead of starting one"
+    )
     cluster_class: str = "distributed.LocalCluster"
     options: dict[str, Any] = Field(default_factory=dict)
     workers: int | None = Field(None, ge=1, description="worker processes (default: all cores)")
@@ -58,6 +63,18 @@ def make_cluster(config: ClusterConfig):
     elif config.cluster_class != "distributed.LocalCluster":
         cluster.scale(workers)
     return cluster
+
+
+@contextmanager
+def connect(config: ClusterConfig) -> Iterator[Client]:
+    """A client of the configured cluster: a running one (``address``) or a new one that is
+    shut down on exit."""
+    if config.address:
+        with Client(config.address) as client:
+            yield client
+        return
+    with make_cluster(config) as cluster, Client(cluster) as client:
+        yield client
 
 
 # Problems installed on this worker process by ProblemPlugin, by key.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from functools import partial
 from typing import Any
 
@@ -29,8 +30,11 @@ class _LibraryRandom:
     DEAP draws from ``random`` and BluePyOpt seeds it, while other code in the process (Prefect,
     Dask) may draw from it between our generations. The library's state is installed only
     while the library computes; while a batch is out, everyone else's state is back in place.
-    (BluePyOpt's NSGA-II and IBEA do not use numpy's global generator.)
+    (BluePyOpt's NSGA-II and IBEA do not use numpy's global generator.) A process-wide lock
+    is held while a library computes, so concurrent runs (a benchmark) never interleave draws.
     """
+
+    _computing = threading.Lock()
 
     def __init__(self) -> None:
         self.outside: Any = None
@@ -38,14 +42,17 @@ class _LibraryRandom:
         self.installed = False
 
     def enter(self, seed: int) -> None:
+        self._computing.acquire()
         self.outside, self.installed = random.getstate(), True
         random.seed(seed)
 
     def pause(self) -> None:
         self.ours, self.installed = random.getstate(), False
         random.setstate(self.outside)
+        self._computing.release()
 
     def resume(self) -> None:
+        self._computing.acquire()
         self.outside, self.installed = random.getstate(), True
         random.setstate(self.ours)
 
