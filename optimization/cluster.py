@@ -50,7 +50,7 @@ def make_cluster(config: ClusterConfig):
             "n_workers": workers,
             "threads_per_worker": 1,
             "processes": True,
-            "dashboard_address": None,
+            "dashboard_address": ":0",  # any free port: several clusters may run at once
             "silence_logs": logging.ERROR,
             **options,
         }
