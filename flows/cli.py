@@ -196,12 +196,19 @@ def algorithms() -> None:
     """List the available search algorithms and their facts."""
     from optimization.algorithms import list_algorithms
 
-    for info in list_algorithms():
+    infos = list_algorithms()
+    name_width = max(len(info.name) for info in infos) + 2
+    label_width = max(len(info.label) for info in infos) + 2
+    for info in infos:
         kind = "multi-objective" if info.multi_objective else "single-objective"
         mode = "batch-parallel" if info.parallel else "serial"
         defaults = ", ".join(f"{k}={v}" for k, v in info.defaults.items()) or "-"
-        typer.echo(f"{info.name:<22} {info.label:<28} {info.package:<8} {kind:<17} {mode:<15}")
-        typer.echo(f"{'':<22} defaults: {defaults}")
+        typer.echo(
+            f"{info.name:<{name_width}}{info.label:<{label_width}}{info.package:<10}"
+            f"{kind:<18}{mode}"
+        )
+        typer.echo(f"{'':<{name_width}}defaults: {defaults}")
+    typer.echo(f"\n{len(infos)} algorithms")
 
 
 @app.command()

@@ -128,12 +128,20 @@ class OptimizationRun:
                 # Multi-objective algorithms see one objective per weighted cost component.
                 weighted = result.errors * self.problem.objective.weights
                 self.algorithm.tell(points, weighted, result.total)
-            except AlgorithmError:
-                raise
-            except Exception as error:
-                raise AlgorithmError(
-                    f"{self.algorithm.info.label} failed in tell(): {error}"
-                ) from error
+            except Exception as failure:
+                error = failure
+                if not isinstance(failure, AlgorithmError):
+                    label = self.algorithm.info.label
+                    error = AlgorithmError(f"{label} failed in tell(): {failure}")
+                    error.__cause__ = failure
+                # The batch was evaluated: readers see its rows, and the run says why it ended.
+                # The checkpoint stays at the previous generation (the algorithm state is gone).
+                self.store.set_attributes(
+                    committed_generations=self.generation + 1,
+                    committed_evaluations=self.evaluations + n,
+                    finished=f"failed: {error}",
+                )
+                raise error
         self.generation += 1
         self.evaluations += n
         tolerance = self.problem.spec.stopping.stagnation_tolerance

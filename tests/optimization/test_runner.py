@@ -78,3 +78,29 @@ def test_multi_objective_algorithms_are_told_the_weighted_components(tmp_path, m
     rows = store.evaluations()
     assert np.allclose(np.concatenate(told), rows["errors"] * problem.objective.weights)
     assert np.allclose(rows["total"], rows["errors"] @ problem.objective.weights)
+
+
+def test_an_algorithm_failure_names_it_and_keeps_what_was_evaluated(tmp_path, monkeypatch):
+    import cmaes
+
+    from optimization.algorithms import AlgorithmError
+
+    problem = _problem("cmaes", 6, 10)
+    store = create_run_store(problem, tmp_path / "run.zarr")
+    run = OptimizationRun(problem, store)
+    original, calls = cmaes.CMA.tell, []
+
+    def tell(self, solutions):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("numerical breakdown")
+        original(self, solutions)
+
+    monkeypatch.setattr(cmaes.CMA, "tell", tell)
+    with pytest.raises(AlgorithmError, match=r"'cmaes'.*numerical breakdown"):
+        run_to_end(run, _evaluate)
+    # Every evaluated individual stays readable, and the store says why the run ended.
+    assert store.committed_generations == 3
+    assert len(store.evaluations()["total"]) == 18
+    assert "numerical breakdown" in store.attrs["finished"]
+    assert store.checkpoint().generation == 2  # the algorithm's last sound state
