@@ -141,7 +141,7 @@ class OptimizationRun:
                     committed_evaluations=self.evaluations + n,
                     finished=f"failed: {error}",
                 )
-                raise error
+                raise error from error.__cause__
         self.generation += 1
         self.evaluations += n
         tolerance = self.problem.spec.stopping.stagnation_tolerance
