@@ -11,6 +11,7 @@ import pytest
 
 from optimization.algorithms import ALGORITHMS, AlgorithmError, create_algorithm
 from optimization.algorithms import pygmo_adapters as adapters
+from optimization.algorithms import pygmo_base as machinery
 
 NAMES = [cls.info.name for cls in adapters.ADAPTERS]
 BATCHED = {"pygmo-pso-gen", "pygmo-nsga2", "pygmo-cmaes", "pygmo-gaco", "pygmo-maco", "pygmo-nspso"}
@@ -51,14 +52,14 @@ def make():
 def evaluated(monkeypatch):
     """(objectives, fitness rows) of every batch pygmo's batch evaluator returns."""
     seen = []
-    call = adapters._BatchEvaluator.__call__
+    call = machinery._BatchEvaluator.__call__
 
     def recording_call(self, problem, decision_vectors):
         values = call(self, problem, decision_vectors)
         seen.append((problem.get_nobj(), values.reshape(-1, problem.get_nobj())))
         return values
 
-    monkeypatch.setattr(adapters._BatchEvaluator, "__call__", recording_call)
+    monkeypatch.setattr(machinery._BatchEvaluator, "__call__", recording_call)
     return seen
 
 
@@ -141,7 +142,7 @@ def test_seed_reaches_pygmo(make, name):
 
 def test_praxis_is_reproducible_through_nlopts_seed(make):
     """PRAXIS draws from NLopt's generator, seeded from the clock unless we seed it."""
-    assert adapters._nlopt_srand() is not None
+    assert machinery._nlopt_srand() is not None
 
     def rosenbrock_run(seed: int) -> np.ndarray:
         algorithm = make("pygmo-praxis", seed=seed)
@@ -185,7 +186,7 @@ def test_settings_reach_pygmo(make, constructed):
     assert arguments == {
         **ALGORITHMS["pygmo-pso-gen"].info.defaults,
         **settings,
-        "gen": adapters.GENERATIONS,
+        "gen": machinery.GENERATIONS,
         "seed": algorithm.library_loop().keywords["algorithm_seed"],
     }
     make("pygmo-de1220", settings={"allowed_variants": "1, 2"})
@@ -264,8 +265,8 @@ def test_exception_inside_pygmo_callbacks_surfaces(make, monkeypatch, name):
     def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(adapters._Problem, "fitness", broken)
-    monkeypatch.setattr(adapters._BatchEvaluator, "__call__", broken)
+    monkeypatch.setattr(machinery._Problem, "fitness", broken)
+    monkeypatch.setattr(machinery._BatchEvaluator, "__call__", broken)
     algorithm = make(name)
     with pytest.raises(AlgorithmError, match=f"{name}.*boom") as caught:
         step(algorithm)

@@ -1,0 +1,247 @@
+"""How pygmo algorithms are driven through the loop bridge (the adapters are in pygmo_adapters).
+
+Each adapter runs ONE ``pygmo.algorithm.evolve`` in the bridge thread, on a problem over
+[0, 1]^d whose fitness is the bridge's batch objective:
+
+- The initial population is drawn here (uniform in the cube, seeded from ``seed``) and
+  evaluated as one batch. Its reply also shows how many error components k there are, so a
+  multi-objective problem (``get_nobj() == k``) is only built then: the adapters need not know
+  k when they are constructed. pygmo's multi-objective UDAs need two objectives or more; a
+  single error component is given to them twice (which makes Pareto dominance plain comparison).
+- UDAs with a batch hook (``set_bfe``: pso_gen, nsga2, cmaes, gaco, maco, nspso) get a batch
+  fitness evaluator, so each generation reaches ``ask`` as one batch of the whole population
+  (``parallel=True``). The others call the problem's ``fitness`` one point at a time: after the
+  initial batch, every ``ask`` returns a single point (``parallel=False``).
+- The UDA gets a practically unlimited ``gen``: the framework counts evaluations and stops the
+  run. One long ``evolve`` (rather than ``gen=1`` in a loop) keeps every UDA's internal state —
+  velocities, adapted F and CR, covariance, ABC's trial counters — also for UDAs that have no
+  ``memory`` flag. ``evolve`` returns only when the UDA's own stopping criteria fire (ftol/xtol,
+  GACO's impstop/evalstop, NLopt's tolerances); then ``done`` is True and ``result`` is pygmo's
+  final population.
+- The seeds of the initial population, of the UDA and (Praxis) of NLopt's generator derive from
+  ``seed``: the same seed gives the same run, which is what resuming by replay relies on.
+
+pygmo itself is imported lazily, which keeps the registry import cheap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from optimization.algorithms.base import AlgorithmInfo
+from optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
+from optimization.algorithms.common import check_sizes, describe
+
+GENERATIONS = 10**9  # "forever": the framework, not pygmo, ends the run
+
+
+# --- what pygmo sees: a problem, a batch fitness evaluator, one evolve ---------------------
+
+
+def _fitness_rows(values: Any, objectives: int) -> np.ndarray:
+    """Replies of the batch objective — totals (n,) or errors (n, k) — as (n, objectives)."""
+    values = np.asarray(values, dtype=float)
+    values = values.reshape(len(values), -1)
+    if values.shape[1] == 1 and objectives == 2:
+        values = np.repeat(values, 2, axis=1)  # one error component, given twice
+    return values
+
+
+class _Problem:
+    """pygmo UDP over [0, 1]^d; ``fitness`` sends one point to the batch objective."""
+
+    def __init__(self, objective: BatchObjective, dimension: int, objectives: int) -> None:
+        self.objective, self.dimension, self.objectives = objective, dimension, objectives
+
+    def fitness(self, x: np.ndarray) -> np.ndarray:
+        return _fitness_rows(self.objective(np.reshape(x, (1, -1))), self.objectives)[0]
+
+    def get_bounds(self) -> tuple[list[float], list[float]]:
+        return [0.0] * self.dimension, [1.0] * self.dimension
+
+    def get_nobj(self) -> int:
+        return self.objectives
+
+    def get_name(self) -> str:
+        return "Neuroptimus batch objective"
+
+
+class _BatchEvaluator:
+    """pygmo UDBFE: all decision vectors of a call go to the batch objective as one batch."""
+
+    def __init__(self, objective: BatchObjective, objectives: int) -> None:
+        self.objective, self.objectives = objective, objectives
+
+    def __call__(self, problem: Any, decision_vectors: np.ndarray) -> np.ndarray:
+        points = np.reshape(decision_vectors, (-1, problem.get_nx()))
+        return _fitness_rows(self.objective(points), self.objectives).reshape(-1)
+
+    def get_name(self) -> str:
+        return "Neuroptimus batch evaluator"
+
+
+@functools.cache
+def _nlopt_srand() -> Any:
+    """``nlopt_srand`` of the NLopt library pygmo links, or None if it cannot be found.
+
+    Praxis draws random numbers from NLopt's thread-local generator, which is seeded from the
+    clock unless ``nlopt_srand`` is called in that thread; pygmo has no binding for it.
+    """
+    import pygmo
+
+    bundled = sorted((Path(pygmo.__file__).parent.parent / "pygmo.libs").glob("libnlopt*"))
+    for path in [*map(str, bundled), ctypes.util.find_library("nlopt")]:
+        try:
+            srand = ctypes.CDLL(path).nlopt_srand
+        except (OSError, AttributeError, TypeError):
+            continue
+        srand.argtypes, srand.restype = [ctypes.c_ulong], None
+        return srand
+    return None
+
+
+def _failing_for_good(objective: BatchObjective) -> BatchObjective:
+    """``objective``, except that after one call raised, every later call re-raises at once.
+
+    NLopt's callback in pygmo records an exception but PRAXIS may evaluate a few more points
+    before it stops; those must not reach the bridge (after it closed, nobody would answer).
+    A closure, not an object: pygmo deep-copies its problems, and copies would not share a flag.
+    """
+    failure: list[BaseException] = []
+
+    def guarded(points: np.ndarray) -> np.ndarray:
+        if failure:
+            raise failure[0]
+        try:
+            return objective(points)
+        except BaseException as error:
+            failure.append(error)
+            raise
+
+    return guarded
+
+
+def _evolve(
+    objective: BatchObjective,
+    *,
+    make_uda: Any,
+    start: np.ndarray | None,
+    dimension: int,
+    population: int,
+    population_seed: int,
+    algorithm_seed: int,
+    multi_objective: bool,
+    batch: bool,
+) -> Any:
+    """The library loop: evaluate the initial population (``start``, or ``population`` seeded
+    uniform points) as one batch, then let pygmo evolve it."""
+    import pygmo
+
+    objective = _failing_for_good(objective)
+    if start is None:
+        start = np.random.default_rng(population_seed).random((population, dimension))
+    first = np.asarray(objective(start), dtype=float)
+    objectives = max(first.reshape(len(start), -1).shape[1], 2) if multi_objective else 1
+    problem = pygmo.problem(_Problem(objective, dimension, objectives))
+    pop = pygmo.population(problem, size=0, seed=population_seed)
+    for x, f in zip(start, _fitness_rows(first, objectives), strict=True):
+        pop.push_back(x, f)
+    uda = make_uda(seed=algorithm_seed)
+    if batch:
+        uda.set_bfe(pygmo.bfe(_BatchEvaluator(objective, objectives)))
+    if isinstance(uda, pygmo.nlopt) and (srand := _nlopt_srand()) is not None:
+        srand(algorithm_seed)
+    return pygmo.algorithm(uda).evolve(pop)
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+def convert_setting(info: AlgorithmInfo, name: str, value: Any) -> Any:
+    """A setting converted to the type of its default (problem files give scalars, strings)."""
+    default = info.defaults[name]
+    try:
+        if isinstance(default, bool):
+            if value in (True, False):  # also 0 and 1
+                return bool(value)
+            raise ValueError
+        if isinstance(default, int):
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        kinds = {bool: "true or false", int: "an integer", float: "a number"}
+        raise ValueError(
+            f"{describe(info)}: setting {name!r} must be {kinds.get(type(default), 'a string')}, "
+            f"got {value!r}"
+        ) from None
+
+
+def _pygmo_message(error: Exception) -> str:
+    """The useful part of pygmo's 'function: ... where: ... what: ...' messages."""
+    return str(error).split("what:")[-1].strip()
+
+
+# --- the adapters --------------------------------------------------------------------------
+
+
+class PygmoAlgorithm(BridgedAlgorithm):
+    """Shared adapter: a subclass names its pygmo UDA and lists its keyword arguments in
+    ``info.defaults``; ``info.parallel`` says whether the UDA gets the batch evaluator."""
+
+    uda: ClassVar[str]  # name of the pygmo class
+    min_population: ClassVar[int] = 2  # pygmo refuses (or crashes on) smaller populations
+
+    def start(self) -> np.ndarray | None:
+        """Initial population; None: ``population`` uniform points drawn from the seed."""
+        return None
+
+    def uda_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of the UDA, from the settings."""
+        return {
+            name: convert_setting(self.info, name, value) for name, value in self.settings.items()
+        }
+
+    @classmethod
+    def make_uda(cls, arguments: dict[str, Any], seed: int) -> Any:
+        import pygmo
+
+        return getattr(pygmo, cls.uda)(gen=GENERATIONS, seed=seed, **arguments)
+
+    def library_loop(self) -> LibraryLoop:
+        check_sizes(self.info, self.dimension, self.population)
+        if self.population < self.min_population:
+            raise ValueError(
+                f"{describe(self.info)} needs a population of at least {self.min_population}, "
+                f"got {self.population}"
+            )
+        arguments = self.uda_arguments()
+        try:
+            type(self).make_uda(arguments, seed=0)  # pygmo checks the values
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                f"{describe(self.info)}: invalid settings: {_pygmo_message(error)}"
+            ) from None
+        population_seed, algorithm_seed = np.random.SeedSequence(self.seed).generate_state(2)
+        return partial(
+            _evolve,
+            make_uda=partial(type(self).make_uda, arguments),
+            start=self.start(),
+            dimension=self.dimension,
+            population=self.population,
+            population_seed=int(population_seed),
+            algorithm_seed=int(algorithm_seed),
+            multi_objective=self.info.multi_objective,
+            batch=self.info.parallel,
+        )
