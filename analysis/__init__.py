@@ -1,1 +1,2 @@
-"""HoloViews figures of run stores and the self-contained HTML report."""
+"""HoloViews figures of run stores, the self-contained HTML report and the Panel explorer
+(``neuroptimus explore``)."""

@@ -13,6 +13,7 @@ import pandas as pd
 import panel as pn
 from bokeh.resources import INLINE
 
+from analysis.offline import inline_panel_resources
 from optimization.scores import convergence_curve, convergence_score, final_score
 from storage.run_store import RunStore
 
@@ -38,14 +39,25 @@ class RunScores:
 def score_run(path: str | Path, step: int | None = None, budget: int | None = None) -> RunScores:
     """Scores of one store; ``step`` defaults to the population, ``budget`` to the run's."""
     store = RunStore.open(path)
-    attrs = store.attrs
-    totals = store.evaluations()["total"]
+    seconds = float(store.generations()["seconds"].sum())
+    return score_totals(store.evaluations()["total"], store.attrs, str(path), step, budget, seconds)
+
+
+def score_totals(
+    totals: np.ndarray,
+    attrs: dict,
+    store: str,
+    step: int | None = None,
+    budget: int | None = None,
+    seconds: float = 0.0,
+) -> RunScores:
+    """Scores of a run's totals (in evaluation order) with the store's attributes."""
     step = step or attrs["spec"]["algorithm"]["population"]
     budget = budget or attrs["budget"]
     curve = convergence_curve(totals, step, budget)
     best = final_score(totals)
     return RunScores(
-        store=str(path),
+        store=store,
         algorithm=attrs["algorithm"]["label"],
         seed=int(attrs["seed"]),
         evaluations=len(totals),
@@ -54,7 +66,7 @@ def score_run(path: str | Path, step: int | None = None, budget: int | None = No
         final=best,
         convergence=convergence_score(curve),
         evaluations_to_best=int(np.argmax(totals <= best)) + 1,
-        seconds=float(store.generations()["seconds"].sum()),
+        seconds=seconds,
     )
 
 
@@ -91,6 +103,9 @@ def summary_table(runs: list[RunScores]) -> pd.DataFrame:
     return summary.sort_values("final_median").reset_index()
 
 
+_ERROR = hv.Dimension("error", label="lowest total error so far")
+
+
 def convergence_figure(runs: list[RunScores]) -> hv.Overlay:
     """Median cumulative minimum across seeds with its min–max band, one colour per algorithm."""
     palette = hv.Cycle.default_cycles["default_colors"]
@@ -105,12 +120,12 @@ def convergence_figure(runs: list[RunScores]) -> hv.Overlay:
         )
         colour = palette[index % len(palette)]
         layers.append(
-            hv.Area((x, low, high), "evaluations", ["error", "error2"]).opts(
+            hv.Area((x, low, high), "evaluations", [_ERROR, "error2"]).opts(
                 color=colour, alpha=0.2, line_alpha=0
             )
         )
         layers.append(
-            hv.Curve((x, median), "evaluations", "error", label=algorithm).opts(
+            hv.Curve((x, median), "evaluations", _ERROR, label=algorithm).opts(
                 color=colour, line_width=2
             )
         )
@@ -154,4 +169,5 @@ def write_comparison(stores: list[str], folder: str | Path, title: str = "") -> 
     )
     report = folder / "comparison.html"
     page.save(str(report), resources=INLINE, title=title or "Algorithm comparison")
+    inline_panel_resources(report)
     return {"runs": str(runs_csv), "summary": str(summary_csv), "report": str(report)}

@@ -1,11 +1,15 @@
-"""HoloViews figures of one run store (bokeh backend), computed from stored arrays only."""
+"""HoloViews figures of one run (bokeh backend), computed from stored arrays only; each takes
+a ``RunStore`` or a ``RunSnapshot`` (the explorer's in-memory view of one)."""
 
 from __future__ import annotations
 
 import holoviews as hv
 import numpy as np
 
+from analysis.snapshot import RunSnapshot
 from storage.run_store import RunStore
+
+Run = RunStore | RunSnapshot
 
 hv.extension("bokeh", logo=False)
 
@@ -19,7 +23,7 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return np.maximum(values, floor)
 
 
-def trace_figure(store: RunStore) -> hv.Overlay:
+def trace_figure(store: Run) -> hv.Overlay:
     """Best individual's simulated trace over the target, one colour pair per sweep."""
     target, best = store.arrays("target"), store.arrays("best")
     spec = store.attrs["spec"]
@@ -44,7 +48,7 @@ def trace_figure(store: RunStore) -> hv.Overlay:
     )
 
 
-def convergence_figure(store: RunStore) -> hv.Overlay:
+def convergence_figure(store: Run) -> hv.Overlay:
     """Cumulative minimum error per generation, with each generation's best and median."""
     stats = store.generations()
     generation = np.arange(len(stats["best"]))
@@ -63,7 +67,7 @@ def convergence_figure(store: RunStore) -> hv.Overlay:
     )
 
 
-def components_figure(store: RunStore) -> hv.Overlay:
+def components_figure(store: Run) -> hv.Overlay:
     """Weighted error components of each generation's best individual."""
     rows = store.evaluations()
     weights = np.array(store.attrs["weights"])
@@ -87,7 +91,7 @@ def components_figure(store: RunStore) -> hv.Overlay:
     )  # fmt: skip
 
 
-def parameters_figure(store: RunStore) -> hv.Layout:
+def parameters_figure(store: Run) -> hv.Layout:
     """Every individual's parameter values per generation, coloured by log10 total error,
     with the bounds (dashed) and, for surrogate problems, the true value (black)."""
     rows = store.evaluations()
@@ -99,7 +103,7 @@ def parameters_figure(store: RunStore) -> hv.Layout:
         points = hv.Points(
             (rows["generation"], rows["parameters"][:, j], log_error),
             ["generation", label], ["log10 error"],
-        ).opts(color="log10 error", cmap="viridis_r", size=4, alpha=0.6, colorbar=True,
+        ).opts(color="log10 error", cmap="viridis", size=4, alpha=0.6, colorbar=True,
                tools=["hover"])  # fmt: skip
         marks = [
             hv.HLine(parameter["lower"]).opts(color="grey", line_dash="dashed"),

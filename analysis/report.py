@@ -9,6 +9,10 @@ import panel as pn
 from bokeh.resources import INLINE
 
 from analysis.figures import components_figure, convergence_figure, parameters_figure, trace_figure
+from analysis.offline import inline_panel_resources
+from analysis.pareto_figures import front_figure, hypervolume_figure
+from analysis.population import diversity_figure, parameter_space_figure, parameter_spread_figure
+from analysis.snapshot import read_snapshot
 from storage.run_store import RunStore
 
 
@@ -36,25 +40,50 @@ def _summary(store: RunStore) -> str:
     return "\n".join(lines)
 
 
+def _section(title: str, note: str = "") -> pn.pane.HTML:
+    text = f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(note)}</p>" if note else "")
+    return pn.pane.HTML(text, sizing_mode="stretch_width")
+
+
 def report_layout(store: RunStore) -> pn.Column:
-    """The report's content: a summary, then the four figures of the run."""
-    figures = [
+    """The report's content: a summary, then the figures of the run, section by section."""
+    snapshot = read_snapshot(store.path)
+    parts = [
+        pn.pane.HTML(_summary(store)),
+        _section("Traces"),
         trace_figure(store),
+        _section("Convergence"),
         convergence_figure(store),
         components_figure(store),
+        _section(
+            "Parameter space",
+            "Every evaluated individual; dashed boxes are the bounds, red marks the true values.",
+        ),
+        parameter_space_figure([snapshot]),
         parameters_figure(store).opts(title="Parameter values of all individuals"),
+        _section("Population diversity", "Spread of the population in normalised units."),
+        diversity_figure([snapshot]),
+        parameter_spread_figure(snapshot),
     ]
-    return pn.Column(pn.pane.HTML(_summary(store)), *(pn.pane.HoloViews(f) for f in figures))
+    if len(snapshot.component_names) > 1 and len(snapshot.front_rows):
+        parts += [
+            _section("Pareto front", "Individuals no other beats in every error component."),
+            front_figure(snapshot, 0, 1),
+            hypervolume_figure([snapshot]),
+        ]
+    return pn.Column(*(p if isinstance(p, pn.viewable.Viewable) else pn.pane.HoloViews(p)
+                       for p in parts))  # fmt: skip
 
 
 def write_report(store: RunStore, path: str | Path) -> Path:
-    """Write ``report.html`` with every script inlined, so it opens from disk."""
+    """Write ``report.html`` with every script and stylesheet inlined, so it opens from disk
+    without a network."""
     path = Path(path)
     spec_name = store.attrs["spec"]["name"]
     report_layout(store).save(
         str(path), resources=INLINE, embed=False, title=f"Neuroptimus report: {spec_name}"
     )
-    return path
+    return inline_panel_resources(path)
 
 
 __all__ = ["report_layout", "write_report"]

@@ -15,6 +15,8 @@ import typer
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # A local run has nothing to report home (and the machine may have no route out).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The temporary local server of a run can be slow to start on a busy machine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 app = typer.Typer(
     help="Fit neuron-model parameters to data: run, resume and inspect optimizations.",
@@ -60,6 +62,34 @@ def _verbose(verbose: bool) -> None:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
 
 
+ClusterOption = Annotated[
+    str,
+    typer.Option(
+        "--cluster",
+        help="Cluster profile: a name in deployments/clusters (local, slurm, pbs …) or the path "
+        "of a profile YAML file.",
+    ),
+]
+
+
+def _cluster(profile: str, workers: int | None):
+    """The cluster profile, with --workers (if given) as its number of workers."""
+    from optimization.cluster import ClusterConfig, ClusterError
+
+    try:
+        config = ClusterConfig.from_profile(profile)
+    except ClusterError as error:
+        if profile != "local" or "no cluster profile named" not in str(error):
+            _fail(str(error))
+        config = ClusterConfig()  # the built-in default equals deployments/clusters/local.yaml
+    if workers is None:
+        return config
+    # a fixed number of workers replaces the profile's adaptive bounds
+    return config.model_copy(
+        update={"workers": workers, "adapt_minimum": None, "adapt_maximum": None}
+    )
+
+
 def _print_result(result: dict) -> None:
     typer.echo(f"\nstopped: {result['stop_reason']} after {result['evaluations']} evaluations")
     typer.echo(f"best total error: {result['total']:.6g} (generation {result['generation']})")
@@ -84,9 +114,10 @@ def run(
     workers: Annotated[
         int | None, typer.Option(help="Dask worker processes (default: cores).")
     ] = None,
+    cluster: ClusterOption = "local",
     verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines.")] = False,
 ) -> None:
-    """Optimize a problem: setup → optimize (on a local Dask cluster) → analyze."""
+    """Optimize a problem: setup → optimize (on a Dask cluster) → analyze."""
     _verbose(verbose)
     from optimization.spec import SpecError, with_overrides
 
@@ -97,15 +128,14 @@ def run(
         )
     except SpecError as error:
         _fail(str(error))
-    if store is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        store = Path("runs") / f"{spec.name}-{spec.algorithm.name}-seed{spec.seed}-{stamp}.zarr"
-    from flows.run import run_flow
-    from optimization.cluster import ClusterConfig
+    config = _cluster(cluster, workers)
+    from flows.run import default_store, run_flow
+
+    store = store or Path(default_store(spec))
 
     typer.echo(f"run store: {store}")
     try:
-        result = run_flow(spec, str(store), ClusterConfig(workers=workers), progress=True)
+        result = run_flow(spec, str(store), config, progress=True)
     except _user_errors() as error:
         _fail(str(error), 1)
     _print_result(result)
@@ -115,15 +145,16 @@ def run(
 def resume(
     store: Annotated[Path, typer.Argument(help="Run store of an interrupted run.")],
     workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
+    cluster: ClusterOption = "local",
     verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines.")] = False,
 ) -> None:
     """Continue an interrupted run from its store and checkpoint, then analyze it."""
     _verbose(verbose)
+    config = _cluster(cluster, workers)
     from flows.run import resume_flow_run
-    from optimization.cluster import ClusterConfig
 
     try:
-        result = resume_flow_run(str(store), ClusterConfig(workers=workers), progress=True)
+        result = resume_flow_run(str(store), config, progress=True)
     except _user_errors() as error:
         _fail(str(error), 1)
     _print_result(result)
@@ -247,9 +278,10 @@ def benchmark_algorithms(
     seeds: Annotated[int, typer.Option(help="Runs per algorithm, seeds 1…N.")] = 10,
     population: Annotated[int, typer.Option(help="Individuals per generation.")] = 100,
     generations: Annotated[int, typer.Option(help="Budget = population × generations.")] = 100,
-    folder: Annotated[Path, typer.Option(help="Run stores and comparison go here.")] = Path(
-        "runs/benchmark"
-    ),
+    folder: Annotated[
+        Path | None,
+        typer.Option(help="Run stores and comparison (default: runs/benchmark-NAME-TIME)."),
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
     concurrent_runs: Annotated[int, typer.Option(help="Runs optimized at once.")] = 4,
 ) -> None:
@@ -273,6 +305,8 @@ def benchmark_algorithms(
     from optimization.cluster import ClusterConfig
 
     flow = benchmark_flow.with_options(task_runner=ThreadPoolTaskRunner(concurrent_runs))
+    if folder is None:
+        folder = Path("runs") / f"benchmark-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     typer.echo(f"{len(names)} algorithms × {seeds} seeds into {folder}")
     started = time.perf_counter()
     try:
@@ -285,6 +319,295 @@ def benchmark_algorithms(
     typer.echo(f"finished in {time.perf_counter() - started:.0f} s")
     for kind, path in paths.items():
         typer.echo(f"{kind:<8} {path}")
+
+
+def _model_cpu(key: str, points) -> float:
+    """CPU seconds per individual of evaluating ``points`` in a plain loop (on a worker)."""
+    import optimization.cluster as cluster
+    from optimization.evaluation import evaluate_batch
+
+    started = time.process_time()
+    evaluate_batch(cluster._problems[key], points)
+    return (time.process_time() - started) / len(points)
+
+
+@benchmark_app.command("orchestration")
+def benchmark_orchestration(
+    individuals: Annotated[int, typer.Option(help="Individuals in the generation.")] = 1000,
+    workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 16,
+    repeats: Annotated[int, typer.Option(help="Generations timed per setting.")] = 5,
+    chunks_per_worker: Annotated[
+        str, typer.Option(help="Settings to compare (comma-separated; 0 = a task per individual).")
+    ] = "1,4,16,0",
+) -> None:
+    """Orchestration overhead per individual: a generation of a cheap model (UC1's soma,
+    1 ms simulated, one cost function) mapped onto a LocalCluster of many workers.
+
+    Wall time depends on how busy the machine is, CPU time much less: the client process
+    (client, scheduler, nannies) is the serial part that limits scaling; the workers' CPU
+    beyond the model's own cost is the per-worker price."""
+    import statistics
+
+    import numpy as np
+
+    from optimization.cluster import ClusterConfig, DaskEvaluator, connect
+    from optimization.problem import build_problem
+
+    spec = _load("hh")
+    protocol = spec.protocol.model_copy(update={"tstop_ms": 1.0})
+    costs = spec.costs.model_copy(update={"functions": spec.costs.functions[:1]})
+    problem = build_problem(spec.model_copy(update={"protocol": protocol, "costs": costs}))
+    rng = np.random.default_rng(0)
+    points = problem.space.to_real(rng.random((individuals, problem.space.dimension)))
+    started = time.perf_counter()
+    with connect(ClusterConfig(workers=workers)) as client:
+        client.wait_for_workers(workers)
+        typer.echo(f"{workers} workers on {os.cpu_count()} cores started in "
+                   f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+        evaluator = DaskEvaluator(client, problem)
+        evaluator(points)
+        first = next(iter(client.scheduler_info(n_workers=-1)["workers"]))
+        model = client.run(_model_cpu, problem.key, points[:200], workers=[first])[first]
+        before = sum(client.run(time.process_time).values()), time.process_time()
+        time.sleep(2.0)
+        idle = (sum(client.run(time.process_time).values()) - before[0]) / 2.0
+        idle_client = (time.process_time() - before[1]) / 2.0
+        typer.echo(
+            f"the model alone: {model * 1e3:.3f} ms CPU per individual; the idle cluster uses "
+            f"{idle * 1e3:.0f} ms/s CPU in its workers, {idle_client * 1e3:.0f} ms/s in the client"
+        )
+        typer.echo(
+            f"\n{individuals} individuals per generation, median of {repeats} generations\n"
+            f"{'chunks/worker':>13} {'tasks':>6} {'wall ms':>8} {'wall ms/ind':>11} "
+            f"{'client+scheduler CPU ms/ind':>27} {'workers CPU beyond model ms/ind':>31}"
+        )
+
+        def setting_name(setting: int | None) -> str:
+            return "default" if setting is None else str(setting or "individual")
+
+        fixed = ClusterConfig(workers=workers, min_task_s=0)  # exactly the chunks asked for
+        settings = [int(text) for text in chunks_per_worker.split(",")] + [None]
+        for setting in settings:
+            if setting is None:  # the default: chunks sized by the last generation's timings
+                evaluator = DaskEvaluator(client, problem)
+            else:
+                evaluator = DaskEvaluator(client, problem, setting or individuals, fixed)
+            evaluator(points)  # warm-up (and timings for the default)
+            tasks = evaluator._chunks(individuals)
+            walls, ours, theirs = [], [], []
+            for _ in range(repeats):
+                before = sum(client.run(time.process_time).values()), time.process_time()
+                started = time.perf_counter()
+                evaluator(points)
+                walls.append(time.perf_counter() - started)
+                ours.append(time.process_time() - before[1])
+                theirs.append(sum(client.run(time.process_time).values()) - before[0])
+            wall = statistics.median(walls)
+            client_cpu = statistics.median(ours) / individuals
+            worker_cpu = statistics.median(theirs) / individuals - model
+            typer.echo(
+                f"{setting_name(setting):>13} {tasks:>6} {wall * 1e3:>8.0f} "
+                f"{wall / individuals * 1e3:>11.3f} {client_cpu * 1e3:>27.3f} "
+                f"{worker_cpu * 1e3:>31.3f}"
+            )
+    typer.echo(
+        "\ndefault: up to 4 chunks per worker, fewer when a chunk would carry less than "
+        "0.1 s of simulation. wall: one generation (on a busy machine it shows the machine, "
+        "not the framework). "
+        "client+scheduler: the serial part, per individual. workers: CPU spent on the "
+        "generation beyond the model's own cost (idle activity included)."
+    )
+
+
+@benchmark_app.command("explore")
+def benchmark_explore(
+    evaluations: Annotated[
+        int, typer.Option(help="Individuals in the synthetic store.")
+    ] = 1_000_000,
+    population: Annotated[int, typer.Option(help="Individuals per generation.")] = 1000,
+    store: Annotated[
+        Path | None, typer.Option(help="Keep the synthetic store here (reused if it exists).")
+    ] = None,
+) -> None:
+    """Time opening a store of a million individuals and drawing its parameter space."""
+    from analysis.benchmark_large import run as run_benchmark
+
+    run_benchmark(evaluations, population, store)
+
+
+WORK_POOL = "neuroptimus"  # the process work pool named in deployments/prefect.yaml
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _wait_healthy(api_url: str, server, timeout_s: float = 180) -> None:
+    """Block until the server answers /health; fail if it exits or takes too long."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            _fail(f"the Prefect server exited (code {server.returncode}); see above", 1)
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    _fail(f"the Prefect server did not answer at {api_url} within {timeout_s:.0f} s", 1)
+
+
+def _ensure_work_pool(api_url: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.workers.process import ProcessWorker
+
+    pool = WorkPoolCreate(
+        name=WORK_POOL,
+        type="process",
+        base_job_template=ProcessWorker.get_default_base_job_template(),
+        description="Neuroptimus flow runs, each a subprocess of the worker",
+    )
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(pool)
+        except ObjectAlreadyExists:
+            pass
+
+
+def _stop(process, name: str) -> None:
+    """Let a child stop on the terminal's Ctrl-C, else ask it to (SIGTERM), then insist."""
+    import signal
+    import subprocess
+
+    for send, wait_s in ((None, 3), (signal.SIGTERM, 20), (signal.SIGKILL, None)):
+        if process.poll() is not None:
+            return
+        if send == signal.SIGKILL:
+            typer.echo(f"{name} did not stop; killing it", err=True)
+        if send is not None:
+            process.send_signal(send)
+        try:
+            process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on; the default admits this machine only."),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the UI and the API.")] = 4200,
+    limit: Annotated[
+        int, typer.Option(help="Flow runs at once (each starts its own Dask cluster).")
+    ] = 1,
+) -> None:
+    """Start what a workstation needs for the Prefect UI: a local Prefect server (SQLite in
+    PREFECT_HOME), the deployments of deployments/prefect.yaml and a process worker.
+
+    Open the printed address, choose Deployments → run (or benchmark) → Run → Custom run, fill
+    in the form and submit. Ctrl-C stops the worker and the server."""
+    import signal
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    prefect_file = root / "deployments" / "prefect.yaml"
+    if not prefect_file.is_file():
+        _fail(f"{prefect_file} not found: serve runs from a source checkout of neuroptimus")
+    if _port_in_use(host, port):
+        _fail(f"port {port} on {host} is in use (another server?); choose one with --port")
+    api_url = f"http://{host}:{port}/api"
+    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    prefect = [sys.executable, "-m", "prefect"]
+    # Ctrl-C (even when started in the background) and SIGTERM stop everything.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    children: list[tuple[str, subprocess.Popen]] = []
+    try:
+        typer.echo(f"starting a Prefect server on {host}:{port} …")
+        server = subprocess.Popen(
+            [*prefect, "server", "start", "--host", host, "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        children.append(("the server", server))
+        _wait_healthy(api_url, server)
+        _ensure_work_pool(api_url)
+        deploy = subprocess.run(
+            [*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file)],
+            cwd=root, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        if deploy.returncode:
+            typer.echo(deploy.stdout + deploy.stderr, err=True)
+            _fail("prefect deploy failed (its output is above)", 1)
+        # Flow runs log INFO to the UI; the worker looks for new runs every few seconds.
+        worker_env = {**env, "PREFECT_LOGGING_LEVEL": "INFO"}
+        worker_env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "5")
+        worker = subprocess.Popen(
+            [*prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process",
+             "--limit", str(limit)],
+            cwd=root, env=worker_env,
+        )  # fmt: skip
+        children.append(("the worker", worker))
+        typer.secho(f"\nPrefect UI: http://{host}:{port}", bold=True)
+        typer.echo(
+            "deployments: neuroptimus-run/run, benchmark-algorithms/benchmark "
+            f"(work pool {WORK_POOL}; runs write into {root / 'runs'})\n"
+            "Ctrl-C stops the worker and the server."
+        )
+        while all(process.poll() is None for _, process in children):
+            time.sleep(1)
+        name, process = next((n, p) for n, p in children if p.poll() is not None)
+        _fail(f"{name} exited (code {process.returncode}); stopping", 1)
+    except KeyboardInterrupt:
+        typer.echo("\nstopping …")
+    finally:
+        for name, process in reversed(children):
+            _stop(process, name)
+
+
+@app.command()
+def explore(
+    stores: Annotated[
+        list[Path],
+        typer.Argument(help="Run stores, or folders of run stores (e.g. a benchmark folder)."),
+    ],
+    port: Annotated[int, typer.Option(help="Port on localhost (0: any free port).")] = 0,
+    show: Annotated[
+        bool, typer.Option("--show/--no-browser", help="Open the explorer in a browser tab.")
+    ] = True,
+    refresh: Annotated[
+        float, typer.Option(help="Seconds between re-reads of the stores (0: never).")
+    ] = 2.0,
+) -> None:
+    """Explore run stores in the browser: convergence, parameter space (select individuals to
+    see their errors and simulated traces), diversity, Pareto fronts and traces.
+
+    Follows running optimizations: every few seconds the stores are re-read (committed
+    generations only) and the views show the new individuals. Ctrl-C stops the server."""
+    from analysis.serve import serve_explorer
+    from storage.run_store import StoreError
+
+    try:
+        serve_explorer(stores, port=port, show=show, refresh_seconds=refresh)
+    except StoreError as error:
+        _fail(str(error), 1)
+    except KeyboardInterrupt:
+        typer.echo("\nstopped")
 
 
 def main() -> None:  # pragma: no cover - console entry point

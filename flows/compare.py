@@ -3,15 +3,20 @@ then the paper's scores and comparison plots."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Annotated
 
 from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field
 
 from flows.optimize import optimize_flow
+from flows.run import resolve_problem
 from flows.setup import setup_flow
+from optimization.algorithms import ALGORITHMS
 from optimization.cluster import ClusterConfig, make_cluster
-from optimization.spec import ProblemSpec, StoppingSpec, with_overrides
+from optimization.spec import ProblemSpec, SpecError, StoppingSpec, with_overrides
 from storage.metadata import write_metadata
 from storage.run_store import RunStore
 
@@ -53,20 +58,43 @@ def compare_runs(stores: list[str], folder: str, title: str) -> dict[str, str]:
 
 @flow(name="benchmark-algorithms", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def benchmark_flow(
-    problem: ProblemSpec,
-    algorithms: list[str],
-    seeds: int = 10,
-    population: int = 100,
-    generations: int = 100,
-    folder: str = "runs/benchmark",
+    problem: ProblemSpec | None = None,
+    algorithms: list[str] = ["cmaes", "inspyred-pso", "bluepyopt-ibea", "random"],  # noqa: B006
+    seeds: Annotated[int, Field(ge=1)] = 10,
+    population: Annotated[int, Field(ge=1)] = 100,
+    generations: Annotated[int, Field(ge=1)] = 100,
+    folder: str | None = None,
     cluster: ClusterConfig | None = None,
     progress: bool = False,
+    usecase: str | None = None,
 ) -> dict[str, str]:
     """Run each algorithm with seeds 1…``seeds`` (budget population × generations each) and
-    write ``runs.csv``, ``summary.csv`` and ``comparison.html`` into ``folder``."""
+    write ``runs.csv``, ``summary.csv`` and ``comparison.html`` into ``folder``.
+
+    Args:
+        problem: The full problem (used when no use case is named below).
+        algorithms: Registry names of the algorithms to compare (see `neuroptimus algorithms`).
+        seeds: Runs per algorithm, with seeds 1…N.
+        population: Individuals per generation.
+        generations: Generations; every run gets population x generations evaluations.
+        folder: Where the run stores and the comparison go. Empty: a new
+            runs/benchmark-NAME-TIME folder. An existing folder is continued: finished runs
+            are reused, interrupted ones resumed.
+        cluster: The Dask cluster shared by all runs. Empty: a local cluster.
+        progress: Print a line per finished run (command line).
+        usecase: A bundled use case (hh, vclamp) or a problem YAML path; when given, it is
+            the problem and the form above is ignored.
+    """
     logger = get_run_logger()
-    spec = benchmark_spec(problem, population, generations)
-    root = Path(folder)
+    spec = benchmark_spec(resolve_problem(problem, usecase), population, generations)
+    unknown = [name for name in algorithms if name not in ALGORITHMS]
+    if unknown or not algorithms:
+        raise SpecError(
+            f"unknown algorithm(s) {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(ALGORITHMS)}"
+        )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root = Path(folder or f"runs/benchmark-{spec.name}-{stamp}")
     root.mkdir(parents=True, exist_ok=True)
     cluster = cluster or ClusterConfig()
     with make_cluster(cluster) as dask_cluster:

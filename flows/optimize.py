@@ -12,6 +12,7 @@ from optimization.cluster import ClusterConfig, DaskEvaluator, connect
 from optimization.runner import OptimizationRun
 from storage.run_store import RunStore
 from storage.runs import problem_from_store
+from tasks.artifacts import RunArtifacts
 from tasks.evaluate import evaluate_generation
 
 
@@ -27,6 +28,7 @@ def optimize_flow(store: str, cluster: ClusterConfig | None = None, progress: bo
         logger.info("resuming %s after generation %d", store, run.resumed_at)
     spec = problem.spec
     label = f"{spec.name} · {run.algorithm.info.label}"
+    artifacts = RunArtifacts(spec, run.algorithm.info.label, run.evaluations)
     with connect(cluster) as client:
         evaluator = DaskEvaluator(client, problem, cluster.chunks_per_worker)
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
@@ -38,6 +40,7 @@ def optimize_flow(store: str, cluster: ClusterConfig | None = None, progress: bo
                 result = evaluate_generation(evaluator, run.to_real(points), run.generation)
                 run.record(points, result, time.perf_counter() - started)
                 update(run.evaluations, run.stopping.best)
+                artifacts.generation(run.generation, run.evaluations, run_store.best)
                 logger.info(
                     "generation %d: %d evaluations, best %.6g, failed %d",
                     run.generation, run.evaluations, run.stopping.best,
@@ -57,5 +60,6 @@ def optimize_flow(store: str, cluster: ClusterConfig | None = None, progress: bo
         },
     )
     reason = run.finish()
+    artifacts.finish(best, run.evaluations, reason)
     logger.info("finished: %s; best total error %.6g", reason, best["total"])
     return {**best, "stop_reason": reason, "evaluations": run.evaluations}

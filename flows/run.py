@@ -2,23 +2,86 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Annotated
+
 from prefect import flow
+from pydantic import Field
 
 from flows.analyze import analyze_flow
 from flows.optimize import optimize_flow
 from flows.setup import setup_flow
 from optimization.cluster import ClusterConfig
-from optimization.spec import ProblemSpec
+from optimization.spec import ProblemSpec, SpecError, load_problem, parse_problem, with_overrides
+
+
+def default_store(spec: ProblemSpec, folder: str | Path = "runs") -> str:
+    """A new store path per run: ``runs/<name>-<algorithm>-seed<seed>-<time>.zarr``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return str(Path(folder) / f"{spec.name}-{spec.algorithm.name}-seed{spec.seed}-{stamp}.zarr")
+
+
+def resolve_problem(
+    problem: ProblemSpec | None = None, usecase: str | None = None, **overrides
+) -> ProblemSpec:
+    """The problem of a run: the use case's ``problem.yaml`` (a bundled name or a path) when
+    ``usecase`` is given, else ``problem`` (checked like a problem file), with ``overrides``
+    (``algorithm``, ``population``, ``generations``, ``seed``) applied."""
+    from usecases import problem_path
+
+    if usecase:
+        spec = load_problem(problem_path(usecase))
+    elif problem is not None:
+        # A form-given spec skipped the file checks of parse_problem: run them now, before
+        # anything is simulated, so a wrong path fails with one line.
+        spec = parse_problem(problem.model_dump(), "problem parameter", problem.base_dir)
+    else:
+        raise SpecError("give a use case name (such as hh) or a problem")
+    if any(value is not None for value in overrides.values()):
+        spec = with_overrides(spec, **overrides)
+    return spec
 
 
 @flow(name="neuroptimus-run")
 def run_flow(
-    problem: ProblemSpec, store: str, cluster: ClusterConfig | None = None, progress: bool = False
+    problem: ProblemSpec | None = None,
+    store: str | None = None,
+    cluster: ClusterConfig | None = None,
+    progress: bool = False,
+    usecase: str | None = None,
+    algorithm: str | None = None,
+    population: Annotated[int, Field(ge=1)] | None = None,
+    generations: Annotated[int, Field(ge=1)] | None = None,
+    seed: Annotated[int, Field(ge=0, lt=2**32)] | None = None,
 ) -> dict:
-    """Optimize ``problem`` into a new run store and write its report."""
-    setup_flow(problem, store)
+    """Optimize a problem into a new run store and write its report.
+
+    The problem is the use case ``usecase`` if one is named, else ``problem``; ``algorithm``,
+    ``population``, ``generations`` and ``seed`` override it when set.
+
+    Args:
+        problem: The full problem (used when no use case is named below).
+        store: New run store folder. Empty: runs/NAME-ALGORITHM-seedSEED-TIME.zarr in the
+            working directory.
+        cluster: The Dask cluster that evaluates the populations. Empty: a local cluster with
+            one worker process per core.
+        progress: Show a progress bar on the terminal (command line runs).
+        usecase: A bundled use case (hh, vclamp) or the path of a problem YAML file; when
+            given, it is the problem and the problem form above is ignored.
+        algorithm: Override the problem's algorithm (see `neuroptimus algorithms`).
+        population: Override the individuals per generation.
+        generations: Override the number of generations (budget = population x generations).
+        seed: Override the random seed.
+    """
+    spec = resolve_problem(
+        problem, usecase, algorithm=algorithm, population=population,
+        generations=generations, seed=seed,
+    )  # fmt: skip
+    store = store or default_store(spec)
+    setup_flow(spec, store)
     best = optimize_flow(store, cluster, progress)
-    return {**best, **analyze_flow(store)}
+    return {**best, "store": store, **analyze_flow(store)}
 
 
 def resume_flow_run(store: str, cluster: ClusterConfig | None = None, progress: bool = False):

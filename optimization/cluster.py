@@ -1,29 +1,71 @@
-"""Dask clusters chosen by configuration, and the evaluator that maps a batch onto one."""
+"""Dask clusters chosen by configuration, and the evaluator that maps a batch onto one.
+
+A cluster is a ``ClusterConfig``, usually read from a named profile
+(``deployments/clusters/NAME.yaml``): a LocalCluster or any dask-jobqueue class (SLURM, PBS,
+SGE, LSF, HTCondor). Worker processes are single-threaded (NEURON keeps global state).
+
+Faults the evaluator survives without failing the generation: a worker process that dies (its
+chunks are submitted again), a batch job that is cancelled (adaptive scaling starts another)
+and a simulation that hangs in C code, where no Python-level timeout can reach it: each
+worker's nanny watches the running evaluation's deadline and kills the worker past it, and the
+individual is recorded with the ``timeout`` status.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import difflib
+import hashlib
 import importlib
+import inspect
 import logging
+import math
+import mmap
 import os
+import signal
+import struct
+import sys
+import tempfile
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import dask
+import dask.utils
 import numpy as np
-from distributed import Client, WorkerPlugin
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from distributed import (
+    Client,
+    KilledWorker,
+    NannyPlugin,
+    WorkerPlugin,
+    as_completed,
+    get_worker,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optimization import evaluation
-from optimization.evaluation import BatchResult
+from optimization.evaluation import TIMEOUT, BatchResult
 from optimization.problem import Problem
 from optimization.simulators import Trace
+
+LOCAL = "distributed.LocalCluster"
+_REPOSITORY_PROFILES = Path(__file__).resolve().parents[1] / "deployments" / "clusters"
+
+
+class ClusterError(ValueError):
+    """A cluster profile or configuration that cannot work."""
 
 
 class ClusterConfig(BaseModel):
     """Which Dask cluster evaluates the populations.
 
     ``cluster_class`` is any importable cluster class: ``distributed.LocalCluster`` (default)
-    or a dask-jobqueue class such as ``dask_jobqueue.SLURMCluster`` with its ``options``.
+    or a dask-jobqueue class such as ``dask_jobqueue.SLURMCluster`` with its ``options``
+    (queue, account, cores, memory, walltime, job_script_prologue …).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -31,38 +73,271 @@ class ClusterConfig(BaseModel):
     address: str | None = Field(
         None, description="scheduler of a running cluster to use instead of starting one"
     )
-    cluster_class: str = "distributed.LocalCluster"
+    cluster_class: str = LOCAL
     options: dict[str, Any] = Field(default_factory=dict)
-    workers: int | None = Field(None, ge=1, description="worker processes (default: all cores)")
-    adapt_minimum: int | None = Field(None, ge=0)
-    adapt_maximum: int | None = Field(None, ge=1)
-    chunks_per_worker: int = Field(4, ge=1, description="tasks per worker and generation")
+    workers: int | None = Field(
+        None, ge=1, description="worker processes (default: all cores; one job on a queue)"
+    )
+    adapt_minimum: int | None = Field(None, ge=0, description="adaptive scaling: fewest workers")
+    adapt_maximum: int | None = Field(None, ge=1, description="adaptive scaling: most workers")
+    chunks_per_worker: int = Field(4, ge=1, description="most tasks per worker and generation")
+    min_task_s: float = Field(
+        0.1,
+        ge=0,
+        description="least simulation time a task carries (judged from the previous "
+        "generation; at least 10 ms per worker, so the scheduler stays under a tenth busy)",
+    )
+    hang_grace_s: float = Field(
+        10.0, ge=0, description="seconds past an evaluation's timeout before its worker is killed"
+    )
+    resubmissions: int = Field(
+        3, ge=0, description="times a chunk lost with its worker is submitted again"
+    )
+    diagnostics: bool = Field(
+        False,
+        description="keep Dask's worker profiler and fast monitors (dashboard detail, at about "
+        "half a core per 16 idle workers)",
+    )
+
+    @classmethod
+    def from_profile(cls, name_or_path: str | Path) -> ClusterConfig:
+        """Read a cluster profile: a YAML file, or the name of one in the profile folders
+        (``$NEUROPTIMUS_CLUSTER_PROFILES``, ``./deployments/clusters``, the repository's)."""
+        path = profile_path(name_or_path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ClusterError(f"{path}: cannot read the cluster profile: {error}") from None
+        if not isinstance(data, dict):
+            raise ClusterError(f"{path}: a cluster profile is a mapping of settings")
+        try:
+            config = cls.model_validate(data)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(top)'}: "
+                + ("unknown setting" if e["type"] == "extra_forbidden" else e["msg"])
+                for e in error.errors()
+            )
+            settings = ", ".join(cls.model_fields)
+            raise ClusterError(f"{path}: {problems} (settings: {settings})") from None
+        try:
+            config.check()
+        except ClusterError as error:
+            raise ClusterError(f"{path}: {error}") from None
+        return config
+
+    @property
+    def is_local(self) -> bool:
+        return self.cluster_class == LOCAL
+
+    def cluster_type(self) -> type:
+        module_name, _, class_name = self.cluster_class.rpartition(".")
+        try:
+            return getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError, ValueError):
+            raise ClusterError(
+                f"cluster_class: cannot import {self.cluster_class!r} "
+                "(e.g. distributed.LocalCluster or dask_jobqueue.SLURMCluster)"
+            ) from None
+
+    def check(self) -> None:
+        """Fail early on options the cluster class does not take, and on multi-threaded
+        workers."""
+        if self.address:
+            return
+        cluster_type = self.cluster_type()
+        accepted = _accepted_options(cluster_type)
+        for name in self.options:
+            if accepted is not None and name not in accepted:
+                close = difflib.get_close_matches(name, sorted(accepted), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise ClusterError(
+                    f"options.{name}: not an option of {cluster_type.__name__}{hint}"
+                )
+        if not self.is_local:
+            cores, processes = self.options.get("cores"), self.options.get("processes")
+            if cores is None or "memory" not in self.options:
+                raise ClusterError("options: a batch-queue cluster needs cores and memory per job")
+            if processes is not None and processes != cores:
+                raise ClusterError(
+                    f"options.processes: {processes} worker processes for {cores} cores would "
+                    "make multi-threaded workers; NEURON needs processes = cores (or leave it out)"
+                )
+        if self.adapt_maximum is not None and (self.adapt_minimum or 0) > self.adapt_maximum:
+            raise ClusterError("adapt_minimum: larger than adapt_maximum")
+
+
+def profile_folders() -> list[Path]:
+    """Where profile names are looked up, in order."""
+    folders = [Path(p) for p in os.environ.get("NEUROPTIMUS_CLUSTER_PROFILES", "").split(":") if p]
+    return [*folders, Path.cwd() / "deployments" / "clusters", _REPOSITORY_PROFILES]
+
+
+def profile_path(name_or_path: str | Path) -> Path:
+    """The file of a profile given by path or by name."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ClusterError(f"{path}: no such cluster profile file")
+        return path
+    for folder in profile_folders():
+        for suffix in (".yaml", ".yml"):
+            if (folder / f"{name_or_path}{suffix}").is_file():
+                return folder / f"{name_or_path}{suffix}"
+    known = sorted({p.stem for f in profile_folders() if f.is_dir() for p in f.glob("*.y*ml")})
+    raise ClusterError(
+        f"no cluster profile named {name_or_path!r} (known: {', '.join(known) or 'none'}; "
+        f"searched {', '.join(map(str, profile_folders()))})"
+    )
+
+
+def _accepted_options(cluster_type: type) -> set[str] | None:
+    """Keyword arguments the class (and, for dask-jobqueue, its job class; for LocalCluster,
+    its workers) accepts; None when that cannot be told."""
+    classes = list(cluster_type.__mro__)
+    if getattr(cluster_type, "job_cls", None) is not None:
+        classes += list(cluster_type.job_cls.__mro__)
+    if cluster_type.__name__ == "LocalCluster":
+        from distributed import Nanny, Worker
+
+        classes += [*Nanny.__mro__, *Worker.__mro__]
+    names: set[str] = set()
+    for klass in classes:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        try:
+            parameters = inspect.signature(klass.__init__).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names |= {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return names - {"self"}
+
+
+# Diagnostics a NEURON worker does without: with Dask's defaults (profiler every 10 ms, memory
+# monitor every 100 ms, event-loop ticks every 20 ms) 16 idle workers and their nannies use
+# half a core; with these, a twentieth.
+QUIET = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.tick.interval": "500ms",
+}
+
+
+def _quiet_exports() -> list[str]:
+    """QUIET as environment variables, for worker processes started by a batch job."""
+    return [
+        f"export DASK_{key.replace('.', '__').replace('-', '_').upper()}={value}"
+        for key, value in QUIET.items()
+    ]
+
+
+def _jobqueue_options(options: dict[str, Any], quiet: bool = True) -> dict[str, Any]:
+    """One single-threaded worker process per core in every job, run by this Python (so that
+    workers import this project from the same environment)."""
+    options = dict(options)
+    options.setdefault("processes", options["cores"])
+    options.setdefault("python", sys.executable)
+    if quiet:
+        prologue = options.get("job_script_prologue") or []
+        options["job_script_prologue"] = [*_quiet_exports(), *prologue]
+    scheduler = {"dashboard_address": ":0", "allowed_failures": 0}
+    options["scheduler_options"] = {**scheduler, **options.get("scheduler_options", {})}
+    return options
+
+
+def job_script(config: ClusterConfig) -> str:
+    """The batch script a dask-jobqueue profile submits for each job (to check a profile)."""
+    config.check()
+    if config.is_local or config.address:
+        raise ClusterError("only a batch-queue cluster (dask_jobqueue.…) has a job script")
+    options = _jobqueue_options(config.options, quiet=not config.diagnostics)
+    cluster = config.cluster_type()(**options)
+    try:
+        return cluster.job_script()
+    finally:
+        cluster.close()
 
 
 def make_cluster(config: ClusterConfig):
     """Start the configured cluster (single-threaded worker processes: NEURON is global)."""
-    module_name, _, class_name = config.cluster_class.rpartition(".")
-    cluster_class = getattr(importlib.import_module(module_name), class_name)
-    workers = config.workers or os.cpu_count() or 1
+    config.check()
+    # nannies (and so the worker processes they start, also later) take the configuration
+    # current when they are created
+    with dask.config.set({} if config.diagnostics else QUIET):
+        return _make_cluster(config)
+
+
+def _make_cluster(config: ClusterConfig):
+    cluster_type = config.cluster_type()
     options = dict(config.options)
-    if config.cluster_class == "distributed.LocalCluster":
+    if config.is_local:
         options = {
-            "n_workers": workers,
+            "n_workers": config.workers or os.cpu_count() or 1,
             "threads_per_worker": 1,
             "processes": True,
             "dashboard_address": ":0",  # any free port: several clusters may run at once
             "silence_logs": logging.ERROR,
             **options,
         }
+        # A lost worker fails its tasks at once, so the evaluator resubmits them knowing
+        # which individual hung (instead of Dask retrying a hanging chunk elsewhere).
+        options["scheduler_kwargs"] = {"allowed_failures": 0, **options.get("scheduler_kwargs", {})}
         # silence_logs only quiets distributed's own handlers; records still reach the root
         # logger (Prefect's console), so the level is set on the logger itself.
         logging.getLogger("distributed").setLevel(options["silence_logs"])
-    cluster = cluster_class(**options)
-    if config.adapt_maximum is not None:
-        cluster.adapt(minimum=config.adapt_minimum or 0, maximum=config.adapt_maximum)
-    elif config.cluster_class != "distributed.LocalCluster":
-        cluster.scale(workers)
+        cluster = cluster_type(**options)
+        if config.adapt_maximum is not None:
+            cluster.adapt(minimum=config.adapt_minimum or 0, maximum=config.adapt_maximum)
+        return cluster
+    options = _jobqueue_options(options, quiet=not config.diagnostics)
+    cluster = cluster_type(**options)
+    # Adaptive scaling also for a fixed size: jobs that end (walltime, scancel, node failure)
+    # are then replaced, which a plain scale() does not do.
+    minimum, maximum = _bounds(config)
+    cluster.adapt(minimum=minimum, maximum=maximum)
+    cluster.loop.add_callback(_forget_lost_jobs, cluster)
     return cluster
+
+
+def _forget_lost_jobs(cluster, interval_s: float = 1.0) -> None:
+    """Drop jobs whose workers have all gone from the cluster's books, so adaptive scaling
+    submits replacements. Distributed does this itself only for jobs of one worker process
+    (dask/distributed#9102): a job of several workers would count as running forever."""
+    from tornado.ioloop import PeriodicCallback
+
+    last_seen: dict[str, float] = {}
+
+    def check() -> None:
+        if cluster.status.name in ("closing", "closed"):
+            callback.stop()
+            return
+        timeout = dask.config.get("distributed.deploy.lost-worker-timeout")
+        timeout = dask.utils.parse_timedelta(timeout)
+        alive = {str(w["name"]) for w in cluster.scheduler_info.get("workers", {}).values()}
+        now = time.monotonic()
+        for name, spec in list(cluster.worker_spec.items()):
+            members = {f"{name}{suffix}" for suffix in spec.get("group", [""])}
+            if members & alive:
+                last_seen[name] = now
+            elif name in cluster.workers and now - last_seen.get(name, now) > timeout:
+                del last_seen[name]
+                job = cluster.workers.pop(name)
+                asyncio.ensure_future(job.close())  # cancels the job if it is still queued
+
+    callback = PeriodicCallback(check, interval_s * 1000)
+    callback.start()
+
+
+def _bounds(config: ClusterConfig) -> tuple[int, int]:
+    if config.adapt_maximum is not None:
+        return config.adapt_minimum or 0, config.adapt_maximum
+    workers = config.workers or config.options.get("processes") or config.options.get("cores", 1)
+    return workers, workers
+
+
+# The configuration each client was connected with (DaskEvaluator's defaults).
+_configs: weakref.WeakKeyDictionary[Client, ClusterConfig] = weakref.WeakKeyDictionary()
 
 
 @contextmanager
@@ -71,11 +346,23 @@ def connect(config: ClusterConfig) -> Iterator[Client]:
     shut down on exit."""
     if config.address:
         with Client(config.address) as client:
+            _configs[client] = config
             yield client
         return
     with make_cluster(config) as cluster, Client(cluster) as client:
+        _configs[client] = config
         yield client
 
+
+def expected_workers(config: ClusterConfig) -> int:
+    """Workers the cluster will have once started (adaptive ones may start empty), so that a
+    generation is cut into enough chunks for all of them."""
+    if config.address or (config.is_local and config.adapt_maximum is None):
+        return 1
+    return _bounds(config)[1]
+
+
+# -- on the workers -----------------------------------------------------------------------
 
 # Problems installed on this worker process by ProblemPlugin, by key.
 _problems: dict[str, Problem] = {}
@@ -94,34 +381,230 @@ class ProblemPlugin(WorkerPlugin):
         evaluation.simulator_for(self.problem)
 
 
-def _evaluate_chunk(key: str, points: np.ndarray) -> BatchResult:
-    return evaluation.evaluate_batch(_problems[key], points)
+# deadline and start (time.monotonic; deadline 0 = idle), the individual's fingerprint and
+# the pid of the worker process that wrote them (a slot left by a dead worker is stale)
+_SLOT = struct.Struct("<dd16sq")
+_DEADLINE, _START, _IDLE = struct.Struct("<d"), struct.Struct("<d16s"), bytes(8)
+_HUNG = "neuroptimus-hung"  # scheduler metadata: fingerprint → seconds the evaluation ran
+
+
+def fingerprint(key: str, values: np.ndarray) -> str:
+    """Names one individual of one problem (the same vector always gets the same name)."""
+    digest = hashlib.blake2b(np.ascontiguousarray(values, dtype="f8").tobytes(), digest_size=8)
+    digest.update(key.encode())
+    return digest.hexdigest()
+
+
+def _slot_path(nanny_address: str) -> Path:
+    name = hashlib.sha1(nanny_address.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"neuroptimus-watch-{name}"
+
+
+def _open_slot(path: Path, create: bool = True) -> mmap.mmap | None:
+    """The slot file mapped into memory (the worker creates it, its nanny only reads it)."""
+    if not create and (not path.exists() or path.stat().st_size < _SLOT.size):
+        return None
+    with open(path, "a+b" if create else "r+b") as handle:
+        if create:
+            handle.truncate(_SLOT.size)
+        return mmap.mmap(handle.fileno(), _SLOT.size)
+
+
+class HangWatchdog(NannyPlugin):
+    """In each worker's nanny (its own process): kills the worker once the evaluation it runs
+    is ``grace_s`` past its deadline (a simulation stuck in C code holds the GIL, so nothing in
+    the worker itself can stop it), after recording the individual on the scheduler."""
+
+    name = "neuroptimus-hang-watchdog"
+    idempotent = True
+
+    def __init__(self, grace_s: float, interval_s: float = 0.5) -> None:
+        self.grace_s = grace_s
+        self.interval_s = interval_s
+
+    def setup(self, nanny) -> None:
+        from tornado.ioloop import PeriodicCallback
+
+        self._slot: mmap.mmap | bool | None = None  # this worker's slot; False without a nanny
+        self._callback = PeriodicCallback(lambda: self._check(nanny), self.interval_s * 1000)
+        self._callback.start()
+
+    def teardown(self, nanny) -> None:
+        self._callback.stop()
+        _slot_path(nanny.address).unlink(missing_ok=True)
+
+    async def _check(self, nanny) -> None:
+        if self._slot is None:
+            self._slot = _open_slot(_slot_path(nanny.address), create=False)
+            if self._slot is None:
+                return  # no evaluation yet
+        deadline, started, name, pid = _SLOT.unpack_from(self._slot)
+        now = time.monotonic()
+        if not deadline or now < deadline + self.grace_s or pid != nanny.pid:
+            return
+        if _SLOT.unpack_from(self._slot) != (deadline, started, name, pid):
+            return  # the worker moved on meanwhile
+        _SLOT.pack_into(self._slot, 0, 0.0, 0.0, b"", 0)
+        try:  # record first, so the scheduler knows the culprit before it sees the loss
+            await nanny.scheduler.set_metadata(keys=[_HUNG, name.decode()], value=now - started)
+        finally:
+            os.kill(pid, signal.SIGKILL)  # the nanny then starts a fresh worker process
+
+
+_slot: mmap.mmap | bool | None = None  # this worker's slot; False without a nanny
+
+
+def _watched(key: str, hung: dict[str, float]):
+    """evaluate_one, announced in this worker's slot for the nanny's watchdog; individuals
+    known to hang are not run again but get the timeout status."""
+    global _slot
+    if _slot is None:
+        nanny = getattr(get_worker(), "nanny", None)
+        _slot = _open_slot(_slot_path(nanny)) if nanny else False
+        if _slot:  # idle, and this process's (a killed one's slot may still be in use)
+            _SLOT.pack_into(_slot, 0, 0.0, 0.0, b"", os.getpid())
+    slot = _slot or None
+
+    def outcome(problem: Problem, values: np.ndarray):
+        name = fingerprint(key, values)
+        if name in hung:
+            message = (
+                f"the simulation hung past its time limit "
+                f"({problem.spec.evaluation.timeout_s:g} s) and its worker process was killed"
+            )
+            penalty = np.full(len(problem.component_names), problem.spec.evaluation.penalty)
+            return penalty, TIMEOUT, message, hung[name]
+        if slot is None:
+            return evaluation.evaluate_one(problem, values)
+        started = time.monotonic()
+        slot[8:32] = _START.pack(started, name.encode())
+        slot[0:8] = _DEADLINE.pack(started + problem.spec.evaluation.timeout_s)
+        try:
+            return evaluation.evaluate_one(problem, values)
+        finally:
+            slot[0:8] = _IDLE
+
+    return outcome
+
+
+def _job_label() -> str:
+    """This worker's host:pid, with the batch job it runs in."""
+    for variable, system in (
+        ("SLURM_JOB_ID", "slurm"), ("PBS_JOBID", "pbs"), ("LSB_JOBID", "lsf"), ("JOB_ID", "sge")
+    ):  # fmt: skip
+        if os.environ.get(variable):
+            return f"{evaluation.worker_name()}/{system}-{os.environ[variable]}"
+    return evaluation.worker_name()
+
+
+def _evaluate_chunk(key: str, points: np.ndarray, hung: dict[str, float]) -> BatchResult:
+    result = evaluation.evaluate_batch(_problems[key], points, _watched(key, hung))
+    result.worker = [_job_label()] * len(result.worker)
+    return result
 
 
 def _simulate(key: str, values: np.ndarray) -> list[Trace]:
     return evaluation.simulate_traces(_problems[key], values)
 
 
-class DaskEvaluator:
-    """Evaluates a batch of parameter vectors on a Dask cluster, a few chunks per worker."""
+# -- on the client ------------------------------------------------------------------------
 
-    def __init__(self, client: Client, problem: Problem, chunks_per_worker: int = 4) -> None:
+# The scheduler's time per task ("about 1 ms", distributed's documentation; 1 ms measured by
+# `neuroptimus benchmark orchestration` on a small, busy machine).
+_SCHEDULER_TASK_S = 0.001
+
+
+class DaskEvaluator:
+    """Evaluates a batch of parameter vectors on a Dask cluster, a few chunks per worker.
+
+    A chunk whose worker dies is submitted again (``resubmissions`` times), with the
+    individuals the watchdog caught hanging marked, so the generation goes on; only a cluster
+    that keeps losing workers fails the call (and the Prefect task retries it).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        problem: Problem,
+        chunks_per_worker: int | None = None,
+        config: ClusterConfig | None = None,
+    ) -> None:
+        config = config or _configs.get(client) or ClusterConfig()
         self.client = client
         self.problem = problem
-        self.chunks_per_worker = chunks_per_worker
+        self.chunks_per_worker = chunks_per_worker or config.chunks_per_worker
+        self.min_task_s = config.min_task_s
+        self.resubmissions = config.resubmissions
+        self._seconds: float | None = None  # per individual, in the last generation
+        self.expected_workers = expected_workers(config)
+        self._hung: dict[str, float] = {}
+        client.register_plugin(HangWatchdog(config.hang_grace_s))
         client.register_plugin(ProblemPlugin(problem))
 
-    def _workers(self) -> int:
-        return max(len(self.client.scheduler_info(n_workers=-1)["workers"]), 1)
+    def _chunks(self, n: int) -> int:
+        """Tasks for ``n`` individuals: ``chunks_per_worker`` per worker, fewer when the last
+        generation says they would carry less than ``min_task_s`` of simulation each, or less
+        than 10 ms per worker (the scheduler spends about 1 ms on a task, one task after
+        another, so with W workers a task must last 10·W ms for it to stay under a tenth
+        busy). Down to one task per worker, and below that only when the scheduler would take
+        longer than the simulations: √(n·t / 1 ms) tasks make a generation shortest then."""
+        workers = max(len(self.client.nthreads()), self.expected_workers)
+        chunks = workers * self.chunks_per_worker
+        if self._seconds is not None and self.min_task_s > 0:
+            work = n * self._seconds
+            least = max(self.min_task_s, _SCHEDULER_TASK_S * 10 * workers)
+            floor = min(workers, math.ceil(math.sqrt(work / _SCHEDULER_TASK_S)))
+            chunks = max(floor, min(chunks, math.ceil(work / least)))
+        return max(1, min(n, chunks))
+
+    def _known_hung(self, chunk: np.ndarray) -> dict[str, float]:
+        if not self._hung:
+            return {}
+        names = (fingerprint(self.problem.key, row) for row in chunk)
+        return {name: self._hung[name] for name in names if name in self._hung}
+
+    def _submit(self, chunk: np.ndarray):
+        hung = self._known_hung(chunk)
+        return self.client.submit(_evaluate_chunk, self.problem.key, chunk, hung, pure=False)
 
     def __call__(self, points: np.ndarray) -> BatchResult:
         if len(points) == 0:
             raise ValueError("empty batch")
-        chunks = np.array_split(points, min(len(points), self._workers() * self.chunks_per_worker))
-        futures = self.client.map(
-            _evaluate_chunk, [self.problem.key] * len(chunks), chunks, pure=False
+        chunks = np.array_split(points, self._chunks(len(points)))
+        futures = self.client.map(  # one message for all the chunks
+            _evaluate_chunk,
+            [self.problem.key] * len(chunks),
+            chunks,
+            [self._known_hung(chunk) for chunk in chunks],
+            pure=False,
         )
-        return BatchResult.concatenate(self.client.gather(futures))
+        chunk_of = {future.key: i for i, future in enumerate(futures)}
+        losses = [0] * len(chunks)
+        running = as_completed(futures)
+        try:
+            for future in running:
+                i = chunk_of.pop(future.key)
+                if future.status == "finished":
+                    continue
+                error = future.exception() if future.status == "error" else None
+                if error is not None and not isinstance(error, KilledWorker):
+                    raise error  # the model cannot be built, … : not a lost worker
+                losses[i] += 1
+                if losses[i] > self.resubmissions:
+                    raise RuntimeError(
+                        f"a chunk of {len(chunks[i])} individuals was lost with its worker "
+                        f"{losses[i]} times"
+                    ) from error
+                self._hung.update(self.client.get_metadata([_HUNG], default={}))
+                futures[i] = self._submit(chunks[i])
+                chunk_of[futures[i].key] = i
+                running.add(futures[i])
+            result = BatchResult.concatenate(self.client.gather(futures))
+            self._seconds = float(result.seconds.mean())
+            return result
+        except BaseException:
+            self.client.cancel(futures)  # a retry starts afresh; free the workers meanwhile
+            raise
 
     def simulate(self, values: np.ndarray) -> list[Trace]:
         """Traces of one individual, simulated on a worker."""

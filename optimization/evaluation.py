@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,12 +89,23 @@ def evaluate_one(problem: Problem, values: np.ndarray) -> tuple[np.ndarray, int,
     return errors, status, message, time.monotonic() - started
 
 
-def evaluate_batch(problem: Problem, points: np.ndarray) -> BatchResult:
-    """Evaluate the rows of ``points`` (real units) one after another in this process."""
+Outcome = tuple[np.ndarray, int, str, float]
+
+
+def evaluate_batch(
+    problem: Problem,
+    points: np.ndarray,
+    evaluate: Callable[[Problem, np.ndarray], Outcome] | None = None,
+) -> BatchResult:
+    """Evaluate the rows of ``points`` (real units) one after another in this process;
+    ``evaluate`` replaces ``evaluate_one`` (a cluster wraps it to watch for hung runs)."""
     points = np.atleast_2d(points)
-    outcomes = [evaluate_one(problem, row) for row in points]
+    evaluate = evaluate or evaluate_one
+    outcomes = [evaluate(problem, row) for row in points]
     errors = np.array([o[0] for o in outcomes]).reshape(len(points), -1)
-    totals = problem.objective.total(errors)
+    # Row by row: a matrix product's rounding depends on how many rows it gets, and the
+    # chunking of a generation changes with the workers (lost, replaced, adaptive).
+    totals = np.array([problem.objective.total(row) for row in errors], dtype=float)
     status = np.array([o[1] for o in outcomes], dtype=np.int8)
     penalty = problem.spec.evaluation.penalty
     totals = np.where(status == OK, totals, penalty)

@@ -118,8 +118,10 @@ class ProtocolSpec(_Strict):
     tstop_ms: Annotated[float, Field(gt=0)]
     dt_ms: Annotated[float, Field(gt=0)] = 0.025
     v_init_mV: float = -65.0
-    stimulus: StimulusSpec | None = None
-    recording: RecordingSpec = RecordingSpec()
+    # Titles on model-typed fields: JSON schema drops them for references, and the Prefect
+    # UI form would label the field with the class name (or "Field") instead.
+    stimulus: StimulusSpec | None = Field(None, title="Stimulus")
+    recording: RecordingSpec = Field(RecordingSpec(), title="Recording")
 
     @field_validator("dt_ms")
     @classmethod
@@ -197,8 +199,15 @@ class CostSpec(_Strict):
     spike_window_samples: Annotated[int, Field(ge=0)] = 40
 
 
+def _algorithm_choices(schema: dict[str, Any]) -> None:
+    """The form offers the registered algorithms as a drop-down (validation stays _known)."""
+    from optimization.algorithms import ALGORITHMS
+
+    schema["enum"] = list(ALGORITHMS)
+
+
 class AlgorithmSpec(_Strict):
-    name: str = "cmaes"
+    name: str = Field("cmaes", json_schema_extra=_algorithm_choices)
     population: Annotated[int, Field(ge=1, le=100_000)] = 20
     generations: Annotated[int, Field(ge=1)] = 50
     settings: dict[str, float | int | bool | str] = Field(default_factory=dict)
@@ -246,14 +255,14 @@ class ProblemSpec(_Strict):
 
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
-    model: ModelSpec
+    model: ModelSpec = Field(title="Model")
     parameters: Annotated[list[ParameterSpec], Field(min_length=1)]
-    protocol: ProtocolSpec
-    target: TargetSpec
-    costs: CostSpec
-    algorithm: AlgorithmSpec = AlgorithmSpec()
-    stopping: StoppingSpec = StoppingSpec()
-    evaluation: EvaluationSpec = EvaluationSpec()
+    protocol: ProtocolSpec = Field(title="Protocol")
+    target: TargetSpec = Field(title="Target")
+    costs: CostSpec = Field(title="Costs")
+    algorithm: AlgorithmSpec = Field(AlgorithmSpec(), title="Algorithm")
+    stopping: StoppingSpec = Field(StoppingSpec(), title="Stopping")
+    evaluation: EvaluationSpec = Field(EvaluationSpec(), title="Evaluation")
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 1234
     base_dir: str = Field(".", description="folder that relative paths are resolved against")
 

@@ -20,6 +20,8 @@ from optimization.evaluation import BatchResult
 def evaluate_generation(
     evaluator: DaskEvaluator, points: np.ndarray, generation: int
 ) -> BatchResult:
-    """Evaluate one generation. Bad individuals come back as statuses; only infrastructure
-    failures (a dead worker, a lost cluster) raise, and then the task is retried."""
+    """Evaluate one generation. Bad individuals come back as statuses (a hung simulation too:
+    its worker is restarted); the evaluator resubmits chunks lost with a dead worker or a
+    cancelled job. Only what it cannot absorb (workers lost again and again, a lost scheduler)
+    raises, and then the task is retried."""
     return evaluator(points)

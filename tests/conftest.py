@@ -11,6 +11,8 @@ SHARED = Path(os.environ.get("NEUROPTIMUS_SHARED", Path(__file__).resolve().pare
 UPSTREAM = SHARED / "usecases" / "upstream"
 os.environ.setdefault("NEUROPTIMUS_DATA_MIRROR", str(UPSTREAM))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The temporary local server of a run can be slow to start on a busy machine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 @pytest.fixture(scope="session")

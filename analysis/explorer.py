@@ -1,0 +1,314 @@
+"""The Panel explorer over one or many run stores (``neuroptimus explore STORE…``).
+
+Tabs: convergence (per algorithm and the run in focus), parameter space (pair plot with
+linked box selection → table, error components and simulated traces of the picked
+individuals), diversity, Pareto front, traces. A periodic callback re-reads the stores
+(committed rows only) so a running optimization shows each new generation as it lands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+from bokeh.models import ColumnDataSource
+
+from analysis import comparison, figures, pareto_figures, population, selection, traces
+from analysis.linked_selection import TRACE_POINTS, LinkedSelection, Simulate, show_figure
+from analysis.linked_selection import shared_simulator as shared_simulator
+from analysis.snapshot import RunSnapshot, read_snapshot, refresh
+
+hv.extension("bokeh", logo=False)
+
+TABS = ("convergence", "space", "diversity", "pareto", "traces")  # the views, in tab order
+MAX_PAIR_PARAMETERS = 5  # more panels than 5 × 5 get too small to read
+
+INTRO = {
+    "convergence": "Lowest error found so far against evaluations: the line is the median "
+    "over seeds, the band the best and worst seed. Below: scores per algorithm, and the run "
+    "in focus generation by generation.",
+    "space": "Every evaluated individual; dashed boxes are the parameter bounds, red crosses "
+    "the true values (surrogate problems). **Drag a box** in any panel to select individuals: "
+    "they are circled in every panel, listed below, and the best three are simulated.",
+    "diversity": "Spread of the population in normalised parameter units (each parameter "
+    "mapped to 0–1 between its bounds). A uniform random population scores 0.29; a "
+    "population that has converged tends to 0.",
+    "pareto": "The non-dominated individuals (no other is better in every error component), "
+    "projected onto two components, and the hypervolume they dominate.",
+    "traces": "The target recording (black) and the best individual of each run (red; stored "
+    "when a run finishes). Pick individuals in *Parameter space* to simulate others.",
+}
+
+
+class Explorer(LinkedSelection):
+    """One browser session's state: the snapshots, the widgets and the views."""
+
+    def __init__(
+        self, paths: Sequence[str | Path], refresh_seconds: float = 2.0,
+        simulate: Simulate | None = None,
+    ) -> None:  # fmt: skip
+        self.paths = [str(p) for p in paths]
+        self.snapshots = {p: read_snapshot(p) for p in self.paths}
+        self.simulate = simulate or shared_simulator()
+        self.refresh_seconds = refresh_seconds
+        self.picks: list[tuple[str, int]] = []  # (store, row), best first
+        self.frame, self.frame_runs = pd.DataFrame(), []
+        # the picked individuals' parameters, drawn as circles in every pair-plot panel
+        self._circles = ColumnDataSource(data={})
+        self._job = 0
+        self._quiet = False
+        self._stale: set[str] = set()
+        self.doc = pn.state.curdoc  # the browser session this explorer serves (None: no server)
+        self._widgets()
+        self._views()
+        self.redraw()
+
+    # -- runs ------------------------------------------------------------------------------
+    def labels(self) -> dict[str, str]:
+        """A readable, unique name per store."""
+        problems = {s.problem for s in self.snapshots.values()}
+        names = {}
+        for path, s in self.snapshots.items():
+            names[path] = f"{s.problem} · {s.label}" if len(problems) > 1 else s.label
+        counts = pd.Series(list(names.values())).value_counts()
+        return {p: f"{n} ({Path(p).name})" if counts[n] > 1 else n for p, n in names.items()}
+
+    def active(self) -> list[RunSnapshot]:
+        chosen = set(self.runs.value) if self.runs.value else set()
+        return [
+            self.snapshots[p] for p in self.paths
+            if p in chosen and self.snapshots[p].algorithm in self.algorithms.value
+        ]  # fmt: skip
+
+    def focus(self) -> RunSnapshot | None:
+        active = self.active()
+        path = self.focus_run.value
+        return self.snapshots[path] if path in {s.path for s in active} else (active or [None])[0]
+
+    # -- widgets and layout ----------------------------------------------------------------
+    def _widgets(self) -> None:
+        labels = self.labels()
+        options = {labels[p]: p for p in self.paths}
+        algorithms = sorted({s.algorithm for s in self.snapshots.values()})
+        last = max(s.committed_generations for s in self.snapshots.values()) - 1
+        first = self.snapshots[self.paths[0]]
+        self.runs = pn.widgets.CheckBoxGroup(name="Runs", options=options, value=self.paths)
+        self.algorithms = pn.widgets.CheckButtonGroup(
+            name="Algorithms", options=algorithms, value=algorithms, orientation="vertical",
+            button_type="primary", button_style="outline", sizing_mode="stretch_width",
+        )  # fmt: skip
+        self.focus_run = pn.widgets.Select(
+            name="Run in focus (single-run views)", options=options, value=self.paths[0]
+        )
+        self.generations = pn.widgets.IntRangeSlider(
+            name="Generations", start=0, end=max(last, 1), value=(0, max(last, 0)), step=1
+        )
+        self.colour = pn.widgets.RadioButtonGroup(
+            name="Colour by", options={"total error": "error", "generation": "generation"},
+            value="error", button_type="primary", button_style="outline",
+        )  # fmt: skip
+        names = first.parameter_names
+        self.shown = pn.widgets.MultiChoice(
+            name="Parameters in the pair plot", options=names, value=names[:MAX_PAIR_PARAMETERS]
+        )
+        self.follow = pn.widgets.Checkbox(
+            name=f"Follow the stores (re-read every {self.refresh_seconds:g} s)", value=True
+        )
+        components = {name: i for i, name in enumerate(first.component_names)}
+        self.pareto_x = pn.widgets.Select(name="x: error component", options=components, value=0)
+        self.pareto_y = pn.widgets.Select(
+            name="y: error component", options=components, value=min(1, len(components) - 1)
+        )
+        self.clear = pn.widgets.Button(name="Clear selection", button_type="default")
+        self.pick_best = pn.widgets.Button(name="Select the best individual", button_type="primary")
+        self.status = pn.pane.Markdown(sizing_mode="stretch_width")
+        watch = [
+            (self._on_runs, [self.runs, self.algorithms, self.focus_run]),
+            (partial(self._on_view, ("space", "pareto")), [self.generations]),
+            (partial(self._on_view, ("space",)), [self.colour, self.shown]),
+            (partial(self._on_view, ("pareto",)), [self.pareto_x, self.pareto_y]),
+        ]
+        for callback, widgets in watch:
+            for widget in widgets:
+                widget.param.watch(callback, "value")
+        self.clear.on_click(lambda _: self.select([]))
+        self.pick_best.on_click(lambda _: self._select_best())
+
+    def _views(self) -> None:
+        names = ("convergence", "boxes", "run", "components", "space", "table", "bars",
+                 "picked", "diversity", "spread", "front", "volume", "traces")  # fmt: skip
+        self.holders = {name: pn.Column(sizing_mode="stretch_width") for name in names}
+        h = self.holders
+        intro = {k: pn.pane.Markdown(v, sizing_mode="stretch_width") for k, v in INTRO.items()}
+        self.selection_note = pn.pane.Markdown(selection.EMPTY_SELECTION_TEXT)
+        self.tabs = pn.Tabs(
+            ("Convergence", pn.Column(intro["convergence"], h["convergence"], h["boxes"],
+                                      h["run"], h["components"])),
+            ("Parameter space", pn.Column(
+                intro["space"], h["space"],
+                pn.Row(self.pick_best, self.clear), self.selection_note, h["table"],
+                pn.Row(h["bars"]), h["picked"])),
+            ("Diversity", pn.Column(intro["diversity"], h["diversity"], h["spread"])),
+            ("Pareto front", pn.Column(intro["pareto"], pn.Row(self.pareto_x, self.pareto_y),
+                                       h["front"], h["volume"])),
+            ("Traces", pn.Column(intro["traces"], h["traces"])),
+            dynamic=True, sizing_mode="stretch_width",
+        )  # fmt: skip
+        self.tabs.param.watch(self._on_tab, "active")
+        sidebar = [
+            pn.pane.Markdown("### Runs"), self.runs, pn.pane.Markdown("### Algorithms"),
+            self.algorithms, self.focus_run, self.generations,
+            pn.pane.Markdown("Colour the parameter space by"), self.colour, self.shown,
+            self.follow, self.status,
+        ]  # fmt: skip
+        self.page = pn.template.BootstrapTemplate(
+            title=self._page_title(), sidebar=sidebar, main=[self.tabs], sidebar_width=330,
+            header_background="#24496b",
+        )  # fmt: skip
+
+    def _page_title(self) -> str:
+        problems = sorted({s.problem for s in self.snapshots.values()})
+        return f"Neuroptimus explorer · {', '.join(problems)}"
+
+    # -- drawing -------------------------------------------------------------------------
+    def redraw(self, parts: Sequence[str] = TABS) -> None:
+        """Mark views out of date; draw those of the tab on show now, the others when their
+        tab is opened (so following a run redraws one tab, not five)."""
+        self._status()
+        self._stale.update(parts)
+        self._draw(TABS[self.tabs.active])
+
+    def _on_tab(self, event) -> None:
+        self._draw(TABS[event.new])
+
+    def _draw(self, part: str) -> None:
+        if part not in self._stale:
+            return
+        self._stale.discard(part)
+        parts = (part,)
+        active, focus = self.active(), self.focus()
+        if focus is None:
+            for holder in self.holders.values():
+                holder.objects = [pn.pane.Alert("No run selected.", alert_type="info")]
+            return
+        labels = self.labels()
+        names = [labels[s.path] for s in active]
+        h = self.holders
+        if "convergence" in parts:
+            scored = [s for s in active if s.committed_evaluations]
+            show_figure(h["convergence"], lambda: comparison.convergence_figure(_scores(scored)))
+            if len(scored) > 1:
+                show_figure(h["boxes"], lambda: comparison.box_figures(_scores(scored)))
+            else:
+                h["boxes"].objects = []  # box plots need several runs
+            show_figure(h["run"], lambda: figures.convergence_figure(focus).opts(
+                title=f"Convergence of {labels[focus.path]}"))  # fmt: skip
+            show_figure(h["components"], lambda: figures.components_figure(focus))
+        if "space" in parts:
+            show_figure(h["space"], self._pair_plot)
+            self._show_selection()
+        if "diversity" in parts:
+            show_figure(h["diversity"], lambda: population.diversity_figure(active, names))
+            show_figure(h["spread"], lambda: population.parameter_spread_figure(focus))
+        if "pareto" in parts:
+            generation = self.generations.value[1]
+            x, y = self.pareto_x.value, self.pareto_y.value
+            show_figure(h["front"], lambda: pareto_figures.front_figure(focus, x, y, generation))
+            show_figure(h["volume"], lambda: pareto_figures.hypervolume_figure(active, names))
+        if "traces" in parts:
+            h["traces"].objects = [
+                pn.pane.HoloViews(
+                    traces.traces_figure(s, title=f"Target and best: {n}", downsample=TRACE_POINTS)
+                )
+                for s, n in list(zip(active, names, strict=True))[:6]
+            ]
+
+    def _pair_plot(self) -> hv.Layout:
+        focus = self.focus()
+        runs = [s for s in self.active() if s.parameter_names == focus.parameter_names]
+        self.frame = population.population_frame(runs, self.generations.value)
+        self.frame_runs = runs
+        specs = [p for p in focus.parameters if p["name"] in self.shown.value]
+        specs = specs or focus.parameters[:MAX_PAIR_PARAMETERS]
+        colour = self.colour.value
+        self._circles = ColumnDataSource(data=self._picked_columns())  # new: no lock needed
+        panels = population.pair_panels(self.frame, specs, colour, True, self._circle_picks)
+        for panel in panels:
+            if panel.y is not None:
+                stream = hv.streams.BoundsXY(source=panel.source)
+                stream.add_subscriber(partial(self._on_box, panel.x, panel.y))
+        corner = population.colourbar(
+            colour, population.colour_limits(self.frame, colour), selected=True
+        )
+        title = (f"{len(self.frame):,} individuals of {len(runs)} run(s), generations "
+                 f"{self.generations.value[0]}–{self.generations.value[1]}")  # fmt: skip
+        return population.pair_layout(panels, len(specs), corner).opts(title=title)
+
+    # -- following a running optimization -------------------------------------------------
+    def poll(self) -> None:
+        """Re-read the stores; redraw when a generation was committed."""
+        if not self.follow.value:
+            return
+        self.snapshots, changed = refresh(self.snapshots)
+        if not changed:
+            return
+        last = max(s.committed_generations for s in self.snapshots.values()) - 1
+        low, high = self.generations.value
+        at_end = high >= self.generations.end or high >= last - 1
+        self._quiet = True
+        try:
+            self.generations.end = max(last, 1)
+            if at_end:
+                self.generations.value = (low, max(last, 0))
+        finally:
+            self._quiet = False
+        self.redraw()
+
+    def _status(self) -> None:
+        lines = []
+        for path in self.paths:
+            s = self.snapshots[path]
+            state = f"finished ({s.finished})" if s.finished else "running or interrupted"
+            best = f"{s.rows['total'].min():.4g}" if s.committed_evaluations else "–"
+            lines.append(
+                f"- **{self.labels()[path]}**: {s.committed_generations} generations, "
+                f"{s.committed_evaluations:,} evaluations, best {best}; {state}"
+            )
+        self.status.object = "### Stores\n" + "\n".join(lines)
+
+    # -- widget callbacks ----------------------------------------------------------------
+    def _on_runs(self, _event) -> None:
+        if self._quiet:
+            return
+        focus = self.focus()
+        if focus is not None:
+            self._quiet = True
+            try:
+                names = focus.parameter_names
+                if list(self.shown.options) != names:
+                    self.shown.options, self.shown.value = names, names[:MAX_PAIR_PARAMETERS]
+                components = {n: i for i, n in enumerate(focus.component_names)}
+                self.pareto_x.options = self.pareto_y.options = components
+            finally:
+                self._quiet = False
+        self.picks = []
+        self.redraw()
+
+    def _on_view(self, parts: tuple[str, ...], _event) -> None:
+        if not self._quiet:
+            self.redraw(parts)
+
+
+def _scores(snapshots: Sequence[RunSnapshot]) -> list[comparison.RunScores]:
+    """Convergence scores on one grid: the smallest population, up to the longest run."""
+    if not snapshots:
+        raise ValueError("no run with evaluations selected")
+    step = min(int(s.spec["algorithm"]["population"]) for s in snapshots)
+    budget = max(max(s.committed_evaluations for s in snapshots), step)
+    return [
+        comparison.score_totals(s.rows["total"], s.attrs, s.path, step, budget) for s in snapshots
+    ]

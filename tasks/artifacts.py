@@ -1,0 +1,108 @@
+"""Prefect artifacts of an optimize run: a progress bar over the evaluation budget and a
+best-so-far table, shown on the flow run's Artifacts tab in the Prefect UI.
+
+They are a window, not the record (the run store is): one API call per generation, a table
+every few generations, and a failure to report never stops an optimization.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+
+from optimization.spec import ProblemSpec
+
+Best = dict[str, Any]
+
+
+def artifact_key(*parts: str) -> str:
+    """An artifact key (lowercase letters, digits and dashes) made of ``parts``."""
+    text = "-".join(parts).lower()
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text)).strip("-")
+
+
+def best_markdown(spec: ProblemSpec, label: str, best: Best, evaluations: int, status: str) -> str:
+    """The best individual so far as a markdown table: parameters with bounds, then the
+    error components and their weighted total."""
+    lines = [
+        f"### {spec.name} · {label}",
+        f"{status}: **{evaluations}** of {spec.budget} evaluations, "
+        f"best total error **{best['total']:.6g}** (generation {best['generation']})",
+        "",
+        "| parameter | best | lower | upper | unit |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for parameter in spec.parameters:
+        value = best["parameters"].get(parameter.name, float("nan"))
+        lines.append(
+            f"| {parameter.name} | {value:.6g} | {parameter.lower:g} | {parameter.upper:g} "
+            f"| {parameter.unit} |"
+        )
+    weights = {term.name: term.weight for term in spec.costs.functions}
+    lines += ["", "| error component | value | weight |", "|---|---:|---:|"]
+    for name, value in best["errors"].items():
+        weight = weights.get(name.split(" [sweep")[0])  # components are per sweep
+        weight_text = "" if weight is None else f"{weight:g}"
+        lines.append(f"| {name} | {value:.6g} | {weight_text} |")
+    lines.append(f"| **total** | **{best['total']:.6g}** | |")
+    return "\n".join(lines)
+
+
+class RunArtifacts:
+    """Progress (percent of the evaluation budget, every generation) and the best-so-far
+    table (every ``every`` generations and at the end) of one optimize flow run."""
+
+    def __init__(self, spec: ProblemSpec, label: str, evaluations: int, every: int = 10) -> None:
+        self.spec, self.label, self.every = spec, label, every
+        self.key = artifact_key(spec.name, spec.algorithm.name)
+        self._progress_id = None
+        self._enabled = True
+        self._call(self._start, evaluations)
+
+    def percent(self, evaluations: int) -> float:
+        return min(100.0, 100.0 * evaluations / max(self.spec.budget, 1))
+
+    def _call(self, action: Callable[..., Any], *args: Any) -> None:
+        if not self._enabled:
+            return
+        try:
+            action(*args)
+        except Exception as error:  # a side channel: report once, then stay quiet
+            self._enabled = False
+            get_run_logger().warning("progress artifacts disabled: %s", error)
+
+    def _start(self, evaluations: int) -> None:
+        self._progress_id = create_progress_artifact(
+            self.percent(evaluations),
+            key=f"{self.key}-progress",
+            description=f"{self.spec.name} · {self.label}: evaluations used of {self.spec.budget}",
+        )
+
+    def _table(self, best: Best | None, evaluations: int, status: str) -> None:
+        if best is None:
+            return
+        create_markdown_artifact(
+            best_markdown(self.spec, self.label, best, evaluations, status),
+            key=f"{self.key}-best",
+            description=f"Best individual of {self.spec.name} · {self.label}",
+        )
+
+    def generation(self, generation: int, evaluations: int, best: Callable[[], Best | None]):
+        """After a generation: move the progress bar; every few generations, the table
+        (``best`` is called only then: reading the store is the costly part)."""
+        self._call(update_progress_artifact, self._progress_id, self.percent(evaluations))
+        if self.every and generation % self.every == 0:
+            self._call(lambda: self._table(best(), evaluations, f"generation {generation}"))
+
+    def finish(self, best: Best | None, evaluations: int, reason: str) -> None:
+        """The final table, and the progress bar full (the run is over, whatever stopped it)."""
+        self._call(update_progress_artifact, self._progress_id, 100.0, f"finished: {reason}")
+        self._call(self._table, best, evaluations, f"finished ({reason})")

@@ -1,0 +1,40 @@
+"""The static report carries the explorer's figures and opens offline; picked individuals are
+simulated with the problem's real simulator in a separate process."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from analysis.report import write_report
+from analysis.snapshot import read_snapshot
+from analysis.traces import TraceSimulator
+
+
+def test_report_has_every_view_and_no_network_links(store, tmp_path):
+    path = write_report(store, tmp_path / "report.html")
+    page = path.read_text()
+    for title in (
+        "Best individual over the target", "Convergence", "Error components",
+        "Parameter space: 60 individuals", "gkbar_hh vs gnabar_hh", "Population diversity",
+        "Spread of each parameter", "Pareto front after generation 4", "Hypervolume per generation",
+    ):  # fmt: skip
+        assert title in page, title
+    assert not re.search(r"<script[^>]*\ssrc=", page)
+    assert "cdn.holoviz.org" not in page  # Panel's stylesheets are inlined too
+
+
+def test_a_picked_individual_is_simulated_with_neuron_in_a_worker_process(store):
+    snapshot = read_snapshot(store.path)
+    row = int(np.argmin(snapshot.rows["total"]))
+    simulator = TraceSimulator()
+    try:
+        traces = simulator(snapshot, row)
+        assert simulator(snapshot, row) is traces  # cached: committed rows never change
+    finally:
+        simulator.close()
+    assert len(traces) == 1
+    values = traces[0].values
+    assert len(values) == len(snapshot.target["trace"])
+    assert values.max() > 0 > values[0]  # an HH soma at rest that fires when stimulated

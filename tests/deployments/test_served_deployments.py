@@ -1,0 +1,237 @@
+"""`neuroptimus serve` for real: a Prefect server (SQLite in a temporary PREFECT_HOME), the
+deployments of deployments/prefect.yaml and a process worker, all in subprocesses. A run is
+triggered through Prefect's API the way the UI sends it, the UI's custom-run form is opened in
+headless Chromium, and Ctrl-C stops everything. One server serves the whole module."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolUpdate
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterParentFlowRunId,
+)
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from flows.cli import WORK_POOL
+from optimization.spec import ProblemSpec, load_problem, with_overrides
+from storage.run_store import RunStore
+from usecases import problem_path
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Served:
+    """A running `neuroptimus serve` subprocess and how to reach it."""
+
+    def __init__(self, home: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api_url = f"{self.url}/api"
+        self.log = home / "serve.log"
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_WORKER_QUERY_SECONDS": "1",  # the worker picks a run up within a second
+        }
+        env.pop("PREFECT_API_URL", None)
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "flows.cli", "serve", "--port", str(self.port)],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_ready(self, timeout_s: float = 240) -> None:
+        deadline = time.monotonic() + timeout_s
+        while "Prefect UI:" not in self.output():
+            assert self.process.poll() is None, f"serve exited:\n{self.output()}"
+            assert time.monotonic() < deadline, (
+                f"serve not ready in {timeout_s} s:\n{self.output()}"
+            )
+            time.sleep(0.5)
+
+    @contextmanager
+    def api(self):
+        """A Prefect client of this server (settings scoped to the block)."""
+        with temporary_settings({PREFECT_API_URL: self.api_url}):
+            with get_client(sync_client=True) as client:
+                yield client
+
+    def interrupt(self, timeout_s: float = 60) -> int:
+        """Ctrl-C to serve alone (its children must be stopped by serve itself)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=timeout_s)
+
+    def kill_group(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    served = Served(tmp_path_factory.mktemp("prefect-home"))
+    try:
+        served.wait_ready()
+        yield served
+    finally:
+        try:
+            served.interrupt()
+        except subprocess.TimeoutExpired:
+            served.kill_group()  # only ever our own session's processes
+
+
+def _hh(population: int, generations: int) -> dict:
+    """Use case hh as the UI's form sends it: the whole problem as plain JSON."""
+    spec = with_overrides(load_problem(problem_path("hh")), population=population,
+                          generations=generations, seed=5)  # fmt: skip
+    return spec.model_dump(mode="json")
+
+
+def test_run_triggered_through_the_api_completes_with_store_and_artifacts(served, tmp_path):
+    store_path = tmp_path / "hh-api.zarr"
+    parameters = {
+        "problem": _hh(population=6, generations=2),
+        "store": str(store_path),
+        "cluster": {"workers": 2},
+        "usecase": None,
+    }
+    with served.api() as client:
+        deployment = client.read_deployment_by_name("neuroptimus-run/run")
+        assert deployment.work_pool_name == WORK_POOL
+    with temporary_settings({PREFECT_API_URL: served.api_url}):
+        flow_run = run_deployment(
+            "neuroptimus-run/run", parameters=parameters, timeout=600, poll_interval=1
+        )
+    assert flow_run.state.is_completed(), f"{flow_run.state}\n{served.output()[-3000:]}"
+
+    store = RunStore.open(store_path)
+    rows = store.evaluations()
+    assert store.committed_evaluations == len(rows["total"]) == 12
+    assert rows["generation"].tolist() == [0] * 6 + [1] * 6  # each evaluation stored once
+    assert len(np.unique(rows["parameters"], axis=0)) == 12
+    assert store.attrs["finished"] and store.attrs["seed"] == 5
+    assert (store_path / "report.html").is_file() and (store_path / "metadata.json").is_file()
+
+    with served.api() as client:
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run.id])
+            )
+        )
+        assert {run.name for run in children}  # setup, optimize, analyze subflows
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run.id for run in children])
+            )
+        )
+    by_key = {artifact.key: artifact for artifact in artifacts}
+    progress, best = by_key["hh-cmaes-progress"], by_key["hh-cmaes-best"]
+    assert progress.type == "progress" and float(progress.data) == 100.0
+    assert best.type == "markdown"
+    total = f"**{rows['total'].min():.6g}**"
+    assert "| gnabar_hh |" in best.data and total in best.data and "**12** of 12" in best.data
+
+
+def test_custom_run_form_draws_the_problem_and_submits_it(served):
+    """The deployment's custom-run page in headless Chromium (the default V2 UI and V1): the
+    problem's fields are drawn, and Submit sends a problem the flow accepts."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is missing: the UI form cannot be checked without Chromium")
+    from playwright.sync_api import sync_playwright
+
+    with served.api() as client:
+        deployment = client.read_deployment_by_name("neuroptimus-run/run")
+        # Paused: the submitted run waits instead of being picked up by the worker.
+        client.update_work_pool(WORK_POOL, WorkPoolUpdate(is_paused=True))
+    try:
+        with sync_playwright() as browser_driver:
+            browser = browser_driver.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1200})
+                for ui in ("/v2", ""):
+                    page.goto(f"{served.url}{ui}/deployments/deployment/{deployment.id}/run")
+                    page.get_by_text("Tstop Ms").first.wait_for(timeout=60_000)
+                    text = page.inner_text("body")
+                    for label in (
+                        "Parameters", "Lower", "Upper", "True Value", "Stimulus", "Amplitudes",
+                        "Sampling Rate Hz", "Algorithm", "Population", "Generations", "usecase",
+                    ):  # fmt: skip
+                        assert label in text, f"{ui or '/'}: no {label!r} in the form"
+                    assert "Recording (Optional)" in text and "Field (Optional)" not in text
+                    # enums are drawn as choices showing the current value
+                    for choice in ("cmaes", "IClamp", "MSE (excl. spikes)", "AP width"):
+                        assert choice in text, f"{ui or '/'}: choice {choice!r} not shown"
+                    values = page.locator("input, textarea").evaluate_all(
+                        "fields => fields.map(field => field.value)"
+                    )
+                    for value in ("hh", "gnabar_hh", "soma.gkbar_hh", "0.001", "1", "40000"):
+                        assert value in values, f"{ui or '/'}: no field holds {value!r}"
+                page.get_by_role("button", name="Submit").click()  # the V1 form, as is
+                page.wait_for_url(lambda url: not url.split("?")[0].endswith("/run"))
+            finally:
+                browser.close()
+
+        with served.api() as client:
+            deadline = time.monotonic() + 30
+            while not (runs := client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id])
+                )
+            )):  # fmt: skip
+                assert time.monotonic() < deadline, "Submit created no flow run"
+                time.sleep(0.5)
+            submitted = [run for run in runs if run.state.is_scheduled()]
+            assert len(submitted) == 1
+            spec = ProblemSpec.model_validate(submitted[0].parameters["problem"])
+            bundled = load_problem(problem_path("hh"))
+            assert spec.model_dump(exclude={"base_dir"}) == bundled.model_dump(exclude={"base_dir"})
+            client.delete_flow_run(submitted[0].id)
+    finally:
+        with served.api() as client:
+            client.update_work_pool(WORK_POOL, WorkPoolUpdate(is_paused=False))
+
+
+def test_ctrl_c_stops_server_and_worker(served):
+    """Last: Ctrl-C to `neuroptimus serve` stops its worker and server."""
+    assert served.interrupt() == 0
+    assert "stopping" in served.output()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", served.port)) != 0  # the server is gone
+    leftovers = subprocess.run(
+        ["pgrep", "-s", str(served.process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    assert leftovers == [], f"processes of serve's session still running: {leftovers}"

@@ -1,0 +1,160 @@
+"""Cluster profiles: the shipped ones load, mistakes are named with file and field, and every
+dask-jobqueue class gets single-threaded workers run by this Python (no batch system needed:
+only the job scripts are built)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from optimization.cluster import ClusterConfig, ClusterError, _jobqueue_options, profile_folders
+
+PROFILES = Path(__file__).resolve().parents[2] / "deployments" / "clusters"
+
+
+@pytest.mark.parametrize("name", ["local", "slurm", "pbs"])
+def test_shipped_profiles_load(name):
+    config = ClusterConfig.from_profile(name)
+    assert config == ClusterConfig.from_profile(PROFILES / f"{name}.yaml")
+    if name == "local":
+        assert config == ClusterConfig()  # the built-in default is the local profile
+    else:
+        assert config.options["cores"] and config.options["memory"]
+        assert config.adapt_maximum
+
+
+def _write(tmp_path, text: str) -> Path:
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_setting_names_the_file_and_the_field(tmp_path):
+    path = _write(tmp_path, "cluster_class: distributed.LocalCluster\nworkerz: 3\n")
+    with pytest.raises(ClusterError, match=rf"{re.escape(str(path))}: workerz: unknown setting"):
+        ClusterConfig.from_profile(path)
+
+
+def test_unknown_option_of_the_cluster_class_is_named_with_a_suggestion(tmp_path):
+    path = _write(
+        tmp_path,
+        "cluster_class: dask_jobqueue.SLURMCluster\n"
+        "options: {cores: 4, memory: 8GB, walltme: '01:00:00'}\n",
+    )
+    with pytest.raises(ClusterError) as error:
+        ClusterConfig.from_profile(path)
+    message = str(error.value)
+    assert str(path) in message and "options.walltme" in message and "walltime" in message
+
+
+def test_wrong_values_and_multithreaded_workers_are_refused(tmp_path):
+    path = _write(tmp_path, "workers: 0\n")
+    with pytest.raises(ClusterError, match="workers: Input should be greater than or equal to 1"):
+        ClusterConfig.from_profile(path)
+    path = _write(
+        tmp_path,
+        "cluster_class: dask_jobqueue.PBSCluster\noptions: {cores: 8, memory: 8GB, processes: 2}\n",
+    )
+    with pytest.raises(ClusterError, match="options.processes: .*NEURON needs processes = cores"):
+        ClusterConfig.from_profile(path)
+    with pytest.raises(ClusterError, match="needs cores and memory"):
+        ClusterConfig(cluster_class="dask_jobqueue.SLURMCluster").check()
+    with pytest.raises(ClusterError, match="cannot import 'dask_jobqueue.SlurmCluster'"):
+        ClusterConfig(cluster_class="dask_jobqueue.SlurmCluster").check()
+
+
+def test_unknown_profile_name_lists_the_known_ones():
+    with pytest.raises(ClusterError, match=r"no cluster profile named 'nowhere' \(known: .*slurm"):
+        ClusterConfig.from_profile("nowhere")
+    assert PROFILES in profile_folders()
+
+
+@pytest.mark.parametrize(
+    "cluster_class, extra",
+    [
+        ("SLURMCluster", {}),
+        ("PBSCluster", {}),
+        ("SGECluster", {}),
+        ("LSFCluster", {}),
+        ("HTCondorCluster", {"disk": "1GB"}),
+    ],
+)
+def test_jobqueue_workers_are_single_threaded_and_use_this_python(cluster_class, extra):
+    config = ClusterConfig(
+        cluster_class=f"dask_jobqueue.{cluster_class}",
+        options={"cores": 4, "memory": "8GB", "job_script_prologue": ["module load neuron"]}
+        | extra,
+    )
+    config.check()
+    cluster = config.cluster_type()(**_jobqueue_options(config.options))
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    command = next(line for line in script.splitlines() if "distributed.cli.dask_worker" in line)
+    assert f"{sys.executable} -m distributed.cli.dask_worker" in command
+    assert "--nthreads 1 " in command and "--nworkers 4 " in command
+    assert "--memory-limit 1.86GiB" in command  # 8 GB shared by 4 workers
+    assert "--nanny" in command  # the hang watchdog lives in the nanny
+    if cluster_class != "HTCondorCluster":  # HTCondor has no shell prologue in the script
+        assert "module load neuron" in script
+
+
+def test_cli_refuses_a_bad_profile_before_starting_anything(tmp_path):
+    from flows.cli import app
+
+    path = _write(tmp_path, "cluster_class: distributed.LocalCluster\nqueue: normal\n")
+    result = CliRunner().invoke(app, ["run", "hh", "--cluster", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}: queue: unknown setting" in result.output.replace("\n", "")
+    result = CliRunner().invoke(app, ["resume", str(tmp_path / "x.zarr"), "--cluster", "nowhere"])
+    assert result.exit_code == 2 and "no cluster profile named 'nowhere'" in result.output
+
+
+def test_cli_help_shows_the_cluster_option():
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "resume", "--help"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "--cluster" in out
+
+
+class _Client:
+    """Just what DaskEvaluator asks of a client when it sizes the chunks."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def nthreads(self) -> dict[str, int]:
+        return {f"w{i}": 1 for i in range(self.workers)}
+
+    def register_plugin(self, plugin) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "workers, n, seconds, chunks",
+    [
+        (16, 1000, None, 64),  # first generation: chunks_per_worker per worker
+        (16, 1000, 0.0002, 15),  # a cheap model (0.2 s in all): √(0.2 s / 1 ms) chunks
+        (16, 1000, 0.03, 64),  # UC1: 30 s of work, 64 chunks of 0.47 s
+        (16, 50, 0.03, 16),  # a small population: one chunk per worker
+        (16, 6, 0.03, 6),  # never more chunks than individuals
+        (1024, 1000, 0.03, 174),  # 1,024 workers, 30 s of work: √(30 s / 1 ms) chunks
+        (1024, 4000, 5.0, 1954),  # 20,000 s of work: chunks of ≥ 10 ms × 1,024 workers
+    ],
+)
+def test_chunks_follow_the_work_and_spare_the_scheduler(workers, n, seconds, chunks):
+    from types import SimpleNamespace
+
+    from optimization.cluster import DaskEvaluator
+
+    problem = SimpleNamespace(key="0123456789abcdef")
+    evaluator = DaskEvaluator(_Client(workers), problem, config=ClusterConfig())
+    evaluator._seconds = seconds
+    assert evaluator._chunks(n) == chunks

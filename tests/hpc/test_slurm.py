@@ -1,0 +1,90 @@
+"""UC1 on a real (single-node) SLURM: Dask workers are batch jobs that dask-jobqueue's
+SLURMCluster submits with sbatch, all through a ClusterConfig and the real Prefect flows; the
+result is the LocalCluster reference's, bit for bit. Then the job is cancelled mid-run."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import dask
+import numpy as np
+import pytest
+from hpc_runs import assert_same_run, committed, uc1_spec, wait_until
+
+from flows.run import run_flow
+from optimization.cluster import ClusterConfig
+from optimization.evaluation import OK
+
+pytestmark = pytest.mark.slow
+
+
+def slurm_config(tmp_path, cores: int = 1, workers: int | None = 2) -> ClusterConfig:
+    return ClusterConfig(
+        cluster_class="dask_jobqueue.SLURMCluster",
+        options={
+            "cores": cores,
+            "memory": f"{cores}GB",
+            "walltime": "00:20:00",
+            "job_name": "neuroptimus-test",
+            "log_directory": str(tmp_path / "logs"),
+            "local_directory": str(tmp_path / "scratch"),
+            "job_script_prologue": ["export OMP_NUM_THREADS=1"],
+        },
+        workers=workers,
+    )
+
+
+def _jobs(rows) -> np.ndarray:
+    """The SLURM job id in each row's worker label (host:pid/slurm-ID)."""
+    labels = [re.fullmatch(r"[^/]+:\d+/slurm-(\d+)", name) for name in rows["worker"]]
+    assert all(labels), rows["worker"]
+    return np.array([label.group(1) for label in labels])
+
+
+def test_uc1_runs_on_slurm_jobs(slurm, tmp_path, prefect_harness, reference):
+    store = tmp_path / "slurm.zarr"
+    run_flow(uc1_spec(), str(store), slurm_config(tmp_path))
+    rows = assert_same_run(store, reference)
+    assert np.all(rows["status"] == OK)
+    jobs = set(_jobs(rows))
+    assert len(jobs) == 2  # two jobs of one single-threaded worker each
+    for job in jobs:
+        details = slurm.run("scontrol", "show", "job", job)
+        assert "JobName=neuroptimus-test" in details and "NumCPUs=1" in details
+        assert (tmp_path / "logs" / f"neuroptimus-test-{job}.err").exists()
+    # closing the cluster ends its jobs
+    wait_until(lambda: not slurm.run("squeue", "-h", "-t", "PD,R"), 60, "the jobs to end", 0.5)
+
+
+def test_cancelled_job_is_replaced_and_the_run_completes(
+    slurm, tmp_path, prefect_harness, reference
+):
+    """One job of two workers, cancelled with scancel after the first generation: adaptive
+    scaling submits a replacement job, whose workers finish the run."""
+    store = tmp_path / "cancelled.zarr"
+    cancelled: list[tuple[str, int]] = []
+
+    def cancel_mid_run():
+        wait_until(lambda: committed(store) >= 1, 300, "a committed generation")
+        running = [job for job, state in slurm.jobs() if state == "RUNNING"]
+        for job in running:
+            slurm.run("scancel", job)
+            cancelled.append((job, committed(store)))
+
+    canceller = threading.Thread(target=cancel_mid_run, daemon=True)
+    canceller.start()
+    # a lost job is dropped from the cluster's books after this long, then adaptive scaling
+    # replaces it (15 s by default)
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1s"}):
+        run_flow(uc1_spec(), str(store), slurm_config(tmp_path, cores=2, workers=None))
+    canceller.join(timeout=10)
+    assert len(cancelled) == 1, cancelled
+    job, generation = cancelled[0]
+    assert generation < 3, "the run ended before the job was cancelled"
+    rows = assert_same_run(store, reference)
+    jobs = _jobs(rows)
+    assert job in jobs[rows["generation"] < generation]
+    assert job not in jobs[rows["generation"] >= generation]
+    assert len(set(jobs)) == 2  # the replacement job did the rest
+    assert "CANCELLED" in slurm.run("scontrol", "show", "job", job)
