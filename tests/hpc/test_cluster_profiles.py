@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from optimization.cluster import ClusterConfig, ClusterError, _jobqueue_options, profile_folders
+from optimization.cluster import ClusterConfig, ClusterError, job_script, profile_folders
 
 PROFILES = Path(__file__).resolve().parents[2] / "deployments" / "clusters"
 
@@ -90,12 +90,7 @@ def test_jobqueue_workers_are_single_threaded_and_use_this_python(cluster_class,
         options={"cores": 4, "memory": "8GB", "job_script_prologue": ["module load neuron"]}
         | extra,
     )
-    config.check()
-    cluster = config.cluster_type()(**_jobqueue_options(config.options))
-    try:
-        script = cluster.job_script()
-    finally:
-        cluster.close()
+    script = job_script(config)
     command = next(line for line in script.splitlines() if "distributed.cli.dask_worker" in line)
     assert f"{sys.executable} -m distributed.cli.dask_worker" in command
     assert "--nthreads 1 " in command and "--nworkers 4 " in command
@@ -103,6 +98,19 @@ def test_jobqueue_workers_are_single_threaded_and_use_this_python(cluster_class,
     assert "--nanny" in command  # the hang watchdog lives in the nanny
     if cluster_class != "HTCondorCluster":  # HTCondor has no shell prologue in the script
         assert "module load neuron" in script
+        assert "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in script
+
+
+def test_job_script_of_the_shipped_slurm_profile(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the profile's log_directory is made where the run starts
+    script = job_script(ClusterConfig.from_profile("slurm"))
+    for line in ("#SBATCH -p normal", "#SBATCH -A my-project", "#SBATCH --cpus-per-task=32",
+                 "#SBATCH -t 04:00:00", "module load neuron"):  # fmt: skip
+        assert line in script
+    assert "--nthreads 1 --memory-limit 1.86GiB --nworkers 32" in script
+    assert (tmp_path / "dask-logs").is_dir()
+    with pytest.raises(ClusterError, match="only a batch-queue cluster"):
+        job_script(ClusterConfig())
 
 
 def test_cli_refuses_a_bad_profile_before_starting_anything(tmp_path):

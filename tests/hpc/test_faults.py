@@ -56,12 +56,16 @@ class WorkerKiller(threading.Thread):
             self.error = error
 
 
+@pytest.mark.parametrize("retried_by", ["evaluator", "prefect"])
 def test_worker_killed_mid_generation_is_replaced_and_the_run_goes_on(
-    tmp_path, prefect_harness, reference
+    tmp_path, prefect_harness, reference, caplog, retried_by
 ):
+    """The lost chunk is submitted again by the evaluator, or (with no resubmissions) the
+    whole generation by the Prefect task's retry."""
     store = tmp_path / "killed.zarr"
     # one chunk per worker: the generation's work is in flight on both workers at once
-    config = ClusterConfig(workers=2, chunks_per_worker=1)
+    resubmissions = 3 if retried_by == "evaluator" else 0
+    config = ClusterConfig(workers=2, chunks_per_worker=1, resubmissions=resubmissions)
     with make_cluster(config) as cluster, Client(cluster) as client:
         killer = WorkerKiller(client, store)
         killer.start()
@@ -74,6 +78,8 @@ def test_worker_killed_mid_generation_is_replaced_and_the_run_goes_on(
         # the nanny started a fresh worker process in its place
         alive = wait_until(lambda: len(client.run(os.getpid)) == 2, 60, "two workers again")
         assert alive and pid not in client.run(os.getpid).values()
+    retries = [r for r in caplog.records if "Retry 1/3" in r.getMessage()]
+    assert bool(retries) == (retried_by == "prefect")
     rows = assert_same_run(store, reference)
     pids = np.array([int(name.rsplit(":", 1)[1]) for name in rows["worker"]])
     assert pid in pids[rows["generation"] < generation]  # it took part before …
