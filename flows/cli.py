@@ -151,10 +151,10 @@ def resume(
     """Continue an interrupted run from its store and checkpoint, then analyze it."""
     _verbose(verbose)
     config = _cluster(cluster, workers)
-    from flows.run import resume_flow_run
+    from flows.run import resume_flow
 
     try:
-        result = resume_flow_run(str(store), config, progress=True)
+        result = resume_flow(str(store), config, progress=True)
     except _user_errors() as error:
         _fail(str(error), 1)
     _print_result(result)
@@ -565,7 +565,8 @@ def serve(
         children.append(("the worker", worker))
         typer.secho(f"\nPrefect UI: http://{host}:{port}", bold=True)
         typer.echo(
-            "deployments: neuroptimus-run/run, benchmark-algorithms/benchmark "
+            "deployments: neuroptimus-run/run, neuroptimus-resume/resume, "
+            "benchmark-algorithms/benchmark "
             f"(work pool {WORK_POOL}; runs write into {root / 'runs'})\n"
             "Ctrl-C stops the worker and the server."
         )

@@ -24,7 +24,9 @@ def optimize_flow(store: str, cluster: ClusterConfig | None = None, progress: bo
     run_store = RunStore.open(store, mode="r+")
     problem = problem_from_store(run_store)
     run = OptimizationRun(problem, run_store)
-    if run.resumed_at:
+    if run.resumed_at and run.stop_reason:
+        logger.info("%s has already finished (%s): nothing to evaluate", store, run.stop_reason)
+    elif run.resumed_at:
         logger.info("resuming %s after generation %d", store, run.resumed_at)
     spec = problem.spec
     label = f"{spec.name} · {run.algorithm.info.label}"

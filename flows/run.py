@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from pydantic import Field
 
 from flows.analyze import analyze_flow
@@ -79,12 +79,27 @@ def run_flow(
         generations=generations, seed=seed,
     )  # fmt: skip
     store = store or default_store(spec)
+    get_run_logger().info(
+        "run store: %s (resume it with this path if the run is interrupted)", store
+    )
     setup_flow(spec, store)
     best = optimize_flow(store, cluster, progress)
     return {**best, "store": store, **analyze_flow(store)}
 
 
-def resume_flow_run(store: str, cluster: ClusterConfig | None = None, progress: bool = False):
-    """Continue an interrupted run (its store and checkpoint), then analyze it."""
+@flow(name="neuroptimus-resume")
+def resume_flow(store: str, cluster: ClusterConfig | None = None, progress: bool = False) -> dict:
+    """Continue an interrupted run from its store and checkpoint, then write its report.
+
+    The generations committed before the interruption are kept; the run goes on from its
+    checkpoint and ends with the result an uninterrupted run would have had. A finished run
+    is only analyzed again.
+
+    Args:
+        store: Run store of the interrupted run (relative paths: from the working directory).
+        cluster: The Dask cluster that evaluates the populations. Empty: a local cluster with
+            one worker process per core.
+        progress: Show a progress bar on the terminal (command line runs).
+    """
     best = optimize_flow(store, cluster, progress)
-    return {**best, **analyze_flow(store)}
+    return {**best, "store": store, **analyze_flow(store)}

@@ -17,9 +17,11 @@ how much a reader may trust while a writer is appending; the checkpoint is the w
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,24 @@ warnings.filterwarnings("ignore", category=UserWarning, module="zarr.*")
 
 class StoreError(RuntimeError):
     """The store is missing, unwritable or not a Neuroptimus run."""
+
+
+def _write_error(path: Path, error: OSError) -> StoreError:
+    return StoreError(f"cannot write the run store at {path}: {error.strerror or error}")
+
+
+def _writes(method: Callable) -> Callable:
+    """A disk error while writing (full disk, lost permissions) becomes a StoreError naming
+    the store; what was committed before stays readable (see ``commit``)."""
+
+    @functools.wraps(method)
+    def writing(self: RunStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as error:
+            raise _write_error(self.path, error) from error
+
+    return writing
 
 
 class RunStore:
@@ -100,9 +120,13 @@ class RunStore:
 
     @classmethod
     def open(cls, path: str | Path, mode: str = "r") -> RunStore:
+        """Open a run store; ``mode="r+"`` (to continue a run) first checks that the disk
+        takes writes, so a full disk fails before any evaluation."""
         path = Path(path)
         if not (path / "zarr.json").is_file():
             raise StoreError(f"{path}: no run store here (expected a Zarr group)")
+        if mode != "r":
+            check_writable(path)
         group = zarr.open_group(path, mode=mode)
         if "parameter_names" not in group.attrs:
             raise StoreError(f"{path}: a Zarr group, but not a Neuroptimus run store")
@@ -122,6 +146,7 @@ class RunStore:
         return list(self.group.attrs["component_names"])
 
     # -- writing --------------------------------------------------------------------------
+    @_writes
     def write_generation(
         self, generation: int, offset: int, points: np.ndarray, result: BatchResult, seconds: float
     ) -> None:
@@ -205,6 +230,7 @@ class RunStore:
             return np.inf
         return float(self.group["generations"][name][before - 1])
 
+    @_writes
     def commit(self, checkpoint: Checkpoint) -> None:
         """Make the generation durable: checkpoint first (the truth), then reader hints."""
         path = self.path / "checkpoint.pkl"
@@ -228,6 +254,7 @@ class RunStore:
         with open(path, "rb") as handle:
             return pickle.load(handle)
 
+    @_writes
     def rollback(self, checkpoint: Checkpoint | None) -> None:
         """Drop rows written after the checkpoint (a generation cut short by a crash)."""
         generations = checkpoint.generation if checkpoint else 0
@@ -244,6 +271,7 @@ class RunStore:
             {"committed_generations": generations, "committed_evaluations": rows}
         )
 
+    @_writes
     def write_arrays(self, group: str, arrays: dict[str, np.ndarray]) -> None:
         """Replace small arrays such as ``best/*`` or ``target/*``."""
         parent = self.group.require_group(group)
@@ -252,6 +280,7 @@ class RunStore:
             parent.create_array(name, shape=values.shape, dtype=values.dtype, overwrite=True)
             parent[name][...] = values
 
+    @_writes
     def set_attributes(self, **values: Any) -> None:
         self.group.attrs.update(values)
 
@@ -308,6 +337,4 @@ def check_writable(path: Path) -> None:
             os.fsync(handle.fileno())
         probe.unlink()
     except OSError as error:
-        raise StoreError(
-            f"cannot write the run store at {path}: {error.strerror or error}"
-        ) from None
+        raise _write_error(path, error) from None

@@ -15,7 +15,7 @@ from prefect.utilities.schema_tools import validate
 
 from flows.cli import WORK_POOL
 from flows.compare import benchmark_flow
-from flows.run import default_store, resolve_problem, run_flow
+from flows.run import default_store, resolve_problem, resume_flow, run_flow
 from optimization.algorithms import ALGORITHMS
 from optimization.spec import CostName, ProblemSpec, SpecError, load_problem
 from tasks.artifacts import artifact_key, best_markdown
@@ -96,6 +96,15 @@ def test_run_flow_parameters_are_described():
     assert properties["population"]["anyOf"][0] == {"minimum": 1, "type": "integer"}
 
 
+def test_resume_form_asks_for_the_store_only():
+    schema = parameter_schema(resume_flow.fn).model_dump()
+    assert schema["required"] == ["store"]
+    assert schema["properties"]["store"]["type"] == "string"
+    assert schema["properties"]["store"]["description"]
+    assert validate({"store": "runs/hh.zarr"}, schema, raise_on_error=False) == []
+    assert validate({}, schema, raise_on_error=False) != []
+
+
 def _deployments() -> dict[str, dict]:
     config = yaml.safe_load(PREFECT_YAML.read_text())
     return {deployment["name"]: deployment for deployment in config["deployments"]}
@@ -103,7 +112,7 @@ def _deployments() -> dict[str, dict]:
 
 def test_prefect_yaml_declares_both_flows_on_the_process_pool():
     deployments = _deployments()
-    assert set(deployments) == {"run", "benchmark"}
+    assert set(deployments) == {"run", "resume", "benchmark"}
     flows = {}
     for name, deployment in deployments.items():
         path, _, function = deployment["entrypoint"].partition(":")
@@ -112,6 +121,7 @@ def test_prefect_yaml_declares_both_flows_on_the_process_pool():
         assert deployment["enforce_parameter_schema"] is True
     assert flows["run"].name == "neuroptimus-run"
     assert flows["benchmark"].name == "benchmark-algorithms"
+    assert flows["resume"].name == "neuroptimus-resume"
     schedules = deployments["benchmark"]["schedules"]
     assert schedules and all(schedule["active"] is False for schedule in schedules)
     assert all(re.fullmatch(r"[\d*/,-]+( [\d*/,-]+){4}", s["cron"]) for s in schedules)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolUpdate
@@ -31,6 +32,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from flows.cli import WORK_POOL
 from optimization.spec import ProblemSpec, load_problem, with_overrides
 from storage.run_store import RunStore
+from tests.hpc.hpc_runs import assert_same_run, committed, wait_until
 from usecases import problem_path
 
 pytestmark = pytest.mark.slow
@@ -223,6 +225,63 @@ def test_custom_run_form_draws_the_problem_and_submits_it(served):
     finally:
         with served.api() as client:
             client.update_work_pool(WORK_POOL, WorkPoolUpdate(is_paused=False))
+
+
+def _flow_run_processes(flow_run_id) -> list[psutil.Process]:
+    """The processes the worker started for a flow run (found by the run id in their
+    environment), with all their descendants (the run's Dask cluster)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("PREFECT__FLOW_RUN_ID") == str(flow_run_id):
+                found += [process, *process.children(recursive=True)]
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _trigger(served, name: str, parameters: dict, timeout: float = 600):
+    with temporary_settings({PREFECT_API_URL: served.api_url}):
+        return run_deployment(name, parameters=parameters, timeout=timeout, poll_interval=1)
+
+
+def test_killed_run_is_finished_by_a_resume_deployment_run(served, tmp_path):
+    """kill -9 of a deployment's flow run process (and its Dask cluster) mid-run; a new run of
+    the resume deployment finishes it with the uninterrupted run's result, bit for bit."""
+    problem = _hh(population=8, generations=8)
+    cluster = {"workers": 2}
+    reference, killed = tmp_path / "reference.zarr", tmp_path / "killed.zarr"
+    run = {"problem": problem, "store": str(reference), "cluster": cluster}
+    assert _trigger(served, "neuroptimus-run/run", run).state.is_completed(), served.output()
+
+    flow_run = _trigger(served, "neuroptimus-run/run", {**run, "store": str(killed)}, 0)
+    wait_until(lambda: committed(killed) >= 3, 300, "three committed generations")
+    processes = _flow_run_processes(flow_run.id)
+    assert processes, "no process carries the flow run's id"
+    for process in processes:
+        process.kill()
+    psutil.wait_procs(processes, timeout=30)
+
+    def state():
+        with served.api() as client:
+            return client.read_flow_run(flow_run.id).state
+
+    crashed = wait_until(lambda: (s := state()).is_final() and s, 120, "the run's final state")
+    assert crashed.is_crashed(), crashed  # the worker saw its process die
+    interrupted = RunStore.open(killed)
+    assert interrupted.attrs["finished"] is None
+    assert 3 <= interrupted.committed_generations < 8
+
+    resumed = _trigger(
+        served, "neuroptimus-resume/resume", {"store": str(killed), "cluster": cluster}
+    )
+    assert resumed.state.is_completed(), f"{resumed.state}\n{served.output()[-3000:]}"
+    assert_same_run(killed, reference)
+    assert np.array_equal(
+        RunStore.open(killed).arrays("best")["trace"],
+        RunStore.open(reference).arrays("best")["trace"],
+    )
+    assert (killed / "report.html").is_file()
 
 
 def test_ctrl_c_stops_server_and_worker(served):
