@@ -323,11 +323,11 @@ def benchmark_algorithms(
 
 def _model_cpu(key: str, points) -> float:
     """CPU seconds per individual of evaluating ``points`` in a plain loop (on a worker)."""
-    import optimization.cluster as cluster
+    from optimization.dask_evaluator import installed_problem
     from optimization.evaluation import evaluate_batch
 
     started = time.process_time()
-    evaluate_batch(cluster._problems[key], points)
+    evaluate_batch(installed_problem(key), points)
     return (time.process_time() - started) / len(points)
 
 
@@ -350,7 +350,8 @@ def benchmark_orchestration(
 
     import numpy as np
 
-    from optimization.cluster import ClusterConfig, DaskEvaluator, connect
+    from optimization.cluster import ClusterConfig, connect
+    from optimization.dask_evaluator import DaskEvaluator
     from optimization.problem import build_problem
 
     spec = _load("hh")

@@ -8,7 +8,8 @@ import numpy as np
 from prefect import flow, get_run_logger
 
 from flows.progress import generation_bar
-from optimization.cluster import ClusterConfig, DaskEvaluator, connect
+from optimization.cluster import ClusterConfig, connect
+from optimization.dask_evaluator import DaskEvaluator
 from optimization.runner import OptimizationRun
 from storage.run_store import RunStore
 from storage.runs import problem_from_store

@@ -1,31 +1,21 @@
-"""Dask clusters chosen by configuration, and the evaluator that maps a batch onto one.
+"""Dask clusters chosen by configuration.
 
 A cluster is a ``ClusterConfig``, usually read from a named profile
 (``deployments/clusters/NAME.yaml``): a LocalCluster or any dask-jobqueue class (SLURM, PBS,
 SGE, LSF, HTCondor). Worker processes are single-threaded (NEURON keeps global state).
-
-Faults the evaluator survives without failing the generation: a worker process that dies (its
-chunks are submitted again), a batch job that is cancelled (adaptive scaling starts another)
-and a simulation that hangs in C code, where no Python-level timeout can reach it: each
-worker's nanny watches the running evaluation's deadline and kills the worker past it, and the
-individual is recorded with the ``timeout`` status.
+``optimization.dask_evaluator`` maps populations onto the cluster; jobs that end are replaced
+here (adaptive scaling), lost chunks and hung simulations are handled there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import difflib
-import hashlib
 import importlib
 import inspect
 import logging
-import math
-import mmap
 import os
-import signal
-import struct
 import sys
-import tempfile
 import time
 import weakref
 from collections.abc import Iterator
@@ -35,22 +25,9 @@ from typing import Any
 
 import dask
 import dask.utils
-import numpy as np
 import yaml
-from distributed import (
-    Client,
-    KilledWorker,
-    NannyPlugin,
-    WorkerPlugin,
-    as_completed,
-    get_worker,
-)
+from distributed import Client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from optimization import evaluation
-from optimization.evaluation import TIMEOUT, BatchResult
-from optimization.problem import Problem
-from optimization.simulators import Trace
 
 LOCAL = "distributed.LocalCluster"
 _REPOSITORY_PROFILES = Path(__file__).resolve().parents[1] / "deployments" / "clusters"
@@ -354,258 +331,14 @@ def connect(config: ClusterConfig) -> Iterator[Client]:
         yield client
 
 
+def client_config(client: Client) -> ClusterConfig:
+    """The configuration a client was connected with (the defaults for another client)."""
+    return _configs.get(client) or ClusterConfig()
+
+
 def expected_workers(config: ClusterConfig) -> int:
     """Workers the cluster will have once started (adaptive ones may start empty), so that a
     generation is cut into enough chunks for all of them."""
     if config.address or (config.is_local and config.adapt_maximum is None):
         return 1
     return _bounds(config)[1]
-
-
-# -- on the workers -----------------------------------------------------------------------
-
-# Problems installed on this worker process by ProblemPlugin, by key.
-_problems: dict[str, Problem] = {}
-
-
-class ProblemPlugin(WorkerPlugin):
-    """Installs the problem on every worker (also ones that join later) and builds its model
-    once, so tasks carry only parameter vectors."""
-
-    def __init__(self, problem: Problem) -> None:
-        self.problem = problem
-        self.name = f"neuroptimus-problem-{problem.key}"
-
-    def setup(self, worker) -> None:
-        _problems[self.problem.key] = self.problem
-        evaluation.simulator_for(self.problem)
-
-
-# deadline and start (time.monotonic; deadline 0 = idle), the individual's fingerprint and
-# the pid of the worker process that wrote them (a slot left by a dead worker is stale)
-_SLOT = struct.Struct("<dd16sq")
-_DEADLINE, _START, _IDLE = struct.Struct("<d"), struct.Struct("<d16s"), bytes(8)
-_HUNG = "neuroptimus-hung"  # scheduler metadata: fingerprint → seconds the evaluation ran
-
-
-def fingerprint(key: str, values: np.ndarray) -> str:
-    """Names one individual of one problem (the same vector always gets the same name)."""
-    digest = hashlib.blake2b(np.ascontiguousarray(values, dtype="f8").tobytes(), digest_size=8)
-    digest.update(key.encode())
-    return digest.hexdigest()
-
-
-def _slot_path(nanny_address: str) -> Path:
-    name = hashlib.sha1(nanny_address.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"neuroptimus-watch-{name}"
-
-
-def _open_slot(path: Path, create: bool = True) -> mmap.mmap | None:
-    """The slot file mapped into memory (the worker creates it, its nanny only reads it)."""
-    if not create and (not path.exists() or path.stat().st_size < _SLOT.size):
-        return None
-    with open(path, "a+b" if create else "r+b") as handle:
-        if create:
-            handle.truncate(_SLOT.size)
-        return mmap.mmap(handle.fileno(), _SLOT.size)
-
-
-class HangWatchdog(NannyPlugin):
-    """In each worker's nanny (its own process): kills the worker once the evaluation it runs
-    is ``grace_s`` past its deadline (a simulation stuck in C code holds the GIL, so nothing in
-    the worker itself can stop it), after recording the individual on the scheduler."""
-
-    name = "neuroptimus-hang-watchdog"
-    idempotent = True
-
-    def __init__(self, grace_s: float, interval_s: float = 0.5) -> None:
-        self.grace_s = grace_s
-        self.interval_s = interval_s
-
-    def setup(self, nanny) -> None:
-        from tornado.ioloop import PeriodicCallback
-
-        self._slot: mmap.mmap | bool | None = None  # this worker's slot; False without a nanny
-        self._callback = PeriodicCallback(lambda: self._check(nanny), self.interval_s * 1000)
-        self._callback.start()
-
-    def teardown(self, nanny) -> None:
-        self._callback.stop()
-        _slot_path(nanny.address).unlink(missing_ok=True)
-
-    async def _check(self, nanny) -> None:
-        if self._slot is None:
-            self._slot = _open_slot(_slot_path(nanny.address), create=False)
-            if self._slot is None:
-                return  # no evaluation yet
-        deadline, started, name, pid = _SLOT.unpack_from(self._slot)
-        now = time.monotonic()
-        if not deadline or now < deadline + self.grace_s or pid != nanny.pid:
-            return
-        if _SLOT.unpack_from(self._slot) != (deadline, started, name, pid):
-            return  # the worker moved on meanwhile
-        _SLOT.pack_into(self._slot, 0, 0.0, 0.0, b"", 0)
-        try:  # record first, so the scheduler knows the culprit before it sees the loss
-            await nanny.scheduler.set_metadata(keys=[_HUNG, name.decode()], value=now - started)
-        finally:
-            os.kill(pid, signal.SIGKILL)  # the nanny then starts a fresh worker process
-
-
-_slot: mmap.mmap | bool | None = None  # this worker's slot; False without a nanny
-
-
-def _watched(key: str, hung: dict[str, float]):
-    """evaluate_one, announced in this worker's slot for the nanny's watchdog; individuals
-    known to hang are not run again but get the timeout status."""
-    global _slot
-    if _slot is None:
-        nanny = getattr(get_worker(), "nanny", None)
-        _slot = _open_slot(_slot_path(nanny)) if nanny else False
-        if _slot:  # idle, and this process's (a killed one's slot may still be in use)
-            _SLOT.pack_into(_slot, 0, 0.0, 0.0, b"", os.getpid())
-    slot = _slot or None
-
-    def outcome(problem: Problem, values: np.ndarray):
-        name = fingerprint(key, values)
-        if name in hung:
-            message = (
-                f"the simulation hung past its time limit "
-                f"({problem.spec.evaluation.timeout_s:g} s) and its worker process was killed"
-            )
-            penalty = np.full(len(problem.component_names), problem.spec.evaluation.penalty)
-            return penalty, TIMEOUT, message, hung[name]
-        if slot is None:
-            return evaluation.evaluate_one(problem, values)
-        started = time.monotonic()
-        slot[8:32] = _START.pack(started, name.encode())
-        slot[0:8] = _DEADLINE.pack(started + problem.spec.evaluation.timeout_s)
-        try:
-            return evaluation.evaluate_one(problem, values)
-        finally:
-            slot[0:8] = _IDLE
-
-    return outcome
-
-
-def _job_label() -> str:
-    """This worker's host:pid, with the batch job it runs in."""
-    for variable, system in (
-        ("SLURM_JOB_ID", "slurm"), ("PBS_JOBID", "pbs"), ("LSB_JOBID", "lsf"), ("JOB_ID", "sge")
-    ):  # fmt: skip
-        if os.environ.get(variable):
-            return f"{evaluation.worker_name()}/{system}-{os.environ[variable]}"
-    return evaluation.worker_name()
-
-
-def _evaluate_chunk(key: str, points: np.ndarray, hung: dict[str, float]) -> BatchResult:
-    result = evaluation.evaluate_batch(_problems[key], points, _watched(key, hung))
-    result.worker = [_job_label()] * len(result.worker)
-    return result
-
-
-def _simulate(key: str, values: np.ndarray) -> list[Trace]:
-    return evaluation.simulate_traces(_problems[key], values)
-
-
-# -- on the client ------------------------------------------------------------------------
-
-# The scheduler's time per task ("about 1 ms", distributed's documentation; 1 ms measured by
-# `neuroptimus benchmark orchestration` on a small, busy machine).
-_SCHEDULER_TASK_S = 0.001
-
-
-class DaskEvaluator:
-    """Evaluates a batch of parameter vectors on a Dask cluster, a few chunks per worker.
-
-    A chunk whose worker dies is submitted again (``resubmissions`` times), with the
-    individuals the watchdog caught hanging marked, so the generation goes on; only a cluster
-    that keeps losing workers fails the call (and the Prefect task retries it).
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        problem: Problem,
-        chunks_per_worker: int | None = None,
-        config: ClusterConfig | None = None,
-    ) -> None:
-        config = config or _configs.get(client) or ClusterConfig()
-        self.client = client
-        self.problem = problem
-        self.chunks_per_worker = chunks_per_worker or config.chunks_per_worker
-        self.min_task_s = config.min_task_s
-        self.resubmissions = config.resubmissions
-        self._seconds: float | None = None  # per individual, in the last generation
-        self.expected_workers = expected_workers(config)
-        self._hung: dict[str, float] = {}
-        client.register_plugin(HangWatchdog(config.hang_grace_s))
-        client.register_plugin(ProblemPlugin(problem))
-
-    def _chunks(self, n: int) -> int:
-        """Tasks for ``n`` individuals: ``chunks_per_worker`` per worker, fewer when the last
-        generation says they would carry less than ``min_task_s`` of simulation each, or less
-        than 10 ms per worker (the scheduler spends about 1 ms on a task, one task after
-        another, so with W workers a task must last 10·W ms for it to stay under a tenth
-        busy). Down to one task per worker, and below that only when the scheduler would take
-        longer than the simulations: √(n·t / 1 ms) tasks make a generation shortest then."""
-        workers = max(len(self.client.nthreads()), self.expected_workers)
-        chunks = workers * self.chunks_per_worker
-        if self._seconds is not None and self.min_task_s > 0:
-            work = n * self._seconds
-            least = max(self.min_task_s, _SCHEDULER_TASK_S * 10 * workers)
-            floor = min(workers, math.ceil(math.sqrt(work / _SCHEDULER_TASK_S)))
-            chunks = max(floor, min(chunks, math.ceil(work / least)))
-        return max(1, min(n, chunks))
-
-    def _known_hung(self, chunk: np.ndarray) -> dict[str, float]:
-        if not self._hung:
-            return {}
-        names = (fingerprint(self.problem.key, row) for row in chunk)
-        return {name: self._hung[name] for name in names if name in self._hung}
-
-    def _submit(self, chunk: np.ndarray):
-        hung = self._known_hung(chunk)
-        return self.client.submit(_evaluate_chunk, self.problem.key, chunk, hung, pure=False)
-
-    def __call__(self, points: np.ndarray) -> BatchResult:
-        if len(points) == 0:
-            raise ValueError("empty batch")
-        chunks = np.array_split(points, self._chunks(len(points)))
-        futures = self.client.map(  # one message for all the chunks
-            _evaluate_chunk,
-            [self.problem.key] * len(chunks),
-            chunks,
-            [self._known_hung(chunk) for chunk in chunks],
-            pure=False,
-        )
-        chunk_of = {future.key: i for i, future in enumerate(futures)}
-        losses = [0] * len(chunks)
-        running = as_completed(futures)
-        try:
-            for future in running:
-                i = chunk_of.pop(future.key)
-                if future.status == "finished":
-                    continue
-                error = future.exception() if future.status == "error" else None
-                if error is not None and not isinstance(error, KilledWorker):
-                    raise error  # the model cannot be built, … : not a lost worker
-                losses[i] += 1
-                if losses[i] > self.resubmissions:
-                    raise RuntimeError(
-                        f"a chunk of {len(chunks[i])} individuals was lost with its worker "
-                        f"{losses[i]} times"
-                    ) from error
-                self._hung.update(self.client.get_metadata([_HUNG], default={}))
-                futures[i] = self._submit(chunks[i])
-                chunk_of[futures[i].key] = i
-                running.add(futures[i])
-            result = BatchResult.concatenate(self.client.gather(futures))
-            self._seconds = float(result.seconds.mean())
-            return result
-        except BaseException:
-            self.client.cancel(futures)  # a retry starts afresh; free the workers meanwhile
-            raise
-
-    def simulate(self, values: np.ndarray) -> list[Trace]:
-        """Traces of one individual, simulated on a worker."""
-        return self.client.submit(_simulate, self.problem.key, values, pure=False).result()

@@ -6,7 +6,7 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from optimization.cluster import DaskEvaluator
+from optimization.dask_evaluator import DaskEvaluator
 from optimization.evaluation import BatchResult
 
 

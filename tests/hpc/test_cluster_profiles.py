@@ -160,7 +160,7 @@ class _Client:
 def test_chunks_follow_the_work_and_spare_the_scheduler(workers, n, seconds, chunks):
     from types import SimpleNamespace
 
-    from optimization.cluster import DaskEvaluator
+    from optimization.dask_evaluator import DaskEvaluator
 
     problem = SimpleNamespace(key="0123456789abcdef")
     evaluator = DaskEvaluator(_Client(workers), problem, config=ClusterConfig())

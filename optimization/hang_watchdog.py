@@ -1,0 +1,128 @@
+"""The hang watchdog: a simulation stuck in C code holds the GIL, so no Python-level timeout
+in the worker can stop it. Each worker announces the running evaluation's deadline in a small
+shared-memory slot; its nanny (another process) reads the slot and kills the worker past the
+deadline, after recording the individual on the scheduler so that it is not run again but
+stored with the ``timeout`` status."""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import signal
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from distributed import NannyPlugin, get_worker
+
+from optimization import evaluation
+from optimization.evaluation import TIMEOUT
+from optimization.problem import Problem
+
+# deadline and start (time.monotonic; deadline 0 = idle), the individual's fingerprint and
+# the pid of the worker process that wrote them (a slot left by a dead worker is stale)
+_SLOT = struct.Struct("<dd16sq")
+_DEADLINE, _START, _IDLE = struct.Struct("<d"), struct.Struct("<d16s"), bytes(8)
+HUNG = "neuroptimus-hung"  # scheduler metadata: fingerprint → seconds the evaluation ran
+
+
+def fingerprint(key: str, values: np.ndarray) -> str:
+    """Names one individual of one problem (the same vector always gets the same name)."""
+    digest = hashlib.blake2b(np.ascontiguousarray(values, dtype="f8").tobytes(), digest_size=8)
+    digest.update(key.encode())
+    return digest.hexdigest()
+
+
+def _slot_path(nanny_address: str) -> Path:
+    name = hashlib.sha1(nanny_address.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"neuroptimus-watch-{name}"
+
+
+def _open_slot(path: Path, create: bool = True) -> mmap.mmap | None:
+    """The slot file mapped into memory (the worker creates it, its nanny only reads it)."""
+    if not create and (not path.exists() or path.stat().st_size < _SLOT.size):
+        return None
+    with open(path, "a+b" if create else "r+b") as handle:
+        if create:
+            handle.truncate(_SLOT.size)
+        return mmap.mmap(handle.fileno(), _SLOT.size)
+
+
+class HangWatchdog(NannyPlugin):
+    """In each worker's nanny (its own process): kills the worker once the evaluation it runs
+    is ``grace_s`` past its deadline (a simulation stuck in C code holds the GIL, so nothing in
+    the worker itself can stop it), after recording the individual on the scheduler."""
+
+    name = "neuroptimus-hang-watchdog"
+    idempotent = True
+
+    def __init__(self, grace_s: float, interval_s: float = 0.5) -> None:
+        self.grace_s = grace_s
+        self.interval_s = interval_s
+
+    def setup(self, nanny) -> None:
+        from tornado.ioloop import PeriodicCallback
+
+        self._slot: mmap.mmap | bool | None = None  # this worker's slot; False without a nanny
+        self._callback = PeriodicCallback(lambda: self._check(nanny), self.interval_s * 1000)
+        self._callback.start()
+
+    def teardown(self, nanny) -> None:
+        self._callback.stop()
+        _slot_path(nanny.address).unlink(missing_ok=True)
+
+    async def _check(self, nanny) -> None:
+        if self._slot is None:
+            self._slot = _open_slot(_slot_path(nanny.address), create=False)
+            if self._slot is None:
+                return  # no evaluation yet
+        deadline, started, name, pid = _SLOT.unpack_from(self._slot)
+        now = time.monotonic()
+        if not deadline or now < deadline + self.grace_s or pid != nanny.pid:
+            return
+        if _SLOT.unpack_from(self._slot) != (deadline, started, name, pid):
+            return  # the worker moved on meanwhile
+        _SLOT.pack_into(self._slot, 0, 0.0, 0.0, b"", 0)
+        try:  # record first, so the scheduler knows the culprit before it sees the loss
+            await nanny.scheduler.set_metadata(keys=[HUNG, name.decode()], value=now - started)
+        finally:
+            os.kill(pid, signal.SIGKILL)  # the nanny then starts a fresh worker process
+
+
+_slot: mmap.mmap | bool | None = None  # this worker's slot; False without a nanny
+
+
+def watched(key: str, hung: dict[str, float]):
+    """evaluate_one, announced in this worker's slot for the nanny's watchdog; individuals
+    known to hang are not run again but get the timeout status."""
+    global _slot
+    if _slot is None:
+        nanny = getattr(get_worker(), "nanny", None)
+        _slot = _open_slot(_slot_path(nanny)) if nanny else False
+        if _slot:  # idle, and this process's (a killed one's slot may still be in use)
+            _SLOT.pack_into(_slot, 0, 0.0, 0.0, b"", os.getpid())
+    slot = _slot or None
+
+    def outcome(problem: Problem, values: np.ndarray):
+        name = fingerprint(key, values)
+        if name in hung:
+            message = (
+                f"the simulation hung past its time limit "
+                f"({problem.spec.evaluation.timeout_s:g} s) and its worker process was killed"
+            )
+            penalty = np.full(len(problem.component_names), problem.spec.evaluation.penalty)
+            return penalty, TIMEOUT, message, hung[name]
+        if slot is None:
+            return evaluation.evaluate_one(problem, values)
+        started = time.monotonic()
+        slot[8:32] = _START.pack(started, name.encode())
+        slot[0:8] = _DEADLINE.pack(started + problem.spec.evaluation.timeout_s)
+        try:
+            return evaluation.evaluate_one(problem, values)
+        finally:
+            slot[0:8] = _IDLE
+
+    return outcome
