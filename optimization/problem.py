@@ -6,6 +6,7 @@ import hashlib
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ class Problem:
     space: ParameterSpace
     objective: Objective
 
-    @property
+    @cached_property  # asked for on every evaluation; the spec does not change
     def key(self) -> str:
         """Identifies the simulated model, so a worker process can tell if it already has it."""
         text = self.spec.model_dump_json(include={"model", "parameters", "protocol", "base_dir"})
