@@ -94,3 +94,88 @@ def overhead(spec: ProblemSpec, population: int, generations: int, workers: int,
         f"{figures['efficiency_generations_only']:.3f}"
     )
     return figures
+
+
+def _model_cpu(key: str, points: np.ndarray) -> float:
+    """CPU seconds per individual of evaluating ``points`` in a plain loop (on a worker)."""
+    from optimization.dask_evaluator import installed_problem
+    from optimization.evaluation import evaluate_batch
+
+    started = time.process_time()
+    evaluate_batch(installed_problem(key), points)
+    return (time.process_time() - started) / len(points)
+
+
+def _cpu_seconds(client) -> tuple[float, float]:
+    """CPU seconds used so far by all workers, and by this (client + scheduler) process."""
+    return sum(client.run(time.process_time).values()), time.process_time()
+
+
+def orchestration(
+    spec: ProblemSpec, individuals: int, workers: int, repeats: int, chunk_settings: list[int]
+) -> None:
+    """Print the orchestration cost per individual of one generation of a cheap model (the
+    problem's model simulated for 1 ms with its first cost function) on a LocalCluster, for
+    each number of chunks per worker (0: a task per individual) and the default chunking."""
+    import os
+    import statistics
+
+    from optimization.cluster import ClusterConfig, connect
+    from optimization.dask_evaluator import DaskEvaluator
+    from optimization.problem import build_problem
+
+    protocol = spec.protocol.model_copy(update={"tstop_ms": 1.0})
+    costs = spec.costs.model_copy(update={"functions": spec.costs.functions[:1]})
+    problem = build_problem(spec.model_copy(update={"protocol": protocol, "costs": costs}))
+    rng = np.random.default_rng(0)
+    points = problem.space.to_real(rng.random((individuals, problem.space.dimension)))
+    started = time.perf_counter()
+    with connect(ClusterConfig(workers=workers)) as client:
+        client.wait_for_workers(workers)
+        print(f"{workers} workers on {os.cpu_count()} cores started in "
+              f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+        DaskEvaluator(client, problem)(points)  # installs the model on every worker
+        first = next(iter(client.scheduler_info(n_workers=-1)["workers"]))
+        model = client.run(_model_cpu, problem.key, points[:200], workers=[first])[first]
+        before = _cpu_seconds(client)
+        time.sleep(2.0)
+        after = _cpu_seconds(client)
+        idle_workers, idle_client = (after[0] - before[0]) / 2.0, (after[1] - before[1]) / 2.0
+        print(
+            f"the model alone: {model * 1e3:.3f} ms CPU per individual; the idle cluster uses "
+            f"{idle_workers * 1e3:.0f} ms/s CPU in its workers, {idle_client * 1e3:.0f} ms/s "
+            f"in the client\n\n{individuals} individuals per generation, median of {repeats} "
+            f"generations\n{'chunks/worker':>13} {'tasks':>6} {'wall ms':>8} {'wall ms/ind':>11} "
+            f"{'client+scheduler CPU ms/ind':>27} {'workers CPU beyond model ms/ind':>31}"
+        )
+        fixed = ClusterConfig(workers=workers, min_task_s=0)  # exactly the chunks asked for
+        for setting in [*chunk_settings, None]:
+            if setting is None:  # the default: chunks sized by the last generation's timings
+                name, evaluator = "default", DaskEvaluator(client, problem)
+            else:
+                name = str(setting or "individual")
+                evaluator = DaskEvaluator(client, problem, setting or individuals, fixed)
+            evaluator(points)  # warm-up (and timings for the default)
+            walls, ours, theirs = [], [], []
+            for _ in range(repeats):
+                before = _cpu_seconds(client)
+                started = time.perf_counter()
+                evaluator(points)
+                walls.append(time.perf_counter() - started)
+                after = _cpu_seconds(client)
+                theirs.append(after[0] - before[0])
+                ours.append(after[1] - before[1])
+            wall = statistics.median(walls)
+            client_cpu = statistics.median(ours) / individuals
+            worker_cpu = statistics.median(theirs) / individuals - model
+            print(
+                f"{name:>13} {evaluator._chunks(individuals):>6} {wall * 1e3:>8.0f} "
+                f"{wall / individuals * 1e3:>11.3f} {client_cpu * 1e3:>27.3f} "
+                f"{worker_cpu * 1e3:>31.3f}"
+            )
+    print(
+        "\ndefault: up to 4 chunks per worker, fewer when a chunk would carry less than 0.1 s "
+        "of simulation. wall: one generation (on a busy machine it shows the machine, not the "
+        "framework). client+scheduler: the serial part, per individual. workers: CPU spent on "
+        "the generation beyond the model's own cost (idle activity included)."
+    )

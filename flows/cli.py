@@ -321,16 +321,6 @@ def benchmark_algorithms(
         typer.echo(f"{kind:<8} {path}")
 
 
-def _model_cpu(key: str, points) -> float:
-    """CPU seconds per individual of evaluating ``points`` in a plain loop (on a worker)."""
-    from optimization.dask_evaluator import installed_problem
-    from optimization.evaluation import evaluate_batch
-
-    started = time.process_time()
-    evaluate_batch(installed_problem(key), points)
-    return (time.process_time() - started) / len(points)
-
-
 @benchmark_app.command("orchestration")
 def benchmark_orchestration(
     individuals: Annotated[int, typer.Option(help="Individuals in the generation.")] = 1000,
@@ -346,78 +336,10 @@ def benchmark_orchestration(
     Wall time depends on how busy the machine is, CPU time much less: the client process
     (client, scheduler, nannies) is the serial part that limits scaling; the workers' CPU
     beyond the model's own cost is the per-worker price."""
-    import statistics
+    from flows.benchmark import orchestration
 
-    import numpy as np
-
-    from optimization.cluster import ClusterConfig, connect
-    from optimization.dask_evaluator import DaskEvaluator
-    from optimization.problem import build_problem
-
-    spec = _load("hh")
-    protocol = spec.protocol.model_copy(update={"tstop_ms": 1.0})
-    costs = spec.costs.model_copy(update={"functions": spec.costs.functions[:1]})
-    problem = build_problem(spec.model_copy(update={"protocol": protocol, "costs": costs}))
-    rng = np.random.default_rng(0)
-    points = problem.space.to_real(rng.random((individuals, problem.space.dimension)))
-    started = time.perf_counter()
-    with connect(ClusterConfig(workers=workers)) as client:
-        client.wait_for_workers(workers)
-        typer.echo(f"{workers} workers on {os.cpu_count()} cores started in "
-                   f"{time.perf_counter() - started:.1f} s")  # fmt: skip
-        evaluator = DaskEvaluator(client, problem)
-        evaluator(points)
-        first = next(iter(client.scheduler_info(n_workers=-1)["workers"]))
-        model = client.run(_model_cpu, problem.key, points[:200], workers=[first])[first]
-        before = sum(client.run(time.process_time).values()), time.process_time()
-        time.sleep(2.0)
-        idle = (sum(client.run(time.process_time).values()) - before[0]) / 2.0
-        idle_client = (time.process_time() - before[1]) / 2.0
-        typer.echo(
-            f"the model alone: {model * 1e3:.3f} ms CPU per individual; the idle cluster uses "
-            f"{idle * 1e3:.0f} ms/s CPU in its workers, {idle_client * 1e3:.0f} ms/s in the client"
-        )
-        typer.echo(
-            f"\n{individuals} individuals per generation, median of {repeats} generations\n"
-            f"{'chunks/worker':>13} {'tasks':>6} {'wall ms':>8} {'wall ms/ind':>11} "
-            f"{'client+scheduler CPU ms/ind':>27} {'workers CPU beyond model ms/ind':>31}"
-        )
-
-        def setting_name(setting: int | None) -> str:
-            return "default" if setting is None else str(setting or "individual")
-
-        fixed = ClusterConfig(workers=workers, min_task_s=0)  # exactly the chunks asked for
-        settings = [int(text) for text in chunks_per_worker.split(",")] + [None]
-        for setting in settings:
-            if setting is None:  # the default: chunks sized by the last generation's timings
-                evaluator = DaskEvaluator(client, problem)
-            else:
-                evaluator = DaskEvaluator(client, problem, setting or individuals, fixed)
-            evaluator(points)  # warm-up (and timings for the default)
-            tasks = evaluator._chunks(individuals)
-            walls, ours, theirs = [], [], []
-            for _ in range(repeats):
-                before = sum(client.run(time.process_time).values()), time.process_time()
-                started = time.perf_counter()
-                evaluator(points)
-                walls.append(time.perf_counter() - started)
-                ours.append(time.process_time() - before[1])
-                theirs.append(sum(client.run(time.process_time).values()) - before[0])
-            wall = statistics.median(walls)
-            client_cpu = statistics.median(ours) / individuals
-            worker_cpu = statistics.median(theirs) / individuals - model
-            typer.echo(
-                f"{setting_name(setting):>13} {tasks:>6} {wall * 1e3:>8.0f} "
-                f"{wall / individuals * 1e3:>11.3f} {client_cpu * 1e3:>27.3f} "
-                f"{worker_cpu * 1e3:>31.3f}"
-            )
-    typer.echo(
-        "\ndefault: up to 4 chunks per worker, fewer when a chunk would carry less than "
-        "0.1 s of simulation. wall: one generation (on a busy machine it shows the machine, "
-        "not the framework). "
-        "client+scheduler: the serial part, per individual. workers: CPU spent on the "
-        "generation beyond the model's own cost (idle activity included)."
-    )
+    settings = [int(text) for text in chunks_per_worker.split(",")]
+    orchestration(_load("hh"), individuals, workers, repeats, settings)
 
 
 @benchmark_app.command("explore")
