@@ -12,7 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from flows.optimize import optimize_flow
-from flows.run import resolve_problem
+from flows.run import resolve_cluster, resolve_problem
 from flows.setup import setup_flow
 from optimization.algorithms import ALGORITHMS
 from optimization.cluster import ClusterConfig, make_cluster
@@ -65,6 +65,7 @@ def benchmark_flow(
     generations: Annotated[int, Field(ge=1)] = 100,
     folder: str | None = None,
     cluster: ClusterConfig | None = None,
+    cluster_profile: str | None = None,
     progress: bool = False,
     usecase: str | None = None,
 ) -> dict[str, str]:
@@ -81,6 +82,7 @@ def benchmark_flow(
             runs/benchmark-NAME-TIME folder. An existing folder is continued: finished runs
             are reused, interrupted ones resumed.
         cluster: The Dask cluster shared by all runs. Empty: a local cluster.
+        cluster_profile: Instead of cluster: a profile name (local, slurm, pbs …) or YAML path.
         progress: Print a line per finished run (command line).
         usecase: A bundled use case (hh, vclamp) or a problem YAML path; when given, it is
             the problem and the form above is ignored.
@@ -96,7 +98,7 @@ def benchmark_flow(
     stamp = time.strftime("%Y%m%d-%H%M%S")
     root = Path(folder or f"runs/benchmark-{spec.name}-{stamp}")
     root.mkdir(parents=True, exist_ok=True)
-    cluster = cluster or ClusterConfig()
+    cluster = resolve_cluster(cluster, cluster_profile) or ClusterConfig()
     with make_cluster(cluster) as dask_cluster:
         shared = cluster.model_copy(update={"address": dask_cluster.scheduler_address})
         futures = [

@@ -12,7 +12,7 @@ from pydantic import Field
 from flows.analyze import analyze_flow
 from flows.optimize import optimize_flow
 from flows.setup import setup_flow
-from optimization.cluster import ClusterConfig
+from optimization.cluster import ClusterConfig, ClusterError
 from optimization.spec import ProblemSpec, SpecError, load_problem, parse_problem, with_overrides
 
 
@@ -43,11 +43,19 @@ def resolve_problem(
     return spec
 
 
+def resolve_cluster(cluster: ClusterConfig | None, profile: str | None) -> ClusterConfig | None:
+    """The cluster of a flow run: ``cluster`` as given, or read from the named profile."""
+    if cluster is not None and profile:
+        raise ClusterError("give either cluster or cluster_profile, not both")
+    return ClusterConfig.from_profile(profile) if profile else cluster
+
+
 @flow(name="neuroptimus-run")
 def run_flow(
     problem: ProblemSpec | None = None,
     store: str | None = None,
     cluster: ClusterConfig | None = None,
+    cluster_profile: str | None = None,
     progress: bool = False,
     usecase: str | None = None,
     algorithm: str | None = None,
@@ -66,6 +74,7 @@ def run_flow(
             working directory.
         cluster: The Dask cluster that evaluates the populations. Empty: a local cluster with
             one worker process per core.
+        cluster_profile: Instead of cluster: a profile name (local, slurm, pbs …) or YAML path.
         progress: Show a progress bar on the terminal (command line runs).
         usecase: A bundled use case (hh, vclamp) or the path of a problem YAML file; when
             given, it is the problem and the problem form above is ignored.
@@ -74,6 +83,7 @@ def run_flow(
         generations: Override the number of generations (budget = population x generations).
         seed: Override the random seed.
     """
+    cluster = resolve_cluster(cluster, cluster_profile)
     spec = resolve_problem(
         problem, usecase, algorithm=algorithm, population=population,
         generations=generations, seed=seed,
@@ -88,7 +98,12 @@ def run_flow(
 
 
 @flow(name="neuroptimus-resume")
-def resume_flow(store: str, cluster: ClusterConfig | None = None, progress: bool = False) -> dict:
+def resume_flow(
+    store: str,
+    cluster: ClusterConfig | None = None,
+    cluster_profile: str | None = None,
+    progress: bool = False,
+) -> dict:
     """Continue an interrupted run from its store and checkpoint, then write its report.
 
     The generations committed before the interruption are kept; the run goes on from its
@@ -99,7 +114,8 @@ def resume_flow(store: str, cluster: ClusterConfig | None = None, progress: bool
         store: Run store of the interrupted run (relative paths: from the working directory).
         cluster: The Dask cluster that evaluates the populations. Empty: a local cluster with
             one worker process per core.
+        cluster_profile: Instead of cluster: a profile name (local, slurm, pbs …) or YAML path.
         progress: Show a progress bar on the terminal (command line runs).
     """
-    best = optimize_flow(store, cluster, progress)
+    best = optimize_flow(store, resolve_cluster(cluster, cluster_profile), progress)
     return {**best, "store": store, **analyze_flow(store)}

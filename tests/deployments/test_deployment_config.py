@@ -15,8 +15,9 @@ from prefect.utilities.schema_tools import validate
 
 from flows.cli import WORK_POOL
 from flows.compare import benchmark_flow
-from flows.run import default_store, resolve_problem, resume_flow, run_flow
+from flows.run import default_store, resolve_cluster, resolve_problem, resume_flow, run_flow
 from optimization.algorithms import ALGORITHMS
+from optimization.cluster import ClusterConfig, ClusterError
 from optimization.spec import CostName, ProblemSpec, SpecError, load_problem
 from tasks.artifacts import artifact_key, best_markdown
 from usecases import problem_path
@@ -184,3 +185,16 @@ def test_best_table_lists_parameters_bounds_and_weighted_components():
     assert "| AP width | 0.5 | 0.25 |" in text
     assert "**40** of 3000 evaluations" in text and "(generation 3)" in text
     assert artifact_key("UC 1", "inspyred-pso") == "uc-1-inspyred-pso"
+
+
+def test_a_cluster_profile_can_be_named_instead_of_a_cluster(tmp_path):
+    profile = tmp_path / "site.yaml"
+    profile.write_text("workers: 3\nchunks_per_worker: 2\n")
+    assert resolve_cluster(None, str(profile)) == ClusterConfig(workers=3, chunks_per_worker=2)
+    assert resolve_cluster(None, "local").is_local
+    assert resolve_cluster(ClusterConfig(workers=1), None) == ClusterConfig(workers=1)
+    assert resolve_cluster(None, None) is None
+    with pytest.raises(ClusterError, match="not both"):
+        resolve_cluster(ClusterConfig(), "local")
+    with pytest.raises(ClusterError, match="no cluster profile named 'nowhere'"):
+        resolve_cluster(None, "nowhere")

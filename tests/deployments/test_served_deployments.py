@@ -5,19 +5,14 @@ headless Chromium, and Ctrl-C stops everything. One server serves the whole modu
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolUpdate
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -26,12 +21,11 @@ from prefect.client.schemas.filters import (
     FlowRunFilterDeploymentId,
     FlowRunFilterParentFlowRunId,
 )
-from prefect.deployments import run_deployment
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.cli import WORK_POOL
 from optimization.spec import ProblemSpec, load_problem, with_overrides
 from storage.run_store import RunStore
+from tests.deployments.served import serving
 from tests.hpc.hpc_runs import assert_same_run, committed, wait_until
 from usecases import problem_path
 
@@ -44,74 +38,10 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Served:
-    """A running `neuroptimus serve` subprocess and how to reach it."""
-
-    def __init__(self, home: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.api_url = f"{self.url}/api"
-        self.log = home / "serve.log"
-        env = {
-            **os.environ,
-            "PREFECT_HOME": str(home),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_WORKER_QUERY_SECONDS": "1",  # the worker picks a run up within a second
-        }
-        env.pop("PREFECT_API_URL", None)
-        with open(self.log, "w") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "flows.cli", "serve", "--port", str(self.port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def wait_ready(self, timeout_s: float = 240) -> None:
-        deadline = time.monotonic() + timeout_s
-        while "Prefect UI:" not in self.output():
-            assert self.process.poll() is None, f"serve exited:\n{self.output()}"
-            assert time.monotonic() < deadline, (
-                f"serve not ready in {timeout_s} s:\n{self.output()}"
-            )
-            time.sleep(0.5)
-
-    @contextmanager
-    def api(self):
-        """A Prefect client of this server (settings scoped to the block)."""
-        with temporary_settings({PREFECT_API_URL: self.api_url}):
-            with get_client(sync_client=True) as client:
-                yield client
-
-    def interrupt(self, timeout_s: float = 60) -> int:
-        """Ctrl-C to serve alone (its children must be stopped by serve itself)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=timeout_s)
-
-    def kill_group(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    served = Served(tmp_path_factory.mktemp("prefect-home"))
-    try:
-        served.wait_ready()
+    with serving(tmp_path_factory.mktemp("prefect-home")) as served:
         yield served
-    finally:
-        try:
-            served.interrupt()
-        except subprocess.TimeoutExpired:
-            served.kill_group()  # only ever our own session's processes
 
 
 def _hh(population: int, generations: int) -> dict:
@@ -132,10 +62,7 @@ def test_run_triggered_through_the_api_completes_with_store_and_artifacts(served
     with served.api() as client:
         deployment = client.read_deployment_by_name("neuroptimus-run/run")
         assert deployment.work_pool_name == WORK_POOL
-    with temporary_settings({PREFECT_API_URL: served.api_url}):
-        flow_run = run_deployment(
-            "neuroptimus-run/run", parameters=parameters, timeout=600, poll_interval=1
-        )
+    flow_run = served.trigger("neuroptimus-run/run", parameters)
     assert flow_run.state.is_completed(), f"{flow_run.state}\n{served.output()[-3000:]}"
 
     store = RunStore.open(store_path)
@@ -240,11 +167,6 @@ def _flow_run_processes(flow_run_id) -> list[psutil.Process]:
     return found
 
 
-def _trigger(served, name: str, parameters: dict, timeout: float = 600):
-    with temporary_settings({PREFECT_API_URL: served.api_url}):
-        return run_deployment(name, parameters=parameters, timeout=timeout, poll_interval=1)
-
-
 def test_killed_run_is_finished_by_a_resume_deployment_run(served, tmp_path):
     """kill -9 of a deployment's flow run process (and its Dask cluster) mid-run; a new run of
     the resume deployment finishes it with the uninterrupted run's result, bit for bit."""
@@ -252,9 +174,9 @@ def test_killed_run_is_finished_by_a_resume_deployment_run(served, tmp_path):
     cluster = {"workers": 2}
     reference, killed = tmp_path / "reference.zarr", tmp_path / "killed.zarr"
     run = {"problem": problem, "store": str(reference), "cluster": cluster}
-    assert _trigger(served, "neuroptimus-run/run", run).state.is_completed(), served.output()
+    assert served.trigger("neuroptimus-run/run", run).state.is_completed(), served.output()
 
-    flow_run = _trigger(served, "neuroptimus-run/run", {**run, "store": str(killed)}, 0)
+    flow_run = served.trigger("neuroptimus-run/run", {**run, "store": str(killed)}, 0)
     wait_until(lambda: committed(killed) >= 3, 300, "three committed generations")
     processes = _flow_run_processes(flow_run.id)
     assert processes, "no process carries the flow run's id"
@@ -272,8 +194,8 @@ def test_killed_run_is_finished_by_a_resume_deployment_run(served, tmp_path):
     assert interrupted.attrs["finished"] is None
     assert 3 <= interrupted.committed_generations < 8
 
-    resumed = _trigger(
-        served, "neuroptimus-resume/resume", {"store": str(killed), "cluster": cluster}
+    resumed = served.trigger(
+        "neuroptimus-resume/resume", {"store": str(killed), "cluster": cluster}
     )
     assert resumed.state.is_completed(), f"{resumed.state}\n{served.output()[-3000:]}"
     assert_same_run(killed, reference)

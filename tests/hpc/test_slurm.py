@@ -10,11 +10,13 @@ import threading
 import dask
 import numpy as np
 import pytest
+import yaml
 from hpc_runs import assert_same_run, committed, uc1_spec, wait_until
 
 from flows.run import run_flow
 from optimization.cluster import ClusterConfig
 from optimization.evaluation import OK
+from tests.deployments.served import serving
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +90,24 @@ def test_cancelled_job_is_replaced_and_the_run_completes(
     assert job not in jobs[rows["generation"] >= generation]
     assert len(set(jobs)) == 2  # the replacement job did the rest
     assert "CANCELLED" in slurm.run("scontrol", "show", "job", job)
+
+
+def test_deployment_run_from_the_form_runs_on_slurm_jobs(slurm, tmp_path, reference):
+    """What deployments/README.md has a user do on a login node: `neuroptimus serve`, then a
+    run of the `run` deployment with the problem form and a cluster profile of the site's
+    SLURM; the populations go to SLURM jobs and the result is the reference's."""
+    profile = tmp_path / "site-slurm.yaml"
+    profile.write_text(yaml.safe_dump(slurm_config(tmp_path).model_dump(exclude_defaults=True)))
+    store = tmp_path / "deployed.zarr"
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    with serving(home) as served:  # started after `slurm`: inherits its SLURM_CONF
+        parameters = {
+            "problem": uc1_spec().model_dump(mode="json"),
+            "store": str(store),
+            "cluster_profile": str(profile),
+        }
+        flow_run = served.trigger("neuroptimus-run/run", parameters)
+        assert flow_run.state.is_completed(), f"{flow_run.state}\n{served.output()[-3000:]}"
+    rows = assert_same_run(store, reference)
+    assert len(set(_jobs(rows))) == 2
