@@ -118,6 +118,7 @@ def test_custom_run_form_draws_the_problem_and_submits_it(served):
                     for label in (
                         "Parameters", "Lower", "Upper", "True Value", "Stimulus", "Amplitudes",
                         "Sampling Rate Hz", "Algorithm", "Population", "Generations", "usecase",
+                        "cluster_profile",
                     ):  # fmt: skip
                         assert label in text, f"{ui or '/'}: no {label!r} in the form"
                     assert "Recording (Optional)" in text and "Field (Optional)" not in text
