@@ -109,12 +109,14 @@ _ERROR = hv.Dimension("error", label="lowest total error so far")
 def convergence_figure(runs: list[RunScores]) -> hv.Overlay:
     """Median cumulative minimum across seeds with its min–max band, one colour per algorithm."""
     palette = hv.Cycle.default_cycles["default_colors"]
+    # A log axis cannot show an exact zero: draw it at the lowest positive error of all runs.
+    positive = np.concatenate([r.curve[r.curve > 0] for r in runs])
+    floor = float(positive.min()) if positive.size else 1e-12
     layers = []
     for index, algorithm in enumerate(sorted({r.algorithm for r in runs})):
         curves = np.array([r.curve for r in runs if r.algorithm == algorithm])
         step = next(r.step for r in runs if r.algorithm == algorithm)
         x = step * np.arange(1, curves.shape[1] + 1)
-        floor = 1e-12  # log axis
         low, median, high = (
             np.maximum(f(curves, axis=0), floor) for f in (np.min, np.median, np.max)
         )

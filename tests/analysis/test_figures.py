@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import holoviews as hv
 import numpy as np
 import pytest
@@ -140,3 +142,12 @@ def test_convergence_scores_from_a_snapshot_match_the_stored_run(store):
     assert np.array_equal(from_rows.curve, from_store.curve)
     figure = comparison.convergence_figure([from_rows])
     assert figure.get(1).label == "CMA-ES (cmaes)"
+
+
+def test_convergence_figure_draws_tiny_errors_as_they_are(store):
+    """CMA-ES reaches 1e-20 on UC1: the log axis must show it, and an exact zero sits at the
+    lowest positive error instead of vanishing."""
+    run = comparison.score_run(store.path)
+    tiny = dataclasses.replace(run, curve=np.array([1.0, 1e-5, 1e-20, 0.0]), step=10)
+    median = comparison.convergence_figure([tiny]).get(1)
+    assert median.dimension_values(1).tolist() == [1.0, 1e-5, 1e-20, 1e-20]
