@@ -66,6 +66,20 @@ class RunStore:
     def __init__(self, path: Path, group: zarr.Group) -> None:
         self.path = path
         self.group = group
+        self._arrays: dict[str, zarr.Array] = {}
+
+    def _array(self, path: str) -> zarr.Array:
+        """A member array of the row-wise groups, opened once: a group lookup reads the
+        array's metadata from disk, and a resize updates the open handle in place."""
+        if path not in self._arrays:
+            self._arrays[path] = self.group[path]
+        return self._arrays[path]
+
+    def _set_length(self, path: str, length: int) -> zarr.Array:
+        array = self._array(path)
+        if array.shape[0] != length:  # a resize rewrites the metadata file
+            array.resize((length,) + array.shape[1:])
+        return array
 
     # -- creation and opening -------------------------------------------------------------
     @classmethod
@@ -162,10 +176,8 @@ class RunStore:
             "worker": np.array(result.worker, dtype=str),
             "message": np.array(result.message, dtype=str),
         }
-        evaluations = self.group["evaluations"]
         for name, values in rows.items():
-            array = evaluations[name]
-            array.resize((offset + n,) + array.shape[1:])
+            array = self._set_length(f"evaluations/{name}", offset + n)
             if n:
                 array[offset : offset + n] = values
         previous = self._generation_column("cumulative_best", generation)
@@ -183,32 +195,31 @@ class RunStore:
         front = self._update_front(generation, offset, result)
         stats["front_size"] = len(front)
         stats["hypervolume"] = self._hypervolume(front)
-        generations = self.group["generations"]
         for name, value in stats.items():
-            array = generations[name]
-            array.resize((generation + 1,))
-            array[generation] = value
+            self._set_length(f"generations/{name}", generation + 1)[generation] = value
 
     def _weighted_errors(self, rows: np.ndarray) -> np.ndarray:
-        return self.group["evaluations"]["errors"][rows] * np.asarray(self.group.attrs["weights"])
+        return self._array("evaluations/errors")[rows] * np.asarray(self.group.attrs["weights"])
 
     def _update_front(self, generation: int, offset: int, result: BatchResult) -> np.ndarray:
         """Rows of the non-dominated front (weighted error vectors of successful evaluations)
         after ``generation``: the previous front plus this generation's rows, filtered."""
-        fronts = self.group["fronts"]
-        kept = int(np.count_nonzero(fronts["generation"][:] < generation))
-        for array in fronts.array_values():  # a retried generation replaces its own front
-            array.resize((kept,))
-        previous = fronts["row"][:][fronts["generation"][:] == generation - 1]
+        rows, generations = self._array("fronts/row")[:], self._array("fronts/generation")[:]
+        kept = int(np.count_nonzero(generations < generation))
+        rows, generations = rows[:kept], generations[:kept]  # a retried generation: replaced
+        previous = rows[generations == generation - 1]
         new = offset + np.flatnonzero(result.status == OK)
         candidates = np.concatenate([previous, new]).astype(np.int64)
-        if len(candidates) == 0:
-            return candidates
-        front = candidates[non_dominated(self._weighted_errors(candidates))]
-        for name, values in (("row", front), ("generation", np.full(len(front), generation))):
-            fronts[name].resize((kept + len(front),))
-            fronts[name][kept:] = values
-        return front
+        if len(candidates):
+            candidates = candidates[non_dominated(self._weighted_errors(candidates))]
+        for name, values in (
+            ("row", candidates),
+            ("generation", np.full(len(candidates), generation)),
+        ):
+            array = self._set_length(f"fronts/{name}", kept + len(candidates))
+            if len(candidates):
+                array[kept:] = values
+        return candidates
 
     def _hypervolume(self, front: np.ndarray) -> float:
         """Hypervolume of the front's weighted errors; the reference point is the penalty in
@@ -228,7 +239,7 @@ class RunStore:
     def _generation_column(self, name: str, before: int) -> float:
         if before == 0:
             return np.inf
-        return float(self.group["generations"][name][before - 1])
+        return float(self._array(f"generations/{name}")[before - 1])
 
     @_writes
     def commit(self, checkpoint: Checkpoint) -> None:
@@ -259,6 +270,7 @@ class RunStore:
         """Drop rows written after the checkpoint (a generation cut short by a crash)."""
         generations = checkpoint.generation if checkpoint else 0
         rows = checkpoint.evaluations if checkpoint else 0
+        self._arrays.clear()  # resized below through other handles
         for array in self.group["evaluations"].array_values():
             array.resize((rows,) + array.shape[1:])
         for array in self.group["generations"].array_values():
