@@ -96,20 +96,6 @@ def step(algorithm, told: dict | None = None) -> np.ndarray:
 
 
 @pytest.fixture
-def make():
-    """create_algorithm, closing every created algorithm at the end of the test."""
-    created = []
-
-    def factory(name, dimension=3, population=10, seed=1, settings=None):
-        created.append(create_algorithm(name, dimension, population, seed, settings or {}))
-        return created[-1]
-
-    yield factory
-    for algorithm in created:
-        algorithm.close()
-
-
-@pytest.fixture
 def ecs(monkeypatch):
     """The inspyred EC objects whose ``evolve`` starts from now on, in order."""
     started = []

@@ -35,20 +35,6 @@ def step(algorithm) -> np.ndarray:
 
 
 @pytest.fixture
-def make():
-    """create_algorithm, closing every created algorithm at the end of the test."""
-    created = []
-
-    def factory(name, dimension=3, population=10, seed=1, settings=None):
-        created.append(create_algorithm(name, dimension, population, seed, settings or {}))
-        return created[-1]
-
-    yield factory
-    for algorithm in created:
-        algorithm.close()
-
-
-@pytest.fixture
 def evaluated(monkeypatch):
     """(objectives, fitness rows) of every batch pygmo's batch evaluator returns."""
     seen = []
