@@ -20,9 +20,14 @@ from tasks.evaluate import evaluate_generation
 @flow(name="optimize")
 def optimize_flow(store: str, cluster: ClusterConfig | None = None, progress: bool = False) -> dict:
     """Run (or continue) the optimization recorded in ``store`` until a stopping rule fires."""
-    logger = get_run_logger()
-    cluster = cluster or ClusterConfig()
     run_store = RunStore.open(store, mode="r+")
+    with run_store.writer_lock():  # one run at a time writes a store
+        return _optimize(run_store, cluster or ClusterConfig(), progress)
+
+
+def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> dict:
+    logger = get_run_logger()
+    store = run_store.path
     problem = problem_from_store(run_store)
     run = OptimizationRun(problem, run_store)
     if run.resumed_at and run.stop_reason:

@@ -17,11 +17,14 @@ how much a reader may trust while a writer is appending; the checkpoint is the w
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import pickle
+import socket
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +148,33 @@ class RunStore:
         if "parameter_names" not in group.attrs:
             raise StoreError(f"{path}: a Zarr group, but not a Neuroptimus run store")
         return cls(path, group)
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Be the only run writing this store: a second one (a resume started while the run
+        still goes on) fails at once instead of interleaving its rows. The lock dies with its
+        process, so the store of a killed run can be resumed."""
+        descriptor = os.open(self.path / "writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(descriptor, 200).decode(errors="replace").strip()
+            os.close(descriptor)
+            raise StoreError(
+                f"{self.path} is being written by another run ({holder or 'another process'}); "
+                "wait for it to end, or stop it before resuming"
+            ) from None
+        except OSError:
+            pass  # a file system without locks (some network mounts): nothing to hold
+        try:  # naming the holder is a courtesy (a full disk may refuse it)
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        except OSError:
+            pass
+        try:
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the lock
 
     # -- attributes -----------------------------------------------------------------------
     @property

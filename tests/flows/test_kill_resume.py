@@ -11,8 +11,11 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 
+from optimization.spec import StoppingSpec, load_problem, with_overrides
 from storage.run_store import RunStore
+from usecases import problem_path
 
 pytestmark = pytest.mark.slow
 
@@ -78,3 +81,34 @@ def test_kill_9_then_resume_matches_uninterrupted_run(
     assert ours.best() == theirs.best()
     assert ours.attrs["finished"] == theirs.attrs["finished"]
     assert np.array_equal(ours.arrays("best")["trace"], theirs.arrays("best")["trace"])
+
+
+def test_resume_while_the_run_goes_on_is_refused_and_changes_nothing(tmp_path, env):
+    """A resume started while the run still writes its store fails at once with the writer
+    named; the run finishes untouched (a long random search, so it outlasts the resume's start)."""
+    running, problem = tmp_path / "running.zarr", tmp_path / "problem.yaml"
+    spec = with_overrides(load_problem(problem_path("hh")), algorithm="random", population=10,
+                          generations=150, seed=11)  # fmt: skip
+    spec = spec.model_copy(update={"stopping": StoppingSpec()})  # no early stop: the budget
+    problem.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    args = [str(problem), "--workers", "2", "--store", str(running)]
+    process = subprocess.Popen(
+        _cli("run", *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and _committed(running) < 1:
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        time.sleep(0.05)
+    resume = subprocess.run(
+        _cli("resume", str(running)), capture_output=True, text=True, timeout=300, env=env
+    )
+    assert process.poll() is None, "the run ended before the resume could try"
+    assert resume.returncode == 1, resume.stderr[-3000:]
+    assert f"{running} is being written by another run (pid {process.pid}" in resume.stderr
+    assert process.wait(timeout=600) == 0, process.stderr.read()[-3000:]
+
+    store = RunStore.open(running)
+    rows = store.evaluations()
+    assert store.committed_evaluations == len(rows["total"]) == 1500
+    assert np.array_equal(rows["generation"], np.repeat(np.arange(150), 10))
+    assert store.attrs["finished"] == "evaluation budget of 1500 used"

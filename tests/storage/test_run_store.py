@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import numpy as np
 import pytest
@@ -126,3 +127,20 @@ def test_front_and_hypervolume_per_generation(tmp_path):
     store.write_generation(2, 6, np.zeros((1, 1)), _vectors([[0.5, 0.5]]), 0.1)
     store.rollback(store.checkpoint())  # crash before the commit of generation 2
     assert store.group["fronts"]["row"].shape == (4,)
+
+
+def test_one_writer_at_a_time(tmp_path):
+    first, second = _store(tmp_path), RunStore.open(tmp_path / "run.zarr", mode="r+")
+    with first.writer_lock():
+        holder = (tmp_path / "run.zarr" / "writer.lock").read_text()
+        assert f"pid {os.getpid()} on {socket.gethostname()}" in holder
+        with pytest.raises(StoreError, match=rf"being written by another run \(pid {os.getpid()}"):
+            with second.writer_lock():
+                pass
+    with second.writer_lock():  # released on exit, also after an error inside
+        pass
+    with pytest.raises(RuntimeError, match="inside"):
+        with first.writer_lock():
+            raise RuntimeError("inside")
+    with second.writer_lock():
+        pass
