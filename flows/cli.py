@@ -443,8 +443,8 @@ def serve(
     """Start what a workstation needs for the Prefect UI: a local Prefect server (SQLite in
     PREFECT_HOME), the deployments of deployments/prefect.yaml and a process worker.
 
-    Open the printed address, choose Deployments → run (or benchmark) → Run → Custom run, fill
-    in the form and submit. Ctrl-C stops the worker and the server."""
+    Open the printed address, choose Deployments → run (or resume, benchmark) → Run → Custom
+    run, fill in the form and submit. Ctrl-C stops the worker and the server."""
     import signal
     import subprocess
 
