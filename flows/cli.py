@@ -145,12 +145,18 @@ def run(
 def resume(
     store: Annotated[Path, typer.Argument(help="Run store of an interrupted run.")],
     workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
-    cluster: ClusterOption = "local",
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Cluster profile (name or YAML path). Default: the cluster the run used.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines.")] = False,
 ) -> None:
     """Continue an interrupted run from its store and checkpoint, then analyze it."""
     _verbose(verbose)
-    config = _cluster(cluster, workers)
+    config = None if cluster is None and workers is None else _cluster(cluster or "local", workers)
     from flows.run import resume_flow
 
     try:

@@ -22,7 +22,17 @@ def optimize_flow(store: str, cluster: ClusterConfig | None = None, progress: bo
     """Run (or continue) the optimization recorded in ``store`` until a stopping rule fires."""
     run_store = RunStore.open(store, mode="r+")
     with run_store.writer_lock():  # one run at a time writes a store
-        return _optimize(run_store, cluster or ClusterConfig(), progress)
+        return _optimize(run_store, cluster or _cluster_of_the_run(run_store), progress)
+
+
+def _cluster_of_the_run(run_store: RunStore) -> ClusterConfig:
+    """The cluster a run was started on (a resume without a cluster goes back to it rather
+    than to a LocalCluster on, say, a login node); the default for a new run."""
+    stored = run_store.attrs.get("cluster")
+    if not stored:
+        return ClusterConfig()
+    get_run_logger().info("cluster: %s, as the run used before", stored["cluster_class"])
+    return ClusterConfig.model_validate(stored)
 
 
 def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> dict:
@@ -30,6 +40,8 @@ def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> di
     store = run_store.path
     problem = problem_from_store(run_store)
     run = OptimizationRun(problem, run_store)
+    # a scheduler's address lives as long as its cluster: not worth keeping
+    run_store.set_attributes(cluster=cluster.model_dump(mode="json", exclude={"address"}))
     if run.resumed_at and run.stop_reason:
         logger.info("%s has already finished (%s): nothing to evaluate", store, run.stop_reason)
     elif run.resumed_at:

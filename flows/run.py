@@ -112,8 +112,8 @@ def resume_flow(
 
     Args:
         store: Run store of the interrupted run (relative paths: from the working directory).
-        cluster: The Dask cluster that evaluates the populations. Empty: a local cluster with
-            one worker process per core.
+        cluster: The Dask cluster that evaluates the populations. Empty (and no profile): the
+            cluster the run used before.
         cluster_profile: Instead of cluster: a profile name (local, slurm, pbs …) or YAML path.
         progress: Show a progress bar on the terminal (command line runs).
     """

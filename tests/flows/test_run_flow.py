@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from flows.run import run_flow
+from flows.run import resume_flow, run_flow
 from optimization.cluster import ClusterConfig
 from optimization.spec import load_problem, with_overrides
 from storage.run_store import RunStore
@@ -72,3 +72,22 @@ def test_uc2_random_search_flow(tmp_path, prefect_harness):
     assert store.committed_evaluations == 12 == result["evaluations"]
     assert store.arrays("target")["trace"].shape == (20000, 1)
     assert "budget" in result["stop_reason"]
+    assert store.attrs["cluster"] == ClusterConfig(workers=2).model_dump(
+        mode="json", exclude={"address"}
+    )
+
+
+def test_resume_without_a_cluster_goes_back_to_the_runs_own(tmp_path, prefect_harness):
+    """A run remembers its cluster (not a scheduler address, which dies with the cluster); a
+    resume given none uses it again, a resume given one uses that."""
+    spec = with_overrides(load_problem(problem_path("hh")), population=4, generations=1, seed=2)
+    store_path = tmp_path / "hh.zarr"
+    run_flow(spec, str(store_path), ClusterConfig(workers=1, chunks_per_worker=2))
+    stored = RunStore.open(store_path).attrs["cluster"]
+    assert "address" not in stored
+    assert ClusterConfig.model_validate(stored) == ClusterConfig(workers=1, chunks_per_worker=2)
+
+    resume_flow(str(store_path))  # finished: re-analyzed on the cluster it remembers
+    assert RunStore.open(store_path).attrs["cluster"] == stored
+    resume_flow(str(store_path), ClusterConfig(workers=2))
+    assert RunStore.open(store_path).attrs["cluster"]["workers"] == 2
