@@ -195,9 +195,8 @@ def test_killed_run_is_finished_by_a_resume_deployment_run(served, tmp_path):
     assert interrupted.attrs["finished"] is None
     assert 3 <= interrupted.committed_generations < 8
 
-    resumed = served.trigger(
-        "neuroptimus-resume/resume", {"store": str(killed), "cluster": cluster}
-    )
+    # no cluster given: the resume goes back to the one the run used
+    resumed = served.trigger("neuroptimus-resume/resume", {"store": str(killed)})
     assert resumed.state.is_completed(), f"{resumed.state}\n{served.output()[-3000:]}"
     assert_same_run(killed, reference)
     assert np.array_equal(
@@ -205,6 +204,7 @@ def test_killed_run_is_finished_by_a_resume_deployment_run(served, tmp_path):
         RunStore.open(reference).arrays("best")["trace"],
     )
     assert (killed / "report.html").is_file()
+    assert RunStore.open(killed).attrs["cluster"]["workers"] == 2
 
 
 def test_ctrl_c_stops_server_and_worker(served):
