@@ -16,7 +16,7 @@ hv.extension("bokeh", logo=False)
 WIDTH, HEIGHT = 900, 320
 
 
-def _positive(values: np.ndarray) -> np.ndarray:
+def positive(values: np.ndarray) -> np.ndarray:
     """Log axes cannot show zero errors: floor them at a small positive value."""
     values = np.asarray(values, dtype=float)
     floor = np.nanmin(values[values > 0]) / 10 if np.any(values > 0) else 1e-12
@@ -54,7 +54,7 @@ def convergence_figure(store: Run) -> hv.Overlay:
     generation = np.arange(len(stats["best"]))
     lines = [
         hv.Curve(
-            (generation, _positive(stats[name])), "generation", "total error", label=label
+            (generation, positive(stats[name])), "generation", "total error", label=label
         ).opts(color=color, line_width=width)
         for name, label, color, width in [
             ("cumulative_best", "best so far", "#1f77b4", 3),
@@ -82,7 +82,7 @@ def components_figure(store: Run) -> hv.Overlay:
     weighted = rows["errors"][best_rows[kept]] * weights
     x = np.arange(count)[kept]
     curves = [
-        hv.Curve((x, _positive(weighted[:, j])), "generation", "weighted error", label=name)
+        hv.Curve((x, positive(weighted[:, j])), "generation", "weighted error", label=name)
         for j, name in enumerate(store.component_names)
     ]
     return hv.Overlay(curves).opts(
@@ -95,7 +95,7 @@ def parameters_figure(store: Run) -> hv.Layout:
     """Every individual's parameter values per generation, coloured by log10 total error,
     with the bounds (dashed) and, for surrogate problems, the true value (black)."""
     rows = store.evaluations()
-    log_error = np.log10(_positive(rows["total"]))
+    log_error = np.log10(positive(rows["total"]))
     panels = []
     for j, parameter in enumerate(store.attrs["spec"]["parameters"]):
         name = parameter["name"]

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import holoviews as hv
 import numpy as np
 
-from analysis.population import RASTERIZE_ABOVE, positive, run_colour
+from analysis.figures import positive
+from analysis.population import RASTERIZE_ABOVE, run_colour
 from analysis.snapshot import RunSnapshot
 from optimization.pareto import non_dominated
 

@@ -21,6 +21,7 @@ from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import BasicTicker, NumeralTickFormatter
 from holoviews.operation.datashader import dynspread, rasterize
 
+from analysis.figures import positive
 from analysis.snapshot import RunSnapshot
 
 hv.extension("bokeh", logo=False)
@@ -78,13 +79,6 @@ def population_frame(
         columns["run"] = np.full(int(keep.sum()), index, dtype=np.int32)
         parts.append(pd.DataFrame(columns))
     return pd.concat(parts, ignore_index=True)
-
-
-def positive(values: np.ndarray) -> np.ndarray:
-    """Log axes cannot show zero errors: floor them at a small positive value."""
-    values = np.asarray(values, dtype=float)
-    floor = np.nanmin(values[values > 0]) / 10 if np.any(values > 0) else 1e-12
-    return np.maximum(values, floor)
 
 
 @dataclass(frozen=True)

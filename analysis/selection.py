@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import holoviews as hv
 import pandas as pd
 
-from analysis.population import positive
+from analysis.figures import positive
 from analysis.snapshot import RunSnapshot
 from analysis.traces import PICK_COLOURS
 

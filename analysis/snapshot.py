@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from optimization.parameters import ParameterSpace
+from optimization.spec import ParameterSpec
 from storage.run_store import RunStore
 
 # The numeric columns figures need; ``worker`` and ``message`` (strings, slow to read for
@@ -104,13 +105,7 @@ class RunSnapshot:
     @cached_property
     def unit(self) -> np.ndarray:
         """Parameters in the algorithms' unit cube (log-scaled ones uniform in log10)."""
-        space = ParameterSpace(
-            names=tuple(p["name"] for p in self.parameters),
-            lower=np.array([p["lower"] for p in self.parameters], dtype=float),
-            upper=np.array([p["upper"] for p in self.parameters], dtype=float),
-            log=np.array([bool(p.get("log")) for p in self.parameters]),
-        )
-        return space.to_unit(self.rows["parameters"])
+        return stored_space(self.parameters).to_unit(self.rows["parameters"])
 
     def front(self, generation: int | None = None) -> np.ndarray:
         """Rows on the non-dominated front after ``generation`` (default: the last one)."""
@@ -128,6 +123,11 @@ class RunSnapshot:
             return []
         array = RunStore.open(self.path).group["evaluations"]["message"]
         return [str(m) for m in array.get_coordinate_selection(rows)]
+
+
+def stored_space(parameters: list[dict[str, Any]]) -> ParameterSpace:
+    """The parameter space of parameter specs as a store keeps them (JSON)."""
+    return ParameterSpace.from_specs([ParameterSpec.model_validate(p) for p in parameters])
 
 
 def read_snapshot(path: str | Path, previous: RunSnapshot | None = None) -> RunSnapshot:

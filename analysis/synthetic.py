@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.snapshot import stored_space
 from optimization.evaluation import BatchResult
 from optimization.parameters import ParameterSpace
 from optimization.problem import expected_length
@@ -81,16 +82,6 @@ def simulate_synthetic(snapshot, row: int) -> list[Trace]:
     return [Trace(values=trace, dt_ms=float(time_ms[1] - time_ms[0]))]
 
 
-def _space(spec: dict[str, Any]) -> ParameterSpace:
-    parameters = spec["parameters"]
-    return ParameterSpace(
-        names=tuple(p["name"] for p in parameters),
-        lower=np.array([p["lower"] for p in parameters], dtype=float),
-        upper=np.array([p["upper"] for p in parameters], dtype=float),
-        log=np.array([bool(p.get("log")) for p in parameters]),
-    )
-
-
 def _true_unit(spec: dict[str, Any], space: ParameterSpace) -> np.ndarray:
     true = [p.get("true_value") for p in spec["parameters"]]
     centre = [0.5 if t is None else t for t in true]
@@ -101,7 +92,7 @@ def population(
     spec: dict[str, Any], generation: int, size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, BatchResult]:
     """One generation: a cloud that shrinks onto the true values, and its errors."""
-    space = _space(spec)
+    space = stored_space(spec["parameters"])
     true = _true_unit(spec, space)
     d = len(true)
     if generation == 0:
