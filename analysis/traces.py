@@ -8,8 +8,6 @@ loads a model. Results are cached by (store, row): committed rows never change.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import multiprocessing
 import threading
 from collections.abc import Sequence
@@ -21,18 +19,13 @@ import numpy as np
 from holoviews.operation.downsample import downsample1d
 
 from analysis.snapshot import RunSnapshot
+from optimization.problem import model_key
 from optimization.simulators import Trace
 
 hv.extension("bokeh", logo=False)
 
 TARGET_COLOUR, BEST_COLOUR = "black", "#d62728"
 PICK_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
-
-
-def problem_key(spec: dict) -> str:
-    """Runs with the same model, parameters and protocol can share a simulation process."""
-    text = json.dumps({k: spec.get(k) for k in ("model", "parameters", "protocol", "base_dir")})
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 _problems: dict = {}  # in the worker process: store path -> Problem
@@ -69,7 +62,7 @@ class TraceSimulator:
         cached = self._cache.get((snapshot.path, row))
         if cached is not None:
             return cached
-        key = problem_key(snapshot.spec)
+        key = model_key(snapshot.spec)
         values = snapshot.rows["parameters"][row]
         timeout = float(snapshot.spec["evaluation"]["timeout_s"]) + 120  # + worker start-up
         try:
@@ -144,4 +137,4 @@ def traces_figure(
     return hv.Overlay(curves).opts(**look, legend_position="right")
 
 
-__all__ = ["TraceSimulator", "problem_key", "traces_figure"]
+__all__ = ["TraceSimulator", "traces_figure"]

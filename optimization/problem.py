@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,13 @@ class TargetError(ValueError):
     """The target data cannot be used with this protocol (missing, wrong shape or length)."""
 
 
+def model_key(spec: dict) -> str:
+    """Names what a simulation depends on (model, parameters, protocol and where the files
+    are) in a problem spec's JSON form: equal keys can share one simulator process."""
+    text = json.dumps({k: spec.get(k) for k in ("model", "parameters", "protocol", "base_dir")})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Problem:
     """Everything an evaluation needs; small enough to send to every worker once."""
@@ -33,8 +41,7 @@ class Problem:
     @cached_property  # asked for on every evaluation; the spec does not change
     def key(self) -> str:
         """Identifies the simulated model, so a worker process can tell if it already has it."""
-        text = self.spec.model_dump_json(include={"model", "parameters", "protocol", "base_dir"})
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return model_key(self.spec.model_dump(mode="json"))
 
     def make_simulator(self) -> Simulator:
         return create_simulator(self.spec)
