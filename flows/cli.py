@@ -295,24 +295,20 @@ def benchmark_algorithms(
 
     An interrupted benchmark continues where it stopped when started again with the same
     folder: finished runs are reused, interrupted ones resumed."""
-    from optimization.algorithms import get_algorithm
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.compare import benchmark_flow, check_algorithms, default_folder
+    from optimization.cluster import ClusterConfig
     from optimization.spec import SpecError
 
     spec = _load(problem)
     names = [name.strip() for name in algorithms.split(",") if name.strip()]
     try:
-        for name in names:
-            get_algorithm(name)
-    except (KeyError, ValueError) as error:
+        check_algorithms(names)  # before Prefect starts
+    except SpecError as error:
         _fail(str(error))
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    from flows.compare import benchmark_flow
-    from optimization.cluster import ClusterConfig
-
     flow = benchmark_flow.with_options(task_runner=ThreadPoolTaskRunner(concurrent_runs))
-    if folder is None:
-        folder = Path("runs") / f"benchmark-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder = folder or Path(default_folder(spec))
     typer.echo(f"{len(names)} algorithms × {seeds} seeds into {folder}")
     started = time.perf_counter()
     try:

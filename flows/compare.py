@@ -28,6 +28,21 @@ def benchmark_spec(problem: ProblemSpec, population: int, generations: int) -> P
     return spec.model_copy(update={"stopping": StoppingSpec()})
 
 
+def check_algorithms(names: list[str]) -> None:
+    """Fail before anything runs when a name is not a registered algorithm."""
+    unknown = [name for name in names if name not in ALGORITHMS]
+    if unknown or not names:
+        raise SpecError(
+            f"unknown algorithm(s) {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(ALGORITHMS)}"
+        )
+
+
+def default_folder(spec: ProblemSpec) -> str:
+    """A new folder per benchmark: ``runs/benchmark-<name>-<time>``."""
+    return f"runs/benchmark-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 @task(name="algorithm-run", task_run_name="{algorithm}-seed{seed}", retries=1)
 def algorithm_run(
     problem: ProblemSpec, algorithm: str, seed: int, store: str, cluster: ClusterConfig
@@ -89,14 +104,8 @@ def benchmark_flow(
     """
     logger = get_run_logger()
     spec = benchmark_spec(resolve_problem(problem, usecase), population, generations)
-    unknown = [name for name in algorithms if name not in ALGORITHMS]
-    if unknown or not algorithms:
-        raise SpecError(
-            f"unknown algorithm(s) {', '.join(unknown) or '(none given)'}; "
-            f"known: {', '.join(ALGORITHMS)}"
-        )
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    root = Path(folder or f"runs/benchmark-{spec.name}-{stamp}")
+    check_algorithms(algorithms)
+    root = Path(folder or default_folder(spec))
     root.mkdir(parents=True, exist_ok=True)
     cluster = resolve_cluster(cluster, cluster_profile) or ClusterConfig()
     with make_cluster(cluster) as dask_cluster:

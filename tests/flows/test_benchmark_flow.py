@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.compare import benchmark_flow
+from flows.compare import benchmark_flow, check_algorithms
 from optimization.cluster import ClusterConfig
 from optimization.scores import convergence_curve, convergence_score
-from optimization.spec import load_problem
+from optimization.spec import SpecError, load_problem
 from storage.run_store import RunStore
 from usecases import problem_path
 
@@ -54,3 +54,11 @@ def test_benchmark_runs_scores_and_reuses_finished_runs(tmp_path, prefect_harnes
     stamps = {s: (folder / s / "checkpoint.pkl").stat().st_mtime_ns for s in runs["store"]}
     benchmark_flow(**arguments)
     assert stamps == {s: (folder / s / "checkpoint.pkl").stat().st_mtime_ns for s in stamps}
+
+
+def test_unknown_algorithms_are_named_before_anything_runs():
+    check_algorithms(["cmaes", "random"])
+    with pytest.raises(SpecError, match=r"unknown algorithm\(s\) magic, tabu; known: .*cmaes"):
+        check_algorithms(["cmaes", "magic", "tabu"])
+    with pytest.raises(SpecError, match=r"\(none given\)"):
+        check_algorithms([])
