@@ -79,9 +79,7 @@ def _cluster(profile: str, workers: int | None):
     try:
         config = ClusterConfig.from_profile(profile)
     except ClusterError as error:
-        if profile != "local" or "no cluster profile named" not in str(error):
-            _fail(str(error))
-        config = ClusterConfig()  # the built-in default equals deployments/clusters/local.yaml
+        _fail(str(error))
     if workers is None:
         return config
     # a fixed number of workers replaces the profile's adaptive bounds

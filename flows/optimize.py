@@ -50,7 +50,7 @@ def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> di
     label = f"{spec.name} · {run.algorithm.info.label}"
     artifacts = RunArtifacts(spec, run.algorithm.info.label, run.evaluations)
     with connect(cluster) as client:
-        evaluator = DaskEvaluator(client, problem, cluster.chunks_per_worker)
+        evaluator = DaskEvaluator(client, problem)  # configured as connect() was
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
             while run.stop_reason is None:
                 points = run.ask()

@@ -79,8 +79,14 @@ class ClusterConfig(BaseModel):
     @classmethod
     def from_profile(cls, name_or_path: str | Path) -> ClusterConfig:
         """Read a cluster profile: a YAML file, or the name of one in the profile folders
-        (``$NEUROPTIMUS_CLUSTER_PROFILES``, ``./deployments/clusters``, the repository's)."""
-        path = profile_path(name_or_path)
+        (``$NEUROPTIMUS_CLUSTER_PROFILES``, ``./deployments/clusters``, the repository's).
+        ``local`` is built in, for an installation without the repository's profiles."""
+        try:
+            path = profile_path(name_or_path)
+        except ClusterError:
+            if str(name_or_path) == "local":
+                return cls()  # what deployments/clusters/local.yaml says
+            raise
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as error:

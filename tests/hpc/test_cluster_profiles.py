@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from optimization import cluster as cluster_module
 from optimization.cluster import ClusterConfig, ClusterError, job_script, profile_folders
 
 PROFILES = Path(__file__).resolve().parents[2] / "deployments" / "clusters"
@@ -66,6 +67,16 @@ def test_wrong_values_and_multithreaded_workers_are_refused(tmp_path):
         ClusterConfig(cluster_class="dask_jobqueue.SLURMCluster").check()
     with pytest.raises(ClusterError, match="cannot import 'dask_jobqueue.SlurmCluster'"):
         ClusterConfig(cluster_class="dask_jobqueue.SlurmCluster").check()
+
+
+def test_local_is_built_in_where_no_profile_files_are(tmp_path, monkeypatch):
+    """An installation without the repository's profile folder still knows ``local``."""
+    monkeypatch.setattr(cluster_module, "_REPOSITORY_PROFILES", tmp_path / "none")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEUROPTIMUS_CLUSTER_PROFILES", raising=False)
+    assert ClusterConfig.from_profile("local") == ClusterConfig()
+    with pytest.raises(ClusterError, match="no cluster profile named 'slurm'"):
+        ClusterConfig.from_profile("slurm")
 
 
 def test_unknown_profile_name_lists_the_known_ones():
