@@ -189,7 +189,6 @@ class Explorer(LinkedSelection):
         if part not in self._stale:
             return
         self._stale.discard(part)
-        parts = (part,)
         active, focus = self.active(), self.focus()
         if focus is None:
             for holder in self.holders.values():
@@ -198,7 +197,7 @@ class Explorer(LinkedSelection):
         labels = self.labels()
         names = [labels[s.path] for s in active]
         h = self.holders
-        if "convergence" in parts:
+        if part == "convergence":
             scored = [s for s in active if s.committed_evaluations]
             show_figure(h["convergence"], lambda: comparison.convergence_figure(_scores(scored)))
             if len(scored) > 1:
@@ -208,18 +207,18 @@ class Explorer(LinkedSelection):
             show_figure(h["run"], lambda: figures.convergence_figure(focus).opts(
                 title=f"Convergence of {labels[focus.path]}"))  # fmt: skip
             show_figure(h["components"], lambda: figures.components_figure(focus))
-        if "space" in parts:
+        if part == "space":
             show_figure(h["space"], self._pair_plot)
             self._show_selection()
-        if "diversity" in parts:
+        if part == "diversity":
             show_figure(h["diversity"], lambda: population.diversity_figure(active, names))
             show_figure(h["spread"], lambda: population.parameter_spread_figure(focus))
-        if "pareto" in parts:
+        if part == "pareto":
             generation = self.generations.value[1]
             x, y = self.pareto_x.value, self.pareto_y.value
             show_figure(h["front"], lambda: pareto_figures.front_figure(focus, x, y, generation))
             show_figure(h["volume"], lambda: pareto_figures.hypervolume_figure(active, names))
-        if "traces" in parts:
+        if part == "traces":
             h["traces"].objects = [
                 pn.pane.HoloViews(
                     traces.traces_figure(s, title=f"Target and best: {n}", downsample=TRACE_POINTS)
