@@ -288,11 +288,15 @@ def benchmark_algorithms(
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
     concurrent_runs: Annotated[int, typer.Option(help="Runs optimized at once.")] = 4,
+    thresholds: Annotated[
+        str, typer.Option(help="Errors to count evaluations to (comma-separated).")
+    ] = "1e-10",
 ) -> None:
     """Compare algorithms the paper's way: the same budget, N seeds each, scores and plots.
 
     An interrupted benchmark continues where it stopped when started again with the same
-    folder: finished runs are reused, interrupted ones resumed."""
+    folder: finished runs are reused, interrupted ones resumed. On a folder of finished runs
+    it simulates nothing and rewrites the tables and the page from the stores."""
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows.compare import benchmark_flow, check_algorithms, default_folder
@@ -303,8 +307,11 @@ def benchmark_algorithms(
     names = [name.strip() for name in algorithms.split(",") if name.strip()]
     try:
         check_algorithms(names)  # before Prefect starts
+        levels = [float(value) for value in thresholds.split(",") if value.strip()]
     except SpecError as error:
         _fail(str(error))
+    except ValueError:
+        _fail(f"--thresholds {thresholds!r}: give numbers separated by commas, e.g. 1e-10,1e-6")
     flow = benchmark_flow.with_options(task_runner=ThreadPoolTaskRunner(concurrent_runs))
     folder = folder or Path(default_folder(spec))
     typer.echo(f"{len(names)} algorithms × {seeds} seeds into {folder}")
@@ -312,7 +319,7 @@ def benchmark_algorithms(
     try:
         paths = flow(
             spec, names, seeds, population, generations, str(folder),
-            ClusterConfig(workers=workers), progress=True,
+            ClusterConfig(workers=workers), progress=True, thresholds=levels,
         )  # fmt: skip
     except (*_user_errors(), SpecError) as error:
         _fail(str(error), 1)

@@ -65,10 +65,52 @@ def algorithm_run(
 
 
 @task(name="compare-runs")
-def compare_runs(stores: list[str], folder: str, title: str) -> dict[str, str]:
+def compare_runs(
+    stores: list[str], folder: str, title: str, thresholds: list[float]
+) -> dict[str, str]:
     from analysis.comparison import write_comparison
 
-    return write_comparison(stores, folder, title)
+    return write_comparison(stores, folder, title, thresholds)
+
+
+def _stored_evaluations(path: Path) -> int:
+    return RunStore.open(path).committed_evaluations if (path / "zarr.json").is_file() else 0
+
+
+def pending_runs(spec: ProblemSpec, stores: list[Path]) -> list[Path]:
+    """The stores still to (create and) run; finished ones are reused as they are. A store
+    left by a benchmark of another budget is refused: its scores would not be comparable."""
+    pending = []
+    for path in stores:
+        if not (path / "zarr.json").is_file():
+            pending.append(path)
+            continue
+        attrs = RunStore.open(path).attrs
+        if attrs["budget"] != spec.budget:
+            raise SpecError(
+                f"{path} was run with a budget of {attrs['budget']} evaluations, this benchmark "
+                f"asks {spec.budget}: use another folder or the same population × generations"
+            )
+        if not attrs.get("finished"):
+            pending.append(path)
+    return pending
+
+
+def record_session(
+    folder: Path, started: float, runs: int, simulated: int, simulations: int, workers: int
+) -> Path:
+    """Append this invocation to ``sessions.csv``: the benchmark's wall time and what it
+    simulated. Rewriting the tables of a finished folder adds a row with 0 simulations and
+    keeps the rows of the sessions that ran the optimizations."""
+    path = folder / "sessions.csv"
+    header = "started_utc,wall_seconds,runs,runs_simulated,simulations,workers\n"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+    row = f"{stamp},{time.time() - started:.1f},{runs},{simulated},{simulations},{workers}\n"
+    with open(path, "a") as handle:
+        if handle.tell() == 0:
+            handle.write(header)
+        handle.write(row)
+    return path
 
 
 @flow(name="benchmark-algorithms", task_runner=ThreadPoolTaskRunner(max_workers=4))
@@ -83,9 +125,12 @@ def benchmark_flow(
     cluster_profile: str | None = None,
     progress: bool = False,
     usecase: str | None = None,
+    thresholds: list[float] = [1e-10],  # noqa: B006
 ) -> dict[str, str]:
     """Run each algorithm with seeds 1…``seeds`` (budget population × generations each) and
-    write ``runs.csv``, ``summary.csv`` and ``comparison.html`` into ``folder``.
+    write ``runs.csv``, ``summary.csv``, ``comparison.html`` and a row of ``sessions.csv``
+    into ``folder``. On a folder of finished runs nothing is simulated (no cluster starts):
+    the tables and the page are rewritten from the stores.
 
     Args:
         problem: The full problem (used when no use case is named below).
@@ -101,27 +146,42 @@ def benchmark_flow(
         progress: Print a line per finished run (command line).
         usecase: A bundled use case (hh, vclamp) or a problem YAML path; when given, it is
             the problem and the form above is ignored.
+        thresholds: Errors for which the tables give the evaluations a run needed to reach
+            them, and how many runs did.
     """
     logger = get_run_logger()
+    started = time.time()
     spec = benchmark_spec(resolve_problem(problem, usecase), population, generations)
     check_algorithms(algorithms)
     root = Path(folder or default_folder(spec))
     root.mkdir(parents=True, exist_ok=True)
-    cluster = resolve_cluster(cluster, cluster_profile) or ClusterConfig()
-    with make_cluster(cluster) as dask_cluster:
-        shared = cluster.model_copy(update={"address": dask_cluster.scheduler_address})
-        futures = [
-            algorithm_run.submit(
-                spec, algorithm, seed, str(root / f"{algorithm}-seed{seed}.zarr"), shared
-            )
-            for algorithm in algorithms
-            for seed in range(1, seeds + 1)
-        ]
-        stores = []
-        for future in futures:
-            stores.append(future.result())
-            if progress:
-                print(f"{len(stores)}/{len(futures)} runs done: {stores[-1]}", flush=True)
+    runs = [
+        (algorithm, seed, root / f"{algorithm}-seed{seed}.zarr")
+        for algorithm in algorithms
+        for seed in range(1, seeds + 1)
+    ]
+    pending = pending_runs(spec, [path for *_, path in runs])
+    before = sum(_stored_evaluations(path) for path in pending)
+    workers = 0
+    if pending:
+        cluster = resolve_cluster(cluster, cluster_profile) or ClusterConfig()
+        with make_cluster(cluster) as dask_cluster:
+            shared = cluster.model_copy(update={"address": dask_cluster.scheduler_address})
+            futures = [
+                algorithm_run.submit(spec, algorithm, seed, str(path), shared)
+                for algorithm, seed, path in runs
+                if path in pending
+            ]
+            for done, future in enumerate(futures, start=1):
+                future.result()
+                if progress:
+                    print(f"{done}/{len(futures)} runs done: {future.result()}", flush=True)
+            workers = len(dask_cluster.scheduler_info.get("workers", {}))
+    else:
+        logger.info("every run in %s has finished: rewriting the comparison only", root)
+    stores = [str(path) for *_, path in runs]
+    simulations = sum(_stored_evaluations(path) for path in pending) - before
+    sessions = record_session(root, started, len(runs), len(pending), simulations, workers)
     logger.info("%d runs finished; comparing", len(stores))
     title = f"{spec.name}: {len(algorithms)} algorithms × {seeds} seeds, budget {spec.budget}"
-    return compare_runs(stores, str(root), title)
+    return {**compare_runs(stores, str(root), title, list(thresholds)), "sessions": str(sessions)}
