@@ -1,9 +1,14 @@
 """Data registry: user-model and target files fetched by URL and verified by SHA-256.
 
 A spec refers to a registered file as ``data://<path>`` (for example
-``data://testcase_1_hh_pas_surrogate/input_data2.dat``). The file is downloaded once into a
-cache and verified; if ``NEUROPTIMUS_DATA_MIRROR`` names a local folder holding the same tree,
-the file is taken from there instead (still verified) and never copied.
+``data://testcase_1_hh_pas_surrogate/input_data2.dat``). Where the file comes from:
+
+- ``NEUROPTIMUS_DATA_MIRROR``: a local folder holding the same tree; the file is read from
+  there (verified, never copied). When set, nothing is downloaded.
+- otherwise it is downloaded once from ``NEUROPTIMUS_DATA_URL`` (default: the original
+  repository's raw files at the pinned commit; a base URL the registered path is appended to,
+  or a template with ``{path}``) into ``NEUROPTIMUS_DATA_CACHE`` (default: the user's cache
+  folder, ``neuroptimus``) and verified before it is used.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import pooch
 
 SCHEME = "data://"
 MIRROR_VARIABLE = "NEUROPTIMUS_DATA_MIRROR"
+URL_VARIABLE = "NEUROPTIMUS_DATA_URL"
+CACHE_VARIABLE = "NEUROPTIMUS_DATA_CACHE"
+_PROTOCOLS = ("http://", "https://", "ftp://", "sftp://", "doi:")  # what pooch downloads
 BASE_URL = (
     "https://raw.githubusercontent.com/KaliLab/neuroptimus/"
     "a0d7c9dfbf5646d9d1c39228fb9518bd3ab79e06/neuroptimus/new_test_files/"
@@ -57,23 +65,47 @@ def fetch(uri_or_path: str) -> Path:
             raise DataError(f"{uri_or_path}: missing from the mirror {MIRROR_VARIABLE}={mirror}")
         verify(path, expected)
         return path
+    return _download(uri_or_path, name, expected)
+
+
+def file_url(name: str) -> str:
+    """Where a registered file is downloaded from (``NEUROPTIMUS_DATA_URL`` or the default)."""
+    base = os.environ.get(URL_VARIABLE) or BASE_URL
+    if not base.startswith(_PROTOCOLS):
+        raise DataError(
+            f"{URL_VARIABLE}={base}: not a download URL (it must start with "
+            f"{', '.join(_PROTOCOLS)}); to use a local folder set {MIRROR_VARIABLE} instead"
+        )
+    if "{path}" in base:
+        return base.replace("{path}", name)
+    return base.rstrip("/") + "/" + name
+
+
+def cache_folder() -> Path:
+    return Path(os.environ.get(CACHE_VARIABLE) or pooch.os_cache("neuroptimus"))
+
+
+def _download(uri: str, name: str, expected: str) -> Path:
+    url = file_url(name)
     try:
         return Path(
             pooch.retrieve(
-                BASE_URL + name,
+                url,
                 known_hash=expected,
                 fname=name.replace("/", "__"),
-                path=pooch.os_cache("neuroptimus"),
+                path=cache_folder(),
                 progressbar=False,
             )
         )
-    except ValueError as error:  # pooch's checksum mismatch
+    except ValueError as error:  # pooch's checksum mismatch (the URL was checked above)
         raise DataError(
-            f"{uri_or_path}: downloaded file fails its SHA-256 check ({error})"
+            f"{uri}: the file downloaded from {url} fails its SHA-256 check ({error}); the "
+            "server holds another version of it — nothing was kept"
         ) from None
-    except Exception as error:
+    except Exception as error:  # HTTP errors (404 …), refused connections, DNS, disk
         raise DataError(
-            f"{uri_or_path}: cannot download ({error}); set {MIRROR_VARIABLE} to a local copy"
+            f"{uri}: cannot download {url} ({error}); set {MIRROR_VARIABLE} to a local copy "
+            f"or {URL_VARIABLE} to another server"
         ) from None
 
 
