@@ -75,6 +75,8 @@ def load_targets(spec: ProblemSpec) -> list[np.ndarray]:
 def read_target_file(spec: ProblemSpec) -> list[np.ndarray]:
     name = spec.target.file
     path = fetch(name) if name.startswith("data://") else Path(spec.resolve(name))
+    if not path.is_file():  # deleted since the problem file was checked
+        raise TargetError(f"target file {path}: not found")
     try:
         table = np.loadtxt(path, ndmin=2)
     except (OSError, ValueError) as error:

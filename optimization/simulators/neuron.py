@@ -41,7 +41,11 @@ class NeuronSimulator(Simulator):
             load_mechanisms(_resolve_file(spec, spec.model.mechanisms))
         h.load_file("stdrun.hoc")
         hoc = _resolve_file(spec, spec.model.hoc)
-        if not h.load_file(1, str(hoc)):
+        try:  # a hoc error raises (NEURON prints where); a missing file returns 0
+            loaded = h.load_file(1, str(hoc))
+        except RuntimeError as error:
+            raise ModelError(f"NEURON could not load the model file {hoc}: {error}") from None
+        if not loaded:
             raise ModelError(f"NEURON could not load the model file {hoc}")
         self._h = h
         self._clamp = self._make_stimulus()
