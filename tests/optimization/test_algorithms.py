@@ -64,6 +64,11 @@ def run(algorithm: Algorithm, function, budget: int) -> tuple[float, list[np.nda
     return best, batches
 
 
+def close(algorithm: Algorithm) -> None:
+    if isinstance(algorithm, BridgedAlgorithm):
+        algorithm.close()
+
+
 def bridge_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("neuroptimus-bridge")]
 
@@ -88,18 +93,71 @@ def test_every_algorithm_has_test_facts():
     assert set(FACTS) == set(ALGORITHMS)
 
 
-@pytest.mark.parametrize("problem", sorted(PROBLEMS))
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_drives_error_down(name, problem, seed):
+SEEDS = (1, 2, 3)
+
+
+def _beats_random_cases():
+    for name in NAMES:
+        if name == "random":  # checked against its exact stream below
+            continue
+        for problem in sorted(PROBLEMS):
+            factor = FACTS[name].beats_random[problem]
+            marks = []
+            if factor is None:
+                reason = f"{name} does not beat random search on {problem} within this budget"
+                marks = [pytest.mark.xfail(strict=True, reason=reason)]
+                factor = 2.0  # what "clearly better" means for the others
+            yield pytest.param(name, problem, factor, marks=marks, id=f"{problem}-{name}")
+
+
+@pytest.mark.parametrize(("name", "problem", "factor"), _beats_random_cases())
+def test_beats_random_search_with_the_same_budget(name, problem, factor):
+    """The median best of seeds 1-3 is ``factor`` times below random search's median with the
+    same evaluations and seeds (a fixed error threshold could be one random search passes)."""
     function, dimension, budget = PROBLEMS[problem]
     facts = FACTS[name]
-    algorithm = create_algorithm(name, dimension, facts.population, seed, {})
-    best, batches = run(algorithm, function, budget)
-    assert best < facts.thresholds[problem]
-    for points in batches:
-        assert batch_ok(facts, points, facts.population) and points.shape[1] == dimension
-        assert np.all(points >= 0.0) and np.all(points <= 1.0)
+    ours, theirs = [], []
+    for seed in SEEDS:
+        algorithm = create_algorithm(name, dimension, facts.population, seed, {})
+        best, batches = run(algorithm, function, budget)
+        close(algorithm)  # now: an expected failure's traceback would keep its thread alive
+        for points in batches:
+            assert batch_ok(facts, points, facts.population) and points.shape[1] == dimension
+            assert np.all(points >= 0.0) and np.all(points <= 1.0)
+        used = sum(len(points) for points in batches)
+        assert used == budget or facts.may_stop_early
+        ours.append(best)
+        theirs.append(run(create_algorithm("random", dimension, 10, seed, {}), function, used)[0])
+    assert np.median(ours) * factor < np.median(theirs), (ours, theirs)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_search_draws_exactly_the_seeded_uniform_stream(seed):
+    """Random search is the baseline above: its points are numpy's PCG64(seed) uniforms, one
+    population per ask, whatever it is told."""
+    algorithm = create_algorithm("random", 3, 7, seed, {})
+    _, batches = run(algorithm, rosenbrock, 70)
+    expected = np.random.Generator(np.random.PCG64(seed)).random((70, 3))
+    assert [len(points) for points in batches] == [7] * 10
+    assert np.array_equal(np.concatenate(batches), expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_told_errors_steer_the_search(name):
+    """Same seed, told the errors of another function (the sphere centred elsewhere): every
+    algorithm but random search asks other points within a few batches. An adapter that lost
+    what it is told would ask the same ones."""
+    shifted = lambda points: ((points - 0.7) ** 2).sum(axis=1)  # noqa: E731
+
+    def asked(function) -> np.ndarray:
+        algorithm = create_algorithm(name, 3, FACTS[name].population, 1, {})
+        batches = run(algorithm, function, 60)[1]
+        close(algorithm)
+        return np.concatenate(batches)
+
+    here, there = asked(sphere), asked(shifted)
+    same = here.shape == there.shape and np.array_equal(here, there)
+    assert same == (name == "random")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -109,7 +167,6 @@ def test_points_stay_in_cube_near_the_boundary(name):
     _, batches = run(algorithm, corner, 300)
     points = np.concatenate(batches)
     assert np.all(points >= 0.0) and np.all(points <= 1.0)
-    assert corner(points).min() < 0.2
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -14,10 +14,11 @@ def fail_bluepyopt(monkeypatch, algorithm) -> None:
     monkeypatch.setattr(bluepyopt.deapext.algorithms, "_get_offspring", get_offspring)
 
 
-# Measured over seeds 1-30 with population 10: sphere worst 0.002, Rosenbrock worst 4.6 (the
-# generic tests tell two proportional error columns, so the Pareto front is a single point).
+# Measured against random search (median over seeds 1-3, same evaluations): IBEA 53x on the
+# sphere and 8.5x on Rosenbrock, NSGA-II 62x and 10x (the generic tests tell two proportional
+# error columns, so the Pareto front is a single point).
 # With the default cxpb = mutpb = 1 every offspring is new, so every batch is the population.
 FACTS = {
-    name: Facts({"sphere": 0.005, "rosenbrock": 6.0}, fail_bluepyopt)
+    name: Facts({"sphere": 20.0, "rosenbrock": 3.0}, fail_bluepyopt)
     for name in ("bluepyopt-nsga2", "bluepyopt-ibea")
 }

@@ -32,13 +32,14 @@ def fail_scipy(monkeypatch, algorithm) -> None:
     monkeypatch.setattr(scipy.optimize, "minimize", minimize)
 
 
-# For scale: a uniform random point scores 0.49 on the sphere (d=4) and ~900 on Rosenbrock
-# (d=3); the cube centre scores 0.16 and 2.
+# Measured against random search (median over seeds 1-3, same evaluations): CMA-ES 1.2e5x on
+# the sphere and 3.8e6x on Rosenbrock, Nelder-Mead 1.5e7x and 1.9e9x. Random search itself is
+# checked against its exact stream of points (test_algorithms.py).
 FACTS = {
-    "random": Facts({"sphere": 0.08, "rosenbrock": 20.0}, fail_random),
-    "cmaes": Facts({"sphere": 1e-4, "rosenbrock": 0.05}, fail_cmaes, {"x0": 0.4}),
+    "random": Facts({"sphere": 1.0, "rosenbrock": 1.0}, fail_random),
+    "cmaes": Facts({"sphere": 1e4, "rosenbrock": 1e5}, fail_cmaes, {"x0": 0.4}),
     "scipy-nelder-mead": Facts(
-        {"sphere": 1e-6, "rosenbrock": 1e-4},
+        {"sphere": 1e5, "rosenbrock": 1e7},
         fail_scipy,
         {"x0": 0.4},
         seed_independent=True,
