@@ -10,6 +10,8 @@ import numpy as np
 from analysis.report import write_report
 from analysis.snapshot import read_snapshot
 from analysis.traces import TraceSimulator
+from optimization.problem import simulate_isolated
+from optimization.spec import ProblemSpec
 
 
 def test_report_has_every_view_and_no_network_links(store, tmp_path):
@@ -37,4 +39,8 @@ def test_a_picked_individual_is_simulated_with_neuron_in_a_worker_process(store)
     assert len(traces) == 1
     values = traces[0].values
     assert len(values) == len(snapshot.target["trace"])
-    assert values.max() > 0 > values[0]  # an HH soma at rest that fires when stimulated
+    # exactly this individual's trace: the problem's model simulated with the row's values
+    spec = ProblemSpec.model_validate(snapshot.spec)
+    parameters = dict(zip([p.name for p in spec.parameters],
+                          snapshot.rows["parameters"][row], strict=True))  # fmt: skip
+    assert np.array_equal(values, simulate_isolated(spec, parameters)[0].values)

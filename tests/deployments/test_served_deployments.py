@@ -79,7 +79,8 @@ def test_run_triggered_through_the_api_completes_with_store_and_artifacts(served
                 parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run.id])
             )
         )
-        assert {run.name for run in children}  # setup, optimize, analyze subflows
+        flows = sorted(client.read_flow(run.flow_id).name for run in children)
+        assert flows == ["analyze", "optimize", "setup"]  # the run's three subflows
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(
                 flow_run_id=ArtifactFilterFlowRunId(any_=[run.id for run in children])

@@ -290,7 +290,9 @@ def test_stopping_by_its_own_criterion_ends_the_run(make):
     assert algorithm.done and count < 5000
     assert algorithm.ask().shape == (0, 3)
     assert isinstance(algorithm.result, pygmo.population)
-    assert algorithm.result.champion_f[0] < 1e-2
+    # converged, not given up: 10x below random search with as many points (measured 97x)
+    uniform = np.random.Generator(np.random.PCG64(1)).random((count, 3))
+    assert algorithm.result.champion_f[0] * 10 < sphere(uniform).min()
 
 
 # --- use case 1 (real NEURON) ----------------------------------------------------------------
