@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,8 +28,8 @@ class AlgorithmInfo:
     label: str  # human name, e.g. "CMA-ES (cmaes)"
     package: str  # PyPI package that implements it
     multi_objective: bool  # sees the error vector instead of the weighted sum
-    parallel: bool  # True: whole generations per ask; False: serial (one point per ask,
-    # possibly after a first batch holding the initial population)
+    parallel: bool  # True: whole generations per ask; False: a serial method (one point per
+    # ask and island, possibly after a first batch holding the initial populations)
     defaults: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
 
@@ -79,3 +80,15 @@ class Algorithm(abc.ABC):
     def restore(self, state: bytes) -> None:
         """Inverse of :meth:`state`."""
         self.__dict__.update(pickle.loads(state))
+
+    def journal_state(self) -> tuple[bytes, Sequence[Any]]:
+        """The state as (head, journal): ``journal`` only ever grows by appending, so a store
+        writes only its new records at each checkpoint. Default: everything in the head."""
+        return self.state(), ()
+
+    def restore_journal(self, head: bytes, journal: Sequence[Any]) -> None:
+        """Inverse of :meth:`journal_state`."""
+        self.restore(head)
+
+    def close(self) -> None:
+        """Release threads or other resources (default: nothing to release)."""
