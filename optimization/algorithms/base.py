@@ -90,5 +90,5 @@ class Algorithm(abc.ABC):
         """Inverse of :meth:`journal_state`."""
         self.restore(head)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """Release threads or other resources (default: nothing to release)."""

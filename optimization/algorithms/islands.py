@@ -41,7 +41,7 @@ def ring_migration(snapshots: list[tuple[np.ndarray, np.ndarray]], migrants: int
     """
     replies: list[list] = []
     count = len(snapshots)
-    for i, (x, f) in enumerate(snapshots):
+    for i, (_, f) in enumerate(snapshots):
         if count < 2:
             replies.append([])
             continue
