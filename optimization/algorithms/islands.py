@@ -19,7 +19,8 @@ the same run on any cluster.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,7 @@ class Archipelago:
         self.pending: np.ndarray | None = None
         self._parts: list[tuple[LoopBridge, int]] = []  # islands of the pending batch
         self._started = False
+        self._failure: BaseException | None = None  # one island failed: the run has failed
 
     @property
     def finished(self) -> bool:
@@ -81,27 +83,43 @@ class Archipelago:
         return [bridge.result for bridge in self.bridges]
 
     def ask(self) -> np.ndarray:
+        if self._failure is not None:
+            raise self._failure
         if not self._started:
             self._started = True
-            for bridge in self.bridges:
-                bridge.start()
-            self._gather()
+            with self._failing():
+                for bridge in self.bridges:
+                    bridge.start()
+                self._gather()
         if self.pending is None:
             return np.empty((0, self.dimension))
         return self.pending.copy()
 
     def tell(self, errors: np.ndarray, totals: np.ndarray) -> None:
+        if self._failure is not None:
+            raise self._failure
         if self.pending is None:
             raise ValueError(f"{self.name}: tell() without a pending ask()")
         errors, totals = np.array(errors, dtype=float), np.array(totals, dtype=float)
         self.history.append((self.pending, errors, totals))
-        start = 0
-        for bridge, n in self._parts:
-            bridge.answer(errors[start : start + n], totals[start : start + n])
-            start += n
-        for bridge, _ in self._parts:  # the islands compute meanwhile, each in its thread
-            bridge.wait()
-        self._gather()
+        with self._failing():
+            start = 0
+            for bridge, n in self._parts:
+                bridge.answer(errors[start : start + n], totals[start : start + n])
+                start += n
+            for bridge, _ in self._parts:  # the islands compute meanwhile, each in its thread
+                bridge.wait()
+            self._gather()
+
+    @contextmanager
+    def _failing(self) -> Iterator[None]:
+        """An island's failure is the run's: remember it and stop the other islands."""
+        try:
+            yield
+        except BaseException as error:
+            self._failure = error
+            self.close()
+            raise
 
     def _gather(self) -> None:
         """Migrate while every live island waits to, then collect the pending batches."""

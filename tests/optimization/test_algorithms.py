@@ -94,7 +94,7 @@ def test_every_algorithm_has_test_facts():
 def test_drives_error_down(name, problem, seed):
     function, dimension, budget = PROBLEMS[problem]
     facts = FACTS[name]
-    algorithm = create_algorithm(name, dimension, facts.population, seed, {})
+    algorithm = create_algorithm(name, dimension, facts.population, seed, facts.settings)
     best, batches = run(algorithm, function, budget)
     assert best < facts.thresholds[problem]
     for points in batches:
@@ -105,7 +105,7 @@ def test_drives_error_down(name, problem, seed):
 @pytest.mark.parametrize("name", NAMES)
 def test_points_stay_in_cube_near_the_boundary(name):
     corner = lambda points: ((points - 1.0) ** 2).sum(axis=1)  # optimum on a corner  # noqa: E731
-    algorithm = create_algorithm(name, 3, FACTS[name].population, 0, {})
+    algorithm = create_algorithm(name, 3, FACTS[name].population, 0, FACTS[name].settings)
     _, batches = run(algorithm, corner, 300)
     points = np.concatenate(batches)
     assert np.all(points >= 0.0) and np.all(points <= 1.0)
@@ -115,7 +115,9 @@ def test_points_stay_in_cube_near_the_boundary(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_sequence_different_seed_different(name):
     def sequence(seed: int) -> list[np.ndarray]:
-        return run(create_algorithm(name, 3, FACTS[name].population, seed, {}), rosenbrock, 120)[1]
+        facts = FACTS[name]
+        algorithm = create_algorithm(name, 3, facts.population, seed, facts.settings)
+        return run(algorithm, rosenbrock, 120)[1]
 
     first, again, other = sequence(7), sequence(7), sequence(8)
     assert len(first) == len(again)
@@ -130,7 +132,8 @@ def test_same_seed_same_sequence_different_seed_different(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_restore_continues_bit_identically(name, split):
     facts = FACTS[name]
-    generations, settings, population = 25, facts.restore_settings, facts.population
+    generations, population = 25, facts.population
+    settings = {**facts.settings, **facts.restore_settings}
     uninterrupted = create_algorithm(name, 3, population, 5, settings)
     expected = [step(uninterrupted, rosenbrock) for _ in range(generations)]
     if facts.may_stop_early:  # compare only while the uninterrupted run still asked
@@ -250,23 +253,26 @@ def test_registry_facts():
 
 
 def test_nelder_mead_convergence_ends_the_run():
-    algorithm = create_algorithm("scipy-nelder-mead", 3, 1, 0, {})
+    algorithm = create_algorithm("scipy-nelder-mead", 3, 1, 0, {"islands": 1})
     best, batches = run(algorithm, sphere, 10_000)
-    assert algorithm.done and algorithm.result.success
-    assert len(batches) == algorithm.result.nfev < 400
+    (result,) = algorithm.result  # one island
+    assert algorithm.done and result.success
+    assert len(batches) == result.nfev < 400
     started = time.monotonic()
     assert algorithm.ask().shape == (0, 3)  # no blocking once SciPy has returned
     assert time.monotonic() - started < 0.5
-    restored = create_algorithm("scipy-nelder-mead", 3, 1, 0, {})
+    restored = create_algorithm("scipy-nelder-mead", 3, 1, 0, {"islands": 1})
     restored.restore(algorithm.state())  # a finished run restores as finished
     assert restored.done and restored.ask().shape == (0, 3)
 
 
 def test_nelder_mead_settings_reach_scipy():
-    algorithm = create_algorithm("scipy-nelder-mead", 2, 1, 0, {"maxfev": 12, "adaptive": True})
+    settings = {"maxfev": 12, "adaptive": True, "islands": 3}
+    algorithm = create_algorithm("scipy-nelder-mead", 2, 1, 0, settings)
     _, batches = run(algorithm, rosenbrock, 100)
-    assert len(batches) == 12 and algorithm.done
-    assert algorithm.result.nfev == 12 and not algorithm.result.success
+    assert [len(points) for points in batches] == [3] * 12 and algorithm.done
+    assert [result.nfev for result in algorithm.result] == [12] * 3
+    assert not any(result.success for result in algorithm.result)
 
 
 def _toy_es(
@@ -377,7 +383,7 @@ def test_bridge_state_is_plain_data():
 
 
 def test_bridge_threads_are_daemons_and_do_not_leak():
-    algorithm = create_algorithm("scipy-nelder-mead", 2, 1, 0, {})
+    algorithm = create_algorithm("scipy-nelder-mead", 2, 1, 0, {"islands": 1})
     step(algorithm)
     (thread,) = bridge_threads()
     assert thread.daemon
@@ -385,7 +391,7 @@ def test_bridge_threads_are_daemons_and_do_not_leak():
     assert not thread.is_alive() and algorithm.done
     assert algorithm.ask().shape == (0, 2)
 
-    abandoned = create_algorithm("scipy-nelder-mead", 2, 1, 0, {})
+    abandoned = create_algorithm("scipy-nelder-mead", 2, 1, 0, {"islands": 1})
     step(abandoned)
     (thread,) = bridge_threads()
     del abandoned
@@ -393,7 +399,7 @@ def test_bridge_threads_are_daemons_and_do_not_leak():
     thread.join(timeout=2)
     assert not thread.is_alive()
 
-    restored = create_algorithm("scipy-nelder-mead", 2, 1, 0, {})
+    restored = create_algorithm("scipy-nelder-mead", 2, 1, 0, {"islands": 1})
     step(restored)
     saved = restored.state()
     restored.restore(saved)  # the old run's thread is replaced, not leaked

@@ -37,12 +37,12 @@ def fail_scipy(monkeypatch, algorithm) -> None:
 FACTS = {
     "random": Facts({"sphere": 0.08, "rosenbrock": 20.0}, fail_random),
     "cmaes": Facts({"sphere": 1e-4, "rosenbrock": 0.05}, fail_cmaes, {"x0": 0.4}),
-    "scipy-nelder-mead": Facts(
+    "scipy-nelder-mead": Facts(  # restarts: x0, then a start drawn from the seed
         {"sphere": 1e-6, "rosenbrock": 1e-4},
         fail_scipy,
         {"x0": 0.4},
-        seed_independent=True,
-        batch="one",
+        batch="islands",
         may_stop_early=True,
+        settings={"islands": 2},
     ),
 }
