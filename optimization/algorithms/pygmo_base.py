@@ -263,8 +263,7 @@ class PygmoAlgorithm(BridgedAlgorithm):
     def migration(self) -> Any:
         if "migrants" not in self.info.defaults:
             return None  # independent starts
-        migrants = self._island_setting("migrants", 0)
-        return partial(ring_migration, migrants=migrants) if migrants else None
+        return partial(ring_migration, migrants=self._island_setting("migrants", 0))
 
     def _island_seeds(self) -> list[int]:
         return island_seeds(self.seed, self.islands)

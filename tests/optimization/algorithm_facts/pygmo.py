@@ -2,9 +2,10 @@
 
 Serial UDAs run as islands (two here, for the small budgets): the initial populations of all
 islands form the first batch, then one point per live island per ``ask``; UDAs with a batch
-fitness evaluator ask whole populations. Praxis islands start from one point each. Thresholds are the worst of seeds 1, 2, 3
-with some margin. The multi-objective algorithms and the ant colonies get 20 individuals:
-with 10, NSGA-II and NSPSO barely improve on random search within these budgets.
+fitness evaluator ask whole populations. Praxis islands start from one point each.
+Thresholds are the worst of seeds 1, 2, 3 with some margin. The multi-objective algorithms
+and the ant colonies get 20 individuals: with 10, NSGA-II and NSPSO barely improve on random
+search within these budgets.
 """
 
 from __future__ import annotations
