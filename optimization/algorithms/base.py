@@ -1,8 +1,10 @@
 """The ask/tell protocol every search algorithm is driven through.
 
 Algorithms search the unit cube [0, 1]^d; the problem's ParameterSpace maps points to real
-units (log-scaled where asked). One generation = one ``ask`` (a batch, evaluated in parallel)
-followed by one ``tell`` with the errors of exactly that batch.
+units (log-scaled where asked). One round = one ``ask`` (a batch, evaluated in parallel)
+followed by one ``tell`` with the errors of exactly that batch. The runner groups rounds into
+generations of at least ``population`` evaluations (one round for a batch algorithm; serial
+ones, run as islands, ask one point per island per round).
 """
 
 from __future__ import annotations
