@@ -547,3 +547,28 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
+
+
+@benchmark_app.command("serial")
+def benchmark_serial(
+    problem: ProblemArg = "hh",
+    algorithms: Annotated[
+        str, typer.Option(help="Comma-separated names; the last one is the reference.")
+    ] = "pygmo-de,cmaes",
+    evaluations: Annotated[int, typer.Option(help="Evaluations per algorithm.")] = 3000,
+    workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 2,
+    seed: int = 1,
+    output: Annotated[Path, typer.Option(help="CSV file written.")] = Path("serial-benchmark.csv"),
+) -> None:
+    """Wall time per evaluation of serial algorithms (islands) against a batch algorithm on the
+    same cluster, with the same number of evaluations; prints the ratios and writes a CSV."""
+    from flows.compare import check_algorithms
+    from flows.serial_benchmark import serial_benchmark
+    from optimization.spec import SpecError
+
+    names = [name.strip() for name in algorithms.split(",") if name.strip()]
+    try:
+        check_algorithms(names)
+        serial_benchmark(_load(problem), names, evaluations, workers, seed, output)
+    except (*_user_errors(), SpecError) as error:
+        _fail(str(error), 1)

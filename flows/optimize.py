@@ -1,8 +1,6 @@
-"""Optimize flow: the generation loop, each population mapped onto a Dask cluster."""
+"""Optimize flow: the generation loop, each generation one task mapped onto a Dask cluster."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 from prefect import flow, get_run_logger
@@ -14,7 +12,7 @@ from optimization.runner import OptimizationRun
 from storage.run_store import RunStore
 from storage.runs import problem_from_store
 from tasks.artifacts import RunArtifacts
-from tasks.evaluate import evaluate_generation
+from tasks.evaluate import run_generation
 
 
 @flow(name="optimize")
@@ -53,18 +51,13 @@ def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> di
         evaluator = DaskEvaluator(client, problem)  # configured as connect() was
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
             while run.stop_reason is None:
-                points = run.ask()
-                if len(points) == 0:
-                    continue
-                started = time.perf_counter()
-                result = evaluate_generation(evaluator, run.to_real(points), run.generation)
-                run.record(points, result, time.perf_counter() - started)
+                if not run_generation(run, evaluator, run.generation):
+                    continue  # the algorithm asked nothing (it has converged)
                 update(run.evaluations, run.stopping.best)
                 artifacts.generation(run.generation, run.evaluations, run_store.best)
                 logger.info(
                     "generation %d: %d evaluations, best %.6g, failed %d",
-                    run.generation, run.evaluations, run.stopping.best,
-                    int(np.count_nonzero(result.status)),
+                    run.generation, run.evaluations, run.stopping.best, run.failed_in_generation,
                 )  # fmt: skip
         best = run_store.best()
         values = np.array([best["parameters"][name] for name in problem.space.names])

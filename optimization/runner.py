@@ -1,15 +1,21 @@
-"""The generation loop as a small state machine: ask → (evaluate elsewhere) → record.
+"""The generation loop as a small state machine: ask → (evaluate elsewhere) → tell → record.
 
 ``OptimizationRun`` owns the algorithm, the stopping rules and the run store, and knows how to
 continue from the store's checkpoint. Evaluation is injected, so the same loop runs in a
 notebook (``run_to_end(run, evaluate_batch_locally)``) or in the Prefect flow on Dask.
+
+A *generation* is the unit written to the store, checkpointed and (in the flow) run as one
+Prefect task: one ask/evaluate/tell round for a batch algorithm, and for a serial one (one
+point per island per ask) as many rounds as make ``population`` evaluations. So a serial point
+costs no more store writes and checkpoints than a member of a batch. Stopping rules count
+evaluations, so they mean the same for both kinds.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,62 +31,102 @@ class Checkpoint:
 
     generation: int  # generations committed (the next one to run)
     evaluations: int  # rows committed
-    algorithm_state: bytes
+    algorithm_state: bytes  # the head of Algorithm.journal_state()
     stopping_state: dict[str, Any]
+    journal_records: int = 0  # records of the algorithm's journal the state continues
+    journal_bytes: int = 0  # their length in the store's journal file (set by the store)
 
 
 class Store(Protocol):
     """What the loop needs of a run store (storage.RunStore implements it)."""
 
     def write_generation(self, generation, offset, points, result, seconds) -> None: ...
-    def commit(self, checkpoint: Checkpoint) -> None: ...
+    def commit(self, checkpoint: Checkpoint, journal: Sequence[Any] = ()) -> None: ...
     def checkpoint(self) -> Checkpoint | None: ...
+    def journal(self, checkpoint: Checkpoint | None) -> list[Any]: ...
     def rollback(self, checkpoint: Checkpoint | None) -> None: ...
     def set_attributes(self, **values: Any) -> None: ...
 
 
 @dataclass
 class Stopping:
-    """Progress the stopping rules need: best so far and generations without improvement."""
+    """Progress the stopping rules need: the best total so far and how many evaluations came
+    after the last one that improved it (by more than the relative tolerance)."""
 
     best: float = float("inf")
-    stagnant_generations: int = 0
+    stagnant_evaluations: int = 0
 
-    def update(self, generation_best: float, tolerance: float) -> None:
-        threshold = self.best - tolerance * abs(self.best) if np.isfinite(self.best) else np.inf
-        if generation_best < threshold:
-            self.best = generation_best
-            self.stagnant_generations = 0
-        else:
-            self.best = min(self.best, generation_best)
-            self.stagnant_generations += 1
+    def update(self, totals: np.ndarray, tolerance: float) -> None:
+        """Count the batch's evaluations in order."""
+        for total in np.asarray(totals, dtype=float):
+            threshold = self.best - tolerance * abs(self.best) if np.isfinite(self.best) else np.inf
+            if total < threshold:
+                self.best, self.stagnant_evaluations = float(total), 0
+            else:
+                self.best = min(self.best, float(total))
+                self.stagnant_evaluations += 1
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], population: int) -> Stopping:
+        """From a checkpoint; checkpoints written before the rules counted evaluations held
+        ``stagnant_generations``."""
+        state = dict(state)
+        if "stagnant_generations" in state:
+            state["stagnant_evaluations"] = state.pop("stagnant_generations") * population
+        return cls(**state)
 
 
 class OptimizationRun:
     """One run of one algorithm on one problem, resumable from its store."""
 
     def __init__(self, problem: Problem, store: Store) -> None:
-        spec = problem.spec
         self.problem = problem
         self.store = store
-        self.algorithm: Algorithm = create_algorithm(
+        self.algorithm: Algorithm = self._new_algorithm()
+        checkpoint = store.checkpoint()
+        store.rollback(checkpoint)
+        self._load(checkpoint)
+        self.resumed_at = self.generation
+        self._exhausted = False
+        self._cut_by_budget = False
+        self._pending: np.ndarray | None = None  # asked, not yet evaluated and told
+        self._attempt: tuple[int, Stopping] | None = None  # set while a generation runs
+        self._dirty = False  # the algorithm was told something after the last commit
+        self.failed_in_generation = 0  # failed evaluations in the last committed generation
+
+    def _new_algorithm(self) -> Algorithm:
+        spec = self.problem.spec
+        return create_algorithm(
             spec.algorithm.name,
-            problem.space.dimension,
+            self.problem.space.dimension,
             spec.algorithm.population,
             spec.seed,
             dict(spec.algorithm.settings),
         )
-        checkpoint = store.checkpoint()
-        store.rollback(checkpoint)
+
+    def _load(self, checkpoint: Checkpoint | None) -> None:
+        """Put the algorithm and the counters where ``checkpoint`` left them."""
+        population = self.problem.spec.algorithm.population
         if checkpoint:
-            self.algorithm.restore(checkpoint.algorithm_state)
+            journal = self.store.journal(checkpoint)
+            self.algorithm.restore_journal(checkpoint.algorithm_state, journal)
             self.generation, self.evaluations = checkpoint.generation, checkpoint.evaluations
-            self.stopping = Stopping(**checkpoint.stopping_state)
+            self.stopping = Stopping.from_state(checkpoint.stopping_state, population)
+            self._journal_saved = checkpoint.journal_records
         else:
+            self.algorithm.close()
+            self.algorithm = self._new_algorithm()
             self.generation, self.evaluations, self.stopping = 0, 0, Stopping()
-        self.resumed_at = self.generation
-        self._exhausted = False
-        self._cut_by_budget = False
+            self._journal_saved = 0
+
+    @property
+    def stagnation_window(self) -> int | None:
+        """Evaluations without improvement that stop the run: ``stagnation_generations``
+        generations of ``population`` evaluations, for serial and batch algorithms alike."""
+        generations = self.problem.spec.stopping.stagnation_generations
+        if generations is None:
+            return None
+        return generations * self.problem.spec.algorithm.population
 
     @property
     def stop_reason(self) -> str | None:
@@ -90,17 +136,21 @@ class OptimizationRun:
             return f"evaluation budget of {self.problem.spec.budget} used"
         if rules.error_target is not None and self.stopping.best <= rules.error_target:
             return f"error target {rules.error_target:g} reached"
-        if (
-            rules.stagnation_generations is not None
-            and self.stopping.stagnant_generations >= rules.stagnation_generations
-        ):
-            return f"no improvement in {rules.stagnation_generations} generations"
+        window = self.stagnation_window
+        if window is not None and self.stopping.stagnant_evaluations >= window:
+            return (
+                f"no improvement in {rules.stagnation_generations} generations "
+                f"({window} evaluations)"
+            )
         if self._exhausted or self.algorithm.done:
             return f"{self.algorithm.info.label} converged"
         return None
 
     def ask(self) -> np.ndarray:
-        """Next batch in the unit cube, cut to the remaining budget."""
+        """Next batch in the unit cube, cut to the remaining budget (a batch asked before a
+        failed evaluation is asked again as it was)."""
+        if self._pending is not None:
+            return self._pending
         try:
             points = np.atleast_2d(self.algorithm.ask())
         except AlgorithmError:
@@ -112,45 +162,103 @@ class OptimizationRun:
             return points.reshape(0, self.problem.space.dimension)
         remaining = self.problem.spec.budget - self.evaluations
         self._cut_by_budget = len(points) > remaining
-        return points[:remaining]
+        self._pending = points[:remaining]
+        return self._pending
 
     def to_real(self, points: np.ndarray) -> np.ndarray:
         return self.problem.space.to_real(points)
 
-    def record(self, points: np.ndarray, result: BatchResult, seconds: float) -> None:
-        """Store the evaluated batch, tell the algorithm, checkpoint — in that order."""
-        n = len(points)
-        self.store.write_generation(
-            self.generation, self.evaluations, self.to_real(points), result, seconds
+    def run_generation(self, evaluate: Evaluator) -> int:
+        """Run one generation: ask/evaluate/tell rounds until it holds ``population``
+        evaluations (one round for a batch algorithm) or a stopping rule fires, then write its
+        rows and commit once. Returns the number of rows (0: the algorithm asked nothing).
+
+        Called again after it raised (a Prefect retry), it starts the generation afresh from
+        the last checkpoint, so an algorithm is never left half-told.
+        """
+        if self._attempt is not None:
+            if self._dirty:
+                checkpoint = self.store.checkpoint()
+                self.store.rollback(checkpoint)
+                self._load(checkpoint)
+                self._pending, self._dirty, self._cut_by_budget = None, False, False
+            else:  # nothing told: the pending batch (if any) is asked again as it was
+                self.evaluations, self.stopping = self._attempt[0], replace(self._attempt[1])
+        self._attempt = (self.evaluations, replace(self.stopping))
+        rounds: list[tuple[np.ndarray, BatchResult, float]] = []
+        wanted = 1 if self.algorithm.info.parallel else self.problem.spec.algorithm.population
+        try:
+            while True:
+                points = self.ask()
+                if len(points) == 0:
+                    break
+                started = time.perf_counter()
+                result = evaluate(self.to_real(points))
+                rounds.append((points, result, time.perf_counter() - started))
+                self._pending = None
+                if not self._cut_by_budget:  # a batch cut by the budget ends the run, untold
+                    self._dirty = True
+                    self._tell(points, result)
+                self.evaluations += len(points)
+                tolerance = self.problem.spec.stopping.stagnation_tolerance
+                self.stopping.update(result.total, tolerance)
+                rows = sum(len(r[0]) for r in rounds)
+                if self._cut_by_budget or rows >= wanted or self.stop_reason is not None:
+                    break
+        except AlgorithmError as error:
+            self._keep_failed(rounds, error)
+            raise
+        if rounds:
+            self._record(rounds)
+        self._attempt, self._dirty = None, False
+        return sum(len(points) for points, _, _ in rounds)
+
+    def _tell(self, points: np.ndarray, result: BatchResult) -> None:
+        try:
+            # Multi-objective algorithms see one objective per weighted cost component.
+            weighted = result.errors * self.problem.objective.weights
+            self.algorithm.tell(points, weighted, result.total)
+        except AlgorithmError:
+            raise
+        except Exception as failure:
+            label = self.algorithm.info.label
+            raise AlgorithmError(f"{label} failed in tell(): {failure}") from failure
+
+    def _write(self, rounds: list[tuple[np.ndarray, BatchResult, float]], offset: int) -> int:
+        points = np.concatenate([r[0] for r in rounds])
+        result = BatchResult.concatenate([r[1] for r in rounds])
+        seconds = float(sum(r[2] for r in rounds))
+        self.store.write_generation(self.generation, offset, self.to_real(points), result, seconds)
+        return len(points)
+
+    def _keep_failed(
+        self, rounds: list[tuple[np.ndarray, BatchResult, float]], error: AlgorithmError
+    ) -> None:
+        """The algorithm broke: its evaluated rows stay readable and the run says why it ended.
+        The checkpoint stays at the previous generation (the algorithm state is gone)."""
+        offset = self._attempt[0] if self._attempt else self.evaluations
+        n = self._write(rounds, offset) if rounds else 0
+        self.store.set_attributes(
+            committed_generations=self.generation + (1 if n else 0),
+            committed_evaluations=offset + n,
+            finished=f"failed: {error}",
         )
-        if not self._cut_by_budget:  # a batch cut by the budget ends the run, untold
-            try:
-                # Multi-objective algorithms see one objective per weighted cost component.
-                weighted = result.errors * self.problem.objective.weights
-                self.algorithm.tell(points, weighted, result.total)
-            except Exception as failure:
-                error = failure
-                if not isinstance(failure, AlgorithmError):
-                    label = self.algorithm.info.label
-                    error = AlgorithmError(f"{label} failed in tell(): {failure}")
-                    error.__cause__ = failure
-                # The batch was evaluated: readers see its rows, and the run says why it ended.
-                # The checkpoint stays at the previous generation (the algorithm state is gone).
-                self.store.set_attributes(
-                    committed_generations=self.generation + 1,
-                    committed_evaluations=self.evaluations + n,
-                    finished=f"failed: {error}",
-                )
-                raise error from error.__cause__
+
+    def _record(self, rounds: list[tuple[np.ndarray, BatchResult, float]]) -> None:
+        """Store the generation's rows, then checkpoint with the journal's new records."""
+        self._write(rounds, self._attempt[0])
+        self.failed_in_generation = int(sum(np.count_nonzero(r[1].status) for r in rounds))
         self.generation += 1
-        self.evaluations += n
-        tolerance = self.problem.spec.stopping.stagnation_tolerance
-        self.stopping.update(float(result.total.min()) if n else np.inf, tolerance)
-        self.store.commit(
-            Checkpoint(
-                self.generation, self.evaluations, self.algorithm.state(), asdict(self.stopping)
-            )
+        head, journal = self.algorithm.journal_state()
+        checkpoint = Checkpoint(
+            self.generation,
+            self.evaluations,
+            head,
+            asdict(self.stopping),
+            journal_records=len(journal),
         )
+        self.store.commit(checkpoint, list(journal[self._journal_saved :]))
+        self._journal_saved = len(journal)
 
     def finish(self) -> str:
         reason = self.stop_reason or "stopped"
@@ -168,12 +276,6 @@ def run_to_end(
 ) -> str:
     """The plain loop (no Prefect, no Dask needed): returns why the run stopped."""
     while run.stop_reason is None:
-        points = run.ask()
-        if len(points) == 0:
-            continue
-        started = time.perf_counter()
-        result = evaluate(run.to_real(points))
-        run.record(points, result, time.perf_counter() - started)
-        if on_generation:
+        if run.run_generation(evaluate) and on_generation:
             on_generation(run)
     return run.finish()

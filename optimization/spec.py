@@ -238,7 +238,10 @@ class StoppingSpec(_Strict):
         None, description="stop once the best total error is at or below this"
     )
     stagnation_generations: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="stop after this many generations without improvement"
+        None,
+        description="stop after this many generations without improvement, a generation "
+        "being `population` evaluations for every algorithm: serial methods (one point per "
+        "island per ask) stop after the same number of evaluations as batch methods",
     )
     stagnation_tolerance: Annotated[float, Field(ge=0)] = Field(
         0.0, description="relative improvement that counts as progress"

@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from optimization.algorithms import get_algorithm
 from storage.run_store import RunStore
+
+
+def effective_settings(algorithm: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The settings the algorithm ran with: its defaults (``islands`` included), overridden by
+    those the problem file gave."""
+    return {**get_algorithm(algorithm).info.defaults, **given}
 
 
 def run_metadata(store: RunStore) -> dict[str, Any]:
@@ -64,7 +71,8 @@ def run_metadata(store: RunStore) -> dict[str, Any]:
             "package": algorithm["package"],
             "population": spec["algorithm"]["population"],
             "generations": spec["algorithm"]["generations"],
-            "settings": spec["algorithm"]["settings"],
+            "settings": effective_settings(algorithm["name"], spec["algorithm"]["settings"]),
+            "settings_given": spec["algorithm"]["settings"],
             "seed": attrs["seed"],
             "max_evaluations": attrs["budget"],
             "stopping": spec["stopping"],

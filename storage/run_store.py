@@ -9,6 +9,7 @@ Layout::
     fronts/{row, generation}   rows of the non-dominated front of all evaluations so far
     best/{parameters, errors, total, trace, time}   target/{trace, time}
     checkpoint.pkl   (algorithm state after the last committed generation)
+    journal.bin      (append-only records of that state, e.g. told batches; see storage.journal)
 
 Rows are written once per generation at the offset of that generation, so a retried or resumed
 generation overwrites its own rows and never duplicates them. ``committed_*`` attributes say
@@ -23,7 +24,7 @@ import os
 import pickle
 import socket
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ import zarr
 from optimization.evaluation import OK, STATUSES, BatchResult
 from optimization.pareto import hypervolume, non_dominated
 from optimization.runner import Checkpoint
+from storage import journal as journals
 
 _ROW_CHUNK = 4096
 _GENERATION_FIELDS = ("best", "cumulative_best", "median", "mean", "worst")
@@ -272,8 +274,14 @@ class RunStore:
         return float(self._array(f"generations/{name}")[before - 1])
 
     @_writes
-    def commit(self, checkpoint: Checkpoint) -> None:
-        """Make the generation durable: checkpoint first (the truth), then reader hints."""
+    def commit(self, checkpoint: Checkpoint, journal: Sequence[Any] = ()) -> None:
+        """Make the generation durable: the journal's new records, then the checkpoint (the
+        truth, holding the journal's committed length), then reader hints."""
+        previous = self.checkpoint()
+        at = previous.journal_bytes if previous else 0
+        checkpoint.journal_bytes = (
+            journals.append(self.path / "journal.bin", journal, at) if journal else at
+        )
         path = self.path / "checkpoint.pkl"
         temporary = path.with_suffix(".tmp")
         with open(temporary, "wb") as handle:
@@ -295,11 +303,17 @@ class RunStore:
         with open(path, "rb") as handle:
             return pickle.load(handle)
 
+    def journal(self, checkpoint: Checkpoint | None) -> list[Any]:
+        """The journal records the checkpoint's algorithm state continues."""
+        length = checkpoint.journal_bytes if checkpoint else 0
+        return journals.read(self.path / "journal.bin", length)
+
     @_writes
     def rollback(self, checkpoint: Checkpoint | None) -> None:
         """Drop rows written after the checkpoint (a generation cut short by a crash)."""
         generations = checkpoint.generation if checkpoint else 0
         rows = checkpoint.evaluations if checkpoint else 0
+        journals.truncate(self.path / "journal.bin", checkpoint.journal_bytes if checkpoint else 0)
         self._arrays.clear()  # resized below through other handles
         for array in self.group["evaluations"].array_values():
             array.resize((rows,) + array.shape[1:])

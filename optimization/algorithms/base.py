@@ -1,14 +1,17 @@
 """The ask/tell protocol every search algorithm is driven through.
 
 Algorithms search the unit cube [0, 1]^d; the problem's ParameterSpace maps points to real
-units (log-scaled where asked). One generation = one ``ask`` (a batch, evaluated in parallel)
-followed by one ``tell`` with the errors of exactly that batch.
+units (log-scaled where asked). One round = one ``ask`` (a batch, evaluated in parallel)
+followed by one ``tell`` with the errors of exactly that batch. The runner groups rounds into
+generations of at least ``population`` evaluations (one round for a batch algorithm; serial
+ones, run as islands, ask one point per island per round).
 """
 
 from __future__ import annotations
 
 import abc
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,8 +30,8 @@ class AlgorithmInfo:
     label: str  # human name, e.g. "CMA-ES (cmaes)"
     package: str  # PyPI package that implements it
     multi_objective: bool  # sees the error vector instead of the weighted sum
-    parallel: bool  # True: whole generations per ask; False: serial (one point per ask,
-    # possibly after a first batch holding the initial population)
+    parallel: bool  # True: whole generations per ask; False: a serial method (one point per
+    # ask and island, possibly after a first batch holding the initial populations)
     defaults: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
 
@@ -79,3 +82,15 @@ class Algorithm(abc.ABC):
     def restore(self, state: bytes) -> None:
         """Inverse of :meth:`state`."""
         self.__dict__.update(pickle.loads(state))
+
+    def journal_state(self) -> tuple[bytes, Sequence[Any]]:
+        """The state as (head, journal): ``journal`` only ever grows by appending, so a store
+        writes only its new records at each checkpoint. Default: everything in the head."""
+        return self.state(), ()
+
+    def restore_journal(self, head: bytes, journal: Sequence[Any]) -> None:
+        """Inverse of :meth:`journal_state`."""
+        self.restore(head)
+
+    def close(self) -> None:  # noqa: B027 - a hook with nothing to do by default
+        """Release threads or other resources (default: nothing to release)."""

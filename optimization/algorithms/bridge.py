@@ -28,6 +28,14 @@ How the loop-owning packages plug in (see their adapter modules):
 Library loops must call the objective from their own thread, one call at a time, and must not
 reference the adapter object (so that an abandoned adapter can be garbage-collected; its
 finalizer then stops the thread).
+
+Serial libraries run as several islands (``optimization.algorithms.islands``): one bridge per
+island, their pending points asked together. An island's loop may also call
+``objective.exchange(snapshot)``, which posts a migration request instead of a batch and
+returns the caller's reply (the archipelago answers it once every island is there).
+
+The adapter's state is small (constructor arguments) plus a journal, the told batches, which
+only grows: the runner stores it append-only beside the checkpoint (``journal_state``).
 """
 
 from __future__ import annotations
@@ -61,6 +69,14 @@ class _Abandoned(BaseException):
 def _batch_objective(
     requests: queue.SimpleQueue, replies: queue.SimpleQueue, dimension: int
 ) -> BatchObjective:
+    def exchange(snapshot: Any) -> Any:
+        """Post a migration request (islands) and return the caller's reply."""
+        requests.put(("migrate", snapshot))
+        reply = replies.get()
+        if reply is _STOP:
+            raise _Abandoned
+        return reply
+
     def objective(points: np.ndarray) -> np.ndarray:
         batch = np.atleast_2d(np.array(points, dtype=float))
         if batch.ndim != 2 or batch.shape[1] != dimension:
@@ -73,6 +89,7 @@ def _batch_objective(
             raise _Abandoned
         return reply
 
+    objective.exchange = exchange  # type: ignore[attr-defined]
     return objective
 
 
@@ -102,12 +119,19 @@ class LoopBridge:
     """
 
     def __init__(
-        self, loop: LibraryLoop, dimension: int, name: str, multi_objective: bool = False
+        self,
+        loop: LibraryLoop,
+        dimension: int,
+        name: str,
+        multi_objective: bool = False,
+        record: bool = True,
     ) -> None:
         self.loop, self.dimension, self.name = loop, dimension, name
         self.multi_objective = multi_objective
+        self.record = record  # keep the history (islands: the archipelago keeps it)
         self.history: list[Told] = []
         self.pending: np.ndarray | None = None  # the batch the library waits for
+        self.migration: Any = None  # the snapshot of an island waiting to migrate
         self.finished = False
         self.result: Any = None  # what the library's loop returned
         self._failure: BaseException | None = None
@@ -126,15 +150,38 @@ class LoopBridge:
 
     def tell(self, errors: np.ndarray, totals: np.ndarray) -> None:
         """Answer the pending batch; return once the library asks again, returns or fails."""
+        self.answer(errors, totals)
+        self.wait()
+
+    def answer(self, errors: np.ndarray, totals: np.ndarray) -> None:
+        """Send the values of the pending batch without waiting (see ``wait``)."""
         if self._failure is not None:
             raise self._error()
         if self.pending is None:
             raise ValueError(f"{self.name}: tell() without a pending ask()")
         errors, totals = np.array(errors, dtype=float), np.array(totals, dtype=float)
-        self.history.append((self.pending, errors, totals))
+        if self.record:
+            self.history.append((self.pending, errors, totals))
         self.pending = None
         self._replies.put((errors if self.multi_objective else totals).copy())
+
+    def migrate(self, reply: Any) -> None:
+        """Answer the pending migration request without waiting (see ``wait``)."""
+        if self.migration is None:
+            raise ValueError(f"{self.name}: no pending migration")
+        self.migration = None
+        self._replies.put(reply)
+
+    def wait(self) -> None:
+        """Block until the library asks again (a batch or a migration), returns or fails."""
         self._await()
+
+    def start(self) -> None:
+        """Start the library thread and wait for its first request (idempotent)."""
+        if self._failure is not None:
+            raise self._error()
+        if self._thread is None and not self.finished:
+            self._start()
 
     def replay(self, history: list[Told]) -> None:
         """Feed a recorded history to this fresh run, checking the library asks the same."""
@@ -152,7 +199,7 @@ class LoopBridge:
         """Stop the library thread (idempotent). A closed bridge asks for nothing more."""
         if self._finalizer is not None:
             self._finalizer()
-        self.finished, self.pending = True, None
+        self.finished, self.pending, self.migration = True, None, None
 
     def _start(self) -> None:
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
@@ -181,6 +228,9 @@ class LoopBridge:
         if kind == "batch":
             self.pending = payload
             return
+        if kind == "migrate":
+            self.migration = payload
+            return
         self._finalizer()  # the library has returned or raised: reap its thread
         if kind == "finished":
             self.finished, self.result = True, payload
@@ -196,7 +246,11 @@ class LoopBridge:
 
 
 class BridgedAlgorithm(Algorithm):
-    """Base of adapters for loop-owning libraries: subclasses only provide ``library_loop``."""
+    """Base of adapters for loop-owning libraries: subclasses only provide ``library_loop``.
+
+    Serial adapters (``info.parallel`` False) that have an ``islands`` setting run that many
+    islands (``island_loops``, optionally with ``migration``) behind one ask/tell.
+    """
 
     def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
         super().__init__(dimension, population, seed, **settings)
@@ -208,6 +262,19 @@ class BridgedAlgorithm(Algorithm):
 
         Build it from ``self.settings`` etc. but do not capture ``self`` (see module docs).
         """
+
+    def island_loops(self) -> list[LibraryLoop] | None:
+        """One library loop per island, or None for a single library run (the default)."""
+        return None
+
+    def migration(self) -> Any:
+        """The archipelago's migration (``islands.Migration``), or None: independent islands."""
+        return None
+
+    @property
+    def islands(self) -> int:
+        """Number of islands (1 without the ``islands`` setting)."""
+        return _island_count(self.info, self.settings)
 
     def ask(self) -> np.ndarray:
         return self._bridge.ask()
@@ -222,34 +289,72 @@ class BridgedAlgorithm(Algorithm):
 
     @property
     def result(self) -> Any:
-        """What the library returned (e.g. SciPy's ``OptimizeResult``), once ``done``."""
+        """What the library returned (e.g. SciPy's ``OptimizeResult``), once ``done``; with
+        islands, the list of what each island's library returned."""
         return self._bridge.result
 
-    def state(self) -> bytes:
-        """Constructor arguments and the told batches (a thread cannot be pickled)."""
-        data = {
+    def _head(self) -> dict[str, Any]:
+        return {
             "dimension": self.dimension,
             "population": self.population,
             "seed": self.seed,
             "settings": self.settings,
-            "history": list(self._bridge.history),
         }
+
+    def state(self) -> bytes:
+        """Constructor arguments and the told batches (a thread cannot be pickled)."""
+        data = {**self._head(), "history": list(self._bridge.history)}
         return pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def journal_state(self) -> tuple[bytes, list[Told]]:
+        """Constructor arguments, and the told batches as a journal that only grows."""
+        return pickle.dumps(self._head(), protocol=pickle.HIGHEST_PROTOCOL), self._bridge.history
 
     def restore(self, state: bytes) -> None:
         """Start a fresh library run and replay the saved history into it."""
-        data = pickle.loads(state)
+        self.restore_journal(state, [])
+
+    def restore_journal(self, head: bytes, journal: list[Told]) -> None:
+        data = pickle.loads(head)
         self._bridge.close()
         self.dimension, self.population = data["dimension"], data["population"]
         self.seed, self.settings = data["seed"], data["settings"]
         self._bridge = self._new_bridge()
-        self._bridge.replay(data["history"])
+        self._bridge.replay([*data.get("history", []), *journal])
 
     def close(self) -> None:
-        """Stop the library thread now instead of at garbage collection."""
+        """Stop the library thread(s) now instead of at garbage collection."""
         self._bridge.close()
 
-    def _new_bridge(self) -> LoopBridge:
-        return LoopBridge(
-            self.library_loop(), self.dimension, describe(self.info), self.info.multi_objective
-        )
+    def _new_bridge(self) -> LoopBridge | Any:
+        name = describe(self.info)
+        loops = self.island_loops()
+        if loops is None:
+            return LoopBridge(self.library_loop(), self.dimension, name, self.info.multi_objective)
+        from optimization.algorithms.islands import Archipelago
+
+        bridges = [
+            LoopBridge(loop, self.dimension, f"{name} island {i}", self.info.multi_objective, False)
+            for i, loop in enumerate(loops)
+        ]
+        return Archipelago(bridges, name, self.migration())
+
+
+def _island_count(info: Any, settings: dict[str, Any]) -> int:
+    """The ``islands`` setting, checked (1 for adapters without it)."""
+    if "islands" not in info.defaults:
+        return 1
+    value = settings["islands"]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not (number >= 1 and number.is_integer() and number <= 1024):
+        raise ValueError(f"{describe(info)}: setting 'islands' must be an integer in [1, 1024]")
+    return int(number)
+
+
+def island_seeds(seed: int, islands: int) -> list[int]:
+    """Independent seeds of the islands, derived from the run's seed alone."""
+    children = np.random.SeedSequence(seed).spawn(islands)
+    return [int(child.generate_state(1)[0]) for child in children]

@@ -12,6 +12,7 @@ from inspyred.ec import archivers, emo, replacers, selectors, variators
 from optimization.algorithms.base import AlgorithmInfo
 from optimization.algorithms.common import describe
 from optimization.algorithms.inspyred_base import InspyredAlgorithm
+from optimization.algorithms.islands import DEFAULT_ISLANDS
 
 _MUTATION = {"mutation_rate": 0.1, "gaussian_stdev": 1.0}  # inspyred's defaults
 _BLEND = {"crossover_rate": 1.0, "blx_alpha": 0.1}
@@ -216,7 +217,8 @@ def _own_grid_archiver() -> Any:
 
 class PAES(InspyredAlgorithm):
     """``emo.PAES`` on the error vector: a (1+1) evolution strategy with an adaptive-grid
-    archive of non-dominated points. Serial: one mutant per generation, so one point per ask.
+    archive of non-dominated points. Serial: one mutant per generation; ``islands``
+    independent runs (each with its own archive), one point of each per ask.
     """
 
     info = AlgorithmInfo(
@@ -225,8 +227,14 @@ class PAES(InspyredAlgorithm):
         package="inspyred",
         multi_objective=True,
         parallel=False,
-        defaults={"max_archive_size": 100, "num_grid_divisions": 1, **_MUTATION},
-        summary="Pareto archived (1+1) evolution strategy; serial (one point per ask).",
+        defaults={
+            "max_archive_size": 100,
+            "num_grid_divisions": 1,
+            **_MUTATION,
+            "islands": DEFAULT_ISLANDS,
+        },
+        summary="Pareto archived (1+1) evolution strategy; serial: "
+        f"{DEFAULT_ISLANDS} independent runs, one point of each per ask.",
     )
 
     @staticmethod
@@ -246,7 +254,7 @@ class PAES(InspyredAlgorithm):
 class SimulatedAnnealing(InspyredAlgorithm):
     """``ec.SA``: one Gaussian mutant per generation, accepted if better or with probability
     exp(-|delta| / temperature); the temperature is multiplied by ``cooling_rate`` after every
-    evaluation. Serial: one point per ask."""
+    evaluation. Serial: ``islands`` independent runs, one point of each per ask."""
 
     info = AlgorithmInfo(
         name="inspyred-sa",
@@ -254,8 +262,14 @@ class SimulatedAnnealing(InspyredAlgorithm):
         package="inspyred",
         multi_objective=False,
         parallel=False,
-        defaults={"temperature": 1.0, "cooling_rate": 0.95, **_MUTATION},
-        summary="Simulated annealing with Gaussian moves; serial (one point per ask).",
+        defaults={
+            "temperature": 1.0,
+            "cooling_rate": 0.95,
+            **_MUTATION,
+            "islands": DEFAULT_ISLANDS,
+        },
+        summary="Simulated annealing with Gaussian moves; serial: "
+        f"{DEFAULT_ISLANDS} independent runs, one point of each per ask.",
     )
 
     @staticmethod

@@ -26,7 +26,12 @@ import numpy as np
 from inspyred import ec
 from inspyred.ec import emo
 
-from optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
+from optimization.algorithms.bridge import (
+    BatchObjective,
+    BridgedAlgorithm,
+    LibraryLoop,
+    island_seeds,
+)
 from optimization.algorithms.common import check_sizes, describe
 
 
@@ -67,8 +72,9 @@ def _evolve(
 class InspyredAlgorithm(BridgedAlgorithm):
     """Shared adapter: a subclass gives ``info``, ``build`` and ``evolve_args``.
 
-    ``info.parallel`` False means inspyred varies a single individual (pop_size 1): each ask is
-    one point and the framework's population is not used.
+    ``info.parallel`` False means inspyred varies a single individual (pop_size 1); such an
+    adapter runs ``islands`` independent restarts (seeds derived from the run's seed), each
+    ask holding one point of each.
     """
 
     min_population = 1
@@ -82,7 +88,15 @@ class InspyredAlgorithm(BridgedAlgorithm):
         """The checked keyword arguments inspyred's ``evolve`` receives."""
         return {}
 
+    def island_loops(self) -> list[LibraryLoop] | None:
+        if self.info.parallel:
+            return None
+        return [self._loop(seed) for seed in island_seeds(self.seed, self.islands)]
+
     def library_loop(self) -> LibraryLoop:
+        return self._loop(self.seed)
+
+    def _loop(self, seed: int) -> LibraryLoop:
         check_sizes(self.info, self.dimension, self.population)
         if self.info.parallel and self.population < self.min_population:
             raise ValueError(
@@ -93,7 +107,7 @@ class InspyredAlgorithm(BridgedAlgorithm):
             build=type(self).build,
             dimension=self.dimension,
             pop_size=self.population if self.info.parallel else 1,
-            seed=self.seed,
+            seed=seed,
             args=self.evolve_args(),
             multi_objective=self.info.multi_objective,
         )

@@ -8,7 +8,7 @@ import numpy as np
 
 from optimization.algorithms.base import AlgorithmInfo
 from optimization.algorithms.common import describe, start_point
-from optimization.algorithms.pygmo_base import PygmoAlgorithm, convert_setting
+from optimization.algorithms.pygmo_base import ISLAND_DEFAULTS, PygmoAlgorithm, convert_setting
 
 
 def _info(
@@ -34,18 +34,23 @@ _PSO_DEFAULTS = {
     "neighb_param": 4,
 }
 _TOLERANCES = {"ftol": 1e-6, "xtol": 1e-6}  # stop when the population has converged
+_ISLANDS = (
+    "{islands} islands (archipelago, ring migration of {migrants} best every "
+    "{migration_interval} generations), one point per island per ask"
+).format(**ISLAND_DEFAULTS)
 
 
 class PSO(PygmoAlgorithm):
     """Particle swarm; particles move (and are evaluated) one after the other: serial."""
 
     uda = "pso"
+    has_memory = True
     info = _info(
         "pygmo-pso",
         "PSO",
         False,
-        _PSO_DEFAULTS,
-        "Particle swarm optimisation; serial (one point per ask after the first population).",
+        {**_PSO_DEFAULTS, **ISLAND_DEFAULTS},
+        f"Particle swarm optimisation; serial: {_ISLANDS}.",
     )
 
 
@@ -83,12 +88,14 @@ class DE(PygmoAlgorithm):
 
     uda = "de"
     min_population = 5
+    stops_by_itself = 1
     info = _info(
         "pygmo-de",
         "DE",
         False,
-        {"F": 0.8, "CR": 0.9, "variant": 2, **_TOLERANCES},
-        "Differential evolution; serial. Stops by itself when the population has converged.",
+        {"F": 0.8, "CR": 0.9, "variant": 2, **_TOLERANCES, **ISLAND_DEFAULTS},
+        f"Differential evolution; serial: {_ISLANDS}. An island stops when its population "
+        "has converged.",
     )
 
 
@@ -97,12 +104,15 @@ class SADE(PygmoAlgorithm):
 
     uda = "sade"
     min_population = 7
+    has_memory = True
+    stops_by_itself = 1
     info = _info(
         "pygmo-sade",
         "SADE",
         False,
-        {"variant": 2, "variant_adptv": 1, **_TOLERANCES},
-        "Self-adaptive differential evolution; serial. Stops when the population has converged.",
+        {"variant": 2, "variant_adptv": 1, **_TOLERANCES, **ISLAND_DEFAULTS},
+        f"Self-adaptive differential evolution; serial: {_ISLANDS}. An island stops when its "
+        "population has converged.",
     )
 
 
@@ -112,12 +122,19 @@ class DE1220(PygmoAlgorithm):
 
     uda = "de1220"
     min_population = 7
+    has_memory = True
+    stops_by_itself = 1
     info = _info(
         "pygmo-de1220",
         "DE1220",
         False,
-        {"allowed_variants": "2, 3, 7, 10, 13, 14, 15, 16", "variant_adptv": 1, **_TOLERANCES},
-        "Differential evolution adapting F, CR and the mutation variant; serial.",
+        {
+            "allowed_variants": "2, 3, 7, 10, 13, 14, 15, 16",
+            "variant_adptv": 1,
+            **_TOLERANCES,
+            **ISLAND_DEFAULTS,
+        },
+        f"Differential evolution adapting F, CR and the mutation variant; serial: {_ISLANDS}.",
     )
 
     def uda_arguments(self) -> dict[str, Any]:
@@ -165,6 +182,8 @@ class XNES(PygmoAlgorithm):
 
     uda = "xnes"
     min_population = 4
+    has_memory = True
+    stops_by_itself = 1
     info = _info(
         "pygmo-xnes",
         "xNES",
@@ -176,8 +195,9 @@ class XNES(PygmoAlgorithm):
             "eta_b": -1.0,
             **_TOLERANCES,
             "force_bounds": True,
+            **ISLAND_DEFAULTS,
         },
-        "Exponential natural evolution strategy; serial (one point per ask).",
+        f"Exponential natural evolution strategy; serial: {_ISLANDS}.",
     )
 
 
@@ -262,19 +282,27 @@ class Praxis(PygmoAlgorithm):
         "pygmo-praxis",
         "Praxis",
         False,
-        {"x0": None, "xtol_rel": 1e-8, "ftol_rel": 0.0},
-        "Brent's principal-axis method (NLopt) from a start point; local, serial.",
+        {"x0": None, "xtol_rel": 1e-8, "ftol_rel": 0.0, "islands": ISLAND_DEFAULTS["islands"]},
+        "Brent's principal-axis method (NLopt); local, serial: "
+        f"{ISLAND_DEFAULTS['islands']} independent starts (x0, then seeded random points), "
+        "one point per start per ask.",
     )
 
     def start(self) -> np.ndarray:
         return start_point(self.info, self.settings["x0"], self.dimension)[None, :]
+
+    def island_start(self, island: int, seed: int) -> np.ndarray:
+        """Island 0 starts at ``x0``; the others at uniform points drawn from their seeds."""
+        if island == 0:
+            return self.start()
+        return np.random.default_rng(seed).random((1, self.dimension))
 
     def uda_arguments(self) -> dict[str, Any]:
         names = ("xtol_rel", "ftol_rel")
         return {name: convert_setting(self.info, name, self.settings[name]) for name in names}
 
     @classmethod
-    def make_uda(cls, arguments: dict[str, Any], seed: int) -> Any:
+    def make_uda(cls, arguments: dict[str, Any], seed: int, gen: int = 0) -> Any:
         import pygmo
 
         uda = pygmo.nlopt("praxis")
@@ -290,8 +318,8 @@ class ABC(PygmoAlgorithm):
         "pygmo-abc",
         "ABC",
         False,
-        {"limit": 20},
-        "Artificial bee colony; serial (one point per ask after the first population).",
+        {"limit": 20, **ISLAND_DEFAULTS},
+        f"Artificial bee colony; serial: {_ISLANDS}.",
     )
 
 

@@ -12,7 +12,14 @@ Each adapter runs ONE ``pygmo.algorithm.evolve`` in the bridge thread, on a prob
   fitness evaluator, so each generation reaches ``ask`` as one batch of the whole population
   (``parallel=True``). The others call the problem's ``fitness`` one point at a time: after the
   initial batch, every ``ask`` returns a single point (``parallel=False``).
-- The UDA gets a practically unlimited ``gen``: the framework counts evaluations and stops the
+- UDAs without a batch hook run as ``islands`` (pygmo's archipelago; ``islands`` module): each
+  island evolves its own population, seeded from the run's seed, in epochs of
+  ``migration_interval`` generations (``memory=True`` where the UDA has it, so F/CR adaptation,
+  velocities and covariances carry over, as in pygmo's own archipelago); between epochs the
+  ``migrants`` best of island i-1 replace the worst of island i where better (ring). An island
+  whose epoch stopped short (fewer evaluations than its generations take) has met the UDA's
+  own ftol/xtol criterion: it is done. Praxis islands are independent starts (no migration).
+- Batch UDAs get a practically unlimited ``gen``: the framework counts evaluations and stops the
   run. One long ``evolve`` (rather than ``gen=1`` in a loop) keeps every UDA's internal state —
   velocities, adapted F and CR, covariance, ABC's trial counters — also for UDAs that have no
   ``memory`` flag. ``evolve`` returns only when the UDA's own stopping criteria fire (ftol/xtol,
@@ -36,8 +43,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from optimization.algorithms.base import AlgorithmInfo
-from optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
+from optimization.algorithms.bridge import (
+    BatchObjective,
+    BridgedAlgorithm,
+    LibraryLoop,
+    island_seeds,
+)
 from optimization.algorithms.common import check_sizes, describe
+from optimization.algorithms.islands import DEFAULT_ISLANDS, ring_migration
 
 GENERATIONS = 10**9  # "forever": the framework, not pygmo, ends the run
 
@@ -139,11 +152,14 @@ def _evolve(
     algorithm_seed: int,
     multi_objective: bool,
     batch: bool,
+    epoch: tuple[int, int] | None = None,
 ) -> Any:
     """The library loop: evaluate the initial population (``start``, or ``population`` seeded
-    uniform points) as one batch, then let pygmo evolve it."""
+    uniform points) as one batch, then let pygmo evolve it. ``epoch`` (islands): (generations
+    per evolve, evaluations per generation or 0 if the UDA never stops by itself)."""
     import pygmo
 
+    exchange = getattr(objective, "exchange", None)
     objective = _failing_for_good(objective)
     if start is None:
         start = np.random.default_rng(population_seed).random((population, dimension))
@@ -158,10 +174,24 @@ def _evolve(
         uda.set_bfe(pygmo.bfe(_BatchEvaluator(objective, objectives)))
     if isinstance(uda, pygmo.nlopt) and (srand := _nlopt_srand()) is not None:
         srand(algorithm_seed)
-    return pygmo.algorithm(uda).evolve(pop)
+    if epoch is None:
+        return pygmo.algorithm(uda).evolve(pop)
+    # An island: evolve in epochs, migrating in between (the archipelago answers exchange()).
+    algorithm, (generations, per_generation) = pygmo.algorithm(uda), epoch
+    while True:
+        before = pop.problem.get_fevals()
+        pop = algorithm.evolve(pop)
+        if per_generation and pop.problem.get_fevals() - before < generations * per_generation:
+            return pop  # the UDA stopped by its own criterion
+        for index, x, f in exchange((pop.get_x().copy(), pop.get_f().copy())):
+            pop.set_xf(index, x, f)
 
 
 # --- settings ------------------------------------------------------------------------------
+
+ISLAND_SETTINGS = ("islands", "migration_interval", "migrants")
+# Serial UDAs run as an archipelago (pygmo's defaults: a ring, one migrant per island).
+ISLAND_DEFAULTS = {"islands": DEFAULT_ISLANDS, "migration_interval": 10, "migrants": 1}
 
 
 def convert_setting(info: AlgorithmInfo, name: str, value: Any) -> Any:
@@ -202,6 +232,9 @@ class PygmoAlgorithm(BridgedAlgorithm):
 
     uda: ClassVar[str]  # name of the pygmo class
     min_population: ClassVar[int] = 2  # pygmo refuses (or crashes on) smaller populations
+    has_memory: ClassVar[bool] = False  # the UDA takes ``memory`` (islands set it)
+    # Evaluations per generation per individual of a UDA that can stop by itself (0: never).
+    stops_by_itself: ClassVar[int] = 0
 
     def start(self) -> np.ndarray | None:
         """Initial population; None: ``population`` uniform points drawn from the seed."""
@@ -210,16 +243,48 @@ class PygmoAlgorithm(BridgedAlgorithm):
     def uda_arguments(self) -> dict[str, Any]:
         """Keyword arguments of the UDA, from the settings."""
         return {
-            name: convert_setting(self.info, name, value) for name, value in self.settings.items()
+            name: convert_setting(self.info, name, value)
+            for name, value in self.settings.items()
+            if name not in ISLAND_SETTINGS
         }
 
     @classmethod
-    def make_uda(cls, arguments: dict[str, Any], seed: int) -> Any:
+    def make_uda(cls, arguments: dict[str, Any], seed: int, gen: int = GENERATIONS) -> Any:
         import pygmo
 
-        return getattr(pygmo, cls.uda)(gen=GENERATIONS, seed=seed, **arguments)
+        memory = {"memory": True} if cls.has_memory and gen != GENERATIONS else {}
+        return getattr(pygmo, cls.uda)(gen=gen, seed=seed, **arguments, **memory)
+
+    def island_loops(self) -> list[LibraryLoop] | None:
+        if self.info.parallel:
+            return None
+        return [self._loop(seed, island) for island, seed in enumerate(self._island_seeds())]
+
+    def migration(self) -> Any:
+        if "migrants" not in self.info.defaults:
+            return None  # independent starts
+        return partial(ring_migration, migrants=self._island_setting("migrants", 0))
+
+    def _island_seeds(self) -> list[int]:
+        return island_seeds(self.seed, self.islands)
+
+    def _island_setting(self, name: str, low: int) -> int:
+        value = convert_setting(self.info, name, self.settings[name])
+        if value < low:
+            raise ValueError(f"{describe(self.info)}: setting {name!r} must be at least {low}")
+        return value
+
+    def island_start(self, island: int, seed: int) -> np.ndarray | None:
+        """Initial population of an island; None: uniform points drawn from its seed."""
+        return self.start()
 
     def library_loop(self) -> LibraryLoop:
+        """The loop of one library run (of island 0 for a serial UDA)."""
+        if self.info.parallel:
+            return self._loop(self.seed, None)
+        return self._loop(self._island_seeds()[0], 0)
+
+    def _loop(self, seed: int, island: int | None) -> LibraryLoop:
         check_sizes(self.info, self.dimension, self.population)
         if self.population < self.min_population:
             raise ValueError(
@@ -233,15 +298,21 @@ class PygmoAlgorithm(BridgedAlgorithm):
             raise ValueError(
                 f"{describe(self.info)}: invalid settings: {_pygmo_message(error)}"
             ) from None
-        population_seed, algorithm_seed = np.random.SeedSequence(self.seed).generate_state(2)
+        population_seed, algorithm_seed = np.random.SeedSequence(seed).generate_state(2)
+        make_uda, epoch = partial(type(self).make_uda, arguments), None
+        if island is not None and "migration_interval" in self.info.defaults:
+            interval = self._island_setting("migration_interval", 2)
+            make_uda = partial(type(self).make_uda, arguments, gen=interval)
+            epoch = (interval, self.stops_by_itself * self.population)
         return partial(
             _evolve,
-            make_uda=partial(type(self).make_uda, arguments),
-            start=self.start(),
+            make_uda=make_uda,
+            start=self.start() if island is None else self.island_start(island, seed),
             dimension=self.dimension,
             population=self.population,
             population_seed=int(population_seed),
             algorithm_seed=int(algorithm_seed),
             multi_objective=self.info.multi_objective,
             batch=self.info.parallel,
+            epoch=epoch,
         )

@@ -1,6 +1,7 @@
 """SciPy's methods driven through the loop bridge, in the unit cube [0, 1]^d.
 
-Nelder-Mead asks one point at a time. L-BFGS-B and basin-hopping (whose local steps are
+Nelder-Mead asks one point at a time, so it runs ``islands`` independent restarts whose points
+are asked together. L-BFGS-B and basin-hopping (whose local steps are
 L-BFGS-B) need f and its gradient together: each such request is one batch of d + 1 points,
 x and its d finite-difference neighbours, so every iteration reaches the cluster at once.
 """
@@ -14,8 +15,14 @@ from typing import Any
 import numpy as np
 
 from optimization.algorithms.base import AlgorithmInfo
-from optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
+from optimization.algorithms.bridge import (
+    BatchObjective,
+    BridgedAlgorithm,
+    LibraryLoop,
+    island_seeds,
+)
 from optimization.algorithms.common import check_sizes, describe, start_point
+from optimization.algorithms.islands import DEFAULT_ISLANDS
 
 
 def _nelder_mead(
@@ -35,12 +42,15 @@ def _nelder_mead(
 class NelderMead(BridgedAlgorithm):
     """``scipy.optimize.minimize(method="Nelder-Mead")`` with bounds [0, 1]^d.
 
-    Serial: every ``ask`` returns the single point SciPy wants next, shape (1, d); the
-    population is not used. Deterministic, so ``seed`` is not used either. Settings: ``x0``
+    Serial: SciPy asks one point at a time, so the adapter runs ``islands`` independent
+    restarts, island 0 from ``x0`` and the others from uniform random points drawn from the
+    seed (the only use of the seed); every ``ask`` returns the point each live restart wants
+    next, shape (islands, d); the population is not used. Settings: ``x0``
     (default: cube centre), ``initial_step`` (edge of the starting simplex along each axis, in
     cube units; SciPy's own default of 5% of x0 is tiny in a unit cube), and SciPy's ``xatol``,
-    ``fatol``, ``maxiter``, ``maxfev`` and ``adaptive``. When SciPy stops, ``done`` is True and
-    ``ask`` returns an empty (0, d) array; ``result`` holds SciPy's ``OptimizeResult``.
+    ``fatol``, ``maxiter``, ``maxfev`` (both per restart) and ``adaptive``. When every restart
+    has stopped, ``done`` is True and ``ask`` returns an empty (0, d) array; ``result`` holds
+    SciPy's ``OptimizeResult`` of each restart.
     """
 
     info = AlgorithmInfo(
@@ -57,17 +67,29 @@ class NelderMead(BridgedAlgorithm):
             "maxiter": None,
             "maxfev": None,
             "adaptive": False,
+            "islands": DEFAULT_ISLANDS,
         },
-        summary="Downhill simplex from SciPy; local, serial (one point per ask).",
+        summary=f"Downhill simplex from SciPy; local, serial: {DEFAULT_ISLANDS} independent "
+        "restarts (x0, then seeded random starts), one point of each per ask.",
     )
 
     def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
         super().__init__(dimension, population, seed, **settings)
         check_sizes(self.info, dimension, population)
 
+    def island_loops(self) -> list[LibraryLoop]:
+        x0 = start_point(self.info, self.settings["x0"], self.dimension)
+        starts = [x0] + [
+            np.random.default_rng(seed).random(self.dimension)
+            for seed in island_seeds(self.seed, self.islands)[1:]
+        ]
+        return [self._loop(start) for start in starts]
+
     def library_loop(self) -> LibraryLoop:
+        return self._loop(start_point(self.info, self.settings["x0"], self.dimension))
+
+    def _loop(self, x0: np.ndarray) -> LibraryLoop:
         settings = self.settings
-        x0 = start_point(self.info, settings["x0"], self.dimension)
         step = float(settings["initial_step"])
         if not 0 < step <= 1:
             raise ValueError(f"{describe(self.info)}: setting 'initial_step' must be in (0, 1]")

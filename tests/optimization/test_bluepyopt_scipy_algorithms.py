@@ -6,6 +6,7 @@ import gc
 import inspect
 import logging
 import random
+import sys
 import threading
 import time
 
@@ -286,3 +287,53 @@ def test_short_run_on_use_case_1_is_reproducible(hh_problem, name, generations):
     size = 8 if name.startswith("bluepyopt") else 4  # L-BFGS-B: x and its 3 neighbours
     assert [points.shape for points in asked] == [(size, 3)] * generations
     assert [result.errors.shape for result in results] == [(size, 4)] * generations
+
+
+def _concurrent_or_alone(name: str, seeds: tuple[int, ...], together: bool) -> dict:
+    """Asked batches of runs with ``seeds``: one after the other, or in threads stepping in
+    lockstep (a benchmark flow runs several optimizations in one process at once)."""
+    barrier = threading.Barrier(len(seeds)) if together else None
+
+    def run(seed: int) -> list[np.ndarray]:
+        algorithm = create_algorithm(name, 3, 6, seed, {})
+        asked = []
+        for _ in range(15):
+            if barrier:
+                barrier.wait()
+            asked.append(step(algorithm))
+        algorithm.close()
+        return asked
+
+    if not together:
+        return {seed: run(seed) for seed in seeds}
+    results: dict = {}
+    threads = [
+        threading.Thread(target=lambda seed=seed: results.__setitem__(seed, run(seed)))
+        for seed in seeds
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+@pytest.fixture
+def eager_thread_switches():
+    """Switch threads every microsecond, so that concurrent runs interleave their draws (with
+    the default 5 ms, a library's computation between two batches rarely is interrupted;
+    without the adapter's lock, this test then fails in most trials)."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
+@pytest.mark.parametrize("name", BLUEPYOPT)
+def test_concurrent_runs_give_exactly_the_results_of_runs_alone(name, eager_thread_switches):
+    seeds = (1, 2, 3, 4)
+    alone = _concurrent_or_alone(name, seeds, together=False)
+    together = _concurrent_or_alone(name, seeds, together=True)
+    assert set(together) == set(alone)
+    for seed in alone:
+        assert all(np.array_equal(a, b) for a, b in zip(alone[seed], together[seed], strict=True))

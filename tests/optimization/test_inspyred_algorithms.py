@@ -62,12 +62,14 @@ CUSTOM = {
         "num_grid_divisions": 2,
         "mutation_rate": 0.5,
         "gaussian_stdev": 0.2,
+        "islands": 1,
     },
     "inspyred-sa": {
         "temperature": 2.0,
         "cooling_rate": 0.5,
         "mutation_rate": 0.5,
         "gaussian_stdev": 0.2,
+        "islands": 1,
     },
     "inspyred-ga": {
         "num_elites": 1,
@@ -143,10 +145,12 @@ def test_settings_reach_inspyred(make, ecs, name, which):
     settings = CUSTOM[name] if which == "custom" else {}
     algorithm = make(name, settings=settings)
     algorithm.ask()
-    (run,) = ecs
+    run = ecs[0]  # (serial algorithms: of the first island)
+    assert len(ecs) == algorithm.settings.get("islands", 1)
     assert type(run) is EC_CLASS[name] and run.maximize is False
     assert isinstance(run.bounder, ec.Bounder) and run.bounder([-1, 0.5, 2], {}) == [0, 0.5, 1]
     expected = {**algorithm.info.defaults, **settings}
+    expected.pop("islands", None)  # the adapter's, not inspyred's
     assert {key: run._kwargs[key] for key in expected if expected[key] is not None} == {
         key: value for key, value in expected.items() if value is not None
     }
@@ -181,7 +185,7 @@ def test_bad_settings_are_refused_naming_the_algorithm(name, settings, populatio
 
 @pytest.mark.parametrize("name", sorted(MULTI_OBJECTIVE))
 def test_multi_objective_algorithms_get_the_error_vectors(make, ecs, name):
-    algorithm = make(name)
+    algorithm = make(name, settings={"islands": 1} if name in SERIAL else {})
     told: dict = {}
     for _ in range(6):
         step(algorithm, told)
@@ -198,11 +202,12 @@ def test_multi_objective_algorithms_get_the_error_vectors(make, ecs, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_one_batch_per_generation(make, ecs, name):
     algorithm = make(name)
-    size = 1 if name in SERIAL else 10
+    size = 8 if name in SERIAL else 10  # serial: one point from each of 8 islands
     assert all(len(step(algorithm)) == size for _ in range(4))
-    (run,) = ecs
-    # The initial population, then three generations, each one evaluator call of `size`.
-    assert (run.num_generations, run.num_evaluations) == (3, 4 * size)
+    assert len(ecs) == (8 if name in SERIAL else 1)
+    for run in ecs:
+        # The initial population, then three generations, each one evaluator call.
+        assert (run.num_generations, run.num_evaluations) == (3, 4 * size // len(ecs))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -86,11 +86,14 @@ def test_batch_sizes(make, name):
     algorithm = make(name, population=10)
     sizes = [len(step(algorithm)) for _ in range(5)]
     if name == "pygmo-praxis":
-        assert sizes == [1] * 5  # a local method from one start point
+        assert sizes == [8] * 5  # a local method from 8 start points (islands)
     elif name in BATCHED:
         assert sizes == [10] * 5  # every generation is one batch
-    else:
-        assert sizes == [10, 1, 1, 1, 1]  # the initial population, then pygmo's serial fitness
+    else:  # the initial populations of 8 islands, then pygmo's serial fitness on each island
+        assert sizes == [80, 8, 8, 8, 8]
+    assert ("islands" in algorithm.settings) == (name not in BATCHED)
+    if name not in BATCHED:
+        assert "8 islands" in algorithm.info.summary or "8 independent" in algorithm.info.summary
 
 
 @pytest.mark.parametrize("name", sorted(BATCHED))
@@ -185,16 +188,19 @@ def test_settings_reach_pygmo(make, constructed):
 
 def test_praxis_settings_reach_nlopt(make):
     def evaluations(settings):
-        algorithm = make("pygmo-praxis", settings=settings)
+        algorithm = make("pygmo-praxis", settings={"islands": 1, **settings})
         count = 0
         while not algorithm.done and count < 5000:
             count += len(step(algorithm))
-        assert np.allclose(algorithm.result.champion_x, 0.3, atol=0.05)
+        (result,) = algorithm.result
+        assert np.allclose(result.champion_x, 0.3, atol=0.05)
         return count
 
     assert evaluations({"xtol_rel": 1e-2}) < evaluations({})
-    algorithm = make("pygmo-praxis", settings={"x0": "0.2, 0.4, 0.6"})
-    assert np.array_equal(algorithm.ask(), [[0.2, 0.4, 0.6]])
+    algorithm = make("pygmo-praxis", settings={"x0": "0.2, 0.4, 0.6", "islands": 3})
+    starts = algorithm.ask()  # island 0 at x0, the others at points drawn from the seed
+    assert starts.shape == (3, 3) and np.array_equal(starts[0], [0.2, 0.4, 0.6])
+    assert not np.array_equal(starts[1], starts[2])
 
 
 @pytest.mark.parametrize("name", ["pygmo-gaco", "pygmo-maco"])
@@ -265,14 +271,15 @@ def test_exception_inside_pygmo_callbacks_surfaces(make, monkeypatch, name):
 def test_closing_or_dropping_a_run_inside_pygmo_ends_its_thread(make, name, steps):
     """The bridge unwinds pygmo by raising in our callback; NLopt keeps evaluating after the
     first exception, which the adapter must refuse for the thread to end."""
-    algorithm = make(name, seed=5)
+    settings = {} if name in BATCHED else {"islands": 1}
+    algorithm = make(name, seed=5, settings=settings)
     for _ in range(steps):
         step(algorithm)
     (thread,) = bridge_threads()
     algorithm.close()
     assert not thread.is_alive()
 
-    dropped = create_algorithm(name, 3, 10, 5, {})
+    dropped = create_algorithm(name, 3, 10, 5, settings)
     for _ in range(steps):
         step(dropped)
     (thread,) = bridge_threads()
@@ -283,16 +290,99 @@ def test_closing_or_dropping_a_run_inside_pygmo_ends_its_thread(make, name, step
 
 
 def test_stopping_by_its_own_criterion_ends_the_run(make):
-    algorithm = make("pygmo-de", settings={"ftol": 1e-3, "xtol": 1e-3})
-    count = 0
-    while not algorithm.done and count < 5000:
-        count += len(step(algorithm))
-    assert algorithm.done and count < 5000
+    """Each island stops when its population has converged; the run when all have."""
+    algorithm = make("pygmo-de", settings={"ftol": 1e-3, "xtol": 1e-3, "islands": 3})
+    sizes = []
+    while not algorithm.done and sum(sizes) < 5000:
+        sizes.append(len(step(algorithm)))
+    assert algorithm.done and sum(sizes) < 5000
     assert algorithm.ask().shape == (0, 3)
-    assert isinstance(algorithm.result, pygmo.population)
-    # converged, not given up: 10x below random search with as many points (measured 97x)
-    uniform = np.random.Generator(np.random.PCG64(1)).random((count, 3))
-    assert algorithm.result.champion_f[0] * 10 < sphere(uniform).min()
+    assert all(isinstance(result, pygmo.population) for result in algorithm.result)
+    # converged, not given up: every island 5x below random search with as many points as the
+    # whole run (measured 13x, 23x and 25x)
+    uniform = np.random.Generator(np.random.PCG64(1)).random((sum(sizes), 3))
+    assert all(result.champion_f[0] * 5 < sphere(uniform).min() for result in algorithm.result)
+    assert min(sizes[1:]) < 3  # islands finish one after the other
+
+
+# --- islands -------------------------------------------------------------------------------
+
+
+def test_ring_migration_replaces_the_worst_by_better_neighbours():
+    from optimization.algorithms.islands import ring_migration
+
+    x = [np.full((3, 2), float(i)) for i in range(3)]
+    f = [np.array([[5.0], [1.0], [9.0]]), np.array([[2.0], [7.0], [3.0]]), np.array([[8.0]] * 3)]
+    replies = ring_migration(list(zip(x, f, strict=True)), migrants=2)
+    # island 0 receives island 2's best two (8, 8): only better than its worst (9)
+    assert [(slot, fit[0]) for slot, _, fit in replies[0]] == [(2, 8.0)]
+    # island 1 receives island 0's best two (1, 5) for its worst two (7, 3): only 1 is better
+    assert [(slot, fit[0]) for slot, _, fit in replies[1]] == [(1, 1.0)]
+    assert np.array_equal(replies[1][0][1], x[0][1])
+    assert [(slot, fit[0]) for slot, _, fit in replies[2]] == [(0, 2.0), (1, 3.0)]
+    assert ring_migration(list(zip(x, f, strict=True))[:1], migrants=2) == [[]]
+
+
+def _run(make, settings, evaluations=400, seed=3):
+    algorithm = make("pygmo-de", population=5, seed=seed, settings=settings)
+    batches, count = [], 0
+    while count < evaluations:
+        batches.append(step(algorithm))
+        count += len(batches[-1])
+    return algorithm, batches
+
+
+def test_islands_migrate_in_lockstep_and_stay_reproducible(make, monkeypatch):
+    """Every migration happens when all islands are there (one exchange for all of them);
+    the run is the same every time, and it differs from islands that never migrate."""
+    exchanges = []
+    original = machinery.ring_migration
+
+    def counting(snapshots, migrants):
+        exchanges.append(len(snapshots))
+        return original(snapshots, migrants)
+
+    monkeypatch.setattr(machinery, "ring_migration", counting)
+    settings = {"islands": 3, "migration_interval": 2, "ftol": 0.0, "xtol": 0.0}
+    _, first = _run(make, settings)
+    # 3 islands × 5 individuals: 15 points per 2-generation epoch and island
+    assert exchanges and set(exchanges) == {3}
+    assert len(exchanges) == (400 - 15) // (3 * 5 * 2)
+    _, again = _run(make, settings)
+    _, apart = _run(make, {**settings, "migrants": 0})
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    epoch = 1 + 2 * 5  # the initial batch and the rounds of the first epoch: no migration yet
+    assert all(np.array_equal(a, b) for a, b in zip(first[:epoch], apart[:epoch], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, apart, strict=True))
+
+
+def test_islands_resume_bit_identically_across_migrations(make):
+    settings = {"islands": 3, "migration_interval": 2}
+    uninterrupted, expected = _run(make, settings)
+    first, _ = _run(make, settings, evaluations=150)  # past several migrations
+    resumed = make("pygmo-de", population=5, seed=3, settings=settings)
+    resumed.restore(first.state())
+    done = sum(len(points) for points, _, _ in first.journal_state()[1])
+    later = [step(resumed) for _ in range(len(expected) - len(first.journal_state()[1]))]
+    assert done >= 150
+    assert all(np.array_equal(a, b) for a, b in zip(expected[-len(later) :], later, strict=True))
+
+
+def test_island_seeds_follow_the_run_seed(make):
+    """Islands differ from each other; the same seed gives the same islands."""
+    first = make("pygmo-de", population=5, seed=1, settings={"islands": 4}).ask()
+    again = make("pygmo-de", population=5, seed=1, settings={"islands": 4}).ask()
+    other = make("pygmo-de", population=5, seed=2, settings={"islands": 4}).ask()
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert len({tuple(island.ravel()) for island in np.split(first, 4)}) == 4
+
+
+@pytest.mark.parametrize("value", [0, 1.5, "many", True])
+def test_bad_island_settings_are_named(value):
+    with pytest.raises(ValueError, match="pygmo-de.*'islands' must be an integer"):
+        create_algorithm("pygmo-de", 3, 10, 0, {"islands": value})
+    with pytest.raises(ValueError, match="pygmo-de.*'migration_interval' must be at least 2"):
+        create_algorithm("pygmo-de", 3, 10, 0, {"migration_interval": 1})
 
 
 # --- use case 1 (real NEURON) ----------------------------------------------------------------

@@ -27,8 +27,13 @@ class Facts:
     # Deterministic methods ignore the seed.
     seed_independent: bool = False
     # Batch size of each ask: the whole population, one point, anything from 1 to the
-    # population, or a point with its d finite-difference neighbours.
-    batch: Literal["population", "one", "at most population", "dimension + 1"] = "population"
+    # population, a point with its d finite-difference neighbours, or (serial methods run as
+    # islands) from 1 to the islands' populations together.
+    batch: Literal["population", "one", "at most population", "dimension + 1", "islands"] = (
+        "population"
+    )
+    # Settings of the generic tests (serial methods: fewer islands for their small budgets).
+    settings: dict[str, Any] = field(default_factory=dict)
     # Population used by the generic tests (some algorithms need more individuals).
     population: int = 10
     # Fewer evaluations than these budgets are fine for methods that stop by themselves.
@@ -43,6 +48,8 @@ def batch_ok(facts: Facts, points: np.ndarray, population: int) -> bool:
         return n == 1
     if facts.batch == "dimension + 1":  # a point and its finite-difference neighbours
         return n == points.shape[1] + 1
+    if facts.batch == "islands":  # a point (or the first population) of each live island
+        return 1 <= n <= facts.settings["islands"] * population
     return 1 <= n <= population
 
 
