@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Annotated
 
 from distributed import Client
@@ -17,12 +15,7 @@ from flows.setup import check_before_start, setup_flow
 from optimization.cluster import ClusterConfig, ClusterError, connect
 from optimization.problem import Problem
 from optimization.spec import ProblemSpec, SpecError, load_problem, parse_problem, with_overrides
-
-
-def default_store(spec: ProblemSpec, folder: str | Path = "runs") -> str:
-    """A new store path per run: ``runs/<name>-<algorithm>-seed<seed>-<time>.zarr``."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return str(Path(folder) / f"{spec.name}-{spec.algorithm.name}-seed{spec.seed}-{stamp}.zarr")
+from storage.runs import default_store
 
 
 def resolve_problem(

@@ -40,7 +40,7 @@ def check_algorithm(spec: ProblemSpec) -> None:
             dict(algorithm.settings),
         )  # fmt: skip
     except (ValueError, TypeError, AlgorithmError) as error:
-        raise SpecError(f"algorithm: {error}") from None
+        raise SpecError(str(error)) from None  # names the algorithm and the setting
 
 
 def prepare_here(spec: ProblemSpec) -> Problem:
@@ -65,4 +65,16 @@ def prepare_isolated(spec: ProblemSpec) -> Problem:
 def prepare_on_worker(client, spec: ProblemSpec) -> Problem:
     """``prepare_here`` on a worker of a Dask ``client``'s cluster, which keeps the built
     model for the run's evaluations (the cluster starts once, validation rides along)."""
-    return client.submit(prepare_here, spec, pure=False).result()
+    outcome = client.submit(_prepare_reporting, spec, pure=False).result()
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _prepare_reporting(spec: ProblemSpec) -> Problem | Exception:
+    """A mistake comes back as a value: as a failed task, the worker would log it with its
+    traceback on the user's terminal."""
+    try:
+        return prepare_here(spec)
+    except PROBLEM_ERRORS as error:
+        return error

@@ -18,6 +18,12 @@ from storage.provenance import git_revision, package_versions
 from storage.run_store import RunStore, StoreError, check_writable
 
 
+def default_store(spec: ProblemSpec, folder: str | Path = "runs") -> str:
+    """A new store path per run: ``runs/<name>-<algorithm>-seed<seed>-<time>.zarr``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return str(Path(folder) / f"{spec.name}-{spec.algorithm.name}-seed{spec.seed}-{stamp}.zarr")
+
+
 def check_new_store(path: str | Path) -> None:
     """Fail before anything runs if ``path`` cannot become a new store: it holds something
     already, or its folder cannot be written (permissions, full disk). Creates nothing but
