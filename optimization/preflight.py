@@ -11,6 +11,7 @@ message; anything else (a lost worker, a killed process) is an infrastructure fa
 from __future__ import annotations
 
 import multiprocessing
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 from optimization import evaluation
@@ -35,10 +36,12 @@ def check_algorithm(spec: ProblemSpec) -> None:
     a population too small for it or an out-of-range setting fails here (cheap, no model)."""
     algorithm = spec.algorithm
     try:
-        create_algorithm(
-            algorithm.name, len(spec.parameters), algorithm.population, spec.seed,
-            dict(algorithm.settings),
-        )  # fmt: skip
+        with warnings.catch_warnings():  # the run itself shows a package's warnings
+            warnings.simplefilter("ignore")
+            create_algorithm(
+                algorithm.name, len(spec.parameters), algorithm.population, spec.seed,
+                dict(algorithm.settings),
+            )  # fmt: skip
     except (ValueError, TypeError, AlgorithmError) as error:
         raise SpecError(str(error)) from None  # names the algorithm and the setting
 
