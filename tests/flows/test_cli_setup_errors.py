@@ -125,7 +125,8 @@ def test_an_existing_store_is_refused_before_anything_runs(tmp_path, env):
     store.mkdir()
     (store / "something").write_text("mine")
     code, _, err, elapsed = cli(["run", "hh", "--store", str(store)], env)
-    assert code == 2 and err.strip() == f"error: {store} already exists; choose a new --store or resume it"
+    assert code == 2
+    assert err.strip() == f"error: {store} already exists; choose a new --store or resume it"
     assert [p.name for p in store.iterdir()] == ["something"]
     assert elapsed < LIMIT_S
 

@@ -46,10 +46,27 @@ def test_two_concurrent_cli_runs_use_different_databases(tmp_path):
     (tmp_path / "tmp").mkdir()
     runs = [
         subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "run", "hh", "--population", "4",
-             "--generations", "3", "--workers", "1", "--seed", str(seed),
-             "--store", str(tmp_path / f"run{seed}.zarr")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "run",
+                "hh",
+                "--population",
+                "4",
+                "--generations",
+                "3",
+                "--workers",
+                "1",
+                "--seed",
+                str(seed),
+                "--store",
+                str(tmp_path / f"run{seed}.zarr"),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for seed in (1, 2)
     ]
