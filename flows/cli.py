@@ -202,11 +202,11 @@ def resume(
     _verbose(verbose)
     from storage.runs import check_resumable
 
+    config = None if cluster is None and workers is None else _cluster(cluster or "local", workers)
     try:
         check_resumable(store)
     except _user_errors() as error:
         _fail(str(error))
-    config = None if cluster is None and workers is None else _cluster(cluster or "local", workers)
     with _prefect():
         from flows.run import resume_flow
 
