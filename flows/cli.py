@@ -65,11 +65,13 @@ def _prefect() -> Iterator[None]:
         yield
 
 
-PREFECT_STATE = """Prefect's state: unless PREFECT_API_URL or PREFECT_HOME is set (in the
-environment or the active Prefect profile), the command keeps its flow runs in a Prefect
-database of its own, in a local temporary folder removed when it ends, so that commands
-started at once on nodes sharing a home directory never share one SQLite file. Set
-PREFECT_API_URL to record the runs on a Prefect server instead."""
+PREFECT_STATE = (
+    "Prefect's state: unless PREFECT_API_URL or PREFECT_HOME is set (in the environment or the "
+    "active Prefect profile), the command keeps its flow runs in a Prefect database of its own, "
+    "in a local temporary folder removed when it ends, so that commands started at once on "
+    "nodes sharing a home directory never share one SQLite file. Set PREFECT_API_URL to record "
+    "the runs on a Prefect server instead."
+)
 
 
 def _verbose(verbose: bool) -> None:
