@@ -82,3 +82,11 @@ def test_two_concurrent_cli_runs_use_different_databases(tmp_path):
     assert len(databases) == 2 and at_once == 2, databases
     assert not (tmp_path / "home" / ".prefect" / "prefect.db").exists()
     assert list(Path(env["TMPDIR"]).glob("neuroptimus-prefect-*/home-*")) == []
+
+
+def test_run_help_says_where_prefect_state_lives():
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--help"],
+        capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "200"},
+    ).stdout  # fmt: skip
+    assert "PREFECT_HOME" in out and "local temporary folder" in out
