@@ -6,6 +6,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -47,14 +49,29 @@ def _load(problem: str):
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
-    from optimization.algorithms import AlgorithmError
-    from optimization.data import DataError
-    from optimization.problem import TargetError
-    from optimization.simulators import ModelError
-    from optimization.spec import SpecError
-    from storage.run_store import StoreError
+    """Mistakes the user can fix: reported in one line, never as a traceback."""
+    from tasks.retry import user_mistakes
 
-    return (SpecError, DataError, TargetError, ModelError, StoreError, AlgorithmError)
+    return user_mistakes()
+
+
+@contextmanager
+def _prefect() -> Iterator[None]:
+    """Prefect's state for this command (see PREFECT_STATE), ready when the block starts."""
+    from flows.prefect_state import private_prefect_state
+
+    with private_prefect_state() as state:
+        state.wait()
+        yield
+
+
+PREFECT_STATE = (
+    "Prefect's state: unless PREFECT_API_URL or PREFECT_HOME is set (in the environment or the "
+    "active Prefect profile), the command keeps its flow runs in a Prefect database of its own, "
+    "in a local temporary folder removed when it ends, so that commands started at once on "
+    "nodes sharing a home directory never share one SQLite file. Set PREFECT_API_URL to record "
+    "the runs on a Prefect server instead."
+)
 
 
 def _verbose(verbose: bool) -> None:
@@ -74,10 +91,11 @@ ClusterOption = Annotated[
 
 def _cluster(profile: str, workers: int | None):
     """The cluster profile, with --workers (if given) as its number of workers."""
-    from optimization.cluster import ClusterConfig, ClusterError
+    from flows.cluster_profiles import load_profile
+    from optimization.cluster import ClusterError
 
     try:
-        config = ClusterConfig.from_profile(profile)
+        config = load_profile(profile)
     except ClusterError as error:
         _fail(str(error))
     if workers is None:
@@ -97,7 +115,7 @@ def _print_result(result: dict) -> None:
     typer.echo(f"report:   {result['report']}\nmetadata: {result['metadata']}")
 
 
-@app.command()
+@app.command(epilog=PREFECT_STATE)
 def run(
     problem: ProblemArg = "hh",
     algorithm: Annotated[
@@ -115,9 +133,15 @@ def run(
     cluster: ClusterOption = "local",
     verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines.")] = False,
 ) -> None:
-    """Optimize a problem: setup → optimize (on a Dask cluster) → analyze."""
+    """Optimize a problem: setup → optimize (on a Dask cluster) → analyze.
+
+    Mistakes are found before the run store exists — a parameter target, section or recorded
+    variable the model lacks, a target file that does not fit the protocol, a population or a
+    setting the algorithm refuses, a store that exists already: one line naming the file or
+    field, and exit code 2."""
     _verbose(verbose)
     from optimization.spec import SpecError, with_overrides
+    from storage.runs import default_store
 
     spec = _load(problem)
     try:
@@ -127,19 +151,43 @@ def run(
     except SpecError as error:
         _fail(str(error))
     config = _cluster(cluster, workers)
-    from flows.run import default_store, run_flow
-
     store = store or Path(default_store(spec))
-
     typer.echo(f"run store: {store}")
-    try:
-        result = run_flow(spec, str(store), config, progress=True)
-    except _user_errors() as error:
-        _fail(str(error), 1)
+    result = _checked_run(spec, store, config)
     _print_result(result)
 
 
-@app.command()
+def _checked_run(spec, store: Path, config) -> dict:
+    """Check the problem while Prefect's server and the cluster start (the model is built on
+    one of the cluster's workers, which keeps it), then run the flows on that cluster."""
+    from flows.prefect_state import private_prefect_state
+    from optimization.cluster import connect
+    from optimization.preflight import check_algorithm, prepare_isolated, prepare_on_worker
+    from storage.runs import check_new_store
+
+    try:  # milliseconds: before anything starts
+        check_algorithm(spec)
+        check_new_store(store)
+    except _user_errors() as error:
+        _fail(str(error))
+    with private_prefect_state() as prefect_state, ExitStack() as cluster:
+        try:
+            client = cluster.enter_context(connect(config))
+            # a batch queue's workers may not run yet: check in a process of this machine
+            prepare = prepare_on_worker if config.is_local else lambda _, s: prepare_isolated(s)
+            prepared = prepare(client, spec)
+        except _user_errors() as error:
+            _fail(str(error))
+        prefect_state.wait()
+        from flows.run import run_prepared_flow
+
+        try:
+            return run_prepared_flow(prepared, str(store), client, progress=True)
+        except _user_errors() as error:
+            _fail(str(error), 1)
+
+
+@app.command(epilog=PREFECT_STATE)
 def resume(
     store: Annotated[Path, typer.Argument(help="Run store of an interrupted run.")],
     workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
@@ -154,25 +202,33 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its store and checkpoint, then analyze it."""
     _verbose(verbose)
-    config = None if cluster is None and workers is None else _cluster(cluster or "local", workers)
-    from flows.run import resume_flow
+    from storage.runs import check_resumable
 
+    config = None if cluster is None and workers is None else _cluster(cluster or "local", workers)
     try:
-        result = resume_flow(str(store), config, progress=True)
+        check_resumable(store)
     except _user_errors() as error:
-        _fail(str(error), 1)
+        _fail(str(error))
+    with _prefect():
+        from flows.run import resume_flow
+
+        try:
+            result = resume_flow(str(store), config, progress=True)
+        except _user_errors() as error:
+            _fail(str(error), 1)
     _print_result(result)
 
 
-@app.command()
+@app.command(epilog=PREFECT_STATE)
 def analyze(store: Annotated[Path, typer.Argument(help="Run store.")]) -> None:
     """(Re)write metadata.json and report.html of a run store."""
-    from flows.analyze import analyze_flow
+    with _prefect():
+        from flows.analyze import analyze_flow
 
-    try:
-        paths = analyze_flow(str(store))
-    except _user_errors() as error:
-        _fail(str(error), 1)
+        try:
+            paths = analyze_flow(str(store))
+        except _user_errors() as error:
+            _fail(str(error), 1)
     typer.echo(f"report:   {paths['report']}\nmetadata: {paths['metadata']}")
 
 
@@ -256,7 +312,76 @@ def usecases() -> None:
         typer.echo(f"{name:<10} {spec.description}")
 
 
-@benchmark_app.command("overhead")
+@app.command()
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on; the default admits this machine only."),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the UI and the API.")] = 4200,
+    limit: Annotated[
+        int, typer.Option(help="Flow runs at once (each starts its own Dask cluster).")
+    ] = 1,
+) -> None:
+    """Start what a workstation needs for the Prefect UI: a local Prefect server (SQLite in
+    PREFECT_HOME), the deployments of deployments/prefect.yaml and a process worker.
+
+    Open the printed address, choose Deployments → run (or resume, benchmark) → Run → Custom
+    run, fill in the form and submit. Ctrl-C stops the worker and the server."""
+    from flows.serve import ServeError
+    from flows.serve import serve as supervise
+
+    try:
+        supervise(host, port, limit, say=typer.echo)
+    except ServeError as error:
+        _fail(str(error), error.code)
+
+
+@app.command()
+def explore(
+    stores: Annotated[
+        list[Path],
+        typer.Argument(help="Run stores, or folders of run stores (e.g. a benchmark folder)."),
+    ],
+    port: Annotated[int, typer.Option(help="Port on localhost (0: any free port).")] = 0,
+    show: Annotated[
+        bool, typer.Option("--show/--no-browser", help="Open the explorer in a browser tab.")
+    ] = True,
+    refresh: Annotated[
+        float, typer.Option(help="Seconds between re-reads of the stores (0: never).")
+    ] = 2.0,
+) -> None:
+    """Explore run stores in the browser: convergence, parameter space (select individuals to
+    see their errors and simulated traces), diversity, Pareto fronts and traces.
+
+    Follows running optimizations: every few seconds the stores are re-read (committed
+    generations only) and the views show the new individuals. Ctrl-C stops the server."""
+    from analysis.serve import serve_explorer
+    from storage.run_store import StoreError
+
+    try:
+        serve_explorer(stores, port=port, show=show, refresh_seconds=refresh)
+    except StoreError as error:
+        _fail(str(error), 1)
+    except KeyboardInterrupt:
+        typer.echo("\nstopped")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m flows.cli`
+    # The imported module, not this partly executed __main__, holds every command, also
+    # any defined below this line.
+    from flows.cli import app as full_app
+
+    sys.exit(full_app())
+
+# -- benchmark commands (`neuroptimus benchmark …`): new ones go at the end of the file ------
+
+
+@benchmark_app.command("overhead", epilog=PREFECT_STATE)
 def benchmark_overhead(
     problem: ProblemArg = "hh",
     population: int = 100,
@@ -265,15 +390,17 @@ def benchmark_overhead(
     seed: int = 1,
 ) -> None:
     """Parallel efficiency of one full run (Prefect and Zarr included) vs the bare model."""
-    from flows.benchmark import overhead
+    spec = _load(problem)
+    with _prefect():
+        from flows.benchmark import overhead
 
-    try:
-        overhead(_load(problem), population, generations, workers, seed)
-    except _user_errors() as error:
-        _fail(str(error), 1)
+        try:
+            overhead(spec, population, generations, workers, seed)
+        except _user_errors() as error:
+            _fail(str(error), 1)
 
 
-@benchmark_app.command("algorithms")
+@benchmark_app.command("algorithms", epilog=PREFECT_STATE)
 def benchmark_algorithms(
     problem: ProblemArg,
     algorithms: Annotated[
@@ -316,13 +443,14 @@ def benchmark_algorithms(
     folder = folder or Path(default_folder(spec))
     typer.echo(f"{len(names)} algorithms × {seeds} seeds into {folder}")
     started = time.perf_counter()
-    try:
-        paths = flow(
-            spec, names, seeds, population, generations, str(folder),
-            ClusterConfig(workers=workers), progress=True, thresholds=levels,
-        )  # fmt: skip
-    except (*_user_errors(), SpecError) as error:
-        _fail(str(error), 1)
+    with _prefect():
+        try:
+            paths = flow(
+                spec, names, seeds, population, generations, str(folder),
+                ClusterConfig(workers=workers), progress=True, thresholds=levels,
+            )  # fmt: skip
+        except (*_user_errors(), SpecError) as error:
+            _fail(str(error), 1)
     typer.echo(f"finished in {time.perf_counter() - started:.0f} s")
     for kind, path in paths.items():
         typer.echo(f"{kind:<8} {path}")
@@ -365,190 +493,6 @@ def benchmark_explore(
     run_benchmark(evaluations, population, store)
 
 
-WORK_POOL = "neuroptimus"  # the process work pool named in deployments/prefect.yaml
-
-
-def _port_in_use(host: str, port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        probe.settimeout(1)
-        return probe.connect_ex((host, port)) == 0
-
-
-def _wait_healthy(api_url: str, server, timeout_s: float = 180) -> None:
-    """Block until the server answers /health; fail if it exits or takes too long."""
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            _fail(f"the Prefect server exited (code {server.returncode}); see above", 1)
-        try:
-            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    _fail(f"the Prefect server did not answer at {api_url} within {timeout_s:.0f} s", 1)
-
-
-def _ensure_work_pool(api_url: str) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-    from prefect.workers.process import ProcessWorker
-
-    pool = WorkPoolCreate(
-        name=WORK_POOL,
-        type="process",
-        base_job_template=ProcessWorker.get_default_base_job_template(),
-        description="Neuroptimus flow runs, each a subprocess of the worker",
-    )
-    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
-        try:
-            client.create_work_pool(pool)
-        except ObjectAlreadyExists:
-            pass
-
-
-def _stop(process, name: str) -> None:
-    """Let a child stop on the terminal's Ctrl-C, else ask it to (SIGTERM), then insist."""
-    import signal
-    import subprocess
-
-    for send, wait_s in ((None, 3), (signal.SIGTERM, 20), (signal.SIGKILL, None)):
-        if process.poll() is not None:
-            return
-        if send == signal.SIGKILL:
-            typer.echo(f"{name} did not stop; killing it", err=True)
-        if send is not None:
-            process.send_signal(send)
-        try:
-            process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
-@app.command()
-def serve(
-    host: Annotated[
-        str,
-        typer.Option(help="Address to listen on; the default admits this machine only."),
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the UI and the API.")] = 4200,
-    limit: Annotated[
-        int, typer.Option(help="Flow runs at once (each starts its own Dask cluster).")
-    ] = 1,
-) -> None:
-    """Start what a workstation needs for the Prefect UI: a local Prefect server (SQLite in
-    PREFECT_HOME), the deployments of deployments/prefect.yaml and a process worker.
-
-    Open the printed address, choose Deployments → run (or resume, benchmark) → Run → Custom
-    run, fill in the form and submit. Ctrl-C stops the worker and the server."""
-    import signal
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    prefect_file = root / "deployments" / "prefect.yaml"
-    if not prefect_file.is_file():
-        _fail(f"{prefect_file} not found: serve runs from a source checkout of neuroptimus")
-    if _port_in_use(host, port):
-        _fail(f"port {port} on {host} is in use (another server?); choose one with --port")
-    api_url = f"http://{host}:{port}/api"
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    prefect = [sys.executable, "-m", "prefect"]
-    # Ctrl-C (even when started in the background) and SIGTERM stop everything.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    children: list[tuple[str, subprocess.Popen]] = []
-    try:
-        typer.echo(f"starting a Prefect server on {host}:{port} …")
-        server = subprocess.Popen(
-            [*prefect, "server", "start", "--host", host, "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        children.append(("the server", server))
-        _wait_healthy(api_url, server)
-        _ensure_work_pool(api_url)
-        deploy = subprocess.run(
-            [*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file)],
-            cwd=root, env=env, capture_output=True, text=True,
-        )  # fmt: skip
-        if deploy.returncode:
-            typer.echo(deploy.stdout + deploy.stderr, err=True)
-            _fail("prefect deploy failed (its output is above)", 1)
-        # Flow runs log INFO to the UI; the worker looks for new runs every few seconds.
-        worker_env = {**env, "PREFECT_LOGGING_LEVEL": "INFO"}
-        worker_env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "5")
-        worker = subprocess.Popen(
-            [*prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process",
-             "--limit", str(limit)],
-            cwd=root, env=worker_env,
-        )  # fmt: skip
-        children.append(("the worker", worker))
-        typer.secho(f"\nPrefect UI: http://{host}:{port}", bold=True)
-        typer.echo(
-            "deployments: neuroptimus-run/run, neuroptimus-resume/resume, "
-            "benchmark-algorithms/benchmark "
-            f"(work pool {WORK_POOL}; runs write into {root / 'runs'})\n"
-            "Ctrl-C stops the worker and the server."
-        )
-        while all(process.poll() is None for _, process in children):
-            time.sleep(1)
-        name, process = next((n, p) for n, p in children if p.poll() is not None)
-        _fail(f"{name} exited (code {process.returncode}); stopping", 1)
-    except KeyboardInterrupt:
-        typer.echo("\nstopping …")
-    finally:
-        for name, process in reversed(children):
-            _stop(process, name)
-
-
-@app.command()
-def explore(
-    stores: Annotated[
-        list[Path],
-        typer.Argument(help="Run stores, or folders of run stores (e.g. a benchmark folder)."),
-    ],
-    port: Annotated[int, typer.Option(help="Port on localhost (0: any free port).")] = 0,
-    show: Annotated[
-        bool, typer.Option("--show/--no-browser", help="Open the explorer in a browser tab.")
-    ] = True,
-    refresh: Annotated[
-        float, typer.Option(help="Seconds between re-reads of the stores (0: never).")
-    ] = 2.0,
-) -> None:
-    """Explore run stores in the browser: convergence, parameter space (select individuals to
-    see their errors and simulated traces), diversity, Pareto fronts and traces.
-
-    Follows running optimizations: every few seconds the stores are re-read (committed
-    generations only) and the views show the new individuals. Ctrl-C stops the server."""
-    from analysis.serve import serve_explorer
-    from storage.run_store import StoreError
-
-    try:
-        serve_explorer(stores, port=port, show=show, refresh_seconds=refresh)
-    except StoreError as error:
-        _fail(str(error), 1)
-    except KeyboardInterrupt:
-        typer.echo("\nstopped")
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
-
-
 @benchmark_app.command("serial")
 def benchmark_serial(
     problem: ProblemArg = "hh",
@@ -569,6 +513,7 @@ def benchmark_serial(
     names = [name.strip() for name in algorithms.split(",") if name.strip()]
     try:
         check_algorithms(names)
-        serial_benchmark(_load(problem), names, evaluations, workers, seed, output)
+        with _prefect():
+            serial_benchmark(_load(problem), names, evaluations, workers, seed, output)
     except (*_user_errors(), SpecError) as error:
         _fail(str(error), 1)

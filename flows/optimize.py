@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
+from distributed import Client
 from prefect import flow, get_run_logger
 
 from flows.progress import generation_bar
-from optimization.cluster import ClusterConfig, connect
+from optimization.cluster import ClusterConfig, client_config, connect
 from optimization.dask_evaluator import DaskEvaluator
 from optimization.runner import OptimizationRun
 from storage.run_store import RunStore
@@ -15,11 +18,20 @@ from tasks.artifacts import RunArtifacts
 from tasks.evaluate import run_generation
 
 
-@flow(name="optimize")
-def optimize_flow(store: str, cluster: ClusterConfig | None = None, progress: bool = False) -> dict:
-    """Run (or continue) the optimization recorded in ``store`` until a stopping rule fires."""
+# Not validated by Prefect: a Dask client is not a pydantic type.
+@flow(name="optimize", validate_parameters=False)
+def optimize_flow(
+    store: str,
+    cluster: ClusterConfig | None = None,
+    progress: bool = False,
+    client: Client | None = None,
+) -> dict:
+    """Run (or continue) the optimization recorded in ``store`` until a stopping rule fires,
+    on ``client``'s cluster if given (left running), else on a cluster started for it."""
     run_store = RunStore.open(store, mode="r+")
     with run_store.writer_lock():  # one run at a time writes a store
+        if client is not None:
+            return _optimize(run_store, client_config(client), progress, client)
         return _optimize(run_store, cluster or _cluster_of_the_run(run_store), progress)
 
 
@@ -33,7 +45,9 @@ def _cluster_of_the_run(run_store: RunStore) -> ClusterConfig:
     return ClusterConfig.model_validate(stored)
 
 
-def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> dict:
+def _optimize(
+    run_store: RunStore, cluster: ClusterConfig, progress: bool, client: Client | None = None
+) -> dict:
     logger = get_run_logger()
     store = run_store.path
     problem = problem_from_store(run_store)
@@ -47,7 +61,7 @@ def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> di
     spec = problem.spec
     label = f"{spec.name} · {run.algorithm.info.label}"
     artifacts = RunArtifacts(spec, run.algorithm.info.label, run.evaluations)
-    with connect(cluster) as client:
+    with nullcontext(client) if client else connect(cluster) as client:
         evaluator = DaskEvaluator(client, problem)  # configured as connect() was
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
             while run.stop_reason is None:

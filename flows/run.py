@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Annotated
 
+from distributed import Client
 from prefect import flow, get_run_logger
 from pydantic import Field
 
 from flows.analyze import analyze_flow
+from flows.cluster_profiles import load_profile
 from flows.optimize import optimize_flow
-from flows.setup import setup_flow
-from optimization.cluster import ClusterConfig, ClusterError
+from flows.setup import check_before_start, setup_flow
+from optimization.cluster import ClusterConfig, ClusterError, connect
+from optimization.problem import Problem
 from optimization.spec import ProblemSpec, SpecError, load_problem, parse_problem, with_overrides
-
-
-def default_store(spec: ProblemSpec, folder: str | Path = "runs") -> str:
-    """A new store path per run: ``runs/<name>-<algorithm>-seed<seed>-<time>.zarr``."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return str(Path(folder) / f"{spec.name}-{spec.algorithm.name}-seed{spec.seed}-{stamp}.zarr")
+from storage.runs import default_store
 
 
 def resolve_problem(
@@ -47,7 +43,7 @@ def resolve_cluster(cluster: ClusterConfig | None, profile: str | None) -> Clust
     """The cluster of a flow run: ``cluster`` as given, or read from the named profile."""
     if cluster is not None and profile:
         raise ClusterError("give either cluster or cluster_profile, not both")
-    return ClusterConfig.from_profile(profile) if profile else cluster
+    return load_profile(profile) if profile else cluster
 
 
 @flow(name="neuroptimus-run")
@@ -83,17 +79,31 @@ def run_flow(
         generations: Override the number of generations (budget = population x generations).
         seed: Override the random seed.
     """
-    cluster = resolve_cluster(cluster, cluster_profile)
+    cluster = resolve_cluster(cluster, cluster_profile) or ClusterConfig()
     spec = resolve_problem(
         problem, usecase, algorithm=algorithm, population=population,
         generations=generations, seed=seed,
     )  # fmt: skip
     store = store or default_store(spec)
+    check_before_start(spec, store)  # before the cluster starts
     get_run_logger().info(
         "run store: %s (resume it with this path if the run is interrupted)", store
     )
-    setup_flow(spec, store)
-    best = optimize_flow(store, cluster, progress)
+    # One cluster for the whole run: setup builds the model on one of its workers, which
+    # keeps it for the evaluations.
+    with connect(cluster) as client:
+        setup_flow(spec, store, client)
+        best = optimize_flow(store, progress=progress, client=client)
+    return {**best, "store": store, **analyze_flow(store)}
+
+
+# Not validated by Prefect: a Dask client and a prepared problem are not pydantic types.
+@flow(name="neuroptimus-run", validate_parameters=False)
+def run_prepared_flow(problem: Problem, store: str, client: Client, progress: bool = False) -> dict:
+    """``run_flow`` for a problem already checked, and its model built, on ``client``'s
+    cluster (what the command line does before Prefect has started, to fail in seconds)."""
+    setup_flow(problem.spec, store, client, problem)
+    best = optimize_flow(store, progress=progress, client=client)
     return {**best, "store": store, **analyze_flow(store)}
 
 

@@ -1,17 +1,38 @@
-"""Setup flow: validate, fetch or regenerate the target, create the run store."""
+"""Setup flow: check the problem, fetch or regenerate the target, create the run store — in
+that order, so that a mistake fails the run before its store exists."""
 
 from __future__ import annotations
 
+from distributed import Client
 from prefect import flow
 
+from optimization.preflight import check_algorithm
+from optimization.problem import Problem
 from optimization.spec import ProblemSpec
-from tasks.setup import check_store_path, create_store, prepare_problem
+from storage.runs import check_new_store
+from tasks.setup import create_store, prepare_problem
 
 
-@flow(name="setup")
-def setup_flow(problem: ProblemSpec, store: str) -> str:
-    """Create the run store at ``store`` for ``problem``; fails before any evaluation if the
-    store cannot be written or the target does not fit the protocol."""
-    check_store_path(store)
-    prepared = prepare_problem(problem)
+def check_before_start(problem: ProblemSpec, store: str) -> None:
+    """The checks that need no model (milliseconds): the algorithm accepts its population and
+    settings, and ``store`` can become a new store."""
+    check_algorithm(problem)
+    check_new_store(store)
+
+
+# Not validated by Prefect: a Dask client and a prepared problem are not pydantic types.
+@flow(name="setup", validate_parameters=False)
+def setup_flow(
+    problem: ProblemSpec,
+    store: str,
+    client: Client | None = None,
+    prepared: Problem | None = None,
+) -> str:
+    """Create the run store at ``store`` for ``problem``. Unless ``prepared`` is the problem
+    already checked, the model is built on a worker of ``client``'s cluster (or a spawned
+    process), every parameter target, section, recording and the target are checked, then
+    the store is created — complete, or not at all."""
+    check_before_start(problem, store)
+    if prepared is None:
+        prepared = prepare_problem(problem, client)
     return create_store(prepared, store)

@@ -1,10 +1,11 @@
 """Dask clusters chosen by configuration.
 
-A cluster is a ``ClusterConfig``, usually read from a named profile
-(``deployments/clusters/NAME.yaml``): a LocalCluster or any dask-jobqueue class (SLURM, PBS,
-SGE, LSF, HTCondor). Worker processes are single-threaded (NEURON keeps global state).
-``optimization.dask_evaluator`` maps populations onto the cluster; jobs that end are replaced
-here (adaptive scaling), lost chunks and hung simulations are handled there.
+A cluster is a ``ClusterConfig``, given in code or read from a profile file
+(``ClusterConfig.from_file``; ``flows.cluster_profiles`` finds profiles by name): a
+LocalCluster or any dask-jobqueue class (SLURM, PBS, SGE, LSF, HTCondor). Worker processes
+are single-threaded (NEURON keeps global state). ``optimization.dask_evaluator`` maps
+populations onto the cluster; jobs that end are replaced here (adaptive scaling), lost chunks
+and hung simulations are handled there.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from distributed import Client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 LOCAL = "distributed.LocalCluster"
-_REPOSITORY_PROFILES = Path(__file__).resolve().parents[1] / "deployments" / "clusters"
 
 
 class ClusterError(ValueError):
@@ -77,18 +77,14 @@ class ClusterConfig(BaseModel):
     )
 
     @classmethod
-    def from_profile(cls, name_or_path: str | Path) -> ClusterConfig:
-        """Read a cluster profile: a YAML file, or the name of one in the profile folders
-        (``$NEUROPTIMUS_CLUSTER_PROFILES``, ``./deployments/clusters``, the repository's).
-        ``local`` is built in, for an installation without the repository's profiles."""
-        try:
-            path = profile_path(name_or_path)
-        except ClusterError:
-            if str(name_or_path) == "local":
-                return cls()  # what deployments/clusters/local.yaml says
-            raise
+    def from_file(cls, path: str | Path) -> ClusterConfig:
+        """Read a cluster profile (a YAML mapping of these settings); mistakes are named with
+        the file and the field."""
+        path = Path(path).expanduser()
         try:
             data = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise ClusterError(f"{path}: no such cluster profile file") from None
         except (OSError, yaml.YAMLError) as error:
             raise ClusterError(f"{path}: cannot read the cluster profile: {error}") from None
         if not isinstance(data, dict):
@@ -148,30 +144,6 @@ class ClusterConfig(BaseModel):
                 )
         if self.adapt_maximum is not None and (self.adapt_minimum or 0) > self.adapt_maximum:
             raise ClusterError("adapt_minimum: larger than adapt_maximum")
-
-
-def profile_folders() -> list[Path]:
-    """Where profile names are looked up, in order."""
-    folders = [Path(p) for p in os.environ.get("NEUROPTIMUS_CLUSTER_PROFILES", "").split(":") if p]
-    return [*folders, Path.cwd() / "deployments" / "clusters", _REPOSITORY_PROFILES]
-
-
-def profile_path(name_or_path: str | Path) -> Path:
-    """The file of a profile given by path or by name."""
-    path = Path(name_or_path).expanduser()
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise ClusterError(f"{path}: no such cluster profile file")
-        return path
-    for folder in profile_folders():
-        for suffix in (".yaml", ".yml"):
-            if (folder / f"{name_or_path}{suffix}").is_file():
-                return folder / f"{name_or_path}{suffix}"
-    known = sorted({p.stem for f in profile_folders() if f.is_dir() for p in f.glob("*.y*ml")})
-    raise ClusterError(
-        f"no cluster profile named {name_or_path!r} (known: {', '.join(known) or 'none'}; "
-        f"searched {', '.join(map(str, profile_folders()))})"
-    )
 
 
 def _accepted_options(cluster_type: type) -> set[str] | None:

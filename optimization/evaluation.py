@@ -10,8 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimization.problem import Problem
-from optimization.simulators import ModelError, SimulationTimeout, Simulator, Trace
+from optimization.problem import Problem, model_key
+from optimization.simulators import (
+    ModelError,
+    SimulationTimeout,
+    Simulator,
+    Trace,
+    create_simulator,
+)
+from optimization.spec import ProblemSpec
 
 STATUSES = ("ok", "failed", "nan", "timeout")
 OK, FAILED, NAN, TIMEOUT = range(len(STATUSES))
@@ -27,12 +34,19 @@ def worker_name() -> str:
 
 def simulator_for(problem: Problem) -> Simulator:
     """This process's simulator for ``problem``, built on first use."""
+    return hosted_simulator(problem.spec, problem.key)
+
+
+def hosted_simulator(spec: ProblemSpec, key: str | None = None) -> Simulator:
+    """This process's simulator for the model of ``spec`` (``key``: its model key), built
+    and set up on first use — by the run's preflight or by the first evaluation."""
     global _simulator
+    key = key or model_key(spec.model_dump(mode="json"))
     if _simulator is None:
-        simulator = problem.make_simulator()
+        simulator = create_simulator(spec)
         simulator.setup()
-        _simulator = (problem.key, simulator)
-    elif _simulator[0] != problem.key:
+        _simulator = (key, simulator)
+    elif _simulator[0] != key:
         raise ModelError(
             "this process already hosts another NEURON model; run each problem in its own "
             "worker processes"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -13,18 +15,50 @@ from optimization.algorithms import get_algorithm
 from optimization.problem import Problem, build_problem
 from optimization.spec import ProblemSpec
 from storage.provenance import git_revision, package_versions
-from storage.run_store import RunStore, StoreError
+from storage.run_store import RunStore, StoreError, check_writable
+
+
+def default_store(spec: ProblemSpec, folder: str | Path = "runs") -> str:
+    """A new store path per run: ``runs/<name>-<algorithm>-seed<seed>-<time>.zarr``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return str(Path(folder) / f"{spec.name}-{spec.algorithm.name}-seed{spec.seed}-{stamp}.zarr")
+
+
+def check_new_store(path: str | Path) -> None:
+    """Fail before anything runs if ``path`` cannot become a new store: it holds something
+    already, or its folder cannot be written (permissions, full disk). Creates nothing but
+    the parent folders."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise StoreError(f"{path} already exists; choose a new --store or resume it")
+    check_writable(path.parent)
+
+
+def check_resumable(path: str | Path) -> None:
+    """Fail with what to do when ``path`` holds no run to continue (a run killed during its
+    setup leaves none: its store is only moved into place once complete)."""
+    path = Path(path)
+    if (path / "zarr.json").is_file():
+        RunStore.open(path)  # a Zarr group that is not a run store is named as such
+        return
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        raise StoreError(
+            f"{path} holds no run to resume (a run stopped during its setup stores nothing); "
+            f"start the run again with `neuroptimus run PROBLEM --store {path}`"
+        )
+    raise StoreError(f"{path}: no run store here (expected a Zarr group)")
 
 
 def create_run_store(problem: Problem, path: str | Path) -> RunStore:
-    """A new store holding the spec, provenance and target of ``problem``."""
+    """A new store holding the spec, provenance and target of ``problem``. It is built in a
+    hidden sibling folder and renamed into place, so ``path`` either holds a complete store
+    or nothing (a run killed meanwhile leaves the sibling, removed by the next attempt)."""
     spec = problem.spec
     info = get_algorithm(spec.algorithm.name).info
     path = Path(path)
-    if path.exists() and any(path.iterdir()):
-        raise StoreError(f"{path} already exists; choose a new --store or resume it")
-    # Built aside and renamed into place, so a store either exists complete or not at all.
-    building = path.with_name(f".{path.name}.building-{os.getpid()}")
+    check_new_store(path)
+    _remove_abandoned(path)
+    building = path.with_name(f".{path.name}.building-{socket.gethostname()}-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     store = RunStore.create(
         building,
@@ -44,9 +78,28 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
     )
     _write_target(store, problem)
     if path.exists():
-        path.rmdir()  # the empty folder left by the writability check
+        path.rmdir()  # an empty folder the user made for the store
     os.rename(building, path)
     return RunStore.open(path, mode="r+")
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Remove half-built stores for ``path`` left by killed processes of this host."""
+    prefix = f".{path.name}.building-{socket.gethostname()}-"
+    for folder in path.parent.glob(f"{glob.escape(prefix)}*"):
+        pid = folder.name.removeprefix(prefix)
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def problem_from_store(store: RunStore) -> Problem:

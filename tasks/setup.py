@@ -1,19 +1,33 @@
-"""Setup tasks: load the target (regenerating surrogates) and create the run store."""
+"""Setup tasks: check the problem on a process that can host its model, and create the run
+store. Only infrastructure failures are retried (see ``tasks.retry``)."""
 
 from __future__ import annotations
 
+from distributed import Client
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
-from optimization.problem import Problem, build_problem
+from optimization.cluster import client_config
+from optimization.preflight import prepare_isolated, prepare_on_worker
+from optimization.problem import Problem
 from optimization.spec import ProblemSpec
-from storage.run_store import check_writable
 from storage.runs import create_run_store
+from tasks.retry import infrastructure_only
 
 
-@task(name="prepare-problem", retries=1, retry_delay_seconds=2)
-def prepare_problem(spec: ProblemSpec) -> Problem:
-    """Fetch/regenerate the target and check it against the protocol."""
-    problem = build_problem(spec)
+@task(
+    name="prepare-problem", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE,
+    retry_condition_fn=infrastructure_only,
+)  # fmt: skip
+def prepare_problem(spec: ProblemSpec, client: Client | None = None) -> Problem:
+    """Build the model, check every parameter target, section and recording against it, and
+    load (or regenerate) the target: on a worker of the run's local cluster (which keeps the
+    model for the evaluations), else in a spawned process (a batch queue's workers may not be
+    running yet)."""
+    if client is not None and client_config(client).is_local:
+        problem = prepare_on_worker(client, spec)
+    else:
+        problem = prepare_isolated(spec)
     get_run_logger().info(
         "problem %s: %d parameters, %d error components, %d target sample(s) per sweep",
         spec.name, problem.space.dimension, len(problem.component_names),
@@ -22,15 +36,11 @@ def prepare_problem(spec: ProblemSpec) -> Problem:
     return problem
 
 
-@task(name="create-store")
+@task(
+    name="create-store", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE,
+    retry_condition_fn=infrastructure_only,
+)  # fmt: skip
 def create_store(problem: Problem, path: str) -> str:
+    """The store, complete or not at all (built aside and renamed into place)."""
     create_run_store(problem, path)
     return path
-
-
-@task(name="check-store-path")
-def check_store_path(path: str) -> None:
-    """Unwritable path or full disk: fail before any simulation."""
-    from pathlib import Path
-
-    check_writable(Path(path))

@@ -52,7 +52,8 @@ class NeuronSimulator(Simulator):
         self._vector = self._make_recording()
         self._assignments = {p.name: p.hoc for p in spec.parameters}
         for name, target in self._assignments.items():
-            if not h(f"{target} = {target}"):
+            # execute1(…, 0): a missing target is reported here, not printed by NEURON
+            if not h.execute1(f"{target} = {target}", 0):
                 raise ModelError(
                     f"parameter {name}: hoc target {target!r} does not exist in {hoc.name}"
                 )

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import synthetic
+from tests.analysis import synthetic
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from analysis.serve import free_port, serve_explorer
-from analysis.synthetic import append_generation, simulate_synthetic
 from tests.analysis.conftest import make_store, wait_until
+from tests.analysis.synthetic import append_generation, simulate_synthetic
 
 # Figures on show, found through BokehJS's views (models of replaced figures may linger in
 # the document until it is garbage-collected, their views do not).

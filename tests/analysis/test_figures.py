@@ -10,7 +10,7 @@ import pytest
 
 from analysis import comparison, pareto_figures, population, selection, traces
 from analysis.snapshot import read_snapshot
-from analysis.synthetic import simulate_synthetic
+from tests.analysis.synthetic import simulate_synthetic
 
 
 def _cells(layout: hv.Layout) -> list:

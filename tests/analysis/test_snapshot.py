@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis import synthetic
 from analysis.snapshot import read_snapshot, refresh
 from optimization.runner import Checkpoint
 from storage.run_store import RunStore
+from tests.analysis import synthetic
 
 
 def test_snapshot_holds_the_committed_rows(store):

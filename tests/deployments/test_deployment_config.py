@@ -13,9 +13,9 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools import validate
 
-from flows.cli import WORK_POOL
 from flows.compare import benchmark_flow
 from flows.run import default_store, resolve_cluster, resolve_problem, resume_flow, run_flow
+from flows.serve import WORK_POOL
 from optimization.algorithms import ALGORITHMS
 from optimization.cluster import ClusterConfig, ClusterError
 from optimization.spec import CostName, ProblemSpec, SpecError, load_problem

@@ -12,16 +12,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from optimization import cluster as cluster_module
-from optimization.cluster import ClusterConfig, ClusterError, job_script, profile_folders
+from flows import cluster_profiles
+from flows.cluster_profiles import load_profile, profile_folders
+from optimization.cluster import ClusterConfig, ClusterError, job_script
 
 PROFILES = Path(__file__).resolve().parents[2] / "deployments" / "clusters"
 
 
 @pytest.mark.parametrize("name", ["local", "slurm", "pbs"])
 def test_shipped_profiles_load(name):
-    config = ClusterConfig.from_profile(name)
-    assert config == ClusterConfig.from_profile(PROFILES / f"{name}.yaml")
+    config = load_profile(name)
+    assert config == ClusterConfig.from_file(PROFILES / f"{name}.yaml")
     if name == "local":
         assert config == ClusterConfig()  # the built-in default is the local profile
     else:
@@ -38,7 +39,7 @@ def _write(tmp_path, text: str) -> Path:
 def test_unknown_setting_names_the_file_and_the_field(tmp_path):
     path = _write(tmp_path, "cluster_class: distributed.LocalCluster\nworkerz: 3\n")
     with pytest.raises(ClusterError, match=rf"{re.escape(str(path))}: workerz: unknown setting"):
-        ClusterConfig.from_profile(path)
+        load_profile(path)
 
 
 def test_unknown_option_of_the_cluster_class_is_named_with_a_suggestion(tmp_path):
@@ -48,7 +49,7 @@ def test_unknown_option_of_the_cluster_class_is_named_with_a_suggestion(tmp_path
         "options: {cores: 4, memory: 8GB, walltme: '01:00:00'}\n",
     )
     with pytest.raises(ClusterError) as error:
-        ClusterConfig.from_profile(path)
+        load_profile(path)
     message = str(error.value)
     assert str(path) in message and "options.walltme" in message and "walltime" in message
 
@@ -56,13 +57,13 @@ def test_unknown_option_of_the_cluster_class_is_named_with_a_suggestion(tmp_path
 def test_wrong_values_and_multithreaded_workers_are_refused(tmp_path):
     path = _write(tmp_path, "workers: 0\n")
     with pytest.raises(ClusterError, match="workers: Input should be greater than or equal to 1"):
-        ClusterConfig.from_profile(path)
+        load_profile(path)
     path = _write(
         tmp_path,
         "cluster_class: dask_jobqueue.PBSCluster\noptions: {cores: 8, memory: 8GB, processes: 2}\n",
     )
     with pytest.raises(ClusterError, match="options.processes: .*NEURON needs processes = cores"):
-        ClusterConfig.from_profile(path)
+        load_profile(path)
     with pytest.raises(ClusterError, match="needs cores and memory"):
         ClusterConfig(cluster_class="dask_jobqueue.SLURMCluster").check()
     with pytest.raises(ClusterError, match="cannot import 'dask_jobqueue.SlurmCluster'"):
@@ -71,17 +72,17 @@ def test_wrong_values_and_multithreaded_workers_are_refused(tmp_path):
 
 def test_local_is_built_in_where_no_profile_files_are(tmp_path, monkeypatch):
     """An installation without the repository's profile folder still knows ``local``."""
-    monkeypatch.setattr(cluster_module, "_REPOSITORY_PROFILES", tmp_path / "none")
+    monkeypatch.setattr(cluster_profiles, "REPOSITORY_PROFILES", tmp_path / "none")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NEUROPTIMUS_CLUSTER_PROFILES", raising=False)
-    assert ClusterConfig.from_profile("local") == ClusterConfig()
+    assert load_profile("local") == ClusterConfig()
     with pytest.raises(ClusterError, match="no cluster profile named 'slurm'"):
-        ClusterConfig.from_profile("slurm")
+        load_profile("slurm")
 
 
 def test_unknown_profile_name_lists_the_known_ones():
     with pytest.raises(ClusterError, match=r"no cluster profile named 'nowhere' \(known: .*slurm"):
-        ClusterConfig.from_profile("nowhere")
+        load_profile("nowhere")
     assert PROFILES in profile_folders()
 
 
@@ -114,7 +115,7 @@ def test_jobqueue_workers_are_single_threaded_and_use_this_python(cluster_class,
 
 def test_job_script_of_the_shipped_slurm_profile(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the profile's log_directory is made where the run starts
-    script = job_script(ClusterConfig.from_profile("slurm"))
+    script = job_script(load_profile("slurm"))
     for line in ("#SBATCH -p normal", "#SBATCH -A my-project", "#SBATCH --cpus-per-task=32",
                  "#SBATCH -t 04:00:00", "module load neuron"):  # fmt: skip
         assert line in script

@@ -1,0 +1,83 @@
+"""Find a problem's mistakes before a run starts: the algorithm with its population and
+settings, then the model built once (every parameter target, section and recording checked
+by the simulator) and the target loaded and checked against the protocol.
+
+The model is built in a process that may host it — a worker of the run's own cluster (which
+then keeps it for the evaluations) or a spawned process — never in the caller's, since NEURON
+keeps global state. Every mistake is raised as one of ``PROBLEM_ERRORS`` with a one-line
+message; anything else (a lost worker, a killed process) is an infrastructure failure.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+
+from optimization import evaluation
+from optimization.algorithms import AlgorithmError, create_algorithm
+from optimization.data import DataError
+from optimization.problem import Problem, TargetError, build_problem, read_target_file, true_values
+from optimization.simulators import ModelError
+from optimization.spec import ProblemSpec, SpecError
+
+# What a user can fix in the problem (file, model or data); never worth a retry.
+PROBLEM_ERRORS: tuple[type[Exception], ...] = (
+    SpecError,
+    ModelError,
+    TargetError,
+    DataError,
+    AlgorithmError,
+)
+
+
+def check_algorithm(spec: ProblemSpec) -> None:
+    """Construct the algorithm with the problem's dimension, population, seed and settings:
+    a population too small for it or an out-of-range setting fails here (cheap, no model)."""
+    algorithm = spec.algorithm
+    try:
+        with warnings.catch_warnings():  # the run itself shows a package's warnings
+            warnings.simplefilter("ignore")
+            create_algorithm(
+                algorithm.name, len(spec.parameters), algorithm.population, spec.seed,
+                dict(algorithm.settings),
+            )  # fmt: skip
+    except (ValueError, TypeError, AlgorithmError) as error:
+        raise SpecError(str(error)) from None  # names the algorithm and the setting
+
+
+def prepare_here(spec: ProblemSpec) -> Problem:
+    """Build the model in this process (unless it hosts it already), load (or simulate) the
+    target and check it; the model stays this process's simulator for the evaluations."""
+    # names the missing parameter target, section or recorded variable
+    simulator = evaluation.hosted_simulator(spec)
+    if spec.target.regenerate:
+        targets = [trace.values for trace in simulator.run(true_values(spec))]
+    else:
+        targets = read_target_file(spec)
+    return build_problem(spec, targets)  # checks the target's length against the protocol
+
+
+def prepare_isolated(spec: ProblemSpec) -> Problem:
+    """``prepare_here`` in a fresh process (the caller stays free of model state)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(prepare_here, spec).result()
+
+
+def prepare_on_worker(client, spec: ProblemSpec) -> Problem:
+    """``prepare_here`` on a worker of a Dask ``client``'s cluster, which keeps the built
+    model for the run's evaluations (the cluster starts once, validation rides along)."""
+    outcome = client.submit(_prepare_reporting, spec, pure=False).result()
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _prepare_reporting(spec: ProblemSpec) -> Problem | Exception:
+    """A mistake comes back as a value: as a failed task, the worker would log it with its
+    traceback on the user's terminal."""
+    try:
+        return prepare_here(spec)
+    except PROBLEM_ERRORS as error:
+        return error
