@@ -177,3 +177,27 @@ def test_worker_killed_from_outside_marks_nobody_crashed(tmp_path):
     expected = _evaluate_alone(uc1_spec(), points)
     assert np.array_equal(result.errors, expected.errors)
     assert np.array_equal(result.total, expected.total)
+
+
+@pytest.mark.slow
+def test_run_with_crashing_individuals_completes(tmp_path, prefect_harness):
+    """The whole flow (Prefect, Dask, Zarr): the run ends normally and its store holds the
+    culprits with the crashed status, the penalty and the signal."""
+    from flows.run import run_flow
+    from storage.run_store import RunStore
+
+    store = tmp_path / "crashing.zarr"
+    run_flow(crashing_spec(tmp_path), str(store), ClusterConfig(workers=2))
+    run = RunStore.open(store)
+    assert run.attrs["finished"] is not None
+    assert run.attrs["status_names"][CRASHED] == "crashed"
+    rows = run.evaluations()
+    gl = rows["parameters"][:, run.parameter_names.index("gl_hh")]
+    culprits = (gl > SEGV_ABOVE) | (gl < ABRT_BELOW)
+    assert 1 <= culprits.sum() < len(gl) / 2, "choose thresholds that catch a few individuals"
+    assert np.array_equal(rows["status"] == CRASHED, culprits)
+    assert np.all(rows["total"][culprits] == run.attrs["penalty"])
+    for message, value in zip(rows["message"][culprits], gl[culprits], strict=True):
+        assert ("signal 11 (SIGSEGV)" if value > SEGV_ABOVE else "signal 6 (SIGABRT)") in message
+    assert np.all(rows["status"][~culprits] == OK)
+    assert np.all(rows["total"][~culprits] < run.attrs["penalty"])
