@@ -29,6 +29,8 @@ import yaml
 from distributed import Client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from optimization.cpus import usable_cpus
+
 LOCAL = "distributed.LocalCluster"
 _REPOSITORY_PROFILES = Path(__file__).resolve().parents[1] / "deployments" / "clusters"
 
@@ -53,7 +55,10 @@ class ClusterConfig(BaseModel):
     cluster_class: str = LOCAL
     options: dict[str, Any] = Field(default_factory=dict)
     workers: int | None = Field(
-        None, ge=1, description="worker processes (default: all cores; one job on a queue)"
+        None,
+        ge=1,
+        description="worker processes (default: the CPUs this process may use — its affinity, "
+        "batch job allocation or container quota; one job on a queue)",
     )
     adapt_minimum: int | None = Field(None, ge=0, description="adaptive scaling: fewest workers")
     adapt_maximum: int | None = Field(None, ge=1, description="adaptive scaling: most workers")
@@ -256,7 +261,7 @@ def _make_cluster(config: ClusterConfig):
     options = dict(config.options)
     if config.is_local:
         options = {
-            "n_workers": config.workers or os.cpu_count() or 1,
+            "n_workers": config.workers or usable_cpus(),
             "threads_per_worker": 1,
             "processes": True,
             "dashboard_address": ":0",  # any free port: several clusters may run at once
