@@ -22,7 +22,8 @@ from optimization.worker_deaths import DEATHS, Death, DeathRecorder, death_messa
 
 # -- on the workers -----------------------------------------------------------------------
 
-# Problems installed on this worker process by ProblemPlugin, by key.
+# Problems installed on this worker process by ProblemPlugin, by identity (problems that share
+# a model share its simulator, but each keeps its own objective).
 _problems: dict[str, Problem] = {}
 
 
@@ -32,28 +33,29 @@ class ProblemPlugin(WorkerPlugin):
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
-        self.name = f"neuroptimus-problem-{problem.key}"
+        self.name = f"neuroptimus-problem-{problem.identity}"
 
     def setup(self, worker) -> None:
-        _problems[self.problem.key] = self.problem
+        _problems[self.problem.identity] = self.problem
         evaluation.simulator_for(self.problem)
 
 
-def installed_problem(key: str) -> Problem:
-    """The problem ProblemPlugin installed on this worker under ``key``."""
-    return _problems[key]
+def installed_problem(identity: str) -> Problem:
+    """The problem ProblemPlugin installed on this worker (``Problem.identity``)."""
+    return _problems[identity]
 
 
 def _evaluate_chunk(
-    key: str, points: np.ndarray, hung: dict[str, float], crashed: dict[str, tuple[str, float]]
+    identity: str, points: np.ndarray, hung: dict[str, float], crashed: dict[str, tuple[str, float]]
 ) -> BatchResult:
-    result = evaluation.evaluate_batch(_problems[key], points, watched(key, hung, crashed))
+    problem = _problems[identity]
+    result = evaluation.evaluate_batch(problem, points, watched(problem.key, hung, crashed))
     result.worker = [evaluation.worker_label()] * len(result.worker)
     return result
 
 
-def _simulate(key: str, values: np.ndarray) -> list[Trace]:
-    return evaluation.simulate_traces(_problems[key], values)
+def _simulate(identity: str, values: np.ndarray) -> list[Trace]:
+    return evaluation.simulate_traces(_problems[identity], values)
 
 
 # -- on the client ------------------------------------------------------------------------
@@ -131,7 +133,7 @@ class DaskEvaluator:
         names = [[fingerprint(self.problem.key, row) for row in piece] for piece in pieces]
         hung = [{n: self._hung[n] for n in group if n in self._hung} for group in names]
         crashed = [{n: self._crashed[n] for n in group if n in self._crashed} for group in names]
-        keys = [self.problem.key] * len(pieces)
+        keys = [self.problem.identity] * len(pieces)
         return self.client.map(_evaluate_chunk, keys, pieces, hung, crashed, pure=False)
 
     def _death(self, error: BaseException | None, seen: dict[str, Death | None]) -> Death | None:
@@ -228,4 +230,4 @@ class DaskEvaluator:
 
     def simulate(self, values: np.ndarray) -> list[Trace]:
         """Traces of one individual, simulated on a worker."""
-        return self.client.submit(_simulate, self.problem.key, values, pure=False).result()
+        return self.client.submit(_simulate, self.problem.identity, values, pure=False).result()
