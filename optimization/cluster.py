@@ -73,7 +73,11 @@ class ClusterConfig(BaseModel):
         10.0, ge=0, description="seconds past an evaluation's timeout before its worker is killed"
     )
     resubmissions: int = Field(
-        3, ge=0, description="times a chunk lost with its worker is submitted again"
+        3,
+        ge=0,
+        description="times a task lost with its worker, with no individual to blame, is "
+        "submitted again (0: the first loss fails the generation, and no individual that "
+        "crashes its worker is singled out)",
     )
     diagnostics: bool = Field(
         False,
@@ -268,8 +272,9 @@ def _make_cluster(config: ClusterConfig):
             "silence_logs": logging.ERROR,
             **options,
         }
-        # A lost worker fails its tasks at once, so the evaluator resubmits them knowing
-        # which individual hung (instead of Dask retrying a hanging chunk elsewhere).
+        # A lost worker fails its tasks at once, so the evaluator runs them again knowing
+        # which individual hung and finds one that crashes its worker (Dask would retry such
+        # a task on other workers, and lose them too).
         options["scheduler_kwargs"] = {"allowed_failures": 0, **options.get("scheduler_kwargs", {})}
         # silence_logs only quiets distributed's own handlers; records still reach the root
         # logger (Prefect's console), so the level is set on the logger itself.
