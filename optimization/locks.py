@@ -40,13 +40,21 @@ class LockBusy(LockError):
         self.holder, self.hint = holder, hint
 
 
+def flock_wanted() -> bool:
+    """False when ``NEUROPTIMUS_LOCKS=file``: lock files even where flock answers, for file
+    systems whose flock holds only within one node (Lustre mounted with ``localflock``)."""
+    return os.environ.get("NEUROPTIMUS_LOCKS", "").strip().lower() != "file"
+
+
 @contextmanager
 def exclusive_lock(
-    path: Path, wait: bool = False, timeout_s: float = 600.0, use_flock: bool = True
+    path: Path, wait: bool = False, timeout_s: float = 600.0, use_flock: bool | None = None
 ) -> Iterator[None]:
     """Hold the lock named ``path`` for the ``with`` block. Busy: raise LockBusy at once, or
     with ``wait`` wait for it (a lock file held past ``timeout_s`` raises LockError).
-    ``use_flock=False`` acts as on a file system without flock."""
+    ``use_flock=False`` acts as on a file system without flock (default: flock_wanted())."""
+    if use_flock is None:
+        use_flock = flock_wanted()
     if use_flock:
         try:
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
