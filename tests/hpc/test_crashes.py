@@ -201,3 +201,13 @@ def test_run_with_crashing_individuals_completes(tmp_path, prefect_harness):
         assert ("signal 11 (SIGSEGV)" if value > SEGV_ABOVE else "signal 6 (SIGABRT)") in message
     assert np.all(rows["status"][~culprits] == OK)
     assert np.all(rows["total"][~culprits] < run.attrs["penalty"])
+
+
+def test_death_messages_name_the_signal_or_the_exit_status():
+    from optimization.worker_deaths import death_message
+
+    assert death_message(-11) == "worker process killed by signal 11 (SIGSEGV)"
+    assert death_message(-6) == "worker process killed by signal 6 (SIGABRT)"
+    assert death_message(-9).startswith("worker process killed by signal 9 (SIGKILL): the out-of")
+    assert death_message(3) == "worker process exited with status 3"
+    assert death_message(None) == "worker process lost (no exit status reported)"
