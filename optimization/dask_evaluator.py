@@ -70,6 +70,11 @@ _SCHEDULER_TASK_S = 0.001
 _DEATH_REPORT_S = 10.0
 
 
+class WorkersLost(RuntimeError):
+    """Tasks were lost with their workers again and again, with no individual to blame: an
+    infrastructure failure (the one kind a retry of the generation may cure)."""
+
+
 @dataclass
 class _Task:
     """One task of a generation: chunk ``chunk`` whole, or its row ``row`` alone."""
@@ -183,7 +188,7 @@ class DaskEvaluator:
                 self._hung.update(self.client.get_metadata([HUNG], default={}))
                 if task.row is None:
                     if task.losses > self.resubmissions:
-                        raise RuntimeError(
+                        raise WorkersLost(
                             f"a chunk of {len(chunks[task.chunk])} individuals was lost with "
                             f"its worker {task.losses} times"
                         ) from error
@@ -201,7 +206,7 @@ class DaskEvaluator:
                     )
                     continue
                 if task.losses > self.resubmissions:
-                    raise RuntimeError(
+                    raise WorkersLost(
                         f"an individual run alone was lost with its worker {task.losses} "
                         "times, and no nanny reported it killing the worker"
                     ) from error

@@ -39,6 +39,8 @@ def death_message(exitcode: int | None) -> str:
     message = f"worker process killed by signal {-exitcode} ({name})"
     if -exitcode == signal.SIGKILL:
         message += ": the out-of-memory killer, or a kill from outside"
+    elif -exitcode == signal.SIGTERM:
+        message += ": its nanny past Dask's memory limit, or a stop from outside"
     return message
 
 

@@ -209,5 +209,6 @@ def test_death_messages_name_the_signal_or_the_exit_status():
     assert death_message(-11) == "worker process killed by signal 11 (SIGSEGV)"
     assert death_message(-6) == "worker process killed by signal 6 (SIGABRT)"
     assert death_message(-9).startswith("worker process killed by signal 9 (SIGKILL): the out-of")
+    assert "Dask's memory limit" in death_message(-15)
     assert death_message(3) == "worker process exited with status 3"
     assert death_message(None) == "worker process lost (no exit status reported)"
