@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed
@@ -82,6 +82,7 @@ class _Task:
     chunk: int
     row: int | None = None
     losses: int = 0
+    lost_with: list[str] = field(default_factory=list)  # addresses of the workers that died
 
 
 class DaskEvaluator:
@@ -141,20 +142,23 @@ class DaskEvaluator:
         keys = [self.problem.identity] * len(pieces)
         return self.client.map(_evaluate_chunk, keys, pieces, hung, crashed, pure=False)
 
-    def _death(self, error: BaseException | None, seen: dict[str, Death | None]) -> Death | None:
-        """What the nanny of the worker a task was lost with reported (None: nothing)."""
-        address = getattr(getattr(error, "last_worker", None), "address", None)
-        if address is None:
-            return None
-        if address not in seen:
-            deadline = time.monotonic() + _DEATH_REPORT_S
-            death = None
-            while death is None and time.monotonic() < deadline:
+    def _blame(self, task: _Task, name: str, deaths: dict[str, Death | None]) -> Death | None:
+        """The death of a worker that individual ``name`` (run alone by ``task``) killed, as its
+        nanny reported it: among all the workers the task was lost with, since a report can
+        come after the evaluator stopped waiting for it. ``deaths`` caches the reports."""
+        for address in task.lost_with:
+            # the newest loss is waited for once; the earlier ones only looked up again
+            patience = 0.0 if address in deaths else _DEATH_REPORT_S
+            deadline = time.monotonic() + patience
+            while (death := deaths.get(address)) is None:
                 death = self.client.get_metadata([DEATHS, address], default=None)
-                if death is None:
-                    time.sleep(0.05)
-            seen[address] = death
-        return seen[address]
+                deaths[address] = death
+                if death is not None or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+            if death is not None and death["running"] == name:
+                return death
+        return None
 
     def __call__(self, points: np.ndarray) -> BatchResult:
         if len(points) == 0:
@@ -197,7 +201,9 @@ class DaskEvaluator:
                     continue
                 values = chunks[task.chunk][task.row]
                 name = fingerprint(self.problem.key, values)
-                death = None if name in self._hung else self._death(error, deaths)
+                address = getattr(getattr(error, "last_worker", None), "address", None)
+                task.lost_with += [address] if address else []
+                death = None if name in self._hung else self._blame(task, name, deaths)
                 if death is not None and death["running"] == name:
                     message, seconds = death_message(death["exitcode"]), death["seconds"]
                     self._crashed[name] = (message, seconds)

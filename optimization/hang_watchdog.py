@@ -36,9 +36,12 @@ def fingerprint(key: str, values: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def slot_path(nanny_address: str) -> Path:
+def slot_path(nanny_address: str, pid: int | str) -> Path:
+    """The slot of worker process ``pid`` of this nanny: one file per process, so that a
+    replacement never overwrites what its dead predecessor was running before the nanny has
+    read it (``worker_deaths``)."""
     name = hashlib.sha1(nanny_address.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"neuroptimus-watch-{name}"
+    return Path(tempfile.gettempdir()) / f"neuroptimus-watch-{name}-{pid}"
 
 
 def open_slot(path: Path, create: bool = True) -> mmap.mmap | None:
@@ -66,26 +69,32 @@ class HangWatchdog(NannyPlugin):
     def setup(self, nanny) -> None:
         from tornado.ioloop import PeriodicCallback
 
-        self._slot: mmap.mmap | bool | None = None  # this worker's slot; False without a nanny
+        self._slot: tuple[int, mmap.mmap] | None = None  # the current worker's pid and slot
         self._callback = PeriodicCallback(lambda: self._check(nanny), self.interval_s * 1000)
         self._callback.start()
 
     def teardown(self, nanny) -> None:
         self._callback.stop()
-        slot_path(nanny.address).unlink(missing_ok=True)
+        pattern = slot_path(nanny.address, "*")
+        for path in pattern.parent.glob(pattern.name):
+            path.unlink(missing_ok=True)
 
     async def _check(self, nanny) -> None:
-        if self._slot is None:
-            self._slot = open_slot(slot_path(nanny.address), create=False)
-            if self._slot is None:
+        if nanny.pid is None:
+            return  # no worker process at the moment
+        if self._slot is None or self._slot[0] != nanny.pid:
+            slot = open_slot(slot_path(nanny.address, nanny.pid), create=False)
+            if slot is None:
                 return  # no evaluation yet
-        deadline, started, name, pid = SLOT.unpack_from(self._slot)
+            self._slot = (nanny.pid, slot)
+        slot = self._slot[1]
+        deadline, started, name, pid = SLOT.unpack_from(slot)
         now = time.monotonic()
         if not deadline or now < deadline + self.grace_s or pid != nanny.pid:
             return
-        if SLOT.unpack_from(self._slot) != (deadline, started, name, pid):
+        if SLOT.unpack_from(slot) != (deadline, started, name, pid):
             return  # the worker moved on meanwhile
-        SLOT.pack_into(self._slot, 0, 0.0, 0.0, b"", 0)
+        SLOT.pack_into(slot, 0, 0.0, 0.0, b"", 0)
         try:  # record first, so the scheduler knows the culprit before it sees the loss
             await nanny.scheduler.set_metadata(keys=[HUNG, name.decode()], value=now - started)
         finally:
@@ -103,8 +112,8 @@ def watched(key: str, hung: dict[str, float], crashed: dict[str, tuple[str, floa
     global _slot
     if _slot is None:
         nanny = getattr(get_worker(), "nanny", None)
-        _slot = open_slot(slot_path(nanny)) if nanny else False
-        if _slot:  # idle, and this process's (a killed one's slot may still be in use)
+        _slot = open_slot(slot_path(nanny, os.getpid())) if nanny else False
+        if _slot:  # idle, and this process's
             SLOT.pack_into(_slot, 0, 0.0, 0.0, b"", os.getpid())
     slot = _slot or None
 

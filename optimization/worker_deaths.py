@@ -50,7 +50,8 @@ class DeathRecorder(NannyPlugin):
 
     Distributed has no hook for a worker's exit, so the plugin looks at the nanny's worker
     process every ``interval_s``: a new process needs seconds to start, which is more than
-    enough to see it before it can run (and die of) anything."""
+    enough to see it before it can run (and die of) anything; each process has its own slot,
+    so a late look still finds what the dead one was running."""
 
     name = "neuroptimus-death-recorder"
     idempotent = True
@@ -81,15 +82,17 @@ class DeathRecorder(NannyPlugin):
             self._watched = (worker, process)
 
     async def _record(self, nanny, address: str | None, process) -> None:
-        if address is None or process.exitcode == 0:
-            return  # it never joined the cluster, or it ended cleanly
         running, seconds = None, None
-        slot = open_slot(slot_path(nanny.address), create=False)
+        path = slot_path(nanny.address, process.pid)
+        slot = open_slot(path, create=False)
         if slot is not None:
             deadline, started, name, pid = SLOT.unpack_from(slot)
             slot.close()
             if deadline and pid == process.pid:  # its evaluation had not ended
                 running, seconds = name.decode(), time.monotonic() - started
+        path.unlink(missing_ok=True)  # the process is gone: its slot too
+        if address is None or process.exitcode == 0:
+            return  # it never joined the cluster, or it ended cleanly
         death = Death(
             exitcode=process.exitcode,
             running=running,
