@@ -136,7 +136,7 @@ def orchestration(
               f"{time.perf_counter() - started:.1f} s")  # fmt: skip
         DaskEvaluator(client, problem)(points)  # installs the model on every worker
         first = next(iter(client.scheduler_info(n_workers=-1)["workers"]))
-        model = client.run(_model_cpu, problem.key, points[:200], workers=[first])[first]
+        model = client.run(_model_cpu, problem.identity, points[:200], workers=[first])[first]
         before = _cpu_seconds(client)
         time.sleep(2.0)
         after = _cpu_seconds(client)

@@ -15,7 +15,6 @@ import difflib
 import importlib
 import inspect
 import logging
-import os
 import sys
 import time
 import weakref
@@ -29,6 +28,8 @@ import dask.utils
 import yaml
 from distributed import Client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from optimization.cpus import usable_cpus
 
 LOCAL = "distributed.LocalCluster"
 
@@ -53,7 +54,10 @@ class ClusterConfig(BaseModel):
     cluster_class: str = LOCAL
     options: dict[str, Any] = Field(default_factory=dict)
     workers: int | None = Field(
-        None, ge=1, description="worker processes (default: all cores; one job on a queue)"
+        None,
+        ge=1,
+        description="worker processes (default: the CPUs this process may use — its affinity, "
+        "batch job allocation or container quota; one job on a queue)",
     )
     adapt_minimum: int | None = Field(None, ge=0, description="adaptive scaling: fewest workers")
     adapt_maximum: int | None = Field(None, ge=1, description="adaptive scaling: most workers")
@@ -68,7 +72,11 @@ class ClusterConfig(BaseModel):
         10.0, ge=0, description="seconds past an evaluation's timeout before its worker is killed"
     )
     resubmissions: int = Field(
-        3, ge=0, description="times a chunk lost with its worker is submitted again"
+        3,
+        ge=0,
+        description="times a task lost with its worker, with no individual to blame, is "
+        "submitted again (0: the first loss fails the generation, and no individual that "
+        "crashes its worker is singled out)",
     )
     diagnostics: bool = Field(
         False,
@@ -228,15 +236,16 @@ def _make_cluster(config: ClusterConfig):
     options = dict(config.options)
     if config.is_local:
         options = {
-            "n_workers": config.workers or os.cpu_count() or 1,
+            "n_workers": config.workers or usable_cpus(),
             "threads_per_worker": 1,
             "processes": True,
             "dashboard_address": ":0",  # any free port: several clusters may run at once
             "silence_logs": logging.ERROR,
             **options,
         }
-        # A lost worker fails its tasks at once, so the evaluator resubmits them knowing
-        # which individual hung (instead of Dask retrying a hanging chunk elsewhere).
+        # A lost worker fails its tasks at once, so the evaluator runs them again knowing
+        # which individual hung and finds one that crashes its worker (Dask would retry such
+        # a task on other workers, and lose them too).
         options["scheduler_kwargs"] = {"allowed_failures": 0, **options.get("scheduler_kwargs", {})}
         # silence_logs only quiets distributed's own handlers; records still reach the root
         # logger (Prefect's console), so the level is set on the logger itself.

@@ -1,25 +1,29 @@
 """Maps a population onto a Dask cluster: the problem is installed once per worker, each
-generation travels as a few chunks of parameter vectors, and chunks lost with their worker are
-submitted again."""
+generation travels as a few chunks of parameter vectors, and a chunk lost with its worker is
+run again one individual per task, so that an individual that kills its worker process is
+found, stored as crashed, and the generation goes on."""
 
 from __future__ import annotations
 
 import math
-import os
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
-from distributed import Client, KilledWorker, WorkerPlugin, as_completed
+from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed
 
 from optimization import evaluation
 from optimization.cluster import ClusterConfig, client_config, expected_workers
-from optimization.evaluation import BatchResult
+from optimization.evaluation import CRASHED, BatchResult
 from optimization.hang_watchdog import HUNG, HangWatchdog, fingerprint, watched
 from optimization.problem import Problem
 from optimization.simulators import Trace
+from optimization.worker_deaths import DEATHS, Death, DeathRecorder, death_message
 
 # -- on the workers -----------------------------------------------------------------------
 
-# Problems installed on this worker process by ProblemPlugin, by key.
+# Problems installed on this worker process by ProblemPlugin, by identity (problems that share
+# a model share its simulator, but each keeps its own objective).
 _problems: dict[str, Problem] = {}
 
 
@@ -29,36 +33,29 @@ class ProblemPlugin(WorkerPlugin):
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
-        self.name = f"neuroptimus-problem-{problem.key}"
+        self.name = f"neuroptimus-problem-{problem.identity}"
 
     def setup(self, worker) -> None:
-        _problems[self.problem.key] = self.problem
+        _problems[self.problem.identity] = self.problem
         evaluation.simulator_for(self.problem)
 
 
-def installed_problem(key: str) -> Problem:
-    """The problem ProblemPlugin installed on this worker under ``key``."""
-    return _problems[key]
+def installed_problem(identity: str) -> Problem:
+    """The problem ProblemPlugin installed on this worker (``Problem.identity``)."""
+    return _problems[identity]
 
 
-def _job_label() -> str:
-    """This worker's host:pid, with the batch job it runs in."""
-    for variable, system in (
-        ("SLURM_JOB_ID", "slurm"), ("PBS_JOBID", "pbs"), ("LSB_JOBID", "lsf"), ("JOB_ID", "sge")
-    ):  # fmt: skip
-        if os.environ.get(variable):
-            return f"{evaluation.worker_name()}/{system}-{os.environ[variable]}"
-    return evaluation.worker_name()
-
-
-def _evaluate_chunk(key: str, points: np.ndarray, hung: dict[str, float]) -> BatchResult:
-    result = evaluation.evaluate_batch(_problems[key], points, watched(key, hung))
-    result.worker = [_job_label()] * len(result.worker)
+def _evaluate_chunk(
+    identity: str, points: np.ndarray, hung: dict[str, float], crashed: dict[str, tuple[str, float]]
+) -> BatchResult:
+    problem = _problems[identity]
+    result = evaluation.evaluate_batch(problem, points, watched(problem.key, hung, crashed))
+    result.worker = [evaluation.worker_label()] * len(result.worker)
     return result
 
 
-def _simulate(key: str, values: np.ndarray) -> list[Trace]:
-    return evaluation.simulate_traces(_problems[key], values)
+def _simulate(identity: str, values: np.ndarray) -> list[Trace]:
+    return evaluation.simulate_traces(_problems[identity], values)
 
 
 # -- on the client ------------------------------------------------------------------------
@@ -68,12 +65,36 @@ def _simulate(key: str, values: np.ndarray) -> list[Trace]:
 _SCHEDULER_TASK_S = 0.001
 
 
+# How long a lost task waits for the dead worker's nanny to say what killed it (the nanny
+# looks every 0.25 s; a loaded machine can delay it by seconds).
+_DEATH_REPORT_S = 10.0
+
+
+class WorkersLost(RuntimeError):
+    """Tasks were lost with their workers again and again, with no individual to blame: an
+    infrastructure failure (the one kind a retry of the generation may cure)."""
+
+
+@dataclass
+class _Task:
+    """One task of a generation: chunk ``chunk`` whole, or its row ``row`` alone."""
+
+    chunk: int
+    row: int | None = None
+    losses: int = 0
+    lost_with: list[str] = field(default_factory=list)  # addresses of the workers that died
+
+
 class DaskEvaluator:
     """Evaluates a batch of parameter vectors on a Dask cluster, a few chunks per worker.
 
-    A chunk whose worker dies is submitted again (``resubmissions`` times), with the
-    individuals the watchdog caught hanging marked, so the generation goes on; only a cluster
-    that keeps losing workers fails the call (and the Prefect task retries it).
+    A chunk whose worker dies is run again one individual per task. An individual whose worker
+    then dies again while evaluating it (its nanny says so, see ``worker_deaths``) has killed
+    it: it is stored with the ``crashed`` status, the penalty and the signal or exit code, and
+    is not run again. The others get their own results, so a worker lost for an outside reason
+    costs nothing but the repeated work. Only tasks lost again and again with no individual to
+    blame (more than ``resubmissions`` times) fail the call, and the Prefect task retries it;
+    ``resubmissions: 0`` fails it at the first loss.
     """
 
     def __init__(
@@ -92,7 +113,9 @@ class DaskEvaluator:
         self._seconds: float | None = None  # per individual, in the last generation
         self.expected_workers = expected_workers(config)
         self._hung: dict[str, float] = {}
+        self._crashed: dict[str, tuple[str, float]] = {}  # fingerprint → message, seconds
         client.register_plugin(HangWatchdog(config.hang_grace_s))
+        client.register_plugin(DeathRecorder())
         client.register_plugin(ProblemPlugin(problem))
 
     def _chunks(self, n: int) -> int:
@@ -111,55 +134,111 @@ class DaskEvaluator:
             chunks = max(floor, min(chunks, math.ceil(work / least)))
         return max(1, min(n, chunks))
 
-    def _known_hung(self, chunk: np.ndarray) -> dict[str, float]:
-        if not self._hung:
-            return {}
-        names = (fingerprint(self.problem.key, row) for row in chunk)
-        return {name: self._hung[name] for name in names if name in self._hung}
+    def _submit(self, pieces: list[np.ndarray]) -> list[Future]:
+        """One task per piece (in one message), with the individuals known to hang or crash."""
+        names = [[fingerprint(self.problem.key, row) for row in piece] for piece in pieces]
+        hung = [{n: self._hung[n] for n in group if n in self._hung} for group in names]
+        crashed = [{n: self._crashed[n] for n in group if n in self._crashed} for group in names]
+        keys = [self.problem.identity] * len(pieces)
+        return self.client.map(_evaluate_chunk, keys, pieces, hung, crashed, pure=False)
 
-    def _submit(self, chunk: np.ndarray):
-        hung = self._known_hung(chunk)
-        return self.client.submit(_evaluate_chunk, self.problem.key, chunk, hung, pure=False)
+    def _blame(self, task: _Task, name: str, deaths: dict[str, Death | None]) -> Death | None:
+        """The death of a worker that individual ``name`` (run alone by ``task``) killed, as its
+        nanny reported it: among all the workers the task was lost with, since a report can
+        come after the evaluator stopped waiting for it. ``deaths`` caches the reports."""
+        for address in task.lost_with:
+            # the newest loss is waited for once; the earlier ones only looked up again
+            patience = 0.0 if address in deaths else _DEATH_REPORT_S
+            deadline = time.monotonic() + patience
+            while (death := deaths.get(address)) is None:
+                death = self.client.get_metadata([DEATHS, address], default=None)
+                deaths[address] = death
+                if death is not None or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+            if death is not None and death["running"] == name:
+                return death
+        return None
 
     def __call__(self, points: np.ndarray) -> BatchResult:
         if len(points) == 0:
             raise ValueError("empty batch")
         chunks = np.array_split(points, self._chunks(len(points)))
-        futures = self.client.map(  # one message for all the chunks
-            _evaluate_chunk,
-            [self.problem.key] * len(chunks),
-            chunks,
-            [self._known_hung(chunk) for chunk in chunks],
-            pure=False,
-        )
-        chunk_of = {future.key: i for i, future in enumerate(futures)}
-        losses = [0] * len(chunks)
-        running = as_completed(futures)
+        done: dict[tuple[int, int | None], Future | BatchResult] = {}
+        tasks: dict[str, tuple[_Task, Future]] = {}
+        running = as_completed()
+        deaths: dict[str, Death | None] = {}  # by worker address, this generation
+
+        def submit(pieces: list[_Task]) -> None:
+            rows = [
+                chunks[t.chunk] if t.row is None else chunks[t.chunk][t.row : t.row + 1]
+                for t in pieces
+            ]
+            for task, future in zip(pieces, self._submit(rows), strict=True):
+                tasks[future.key] = (task, future)
+                running.add(future)
+
+        submit([_Task(i) for i in range(len(chunks))])
         try:
             for future in running:
-                i = chunk_of.pop(future.key)
+                task, _ = tasks.pop(future.key)
                 if future.status == "finished":
+                    done[task.chunk, task.row] = future
                     continue
                 error = future.exception() if future.status == "error" else None
                 if error is not None and not isinstance(error, KilledWorker):
                     raise error  # the model cannot be built, … : not a lost worker
-                losses[i] += 1
-                if losses[i] > self.resubmissions:
-                    raise RuntimeError(
-                        f"a chunk of {len(chunks[i])} individuals was lost with its worker "
-                        f"{losses[i]} times"
-                    ) from error
+                task.losses += 1
                 self._hung.update(self.client.get_metadata([HUNG], default={}))
-                futures[i] = self._submit(chunks[i])
-                chunk_of[futures[i].key] = i
-                running.add(futures[i])
-            result = BatchResult.concatenate(self.client.gather(futures))
+                if task.row is None:
+                    if task.losses > self.resubmissions:
+                        raise WorkersLost(
+                            f"a chunk of {len(chunks[task.chunk])} individuals was lost with "
+                            f"its worker {task.losses} times"
+                        ) from error
+                    # run alone, each individual either ends or shows it kills its worker
+                    submit([_Task(task.chunk, row) for row in range(len(chunks[task.chunk]))])
+                    continue
+                values = chunks[task.chunk][task.row]
+                name = fingerprint(self.problem.key, values)
+                address = getattr(getattr(error, "last_worker", None), "address", None)
+                task.lost_with += [address] if address else []
+                death = None if name in self._hung else self._blame(task, name, deaths)
+                if death is not None and death["running"] == name:
+                    message, seconds = death_message(death["exitcode"]), death["seconds"]
+                    self._crashed[name] = (message, seconds)
+                    done[task.chunk, task.row] = evaluation.penalized(
+                        self.problem, CRASHED, message, seconds, death["worker"]
+                    )
+                    continue
+                if task.losses > self.resubmissions:
+                    raise WorkersLost(
+                        f"an individual run alone was lost with its worker {task.losses} "
+                        "times, and no nanny reported it killing the worker"
+                    ) from error
+                submit([task])  # lost with a worker that died of something else
+            result = self._collect(chunks, done)
             self._seconds = float(result.seconds.mean())
             return result
         except BaseException:
-            self.client.cancel(futures)  # a retry starts afresh; free the workers meanwhile
+            # a retry starts afresh; free the workers meanwhile
+            self.client.cancel([future for _, future in tasks.values()])
             raise
+
+    def _collect(
+        self,
+        chunks: list[np.ndarray],
+        done: dict[tuple[int, int | None], Future | BatchResult],
+    ) -> BatchResult:
+        """The generation's results in the order of its individuals (one gather)."""
+        futures = {key: value for key, value in done.items() if isinstance(value, Future)}
+        gathered = dict(zip(futures, self.client.gather(list(futures.values())), strict=True))
+        parts = []
+        for i, chunk in enumerate(chunks):
+            for piece in [(i, None)] if (i, None) in done else [(i, j) for j in range(len(chunk))]:
+                parts.append(gathered[piece] if piece in gathered else done[piece])
+        return BatchResult.concatenate(parts)
 
     def simulate(self, values: np.ndarray) -> list[Trace]:
         """Traces of one individual, simulated on a worker."""
-        return self.client.submit(_simulate, self.problem.key, values, pure=False).result()
+        return self.client.submit(_simulate, self.problem.identity, values, pure=False).result()

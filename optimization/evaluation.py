@@ -20,16 +20,28 @@ from optimization.simulators import (
 )
 from optimization.spec import ProblemSpec
 
-STATUSES = ("ok", "failed", "nan", "timeout")
-OK, FAILED, NAN, TIMEOUT = range(len(STATUSES))
+# Stored as codes into this tuple: new statuses go at the end, so stored codes keep meaning.
+STATUSES = ("ok", "failed", "nan", "timeout", "crashed")
+OK, FAILED, NAN, TIMEOUT, CRASHED = range(len(STATUSES))
 
 # One model per process (NEURON keeps global state): the simulator built here is reused by
 # every evaluation this process runs.
 _simulator: tuple[str, Simulator] | None = None
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_name(pid: int | None = None) -> str:
+    """host:pid of this process (or of process ``pid`` on this host)."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+def worker_label(pid: int | None = None) -> str:
+    """worker_name, with the batch job the process runs in."""
+    for variable, system in (
+        ("SLURM_JOB_ID", "slurm"), ("PBS_JOBID", "pbs"), ("LSB_JOBID", "lsf"), ("JOB_ID", "sge")
+    ):  # fmt: skip
+        if os.environ.get(variable):
+            return f"{worker_name(pid)}/{system}-{os.environ[variable]}"
+    return worker_name(pid)
 
 
 def simulator_for(problem: Problem) -> Simulator:
@@ -75,6 +87,21 @@ class BatchResult:
             seconds=np.concatenate([p.seconds for p in parts]),
             worker=[w for p in parts for w in p.worker],
         )
+
+
+def penalized(
+    problem: Problem, status: int, message: str, seconds: float, worker: str
+) -> BatchResult:
+    """The result of one individual that has no errors of its own (it crashed its process)."""
+    penalty = problem.spec.evaluation.penalty
+    return BatchResult(
+        errors=np.full((1, len(problem.component_names)), penalty),
+        total=np.array([penalty]),
+        status=np.array([status], dtype=np.int8),
+        message=[message],
+        seconds=np.array([seconds]),
+        worker=[worker],
+    )
 
 
 def evaluate_one(problem: Problem, values: np.ndarray) -> tuple[np.ndarray, int, str, float]:

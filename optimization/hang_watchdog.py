@@ -19,12 +19,12 @@ import numpy as np
 from distributed import NannyPlugin, get_worker
 
 from optimization import evaluation
-from optimization.evaluation import TIMEOUT
+from optimization.evaluation import CRASHED, TIMEOUT
 from optimization.problem import Problem
 
 # deadline and start (time.monotonic; deadline 0 = idle), the individual's fingerprint and
 # the pid of the worker process that wrote them (a slot left by a dead worker is stale)
-_SLOT = struct.Struct("<dd16sq")
+SLOT = struct.Struct("<dd16sq")
 _DEADLINE, _START, _IDLE = struct.Struct("<d"), struct.Struct("<d16s"), bytes(8)
 HUNG = "neuroptimus-hung"  # scheduler metadata: fingerprint → seconds the evaluation ran
 
@@ -36,19 +36,22 @@ def fingerprint(key: str, values: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _slot_path(nanny_address: str) -> Path:
+def slot_path(nanny_address: str, pid: int | str) -> Path:
+    """The slot of worker process ``pid`` of this nanny: one file per process, so that a
+    replacement never overwrites what its dead predecessor was running before the nanny has
+    read it (``worker_deaths``)."""
     name = hashlib.sha1(nanny_address.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"neuroptimus-watch-{name}"
+    return Path(tempfile.gettempdir()) / f"neuroptimus-watch-{name}-{pid}"
 
 
-def _open_slot(path: Path, create: bool = True) -> mmap.mmap | None:
+def open_slot(path: Path, create: bool = True) -> mmap.mmap | None:
     """The slot file mapped into memory (the worker creates it, its nanny only reads it)."""
-    if not create and (not path.exists() or path.stat().st_size < _SLOT.size):
+    if not create and (not path.exists() or path.stat().st_size < SLOT.size):
         return None
     with open(path, "a+b" if create else "r+b") as handle:
         if create:
-            handle.truncate(_SLOT.size)
-        return mmap.mmap(handle.fileno(), _SLOT.size)
+            handle.truncate(SLOT.size)
+        return mmap.mmap(handle.fileno(), SLOT.size)
 
 
 class HangWatchdog(NannyPlugin):
@@ -66,26 +69,32 @@ class HangWatchdog(NannyPlugin):
     def setup(self, nanny) -> None:
         from tornado.ioloop import PeriodicCallback
 
-        self._slot: mmap.mmap | bool | None = None  # this worker's slot; False without a nanny
+        self._slot: tuple[int, mmap.mmap] | None = None  # the current worker's pid and slot
         self._callback = PeriodicCallback(lambda: self._check(nanny), self.interval_s * 1000)
         self._callback.start()
 
     def teardown(self, nanny) -> None:
         self._callback.stop()
-        _slot_path(nanny.address).unlink(missing_ok=True)
+        pattern = slot_path(nanny.address, "*")
+        for path in pattern.parent.glob(pattern.name):
+            path.unlink(missing_ok=True)
 
     async def _check(self, nanny) -> None:
-        if self._slot is None:
-            self._slot = _open_slot(_slot_path(nanny.address), create=False)
-            if self._slot is None:
+        if nanny.pid is None:
+            return  # no worker process at the moment
+        if self._slot is None or self._slot[0] != nanny.pid:
+            slot = open_slot(slot_path(nanny.address, nanny.pid), create=False)
+            if slot is None:
                 return  # no evaluation yet
-        deadline, started, name, pid = _SLOT.unpack_from(self._slot)
+            self._slot = (nanny.pid, slot)
+        slot = self._slot[1]
+        deadline, started, name, pid = SLOT.unpack_from(slot)
         now = time.monotonic()
         if not deadline or now < deadline + self.grace_s or pid != nanny.pid:
             return
-        if _SLOT.unpack_from(self._slot) != (deadline, started, name, pid):
+        if SLOT.unpack_from(slot) != (deadline, started, name, pid):
             return  # the worker moved on meanwhile
-        _SLOT.pack_into(self._slot, 0, 0.0, 0.0, b"", 0)
+        SLOT.pack_into(slot, 0, 0.0, 0.0, b"", 0)
         try:  # record first, so the scheduler knows the culprit before it sees the loss
             await nanny.scheduler.set_metadata(keys=[HUNG, name.decode()], value=now - started)
         finally:
@@ -95,15 +104,17 @@ class HangWatchdog(NannyPlugin):
 _slot: mmap.mmap | bool | None = None  # this worker's slot; False without a nanny
 
 
-def watched(key: str, hung: dict[str, float]):
+def watched(key: str, hung: dict[str, float], crashed: dict[str, tuple[str, float]] | None = None):
     """evaluate_one, announced in this worker's slot for the nanny's watchdog; individuals
-    known to hang are not run again but get the timeout status."""
+    known to hang (fingerprint → seconds) or to crash their process (fingerprint → message,
+    seconds) are not run again but get the timeout or crashed status."""
+    crashed = crashed or {}
     global _slot
     if _slot is None:
         nanny = getattr(get_worker(), "nanny", None)
-        _slot = _open_slot(_slot_path(nanny)) if nanny else False
-        if _slot:  # idle, and this process's (a killed one's slot may still be in use)
-            _SLOT.pack_into(_slot, 0, 0.0, 0.0, b"", os.getpid())
+        _slot = open_slot(slot_path(nanny, os.getpid())) if nanny else False
+        if _slot:  # idle, and this process's
+            SLOT.pack_into(_slot, 0, 0.0, 0.0, b"", os.getpid())
     slot = _slot or None
 
     def outcome(problem: Problem, values: np.ndarray):
@@ -115,6 +126,9 @@ def watched(key: str, hung: dict[str, float]):
             )
             penalty = np.full(len(problem.component_names), problem.spec.evaluation.penalty)
             return penalty, TIMEOUT, message, hung[name]
+        if name in crashed:
+            penalty = np.full(len(problem.component_names), problem.spec.evaluation.penalty)
+            return penalty, CRASHED, *crashed[name]
         if slot is None:
             return evaluation.evaluate_one(problem, values)
         started = time.monotonic()

@@ -24,9 +24,26 @@ class TargetError(ValueError):
 
 
 def model_key(spec: dict) -> str:
-    """Names what a simulation depends on (model, parameters, protocol and where the files
-    are) in a problem spec's JSON form: equal keys can share one simulator process."""
-    text = json.dumps({k: spec.get(k) for k in ("model", "parameters", "protocol", "base_dir")})
+    """Names what a built simulator depends on, in a problem spec's JSON form: the model, the
+    hoc targets of the parameters, the protocol (stimulus, recording, dt, duration, initial
+    voltage), the target's sampling rate (recordings are sampled at it) and where the files
+    are. Equal keys can share one simulator process."""
+    target = spec.get("target") or {}
+    baked = {
+        "model": spec.get("model"),
+        "parameters": [(p.get("name"), p.get("hoc")) for p in spec.get("parameters") or []],
+        "protocol": spec.get("protocol"),
+        "sampling_rate_hz": target.get("sampling_rate_hz"),
+        "base_dir": spec.get("base_dir"),
+    }
+    return hashlib.sha256(json.dumps(baked).encode()).hexdigest()[:16]
+
+
+def problem_key(spec: dict) -> str:
+    """Names everything an evaluation depends on: the model (model_key), the parameter space,
+    the target, the costs and the evaluation settings; not the algorithm."""
+    fields = ("model", "parameters", "protocol", "target", "costs", "evaluation", "base_dir")
+    text = json.dumps({k: spec.get(k) for k in fields})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -42,6 +59,12 @@ class Problem:
     def key(self) -> str:
         """Identifies the simulated model, so a worker process can tell if it already has it."""
         return model_key(self.spec.model_dump(mode="json"))
+
+    @cached_property
+    def identity(self) -> str:
+        """Identifies the whole problem (objective included), so that problems sharing a
+        model but scored differently are told apart where they are installed."""
+        return problem_key(self.spec.model_dump(mode="json"))
 
     def make_simulator(self) -> Simulator:
         return create_simulator(self.spec)

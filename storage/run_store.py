@@ -18,14 +18,12 @@ how much a reader may trust while a writer is appending; the checkpoint is the w
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import os
 import pickle
-import socket
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ import numpy as np
 import zarr
 
 from optimization.evaluation import OK, STATUSES, BatchResult
+from optimization.locks import LockBusy, LockError, exclusive_lock
 from optimization.pareto import hypervolume, non_dominated
 from optimization.runner import Checkpoint
 from storage import journal as journals
@@ -155,28 +154,20 @@ class RunStore:
     def writer_lock(self) -> Iterator[None]:
         """Be the only run writing this store: a second one (a resume started while the run
         still goes on) fails at once instead of interleaving its rows. The lock dies with its
-        process, so the store of a killed run can be resumed."""
-        descriptor = os.open(self.path / "writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(descriptor, 200).decode(errors="replace").strip()
-            os.close(descriptor)
-            raise StoreError(
-                f"{self.path} is being written by another run ({holder or 'another process'}); "
-                "wait for it to end, or stop it before resuming"
-            ) from None
-        except OSError:
-            pass  # a file system without locks (some network mounts): nothing to hold
-        try:  # naming the holder is a courtesy (a full disk may refuse it)
-            os.ftruncate(descriptor, 0)
-            os.pwrite(descriptor, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        except OSError:
-            pass
-        try:
+        process, so the store of a killed run can be resumed (where the file system has no
+        flock, see optimization.locks: a lock file, taken over when its holder died on this
+        host)."""
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(exclusive_lock(self.path / "writer.lock"))
+            except LockBusy as busy:
+                raise StoreError(
+                    f"{self.path} is being written by another run ({busy.holder}); "
+                    f"wait for it to end, or stop it before resuming{busy.hint}"
+                ) from None
+            except LockError as error:
+                raise StoreError(f"cannot lock the run store: {error}") from None
             yield
-        finally:
-            os.close(descriptor)  # closing releases the lock
 
     # -- attributes -----------------------------------------------------------------------
     @property

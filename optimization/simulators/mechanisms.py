@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import platform
@@ -10,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from optimization.locks import LockError, exclusive_lock
 from optimization.simulators.base import ModelError
 
 _loaded: set[str] = set()
@@ -30,18 +30,32 @@ def compile_mechanisms(folder: Path) -> Path:
         digest.update(mod.name.encode() + b"\0" + mod.read_bytes())
     build = cache_root() / "mechanisms" / digest.hexdigest()[:16]
     build.mkdir(parents=True, exist_ok=True)
-    library = build / platform.machine() / ".libs" / "libnrnmech.so"
-    with open(build / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not library.exists():
-            for mod in mod_files:
-                shutil.copy(mod, build / mod.name)
-            result = subprocess.run(
-                ["nrnivmodl"], cwd=build, capture_output=True, text=True, check=False
-            )
-            if result.returncode != 0 or not library.exists():
-                tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-                raise ModelError(f"nrnivmodl failed on {folder}: {' | '.join(tail)}")
+    try:
+        with exclusive_lock(build / ".lock", wait=True):
+            return _library(build) or _compile(folder, mod_files, build)
+    except LockError as error:
+        raise ModelError(f"cannot compile the mechanisms of {folder}: {error}") from None
+
+
+def _library(build: Path) -> Path | None:
+    """What nrnivmodl made in ``build``: ARCH/libnrnmech.so since NEURON 9, ARCH/.libs/ before
+    (.dylib on macOS)."""
+    arch = build / platform.machine()
+    for folder in (arch, arch / ".libs"):
+        for suffix in (".so", ".dylib"):
+            if (folder / f"libnrnmech{suffix}").is_file():
+                return folder / f"libnrnmech{suffix}"
+    return None
+
+
+def _compile(folder: Path, mod_files: list[Path], build: Path) -> Path:
+    for mod in mod_files:
+        shutil.copy(mod, build / mod.name)
+    result = subprocess.run(["nrnivmodl"], cwd=build, capture_output=True, text=True, check=False)
+    library = _library(build)
+    if result.returncode != 0 or library is None:
+        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+        raise ModelError(f"nrnivmodl failed on {folder}: {' | '.join(tail)}")
     return library
 
 

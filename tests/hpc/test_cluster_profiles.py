@@ -174,7 +174,7 @@ def test_chunks_follow_the_work_and_spare_the_scheduler(workers, n, seconds, chu
 
     from optimization.dask_evaluator import DaskEvaluator
 
-    problem = SimpleNamespace(key="0123456789abcdef")
+    problem = SimpleNamespace(key="0123456789abcdef", identity="fedcba9876543210")
     evaluator = DaskEvaluator(_Client(workers), problem, config=ClusterConfig())
     evaluator._seconds = seconds
     assert evaluator._chunks(n) == chunks

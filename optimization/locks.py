@@ -1,0 +1,189 @@
+"""Exclusive locks that work on shared file systems, or refuse clearly: never silently nothing.
+
+``flock`` where the file system has it (the lock dies with its process, even after
+``kill -9``). Where it has not (Lustre mounted without ``flock``, NFS without a lock daemon)
+a lock file naming its holder, made atomically the way open(2) recommends for NFS (a unique
+file linked to the lock's name), and removed on release. A holder killed on this host is seen
+to be dead and its file taken over; one on another host cannot be checked from here, so its
+file is named in the message for a person to delete.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import re
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# flock's answers on file systems without it (ENOLCK: NFS without lockd; ENOSYS: Lustre's
+# "noflock"; the others: FUSE and friends)
+_NO_FLOCK = {errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
+
+
+class LockError(RuntimeError):
+    """The lock cannot be taken here (or not within the time allowed)."""
+
+
+class LockBusy(LockError):
+    """Another process holds the lock; ``holder`` names it (``pid P on HOST``)."""
+
+    def __init__(self, path: Path, holder: str, hint: str = "") -> None:
+        super().__init__(f"{path} is held by {holder}{hint}")
+        self.holder, self.hint = holder, hint
+
+
+def flock_wanted() -> bool:
+    """False when ``NEUROPTIMUS_LOCKS=file``: lock files even where flock answers, for file
+    systems whose flock holds only within one node (Lustre mounted with ``localflock``)."""
+    return os.environ.get("NEUROPTIMUS_LOCKS", "").strip().lower() != "file"
+
+
+@contextmanager
+def exclusive_lock(
+    path: Path, wait: bool = False, timeout_s: float = 600.0, use_flock: bool | None = None
+) -> Iterator[None]:
+    """Hold the lock named ``path`` for the ``with`` block. Busy: raise LockBusy at once, or
+    with ``wait`` wait for it (a lock file held past ``timeout_s`` raises LockError).
+    ``use_flock=False`` acts as on a file system without flock (default: flock_wanted())."""
+    if use_flock is None:
+        use_flock = flock_wanted()
+    if use_flock:
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise LockError(f"{path}: cannot create the lock file: {error}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = os.read(descriptor, 200).decode(errors="replace").strip()
+            os.close(descriptor)
+            raise LockBusy(path, _first_line(holder) or "another process") from None
+        except OSError as error:
+            os.close(descriptor)
+            if error.errno not in _NO_FLOCK:
+                raise LockError(f"{path}: cannot lock it: {error}") from None
+        else:
+            try:  # naming the holder is a courtesy (a full disk may refuse it)
+                os.ftruncate(descriptor, 0)
+                os.pwrite(descriptor, _token().encode(), 0)
+            except OSError:
+                pass
+            try:
+                yield
+            finally:
+                os.close(descriptor)  # closing releases the lock
+            return
+    with _lock_file(Path(f"{path}.held"), wait, timeout_s):
+        yield
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _token() -> str:
+    pid = os.getpid()
+    return f"pid {pid} on {socket.gethostname()}\nstarted {_start_time(pid)}\n"
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether ``holder`` (a lock file's text) is a process of this host that has ended."""
+    match = re.match(r"pid (\d+) on (\S+)", holder)
+    if not match or match.group(2) != socket.gethostname():
+        return False
+    pid = int(match.group(1))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, someone else's
+    started = re.search(r"started (\d+)", holder)
+    return bool(started) and _start_time(pid) not in (None, started.group(1))
+
+
+@contextmanager
+def _this_host(held: Path) -> Iterator[None]:
+    """Serializes this host's processes around one lock file (so that two of them never both
+    take over a dead holder's file): a flock on a local temporary file."""
+    name = hashlib.sha256(str(held.absolute()).encode()).hexdigest()[:16]
+    local = Path(tempfile.gettempdir()) / f"neuroptimus-lock-{name}"
+    descriptor = os.open(local, os.O_RDONLY | os.O_CREAT, 0o666)  # any user's processes
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _try_create(held: Path, token: str) -> str | None:
+    """Create the lock file holding ``token``: None, or the holder's text if it exists.
+    A unique file is written first and linked to the lock's name, which is atomic also over
+    NFS: the lock file never exists without its holder's name."""
+    unique = held.with_name(f"{held.name}.{uuid.uuid4().hex}")
+    try:
+        unique.write_text(token)
+        try:
+            os.link(unique, held)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            if os.stat(unique).st_nlink != 2:  # NFS may report an error for a link it made
+                raise LockError(f"{held}: cannot create the lock file: {error}") from None
+        linked = os.stat(unique).st_nlink == 2
+    except OSError as error:
+        raise LockError(f"{held}: cannot create the lock file: {error}") from None
+    finally:
+        unique.unlink(missing_ok=True)
+    if linked:
+        return None
+    try:
+        return held.read_text()
+    except FileNotFoundError:
+        return ""  # released meanwhile: try again
+
+
+@contextmanager
+def _lock_file(held: Path, wait: bool, timeout_s: float) -> Iterator[None]:
+    token = _token()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with _this_host(held):
+            holder = _try_create(held, token)
+            if holder and _dead_here(holder):
+                held.unlink(missing_ok=True)  # its holder was killed: take it over
+                holder = _try_create(held, token)
+        if holder is None:
+            break
+        name = _first_line(holder) or "another process"
+        hint = f"; if it no longer runs, delete {held}"
+        if not wait:
+            raise LockBusy(held, name, hint)
+        if time.monotonic() > deadline:
+            raise LockError(f"{held} is still held by {name} after {timeout_s:g} s{hint}")
+        time.sleep(0.2)
+    try:
+        yield
+    finally:
+        try:
+            if held.read_text() == token:
+                held.unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,214 @@
+"""Individuals that kill their worker process, on a real LocalCluster with NEURON: the
+culprit is found by running the lost chunk's individuals alone and stored as ``crashed`` with
+the penalty and the signal, the others get their real errors, and a worker killed from outside
+marks nobody.
+
+The crashing model is UC1's plus an FInitializeHandler: hoc's ``system()`` runs ``/bin/sh``,
+whose parent is the worker process, and ``kill -SEGV $PPID`` (or ``-ABRT``) kills that.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pytest
+from distributed import Client
+from hpc_runs import uc1_spec, wait_until
+
+from optimization.cluster import ClusterConfig, make_cluster
+from optimization.dask_evaluator import DaskEvaluator
+from optimization.evaluation import CRASHED, OK, STATUSES, evaluate_batch
+from optimization.hang_watchdog import fingerprint
+from optimization.problem import build_problem
+from optimization.worker_deaths import DEATHS
+
+CRASH_HOC = """\
+// UC1's model, plus a fault: initializing it with a leak conductance above {segv} makes the
+// process that runs it kill itself with SIGSEGV, below {abrt} with SIGABRT ($PPID of the
+// shell that system() starts is that process). With {busy_s} s of busy waiting per run.
+load_file("{model}")
+proc neuroptimus_test_crash() {{ local started
+    started = startsw()
+    while (startsw() - started < {busy_s}) {{ }}
+    if (soma.gl_hh(0.5) > {segv}) {{
+        system("kill -SEGV $PPID")
+    }}
+    if (soma.gl_hh(0.5) < {abrt}) {{
+        system("kill -ABRT $PPID")
+    }}
+}}
+objref neuroptimus_test_fih
+neuroptimus_test_fih = new FInitializeHandler("neuroptimus_test_crash()")
+"""
+SEGV_ABOVE, ABRT_BELOW = 9e-4, 2e-5  # gl_hh: the true value 3e-4 (the target) runs well
+
+
+def crashing_spec(folder: Path, busy_s: float = 0.0, segv: float = SEGV_ABOVE,
+                  abrt: float = ABRT_BELOW):  # fmt: skip
+    spec = uc1_spec()
+    model = Path(spec.resolve(spec.model.hoc))
+    hoc = folder / "crash.hoc"
+    hoc.write_text(CRASH_HOC.format(model=model, segv=segv, abrt=abrt, busy_s=busy_s))
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"hoc": str(hoc)})})
+
+
+@pytest.fixture(autouse=True)
+def no_core_files():
+    """Crashed workers leave no core files behind (the worker processes inherit the limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+
+
+def _points(gl: list[float]) -> np.ndarray:
+    return np.array([[0.12, 0.036, value] for value in gl])
+
+
+def _evaluate_alone(spec, points: np.ndarray):
+    """The results of the unmodified model, in a fresh process (NEURON holds one model)."""
+    problem = build_problem(spec)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(evaluate_batch, problem, points).result()
+
+
+def _pids(client: Client) -> set[int]:
+    return set(client.run(os.getpid).values())
+
+
+def test_individuals_that_kill_their_worker_are_stored_as_crashed(tmp_path):
+    problem = build_problem(crashing_spec(tmp_path))
+    # two chunks of four, each with a culprit (SIGSEGV at 1, SIGABRT at 6)
+    gl = [3e-4, 9.5e-4, 1e-4, 5e-4, 2e-4, 6e-4, 1e-5, 4e-4]
+    points = _points(gl)
+    crashed = np.array([1, 6])
+    config = ClusterConfig(workers=2, chunks_per_worker=1)
+    with make_cluster(config) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2)
+        evaluator = DaskEvaluator(client, problem, config=config)
+        before = _pids(client)
+        result = evaluator(points)
+        # the culprits killed workers (once in their chunk, once alone); the nanny replaced them
+        wait_until(lambda: len(_pids(client)) == 2, 120, "two workers again")
+        assert not _pids(client) & before
+        deaths = client.get_metadata([DEATHS])
+        by_individual = {d["running"]: d for d in deaths.values() if d["running"]}
+        # evaluated again, they are known: nothing dies
+        survivors = _pids(client)
+        again = evaluator(points)
+        assert _pids(client) == survivors
+    assert [STATUSES[s] for s in result.status[crashed]] == ["crashed", "crashed"]
+    assert "killed by signal 11 (SIGSEGV)" in result.message[1]
+    assert "killed by signal 6 (SIGABRT)" in result.message[6]
+    for row, code in zip(crashed, (signal.SIGSEGV, signal.SIGABRT), strict=True):
+        death = by_individual[fingerprint(problem.key, points[row])]
+        assert death["exitcode"] == -code
+        assert result.worker[row] == death["worker"]  # the process it killed, alone
+        assert 0 < result.seconds[row] < 60
+    penalty = problem.spec.evaluation.penalty
+    assert np.all(result.total[crashed] == penalty) and np.all(result.errors[crashed] == penalty)
+    fine = np.setdiff1d(np.arange(len(points)), crashed)
+    assert np.all(result.status[fine] == OK)
+    expected = _evaluate_alone(uc1_spec(), points[fine])
+    assert np.array_equal(result.errors[fine], expected.errors)
+    assert np.array_equal(result.total[fine], expected.total)
+    assert np.array_equal(again.status, result.status)
+    assert again.message[1] == result.message[1] and np.array_equal(again.total, result.total)
+
+
+class OutsideKiller(threading.Thread):
+    """Kills (SIGKILL) a worker process once it is evaluating, as a user or a node failure
+    would."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(daemon=True)
+        self.client = client
+        self.killed: int | None = None
+        self.error: BaseException | None = None
+
+    def _busy_worker(self):
+        for address, keys in self.client.processing().items():
+            if any("_evaluate_chunk" in str(key) for key in keys):
+                return address
+        return None
+
+    def run(self) -> None:
+        try:
+            address = wait_until(self._busy_worker, 120, "a worker evaluating a chunk", 0.005)
+            pid = self.client.run(os.getpid, workers=[address])[address]
+            time.sleep(0.5)  # in the middle of the chunk's individuals (0.3 s each)
+            os.kill(pid, signal.SIGKILL)
+            self.killed = pid
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            self.error = error
+
+
+def test_worker_killed_from_outside_marks_nobody_crashed(tmp_path):
+    """The lost chunk's individuals are all run again (alone) and get their real results:
+    none of them kills its worker when run alone."""
+    spec = crashing_spec(tmp_path, busy_s=0.3, segv=1.0, abrt=0.0)  # slow, never crashing
+    problem = build_problem(spec)
+    points = _points([1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 6e-4, 7e-4, 8e-4])
+    config = ClusterConfig(workers=2, chunks_per_worker=1)
+    with make_cluster(config) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2)
+        evaluator = DaskEvaluator(client, problem, config=config)
+        killer = OutsideKiller(client)
+        killer.start()
+        result = evaluator(points)
+        killer.join(timeout=10)
+        assert killer.error is None, killer.error
+        assert killer.killed, "no worker was killed"
+        # its nanny saw the kill, during an evaluation
+        deaths = client.get_metadata([DEATHS])
+    (death,) = [d for d in deaths.values() if d["worker"].endswith(f":{killer.killed}")]
+    assert death["exitcode"] == -signal.SIGKILL and death["running"] is not None
+    assert np.all(result.status == OK), [result.message[i] for i in np.flatnonzero(result.status)]
+    assert CRASHED not in result.status
+    assert killer.killed not in {int(w.rsplit(":", 1)[1]) for w in result.worker}  # redone
+    expected = _evaluate_alone(uc1_spec(), points)
+    assert np.array_equal(result.errors, expected.errors)
+    assert np.array_equal(result.total, expected.total)
+
+
+@pytest.mark.slow
+def test_run_with_crashing_individuals_completes(tmp_path, prefect_harness):
+    """The whole flow (Prefect, Dask, Zarr): the run ends normally and its store holds the
+    culprits with the crashed status, the penalty and the signal."""
+    from flows.run import run_flow
+    from storage.run_store import RunStore
+
+    store = tmp_path / "crashing.zarr"
+    run_flow(crashing_spec(tmp_path), str(store), ClusterConfig(workers=2))
+    run = RunStore.open(store)
+    assert run.attrs["finished"] is not None
+    assert run.attrs["status_names"][CRASHED] == "crashed"
+    rows = run.evaluations()
+    gl = rows["parameters"][:, run.parameter_names.index("gl_hh")]
+    culprits = (gl > SEGV_ABOVE) | (gl < ABRT_BELOW)
+    assert 1 <= culprits.sum() < len(gl) / 2, "choose thresholds that catch a few individuals"
+    assert np.array_equal(rows["status"] == CRASHED, culprits)
+    assert np.all(rows["total"][culprits] == run.attrs["penalty"])
+    for message, value in zip(rows["message"][culprits], gl[culprits], strict=True):
+        assert ("signal 11 (SIGSEGV)" if value > SEGV_ABOVE else "signal 6 (SIGABRT)") in message
+    assert np.all(rows["status"][~culprits] == OK)
+    assert np.all(rows["total"][~culprits] < run.attrs["penalty"])
+
+
+def test_death_messages_name_the_signal_or_the_exit_status():
+    from optimization.worker_deaths import death_message
+
+    assert death_message(-11) == "worker process killed by signal 11 (SIGSEGV)"
+    assert death_message(-6) == "worker process killed by signal 6 (SIGABRT)"
+    assert death_message(-9).startswith("worker process killed by signal 9 (SIGKILL): the out-of")
+    assert "Dask's memory limit" in death_message(-15)
+    assert death_message(3) == "worker process exited with status 3"
+    assert death_message(None) == "worker process lost (no exit status reported)"
