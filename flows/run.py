@@ -69,7 +69,7 @@ def run_flow(
         store: New run store folder. Empty: runs/NAME-ALGORITHM-seedSEED-TIME.zarr in the
             working directory.
         cluster: The Dask cluster that evaluates the populations. Empty: a local cluster with
-            one worker process per core.
+            one worker process per CPU this process may use.
         cluster_profile: Instead of cluster: a profile name (local, slurm, pbs …) or YAML path.
         progress: Show a progress bar on the terminal (command line runs).
         usecase: A bundled use case (hh, vclamp) or the path of a problem YAML file; when
