@@ -5,14 +5,18 @@ Layout::
     evaluations/{parameters (n×d), errors (n×k), total, generation, status, seconds,
                  worker, message}
     generations/{evaluations, best, cumulative_best, median, mean, worst, failed, seconds,
-                 front_size, hypervolume}
-    fronts/{row, generation}   rows of the non-dominated front of all evaluations so far
+                 time}  and, where fronts are kept (``pareto_fronts``),
+                 {front_size, hypervolume, hypervolume_error, hypervolume_method}
+    fronts/{row, entered, left}   membership intervals of the non-dominated front
     best/{parameters, errors, total, trace, time}   target/{trace, time}
     checkpoint.pkl   (algorithm state after the last committed generation)
 
 Rows are written once per generation at the offset of that generation, so a retried or resumed
-generation overwrites its own rows and never duplicates them. ``committed_*`` attributes say
-how much a reader may trust while a writer is appending; the checkpoint is the writer's truth.
+generation overwrites its own rows and never duplicates them. Arrays grow in large steps:
+the ``committed_*`` attributes say how many rows and generations a reader may trust while a
+writer is appending (and the checkpoint is the writer's truth); a finished run's arrays are
+cut to those counts. Fronts and hypervolumes are kept for multi-objective algorithms (or on
+request); see ``storage.fronts`` and ``storage.hypervolume``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import functools
 import os
 import pickle
 import socket
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,12 +36,14 @@ from typing import Any
 import numpy as np
 import zarr
 
-from optimization.evaluation import OK, STATUSES, BatchResult
-from optimization.pareto import hypervolume, non_dominated
+from optimization.evaluation import STATUSES, BatchResult
 from optimization.runner import Checkpoint
+from storage import hypervolume as hv
+from storage.fronts import read_entries, rows_at
+from storage.generation_writer import GenerationWriter, create_arrays
 
-_ROW_CHUNK = 4096
-_GENERATION_FIELDS = ("best", "cumulative_best", "median", "mean", "worst")
+# How long finishing a run waits for the hypervolumes still being computed.
+FINISH_TIMEOUT_S = 30.0
 warnings.filterwarnings("ignore", message=".*StringDType.*")
 warnings.filterwarnings("ignore", category=UserWarning, module="zarr.*")
 
@@ -69,20 +76,17 @@ class RunStore:
     def __init__(self, path: Path, group: zarr.Group) -> None:
         self.path = path
         self.group = group
-        self._arrays: dict[str, zarr.Array] = {}
+        self._writer: GenerationWriter | None = None
+        self._commit_seconds = 0.0
 
-    def _array(self, path: str) -> zarr.Array:
-        """A member array of the row-wise groups, opened once: a group lookup reads the
-        array's metadata from disk, and a resize updates the open handle in place."""
-        if path not in self._arrays:
-            self._arrays[path] = self.group[path]
-        return self._arrays[path]
-
-    def _set_length(self, path: str, length: int) -> zarr.Array:
-        array = self._array(path)
-        if array.shape[0] != length:  # a resize rewrites the metadata file
-            array.resize((length,) + array.shape[1:])
-        return array
+    def _writing(self) -> GenerationWriter:
+        """The writer, built from the committed state on first use."""
+        if self._writer is None:
+            attrs = self.group.attrs
+            self._writer = GenerationWriter(
+                self.group, int(attrs["committed_generations"]), int(attrs["committed_evaluations"])
+            )
+        return self._writer
 
     # -- creation and opening -------------------------------------------------------------
     @classmethod
@@ -98,28 +102,11 @@ class RunStore:
             raise StoreError(f"{path} already exists; choose a new --store or resume it")
         check_writable(path)
         group = zarr.open_group(path, mode="w")
-        d, k = len(parameter_names), len(component_names)
-        evaluations = group.create_group("evaluations")
-        for name, shape, dtype in [
-            ("parameters", (0, d), "f8"),
-            ("errors", (0, k), "f8"),
-            ("total", (0,), "f8"),
-            ("generation", (0,), "i4"),
-            ("status", (0,), "i1"),
-            ("seconds", (0,), "f8"),
-            ("worker", (0,), str),
-            ("message", (0,), str),
-        ]:
-            chunks = (_ROW_CHUNK,) + shape[1:]
-            evaluations.create_array(name, shape=shape, chunks=chunks, dtype=dtype)
-        generations = group.create_group("generations")
-        for name in ("evaluations", "failed", "front_size"):
-            generations.create_array(name, shape=(0,), chunks=(1024,), dtype="i8")
-        for name in (*_GENERATION_FIELDS, "seconds", "hypervolume"):
-            generations.create_array(name, shape=(0,), chunks=(1024,), dtype="f8")
-        fronts = group.create_group("fronts")
-        fronts.create_array("row", shape=(0,), chunks=(_ROW_CHUNK,), dtype="i8")
-        fronts.create_array("generation", shape=(0,), chunks=(_ROW_CHUNK,), dtype="i4")
+        # what the run keeps fronts for is decided by its creator (storage.runs: the
+        # algorithm's facts and the problem's option); a bare store keeps them
+        fronts = bool(attributes.get("pareto_fronts", True))
+        create_arrays(group, len(parameter_names), len(component_names), fronts)
+        k = len(component_names)
         group.attrs.update(
             {
                 "weights": [1.0] * k,  # of the error components (total = errors @ weights)
@@ -128,6 +115,8 @@ class RunStore:
                 "parameter_names": list(parameter_names),
                 "component_names": list(component_names),
                 "status_names": list(STATUSES),
+                "pareto_fronts": fronts,
+                "hypervolume_methods": list(hv.METHODS),
                 "committed_generations": 0,
                 "committed_evaluations": 0,
                 "finished": None,
@@ -194,86 +183,31 @@ class RunStore:
     def write_generation(
         self, generation: int, offset: int, points: np.ndarray, result: BatchResult, seconds: float
     ) -> None:
-        """Write one generation's rows at ``offset`` (overwriting anything from there on)."""
-        n = len(points)
-        rows = {
-            "parameters": points,
-            "errors": result.errors,
-            "total": result.total,
-            "generation": np.full(n, generation, dtype=np.int32),
-            "status": result.status,
-            "seconds": result.seconds,
-            "worker": np.array(result.worker, dtype=str),
-            "message": np.array(result.message, dtype=str),
-        }
-        for name, values in rows.items():
-            array = self._set_length(f"evaluations/{name}", offset + n)
-            if n:
-                array[offset : offset + n] = values
-        previous = self._generation_column("cumulative_best", generation)
-        totals = result.total
-        stats = {
-            "evaluations": offset + n,
-            "failed": int(np.count_nonzero(result.status)),
-            "best": float(totals.min()) if n else np.nan,
-            "median": float(np.median(totals)) if n else np.nan,
-            "mean": float(totals.mean()) if n else np.nan,
-            "worst": float(totals.max()) if n else np.nan,
-            "seconds": seconds,
-        }
-        stats["cumulative_best"] = float(np.nanmin([previous, stats["best"]]))
-        front = self._update_front(generation, offset, result)
-        stats["front_size"] = len(front)
-        stats["hypervolume"] = self._hypervolume(front)
-        for name, value in stats.items():
-            self._set_length(f"generations/{name}", generation + 1)[generation] = value
-
-    def _weighted_errors(self, rows: np.ndarray) -> np.ndarray:
-        return self._array("evaluations/errors")[rows] * np.asarray(self.group.attrs["weights"])
-
-    def _update_front(self, generation: int, offset: int, result: BatchResult) -> np.ndarray:
-        """Rows of the non-dominated front (weighted error vectors of successful evaluations)
-        after ``generation``: the previous front plus this generation's rows, filtered."""
-        rows, generations = self._array("fronts/row")[:], self._array("fronts/generation")[:]
-        kept = int(np.count_nonzero(generations < generation))
-        rows, generations = rows[:kept], generations[:kept]  # a retried generation: replaced
-        previous = rows[generations == generation - 1]
-        new = offset + np.flatnonzero(result.status == OK)
-        candidates = np.concatenate([previous, new]).astype(np.int64)
-        if len(candidates):
-            candidates = candidates[non_dominated(self._weighted_errors(candidates))]
-        for name, values in (
-            ("row", candidates),
-            ("generation", np.full(len(candidates), generation)),
-        ):
-            array = self._set_length(f"fronts/{name}", kept + len(candidates))
-            if len(candidates):
-                array[kept:] = values
-        return candidates
-
-    def _hypervolume(self, front: np.ndarray) -> float:
-        """Hypervolume of the front's weighted errors; the reference point is the penalty in
-        every component (what a failed evaluation scores), the same for every generation."""
-        if len(front) == 0:
-            return 0.0
-        weights = np.asarray(self.group.attrs["weights"])
-        return hypervolume(self._weighted_errors(front), self.group.attrs["penalty"] * weights)
+        """Write one generation's rows at ``offset`` (overwriting anything from there on), its
+        statistics and, where kept, its front (its hypervolume follows later)."""
+        self._writing().write(generation, offset, points, result, seconds)
 
     def front(self, generation: int | None = None) -> np.ndarray:
-        """Evaluation rows on the non-dominated front after ``generation`` (default: last)."""
-        if generation is None:
-            generation = self.committed_generations - 1
-        fronts = self.group["fronts"]
-        return fronts["row"][:][fronts["generation"][:] == generation]
+        """Evaluation rows on the non-dominated front after ``generation`` (default: last);
+        empty for a run without fronts."""
+        committed = self.committed_generations
+        generation = committed - 1 if generation is None else generation
+        return rows_at(*read_entries(self.group, committed), generation)
 
-    def _generation_column(self, name: str, before: int) -> float:
-        if before == 0:
-            return np.inf
-        return float(self._array(f"generations/{name}")[before - 1])
+    @property
+    def keeps_fronts(self) -> bool:
+        return bool(self.group.attrs.get("pareto_fronts", "fronts" in self.group))
+
+    def profile(self) -> dict[str, float]:
+        """Seconds this process spent writing generations and their fronts (see
+        ``GenerationWriter.profile``), and in commits."""
+        figures = self._writer.profile() if self._writer else {}
+        return {**figures, "commit_seconds": self._commit_seconds}
 
     @_writes
     def commit(self, checkpoint: Checkpoint) -> None:
         """Make the generation durable: checkpoint first (the truth), then reader hints."""
+        started = time.perf_counter()
         path = self.path / "checkpoint.pkl"
         temporary = path.with_suffix(".tmp")
         with open(temporary, "wb") as handle:
@@ -287,6 +221,7 @@ class RunStore:
                 "committed_evaluations": checkpoint.evaluations,
             }
         )
+        self._commit_seconds += time.perf_counter() - started
 
     def checkpoint(self) -> Checkpoint | None:
         path = self.path / "checkpoint.pkl"
@@ -297,21 +232,18 @@ class RunStore:
 
     @_writes
     def rollback(self, checkpoint: Checkpoint | None) -> None:
-        """Drop rows written after the checkpoint (a generation cut short by a crash)."""
+        """Forget what was written after the checkpoint (a generation cut short by a crash):
+        readers never saw it; the writer starts again from the checkpoint's state, and
+        hypervolumes left pending by the stopped run are computed again."""
         generations = checkpoint.generation if checkpoint else 0
         rows = checkpoint.evaluations if checkpoint else 0
-        self._arrays.clear()  # resized below through other handles
-        for array in self.group["evaluations"].array_values():
-            array.resize((rows,) + array.shape[1:])
-        for array in self.group["generations"].array_values():
-            array.resize((generations,))
-        fronts = self.group["fronts"]
-        kept = int(np.count_nonzero(fronts["generation"][:] < generations))
-        for array in fronts.array_values():
-            array.resize((kept,))
         self.group.attrs.update(
             {"committed_generations": generations, "committed_evaluations": rows}
         )
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = GenerationWriter(self.group, generations, rows)
+        self._writer.rollback_writes()
 
     @_writes
     def write_arrays(self, group: str, arrays: dict[str, np.ndarray]) -> None:
@@ -324,7 +256,33 @@ class RunStore:
 
     @_writes
     def set_attributes(self, **values: Any) -> None:
+        """Update attributes; setting ``finished`` first waits (boundedly) for the last
+        hypervolumes, and afterwards cuts the arrays to the committed counts."""
+        finishing = values.get("finished") is not None and self._writer is not None
+        if finishing:
+            self._writer.finish(FINISH_TIMEOUT_S)
         self.group.attrs.update(values)
+        if finishing:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Arrays cut to what is committed, so plain Zarr readers see no unused slots."""
+        rows, generations = self.committed_evaluations, self.committed_generations
+        for array in self.group["evaluations"].array_values():
+            array.resize((rows,) + array.shape[1:])
+        for array in self.group["generations"].array_values():
+            array.resize((generations,))
+        if "fronts" in self.group:
+            fronts = self.group["fronts"]
+            used = int(np.count_nonzero(fronts["row"][:] >= 0))
+            for array in fronts.array_values():
+                array.resize((used,))
+        self._writer = None  # grown again from the committed state if the run goes on
+
+    def close(self) -> None:
+        """Stop the hypervolume helper of this writer (a run stopped without finishing)."""
+        if self._writer is not None:
+            self._writer.close()
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -350,11 +308,13 @@ class RunStore:
         return {name: array[...] for name, array in self.group[group].arrays()}
 
     def best(self) -> dict[str, Any] | None:
-        """The committed individual with the lowest total error."""
-        evaluations = self.evaluations()
-        if not len(evaluations["total"]):
+        """The committed individual with the lowest total error (reads one column, then one
+        row: cheap enough to call every few generations)."""
+        n = self.committed_evaluations
+        if not n:
             return None
-        index = int(np.argmin(evaluations["total"]))
+        evaluations = self.group["evaluations"]
+        index = int(np.argmin(evaluations["total"][:n]))
         return {
             "index": index,
             "generation": int(evaluations["generation"][index]),
