@@ -25,12 +25,17 @@ def _dominates_any(by: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """For each row of ``rows``: is it dominated by some row of ``by``? (blockwise)"""
     dominated = np.zeros(len(rows), dtype=bool)
     for start in range(0, len(by), _BLOCK):
-        block = by[start : start + _BLOCK]
-        # no_worse[i, j]: block row i is <= row j everywhere; better: < somewhere.
-        no_worse = (block[:, None, :] <= rows[None, :, :]).all(axis=2)
-        better = (block[:, None, :] < rows[None, :, :]).any(axis=2)
-        dominated |= (no_worse & better).any(axis=0)
+        no_worse, no_better = _relations(by[start : start + _BLOCK], rows)
+        dominated |= (no_worse & ~no_better).any(axis=0)
     return dominated
+
+
+def _relations(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[i, j]: a[i] <= b[j] everywhere, and a[i] >= b[j] everywhere. a[i] dominates b[j]
+    when the first holds and not the second (not equal), and conversely."""
+    return (a[:, None, :] <= b[None, :, :]).all(axis=2), (a[:, None, :] >= b[None, :, :]).all(
+        axis=2
+    )
 
 
 def merge_front(front: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,11 +45,15 @@ def merge_front(front: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndar
     front = np.asarray(front, dtype=float)
     new = np.asarray(new, dtype=float)
     joins = non_dominated(new)
-    if len(front) and joins.any():
-        joins[joins] = ~_dominates_any(front, new[joins])
     stays = np.ones(len(front), dtype=bool)
-    if len(front) and joins.any():
-        stays = ~_dominates_any(new[joins], front)
+    candidates = np.flatnonzero(joins)
+    for start in range(0, len(front), _BLOCK):
+        block = slice(start, start + _BLOCK)
+        no_worse, no_better = _relations(front[block], new[candidates])
+        joins[candidates[(no_worse & ~no_better).any(axis=0)]] = False
+        # a candidate the front dominates cannot dominate a front row (the front would not
+        # be non-dominated): every candidate may be used here
+        stays[block] = ~(no_better & ~no_worse).any(axis=1)
     return stays, joins
 
 

@@ -50,5 +50,5 @@ def chunk_writes(array: zarr.Array, values: np.ndarray, indices: Sequence[int]) 
     writes = []
     for chunk in sorted({int(i) // size for i in indices}):
         window = slice(chunk * size, min((chunk + 1) * size, array.shape[0]))
-        writes.append((array, window, values[window]))
+        writes.append((array, window, values[window].copy()))  # sent later: a snapshot
     return writes

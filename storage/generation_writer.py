@@ -163,10 +163,11 @@ class GenerationWriter:
                 grown[: len(self._columns[name])] = self._columns[name]
                 self._columns[name] = grown
 
-    def write(
+    def prepare(
         self, generation: int, offset: int, points: np.ndarray, result: BatchResult, seconds: float
-    ) -> None:
-        """One generation's rows (at ``offset``, overwriting from there on) and statistics."""
+    ) -> list[Write]:
+        """The writes of one generation's rows (at ``offset``, overwriting from there on),
+        statistics and front; the caller sends them (``columns.write_all``)."""
         started = time.perf_counter()
         n = len(points)
         rows = {
@@ -180,7 +181,7 @@ class GenerationWriter:
             array = self._rows[name]
             room(array, offset + n)
             if n:
-                writes.append((array, slice(offset, offset + n), values))
+                writes.append((array, slice(offset, offset + n), np.array(values)))
         self._room_for_generation(generation)
         previous = self._columns["cumulative_best"][generation - 1] if generation else np.inf
         totals = result.total
@@ -198,9 +199,9 @@ class GenerationWriter:
             writes += self._front_writes(generation, offset, result)
             self.seconds["fronts"] += time.perf_counter() - fronts_started
         writes += self._statistics_writes()
-        write_all(writes)
         self.generations_written += 1
-        self.seconds["write"] += time.perf_counter() - started
+        self.seconds["prepare"] += time.perf_counter() - started
+        return writes
 
     def _statistics_writes(self) -> list[Write]:
         writes = []
@@ -231,8 +232,8 @@ class GenerationWriter:
             write_all(self._table_writes(everything) + self._statistics_writes())
 
     def profile(self) -> dict[str, float]:
-        """Seconds spent writing (all of it on the run's critical path) and computing
-        hypervolumes (beside it, in the helper)."""
+        """Seconds spent preparing generations (on the run's critical path; ``fronts`` is
+        part of it), finishing fronts, and computing hypervolumes (beside the run)."""
         figures = {f"{kind}_seconds": value for kind, value in self.seconds.items()}
         figures["generations_written"] = self.generations_written
         if self.service is not None:

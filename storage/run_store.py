@@ -29,6 +29,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ import zarr
 from optimization.evaluation import STATUSES, BatchResult
 from optimization.runner import Checkpoint
 from storage import hypervolume as hv
+from storage.columns import write_all
 from storage.fronts import read_entries, rows_at
 from storage.generation_writer import GenerationWriter, create_arrays
 
@@ -77,7 +79,15 @@ class RunStore:
         self.path = path
         self.group = group
         self._writer: GenerationWriter | None = None
-        self._commit_seconds = 0.0
+        self.seconds = {"commit": 0.0, "write": 0.0, "wait": 0.0}  # see ``profile``
+        # Writes of a generation go out in a background thread while the next one is
+        # evaluated; one thread keeps their order (rows, then the checkpoint that covers them)
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+        self._broken: BaseException | None = None
+        # Off by default (a notebook or test sees every write done on return); the optimize
+        # flow turns it on.
+        self.write_behind = False
 
     def _writing(self) -> GenerationWriter:
         """The writer, built from the committed state on first use."""
@@ -168,6 +178,7 @@ class RunStore:
     # -- attributes -----------------------------------------------------------------------
     @property
     def attrs(self) -> dict[str, Any]:
+        self.flush()
         return dict(self.group.attrs)
 
     @property
@@ -184,8 +195,49 @@ class RunStore:
         self, generation: int, offset: int, points: np.ndarray, result: BatchResult, seconds: float
     ) -> None:
         """Write one generation's rows at ``offset`` (overwriting anything from there on), its
-        statistics and, where kept, its front (its hypervolume follows later)."""
-        self._writing().write(generation, offset, points, result, seconds)
+        statistics and, where kept, its front (its hypervolume follows later).
+
+        With ``write_behind`` the writes (and the commit's) go out in a background thread
+        (``flush`` waits for them) while the caller goes on to the next generation; a kill
+        before the checkpoint that covers them is written loses them, as it would lose a
+        generation being evaluated, and the resume rolls back to the previous one."""
+        self.flush()  # the previous generation's (long done, normally): one in flight at most
+        self._in_background("write", self._write, generation, offset, points, result, seconds)
+
+    def _write(self, *generation: Any) -> None:
+        write_all(self._writing().prepare(*generation))
+
+    def _in_background(self, *call: Any) -> None:
+        if not self.write_behind:
+            self._guarded(*call)
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="run-store")
+        self._pending.append(self._executor.submit(self._guarded, *call))
+
+    def _guarded(self, *call: Any) -> None:
+        """Nothing is written after a failed write (a checkpoint must not cover lost rows)."""
+        if self._broken is not None:
+            raise self._broken
+        try:
+            self._timed(*call)
+        except BaseException as error:
+            self._broken = error
+            raise
+
+    def _timed(self, kind: str, action: Callable, *args: Any) -> None:
+        started = time.perf_counter()
+        action(*args)
+        self.seconds[kind] += time.perf_counter() - started
+
+    @_writes
+    def flush(self) -> None:
+        """Wait for the writes in flight; one that failed raises here."""
+        started = time.perf_counter()
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+        self.seconds["wait"] += time.perf_counter() - started
 
     def front(self, generation: int | None = None) -> np.ndarray:
         """Evaluation rows on the non-dominated front after ``generation`` (default: last);
@@ -202,12 +254,15 @@ class RunStore:
         """Seconds this process spent writing generations and their fronts (see
         ``GenerationWriter.profile``), and in commits."""
         figures = self._writer.profile() if self._writer else {}
-        return {**figures, "commit_seconds": self._commit_seconds}
+        return {**figures, **{f"{kind}_seconds": value for kind, value in self.seconds.items()}}
 
     @_writes
     def commit(self, checkpoint: Checkpoint) -> None:
-        """Make the generation durable: checkpoint first (the truth), then reader hints."""
-        started = time.perf_counter()
+        """Make the generation durable, after its rows (in the background, see
+        ``write_generation``): checkpoint first (the truth), then reader hints."""
+        self._in_background("commit", self._commit, checkpoint)
+
+    def _commit(self, checkpoint: Checkpoint) -> None:
         path = self.path / "checkpoint.pkl"
         temporary = path.with_suffix(".tmp")
         with open(temporary, "wb") as handle:
@@ -215,15 +270,15 @@ class RunStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-        self.group.attrs.update(
+        self.group.update_attributes(  # one metadata write
             {
                 "committed_generations": checkpoint.generation,
                 "committed_evaluations": checkpoint.evaluations,
             }
         )
-        self._commit_seconds += time.perf_counter() - started
 
     def checkpoint(self) -> Checkpoint | None:
+        self.flush()
         path = self.path / "checkpoint.pkl"
         if not path.exists():
             return None
@@ -235,9 +290,10 @@ class RunStore:
         """Forget what was written after the checkpoint (a generation cut short by a crash):
         readers never saw it; the writer starts again from the checkpoint's state, and
         hypervolumes left pending by the stopped run are computed again."""
+        self.flush()
         generations = checkpoint.generation if checkpoint else 0
         rows = checkpoint.evaluations if checkpoint else 0
-        self.group.attrs.update(
+        self.group.update_attributes(
             {"committed_generations": generations, "committed_evaluations": rows}
         )
         if self._writer is not None:
@@ -248,6 +304,7 @@ class RunStore:
     @_writes
     def write_arrays(self, group: str, arrays: dict[str, np.ndarray]) -> None:
         """Replace small arrays such as ``best/*`` or ``target/*``."""
+        self.flush()
         parent = self.group.require_group(group)
         for name, values in arrays.items():
             values = np.asarray(values)
@@ -258,10 +315,11 @@ class RunStore:
     def set_attributes(self, **values: Any) -> None:
         """Update attributes; setting ``finished`` first waits (boundedly) for the last
         hypervolumes, and afterwards cuts the arrays to the committed counts."""
+        self.flush()
         finishing = values.get("finished") is not None and self._writer is not None
         if finishing:
             self._writer.finish(FINISH_TIMEOUT_S)
-        self.group.attrs.update(values)
+        self.group.update_attributes(values)
         if finishing:
             self._trim()
 
@@ -280,17 +338,28 @@ class RunStore:
         self._writer = None  # grown again from the committed state if the run goes on
 
     def close(self) -> None:
-        """Stop the hypervolume helper of this writer (a run stopped without finishing)."""
+        """Wait for the writes in flight and stop the hypervolume helper (a run that stops
+        without finishing: an error of the run is already on its way, so a failed write is
+        not raised over it)."""
+        try:
+            self.flush()
+        except StoreError:
+            pass
         if self._writer is not None:
             self._writer.close()
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
 
     # -- reading --------------------------------------------------------------------------
     @property
     def committed_evaluations(self) -> int:
+        self.flush()
         return int(self.group.attrs["committed_evaluations"])
 
     @property
     def committed_generations(self) -> int:
+        self.flush()
         return int(self.group.attrs["committed_generations"])
 
     def evaluations(self) -> dict[str, np.ndarray]:
