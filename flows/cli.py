@@ -263,12 +263,13 @@ def benchmark_overhead(
     generations: int = 100,
     workers: int = 2,
     seed: int = 1,
+    csv: Annotated[Path, typer.Option(help="Write the figures here.")] = Path("overhead.csv"),
 ) -> None:
-    """Parallel efficiency of one full run (Prefect and Zarr included) vs the bare model."""
+    """Where a full run's time and memory go (Prefect and Zarr included) vs the bare model."""
     from flows.benchmark import overhead
 
     try:
-        overhead(_load(problem), population, generations, workers, seed)
+        overhead(_load(problem), population, generations, workers, seed, csv)
     except _user_errors() as error:
         _fail(str(error), 1)
 
@@ -536,6 +537,22 @@ def explore(
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+@benchmark_app.command("fronts")
+def benchmark_fronts(
+    population: int = 100,
+    generations: int = 20,
+    workers: int = 2,
+    worst_generations: int = 30,
+    pause: Annotated[float, typer.Option(help="Seconds standing in for an evaluation.")] = 1.0,
+    csv: Annotated[Path, typer.Option(help="Write the figures here.")] = Path("fronts.csv"),
+) -> None:
+    """What Pareto fronts and hypervolumes cost: a 12-objective NSGA-II run of UC1 (3
+    amplitudes × 4 costs), and a worst-case front of mutually non-dominated points."""
+    from flows.benchmark_fronts import fronts_benchmark
+
+    fronts_benchmark(_load("hh"), population, generations, workers, worst_generations, pause, csv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ import time
 import numpy as np
 from prefect import flow, get_run_logger
 
+from flows.profile import FlowProfile
 from flows.progress import generation_bar
 from optimization.cluster import ClusterConfig, connect
 from optimization.dask_evaluator import DaskEvaluator
@@ -21,8 +22,12 @@ from tasks.evaluate import evaluate_generation
 def optimize_flow(store: str, cluster: ClusterConfig | None = None, progress: bool = False) -> dict:
     """Run (or continue) the optimization recorded in ``store`` until a stopping rule fires."""
     run_store = RunStore.open(store, mode="r+")
+    run_store.write_behind = True  # a generation is written while the next one is evaluated
     with run_store.writer_lock():  # one run at a time writes a store
-        return _optimize(run_store, cluster or _cluster_of_the_run(run_store), progress)
+        try:
+            return _optimize(run_store, cluster or _cluster_of_the_run(run_store), progress)
+        finally:
+            run_store.close()  # writes in flight done, hypervolume helper stopped
 
 
 def _cluster_of_the_run(run_store: RunStore) -> ClusterConfig:
@@ -37,6 +42,7 @@ def _cluster_of_the_run(run_store: RunStore) -> ClusterConfig:
 
 def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> dict:
     logger = get_run_logger()
+    profile = FlowProfile()
     store = run_store.path
     problem = problem_from_store(run_store)
     run = OptimizationRun(problem, run_store)
@@ -49,8 +55,10 @@ def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> di
     spec = problem.spec
     label = f"{spec.name} · {run.algorithm.info.label}"
     artifacts = RunArtifacts(spec, run.algorithm.info.label, run.evaluations)
+    profile.mark("cluster_starting")
     with connect(cluster) as client:
         evaluator = DaskEvaluator(client, problem)  # configured as connect() was
+        profile.mark("cluster_ready")
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
             while run.stop_reason is None:
                 points = run.ask()
@@ -61,6 +69,7 @@ def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> di
                 run.record(points, result, time.perf_counter() - started)
                 update(run.evaluations, run.stopping.best)
                 artifacts.generation(run.generation, run.evaluations, run_store.best)
+                profile.generation(run.generation)
                 logger.info(
                     "generation %d: %d evaluations, best %.6g, failed %d",
                     run.generation, run.evaluations, run.stopping.best,
@@ -81,5 +90,6 @@ def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> di
     )
     reason = run.finish()
     artifacts.finish(best, run.evaluations, reason)
+    run_store.set_attributes(profile=profile.figures(run_store.profile(), artifacts.seconds))
     logger.info("finished: %s; best total error %.6g", reason, best["total"])
     return {**best, "stop_reason": reason, "evaluations": run.evaluations}

@@ -35,6 +35,7 @@ from optimization import pareto
 METHODS = ("none", "pending", "exact", "bf_fpras", "skipped", "failed")
 NONE, PENDING, EXACT, FPRAS, SKIPPED, FAILED = range(len(METHODS))
 EPS_RANGE = (0.01, 0.5)
+DELTA = 0.05  # the FPRAS's error bound holds with probability 1 - DELTA
 
 # The helper loads optimization/pareto.py by its path: importing the packages would pull in
 # zarr, pydantic and the simulators, seconds of start-up for a numpy + pygmo job.
@@ -114,7 +115,7 @@ class HypervolumeService:
         reference: np.ndarray,
         exact_budget_s: float = 2.0,
         approx_budget_s: float = 2.0,
-        delta: float = 0.05,
+        delta: float = DELTA,
         keep_up_s: float = 0.5,
     ) -> None:
         self.reference = np.asarray(reference, dtype=float)

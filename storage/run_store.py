@@ -44,8 +44,9 @@ from storage.columns import write_all
 from storage.fronts import read_entries, rows_at
 from storage.generation_writer import GenerationWriter, create_arrays
 
-# How long finishing a run waits for the hypervolumes still being computed.
-FINISH_TIMEOUT_S = 30.0
+# How long finishing a run waits for the hypervolumes still being computed (one not done by
+# then stays "pending": a resume of the finished run computes it).
+FINISH_TIMEOUT_S = 10.0
 warnings.filterwarnings("ignore", message=".*StringDType.*")
 warnings.filterwarnings("ignore", category=UserWarning, module="zarr.*")
 
@@ -79,7 +80,10 @@ class RunStore:
         self.path = path
         self.group = group
         self._writer: GenerationWriter | None = None
-        self.seconds = {"commit": 0.0, "write": 0.0, "wait": 0.0}  # see ``profile``
+        self._retired: dict[str, float] = {}  # the figures of a writer dropped by ``_trim``
+        # seconds in write_generation and commit as the caller sees them ("critical"), and
+        # spent writing rows and checkpoints (in the background with ``write_behind``)
+        self.seconds = {"critical": 0.0, "write": 0.0, "commit": 0.0}
         # Writes of a generation go out in a background thread while the next one is
         # evaluated; one thread keeps their order (rows, then the checkpoint that covers them)
         self._executor: ThreadPoolExecutor | None = None
@@ -201,8 +205,10 @@ class RunStore:
         (``flush`` waits for them) while the caller goes on to the next generation; a kill
         before the checkpoint that covers them is written loses them, as it would lose a
         generation being evaluated, and the resume rolls back to the previous one."""
+        started = time.perf_counter()
         self.flush()  # the previous generation's (long done, normally): one in flight at most
         self._in_background("write", self._write, generation, offset, points, result, seconds)
+        self.seconds["critical"] += time.perf_counter() - started
 
     def _write(self, *generation: Any) -> None:
         write_all(self._writing().prepare(*generation))
@@ -233,11 +239,9 @@ class RunStore:
     @_writes
     def flush(self) -> None:
         """Wait for the writes in flight; one that failed raises here."""
-        started = time.perf_counter()
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
-        self.seconds["wait"] += time.perf_counter() - started
 
     def front(self, generation: int | None = None) -> np.ndarray:
         """Evaluation rows on the non-dominated front after ``generation`` (default: last);
@@ -253,14 +257,16 @@ class RunStore:
     def profile(self) -> dict[str, float]:
         """Seconds this process spent writing generations and their fronts (see
         ``GenerationWriter.profile``), and in commits."""
-        figures = self._writer.profile() if self._writer else {}
+        figures = self._writer.profile() if self._writer else self._retired
         return {**figures, **{f"{kind}_seconds": value for kind, value in self.seconds.items()}}
 
     @_writes
     def commit(self, checkpoint: Checkpoint) -> None:
         """Make the generation durable, after its rows (in the background, see
         ``write_generation``): checkpoint first (the truth), then reader hints."""
+        started = time.perf_counter()
         self._in_background("commit", self._commit, checkpoint)
+        self.seconds["critical"] += time.perf_counter() - started
 
     def _commit(self, checkpoint: Checkpoint) -> None:
         path = self.path / "checkpoint.pkl"
@@ -335,6 +341,7 @@ class RunStore:
             used = int(np.count_nonzero(fronts["row"][:] >= 0))
             for array in fronts.array_values():
                 array.resize((used,))
+        self._retired = self._writer.profile()
         self._writer = None  # grown again from the committed state if the run goes on
 
     def close(self) -> None:

@@ -1,13 +1,15 @@
 """Prefect artifacts of an optimize run: a progress bar over the evaluation budget and a
 best-so-far table, shown on the flow run's Artifacts tab in the Prefect UI.
 
-They are a window, not the record (the run store is): one API call per generation, a table
+They are a window, not the record (the run store is): each is an API call on the run's
+critical path, so the progress bar moves at most every few seconds (and at the end), the table
 every few generations, and a failure to report never stops an optimization.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -57,14 +59,24 @@ def best_markdown(spec: ProblemSpec, label: str, best: Best, evaluations: int, s
 
 
 class RunArtifacts:
-    """Progress (percent of the evaluation budget, every generation) and the best-so-far
-    table (every ``every`` generations and at the end) of one optimize flow run."""
+    """Progress (percent of the evaluation budget, at most every ``interval_s`` seconds) and
+    the best-so-far table (every ``every`` generations, at most every ``interval_s``, and at
+    the end) of one optimize flow run."""
 
-    def __init__(self, spec: ProblemSpec, label: str, evaluations: int, every: int = 10) -> None:
-        self.spec, self.label, self.every = spec, label, every
+    def __init__(
+        self,
+        spec: ProblemSpec,
+        label: str,
+        evaluations: int,
+        every: int = 10,
+        interval_s: float = 5.0,
+    ) -> None:
+        self.spec, self.label, self.every, self.interval_s = spec, label, every, interval_s
         self.key = artifact_key(spec.name, spec.algorithm.name)
+        self.seconds = 0.0  # spent in API calls (the run waits for them)
         self._progress_id = None
         self._enabled = True
+        self._last = {"progress": time.monotonic(), "table": -float("inf")}
         self._call(self._start, evaluations)
 
     def percent(self, evaluations: int) -> float:
@@ -73,11 +85,20 @@ class RunArtifacts:
     def _call(self, action: Callable[..., Any], *args: Any) -> None:
         if not self._enabled:
             return
+        started = time.perf_counter()
         try:
             action(*args)
         except Exception as error:  # a side channel: report once, then stay quiet
             self._enabled = False
             get_run_logger().warning("progress artifacts disabled: %s", error)
+        self.seconds += time.perf_counter() - started
+
+    def _due(self, kind: str) -> bool:
+        now = time.monotonic()
+        if now - self._last[kind] < self.interval_s:
+            return False
+        self._last[kind] = now
+        return True
 
     def _start(self, evaluations: int) -> None:
         self._progress_id = create_progress_artifact(
@@ -98,8 +119,9 @@ class RunArtifacts:
     def generation(self, generation: int, evaluations: int, best: Callable[[], Best | None]):
         """After a generation: move the progress bar; every few generations, the table
         (``best`` is called only then: reading the store is the costly part)."""
-        self._call(update_progress_artifact, self._progress_id, self.percent(evaluations))
-        if self.every and generation % self.every == 0:
+        if self._due("progress"):
+            self._call(update_progress_artifact, self._progress_id, self.percent(evaluations))
+        if self.every and generation % self.every == 0 and self._due("table"):
             self._call(lambda: self._table(best(), evaluations, f"generation {generation}"))
 
     def finish(self, best: Best | None, evaluations: int, reason: str) -> None:
