@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections import Counter
 
 import numpy as np
@@ -20,6 +21,8 @@ from storage import hypervolume as hv
 from storage.columns import Write, chunk_writes, room, write_all
 from storage.fronts import FrontTable, create_front_arrays
 
+# How long finishing a run waits for the hypervolumes still being computed.
+FINISH_TIMEOUT_S = 10.0
 ROW_CHUNK = 4096
 GENERATION_CHUNK = 1024
 ROW_COLUMNS = ("parameters", "errors", "total", "generation", "status", "seconds", "worker",
@@ -103,9 +106,10 @@ class GenerationWriter:
             create_front_arrays(self.group)
         self._front_arrays = {n: self.group["fronts"][n] for n in ("row", "entered", "left")}
         self._on_disk = int(np.count_nonzero(row >= 0))  # entries on disk, committed or not
-        self.service = hv.HypervolumeService(
-            self.group.attrs["penalty"] * self.weights, **self.group.attrs.get("hypervolume", {})
-        )
+        settings = dict(self.group.attrs.get("hypervolume", {}))  # budgets (tests shorten them)
+        self.finish_timeout_s = settings.pop("finish_timeout_s", FINISH_TIMEOUT_S)
+        self.service = hv.HypervolumeService(self.group.attrs["penalty"] * self.weights, **settings)
+        weakref.finalize(self, self.service.close)  # a store dropped without finishing
         # Volumes still being computed when the run stopped: computed again now.
         methods = self._columns["hypervolume_method"][:generations]
         for generation in np.flatnonzero(methods == hv.PENDING):
@@ -210,13 +214,14 @@ class GenerationWriter:
         self._dirty.clear()
         return writes
 
-    def finish(self, timeout: float | None = None) -> None:
-        """Wait for the hypervolumes still being computed (at most ``timeout`` seconds), write
-        them, and stop the helper. A volume not done by then stays ``pending``."""
+    def finish(self) -> None:
+        """Wait for the hypervolumes still being computed (at most ``finish_timeout_s``),
+        write them, and stop the helper. A volume not done by then stays ``pending`` (a
+        resume of the finished run computes it)."""
         if self.service is None:
             return
         started = time.perf_counter()
-        self._collect(self.service.drain(timeout))
+        self._collect(self.service.drain(self.finish_timeout_s))
         self.service.close()
         write_all(self._statistics_writes())
         self.seconds["fronts_finish"] += time.perf_counter() - started

@@ -41,14 +41,14 @@ DELTA = 0.05  # the FPRAS's error bound holds with probability 1 - DELTA
 # zarr, pydantic and the simulators, seconds of start-up for a numpy + pygmo job.
 _HELPER = """
 import importlib.util, os, pickle, sys, time
-try:
-    os.nice(10)  # the workers first: the helper only takes spare CPU
-except OSError:
-    pass
 spec = importlib.util.spec_from_file_location("neuroptimus_pareto", sys.argv[1])
 pareto = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(pareto)
 import numpy, pygmo  # loaded before saying ready: budgets time computations, not start-up
+try:
+    os.nice(10)  # the workers first: computations only take spare CPU
+except OSError:
+    pass
 pickle.dump("ready", sys.stdout.buffer)
 sys.stdout.buffer.flush()
 while True:

@@ -44,9 +44,6 @@ from storage.columns import write_all
 from storage.fronts import read_entries, rows_at
 from storage.generation_writer import GenerationWriter, create_arrays
 
-# How long finishing a run waits for the hypervolumes still being computed (one not done by
-# then stays "pending": a resume of the finished run computes it).
-FINISH_TIMEOUT_S = 10.0
 warnings.filterwarnings("ignore", message=".*StringDType.*")
 warnings.filterwarnings("ignore", category=UserWarning, module="zarr.*")
 
@@ -242,6 +239,8 @@ class RunStore:
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
+        if self._broken is not None:  # and stays failed: nothing more is written
+            raise self._broken
 
     def front(self, generation: int | None = None) -> np.ndarray:
         """Evaluation rows on the non-dominated front after ``generation`` (default: last);
@@ -324,7 +323,7 @@ class RunStore:
         self.flush()
         finishing = values.get("finished") is not None and self._writer is not None
         if finishing:
-            self._writer.finish(FINISH_TIMEOUT_S)
+            self._writer.finish()
         self.group.update_attributes(values)
         if finishing:
             self._trim()

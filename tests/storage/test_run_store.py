@@ -174,3 +174,28 @@ def test_one_writer_at_a_time(tmp_path):
             raise RuntimeError("inside")
     with second.writer_lock():
         pass
+
+
+def test_write_behind_keeps_the_order_and_stops_at_a_failed_write(tmp_path):
+    """Rows, then the checkpoint that covers them, in a background thread; a write that fails
+    (here: a file where the store needs a folder) is raised at the next call, and no
+    checkpoint is written after it."""
+    store = _store(tmp_path)
+    store.write_behind = True
+    store.write_generation(0, 0, np.zeros((4, 2)), _result(4, 1), 0.1)
+    store.commit(Checkpoint(1, 4, b"first", {}))
+    assert store.checkpoint().algorithm_state == b"first"  # reads wait for the writes
+    assert RunStore.open(tmp_path / "run.zarr").committed_generations == 1
+    chunks = tmp_path / "run.zarr" / "evaluations" / "total" / "c"
+    for path in chunks.iterdir():
+        path.unlink()
+    chunks.rmdir()
+    chunks.write_text("not a folder")  # writing the chunks of total now fails
+    store.write_generation(1, 4, np.ones((4, 2)), _result(4, 1), 0.1)  # returns at once
+    store.commit(Checkpoint(2, 8, b"second", {}))
+    with pytest.raises(StoreError, match="cannot write the run store"):
+        store.flush()
+    with pytest.raises(StoreError):
+        store.write_generation(2, 8, np.ones((4, 2)), _result(4, 1), 0.1)
+    reader = RunStore.open(tmp_path / "run.zarr")
+    assert reader.committed_generations == 1 and reader.checkpoint().algorithm_state == b"first"
