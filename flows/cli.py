@@ -264,12 +264,15 @@ def benchmark_overhead(
     workers: int = 2,
     seed: int = 1,
     csv: Annotated[Path, typer.Option(help="Write the figures here.")] = Path("overhead.csv"),
+    algorithm: Annotated[
+        str | None, typer.Option(help="Instead of the problem's (random: never converges).")
+    ] = None,
 ) -> None:
     """Where a full run's time and memory go (Prefect and Zarr included) vs the bare model."""
     from flows.benchmark import overhead
 
     try:
-        overhead(_load(problem), population, generations, workers, seed, csv)
+        overhead(_load(problem), population, generations, workers, seed, csv, algorithm)
     except _user_errors() as error:
         _fail(str(error), 1)
 

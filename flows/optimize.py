@@ -90,6 +90,7 @@ def _optimize(run_store: RunStore, cluster: ClusterConfig, progress: bool) -> di
     )
     reason = run.finish()
     artifacts.finish(best, run.evaluations, reason)
-    run_store.set_attributes(profile=profile.figures(run_store.profile(), artifacts.seconds))
+    waits = {"seconds": artifacts.seconds, "api_seconds": artifacts.api_seconds}
+    run_store.set_attributes(profile=profile.figures(run_store.profile(), waits))
     logger.info("finished: %s; best total error %.6g", reason, best["total"])
     return {**best, "stop_reason": reason, "evaluations": run.evaluations}

@@ -37,13 +37,13 @@ class FlowProfile:
         if self._generations == RSS_GENERATION:
             self.rss["generation_10"] = self._process.memory_info().rss
 
-    def figures(self, store: dict[str, float], artifacts_seconds: float) -> dict[str, Any]:
+    def figures(self, store: dict[str, float], artifacts: dict[str, float]) -> dict[str, Any]:
         self.mark("flow_finished")
         self.rss["end"] = self._process.memory_info().rss
         return {
             **self.marks,
             **{f"rss_{name}": value for name, value in self.rss.items()},
             **{f"store_{name}": value for name, value in store.items()},
-            "artifacts_seconds": artifacts_seconds,
+            **{f"artifacts_{name}": value for name, value in artifacts.items()},
             "generations": self._generations,
         }
