@@ -249,10 +249,6 @@ class RunStore:
         generation = committed - 1 if generation is None else generation
         return rows_at(*read_entries(self.group, committed), generation)
 
-    @property
-    def keeps_fronts(self) -> bool:
-        return bool(self.group.attrs.get("pareto_fronts", "fronts" in self.group))
-
     def profile(self) -> dict[str, float]:
         """Seconds this process spent writing generations and their fronts (see
         ``GenerationWriter.profile``), and in commits."""
