@@ -88,10 +88,12 @@ def hypervolume_figure(
     for index, snapshot in enumerate(snapshots):
         stats = snapshot.stats
         if "hypervolume" not in stats or not np.isfinite(stats["hypervolume"]).any():
-            continue  # an older store, or one written without fronts
-        g = np.arange(len(stats["hypervolume"]))
+            continue  # a run without fronts (single-objective), or none computed yet
+        # generations whose volume is pending or was skipped (storage.hypervolume) are left
+        # out, so the curve joins the computed ones
+        g = np.flatnonzero(np.isfinite(stats["hypervolume"]))
         box = float(np.prod(snapshot.attrs["penalty"] * snapshot.weights))
-        fraction = stats["hypervolume"] / box if box > 0 else stats["hypervolume"]
+        fraction = stats["hypervolume"][g] / box if box > 0 else stats["hypervolume"][g]
         label = labels[index] if labels else snapshot.label
         colour = run_colour(index)
         volume.append(
@@ -101,7 +103,10 @@ def hypervolume_figure(
         )
         size.append(
             hv.Curve(
-                (g, stats["front_size"]), "generation", "individuals on the front", label=label
+                (np.arange(len(stats["front_size"])), stats["front_size"]),
+                "generation",
+                "individuals on the front",
+                label=label,
             ).opts(color=colour, line_width=2)  # fmt: skip
         )
     if not volume:

@@ -17,6 +17,7 @@ import numpy as np
 
 from optimization.parameters import ParameterSpace
 from optimization.spec import ParameterSpec
+from storage.fronts import read_entries, rows_at
 from storage.run_store import RunStore
 
 # The numeric columns figures need; ``worker`` and ``message`` (strings, slow to read for
@@ -32,8 +33,11 @@ class RunSnapshot:
     attrs: dict[str, Any]
     rows: dict[str, np.ndarray]  # ROW_COLUMNS, committed rows only
     stats: dict[str, np.ndarray]  # generations/*, committed generations only
-    front_rows: np.ndarray  # evaluation rows on the non-dominated front …
-    front_generation: np.ndarray  # … after each generation
+    # the front's membership table (storage.fronts): evaluation row, generation it joined
+    # the front and the one it left; empty for a run without fronts (single-objective)
+    front_rows: np.ndarray
+    front_entered: np.ndarray
+    front_left: np.ndarray
     target: dict[str, np.ndarray] = field(default_factory=dict)  # time, trace (t × sweeps)
     best_trace: dict[str, np.ndarray] = field(default_factory=dict)  # written when finished
 
@@ -111,7 +115,7 @@ class RunSnapshot:
         """Rows on the non-dominated front after ``generation`` (default: the last one)."""
         if generation is None:
             generation = self.committed_generations - 1
-        return self.front_rows[self.front_generation == generation]
+        return rows_at(self.front_rows, self.front_entered, self.front_left, generation)
 
     def best_row(self) -> int | None:
         return int(np.argmin(self.rows["total"])) if self.committed_evaluations else None
@@ -145,7 +149,7 @@ def read_snapshot(path: str | Path, previous: RunSnapshot | None = None) -> RunS
     if reuse and start:
         rows = {name: np.concatenate([previous.rows[name], rows[name]]) for name in ROW_COLUMNS}
     stats = {name: array[:g] for name, array in store.group["generations"].arrays()}
-    front_rows, front_generation = _fronts(store, g)
+    front_rows, front_entered, front_left = read_entries(store.group, g)
     target = previous.target if reuse and previous.target else store.arrays("target")
     return RunSnapshot(
         path=str(path),
@@ -153,21 +157,11 @@ def read_snapshot(path: str | Path, previous: RunSnapshot | None = None) -> RunS
         rows=rows,
         stats=stats,
         front_rows=front_rows,
-        front_generation=front_generation,
+        front_entered=front_entered,
+        front_left=front_left,
         target=target,
         best_trace=store.arrays("best") if attrs.get("finished") else {},
     )
-
-
-def _fronts(store: RunStore, generations: int) -> tuple[np.ndarray, np.ndarray]:
-    """Front rows of committed generations (a writer may be replacing the next one's)."""
-    if "fronts" not in store.group:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
-    fronts = store.group["fronts"]
-    row, generation = fronts["row"][:], fronts["generation"][:]
-    m = min(len(row), len(generation))
-    kept = generation[:m] < generations
-    return row[:m][kept], generation[:m][kept]
 
 
 def refresh(snapshots: dict[str, RunSnapshot]) -> tuple[dict[str, RunSnapshot], list[str]]:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv as csv_module
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from optimization.spec import ProblemSpec
 
@@ -45,16 +50,23 @@ def _time_bare(spec: ProblemSpec, repeats: int) -> tuple[float, float]:
     return float(np.median(simulate)), float(np.median(simulate) + np.median(score))
 
 
-def overhead(spec: ProblemSpec, population: int, generations: int, workers: int, seed: int) -> dict:
-    """Run one full optimization (setup → optimize → analyze flows) on a LocalCluster and print
-    its parallel efficiency: Σ(evaluation seconds) ÷ (wall seconds × workers)."""
-    from flows.optimize import optimize_flow
-    from flows.setup import setup_flow
-    from optimization.cluster import ClusterConfig
+def overhead(
+    spec: ProblemSpec,
+    population: int,
+    generations: int,
+    workers: int,
+    seed: int,
+    csv: str | Path | None = None,
+    algorithm: str | None = None,
+) -> dict:
+    """Run one full optimization with the command line (``neuroptimus run``, its own process:
+    setup → optimize → analyze, Prefect and Zarr included) on a LocalCluster of ``workers``,
+    print where its time and memory go, and write the figures to ``csv``."""
     from optimization.spec import with_overrides
-    from storage.run_store import RunStore
 
-    spec = with_overrides(spec, population=population, generations=generations, seed=seed)
+    spec = with_overrides(
+        spec, algorithm=algorithm, population=population, generations=generations, seed=seed
+    )
     spec = spec.model_copy(update={"stopping": type(spec.stopping)()})  # the whole budget
     bare, bare_scored = bare_simulation_seconds(spec)
     print(
@@ -62,38 +74,127 @@ def overhead(spec: ProblemSpec, population: int, generations: int, workers: int,
         f"(with scoring {bare_scored * 1000:.1f} ms)"
     )
     with tempfile.TemporaryDirectory() as folder:
-        store = str(Path(folder) / "run.zarr")
-        setup_flow(spec, store)
-        started = time.perf_counter()
-        optimize_flow(store, ClusterConfig(workers=workers))
-        wall = time.perf_counter() - started
-        run = RunStore.open(store)
-        evaluations = run.evaluations()
-        generation_walls = run.generations()["seconds"].sum()
+        run = run_command_line(spec, workers, Path(folder))
+    figures = {
+        **run,
+        "bare_simulation_ms": bare * 1000,
+        "bare_scored_ms": bare_scored * 1000,
+        "ideal_wall_seconds": run["evaluations"] * bare_scored / workers,
+    }
+    print(describe_run(figures))
+    if csv:
+        write_figures(csv, {"": figures})
+        print(f"figures written to {csv}")
+    return figures
+
+
+def run_command_line(spec: ProblemSpec, workers: int, folder: Path) -> dict:
+    """``neuroptimus run`` on ``spec`` in a new process; the figures of its store's profile
+    (``flows.profile``), of its generations, and its process's start and end."""
+    from prefect.settings import PREFECT_API_URL
+
+    from storage.run_store import RunStore
+
+    problem, store = folder / "problem.yaml", folder / "run.zarr"
+    problem.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    env = dict(os.environ)
+    if PREFECT_API_URL.value():  # the server this process uses (a test harness's, say)
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    command = [sys.executable, "-m", "flows.cli", "run", str(problem), "--store", str(store),
+               "--workers", str(workers)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    ended = time.time()
+    if result.returncode:
+        raise RuntimeError(f"the benchmark's run failed:\n{result.stderr[-3000:]}")
+    run = RunStore.open(store)
+    profile = run.attrs["profile"]
+    evaluations, stats = run.evaluations(), run.generations()
+    n, g = len(evaluations["total"]), len(stats["seconds"])
     busy = float(evaluations["seconds"].sum())
-    n = len(evaluations["total"])
+    wall = profile["flow_finished"] - profile["flow_started"]
+    first_started = profile["first_generation_done"] - stats["seconds"][0]
+    report = (store / "report.html").stat().st_mtime
     figures = {
         "evaluations": n,
+        "generations": g,
         "workers": workers,
         "wall_seconds": wall,
         "evaluation_seconds": busy,
         "mean_evaluation_ms": busy / n * 1000,
-        "bare_simulation_ms": bare * 1000,
-        "bare_scored_ms": bare_scored * 1000,
         "efficiency": busy / (wall * workers),
-        "efficiency_generations_only": busy / (generation_walls * workers),
-        "ideal_wall_seconds": n * bare_scored / workers,
+        "efficiency_generations_only": busy / (float(stats["seconds"].sum()) * workers),
+        "store_ms_per_generation": profile["store_critical_seconds"] / g * 1000,
+        "store_background_ms_per_generation": (
+            profile["store_write_seconds"] + profile["store_commit_seconds"]
+        )
+        / g
+        * 1000,
+        "artifacts_ms_per_generation": profile["artifacts_seconds"] / g * 1000,
+        "artifacts_api_ms_per_generation": profile["artifacts_api_seconds"] / g * 1000,
+        "cluster_start_seconds": profile["cluster_ready"] - profile["cluster_starting"],
+        "start_to_first_generation_seconds": first_started - profile["process_started"],
+        "last_generation_to_report_seconds": report - profile["last_generation_done"],
+        "last_generation_to_exit_seconds": ended - profile["last_generation_done"],
+        "rss_generation_10_mb": profile.get("rss_generation_10", float("nan")) / 2**20,
+        "rss_end_mb": profile["rss_end"] / 2**20,
     }
-    print(
-        f"{n} evaluations on {workers} workers in {wall:.1f} s wall "
-        f"(ideal {figures['ideal_wall_seconds']:.1f} s from the bare model)\n"
-        f"mean evaluation inside the framework: {figures['mean_evaluation_ms']:.1f} ms\n"
-        f"parallel efficiency (whole optimize flow, cluster start included): "
-        f"{figures['efficiency']:.3f}\n"
-        f"parallel efficiency (generation evaluation only): "
-        f"{figures['efficiency_generations_only']:.3f}"
+    figures["rss_growth_percent"] = 100 * (
+        figures["rss_end_mb"] / figures["rss_generation_10_mb"] - 1
     )
+    fronts = profile.get("store_hypervolume_cpu_seconds")
+    if fronts is not None:
+        critical = profile.get("store_fronts_finish_seconds", 0.0)
+        beside = profile.get("store_fronts_seconds", 0.0) + fronts
+        figures.update(
+            fronts_critical_seconds=critical,
+            fronts_critical_percent=100 * critical / wall,
+            fronts_background_cpu_seconds=beside,
+            fronts_background_cpu_percent=100 * beside / wall,
+        )
     return figures
+
+
+def describe_run(f: dict) -> str:
+    """The figures of ``run_command_line`` as the lines the benchmarks print."""
+    lines = [
+        f"{f['evaluations']} evaluations in {f['generations']} generations on {f['workers']} "
+        f"workers: {f['wall_seconds']:.1f} s in the optimize flow"
+        + (f" (ideal {f['ideal_wall_seconds']:.1f} s)" if "ideal_wall_seconds" in f else ""),
+        f"mean evaluation inside the framework: {f['mean_evaluation_ms']:.1f} ms",
+        f"parallel efficiency, whole optimize flow (cluster start included): {f['efficiency']:.3f}",
+        f"parallel efficiency, generations only: {f['efficiency_generations_only']:.3f}",
+        f"per generation: store writes {f['store_ms_per_generation']:.1f} ms on the critical "
+        f"path ({f['store_background_ms_per_generation']:.1f} ms written in the background), "
+        f"Prefect artifacts {f['artifacts_ms_per_generation']:.1f} ms "
+        f"({f['artifacts_api_ms_per_generation']:.1f} ms of API calls beside the run)",
+        f"cluster start: {f['cluster_start_seconds']:.1f} s",
+        f"fixed cost: process start → first generation {f['start_to_first_generation_seconds']:.1f}"
+        f" s; last generation → report written {f['last_generation_to_report_seconds']:.1f} s "
+        f"(→ process exit {f['last_generation_to_exit_seconds']:.1f} s)",
+        f"memory of the flow process: {f['rss_generation_10_mb']:.0f} MB at generation 10, "
+        f"{f['rss_end_mb']:.0f} MB at the end ({f['rss_growth_percent']:+.1f} %)",
+    ]
+    if "fronts_critical_seconds" in f:
+        lines.append(
+            f"fronts and hypervolumes: {f['fronts_critical_seconds']:.2f} s on the critical path "
+            f"({f['fronts_critical_percent']:.2f} % of the wall time); "
+            f"{f['fronts_background_cpu_seconds']:.1f} s of CPU beside it "
+            f"({f['fronts_background_cpu_percent']:.1f} % of the wall time)"
+        )
+    return "\n".join(lines)
+
+
+def write_figures(path: str | Path, scenarios: dict[str, dict]) -> None:
+    """Figures as CSV rows ``scenario,figure,value`` (the README quotes them from here)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv_module.writer(handle)
+        writer.writerow(["scenario", "figure", "value"])
+        for scenario, figures in scenarios.items():
+            for name, value in figures.items():
+                text = f"{value:.6g}" if isinstance(value, float) else value
+                writer.writerow([scenario, name, text])
 
 
 def _model_cpu(key: str, points: np.ndarray) -> float:

@@ -388,16 +388,18 @@ def benchmark_overhead(
     generations: int = 100,
     workers: int = 2,
     seed: int = 1,
+    csv: Annotated[Path, typer.Option(help="Write the figures here.")] = Path("overhead.csv"),
+    algorithm: Annotated[
+        str | None, typer.Option(help="Instead of the problem's (random: never converges).")
+    ] = None,
 ) -> None:
-    """Parallel efficiency of one full run (Prefect and Zarr included) vs the bare model."""
-    spec = _load(problem)
-    with _prefect():
-        from flows.benchmark import overhead
+    """Where a full run's time and memory go (Prefect and Zarr included) vs the bare model."""
+    from flows.benchmark import overhead
 
-        try:
-            overhead(spec, population, generations, workers, seed)
-        except _user_errors() as error:
-            _fail(str(error), 1)
+    try:
+        overhead(_load(problem), population, generations, workers, seed, csv, algorithm)
+    except _user_errors() as error:
+        _fail(str(error), 1)
 
 
 @benchmark_app.command("algorithms", epilog=PREFECT_STATE)
@@ -517,3 +519,19 @@ def benchmark_serial(
             serial_benchmark(_load(problem), names, evaluations, workers, seed, output)
     except (*_user_errors(), SpecError) as error:
         _fail(str(error), 1)
+
+
+@benchmark_app.command("fronts")
+def benchmark_fronts(
+    population: int = 100,
+    generations: int = 20,
+    workers: int = 2,
+    worst_generations: int = 30,
+    pause: Annotated[float, typer.Option(help="Seconds standing in for an evaluation.")] = 1.0,
+    csv: Annotated[Path, typer.Option(help="Write the figures here.")] = Path("fronts.csv"),
+) -> None:
+    """What Pareto fronts and hypervolumes cost: a 12-objective NSGA-II run of UC1 (3
+    amplitudes × 4 costs), and a worst-case front of mutually non-dominated points."""
+    from flows.benchmark_fronts import fronts_benchmark
+
+    fronts_benchmark(_load("hh"), population, generations, workers, worst_generations, pause, csv)

@@ -8,6 +8,7 @@ import numpy as np
 from distributed import Client
 from prefect import flow, get_run_logger
 
+from flows.profile import FlowProfile
 from flows.progress import generation_bar
 from optimization.cluster import ClusterConfig, client_config, connect
 from optimization.dask_evaluator import DaskEvaluator
@@ -29,10 +30,14 @@ def optimize_flow(
     """Run (or continue) the optimization recorded in ``store`` until a stopping rule fires,
     on ``client``'s cluster if given (left running), else on a cluster started for it."""
     run_store = RunStore.open(store, mode="r+")
+    run_store.write_behind = True  # a generation is written while the next one is evaluated
     with run_store.writer_lock():  # one run at a time writes a store
-        if client is not None:
-            return _optimize(run_store, client_config(client), progress, client)
-        return _optimize(run_store, cluster or _cluster_of_the_run(run_store), progress)
+        try:
+            if client is not None:
+                return _optimize(run_store, client_config(client), progress, client)
+            return _optimize(run_store, cluster or _cluster_of_the_run(run_store), progress)
+        finally:
+            run_store.close()  # writes in flight done, hypervolume helper stopped
 
 
 def _cluster_of_the_run(run_store: RunStore) -> ClusterConfig:
@@ -49,6 +54,7 @@ def _optimize(
     run_store: RunStore, cluster: ClusterConfig, progress: bool, client: Client | None = None
 ) -> dict:
     logger = get_run_logger()
+    profile = FlowProfile()
     store = run_store.path
     problem = problem_from_store(run_store)
     run = OptimizationRun(problem, run_store)
@@ -61,14 +67,17 @@ def _optimize(
     spec = problem.spec
     label = f"{spec.name} · {run.algorithm.info.label}"
     artifacts = RunArtifacts(spec, run.algorithm.info.label, run.evaluations)
+    profile.mark("cluster_starting")  # nothing to start when the run's cluster is given
     with nullcontext(client) if client else connect(cluster) as client:
         evaluator = DaskEvaluator(client, problem)  # configured as connect() was
+        profile.mark("cluster_ready")
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
             while run.stop_reason is None:
                 if not run_generation(run, evaluator, run.generation):
                     continue  # the algorithm asked nothing (it has converged)
                 update(run.evaluations, run.stopping.best)
                 artifacts.generation(run.generation, run.evaluations, run_store.best)
+                profile.generation(run.generation)
                 logger.info(
                     "generation %d: %d evaluations, best %.6g, failed %d",
                     run.generation, run.evaluations, run.stopping.best, run.failed_in_generation,
@@ -88,5 +97,7 @@ def _optimize(
     )
     reason = run.finish()
     artifacts.finish(best, run.evaluations, reason)
+    waits = {"seconds": artifacts.seconds, "api_seconds": artifacts.api_seconds}
+    run_store.set_attributes(profile=profile.figures(run_store.profile(), waits))
     logger.info("finished: %s; best total error %.6g", reason, best["total"])
     return {**best, "stop_reason": reason, "evaluations": run.evaluations}

@@ -267,6 +267,12 @@ class ProblemSpec(_Strict):
     stopping: StoppingSpec = Field(StoppingSpec(), title="Stopping")
     evaluation: EvaluationSpec = Field(EvaluationSpec(), title="Evaluation")
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 1234
+    pareto_fronts: bool | None = Field(
+        None,
+        description="keep the non-dominated front of the weighted error components and its "
+        "hypervolume after every generation; empty: only for multi-objective algorithms "
+        "(a single-objective run does not need them, and with many components they cost)",
+    )
     base_dir: str = Field(".", description="folder that relative paths are resolved against")
 
     @model_validator(mode="after")

@@ -5,15 +5,19 @@ Layout::
     evaluations/{parameters (n×d), errors (n×k), total, generation, status, seconds,
                  worker, message}
     generations/{evaluations, best, cumulative_best, median, mean, worst, failed, seconds,
-                 front_size, hypervolume}
-    fronts/{row, generation}   rows of the non-dominated front of all evaluations so far
+                 time}  and, where fronts are kept (``pareto_fronts``),
+                 {front_size, hypervolume, hypervolume_error, hypervolume_method}
+    fronts/{row, entered, left}   membership intervals of the non-dominated front
     best/{parameters, errors, total, trace, time}   target/{trace, time}
     checkpoint.pkl   (algorithm state after the last committed generation)
     journal.bin      (append-only records of that state, e.g. told batches; see storage.journal)
 
 Rows are written once per generation at the offset of that generation, so a retried or resumed
-generation overwrites its own rows and never duplicates them. ``committed_*`` attributes say
-how much a reader may trust while a writer is appending; the checkpoint is the writer's truth.
+generation overwrites its own rows and never duplicates them. Arrays grow in large steps:
+the ``committed_*`` attributes say how many rows and generations a reader may trust while a
+writer is appending (and the checkpoint is the writer's truth); a finished run's arrays are
+cut to those counts. Fronts and hypervolumes are kept for multi-objective algorithms (or on
+request); see ``storage.fronts`` and ``storage.hypervolume``.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,14 +36,15 @@ from typing import Any
 import numpy as np
 import zarr
 
-from optimization.evaluation import OK, STATUSES, BatchResult
+from optimization.evaluation import STATUSES, BatchResult
 from optimization.locks import LockBusy, LockError, exclusive_lock
-from optimization.pareto import hypervolume, non_dominated
 from optimization.runner import Checkpoint
+from storage import hypervolume as hv
 from storage import journal as journals
+from storage.columns import write_all
+from storage.fronts import read_entries, rows_at
+from storage.generation_writer import GenerationWriter, create_arrays
 
-_ROW_CHUNK = 4096
-_GENERATION_FIELDS = ("best", "cumulative_best", "median", "mean", "worst")
 warnings.filterwarnings("ignore", message=".*StringDType.*")
 warnings.filterwarnings("ignore", category=UserWarning, module="zarr.*")
 
@@ -70,20 +77,28 @@ class RunStore:
     def __init__(self, path: Path, group: zarr.Group) -> None:
         self.path = path
         self.group = group
-        self._arrays: dict[str, zarr.Array] = {}
+        self._writer: GenerationWriter | None = None
+        self._retired: dict[str, float] = {}  # the figures of a writer dropped by ``_trim``
+        # seconds in write_generation and commit as the caller sees them ("critical"), and
+        # spent writing rows and checkpoints (in the background with ``write_behind``)
+        self.seconds = {"critical": 0.0, "write": 0.0, "commit": 0.0}
+        # Writes of a generation go out in a background thread while the next one is
+        # evaluated; one thread keeps their order (rows, then the checkpoint that covers them)
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+        self._broken: BaseException | None = None
+        # Off by default (a notebook or test sees every write done on return); the optimize
+        # flow turns it on.
+        self.write_behind = False
 
-    def _array(self, path: str) -> zarr.Array:
-        """A member array of the row-wise groups, opened once: a group lookup reads the
-        array's metadata from disk, and a resize updates the open handle in place."""
-        if path not in self._arrays:
-            self._arrays[path] = self.group[path]
-        return self._arrays[path]
-
-    def _set_length(self, path: str, length: int) -> zarr.Array:
-        array = self._array(path)
-        if array.shape[0] != length:  # a resize rewrites the metadata file
-            array.resize((length,) + array.shape[1:])
-        return array
+    def _writing(self) -> GenerationWriter:
+        """The writer, built from the committed state on first use."""
+        if self._writer is None:
+            attrs = self.group.attrs
+            self._writer = GenerationWriter(
+                self.group, int(attrs["committed_generations"]), int(attrs["committed_evaluations"])
+            )
+        return self._writer
 
     # -- creation and opening -------------------------------------------------------------
     @classmethod
@@ -99,28 +114,11 @@ class RunStore:
             raise StoreError(f"{path} already exists; choose a new --store or resume it")
         check_writable(path)
         group = zarr.open_group(path, mode="w")
-        d, k = len(parameter_names), len(component_names)
-        evaluations = group.create_group("evaluations")
-        for name, shape, dtype in [
-            ("parameters", (0, d), "f8"),
-            ("errors", (0, k), "f8"),
-            ("total", (0,), "f8"),
-            ("generation", (0,), "i4"),
-            ("status", (0,), "i1"),
-            ("seconds", (0,), "f8"),
-            ("worker", (0,), str),
-            ("message", (0,), str),
-        ]:
-            chunks = (_ROW_CHUNK,) + shape[1:]
-            evaluations.create_array(name, shape=shape, chunks=chunks, dtype=dtype)
-        generations = group.create_group("generations")
-        for name in ("evaluations", "failed", "front_size"):
-            generations.create_array(name, shape=(0,), chunks=(1024,), dtype="i8")
-        for name in (*_GENERATION_FIELDS, "seconds", "hypervolume"):
-            generations.create_array(name, shape=(0,), chunks=(1024,), dtype="f8")
-        fronts = group.create_group("fronts")
-        fronts.create_array("row", shape=(0,), chunks=(_ROW_CHUNK,), dtype="i8")
-        fronts.create_array("generation", shape=(0,), chunks=(_ROW_CHUNK,), dtype="i4")
+        # what the run keeps fronts for is decided by its creator (storage.runs: the
+        # algorithm's facts and the problem's option); a bare store keeps them
+        fronts = bool(attributes.get("pareto_fronts", True))
+        create_arrays(group, len(parameter_names), len(component_names), fronts)
+        k = len(component_names)
         group.attrs.update(
             {
                 "weights": [1.0] * k,  # of the error components (total = errors @ weights)
@@ -129,6 +127,8 @@ class RunStore:
                 "parameter_names": list(parameter_names),
                 "component_names": list(component_names),
                 "status_names": list(STATUSES),
+                "pareto_fronts": fronts,
+                "hypervolume_methods": list(hv.METHODS),
                 "committed_generations": 0,
                 "committed_evaluations": 0,
                 "finished": None,
@@ -172,6 +172,7 @@ class RunStore:
     # -- attributes -----------------------------------------------------------------------
     @property
     def attrs(self) -> dict[str, Any]:
+        self.flush()
         return dict(self.group.attrs)
 
     @property
@@ -187,88 +188,77 @@ class RunStore:
     def write_generation(
         self, generation: int, offset: int, points: np.ndarray, result: BatchResult, seconds: float
     ) -> None:
-        """Write one generation's rows at ``offset`` (overwriting anything from there on)."""
-        n = len(points)
-        rows = {
-            "parameters": points,
-            "errors": result.errors,
-            "total": result.total,
-            "generation": np.full(n, generation, dtype=np.int32),
-            "status": result.status,
-            "seconds": result.seconds,
-            "worker": np.array(result.worker, dtype=str),
-            "message": np.array(result.message, dtype=str),
-        }
-        for name, values in rows.items():
-            array = self._set_length(f"evaluations/{name}", offset + n)
-            if n:
-                array[offset : offset + n] = values
-        previous = self._generation_column("cumulative_best", generation)
-        totals = result.total
-        stats = {
-            "evaluations": offset + n,
-            "failed": int(np.count_nonzero(result.status)),
-            "best": float(totals.min()) if n else np.nan,
-            "median": float(np.median(totals)) if n else np.nan,
-            "mean": float(totals.mean()) if n else np.nan,
-            "worst": float(totals.max()) if n else np.nan,
-            "seconds": seconds,
-        }
-        stats["cumulative_best"] = float(np.nanmin([previous, stats["best"]]))
-        front = self._update_front(generation, offset, result)
-        stats["front_size"] = len(front)
-        stats["hypervolume"] = self._hypervolume(front)
-        for name, value in stats.items():
-            self._set_length(f"generations/{name}", generation + 1)[generation] = value
+        """Write one generation's rows at ``offset`` (overwriting anything from there on), its
+        statistics and, where kept, its front (its hypervolume follows later).
 
-    def _weighted_errors(self, rows: np.ndarray) -> np.ndarray:
-        return self._array("evaluations/errors")[rows] * np.asarray(self.group.attrs["weights"])
+        With ``write_behind`` the writes (and the commit's) go out in a background thread
+        (``flush`` waits for them) while the caller goes on to the next generation; a kill
+        before the checkpoint that covers them is written loses them, as it would lose a
+        generation being evaluated, and the resume rolls back to the previous one."""
+        started = time.perf_counter()
+        self.flush()  # the previous generation's (long done, normally): one in flight at most
+        self._in_background("write", self._write, generation, offset, points, result, seconds)
+        self.seconds["critical"] += time.perf_counter() - started
 
-    def _update_front(self, generation: int, offset: int, result: BatchResult) -> np.ndarray:
-        """Rows of the non-dominated front (weighted error vectors of successful evaluations)
-        after ``generation``: the previous front plus this generation's rows, filtered."""
-        rows, generations = self._array("fronts/row")[:], self._array("fronts/generation")[:]
-        kept = int(np.count_nonzero(generations < generation))
-        rows, generations = rows[:kept], generations[:kept]  # a retried generation: replaced
-        previous = rows[generations == generation - 1]
-        new = offset + np.flatnonzero(result.status == OK)
-        candidates = np.concatenate([previous, new]).astype(np.int64)
-        if len(candidates):
-            candidates = candidates[non_dominated(self._weighted_errors(candidates))]
-        for name, values in (
-            ("row", candidates),
-            ("generation", np.full(len(candidates), generation)),
-        ):
-            array = self._set_length(f"fronts/{name}", kept + len(candidates))
-            if len(candidates):
-                array[kept:] = values
-        return candidates
+    def _write(self, *generation: Any) -> None:
+        write_all(self._writing().prepare(*generation))
 
-    def _hypervolume(self, front: np.ndarray) -> float:
-        """Hypervolume of the front's weighted errors; the reference point is the penalty in
-        every component (what a failed evaluation scores), the same for every generation."""
-        if len(front) == 0:
-            return 0.0
-        weights = np.asarray(self.group.attrs["weights"])
-        return hypervolume(self._weighted_errors(front), self.group.attrs["penalty"] * weights)
+    def _in_background(self, *call: Any) -> None:
+        if not self.write_behind:
+            self._guarded(*call)
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="run-store")
+        self._pending.append(self._executor.submit(self._guarded, *call))
+
+    def _guarded(self, *call: Any) -> None:
+        """Nothing is written after a failed write (a checkpoint must not cover lost rows)."""
+        if self._broken is not None:
+            raise self._broken
+        try:
+            self._timed(*call)
+        except BaseException as error:
+            self._broken = error
+            raise
+
+    def _timed(self, kind: str, action: Callable, *args: Any) -> None:
+        started = time.perf_counter()
+        action(*args)
+        self.seconds[kind] += time.perf_counter() - started
+
+    @_writes
+    def flush(self) -> None:
+        """Wait for the writes in flight; one that failed raises here."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+        if self._broken is not None:  # and stays failed: nothing more is written
+            raise self._broken
 
     def front(self, generation: int | None = None) -> np.ndarray:
-        """Evaluation rows on the non-dominated front after ``generation`` (default: last)."""
-        if generation is None:
-            generation = self.committed_generations - 1
-        fronts = self.group["fronts"]
-        return fronts["row"][:][fronts["generation"][:] == generation]
+        """Evaluation rows on the non-dominated front after ``generation`` (default: last);
+        empty for a run without fronts."""
+        committed = self.committed_generations
+        generation = committed - 1 if generation is None else generation
+        return rows_at(*read_entries(self.group, committed), generation)
 
-    def _generation_column(self, name: str, before: int) -> float:
-        if before == 0:
-            return np.inf
-        return float(self._array(f"generations/{name}")[before - 1])
+    def profile(self) -> dict[str, float]:
+        """Seconds this process spent writing generations and their fronts (see
+        ``GenerationWriter.profile``), and in commits."""
+        figures = self._writer.profile() if self._writer else self._retired
+        return {**figures, **{f"{kind}_seconds": value for kind, value in self.seconds.items()}}
 
     @_writes
     def commit(self, checkpoint: Checkpoint, journal: Sequence[Any] = ()) -> None:
-        """Make the generation durable: the journal's new records, then the checkpoint (the
-        truth, holding the journal's committed length), then reader hints."""
-        previous = self.checkpoint()
+        """Make the generation durable, after its rows (in the background, see
+        ``write_generation``): the journal's new records, then the checkpoint (the truth,
+        holding the journal's committed length), then reader hints."""
+        started = time.perf_counter()
+        self._in_background("commit", self._commit, checkpoint, list(journal))
+        self.seconds["critical"] += time.perf_counter() - started
+
+    def _commit(self, checkpoint: Checkpoint, journal: list[Any]) -> None:
+        previous = self._read_checkpoint()  # not checkpoint(): it would wait for this write
         at = previous.journal_bytes if previous else 0
         checkpoint.journal_bytes = (
             journals.append(self.path / "journal.bin", journal, at) if journal else at
@@ -280,7 +270,7 @@ class RunStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-        self.group.attrs.update(
+        self.group.update_attributes(  # one metadata write
             {
                 "committed_generations": checkpoint.generation,
                 "committed_evaluations": checkpoint.evaluations,
@@ -288,6 +278,10 @@ class RunStore:
         )
 
     def checkpoint(self) -> Checkpoint | None:
+        self.flush()
+        return self._read_checkpoint()
+
+    def _read_checkpoint(self) -> Checkpoint | None:
         path = self.path / "checkpoint.pkl"
         if not path.exists():
             return None
@@ -301,26 +295,25 @@ class RunStore:
 
     @_writes
     def rollback(self, checkpoint: Checkpoint | None) -> None:
-        """Drop rows written after the checkpoint (a generation cut short by a crash)."""
+        """Forget what was written after the checkpoint (a generation cut short by a crash):
+        readers never saw it; the writer starts again from the checkpoint's state, and
+        hypervolumes left pending by the stopped run are computed again."""
+        self.flush()
         generations = checkpoint.generation if checkpoint else 0
         rows = checkpoint.evaluations if checkpoint else 0
         journals.truncate(self.path / "journal.bin", checkpoint.journal_bytes if checkpoint else 0)
-        self._arrays.clear()  # resized below through other handles
-        for array in self.group["evaluations"].array_values():
-            array.resize((rows,) + array.shape[1:])
-        for array in self.group["generations"].array_values():
-            array.resize((generations,))
-        fronts = self.group["fronts"]
-        kept = int(np.count_nonzero(fronts["generation"][:] < generations))
-        for array in fronts.array_values():
-            array.resize((kept,))
-        self.group.attrs.update(
+        self.group.update_attributes(
             {"committed_generations": generations, "committed_evaluations": rows}
         )
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = GenerationWriter(self.group, generations, rows)
+        self._writer.rollback_writes()
 
     @_writes
     def write_arrays(self, group: str, arrays: dict[str, np.ndarray]) -> None:
         """Replace small arrays such as ``best/*`` or ``target/*``."""
+        self.flush()
         parent = self.group.require_group(group)
         for name, values in arrays.items():
             values = np.asarray(values)
@@ -329,15 +322,54 @@ class RunStore:
 
     @_writes
     def set_attributes(self, **values: Any) -> None:
-        self.group.attrs.update(values)
+        """Update attributes; setting ``finished`` first waits (boundedly) for the last
+        hypervolumes, and afterwards cuts the arrays to the committed counts."""
+        self.flush()
+        finishing = values.get("finished") is not None and self._writer is not None
+        if finishing:
+            self._writer.finish()
+        self.group.update_attributes(values)
+        if finishing:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Arrays cut to what is committed, so plain Zarr readers see no unused slots."""
+        rows, generations = self.committed_evaluations, self.committed_generations
+        for array in self.group["evaluations"].array_values():
+            array.resize((rows,) + array.shape[1:])
+        for array in self.group["generations"].array_values():
+            array.resize((generations,))
+        if "fronts" in self.group:
+            fronts = self.group["fronts"]
+            used = int(np.count_nonzero(fronts["row"][:] >= 0))
+            for array in fronts.array_values():
+                array.resize((used,))
+        self._retired = self._writer.profile()
+        self._writer = None  # grown again from the committed state if the run goes on
+
+    def close(self) -> None:
+        """Wait for the writes in flight and stop the hypervolume helper (a run that stops
+        without finishing: an error of the run is already on its way, so a failed write is
+        not raised over it)."""
+        try:
+            self.flush()
+        except StoreError:
+            pass
+        if self._writer is not None:
+            self._writer.close()
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
 
     # -- reading --------------------------------------------------------------------------
     @property
     def committed_evaluations(self) -> int:
+        self.flush()
         return int(self.group.attrs["committed_evaluations"])
 
     @property
     def committed_generations(self) -> int:
+        self.flush()
         return int(self.group.attrs["committed_generations"])
 
     def evaluations(self) -> dict[str, np.ndarray]:
@@ -355,11 +387,13 @@ class RunStore:
         return {name: array[...] for name, array in self.group[group].arrays()}
 
     def best(self) -> dict[str, Any] | None:
-        """The committed individual with the lowest total error."""
-        evaluations = self.evaluations()
-        if not len(evaluations["total"]):
+        """The committed individual with the lowest total error (reads one column, then one
+        row: cheap enough to call every few generations)."""
+        n = self.committed_evaluations
+        if not n:
             return None
-        index = int(np.argmin(evaluations["total"]))
+        evaluations = self.group["evaluations"]
+        index = int(np.argmin(evaluations["total"][:n]))
         return {
             "index": index,
             "generation": int(evaluations["generation"][index]),

@@ -74,6 +74,7 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
             "weights": problem.objective.weights.tolist(),
             "penalty": spec.evaluation.penalty,
             "budget": spec.budget,
+            "pareto_fronts": keeps_fronts(spec),
         },
     )
     _write_target(store, problem)
@@ -100,6 +101,14 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # another user's process
     return True
+
+
+def keeps_fronts(spec: ProblemSpec) -> bool:
+    """Fronts and hypervolumes mean something for multi-objective algorithms; the problem's
+    ``pareto_fronts`` option asks for them (or not) whatever the algorithm."""
+    if spec.pareto_fronts is not None:
+        return spec.pareto_fronts
+    return get_algorithm(spec.algorithm.name).info.multi_objective
 
 
 def problem_from_store(store: RunStore) -> Problem:

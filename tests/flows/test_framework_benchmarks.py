@@ -3,11 +3,14 @@ figures are measurements, written down in the READMEs, not checked here)."""
 
 from __future__ import annotations
 
+import csv as csv_module
+import math
 import re
 
 import pytest
 
 from flows.benchmark import orchestration, overhead
+from flows.benchmark_fronts import fronts_benchmark
 from optimization.spec import load_problem
 from usecases import problem_path
 
@@ -26,10 +29,39 @@ def test_orchestration_prints_a_row_per_chunking(capsys):
     assert 1 <= rows["default"] <= 8  # up to 4 chunks per worker
 
 
-def test_overhead_reports_the_efficiency_of_a_whole_run(prefect_harness, capsys):
+def test_overhead_reports_the_efficiency_of_a_whole_run(prefect_harness, capsys, tmp_path):
+    csv = tmp_path / "overhead.csv"
     figures = overhead(load_problem(problem_path("hh")), population=4, generations=2,
-                       workers=2, seed=3)  # fmt: skip
-    assert figures["evaluations"] == 8
+                       workers=2, seed=3, csv=csv)  # fmt: skip
+    assert figures["evaluations"] == 8 and figures["generations"] == 2
     assert 0 < figures["efficiency"] <= figures["efficiency_generations_only"] <= 1.0
     assert figures["bare_simulation_ms"] > 0
-    assert "parallel efficiency" in capsys.readouterr().out
+    for name in ("store_ms_per_generation", "artifacts_ms_per_generation",
+                 "cluster_start_seconds", "start_to_first_generation_seconds",
+                 "last_generation_to_report_seconds", "rss_end_mb"):  # fmt: skip
+        assert figures[name] >= 0, name
+    assert math.isnan(figures["rss_growth_percent"])  # no generation 10 in a 2-generation run
+    out = capsys.readouterr().out
+    for line in ("parallel efficiency, whole optimize flow", "parallel efficiency, generations",
+                 "store writes", "Prefect artifacts", "cluster start", "fixed cost",
+                 "memory of the flow process"):  # fmt: skip
+        assert line in out, line
+    rows = list(csv_module.DictReader(csv.open()))
+    assert {row["figure"] for row in rows} == set(figures)
+    assert "fronts_critical_seconds" not in figures  # CMA-ES keeps no fronts
+
+
+def test_fronts_benchmark_measures_a_many_objective_run_and_a_worst_case(
+    prefect_harness, capsys, tmp_path
+):
+    csv = tmp_path / "fronts.csv"
+    scenarios = fronts_benchmark(load_problem(problem_path("hh")), population=8, generations=2,
+                                 workers=2, worst_generations=3, pause_s=0.2, csv=csv)  # fmt: skip
+    real, worst = scenarios["uc1-3x4-nsga2"], scenarios["worst-case-sphere-12d"]
+    assert real["evaluations"] == 16 and real["fronts_critical_percent"] >= 0
+    assert worst["final_front_size"] == 24  # every point of the sphere is on the front
+    assert sum(worst[f"hypervolumes_{name}"] for name in ("exact", "bf_fpras", "skipped",
+                                                           "pending", "failed")) == 3  # fmt: skip
+    assert "fronts and hypervolumes" in capsys.readouterr().out
+    rows = list(csv_module.DictReader(csv.open()))
+    assert {row["scenario"] for row in rows} == set(scenarios)

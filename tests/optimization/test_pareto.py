@@ -47,3 +47,18 @@ def test_hypervolume_of_staircases():
     cube = hypervolume(np.array([[0.0, 0.0, 0.0]]), np.array([1.0, 2.0, 3.0]))
     assert cube == pytest.approx(6.0)
     assert hypervolume(np.array([[3.0], [1.5]]), np.array([4.0])) == pytest.approx(2.5)
+
+
+def test_merging_into_a_front_equals_filtering_everything():
+    from optimization.pareto import merge_front
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        front = rng.integers(0, 6, size=(30, 3)).astype(float)
+        front = front[non_dominated(front)]
+        new = rng.integers(0, 6, size=(15, 3)).astype(float)
+        stays, joins = merge_front(front, new)
+        merged = np.concatenate([front[stays], new[joins]])
+        everything = np.concatenate([front, new])
+        expected = everything[non_dominated(everything)]
+        assert sorted(map(tuple, merged)) == sorted(map(tuple, expected))

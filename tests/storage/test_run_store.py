@@ -10,6 +10,7 @@ import pytest
 
 from optimization.evaluation import BatchResult
 from optimization.runner import Checkpoint
+from storage import hypervolume as hv
 from storage.run_store import RunStore, StoreError
 
 
@@ -28,7 +29,9 @@ def _result(n, k, start=0.0, failed=()):
 
 
 def _store(tmp_path):
-    return RunStore.create(tmp_path / "run.zarr", ["a", "b"], ["MSE"], {"seed": 1})
+    return RunStore.create(
+        tmp_path / "run.zarr", ["a", "b"], ["MSE"], {"seed": 1, "pareto_fronts": False}
+    )
 
 
 def test_generations_append_and_commit(tmp_path):
@@ -69,10 +72,31 @@ def test_rollback_drops_uncommitted_rows(tmp_path):
     store = _store(tmp_path)
     store.write_generation(0, 0, np.zeros((4, 2)), _result(4, 1), 0.1)
     store.commit(Checkpoint(1, 4, b"", {}))
-    store.write_generation(1, 4, np.ones((4, 2)), _result(4, 1), 0.1)  # crash before commit
-    store.rollback(store.checkpoint())
-    assert store.group["evaluations"]["total"].shape == (4,)
-    assert store.group["generations"]["best"].shape == (1,)
+    store.write_generation(1, 4, np.ones((4, 2)), _result(4, 1, 50), 0.1)  # crash before commit
+    resumed = RunStore.open(tmp_path / "run.zarr", mode="r+")
+    resumed.rollback(resumed.checkpoint())
+    assert len(resumed.evaluations()["total"]) == 4 and len(resumed.generations()["best"]) == 1
+    resumed.write_generation(1, 4, np.full((3, 2), 3.0), _result(3, 1, 20), 0.1)
+    resumed.commit(Checkpoint(2, 7, b"", {}))
+    resumed.set_attributes(finished="budget used")
+    # finished: the arrays (grown in large steps while running) are cut to what is committed
+    assert resumed.group["evaluations"]["total"].shape == (7,)
+    assert resumed.group["generations"]["best"].shape == (2,)
+    generations = resumed.generations()
+    assert generations["evaluations"].tolist() == [4, 7]
+    assert generations["cumulative_best"].tolist() == [0.0, 0.0]
+    assert generations["best"][1] == 20.0
+    assert "hypervolume" not in generations  # one component: no fronts unless asked for
+
+
+def test_a_reader_sees_only_committed_generations(tmp_path):
+    store = _store(tmp_path)
+    store.write_generation(0, 0, np.zeros((4, 2)), _result(4, 1), 0.1)
+    store.commit(Checkpoint(1, 4, b"", {}))
+    store.write_generation(1, 4, np.ones((4, 2)), _result(4, 1), 0.1)
+    reader = RunStore.open(tmp_path / "run.zarr")
+    assert len(reader.evaluations()["total"]) == 4 and len(reader.generations()["time"]) == 1
+    assert reader.group["evaluations"]["total"].shape[0] >= 8  # room made in large steps
 
 
 def test_existing_store_is_not_overwritten(tmp_path):
@@ -106,8 +130,9 @@ def _vectors(rows, status=None):
 
 def test_front_and_hypervolume_per_generation(tmp_path):
     store = RunStore.create(
-        tmp_path / "mo.zarr", ["a"], ["f", "g"], {"weights": [1.0, 0.5], "penalty": 4.0}
-    )
+        tmp_path / "mo.zarr", ["a"], ["f", "g"],
+        {"weights": [1.0, 0.5], "penalty": 4.0, "pareto_fronts": True},
+    )  # fmt: skip
     # Weighted errors: (1, 1.5), (3, 0.5), (3, 1.5) dominated; the failed row is ignored.
     store.write_generation(0, 0, np.zeros((4, 1)), _vectors([[1, 3], [3, 1], [3, 3], [0, 0]],
                                                                [0, 0, 0, 1]), 0.1)  # fmt: skip
@@ -125,8 +150,13 @@ def test_front_and_hypervolume_per_generation(tmp_path):
     assert generations["front_size"].tolist() == [2, 2]
     assert generations["hypervolume"][1] == pytest.approx(2 * 1.5 + 1 * 1.5 - 1 * 1.0)
     store.write_generation(2, 6, np.zeros((1, 1)), _vectors([[0.5, 0.5]]), 0.1)
+    assert sorted(RunStore.open(store.path).front().tolist()) == [0, 4]  # not committed yet
     store.rollback(store.checkpoint())  # crash before the commit of generation 2
-    assert store.group["fronts"]["row"].shape == (4,)
+    store.write_generation(2, 6, np.zeros((1, 1)), _vectors([[2.5, 1.5]]), 0.1)
+    store.commit(Checkpoint(3, 7, b"", {}))
+    assert sorted(store.front().tolist()) == [0, 4]  # (2.5, 0.75) weighted: dominated by row 4
+    assert sorted(store.front(1).tolist()) == [0, 4]
+    assert store.generations()["hypervolume_method"].tolist() == [hv.EXACT] * 3
 
 
 def test_one_writer_at_a_time(tmp_path):
@@ -144,3 +174,28 @@ def test_one_writer_at_a_time(tmp_path):
             raise RuntimeError("inside")
     with second.writer_lock():
         pass
+
+
+def test_write_behind_keeps_the_order_and_stops_at_a_failed_write(tmp_path):
+    """Rows, then the checkpoint that covers them, in a background thread; a write that fails
+    (here: a file where the store needs a folder) is raised at the next call, and no
+    checkpoint is written after it."""
+    store = _store(tmp_path)
+    store.write_behind = True
+    store.write_generation(0, 0, np.zeros((4, 2)), _result(4, 1), 0.1)
+    store.commit(Checkpoint(1, 4, b"first", {}))
+    assert store.checkpoint().algorithm_state == b"first"  # reads wait for the writes
+    assert RunStore.open(tmp_path / "run.zarr").committed_generations == 1
+    chunks = tmp_path / "run.zarr" / "evaluations" / "total" / "c"
+    for path in chunks.iterdir():
+        path.unlink()
+    chunks.rmdir()
+    chunks.write_text("not a folder")  # writing the chunks of total now fails
+    store.write_generation(1, 4, np.ones((4, 2)), _result(4, 1), 0.1)  # returns at once
+    store.commit(Checkpoint(2, 8, b"second", {}))
+    with pytest.raises(StoreError, match="cannot write the run store"):
+        store.flush()
+    with pytest.raises(StoreError):
+        store.write_generation(2, 8, np.ones((4, 2)), _result(4, 1), 0.1)
+    reader = RunStore.open(tmp_path / "run.zarr")
+    assert reader.committed_generations == 1 and reader.checkpoint().algorithm_state == b"first"

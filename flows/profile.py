@@ -1,0 +1,49 @@
+"""Where an optimize flow's time and memory go: the figures `benchmark overhead` prints.
+
+The flow marks a few moments and samples its own memory; the store and the artifacts count
+their own seconds. The result is kept in the store's ``profile`` attribute, so a run made by
+the command line can be measured from outside.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psutil
+
+RSS_GENERATION = 10  # memory is compared from this generation to the end of the run
+
+
+class FlowProfile:
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self.marks: dict[str, float] = {
+            "process_started": self._process.create_time(),
+            "flow_started": time.time(),
+        }
+        self.rss: dict[str, int] = {}
+        self._generations = 0
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = time.time()
+
+    def generation(self, generation: int) -> None:
+        """After each generation: the first and the tenth are marked, with memory."""
+        self._generations += 1
+        self.mark("last_generation_done")
+        if self._generations == 1:
+            self.mark("first_generation_done")
+        if self._generations == RSS_GENERATION:
+            self.rss["generation_10"] = self._process.memory_info().rss
+
+    def figures(self, store: dict[str, float], artifacts: dict[str, float]) -> dict[str, Any]:
+        self.mark("flow_finished")
+        self.rss["end"] = self._process.memory_info().rss
+        return {
+            **self.marks,
+            **{f"rss_{name}": value for name, value in self.rss.items()},
+            **{f"store_{name}": value for name, value in store.items()},
+            **{f"artifacts_{name}": value for name, value in artifacts.items()},
+            "generations": self._generations,
+        }
