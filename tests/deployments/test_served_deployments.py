@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterParentFlowRunId,
 )
 
-from flows.cli import WORK_POOL
+from flows.serve import WORK_POOL
 from optimization.spec import ProblemSpec, load_problem, with_overrides
 from storage.run_store import RunStore
 from tests.deployments.served import serving
