@@ -7,8 +7,8 @@ import time
 import numpy as np
 from prefect import flow, get_run_logger
 
-from flows.profile import FlowProfile
 from flows.progress import generation_bar
+from flows.run_profile import FlowProfile
 from optimization.cluster import ClusterConfig, connect
 from optimization.dask_evaluator import DaskEvaluator
 from optimization.runner import OptimizationRun
