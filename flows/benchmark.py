@@ -90,7 +90,7 @@ def overhead(
 
 def run_command_line(spec: ProblemSpec, workers: int, folder: Path) -> dict:
     """``neuroptimus run`` on ``spec`` in a new process; the figures of its store's profile
-    (``flows.profile``), of its generations, and its process's start and end."""
+    (``flows.run_profile``), of its generations, and its process's start and end."""
     from prefect.settings import PREFECT_API_URL
 
     from storage.run_store import RunStore

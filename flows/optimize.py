@@ -8,8 +8,8 @@ import numpy as np
 from distributed import Client
 from prefect import flow, get_run_logger
 
-from flows.profile import FlowProfile
 from flows.progress import generation_bar
+from flows.run_profile import FlowProfile
 from optimization.cluster import ClusterConfig, client_config, connect
 from optimization.dask_evaluator import DaskEvaluator
 from optimization.runner import OptimizationRun
