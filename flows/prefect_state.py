@@ -197,7 +197,7 @@ class PrivateServer:
 
     def stop(self) -> None:
         """Stop the server, also one still starting (a command that failed its checks)."""
-        _drain_prefect()
+        drain_prefect()
         with self._lock:
             self._stopping.set()
         if self.process is not None and self.process.poll() is None:
@@ -210,7 +210,7 @@ class PrivateServer:
         self._thread.join(timeout=5)
 
 
-def _drain_prefect(timeout_s: float = 5) -> None:
+def drain_prefect(timeout_s: float = 5) -> None:
     """Send Prefect's queued logs and events while the server still listens: at exit, with
     the server gone, Prefect would retry them for seconds."""
     if "prefect" not in sys.modules:
