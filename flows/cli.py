@@ -185,11 +185,12 @@ def _checked_run(spec, store: Path, config) -> dict:
             mark("model-checked")
         except _user_errors() as error:
             _fail(str(error))
-        prefect_state.wait()
-        mark("prefect-ready")
+        # Prefect and the flows import (a second or more) while the server finishes starting
         from flows.run import run_prepared_flow
 
         mark("flows-imported")
+        prefect_state.wait()
+        mark("prefect-ready")
         try:
             result = run_prepared_flow(prepared, str(store), client, progress=True)
         except _user_errors() as error:

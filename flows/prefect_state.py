@@ -25,7 +25,7 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -121,6 +121,7 @@ class PrivateServer:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._error: BaseException | None = None
+        self._settings: AbstractContextManager | None = None  # see wait()
         self._thread = threading.Thread(target=self._start, name="prefect-server", daemon=True)
         self._thread.start()
 
@@ -188,16 +189,27 @@ class PrivateServer:
             partial.unlink(missing_ok=True)  # only a missed speed-up
 
     def wait(self) -> None:
-        """Block until the server answers, then point this process's Prefect at it (before
-        Prefect is imported here: its settings are read once)."""
+        """Block until the server answers. Its address is in ``PREFECT_API_URL`` from the
+        start, so Prefect (whose settings are read at import) may be imported meanwhile; if
+        the port had to change, a Prefect imported already is told the new address."""
         self._thread.join()
         if self._error is not None:
             raise self._error
+        if os.environ.get("PREFECT_API_URL") == self.api_url:
+            return
         os.environ["PREFECT_API_URL"] = self.api_url
+        if "prefect" in sys.modules and self._settings is None:
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            self._settings = temporary_settings(updates={PREFECT_API_URL: self.api_url})
+            self._settings.__enter__()
 
     def stop(self) -> None:
         """Stop the server, also one still starting (a command that failed its checks)."""
         drain_prefect()
+        if self._settings is not None:
+            self._settings.__exit__(None, None, None)
+            self._settings = None
         with self._lock:
             self._stopping.set()
         if self.process is not None and self.process.poll() is None:
@@ -260,6 +272,8 @@ def private_prefect_state() -> Iterator[PrivateServer | _Configured]:
         os.environ.setdefault("PREFECT_API_BLOCKS_REGISTER_ON_START", "false")
     timeout_s = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 180))
     server = PrivateServer(home, seeded, timeout_s)
+    # known before the server answers: the command may import Prefect while it starts
+    os.environ["PREFECT_API_URL"] = server.api_url
     try:
         yield server
     finally:
