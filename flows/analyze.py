@@ -19,9 +19,9 @@ def metadata_task(store: str) -> str:
 @task(name="write-report")
 def report_task(store: str) -> str:
     mark("report-start")
-    from analysis.report import write_report
+    from analysis.report_process import write_report_file
 
-    path = write_report(RunStore.open(store), Path(store) / "report.html")
+    path = write_report_file(store, Path(store) / "report.html")
     mark("report-written")
     return str(path)
 

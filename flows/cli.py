@@ -164,6 +164,7 @@ def run(
 def _checked_run(spec, store: Path, config) -> dict:
     """Check the problem while Prefect's server and the cluster start (the model is built on
     one of the cluster's workers, which keeps it), then run the flows on that cluster."""
+    from analysis.report_process import early_report_process
     from flows.prefect_state import private_prefect_state
     from optimization.cluster import connect
     from optimization.preflight import check_algorithm, prepare_isolated, prepare_on_worker
@@ -175,9 +176,9 @@ def _checked_run(spec, store: Path, config) -> dict:
     except _user_errors() as error:
         _fail(str(error))
     mark("checked")
-    with private_prefect_state() as prefect_state, ExitStack() as cluster:
+    with private_prefect_state() as prefect_state, ExitStack() as started:
         try:
-            client = cluster.enter_context(connect(config))
+            client = started.enter_context(connect(config))
             mark("cluster-started")
             # a batch queue's workers may not run yet: check in a process of this machine
             prepare = prepare_on_worker if config.is_local else lambda _, s: prepare_isolated(s)
@@ -191,6 +192,9 @@ def _checked_run(spec, store: Path, config) -> dict:
         mark("flows-imported")
         prefect_state.wait()
         mark("prefect-ready")
+        # The report's libraries import in a process of their own while the flows run: from
+        # here on this process and the server mostly take turns, which leaves a core free.
+        started.enter_context(early_report_process())
         try:
             result = run_prepared_flow(prepared, str(store), client, progress=True)
         except _user_errors() as error:
