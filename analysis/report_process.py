@@ -10,6 +10,8 @@ started (``early_report_process``), else renders in the calling process as befor
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +43,11 @@ def _serve(connection: Connection) -> None:
         except Exception:  # an error that does not pickle: its message does
             connection.send((False, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
     connection.close()
+    # Its reports are written and closed: tearing down the interpreter's plotting libraries
+    # (a second) would only keep the command waiting.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class ReportProcess:

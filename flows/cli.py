@@ -178,6 +178,7 @@ def _checked_run(spec, store: Path, config) -> dict:
     mark("checked")
     with private_prefect_state() as prefect_state, ExitStack() as started:
         try:
+            started.callback(mark, "cluster-closed")
             client = started.enter_context(connect(config))
             mark("cluster-started")
             # a batch queue's workers may not run yet: check in a process of this machine
@@ -194,6 +195,7 @@ def _checked_run(spec, store: Path, config) -> dict:
         mark("prefect-ready")
         # The report's libraries import in a process of their own while the flows run: from
         # here on this process and the server mostly take turns, which leaves a core free.
+        started.callback(mark, "report-process-closed")
         started.enter_context(early_report_process())
         try:
             result = run_prepared_flow(prepared, str(store), client, progress=True)

@@ -189,19 +189,16 @@ class PrivateServer:
             partial.unlink(missing_ok=True)  # only a missed speed-up
 
     def wait(self) -> None:
-        """Block until the server answers. Its address is in ``PREFECT_API_URL`` from the
-        start, so Prefect (whose settings are read at import) may be imported meanwhile; if
-        the port had to change, a Prefect imported already is told the new address."""
+        """Block until the server answers, then give this thread's Prefect the settings of a
+        private server (``private_settings``) until ``stop``. The address is in
+        ``PREFECT_API_URL`` from the start, so Prefect (whose settings are read at import) may
+        be imported meanwhile."""
         self._thread.join()
         if self._error is not None:
             raise self._error
-        if os.environ.get("PREFECT_API_URL") == self.api_url:
-            return
-        os.environ["PREFECT_API_URL"] = self.api_url
-        if "prefect" in sys.modules and self._settings is None:
-            from prefect.settings import PREFECT_API_URL, temporary_settings
-
-            self._settings = temporary_settings(updates={PREFECT_API_URL: self.api_url})
+        os.environ["PREFECT_API_URL"] = self.api_url  # the port may have changed meanwhile
+        if self._settings is None:
+            self._settings = private_settings(self.api_url)
             self._settings.__enter__()
 
     def stop(self) -> None:
@@ -220,6 +217,22 @@ class PrivateServer:
                 self.process.kill()
                 self.process.wait()
         self._thread.join(timeout=5)
+
+
+def private_settings(api_url: str) -> AbstractContextManager:
+    """Prefect's settings for flows on a private server: its address (a Prefect imported
+    before the port changed has the old one) and no flow-run heartbeats. Heartbeats let a
+    lasting server find crashed runs later, which a server ending with the command never
+    does, and each flow waited up to a second for its heartbeat thread as it finished."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+
+    return temporary_settings(
+        updates={PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    )
 
 
 def drain_prefect(timeout_s: float = 5) -> None:
