@@ -12,14 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial, reduce
 
-import datashader as ds
 import holoviews as hv
 import numpy as np
 import pandas as pd
 from bokeh.core.validation import silence
 from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import BasicTicker, NumeralTickFormatter
-from holoviews.operation.datashader import dynspread, rasterize
 
 from analysis.figures import positive
 from analysis.snapshot import RunSnapshot
@@ -31,9 +29,9 @@ RASTERIZE_ABOVE = 20_000  # individuals; more than this are drawn as a density i
 PANEL = 180  # pixels per pair-plot panel (the plotting area, axes come on top)
 TRUE_COLOUR = "#d62728"
 SELECTED_COLOUR = "#e7298a"
-COLOURINGS = {  # colour by: (column, axis label, colour map, datashader aggregator)
-    "error": ("log10_error", "log₁₀ total error", "viridis", ds.min),
-    "generation": ("generation", "generation", "viridis_r", ds.max),
+COLOURINGS = {  # colour by: (column, axis label, colour map, datashader aggregator's name)
+    "error": ("log10_error", "log₁₀ total error", "viridis", "min"),
+    "generation": ("generation", "generation", "viridis_r", "max"),
 }
 _PALETTE = hv.Cycle.default_cycles["default_colors"]
 
@@ -112,6 +110,11 @@ def _scatter(
     data = frame[[px["name"], py["name"], column]]
     common = dict(cmap=cmap, clim=clim, **look)
     if len(frame) > RASTERIZE_ABOVE:
+        # imported here: datashader (with numba) takes a second to import, which a report of
+        # a run's few thousand points need not pay
+        import datashader as ds
+        from holoviews.operation.datashader import dynspread, rasterize
+
         # Datashader compiles its kernel per pair of column names: fixed names ("x", "y";
         # the axes keep the parameters' labels) compile once, and warm_up() can do it early.
         data = data.set_axis(["x", "y", column], axis=1)
@@ -121,8 +124,8 @@ def _scatter(
         ]
         points = hv.Points(data, kdims, [vdim])
         image = rasterize(
-            points, aggregator=aggregator(column), dynamic=dynamic, width=PANEL, height=PANEL,
-            x_range=_limits(px), y_range=_limits(py),
+            points, aggregator=getattr(ds, aggregator)(column), dynamic=dynamic,
+            width=PANEL, height=PANEL, x_range=_limits(px), y_range=_limits(py),
         )  # fmt: skip
         image = dynspread(image, threshold=0.6, max_px=3, dynamic=dynamic)
         return image.opts(**common, tools=["box_select"])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
+from flows.phases import mark
 from storage.metadata import write_metadata
 from storage.run_store import RunStore
 
@@ -17,9 +18,12 @@ def metadata_task(store: str) -> str:
 
 @task(name="write-report")
 def report_task(store: str) -> str:
-    from analysis.report import write_report
+    mark("report-start")
+    from analysis.report_process import write_report_file
 
-    return str(write_report(RunStore.open(store), Path(store) / "report.html"))
+    path = write_report_file(store, Path(store) / "report.html")
+    mark("report-written")
+    return str(path)
 
 
 @flow(name="analyze")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from flows.phases import mark
 
 # Prefect's own INFO lines would drown the progress bar; --verbose brings them back.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -160,6 +164,7 @@ def run(
 def _checked_run(spec, store: Path, config) -> dict:
     """Check the problem while Prefect's server and the cluster start (the model is built on
     one of the cluster's workers, which keeps it), then run the flows on that cluster."""
+    from analysis.report_process import early_report_process
     from flows.prefect_state import private_prefect_state
     from optimization.cluster import connect
     from optimization.preflight import check_algorithm, prepare_isolated, prepare_on_worker
@@ -170,21 +175,35 @@ def _checked_run(spec, store: Path, config) -> dict:
         check_new_store(store)
     except _user_errors() as error:
         _fail(str(error))
-    with private_prefect_state() as prefect_state, ExitStack() as cluster:
+    mark("checked")
+    with private_prefect_state() as prefect_state, ExitStack() as started:
         try:
-            client = cluster.enter_context(connect(config))
+            started.callback(mark, "cluster-closed")
+            client = started.enter_context(connect(config))
+            mark("cluster-started")
             # a batch queue's workers may not run yet: check in a process of this machine
             prepare = prepare_on_worker if config.is_local else lambda _, s: prepare_isolated(s)
             prepared = prepare(client, spec)
+            mark("model-checked")
         except _user_errors() as error:
             _fail(str(error))
-        prefect_state.wait()
+        # Prefect and the flows import (a second or more) while the server finishes starting
         from flows.run import run_prepared_flow
 
+        mark("flows-imported")
+        prefect_state.wait()
+        mark("prefect-ready")
+        # The report's libraries import in a process of their own while the flows run: from
+        # here on this process and the server mostly take turns, which leaves a core free.
+        started.callback(mark, "report-process-closed")
+        started.enter_context(early_report_process())
         try:
-            return run_prepared_flow(prepared, str(store), client, progress=True)
+            result = run_prepared_flow(prepared, str(store), client, progress=True)
         except _user_errors() as error:
             _fail(str(error), 1)
+        mark("flow-finished")
+    mark("stopped")  # the cluster and Prefect's server
+    return result
 
 
 @app.command(epilog=PREFECT_STATE)
@@ -368,7 +387,33 @@ def explore(
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    app()
+    run_and_exit(app)
+
+
+def run_and_exit(application: typer.Typer) -> None:
+    """Run the command line; after a success, end the process without tearing the interpreter
+    down (freeing thousands of modules' objects: about a second). The exit hooks the libraries
+    registered still run first (they send Prefect's queued logs, stop a temporary server
+    Prefect started itself, flush the logs); a failure exits the usual way."""
+    try:
+        application()
+    except SystemExit as done:
+        if done.code not in (None, 0):
+            raise
+    mark("exit")
+    main = threading.main_thread()
+    # someone's work is unfinished: the usual exit waits for it
+    if any(not thread.daemon and thread is not main for thread in threading.enumerate()):
+        mark("teardown")
+        return
+    atexit._run_exitfuncs()
+    mark("exit-hooks-done")
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or a pipe whose reader has gone
+            pass
+    os._exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m flows.cli`
@@ -376,7 +421,7 @@ if __name__ == "__main__":  # pragma: no cover - `python -m flows.cli`
     # any defined below this line.
     from flows.cli import app as full_app
 
-    sys.exit(full_app())
+    run_and_exit(full_app)
 
 # -- benchmark commands (`neuroptimus benchmark …`): new ones go at the end of the file ------
 
@@ -535,3 +580,20 @@ def benchmark_fronts(
     from flows.benchmark_fronts import fronts_benchmark
 
     fronts_benchmark(_load("hh"), population, generations, workers, worst_generations, pause, csv)
+
+
+@benchmark_app.command("startup")
+def benchmark_startup(
+    problem: ProblemArg = "hh",
+    repeats: Annotated[int, typer.Option(help="Runs timed.")] = 3,
+    output: Annotated[Path, typer.Option(help="CSV file written.")] = Path("startup-benchmark.csv"),
+) -> None:
+    """The fixed cost of `neuroptimus run`: runs of 4 evaluations (population 2, 2 generations,
+    2 workers), each a new process; prints process start → first generation, last generation
+    → exit and their sum (goal: at most 6 s on an idle machine), and writes a CSV."""
+    from flows.startup_benchmark import startup_benchmark
+
+    try:
+        startup_benchmark(problem, repeats, output, say=typer.echo)
+    except RuntimeError as error:
+        _fail(str(error), 1)

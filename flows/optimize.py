@@ -8,6 +8,7 @@ import numpy as np
 from distributed import Client
 from prefect import flow, get_run_logger
 
+from flows.phases import mark
 from flows.progress import generation_bar
 from flows.run_profile import FlowProfile
 from optimization.cluster import ClusterConfig, client_config, connect
@@ -72,6 +73,7 @@ def _optimize(
         evaluator = DaskEvaluator(client, problem)  # configured as connect() was
         profile.mark("cluster_ready")
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
+            mark("generations-start")
             while run.stop_reason is None:
                 if not run_generation(run, evaluator, run.generation):
                     continue  # the algorithm asked nothing (it has converged)
@@ -82,6 +84,7 @@ def _optimize(
                     "generation %d: %d evaluations, best %.6g, failed %d",
                     run.generation, run.evaluations, run.stopping.best, run.failed_in_generation,
                 )  # fmt: skip
+            mark("generations-end")
         best = run_store.best()
         values = np.array([best["parameters"][name] for name in problem.space.names])
         traces = evaluator.simulate(values)

@@ -25,7 +25,7 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -121,6 +121,7 @@ class PrivateServer:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._error: BaseException | None = None
+        self._settings: AbstractContextManager | None = None  # see wait()
         self._thread = threading.Thread(target=self._start, name="prefect-server", daemon=True)
         self._thread.start()
 
@@ -188,16 +189,24 @@ class PrivateServer:
             partial.unlink(missing_ok=True)  # only a missed speed-up
 
     def wait(self) -> None:
-        """Block until the server answers, then point this process's Prefect at it (before
-        Prefect is imported here: its settings are read once)."""
+        """Block until the server answers, then give this thread's Prefect the settings of a
+        private server (``private_settings``) until ``stop``. The address is in
+        ``PREFECT_API_URL`` from the start, so Prefect (whose settings are read at import) may
+        be imported meanwhile."""
         self._thread.join()
         if self._error is not None:
             raise self._error
-        os.environ["PREFECT_API_URL"] = self.api_url
+        os.environ["PREFECT_API_URL"] = self.api_url  # the port may have changed meanwhile
+        if self._settings is None:
+            self._settings = private_settings(self.api_url)
+            self._settings.__enter__()
 
     def stop(self) -> None:
         """Stop the server, also one still starting (a command that failed its checks)."""
-        _drain_prefect()
+        drain_prefect()
+        if self._settings is not None:
+            self._settings.__exit__(None, None, None)
+            self._settings = None
         with self._lock:
             self._stopping.set()
         if self.process is not None and self.process.poll() is None:
@@ -210,7 +219,23 @@ class PrivateServer:
         self._thread.join(timeout=5)
 
 
-def _drain_prefect(timeout_s: float = 5) -> None:
+def private_settings(api_url: str) -> AbstractContextManager:
+    """Prefect's settings for flows on a private server: its address (a Prefect imported
+    before the port changed has the old one) and no flow-run heartbeats. Heartbeats let a
+    lasting server find crashed runs later, which a server ending with the command never
+    does, and each flow waited up to a second for its heartbeat thread as it finished."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+
+    return temporary_settings(
+        updates={PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    )
+
+
+def drain_prefect(timeout_s: float = 5) -> None:
     """Send Prefect's queued logs and events while the server still listens: at exit, with
     the server gone, Prefect would retry them for seconds."""
     if "prefect" not in sys.modules:
@@ -260,6 +285,8 @@ def private_prefect_state() -> Iterator[PrivateServer | _Configured]:
         os.environ.setdefault("PREFECT_API_BLOCKS_REGISTER_ON_START", "false")
     timeout_s = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 180))
     server = PrivateServer(home, seeded, timeout_s)
+    # known before the server answers: the command may import Prefect while it starts
+    os.environ["PREFECT_API_URL"] = server.api_url
     try:
         yield server
     finally:

@@ -11,6 +11,7 @@ from pydantic import Field
 from flows.analyze import analyze_flow
 from flows.cluster_profiles import load_profile
 from flows.optimize import optimize_flow
+from flows.phases import mark
 from flows.setup import check_before_start, setup_flow
 from optimization.cluster import ClusterConfig, ClusterError, connect
 from optimization.problem import Problem
@@ -102,8 +103,11 @@ def run_flow(
 def run_prepared_flow(problem: Problem, store: str, client: Client, progress: bool = False) -> dict:
     """``run_flow`` for a problem already checked, and its model built, on ``client``'s
     cluster (what the command line does before Prefect has started, to fail in seconds)."""
+    mark("flow-started")
     setup_flow(problem.spec, store, client, problem)
+    mark("setup-done")
     best = optimize_flow(store, progress=progress, client=client)
+    mark("optimize-done")
     return {**best, "store": store, **analyze_flow(store)}
 
 

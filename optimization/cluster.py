@@ -81,7 +81,7 @@ class ClusterConfig(BaseModel):
     diagnostics: bool = Field(
         False,
         description="keep Dask's worker profiler and fast monitors (dashboard detail, at about "
-        "half a core per 16 idle workers)",
+        "half a core per 16 idle workers); a local cluster starts its dashboard only then",
     )
 
     @classmethod
@@ -239,7 +239,9 @@ def _make_cluster(config: ClusterConfig):
             "n_workers": config.workers or usable_cpus(),
             "threads_per_worker": 1,
             "processes": True,
-            "dashboard_address": ":0",  # any free port: several clusters may run at once
+            # Dask's dashboard (bokeh, half a second to start) only when diagnostics are
+            # asked for; then on any free port, since several clusters may run at once.
+            "dashboard_address": ":0" if config.diagnostics else None,
             "silence_logs": logging.ERROR,
             **options,
         }

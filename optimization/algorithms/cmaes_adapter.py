@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pickle
+import sys
 from typing import Any
 
 import numpy as np
-from cmaes import CMA
 
 from optimization.algorithms.base import Algorithm, AlgorithmInfo
 from optimization.algorithms.common import (
@@ -16,6 +16,26 @@ from optimization.algorithms.common import (
     library_errors,
     start_point,
 )
+
+
+def _cma_class() -> type:
+    """``cmaes.CMA``, imported when the first CMA-ES is created (the registry stays cheap).
+
+    The package's ``__init__`` also imports its CMA-with-Margin variants, which take
+    ``scipy.stats`` (half a second of CPU) when SciPy is installed and use the package's own
+    fallback functions otherwise. ``CMA`` needs neither, so ``scipy.stats`` is hidden while
+    the package is first imported (once scipy.stats is loaded, there is nothing to save).
+    """
+    if "cmaes" not in sys.modules and "scipy.stats" not in sys.modules:
+        sys.modules["scipy.stats"] = None  # type: ignore[assignment]  # import raises ImportError
+        try:
+            import cmaes  # noqa: F401
+        finally:
+            if sys.modules.get("scipy.stats", 0) is None:
+                del sys.modules["scipy.stats"]
+    from cmaes import CMA
+
+    return CMA
 
 
 class CMAES(Algorithm):
@@ -51,7 +71,7 @@ class CMAES(Algorithm):
             raise ValueError(f"{describe(self.info)}: setting 'sigma' must be positive")
         mean = start_point(self.info, self.settings["x0"], dimension)
         with library_errors(self.info, "setup"):
-            self._cma = CMA(
+            self._cma = _cma_class()(
                 mean=mean,
                 sigma=sigma,
                 bounds=np.tile([0.0, 1.0], (dimension, 1)),
@@ -82,7 +102,8 @@ class CMAES(Algorithm):
 
     def restore(self, state: bytes) -> None:
         data = pickle.loads(state)
-        cma = CMA.__new__(CMA)  # bypasses CMA.__setstate__ (see the class docstring)
+        cma_class = _cma_class()
+        cma = cma_class.__new__(cma_class)  # bypasses CMA.__setstate__ (see the class docstring)
         cma.__dict__.update(data["_cma"])
         self.__dict__.update({**data, "_cma": cma})
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from analysis.report import write_report
+from analysis.report_process import early_report_process, write_report_file
 from analysis.snapshot import read_snapshot
 from analysis.traces import TraceSimulator
 from optimization.problem import simulate_isolated
 from optimization.spec import ProblemSpec
+from storage.run_store import StoreError
 
 
 def test_report_has_every_view_and_no_network_links(store, tmp_path):
@@ -25,6 +28,19 @@ def test_report_has_every_view_and_no_network_links(store, tmp_path):
         assert title in page, title
     assert not re.search(r"<script[^>]*\ssrc=", page)
     assert "cdn.holoviz.org" not in page  # Panel's stylesheets are inlined too
+
+
+def test_the_early_report_process_writes_the_report_and_reports_its_errors(store, tmp_path):
+    with early_report_process() as process:
+        path = process.write(store.path, tmp_path / "report.html")  # None: it did not
+        with pytest.raises(StoreError, match="no run store here"):
+            write_report_file(str(tmp_path / "missing.zarr"), tmp_path / "missing.html")
+    assert path == tmp_path / "report.html"
+    page = path.read_text()
+    assert "Parameter space: 60 individuals" in page and "Hypervolume per generation" in page
+    assert not re.search(r"<script[^>]*\ssrc=", page)
+    # without the process, the report is written in this one
+    assert write_report_file(store.path, tmp_path / "here.html") == tmp_path / "here.html"
 
 
 def test_a_picked_individual_is_simulated_with_neuron_in_a_worker_process(store):

@@ -19,10 +19,13 @@ from algorithm_facts import FACTS, batch_ok
 
 from optimization.algorithms import (
     ALGORITHMS,
+    CATALOGUE,
+    FAMILY_MODULES,
     Algorithm,
     AlgorithmError,
     AlgorithmInfo,
     create_algorithm,
+    family_classes,
     get_algorithm,
     list_algorithms,
 )
@@ -314,6 +317,35 @@ def test_registry_facts():
         assert cls.info.name == name and cls.info.label and cls.info.summary
         assert get_algorithm(name) is cls
     assert ALGORITHMS["cmaes"].info.defaults["sigma"] == 0.3
+
+
+def test_catalogue_lists_every_family_class_in_order():
+    listed = [name for module in FAMILY_MODULES for name in family_classes(module)]
+    assert listed == list(CATALOGUE)
+    for module in FAMILY_MODULES:
+        assert all(CATALOGUE[name] == module for name in family_classes(module))
+
+
+def test_registry_imports_a_family_and_its_package_only_when_used():
+    # a fresh interpreter: this one has imported everything already
+    script = textwrap.dedent(
+        """
+        import sys
+        import optimization.spec
+        from optimization.algorithms import ALGORITHMS, create_algorithm
+        packages = ("cmaes", "inspyred", "pygmo", "bluepyopt", "deap", "scipy.stats")
+        ours = [m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("optimization.alg")]
+        print(sorted(p for p in packages if p in sys.modules), "inspyred-ga" in ALGORITHMS)
+        print(sorted(m for m in ours if m.endswith(("_adapter", "_adapters"))))
+        create_algorithm("cmaes", 3, 4, 1).ask()
+        print(sorted(p for p in packages if p in sys.modules))
+        """
+    )
+    lines = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    # the default AlgorithmSpec (cmaes) looks up its family only, and no package is imported
+    assert lines == ["[] True", "['cmaes_adapter']", "['cmaes']"]
 
 
 # --- the loop bridge -----------------------------------------------------------------------

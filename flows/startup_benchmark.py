@@ -1,0 +1,98 @@
+"""The fixed cost of ``neuroptimus run``: a run of 4 evaluations (population 2, 2 generations,
+2 workers) started as a command, timed from the parent process (process start, exit) and from
+the phase marks the command writes (see ``flows.phases``).
+
+- startup: process start → the first generation starts (imports, checks, cluster, model
+  check on a worker, Prefect's private server, setup flow);
+- finish: the last generation ends → the process has exited (best trace, store, report,
+  metadata, cluster and server stopped, interpreter exit);
+- total: the whole command.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from flows.phases import PHASE_LOG, read_marks
+
+COMMAND = ["run", "--population", "2", "--generations", "2", "--workers", "2"]
+FIRST, LAST = "generations-start", "generations-end"
+
+
+def time_run(problem: str, folder: Path) -> dict[str, float]:
+    """One timed run in ``folder``: seconds from process start to every phase and to exit."""
+    log = folder / "phases.txt"
+    env = {**os.environ, PHASE_LOG: str(log)}
+    command = [sys.executable, "-m", "flows.cli", *COMMAND, problem, "--store", str(folder / "run")]
+    before = _children_cpu()
+    started = time.time()
+    finished = subprocess.run(command, env=env, capture_output=True, text=True)
+    ended = time.time()
+    if finished.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[1:])} failed:\n{finished.stderr[-2000:]}")
+    marks = read_marks(log)
+    times = {phase: wall - started for phase, (wall, _) in marks.items()}
+    cpu = {f"cpu_{phase}": used for phase, (_, used) in marks.items()}
+    # the command's processes (itself, its workers, Prefect's server), all waited for
+    return {**times, "exited": ended - started, "cpu_all": _children_cpu() - before, **cpu}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def summary(times: dict[str, float]) -> dict[str, float]:
+    """startup, finish and total of one run (seconds)."""
+    startup = times[FIRST]
+    finish = times["exited"] - times[LAST]
+    return {"startup_s": startup, "finish_s": finish, "fixed_s": startup + finish}
+
+
+def startup_benchmark(
+    problem: str, repeats: int, output: Path, say: Callable[[str], None] = print
+) -> list[dict[str, float]]:
+    """Time ``repeats`` runs; print each run's phases and the medians; write one CSV row per
+    run (with the load average, since wall times on a busy machine mean little)."""
+    rows = []
+    for index in range(repeats):
+        load_before = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory(prefix="neuroptimus-startup-") as folder:
+            times = time_run(problem, Path(folder))
+        cpu = {key: times.pop(key) for key in list(times) if key.startswith("cpu_")}
+        row = {"repeat": index + 1, **summary(times), "total_s": times["exited"]}
+        row |= {"cpu_s": cpu.pop("cpu_all"), "load_before": load_before}
+        row["load_after"] = os.getloadavg()[0]
+        rows.append({**row, **{f"at_{phase}": value for phase, value in times.items()}, **cpu})
+        phases = "  ".join(f"{phase} {value:.2f}" for phase, value in times.items())
+        own = "  ".join(f"{key[4:]} {value:.2f}" for key, value in cpu.items())
+        say(
+            f"run {index + 1}: startup {row['startup_s']:.2f} s, finish {row['finish_s']:.2f} s, "
+            f"fixed cost {row['fixed_s']:.2f} s, total {row['total_s']:.2f} s, CPU of all its "
+            f"processes {row['cpu_s']:.2f} s (load {load_before:.1f} → {row['load_after']:.1f})"
+            f"\n  seconds from start: {phases}\n  CPU seconds of the command's process: {own}"
+        )
+    keys = ("startup_s", "finish_s", "fixed_s", "cpu_s")
+    median = {key: statistics.median(r[key] for r in rows) for key in keys}
+    say(
+        f"median of {repeats}: process start → first generation {median['startup_s']:.2f} s, "
+        f"last generation → exit {median['finish_s']:.2f} s, fixed cost {median['fixed_s']:.2f} s "
+        f"(goal: at most 6 s on an idle machine; {os.cpu_count()} cores); CPU of all processes "
+        f"{median['cpu_s']:.2f} s"
+    )
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with open(output, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    say(f"written: {output}")
+    return rows

@@ -1,0 +1,35 @@
+"""`neuroptimus benchmark startup` times real command-line runs from the phase marks they write
+(its figures are measurements for the README, not checked here)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from flows.startup_benchmark import startup_benchmark
+
+pytestmark = pytest.mark.slow
+
+PHASES = (
+    "checked", "cluster-started", "model-checked", "flows-imported", "prefect-ready",
+    "flow-started", "setup-done", "generations-start", "generations-end", "optimize-done",
+    "report-start", "report-written", "flow-finished", "stopped", "exit", "exited",
+)  # fmt: skip
+
+
+def test_startup_benchmark_times_a_run_from_process_start_to_exit(tmp_path, capsys):
+    rows = startup_benchmark("hh", 1, tmp_path / "startup.csv")
+    (row,) = rows
+    # every phase was marked, in this order, and nothing fell back to the slow teardown
+    assert [row[f"at_{phase}"] for phase in PHASES] == sorted(row[f"at_{p}"] for p in PHASES)
+    assert "at_teardown" not in row
+    assert row["startup_s"] == row["at_generations-start"] > 0
+    assert row["finish_s"] == pytest.approx(row["at_exited"] - row["at_generations-end"])
+    assert row["fixed_s"] < row["total_s"] == row["at_exited"]
+    assert row["cpu_s"] > row["cpu_exit"] > 0  # the workers and the server count too
+    with open(tmp_path / "startup.csv") as file:
+        (written,) = list(csv.DictReader(file))
+    assert float(written["startup_s"]) == pytest.approx(row["startup_s"])
+    out = capsys.readouterr().out
+    assert "process start → first generation" in out and "last generation → exit" in out
