@@ -29,6 +29,8 @@ from contextlib import AbstractContextManager, contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
+from optimization.locks import process_alive
+
 # Settings that say the user chose where Prefect keeps its state.
 USER_SETTINGS = ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_API_DATABASE_CONNECTION_URL")
 _PREFIX = "neuroptimus-prefect"
@@ -80,17 +82,8 @@ def _remove_abandoned(folder: Path) -> None:
     host = socket.gethostname()
     for home in folder.glob(f"home-{host}-*"):
         pid = home.name.removeprefix(f"home-{host}-").split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(home, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

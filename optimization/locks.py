@@ -103,18 +103,25 @@ def _token() -> str:
     return f"pid {pid} on {socket.gethostname()}\nstarted {_start_time(pid)}\n"
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still exists (someone else's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _dead_here(holder: str) -> bool:
     """Whether ``holder`` (a lock file's text) is a process of this host that has ended."""
     match = re.match(r"pid (\d+) on (\S+)", holder)
     if not match or match.group(2) != socket.gethostname():
         return False
     pid = int(match.group(1))
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_alive(pid):
         return True
-    except PermissionError:
-        pass  # alive, someone else's
     started = re.search(r"started (\d+)", holder)
     return bool(started) and _start_time(pid) not in (None, started.group(1))
 

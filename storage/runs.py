@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from optimization.algorithms import get_algorithm
+from optimization.locks import process_alive
 from optimization.problem import Problem, build_problem
 from optimization.spec import ProblemSpec
 from storage.provenance import git_revision, package_versions
@@ -89,18 +90,8 @@ def _remove_abandoned(path: Path) -> None:
     prefix = f".{path.name}.building-{socket.gethostname()}-"
     for folder in path.parent.glob(f"{glob.escape(prefix)}*"):
         pid = folder.name.removeprefix(prefix)
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def keeps_fronts(spec: ProblemSpec) -> bool:

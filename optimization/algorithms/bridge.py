@@ -110,6 +110,20 @@ def _shutdown(replies: queue.SimpleQueue, thread: threading.Thread) -> None:
     thread.join(timeout=1.0)
 
 
+def replay_history(stepper: Any, history: list[Told]) -> None:
+    """Feed a recorded history to a fresh ``stepper`` (ask/tell/close/name), checking that it
+    asks the recorded batches again."""
+    for step, (points, errors, totals) in enumerate(history):
+        asked = stepper.ask()
+        if asked.shape != np.shape(points) or not np.array_equal(asked, points):
+            stepper.close()
+            raise AlgorithmError(
+                f"{stepper.name}: cannot resume: algorithm is not deterministic "
+                f"(batch {step} of the replay differs from the recorded one)"
+            )
+        stepper.tell(errors, totals)
+
+
 class LoopBridge:
     """One run of a loop-owning library, stepped through ask/tell.
 
@@ -185,15 +199,7 @@ class LoopBridge:
 
     def replay(self, history: list[Told]) -> None:
         """Feed a recorded history to this fresh run, checking the library asks the same."""
-        for step, (points, errors, totals) in enumerate(history):
-            asked = self.ask()
-            if asked.shape != np.shape(points) or not np.array_equal(asked, points):
-                self.close()
-                raise AlgorithmError(
-                    f"{self.name}: cannot resume: algorithm is not deterministic "
-                    f"(batch {step} of the replay differs from the recorded one)"
-                )
-            self.tell(errors, totals)
+        replay_history(self, history)
 
     def close(self) -> None:
         """Stop the library thread (idempotent). A closed bridge asks for nothing more."""

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms.bridge import LoopBridge, Told
+from optimization.algorithms.bridge import LoopBridge, Told, replay_history
 
 DEFAULT_ISLANDS = 8
 # Replies for all islands from their snapshots (island order); None: no migration.
@@ -137,17 +137,7 @@ class Archipelago:
         self.pending = np.concatenate([b.pending for b, _ in self._parts]) if self._parts else None
 
     def replay(self, history: list[Told]) -> None:
-        from optimization.algorithms.base import AlgorithmError
-
-        for step, (points, errors, totals) in enumerate(history):
-            asked = self.ask()
-            if asked.shape != np.shape(points) or not np.array_equal(asked, points):
-                self.close()
-                raise AlgorithmError(
-                    f"{self.name}: cannot resume: algorithm is not deterministic "
-                    f"(batch {step} of the replay differs from the recorded one)"
-                )
-            self.tell(errors, totals)
+        replay_history(self, history)
 
     def close(self) -> None:
         for bridge in self.bridges:
