@@ -53,9 +53,9 @@ def test_two_concurrent_cli_runs_use_different_databases(tmp_path):
                 "run",
                 "hh",
                 "--population",
-                "4",
+                "10",  # long enough (150 evaluations) for the two runs to overlap
                 "--generations",
-                "3",
+                "15",
                 "--workers",
                 "1",
                 "--seed",
