@@ -266,10 +266,12 @@ def _make_cluster(config: ClusterConfig):
     return cluster
 
 
-def _forget_lost_jobs(cluster, interval_s: float = 1.0) -> None:
+def _forget_lost_jobs(cluster, interval_s: float = 0.25) -> None:
     """Drop jobs whose workers have all gone from the cluster's books, so adaptive scaling
     submits replacements. Distributed does this itself only for jobs of one worker process
-    (dask/distributed#9102): a job of several workers would count as running forever."""
+    (dask/distributed#9102): a job of several workers would count as running forever. A job
+    counts as lost only once its workers were seen (a queued job is not lost), so the check
+    runs often: a job killed before any check saw its workers would never be replaced."""
     from tornado.ioloop import PeriodicCallback
 
     last_seen: dict[str, float] = {}
