@@ -197,6 +197,15 @@ def write_figures(path: str | Path, scenarios: dict[str, dict]) -> None:
                 writer.writerow([scenario, name, text])
 
 
+def write_rows(path: str | Path, rows: list[dict], columns: list[str] | None = None) -> None:
+    """Rows as a CSV table; the columns default to every key, in order of appearance."""
+    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
+    with open(path, "w", newline="") as handle:
+        writer = csv_module.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def _model_cpu(key: str, points: np.ndarray) -> float:
     """CPU seconds per individual of evaluating ``points`` in a plain loop (on a worker)."""
     from optimization.dask_evaluator import installed_problem

@@ -4,11 +4,11 @@ CSV. The runs share one cluster, started before the clocks run."""
 
 from __future__ import annotations
 
-import csv
 import tempfile
 import time
 from pathlib import Path
 
+from flows.benchmark import write_rows
 from optimization.spec import ProblemSpec, StoppingSpec, with_overrides
 
 COLUMNS = (
@@ -92,10 +92,7 @@ def serial_benchmark(
     for row in rows:
         row["ratio_to_reference"] = round(row["ms_per_evaluation"] / reference, 3)
     _print(rows)
-    with open(output, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(output, rows, COLUMNS)
     print(f"written: {output}")
     return rows
 

@@ -11,7 +11,6 @@ the phase marks the command writes (see ``flows.phases``).
 
 from __future__ import annotations
 
-import csv
 import os
 import resource
 import statistics
@@ -22,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from flows.benchmark import write_rows
 from flows.phases import PHASE_LOG, read_marks
 
 COMMAND = ["run", "--population", "2", "--generations", "2", "--workers", "2"]
@@ -89,10 +89,6 @@ def startup_benchmark(
         f"(goal: at most 6 s on an idle machine; {os.cpu_count()} cores); CPU of all processes "
         f"{median['cpu_s']:.2f} s"
     )
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with open(output, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(output, rows)
     say(f"written: {output}")
     return rows

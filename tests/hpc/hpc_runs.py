@@ -44,6 +44,14 @@ def assert_same_run(ours_path, theirs_path) -> dict[str, np.ndarray]:
     return a
 
 
+def busy_worker(client):
+    """The address of a worker evaluating a chunk now, or None."""
+    for address, keys in client.processing().items():
+        if any("_evaluate_chunk" in str(key) for key in keys):
+            return address
+    return None
+
+
 def wait_until(condition, timeout: float, what: str, interval: float = 0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from distributed import Client
-from hpc_runs import uc1_spec, wait_until
+from hpc_runs import busy_worker, uc1_spec, wait_until
 
 from optimization.cluster import ClusterConfig, make_cluster
 from optimization.dask_evaluator import DaskEvaluator
@@ -134,15 +134,11 @@ class OutsideKiller(threading.Thread):
         self.killed: int | None = None
         self.error: BaseException | None = None
 
-    def _busy_worker(self):
-        for address, keys in self.client.processing().items():
-            if any("_evaluate_chunk" in str(key) for key in keys):
-                return address
-        return None
-
     def run(self) -> None:
         try:
-            address = wait_until(self._busy_worker, 120, "a worker evaluating a chunk", 0.005)
+            address = wait_until(
+                lambda: busy_worker(self.client), 120, "a worker evaluating a chunk", 0.005
+            )
             pid = self.client.run(os.getpid, workers=[address])[address]
             time.sleep(0.5)  # in the middle of the chunk's individuals (0.3 s each)
             os.kill(pid, signal.SIGKILL)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from distributed import Client
-from hpc_runs import assert_same_run, committed, uc1_spec, wait_until
+from hpc_runs import assert_same_run, busy_worker, committed, uc1_spec, wait_until
 
 from flows.run import run_flow
 from optimization.cluster import ClusterConfig, make_cluster
@@ -39,16 +39,12 @@ class WorkerKiller(threading.Thread):
         self.killed: tuple[int, int] | None = None  # (pid, generation being evaluated)
         self.error: BaseException | None = None
 
-    def _busy_worker(self):
-        for address, keys in self.client.processing().items():
-            if any("_evaluate_chunk" in str(key) for key in keys):
-                return address
-        return None
-
     def run(self) -> None:
         try:
             wait_until(lambda: committed(self.store) >= self.after, 300, "a committed generation")
-            address = wait_until(self._busy_worker, 120, "a worker evaluating a chunk", 0.005)
+            address = wait_until(
+                lambda: busy_worker(self.client), 120, "a worker evaluating a chunk", 0.005
+            )
             pid = self.client.run(os.getpid, workers=[address])[address]
             os.kill(pid, signal.SIGKILL)
             self.killed = (pid, committed(self.store))
