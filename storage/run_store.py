@@ -87,6 +87,7 @@ class RunStore:
         self._executor: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self._broken: BaseException | None = None
+        self._journal_bytes: int | None = None  # the committed journal's length, once known
         # Off by default (a notebook or test sees every write done on return); the optimize
         # flow turns it on.
         self.write_behind = False
@@ -258,11 +259,14 @@ class RunStore:
         self.seconds["critical"] += time.perf_counter() - started
 
     def _commit(self, checkpoint: Checkpoint, journal: list[Any]) -> None:
-        previous = self._read_checkpoint()  # not checkpoint(): it would wait for this write
-        at = previous.journal_bytes if previous else 0
+        if self._journal_bytes is None:  # not checkpoint(): it would wait for this write
+            previous = self._read_checkpoint()
+            self._journal_bytes = previous.journal_bytes if previous else 0
+        at = self._journal_bytes
         checkpoint.journal_bytes = (
             journals.append(self.path / "journal.bin", journal, at) if journal else at
         )
+        self._journal_bytes = checkpoint.journal_bytes
         path = self.path / "checkpoint.pkl"
         temporary = path.with_suffix(".tmp")
         with open(temporary, "wb") as handle:
@@ -301,7 +305,8 @@ class RunStore:
         self.flush()
         generations = checkpoint.generation if checkpoint else 0
         rows = checkpoint.evaluations if checkpoint else 0
-        journals.truncate(self.path / "journal.bin", checkpoint.journal_bytes if checkpoint else 0)
+        self._journal_bytes = checkpoint.journal_bytes if checkpoint else 0
+        journals.truncate(self.path / "journal.bin", self._journal_bytes)
         self.group.update_attributes(
             {"committed_generations": generations, "committed_evaluations": rows}
         )
