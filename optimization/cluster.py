@@ -10,13 +10,11 @@ and hung simulations are handled there.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import importlib
 import inspect
 import logging
 import sys
-import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +28,7 @@ from distributed import Client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optimization.cpus import usable_cpus
+from optimization.lost_jobs import watch_jobs
 
 LOCAL = "distributed.LocalCluster"
 
@@ -262,39 +261,8 @@ def _make_cluster(config: ClusterConfig):
     # are then replaced, which a plain scale() does not do.
     minimum, maximum = _bounds(config)
     cluster.adapt(minimum=minimum, maximum=maximum)
-    cluster.loop.add_callback(_forget_lost_jobs, cluster)
+    cluster.loop.add_callback(watch_jobs, cluster)
     return cluster
-
-
-def _forget_lost_jobs(cluster, interval_s: float = 0.25) -> None:
-    """Drop jobs whose workers have all gone from the cluster's books, so adaptive scaling
-    submits replacements. Distributed does this itself only for jobs of one worker process
-    (dask/distributed#9102): a job of several workers would count as running forever. A job
-    counts as lost only once its workers were seen (a queued job is not lost), so the check
-    runs often: a job killed before any check saw its workers would never be replaced."""
-    from tornado.ioloop import PeriodicCallback
-
-    last_seen: dict[str, float] = {}
-
-    def check() -> None:
-        if cluster.status.name in ("closing", "closed"):
-            callback.stop()
-            return
-        timeout = dask.config.get("distributed.deploy.lost-worker-timeout")
-        timeout = dask.utils.parse_timedelta(timeout)
-        alive = {str(w["name"]) for w in cluster.scheduler_info.get("workers", {}).values()}
-        now = time.monotonic()
-        for name, spec in list(cluster.worker_spec.items()):
-            members = {f"{name}{suffix}" for suffix in spec.get("group", [""])}
-            if members & alive:
-                last_seen[name] = now
-            elif name in cluster.workers and now - last_seen.get(name, now) > timeout:
-                del last_seen[name]
-                job = cluster.workers.pop(name)
-                asyncio.ensure_future(job.close())  # cancels the job if it is still queued
-
-    callback = PeriodicCallback(check, interval_s * 1000)
-    callback.start()
 
 
 def _bounds(config: ClusterConfig) -> tuple[int, int]:

@@ -111,3 +111,32 @@ def test_deployment_run_from_the_form_runs_on_slurm_jobs(slurm, tmp_path, refere
         assert flow_run.state.is_completed(), f"{flow_run.state}\n{served.output()[-3000:]}"
     rows = assert_same_run(store, reference)
     assert len(set(_jobs(rows))) == 2
+
+
+def test_job_cancelled_while_queued_is_replaced(slurm, tmp_path):
+    """A job whose workers never started (held in the queue, then cancelled) is dropped once
+    the queue no longer lists it, and adaptive scaling submits another."""
+    from optimization.cluster import make_cluster
+
+    config = slurm_config(tmp_path, workers=1)
+    config.options["job_extra_directives"] = ["--begin=now+1hour"]  # stays pending
+    cluster = make_cluster(config)
+    try:
+        wait_until(lambda: _submitted(cluster), 60, "a submitted job")
+        (first,) = _submitted(cluster)
+        assert dict(slurm.jobs())[first] == "PENDING"
+        slurm.run("scancel", first)
+        wait_until(
+            lambda: _submitted(cluster) and first not in _submitted(cluster),
+            60,
+            "a replacement job",
+            0.5,
+        )
+        (second,) = _submitted(cluster)
+        assert dict(slurm.jobs())[second] == "PENDING"
+    finally:
+        cluster.close()
+
+
+def _submitted(cluster) -> list[str]:
+    return [job.job_id for job in list(cluster.workers.values()) if job.job_id]
