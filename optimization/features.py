@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,7 +185,9 @@ def measure(
         "stim_start": [float(window_ms[0])],
         "stim_end": [float(window_ms[1])],
     }
-    return efel.get_feature_values([trace], names, raise_warnings=False)[0]
+    with warnings.catch_warnings():  # eFEL 5 deprecates names the original's files use
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return efel.get_feature_values([trace], names, raise_warnings=False)[0]
 
 
 def reduce_values(name: str, values: np.ndarray | None, efel_rule: str) -> float | None:
