@@ -267,3 +267,19 @@ def test_trace_targets_still_need_their_fields(tmp_path):
     problem["costs"] = {"functions": [{"name": "MSE"}]}
     with pytest.raises(SpecError, match="give amplitudes, delay_ms and duration_ms"):
         load_problem(write(tmp_path, problem))
+
+
+def test_a_run_store_of_a_features_problem_gives_the_problem_back(tmp_path, reference):
+    from storage.run_store import RunStore
+    from storage.runs import create_run_store, problem_from_store
+
+    problem = build_problem(load_problem(write(tmp_path, uc6_problem(efel_rule="efel4"))))
+    create_run_store(problem, tmp_path / "run").close()
+    store = RunStore.open(tmp_path / "run")
+    assert store.arrays("target") == {}  # no target traces
+    again = problem_from_store(store)
+    assert again.component_names == problem.component_names
+    traces = model_traces(reference[1])
+    assert again.objective.total(again.objective.errors(traces)) == pytest.approx(
+        reference[0]["total"], rel=1e-3
+    )
