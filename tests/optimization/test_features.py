@@ -283,3 +283,13 @@ def test_a_run_store_of_a_features_problem_gives_the_problem_back(tmp_path, refe
     assert again.objective.total(again.objective.errors(traces)) == pytest.approx(
         reference[0]["total"], rel=1e-3
     )
+
+
+def test_the_best_so_far_table_shows_the_feature_weights(tmp_path):
+    from tasks.artifacts import best_markdown
+
+    spec = load_problem(write(tmp_path, uc6_problem()))
+    names = build_problem(spec).component_names
+    best = {"generation": 1, "total": 2.0, "parameters": {"gbar_kd": 0.01}, "errors": {}}
+    best["errors"] = dict.fromkeys(names, 0.5)
+    assert "| Spikecount [0.1 nA] | 0.5 | 0.05 |" in best_markdown(spec, "x", best, 5, "done")
