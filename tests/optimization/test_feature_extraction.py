@@ -164,3 +164,42 @@ def test_the_command_line(tmp_path, traces):
     )
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: {tmp_path / 'bad.yaml'}: not valid YAML")
+
+
+def test_a_features_problem_end_to_end_on_a_real_neuron_model(tmp_path):
+    """UC1's Hodgkin-Huxley soma: two sweeps simulated at the true values are the
+    recordings; their features file, with the sweeps taken from it, scores the true values 0
+    through `neuroptimus evaluate` (real NEURON, full-resolution sweeps) and others not."""
+    from optimization.problem import simulate_isolated, true_values
+    from usecases import problem_path
+
+    hh = yaml.safe_load(problem_path("hh").read_text())
+    hh["model"]["hoc"] = str(problem_path("hh").parent / "model.hoc")
+    hh["protocol"]["stimulus"]["amplitudes"] = [0.2, 0.3]
+    spec = load_problem(write(tmp_path, hh))
+    recorded = simulate_isolated(spec, true_values(spec))
+    files = {a: [save(tmp_path, f"{a}.dat", t)] for a, t in zip([0.2, 0.3], recorded, strict=True)}
+    names = ["Spikecount", "AP_amplitude", "mean_frequency", "voltage_base"]
+    window = {"delay_ms": 200, "duration_ms": 500}
+    path = recordings_file(tmp_path, files, features=names, std_floor=0.01, stimulus=window)
+    data, notes = extract_features(load_recordings(path))
+    assert notes == [] and data["features"]["Spikecount"]["stimAmp_0.3"]["Mean"] > 5
+    (tmp_path / "features.json").write_text(json.dumps(data))
+    stimulus = {k: hh["protocol"]["stimulus"][k] for k in ("type", "section", "position")}
+    hh["protocol"]["stimulus"] = stimulus  # sweeps, delay and duration from the file
+    hh["target"] = {"features": "features.json"}
+    hh["costs"] = {"features": [{"name": n, "weight": 1} for n in names]}
+    problem = write(tmp_path, hh)
+    command = [sys.executable, "-m", "flows.cli", "evaluate", str(problem), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    true = json.loads(done.stdout)
+    assert list(true["components"])[:2] == ["Spikecount [0.2 nA]", "AP_amplitude [0.2 nA]"]
+    assert len(true["components"]) == 8 and true["total"] < 1e-9
+    other = subprocess.run(
+        command + ["--param", "gnabar_hh=0.08"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert json.loads(other.stdout)["total"] > 1
