@@ -31,6 +31,8 @@ app = typer.Typer(
 )
 benchmark_app = typer.Typer(help="Measure the framework (not timed tests).", no_args_is_help=True)
 app.add_typer(benchmark_app, name="benchmark")
+features_app = typer.Typer(help="eFEL feature statistics files.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
 
 ProblemArg = Annotated[
     str, typer.Argument(help="A use-case name (hh, vclamp) or the path of a problem YAML file.")
@@ -597,3 +599,26 @@ def benchmark_startup(
         startup_benchmark(problem, repeats, output, say=typer.echo)
     except RuntimeError as error:
         _fail(str(error), 1)
+
+
+# -- feature statistics (`neuroptimus features …`) ---------------------------------------------
+
+
+@features_app.command("extract")
+def features_extract(
+    recordings: Annotated[
+        Path, typer.Argument(help="YAML listing trace files per stimulus amplitude (see README).")
+    ],
+    out: Annotated[Path, typer.Option(help="The features JSON to write.")] = Path("features.json"),
+) -> None:
+    """Recorded traces per stimulus amplitude → a features file (mean and std over the
+    recordings, the original tool's format) for a problem's target.features."""
+    from optimization.feature_extraction import ExtractionError, write_features_file
+
+    try:
+        notes = write_features_file(recordings, out)
+    except ExtractionError as error:
+        _fail(str(error))
+    for note in notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"features file: {out}")

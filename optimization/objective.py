@@ -58,3 +58,13 @@ class Objective:
     def total(self, errors: np.ndarray) -> np.ndarray:
         """Weighted sum of components (works on one vector or an (n, k) array)."""
         return np.asarray(errors) @ self.weights
+
+
+def make_objective(spec: ProblemSpec, targets: list[np.ndarray]):
+    """The objective of a problem: Table-1 costs over target traces, or eFEL feature
+    statistics (``target.features``; ``targets`` is then unused)."""
+    if spec.target.features is not None:
+        from optimization.features import FeatureObjective  # imports eFEL: only when needed
+
+        return FeatureObjective.from_spec(spec)
+    return Objective.from_spec(spec, targets)

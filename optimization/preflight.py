@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from optimization import evaluation
 from optimization.algorithms import AlgorithmError, create_algorithm
 from optimization.data import DataError
-from optimization.problem import Problem, TargetError, build_problem, read_target_file, true_values
+from optimization.problem import Problem, TargetError, build_problem, load_targets, true_values
 from optimization.simulators import ModelError
 from optimization.spec import ProblemSpec, SpecError
 
@@ -54,7 +54,7 @@ def prepare_here(spec: ProblemSpec) -> Problem:
     if spec.target.regenerate:
         targets = [trace.values for trace in simulator.run(true_values(spec))]
     else:
-        targets = read_target_file(spec)
+        targets = load_targets(spec)  # none for a features target
     return build_problem(spec, targets)  # checks the target's length against the protocol
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from optimization.data import fetch
-from optimization.objective import Objective
+from optimization.objective import Objective, make_objective
 from optimization.parameters import ParameterSpace
 from optimization.simulators import ModelError, Simulator, Trace, create_simulator
 from optimization.spec import ProblemSpec
@@ -53,7 +53,7 @@ class Problem:
 
     spec: ProblemSpec
     space: ParameterSpace
-    objective: Objective
+    objective: Objective  # or features.FeatureObjective (same interface)
 
     @cached_property  # asked for on every evaluation; the spec does not change
     def key(self) -> str:
@@ -79,9 +79,11 @@ def build_problem(spec: ProblemSpec, targets: list[np.ndarray] | None = None) ->
     if targets is None:
         targets = load_targets(spec)
     check_target_lengths(spec, targets)
-    return Problem(
-        spec, ParameterSpace.from_specs(spec.parameters), Objective.from_spec(spec, targets)
-    )
+    try:
+        objective = make_objective(spec, targets)
+    except ValueError as error:  # a features file changed since the problem file was read
+        raise TargetError(str(error)) from None
+    return Problem(spec, ParameterSpace.from_specs(spec.parameters), objective)
 
 
 def true_values(spec: ProblemSpec) -> dict[str, float]:
@@ -89,7 +91,10 @@ def true_values(spec: ProblemSpec) -> dict[str, float]:
 
 
 def load_targets(spec: ProblemSpec) -> list[np.ndarray]:
-    """One target array per sweep, from the target file or simulated from the true values."""
+    """One target array per sweep, from the target file or simulated from the true values
+    (none for a features target)."""
+    if spec.target.features is not None:
+        return []
     if spec.target.regenerate:
         return [trace.values for trace in simulate_isolated(spec, true_values(spec))]
     return read_target_file(spec)
@@ -116,8 +121,8 @@ def read_target_file(spec: ProblemSpec) -> list[np.ndarray]:
 
 
 def expected_length(spec: ProblemSpec) -> int:
-    """Samples a simulated sweep has at the target's sampling rate."""
-    step_ms = 1000 / spec.target.sampling_rate_hz
+    """Samples a simulated sweep has at the target's sampling rate (features: 1000/dt)."""
+    step_ms = 1000 / (spec.target.sampling_rate_hz or 1000 / spec.protocol.dt_ms)
     samples = int(round(spec.protocol.tstop_ms / step_ms)) + 1
     return samples - 1 if spec.protocol.recording.variable == "clamp_current" else samples
 

@@ -75,20 +75,21 @@ class ModelSpec(_Strict):
 
 
 class StimulusSpec(_Strict):
-    """A step stimulus; each amplitude is one sweep (one simulated trace)."""
+    """A step stimulus; each amplitude is one sweep (one simulated trace). Under a features
+    target, amplitudes, delay and duration not given are taken from the features file."""
 
     type: Literal["IClamp", "VClamp"]
     section: str = "soma"
     position: Annotated[float, Field(ge=0, le=1)] = 0.5
-    amplitudes: Annotated[list[float], Field(min_length=1)]
-    delay_ms: Annotated[float, Field(ge=0)]
-    duration_ms: Annotated[float, Field(ge=0)]
+    amplitudes: Annotated[list[float], Field(min_length=1)] | None = None
+    delay_ms: Annotated[float, Field(ge=0)] | None = None
+    duration_ms: Annotated[float, Field(ge=0)] | None = None
     holding_mV: float | None = Field(None, description="VClamp level outside the step")
     series_resistance_MOhm: Annotated[float, Field(gt=0)] = 0.01
 
     @model_validator(mode="after")
     def _units(self) -> StimulusSpec:
-        for amplitude in self.amplitudes:
+        for amplitude in self.amplitudes or []:
             if self.type == "IClamp" and abs(amplitude) > 100:
                 raise ValueError(
                     f"IClamp amplitude {amplitude:g} is in nA: {amplitude:g} nA is implausible "
@@ -145,7 +146,7 @@ class ProtocolSpec(_Strict):
             raise ValueError(
                 f"dt_ms {self.dt_ms:g} must be smaller than tstop_ms {self.tstop_ms:g}"
             )
-        if self.stimulus and self.stimulus.delay_ms >= self.tstop_ms:
+        if self.stimulus and (self.stimulus.delay_ms or 0) >= self.tstop_ms:
             raise ValueError(
                 f"stimulus delay {self.stimulus.delay_ms:g} ms starts after the simulation ends "
                 f"(tstop_ms {self.tstop_ms:g}); both are in ms"
@@ -158,21 +159,32 @@ class ProtocolSpec(_Strict):
 
     @property
     def sweeps(self) -> int:
-        return len(self.stimulus.amplitudes) if self.stimulus else 1
+        return len(self.stimulus.amplitudes) if self.stimulus and self.stimulus.amplitudes else 1
 
 
 class TargetSpec(_Strict):
-    """Target traces: a data file (time column + one column per sweep) or regenerated."""
+    """Target traces: a data file (time column + one column per sweep) or regenerated; or
+    eFEL feature statistics (the original tool's features JSON)."""
 
     file: str | None = Field(None, description="path or data:// name of the target traces")
     regenerate: bool = Field(False, description="simulate the target from the true values")
-    sampling_rate_hz: Annotated[float, Field(gt=0)]
+    sampling_rate_hz: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="of the target traces; features targets use 1000/dt_ms"
+    )
     time_column: bool = True
+    features: str | None = Field(
+        None, description="path or data:// name of a features JSON (mean and std per feature "
+        "and stimulus amplitude); costs.features then names the features"
+    )  # fmt: skip
+    efel_rule: Literal["efel4", "efel5"] = Field(
+        "efel5", description="efel4: a missing inv_first_ISI, inv_last_ISI, "
+        "inv_time_to_first_spike or time_to_last_spike counts as 0, as eFEL 4 returned"
+    )  # fmt: skip
 
     @field_validator("sampling_rate_hz")
     @classmethod
-    def _rate(cls, value: float) -> float:
-        if value < 500:
+    def _rate(cls, value: float | None) -> float | None:
+        if value is not None and value < 500:
             raise ValueError(
                 f"sampling rate {value:g} Hz is too low for neuronal traces: it is in Hz, "
                 f"not kHz (use {value * 1000:g})"
@@ -181,8 +193,11 @@ class TargetSpec(_Strict):
 
     @model_validator(mode="after")
     def _source(self) -> TargetSpec:
-        if (self.file is None) == (not self.regenerate):
-            raise ValueError("give exactly one of file (a target data file) or regenerate: true")
+        if [self.file is not None, self.regenerate, self.features is not None].count(True) != 1:
+            raise ValueError(
+                "give exactly one of file (a target data file), regenerate: true or features "
+                "(a features JSON)"
+            )
         return self
 
 
@@ -191,10 +206,17 @@ class CostTerm(_Strict):
     weight: Annotated[float, Field(ge=0)] = 1.0
 
 
-class CostSpec(_Strict):
-    """Weighted cost functions (Table 1) and their spike-detection settings."""
+class FeatureTerm(_Strict):
+    name: Annotated[str, Field(min_length=1, description="an eFEL feature name")]
+    weight: Annotated[float, Field(ge=0)] = 1.0
 
-    functions: Annotated[list[CostTerm], Field(min_length=1)]
+
+class CostSpec(_Strict):
+    """Weighted cost functions (Table 1) or eFEL features, and their spike-detection settings
+    (the threshold is eFEL's Threshold for features)."""
+
+    functions: Annotated[list[CostTerm], Field(min_length=1)] | None = None
+    features: Annotated[list[FeatureTerm], Field(min_length=1)] | None = None
     spike_threshold_mV: float = 0.0
     spike_window_samples: Annotated[int, Field(ge=0)] = 40
 
@@ -285,6 +307,7 @@ class ProblemSpec(_Strict):
             missing = [p.name for p in self.parameters if not p.hoc]
             if missing:
                 raise ValueError(f"parameters {', '.join(missing)} need a hoc target for NEURON")
+        self._check_target_kind()
         ratio = 1000 / (self.protocol.dt_ms * self.target.sampling_rate_hz)
         if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
             raise ValueError(
@@ -295,6 +318,33 @@ class ProblemSpec(_Strict):
         if self.target.regenerate and any(p.true_value is None for p in self.parameters):
             raise ValueError("target.regenerate needs a true_value for every parameter")
         return self
+
+    def _check_target_kind(self) -> None:
+        """Features targets score eFEL features of the full-resolution sweeps: their rate is
+        the simulation's (filled in here), their sweeps may come from the features file."""
+        target, costs, stimulus = self.target, self.costs, self.protocol.stimulus
+        if target.features is None:
+            if costs.functions is None or costs.features is not None:
+                raise ValueError("costs: give functions (costs.features needs target.features)")
+            if target.sampling_rate_hz is None:
+                raise ValueError("target.sampling_rate_hz: required field is missing")
+            if stimulus and None in (stimulus.amplitudes, stimulus.delay_ms, stimulus.duration_ms):
+                raise ValueError("protocol.stimulus: give amplitudes, delay_ms and duration_ms")
+            return
+        if costs.features is None or costs.functions is not None:
+            raise ValueError("costs: a features target is scored by costs.features, not functions")
+        if stimulus is None or stimulus.type != "IClamp":
+            raise ValueError("protocol.stimulus: a features target needs an IClamp stimulus")
+        if self.protocol.recording.variable != "v":
+            raise ValueError("protocol.recording: a features target needs the voltage (v)")
+        full_rate = 1000 / self.protocol.dt_ms
+        if target.sampling_rate_hz is None:
+            target.sampling_rate_hz = full_rate
+        elif not math.isclose(target.sampling_rate_hz, full_rate, rel_tol=1e-9):
+            raise ValueError(
+                f"target.sampling_rate_hz: features are extracted at the simulation rate "
+                f"{full_rate:g} Hz; leave the field out"
+            )
 
     @property
     def budget(self) -> int:
@@ -339,6 +389,13 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise SpecError(f"{source}: {_one_line(errors[0])}{more}") from None
     _check_files(spec, source)
+    if spec.target.features is not None:
+        from optimization.features import FeaturesError, complete_protocol
+
+        try:
+            spec = complete_protocol(spec)
+        except FeaturesError as error:
+            raise SpecError(f"{source}: target.features: {error}") from None
     return spec
 
 
@@ -346,7 +403,7 @@ def _check_files(spec: ProblemSpec, source: str) -> None:
     from optimization.data import registry
 
     checks = [("model.hoc", spec.model.hoc), ("model.mechanisms", spec.model.mechanisms)]
-    checks.append(("target.file", spec.target.file))
+    checks += [("target.file", spec.target.file), ("target.features", spec.target.features)]
     for field, value in checks:
         if value is None:
             continue

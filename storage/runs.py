@@ -106,12 +106,16 @@ def problem_from_store(store: RunStore) -> Problem:
     """The problem a store was created for, with its stored target (no re-simulation)."""
     attrs = store.attrs
     spec = ProblemSpec.model_validate(attrs["spec"])
+    if spec.target.features is not None:  # no target traces: the features file again
+        return build_problem(spec)
     targets = store.arrays("target")["trace"]
     return build_problem(spec, [targets[:, k] for k in range(targets.shape[1])])
 
 
 def _write_target(store: RunStore, problem: Problem) -> None:
     spec = problem.spec
+    if not problem.objective.targets:  # a features target has no traces
+        return
     targets = np.column_stack(problem.objective.targets)
     step = 1000 / spec.target.sampling_rate_hz
     t0 = step / 2 if spec.protocol.recording.variable == "clamp_current" else 0.0

@@ -51,10 +51,11 @@ def best_markdown(spec: ProblemSpec, label: str, best: Best, evaluations: int, s
             f"| {parameter.name} | {value:.6g} | {parameter.lower:g} | {parameter.upper:g} "
             f"| {parameter.unit} |"
         )
-    weights = {term.name: term.weight for term in spec.costs.functions}
+    terms = spec.costs.functions or spec.costs.features  # features: eFEL statistics
+    weights = {term.name: term.weight for term in terms}
     lines += ["", "| error component | value | weight |", "|---|---:|---:|"]
     for name, value in best["errors"].items():
-        weight = weights.get(name.split(" [sweep")[0])  # components are per sweep
+        weight = weights.get(name.split(" [")[0])  # per sweep: "… [sweep 2]", "… [0.1 nA]"
         weight_text = "" if weight is None else f"{weight:g}"
         lines.append(f"| {name} | {value:.6g} | {weight_text} |")
     lines.append(f"| **total** | **{best['total']:.6g}** | |")

@@ -31,7 +31,7 @@ def prepare_problem(spec: ProblemSpec, client: Client | None = None) -> Problem:
     get_run_logger().info(
         "problem %s: %d parameters, %d error components, %d target sample(s) per sweep",
         spec.name, problem.space.dimension, len(problem.component_names),
-        len(problem.objective.targets[0]),
+        len(problem.objective.targets[0]) if problem.objective.targets else 0,
     )  # fmt: skip
     return problem
 

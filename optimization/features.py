@@ -1,0 +1,284 @@
+"""eFEL feature statistics as a target: the original tool's features mode (use case 6).
+
+A features file is the original tool's JSON: ``stimuli {delay, duration, amplitudes}`` (ms,
+nA) and, per feature and stimulus amplitude, ``features.<name>.stimAmp_<amp>: {Mean, Std}``
+(a per-feature ``weight`` may be present; like the original, the problem's weights are used
+instead). Each simulated sweep is measured with eFEL (stimulus window from the protocol,
+Threshold = the problem's spike threshold) and every (sweep, feature) is one error component:
+``|Mean − value| / Std``; 250 where eFEL gives nothing but the file has a statistic at that
+amplitude; 0 where the file has none. A feature with several values is reduced to their mean,
+without the first action potential for the five features in ``FIRST_AP_DROPPED``.
+
+eFEL 5 returns nothing where eFEL 4 (used by the paper) returned 0 for the four features in
+``EFEL4_ZERO`` (no spike, no ISI); ``efel_rule: efel4`` restores that, so the numbers are the
+original's. Checked against the original tool's own numbers with eFEL 5.7.34.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import efel
+import numpy as np
+
+from optimization.data import fetch
+from optimization.spec import ProblemSpec
+
+MISSING = 250.0  # the original's error for a feature eFEL cannot compute
+FIRST_AP_DROPPED = frozenset(
+    {"AP_rise_time", "AP_amplitude", "AP_duration_half_width", "AP_begin_voltage", "AP_rise_rate"}
+)
+EFEL4_ZERO = frozenset(
+    {"inv_first_ISI", "inv_last_ISI", "inv_time_to_first_spike", "time_to_last_spike"}
+)
+PREFIX = "stimAmp_"
+
+
+class FeaturesError(ValueError):
+    """A features file cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class FeatureStatistics:
+    """A features file: its stimuli (None where absent) and, per feature, amplitude (nA) →
+    (mean, std)."""
+
+    path: str
+    delay_ms: float | None
+    duration_ms: float | None
+    amplitudes: tuple[float, ...] | None
+    statistics: dict[str, dict[float, tuple[float, float]]]
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_features(path: str | Path) -> FeatureStatistics:
+    """Read and check a features file; FeaturesError names the file and the field."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FeaturesError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FeaturesError(f"{path}: not a JSON file ({error})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
+        raise FeaturesError(f"{path}: features: missing (a mapping of feature names)")
+    stimuli = data.get("stimuli") or {}
+    if not isinstance(stimuli, dict):
+        raise FeaturesError(f"{path}: stimuli: must be a mapping (delay, duration, amplitudes)")
+    for key in ("delay", "duration"):
+        if key in stimuli and not (_number(stimuli[key]) and stimuli[key] >= 0):
+            raise FeaturesError(f"{path}: stimuli.{key}: must be a number >= 0 (ms)")
+    amplitudes = stimuli.get("amplitudes")
+    if amplitudes is not None and (
+        not isinstance(amplitudes, list) or not amplitudes or not all(map(_number, amplitudes))
+    ):
+        raise FeaturesError(f"{path}: stimuli.amplitudes: must be a list of numbers (nA)")
+    statistics = {
+        name: _feature_statistics(path, name, entry) for name, entry in data["features"].items()
+    }
+    return FeatureStatistics(
+        str(path),
+        stimuli.get("delay"),
+        stimuli.get("duration"),
+        None if amplitudes is None else tuple(float(a) for a in amplitudes),
+        statistics,
+    )
+
+
+def _feature_statistics(path: Path, name: str, entry: object) -> dict[float, tuple[float, float]]:
+    if not isinstance(entry, dict):
+        raise FeaturesError(f"{path}: features.{name}: must be a mapping of stimAmp_<amp> entries")
+    found = {}
+    for key, statistic in entry.items():
+        if not key.startswith(PREFIX):
+            continue  # "weight" and anything else the original ignores
+        field = f"features.{name}.{key}"
+        try:
+            amplitude = float(key.removeprefix(PREFIX))
+        except ValueError:
+            raise FeaturesError(f"{path}: {field}: not an amplitude in nA") from None
+        if not isinstance(statistic, dict) or not all(
+            _number(statistic.get(k)) for k in ("Mean", "Std")
+        ):
+            raise FeaturesError(f"{path}: {field}: needs numbers Mean and Std")
+        if statistic["Std"] <= 0:
+            raise FeaturesError(f"{path}: {field}.Std: must be positive, got {statistic['Std']}")
+        found[amplitude] = (float(statistic["Mean"]), float(statistic["Std"]))
+    return found
+
+
+def features_file(spec: ProblemSpec) -> Path:
+    """Local path of the problem's features file (fetched if a data:// name)."""
+    name = spec.target.features
+    return fetch(name) if name.startswith("data://") else Path(spec.resolve(name))
+
+
+def same_amplitude(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def complete_protocol(spec: ProblemSpec) -> ProblemSpec:
+    """The spec with the stimulus's missing amplitudes, delay and duration taken from the
+    features file's ``stimuli``, after checking the file against the problem."""
+    features = read_features(features_file(spec))
+    stimulus = spec.protocol.stimulus
+    filled = {}
+    for field, key, value in (
+        ("amplitudes", "amplitudes", features.amplitudes),
+        ("delay_ms", "delay", features.delay_ms),
+        ("duration_ms", "duration", features.duration_ms),
+    ):
+        if getattr(stimulus, field) is None:
+            if value is None:
+                raise FeaturesError(
+                    f"{features.path}: stimuli.{key}: missing (or give "
+                    f"protocol.stimulus.{field} in the problem)"
+                )
+            filled[field] = list(value) if field == "amplitudes" else float(value)
+    check_against(spec, features, stimulus.amplitudes or filled.get("amplitudes"))
+    if not filled:
+        return spec
+    data = spec.model_dump()
+    data["protocol"]["stimulus"].update(filled)
+    return ProblemSpec.model_validate(data)
+
+
+def check_against(spec: ProblemSpec, features: FeatureStatistics, amplitudes: list[float]) -> None:
+    """Every feature the costs name is in the file and known to eFEL, and each of its
+    statistics is at an amplitude the protocol simulates."""
+    known = set(efel.get_feature_names())
+    for term in spec.costs.features:
+        if term.name not in features.statistics:
+            raise FeaturesError(
+                f"{features.path}: features.{term.name}: not in the file (named by costs.features)"
+            )
+        if term.name not in known:
+            raise FeaturesError(f"{features.path}: features.{term.name}: eFEL has no such feature")
+        for amplitude in features.statistics[term.name]:
+            if not any(same_amplitude(amplitude, a) for a in amplitudes):
+                raise FeaturesError(
+                    f"{features.path}: features.{term.name}.{PREFIX}{amplitude:g}: the protocol "
+                    f"has no sweep at {amplitude:g} nA (amplitudes {amplitudes})"
+                )
+
+
+def measure(
+    time_ms: np.ndarray,
+    voltage_mV: np.ndarray,
+    names: list[str],
+    window_ms: tuple[float, float],
+    threshold_mV: float,
+) -> dict[str, np.ndarray | None]:
+    """eFEL's values of the features of one sweep, in one call (None or empty: not computed)."""
+    efel.reset()  # the numbers must not depend on what ran before in this process
+    efel.set_setting("Threshold", float(threshold_mV))
+    trace = {
+        "T": np.asarray(time_ms, float),
+        "V": np.asarray(voltage_mV, float),
+        "stim_start": [float(window_ms[0])],
+        "stim_end": [float(window_ms[1])],
+    }
+    with warnings.catch_warnings():  # eFEL 5 deprecates names the original's files use
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return efel.get_feature_values([trace], names, raise_warnings=False)[0]
+
+
+def reduce_values(name: str, values: np.ndarray | None, efel_rule: str) -> float | None:
+    """One number per feature and sweep, as the original reduces eFEL's array (None: none)."""
+    if (values is None or len(values) == 0) and efel_rule == "efel4" and name in EFEL4_ZERO:
+        return 0.0
+    if values is None or len(values) == 0:
+        return None
+    if len(values) > 1 and name in FIRST_AP_DROPPED:
+        return float(np.mean(values[1:]))
+    return float(np.mean(values)) if len(values) > 1 else float(values[0])
+
+
+def feature_error(statistic: tuple[float, float] | None, value: float | None) -> float:
+    if statistic is None:
+        return 0.0
+    if value is None:
+        return MISSING
+    mean, std = statistic
+    return abs(mean - value) / std
+
+
+@dataclass(frozen=True)
+class FeatureObjective:
+    """Error components, one per (sweep, feature), sweep-major and unweighted; ``total``
+    weights them. Same interface as ``optimization.objective.Objective``."""
+
+    features: tuple[str, ...]
+    amplitudes: tuple[float, ...]  # one per sweep, nA
+    statistics: tuple[tuple[tuple[float, float] | None, ...], ...]  # [sweep][feature]
+    weights: np.ndarray  # one per component
+    window_ms: tuple[float, float]  # eFEL's stim_start, stim_end
+    threshold_mV: float
+    efel_rule: str
+    targets: tuple = ()  # no target traces
+
+    @classmethod
+    def from_spec(cls, spec: ProblemSpec) -> FeatureObjective:
+        """The objective of a spec whose protocol is complete (see ``complete_protocol``)."""
+        features = read_features(features_file(spec))
+        stimulus = spec.protocol.stimulus
+        check_against(spec, features, stimulus.amplitudes)
+        names = tuple(term.name for term in spec.costs.features)
+        statistics = tuple(
+            tuple(_statistic_at(features.statistics[name], amplitude) for name in names)
+            for amplitude in stimulus.amplitudes
+        )
+        weights = np.tile([term.weight for term in spec.costs.features], len(statistics))
+        window = (stimulus.delay_ms, stimulus.delay_ms + stimulus.duration_ms)
+        return cls(
+            names, tuple(stimulus.amplitudes), statistics, weights, window,
+            spec.costs.spike_threshold_mV, spec.target.efel_rule,
+        )  # fmt: skip
+
+    @property
+    def component_names(self) -> list[str]:
+        return [f"{f} [{a:g} nA]" for a in self.amplitudes for f in self.features]
+
+    def values(self, traces: list) -> list[list[float | None]]:
+        """The reduced feature values of every sweep ([sweep][feature]; None: not computed)."""
+        if len(traces) != len(self.amplitudes):
+            raise ValueError(
+                f"simulator returned {len(traces)} sweeps, the features target has "
+                f"{len(self.amplitudes)} amplitudes"
+            )
+        names = list(self.features)
+        found = [
+            measure(trace.time_ms, trace.values, names, self.window_ms, self.threshold_mV)
+            for trace in traces
+        ]
+        return [[reduce_values(n, sweep[n], self.efel_rule) for n in names] for sweep in found]
+
+    def errors(self, traces: list) -> np.ndarray:
+        """Unweighted components; raises ValueError for a wrong number of sweeps."""
+        return np.array(
+            [
+                feature_error(statistic, value)
+                for stats, values in zip(self.statistics, self.values(traces), strict=True)
+                for statistic, value in zip(stats, values, strict=True)
+            ]
+        )
+
+    def total(self, errors: np.ndarray) -> np.ndarray:
+        """Weighted sum of components (works on one vector or an (n, k) array)."""
+        return np.asarray(errors) @ self.weights
+
+
+def _statistic_at(
+    statistics: dict[float, tuple[float, float]], amplitude: float
+) -> tuple[float, float] | None:
+    for at, statistic in statistics.items():
+        if same_amplitude(at, amplitude):
+            return statistic
+    return None
