@@ -344,9 +344,12 @@ def import_settings(
 ) -> None:
     """Convert a settings file of the original Neuroptimus into a problem file.
 
-    Files the settings name are looked up where the settings say, then by name beside the
-    settings file; a user function is written beside the problem (user_function.py). What
-    cannot be carried over is printed and kept as comments at the top of the problem file.
+    Files are looked up where the settings say, then by name beside the settings file.
+
+    A user function is written beside the problem file (user_function.py).
+
+    What cannot be carried over is printed and kept as comments atop the problem file.
+
     NEURON settings only: external simulators are not supported yet.
     """
     from optimization.settings_import import SettingsImportError

@@ -149,7 +149,7 @@ class _Converter:
             if any(folder.glob("*.mod")):
                 model["mechanisms"] = self.relative(folder)
             else:
-                self.resolved[-1] += " (no .mod files there: no mechanisms to compile)"
+                self.resolved[-1] += "; no .mod files there: no mechanisms to compile"
         source = (self.get("u_fun_string", "") or "").strip('"')
         if not source.strip():
             return model, None
@@ -210,6 +210,11 @@ class _Converter:
                 parameter[side] = value
             parameters.append(parameter)
         self.unique_names(parameters)
+        if any("hoc" in p for p in parameters):
+            self.notes.append(
+                "'section parameter' entries became hoc assignments (section.parameter); the "
+                "original's fallback to a point process at section(0.5) is not carried over"
+            )
         return parameters
 
     def unique_names(self, parameters: list[dict[str, Any]]) -> None:
@@ -267,6 +272,12 @@ class _Converter:
         amplitudes = self.get("stim_amp")
         if not isinstance(amplitudes, list) or not amplitudes:
             raise self.error("stim_amp", "expected a non-empty list of amplitudes")
+        traces = self.get("input_size", None)
+        if isinstance(traces, int) and traces != len(amplitudes):
+            self.notes.append(
+                f"input_size {traces} differs from the {len(amplitudes)} stimulus amplitudes: "
+                "one sweep per amplitude"
+            )
         files = [isinstance(a, str) for a in amplitudes]
         if all(files):
             stimulus["waveforms"] = [

@@ -345,6 +345,7 @@ def test_command_line_writes_checks_and_keeps_existing_files(tmp_path):
         "nc.weight[0]", "nc.delay", "ampasyn.tau1", "ampasyn.tau2",
     ]  # fmt: skip
     assert problem["parameters"][0]["name"] == "weight_0_"
+    assert "fallback to a point process at section(0.5) is not carried over" in done.stdout
     assert problem["model"]["hoc"] == str(settings.parent / "simple_hh_syn_vclamp_toopt2.hoc")
     out.write_text(out.read_text() + "# my edit\n")
     again = cli(str(settings), "--out", str(out))
