@@ -364,9 +364,8 @@ def import_settings(
         typer.echo(f"resolved  {line}")
     for note in result.notes:
         typer.secho(f"note      {note}", fg=typer.colors.YELLOW)
-    typer.echo(f"wrote     {out}")
-    if result.user_function is not None:
-        typer.echo(f"wrote     {out.parent / 'user_function.py'}")
+    for path in [out, *(out.parent / name for name in result.files)]:
+        typer.echo(f"wrote     {path}")
     _check_imported(out)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimization.nmodl_compat import neuron9_patches
 from optimization.problem_yaml import dump_problem
 from optimization.settings_algorithms import algorithm_from_settings
 
@@ -47,6 +48,7 @@ class ImportResult:
     resolved: list[str] = field(default_factory=list)  # "field: original -> found path"
     notes: list[str] = field(default_factory=list)  # what was not (or differently) carried over
     user_function: str | None = None  # source written beside the problem file
+    files: dict[str, str] = field(default_factory=dict)  # name beside the problem -> text
 
 
 class _Converter:
@@ -59,6 +61,7 @@ class _Converter:
         self.resolved: list[str] = []
         self.notes: list[str] = []
         self.comments: dict[str, str] = {}
+        self.patches: dict[str, str] = {}  # patch file name -> unified diff
         self.attributes = _read(settings_path)
 
     # -- fields and files ---------------------------------------------------------------------
@@ -148,6 +151,7 @@ class _Converter:
             folder = self.find("model_spec_dir", spec_dir, folder=True)
             if any(folder.glob("*.mod")):
                 model["mechanisms"] = self.relative(folder)
+                self.neuron9(model, folder)
             else:
                 self.resolved[-1] += "; no .mod files there: no mechanisms to compile"
         source = (self.get("u_fun_string", "") or "").strip('"')
@@ -166,6 +170,20 @@ class _Converter:
         model["user_function"] = {"file": USER_FUNCTION_FILE, "function": match.group(1)}
         self.comments["model.user_function"] = "called as function(h, values) after the build"
         return model, source
+
+    def neuron9(self, model: dict[str, Any], folder: Path) -> None:
+        """Patches for .mod files NEURON 9 refuses (the original ran NEURON 8)."""
+        for mod_name, (diff, dropped) in neuron9_patches(folder).items():
+            patch = f"{Path(mod_name).stem}_neuron9.patch"
+            self.patches[patch] = diff
+            model.setdefault("patches", []).append(patch)
+            self.notes.append(
+                f"{mod_name}: its RANGE lists {', '.join(dropped)}, which are also its "
+                f"FUNCTIONs; NEURON 9 refuses that (NEURON 8 did not): {patch}, written beside "
+                "this file, drops them from RANGE before compiling (no change in behaviour)"
+            )
+        if "patches" in model:
+            self.comments["model.patches"] = "NEURON 9 fixes (see the notes)"
 
     def parameters(self, by_user_function: bool) -> list[dict[str, Any]]:
         entries = self.get("adjusted_params")
@@ -487,11 +505,13 @@ def convert_settings(settings_path: str | Path, out_path: str | Path) -> ImportR
         header += ["", "Not carried over, or carried over differently:"]
         header += [f"- {note}" for note in converter.notes]
     text = dump_problem(problem, header, converter.comments)
+    files = dict(converter.patches)
     source = None
     if "user_function" in problem["model"]:
         source = _user_function_file(settings_path, problem["model"]["user_function"]["function"])
         source += (converter.get("u_fun_string") or "").strip('"')
-    return ImportResult(problem, text, converter.resolved, converter.notes, source)
+        files[USER_FUNCTION_FILE] = source
+    return ImportResult(problem, text, converter.resolved, converter.notes, source, files)
 
 
 def _tidy(value: Any) -> Any:
@@ -520,17 +540,19 @@ def _user_function_file(settings_path: Path, function: str) -> str:
 def import_settings(
     settings_path: str | Path, out_path: str | Path, force: bool = False
 ) -> ImportResult:
-    """Convert a settings file and write the problem (and its user function) to ``out_path``;
-    existing files are kept unless ``force``."""
+    """Convert a settings file and write the problem to ``out_path``, with its user function
+    and patches beside it; existing files that differ are kept unless ``force``."""
     out_path = Path(out_path)
     result = convert_settings(settings_path, out_path)
-    writes = [(out_path, result.text)]
-    if result.user_function is not None:
-        writes.append((out_path.parent / USER_FUNCTION_FILE, result.user_function))
-    for path, text in writes:
-        if path.exists() and not force and path.read_text() != text:
+    writes = [(out_path, result.text.encode())]
+    for name, text in result.files.items():
+        # a patch holds the .mod file's bytes as they are (read as latin-1, like the applier)
+        data = text.encode("latin-1" if name.endswith(".patch") else "utf-8")
+        writes.append((out_path.parent / name, data))
+    for path, data in writes:
+        if path.exists() and not force and path.read_bytes() != data:
             raise SettingsImportError(f"{path}: exists already (use --force to overwrite it)")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in writes:
-        path.write_text(text)
+    for path, data in writes:
+        path.write_bytes(data)
     return result

@@ -164,14 +164,28 @@ def test_uc4_segment_parameters_volts_and_simulation_grid(tmp_path):
 
 
 def test_uc6_features_user_function_and_mechanisms(tmp_path):
-    result = convert(copied(UC6, tmp_path))
+    settings = copied(UC6, tmp_path)
+    result = import_settings(settings, settings.parent / "problem.yaml")
     problem = result.problem
     assert problem["model"] == {
         "simulator": "neuron",
         "hoc": "load_model_na_inhomo_minimal_model+KM+KA+KD.hoc",
         "mechanisms": "mod_files",
+        # kd_params3.mod's RANGE names three of its FUNCTIONs: NEURON 9 refuses it
+        "patches": ["kd_params3_neuron9.patch"],
         "user_function": {"file": "user_function.py", "function": "usr_fun"},
     }
+    patch = (settings.parent / "kd_params3_neuron9.patch").read_text(encoding="latin-1")
+    assert patch.endswith(
+        "--- a/kd_params3.mod\n+++ b/kd_params3.mod\n@@ -16,7 +16,7 @@\n NEURON {\n"
+        "   SUFFIX kd_params3\n   USEION k READ ek WRITE ik\n"
+        "-  RANGE gkd, g, ainfi, binfi, theta_a, theta_b, sigma_a, sigma_b, tau_a, tau_b, ik, "
+        "b_kt\n"
+        "+  RANGE gkd, g, theta_a, theta_b, sigma_a, sigma_b, tau_a, ik, b_kt\n }\n \n UNITS {\n"
+    )
+    assert any(
+        n.startswith("kd_params3.mod: its RANGE lists ainfi, binfi, tau_b") for n in result.notes
+    )
     assert [p["name"] for p in problem["parameters"]] == [
         "Na_BG_act_inact_shift", "gmax_K_DRS4_params_voltage_dep_dend", "gmax_Na_BG_soma",
         "gmax_K_DRS4_params_voltage_dep_soma", "gmax_K_DRS4_params_voltage_dep_axon",
