@@ -91,10 +91,12 @@ class _Converter:
         if not isinstance(value, str) or not value.strip():
             raise self.error(name, f"expected a path, got {value!r}")
         original = Path(value.strip())
+        # the last part of the path, also of a Windows one (C:\Users\…\model.hoc)
+        base = re.split(r"[\\/]", value.strip().rstrip("/\\"))[-1]
         exists = Path.is_dir if folder else Path.is_file
         candidates = [original] if original.is_absolute() else [self.folder / original]
-        candidates.append(self.folder / original.name)
-        if folder and original.name == self.folder.name:
+        candidates.append(self.folder / base)
+        if folder and base == self.folder.name:
             candidates.append(self.folder)
         for candidate in candidates:
             if exists(candidate):
@@ -107,9 +109,7 @@ class _Converter:
                 self.resolved.append(f"{name}: {value} -> {found}{where}")
                 return found
         kind = "folder" if folder else "file"
-        raise self.error(
-            name, f"{kind} {value} not found, nor {original.name} beside the settings file"
-        )
+        raise self.error(name, f"{kind} {value} not found, nor {base} beside the settings file")
 
     def relative(self, path: Path) -> str:
         """How the problem file names a path: relative to it when inside its folder."""

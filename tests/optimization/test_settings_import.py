@@ -282,8 +282,14 @@ def test_paths_that_exist_are_kept_and_relative_ones_follow_the_settings(tmp_pat
     elsewhere.mkdir()
     moved = elsewhere / "target.dat"
     shutil.copyfile(settings.parent / "Vinj48_2c_1.dat", moved)
-    edited(settings, model_path=str(model), input_dir=str(moved), model_spec_dir="mod_files")
+    edited(
+        settings,
+        model_path=str(model),
+        input_dir=str(moved),
+        model_spec_dir="C:\\Users\\someone\\uc4\\mod_files\\",  # a Windows author's
+    )
     result = convert(settings)
+    assert result.problem["model"]["mechanisms"] == "mod_files"
     assert result.problem["model"]["hoc"] == "ca1pc_model.hoc"
     assert result.problem["target"]["file"] == str(moved)  # outside the problem's folder
     assert f"input_dir: {moved} -> {moved}" in result.resolved
