@@ -126,7 +126,8 @@ class _Converter:
                 f"{simulator!r}: external simulators are not supported yet (only NEURON "
                 "settings can be imported)",
             )
-        features = (self.get("type", None) or ["voltage"])[-1] == "features"
+        kinds = self.get("type", None) or ["voltage"]
+        features = (kinds if isinstance(kinds, list) else [kinds])[-1] == "features"
         model, user_function = self.model()
         problem: dict[str, Any] = {
             "name": self.path.name.removesuffix(".json").removesuffix("_settings") or "imported",
@@ -139,6 +140,8 @@ class _Converter:
         problem["algorithm"] = self.algorithm()
         seed = self.get("seed", None)
         if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int | float) or seed != int(seed):
+                raise self.error("seed", f"expected a whole number, got {seed!r}")
             problem["seed"] = int(seed)
         self.ignored()
         return problem

@@ -311,6 +311,7 @@ def test_paths_that_exist_are_kept_and_relative_ones_follow_the_settings(tmp_pat
         ({"stim_type": "SEClamp"}, "stim_type: 'SEClamp': expected IClamp or VClamp"),
         ({"u_fun_string": "def f(self, v):\n  x = (\n"}, "u_fun_string: the user function is"),
         ({"run_controll_dt": "0.05"}, "run_controll_dt: expected a number, got '0.05'"),
+        ({"seed": "abc"}, "seed: expected a whole number, got 'abc'"),
     ],
 )
 def test_bad_settings_are_one_line_naming_the_field(tmp_path, change, message):
