@@ -333,6 +333,57 @@ def usecases() -> None:
         typer.echo(f"{name:<10} {spec.description}")
 
 
+@app.command("import-settings")
+def import_settings(
+    settings: Annotated[
+        Path, typer.Argument(help="Settings JSON of the original Neuroptimus (…_settings.json).")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Problem file to write (default: problem.yaml beside the settings)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Convert a settings file of the original Neuroptimus into a problem file.
+
+    Files are looked up where the settings say, then by name beside the settings file.
+
+    A user function is written beside the problem file (user_function.py).
+
+    What cannot be carried over is printed and kept as comments atop the problem file.
+
+    NEURON settings only: external simulators are not supported yet.
+    """
+    from optimization.settings_import import SettingsImportError
+    from optimization.settings_import import import_settings as convert
+
+    out = out or settings.parent / "problem.yaml"
+    try:
+        result = convert(settings, out, force=force)
+    except SettingsImportError as error:
+        _fail(str(error))
+    for line in result.resolved:
+        typer.echo(f"resolved  {line}")
+    for note in result.notes:
+        typer.secho(f"note      {note}", fg=typer.colors.YELLOW)
+    for path in [out, *(out.parent / name for name in result.files)]:
+        typer.echo(f"wrote     {path}")
+    _check_imported(out)
+
+
+def _check_imported(path: Path) -> None:
+    """Validate the written problem; a problem this version cannot read is reported, not
+    removed (the user may fix it by hand)."""
+    from optimization.spec import SpecError, load_problem
+
+    try:
+        load_problem(path)
+    except SpecError as error:
+        typer.secho(f"check     the problem does not validate: {error}", fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    typer.echo(f"check     {path.name} is a valid problem: neuroptimus evaluate {path}")
+
+
 @app.command()
 def serve(
     host: Annotated[
