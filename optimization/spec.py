@@ -8,6 +8,7 @@ current clamp and mV for voltage clamp.
 
 from __future__ import annotations
 
+import builtins
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -70,7 +71,7 @@ class ParameterSpec(_Strict):
             )
         return self
 
-    @property
+    @builtins.property  # the field `property` shadows the builtin in this class
     def applied_by_model_file(self) -> bool:
         """No target of its own: the problem's user function applies it."""
         return self.hoc is None and self.property is None
