@@ -72,11 +72,7 @@ def _section_group(h: Any, parameter: ParameterSpec, model: str) -> list[Any]:
     except ModelError:
         pass
     group = getattr(h, name, None)
-    if (
-        group is None
-        or type(group).__name__ != "HocObject"
-        or group.hname().split("[")[0] != ("SectionList")
-    ):
+    if group is None or not isinstance(group, type(h.SectionList())):
         raise ModelError(
             f"parameter {parameter.name}: sections {name!r} is neither 'all' nor a section "
             f"list or section of {model}"
