@@ -244,3 +244,24 @@ def test_a_waveform_of_the_wrong_length_is_one_line_at_setup(tmp_path):
     message = _setup_error(spec)
     assert f"waveform file {tmp_path / 'stim.dat'}: 1000 samples" in message
     assert "needs 2400 (or 2401)" in message
+
+
+def test_a_python_entry_file_builds_the_same_model(tmp_path):
+    """A .py entry file, run from its folder with ``h`` at hand (it loads a sibling hoc file
+    by a relative path), gives the hoc entry file's traces."""
+    spec = _forms(tmp_path)
+    (tmp_path / "model.py").write_text(
+        'h.load_file("geometry.hoc")\n'
+        "h.soma.insert('hh')\n"
+        "h.dend.insert('pas')\n"
+        "for seg in h.dend:\n"
+        "    seg.g_pas, seg.e_pas = 1e-4, -65\n"
+        "h('objref somatic')\n"
+        "h.somatic = h.SectionList()\n"
+        "h.somatic.append(sec=h.soma)\n"
+    )
+    python = spec.model_copy(update={"model": spec.model.model_copy(update={"hoc": "model.py"})})
+    values = [[0.2, 0.05, 150.0, 2e-4]]
+    (from_hoc,), _ = _in_process(_run_all, spec, values)
+    (from_python,), _ = _in_process(_run_all, python, values)
+    assert np.array_equal(from_hoc, from_python)
