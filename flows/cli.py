@@ -35,7 +35,11 @@ features_app = typer.Typer(help="eFEL feature statistics files.", no_args_is_hel
 app.add_typer(features_app, name="features")
 
 ProblemArg = Annotated[
-    str, typer.Argument(help="A use-case name (hh, vclamp) or the path of a problem YAML file.")
+    str,
+    typer.Argument(
+        help="A use-case name (hh, vclamp, ca1-passive, ca1-simplified) or the path of a "
+        "problem YAML file."
+    ),
 ]
 
 
@@ -253,6 +257,21 @@ def analyze(store: Annotated[Path, typer.Argument(help="Run store.")]) -> None:
     typer.echo(f"report:   {paths['report']}\nmetadata: {paths['metadata']}")
 
 
+@contextmanager
+def _model_output_to_stderr() -> Iterator[None]:
+    """What a model prints (hoc's printf writes to file descriptor 1) goes to stderr, so that
+    stdout carries the command's own output only (one JSON object with --json)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 @app.command()
 def evaluate(
     problem: ProblemArg,
@@ -260,9 +279,18 @@ def evaluate(
         list[str] | None,
         typer.Option(help="NAME=VALUE (repeatable); unset parameters take their true value."),
     ] = None,
+    positional: Annotated[
+        str | None,
+        typer.Option(
+            "--values",
+            help="V1,V2,… : every parameter in the problem's order (real units); --param "
+            "NAME=VALUE then overrides single ones.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Simulate one parameter vector and print every cost component and the total."""
+    """Simulate one parameter vector and print every cost component and the total (the
+    weighted objective the optimizer sees)."""
     import numpy as np
 
     from optimization.evaluation import STATUSES, evaluate_one
@@ -270,6 +298,18 @@ def evaluate(
 
     spec = _load(problem)
     values = {p.name: p.true_value for p in spec.parameters}
+    if positional is not None:
+        texts = [text.strip() for text in positional.split(",")]
+        if len(texts) != len(values):
+            _fail(
+                f"--values: {len(texts)} value(s) for {len(values)} parameters "
+                f"({', '.join(values)})"
+            )
+        for name, text in zip(list(values), texts, strict=True):
+            try:
+                values[name] = float(text)
+            except ValueError:
+                _fail(f"--values: {text!r} ({name}) is not a number")
     for item in param or []:
         name, sep, text = item.partition("=")
         if not sep or name not in values:
@@ -280,11 +320,12 @@ def evaluate(
             _fail(f"--param {item}: {text!r} is not a number")
     missing = [name for name, value in values.items() if value is None]
     if missing:
-        _fail(f"give a value for {', '.join(missing)} with --param NAME=VALUE")
+        _fail(f"give a value for {', '.join(missing)} with --values or --param NAME=VALUE")
     try:
-        built = build_problem(spec)
-        vector = np.array([values[name] for name in built.space.names])
-        errors, status, message, _ = evaluate_one(built, vector)
+        with _model_output_to_stderr():
+            built = build_problem(spec)
+            vector = np.array([values[name] for name in built.space.names])
+            errors, status, message, _ = evaluate_one(built, vector)
     except _user_errors() as error:
         _fail(str(error), 1)
     names, weights = built.component_names, built.objective.weights
@@ -330,7 +371,7 @@ def usecases() -> None:
 
     for name in bundled.names():
         spec = _load(name)
-        typer.echo(f"{name:<10} {spec.description}")
+        typer.echo(f"{name:<16} {spec.description}")
 
 
 @app.command("import-settings")

@@ -14,6 +14,7 @@ A spec refers to a registered file as ``data://<path>`` (for example
 from __future__ import annotations
 
 import os
+import shutil
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -55,6 +56,8 @@ def fetch(uri_or_path: str) -> Path:
     """Local path of a registered file (``data://...``), fetched and verified on first use."""
     name = uri_or_path.removeprefix(SCHEME)
     entries = registry()
+    if name not in entries and _folder_files(name):
+        return _fetch_folder(uri_or_path, name)
     if name not in entries:
         raise DataError(f"{uri_or_path}: not in the data registry (usecases/registry.txt)")
     expected = entries[name]
@@ -118,3 +121,24 @@ def verify(path: Path, expected: str) -> None:
             f"{path}: SHA-256 is {actual}, the registry expects {digest}; the file is corrupted "
             "or a different version — replace it with the registered one"
         )
+
+
+def _folder_files(name: str) -> list[str]:
+    """Registered files under a folder name (a folder of .mod files, for example)."""
+    prefix = name.rstrip("/") + "/"
+    return [entry for entry in registry() if entry.startswith(prefix)]
+
+
+def _fetch_folder(uri: str, name: str) -> Path:
+    """A registered folder: every file under it fetched and verified; the mirror's folder, or
+    a copy of the downloaded files arranged as the folder (the download cache is flat)."""
+    files = {entry: fetch(SCHEME + entry) for entry in _folder_files(name)}
+    if os.environ.get(MIRROR_VARIABLE):
+        return Path(os.environ[MIRROR_VARIABLE]) / name.rstrip("/")
+    folder = cache_folder() / "folders" / name.rstrip("/")
+    for entry, path in files.items():
+        copy = folder / entry.removeprefix(name.rstrip("/") + "/")
+        if not copy.is_file() or copy.read_bytes() != path.read_bytes():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+    return folder

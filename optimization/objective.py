@@ -24,11 +24,11 @@ class Objective:
     def from_spec(cls, spec: ProblemSpec, targets: list[np.ndarray]) -> Objective:
         stimulus = spec.protocol.stimulus
         settings = CostSettings(
-            sampling_rate_hz=spec.target.sampling_rate_hz,
+            sampling_rate_hz=spec.comparison_rate_hz,
             spike_threshold_mV=spec.costs.spike_threshold_mV,
             spike_window_samples=spec.costs.spike_window_samples,
-            stim_delay_ms=stimulus.delay_ms if stimulus else 0.0,
-            stim_duration_ms=stimulus.duration_ms if stimulus else 0.0,
+            stim_delay_ms=(stimulus.delay_ms if stimulus else None) or 0.0,
+            stim_duration_ms=(stimulus.duration_ms if stimulus else None) or 0.0,
             input_length_ms=spec.protocol.tstop_ms,
         )
         functions = tuple(term.name for term in spec.costs.functions)

@@ -17,6 +17,12 @@ from optimization.objective import Objective, make_objective
 from optimization.parameters import ParameterSpace
 from optimization.simulators import ModelError, Simulator, Trace, create_simulator
 from optimization.spec import ProblemSpec
+from optimization.trace_files import (
+    TraceFileError,
+    read_table,
+    upsample_to_simulation_grid,
+    voltage_in_mV,
+)
 
 
 class TargetError(ValueError):
@@ -25,15 +31,21 @@ class TargetError(ValueError):
 
 def model_key(spec: dict) -> str:
     """Names what a built simulator depends on, in a problem spec's JSON form: the model, the
-    hoc targets of the parameters, the protocol (stimulus, recording, dt, duration, initial
-    voltage), the target's sampling rate (recordings are sampled at it) and where the files
-    are. Equal keys can share one simulator process."""
+    targets of the parameters (hoc, section, segment, sections, property), the protocol
+    (stimulus, recording, dt, duration, initial voltage), the target's sampling rate and
+    compare_on (recordings are sampled by them) and where the files are. Equal keys can share
+    one simulator process."""
     target = spec.get("target") or {}
     baked = {
         "model": spec.get("model"),
-        "parameters": [(p.get("name"), p.get("hoc")) for p in spec.get("parameters") or []],
+        "parameters": [
+            [p.get(k) for k in ("name", "hoc", "section", "segment", "sections", "property")]
+            for p in spec.get("parameters") or []
+        ],
         "protocol": spec.get("protocol"),
         "sampling_rate_hz": target.get("sampling_rate_hz"),
+        # simulation_grid: recorded at every step instead of at the target's rate
+        "compare_on": target.get("compare_on", "target_grid"),
         "base_dir": spec.get("base_dir"),
     }
     return hashlib.sha256(json.dumps(baked).encode()).hexdigest()[:16]
@@ -101,28 +113,42 @@ def load_targets(spec: ProblemSpec) -> list[np.ndarray]:
 
 
 def read_target_file(spec: ProblemSpec) -> list[np.ndarray]:
-    name = spec.target.file
-    path = fetch(name) if name.startswith("data://") else Path(spec.resolve(name))
+    """One target array per sweep, in mV (voltage) and on the grid the costs compare on."""
+    target, protocol = spec.target, spec.protocol
+    path = (
+        fetch(target.file) if target.file.startswith("data://") else Path(spec.resolve(target.file))
+    )
     if not path.is_file():  # deleted since the problem file was checked
         raise TargetError(f"target file {path}: not found")
     try:
-        table = np.loadtxt(path, ndmin=2)
-    except (OSError, ValueError) as error:
-        raise TargetError(f"target file {path}: cannot read it as numbers ({error})") from None
-    columns = table[:, 1:] if spec.target.time_column else table
-    if columns.shape[1] != spec.protocol.sweeps:
+        table = read_table(path, "target file")
+        columns = table[:, 1:] if target.time_column else table
+        if columns.shape[1] != protocol.sweeps:
+            raise TargetError(
+                f"target file {path}: {columns.shape[1]} trace column(s) for "
+                f"{protocol.sweeps} sweep(s) (time_column: {target.time_column})"
+            )
+        if protocol.recording.variable == "v":
+            columns = voltage_in_mV(columns, target.unit, path)
+        traces = [columns[:, k].copy() for k in range(columns.shape[1])]
+        if target.compare_on == "simulation_grid":
+            traces = [
+                upsample_to_simulation_grid(
+                    trace, protocol.tstop_ms, target.sampling_rate_hz, protocol.dt_ms
+                )
+                for trace in traces
+            ]
+    except TraceFileError as error:
+        message = str(error)
         raise TargetError(
-            f"target file {path}: {columns.shape[1]} trace column(s) for "
-            f"{spec.protocol.sweeps} sweep(s) (time_column: {spec.target.time_column})"
-        )
-    if not np.isfinite(columns).all():
-        raise TargetError(f"target file {path}: contains NaN or infinite values")
-    return [columns[:, k].copy() for k in range(columns.shape[1])]
+            message if message.startswith("target file") else f"target file {path}: {message}"
+        ) from None
+    return traces
 
 
 def expected_length(spec: ProblemSpec) -> int:
-    """Samples a simulated sweep has at the target's sampling rate (features: 1000/dt)."""
-    step_ms = 1000 / (spec.target.sampling_rate_hz or 1000 / spec.protocol.dt_ms)
+    """Samples a simulated sweep has at the comparison rate."""
+    step_ms = 1000 / spec.comparison_rate_hz
     samples = int(round(spec.protocol.tstop_ms / step_ms)) + 1
     return samples - 1 if spec.protocol.recording.variable == "clamp_current" else samples
 
@@ -135,7 +161,7 @@ def check_target_lengths(spec: ProblemSpec, targets: list[np.ndarray]) -> None:
             raise TargetError(
                 f"target sweep {k + 1} has {len(target)} samples but the protocol records "
                 f"{model} (tstop_ms {spec.protocol.tstop_ms:g} at "
-                f"{spec.target.sampling_rate_hz:g} Hz): fix tstop_ms or sampling_rate_hz"
+                f"{spec.comparison_rate_hz:g} Hz): fix tstop_ms or sampling_rate_hz"
             )
 
 

@@ -8,6 +8,7 @@ current clamp and mV for voltage clamp.
 
 from __future__ import annotations
 
+import builtins
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,11 +46,35 @@ class ParameterSpec(_Strict):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
     hoc: str | None = Field(None, description="hoc assignment target, e.g. soma.gnabar_hh")
+    section: str | None = Field(None, description="one section (with segment and property)")
+    segment: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="index of the section's segment (the original's 'sec seg mech param')"
+    )
+    sections: str | None = Field(
+        None, description="'all' (every section) or a hoc SectionList (or section) name"
+    )
+    property: str | None = Field(None, description="section property or range variable")
     lower: float
     upper: float
     log: bool = Field(False, description="search log10(value) uniformly")
     unit: str = ""
     true_value: float | None = Field(None, description="known optimum (surrogate problems)")
+
+    @model_validator(mode="after")
+    def _form(self) -> ParameterSpec:
+        given = [k for k in ("hoc", "section", "segment", "sections", "property")
+                 if getattr(self, k) is not None]  # fmt: skip
+        if given not in ([], ["hoc"], ["section", "segment", "property"], ["sections", "property"]):
+            raise ValueError(
+                f"parameter {self.name} has {', '.join(given)}: give exactly one of hoc, "
+                "section+segment+property, sections+property (or none with a user function)"
+            )
+        return self
+
+    @builtins.property  # the field `property` shadows the builtin in this class
+    def applied_by_model_file(self) -> bool:
+        """No target of its own: the problem's user function applies it."""
+        return self.hoc is None and self.property is None
 
     @model_validator(mode="after")
     def _bounds(self) -> ParameterSpec:
@@ -66,26 +91,64 @@ class ParameterSpec(_Strict):
         return self
 
 
+class UserFunctionSpec(_Strict):
+    """A Python function ``function(h, values)`` in ``file`` (Python source run with NEURON's
+    ``h`` in its globals), called once per evaluation after the model is built and before the
+    sweeps, with the parameter values (real units) in the problem's parameter order."""
+
+    file: str = Field(description="Python source file: a path or a data:// name")
+    function: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
 class ModelSpec(_Strict):
-    """The simulated model: a hoc file (and NMODL folder) loaded by NEURON in-process."""
+    """The simulated model: a hoc or Python entry file (and NMODL folder) loaded by NEURON
+    in-process, with the working directory at the entry file's folder."""
 
     simulator: Literal["neuron"] = "neuron"
-    hoc: str = Field(description="hoc file building the cell: a path or a data:// name")
+    hoc: str = Field(description="entry file (.hoc or .py) building the cell: path or data://")
     mechanisms: str | None = Field(None, description="folder of .mod files compiled once")
+    user_function: UserFunctionSpec | None = Field(None, title="User function")
+
+
+# A waveform is played from t = 0 for ever (the original's custom stimulus).
+WAVEFORM_DURATION_MS = 1e9
 
 
 class StimulusSpec(_Strict):
-    """A step stimulus; each amplitude is one sweep (one simulated trace). Under a features
-    target, amplitudes, delay and duration not given are taken from the features file."""
+    """A step stimulus (each amplitude one sweep) or current waveforms (each file one sweep:
+    one value in nA per simulation step, played into the clamp from t = 0). With neither,
+    the sweeps come from elsewhere (a features file)."""
 
     type: Literal["IClamp", "VClamp"]
     section: str = "soma"
     position: Annotated[float, Field(ge=0, le=1)] = 0.5
     amplitudes: Annotated[list[float], Field(min_length=1)] | None = None
+    waveforms: Annotated[list[str], Field(min_length=1)] | None = Field(
+        None, description="files (paths or data:// names), one current value (nA) per dt"
+    )
     delay_ms: Annotated[float, Field(ge=0)] | None = None
     duration_ms: Annotated[float, Field(ge=0)] | None = None
     holding_mV: float | None = Field(None, description="VClamp level outside the step")
     series_resistance_MOhm: Annotated[float, Field(gt=0)] = 0.01
+
+    @model_validator(mode="before")
+    @classmethod
+    def _waveform_timing(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("waveforms"):
+            data = {"delay_ms": 0.0, "duration_ms": WAVEFORM_DURATION_MS, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _kind(self) -> StimulusSpec:
+        if self.amplitudes is not None and self.waveforms is not None:
+            raise ValueError("give amplitudes (steps) or waveforms (files), not both")
+        if self.waveforms is not None:
+            if self.type != "IClamp":
+                raise ValueError("waveforms are played into an IClamp: set type: IClamp")
+            if (self.delay_ms, self.duration_ms) != (0.0, WAVEFORM_DURATION_MS):
+                raise ValueError("a waveform plays from t = 0 for ever: leave out delay_ms and "
+                                 "duration_ms")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _units(self) -> StimulusSpec:
@@ -146,7 +209,8 @@ class ProtocolSpec(_Strict):
             raise ValueError(
                 f"dt_ms {self.dt_ms:g} must be smaller than tstop_ms {self.tstop_ms:g}"
             )
-        if self.stimulus and (self.stimulus.delay_ms or 0) >= self.tstop_ms:
+        delay = self.stimulus.delay_ms if self.stimulus else None
+        if delay is not None and delay >= self.tstop_ms:
             raise ValueError(
                 f"stimulus delay {self.stimulus.delay_ms:g} ms starts after the simulation ends "
                 f"(tstop_ms {self.tstop_ms:g}); both are in ms"
@@ -159,7 +223,12 @@ class ProtocolSpec(_Strict):
 
     @property
     def sweeps(self) -> int:
-        return len(self.stimulus.amplitudes) if self.stimulus and self.stimulus.amplitudes else 1
+        stimulus = self.stimulus
+        if stimulus and stimulus.amplitudes:
+            return len(stimulus.amplitudes)
+        if stimulus and stimulus.waveforms:
+            return len(stimulus.waveforms)
+        return 1
 
 
 class TargetSpec(_Strict):
@@ -180,6 +249,13 @@ class TargetSpec(_Strict):
         "efel5", description="efel4: a missing inv_first_ISI, inv_last_ISI, "
         "inv_time_to_first_spike or time_to_last_spike counts as 0, as eFEL 4 returned"
     )  # fmt: skip
+    unit: Literal["mV", "V"] = Field("mV", description="unit of the file's values (V: ×1000)")
+    compare_on: Literal["target_grid", "simulation_grid"] = Field(
+        "target_grid",
+        description="target_grid: the model is sampled down to the target's rate; "
+        "simulation_grid: the target is interpolated up onto the simulation steps (the "
+        "original tool's way, its linspace end points included) and costs run at 1000/dt Hz",
+    )
 
     @field_validator("sampling_rate_hz")
     @classmethod
@@ -303,13 +379,25 @@ class ProblemSpec(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"parameter names must be unique: {', '.join(duplicates)} repeated")
-        if self.model.simulator == "neuron":
-            missing = [p.name for p in self.parameters if not p.hoc]
+        if self.model.simulator == "neuron" and self.model.user_function is None:
+            missing = [p.name for p in self.parameters if p.applied_by_model_file]
             if missing:
-                raise ValueError(f"parameters {', '.join(missing)} need a hoc target for NEURON")
+                raise ValueError(
+                    f"parameters {', '.join(missing)} need a target (hoc, section+segment+"
+                    "property or sections+property) or a model.user_function applying them"
+                )
         self._check_target_kind()
+        if self.target.unit == "V" and self.protocol.recording.variable != "v":
+            raise ValueError("target.unit V is for membrane voltage recordings (variable v)")
         ratio = 1000 / (self.protocol.dt_ms * self.target.sampling_rate_hz)
-        if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+        if self.target.compare_on == "simulation_grid":
+            if ratio < 1 - 1e-9:
+                raise ValueError(
+                    f"target sampling_rate_hz {self.target.sampling_rate_hz:g} is above the "
+                    f"simulation rate 1000/dt_ms = {1000 / self.protocol.dt_ms:g} Hz: nothing "
+                    "to up-sample (sampling rates are in Hz, not kHz)"
+                )
+        elif abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
             raise ValueError(
                 f"target sampling_rate_hz {self.target.sampling_rate_hz:g} must divide the "
                 f"simulation rate 1000/dt_ms = {1000 / self.protocol.dt_ms:g} Hz "
@@ -328,8 +416,11 @@ class ProblemSpec(_Strict):
                 raise ValueError("costs: give functions (costs.features needs target.features)")
             if target.sampling_rate_hz is None:
                 raise ValueError("target.sampling_rate_hz: required field is missing")
-            if stimulus and None in (stimulus.amplitudes, stimulus.delay_ms, stimulus.duration_ms):
-                raise ValueError("protocol.stimulus: give amplitudes, delay_ms and duration_ms")
+            steps = stimulus and (stimulus.amplitudes, stimulus.delay_ms, stimulus.duration_ms)
+            if stimulus and not stimulus.waveforms and None in steps:
+                raise ValueError(
+                    "protocol.stimulus: give amplitudes, delay_ms and duration_ms (or waveforms)"
+                )
             return
         if costs.features is None or costs.functions is not None:
             raise ValueError("costs: a features target is scored by costs.features, not functions")
@@ -345,6 +436,13 @@ class ProblemSpec(_Strict):
                 f"target.sampling_rate_hz: features are extracted at the simulation rate "
                 f"{full_rate:g} Hz; leave the field out"
             )
+
+    @property
+    def comparison_rate_hz(self) -> float:
+        """Sampling rate at which model and target are compared (and costs computed)."""
+        if self.target.compare_on == "simulation_grid":
+            return 1000 / self.protocol.dt_ms
+        return self.target.sampling_rate_hz
 
     @property
     def budget(self) -> int:
@@ -403,12 +501,20 @@ def _check_files(spec: ProblemSpec, source: str) -> None:
     from optimization.data import registry
 
     checks = [("model.hoc", spec.model.hoc), ("model.mechanisms", spec.model.mechanisms)]
+    if spec.model.user_function:
+        checks.append(("model.user_function.file", spec.model.user_function.file))
+    stimulus = spec.protocol.stimulus
+    for k, waveform in enumerate((stimulus.waveforms if stimulus else None) or []):
+        checks.append((f"protocol.stimulus.waveforms[{k}]", waveform))
     checks += [("target.file", spec.target.file), ("target.features", spec.target.features)]
+    entries = registry()
     for field, value in checks:
         if value is None:
             continue
         if value.startswith("data://"):
-            if value.removeprefix("data://") not in registry():
+            name = value.removeprefix("data://")
+            folder = name.rstrip("/") + "/"  # a registered folder: files under it
+            if name not in entries and not any(e.startswith(folder) for e in entries):
                 raise SpecError(f"{source}: {field}: {value} is not in the data registry")
         elif not Path(spec.resolve(value)).exists():
             raise SpecError(f"{source}: {field}: file {spec.resolve(value)} does not exist")

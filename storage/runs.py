@@ -117,6 +117,6 @@ def _write_target(store: RunStore, problem: Problem) -> None:
     if not problem.objective.targets:  # a features target has no traces
         return
     targets = np.column_stack(problem.objective.targets)
-    step = 1000 / spec.target.sampling_rate_hz
+    step = 1000 / spec.comparison_rate_hz
     t0 = step / 2 if spec.protocol.recording.variable == "clamp_current" else 0.0
     store.write_arrays("target", {"trace": targets, "time": t0 + step * np.arange(len(targets))})

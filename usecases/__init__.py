@@ -1,4 +1,5 @@
-"""The benchmark problems shipped with the tool, addressed by name (``hh``, ``vclamp``)."""
+"""The benchmark problems shipped with the tool, addressed by name (``hh``, ``vclamp``,
+``ca1-passive`` …): a folder per problem, its name with ``_`` for ``-``."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ _HERE = Path(__file__).resolve().parent
 
 
 def names() -> list[str]:
-    return sorted(p.parent.name for p in _HERE.glob("*/problem.yaml"))
+    return sorted(p.parent.name.replace("_", "-") for p in _HERE.glob("*/problem.yaml"))
 
 
 def problem_path(name_or_path: str) -> Path:
     """The problem file of a use-case name, or the given path if it is not a name."""
-    candidate = _HERE / name_or_path / "problem.yaml"
+    candidate = _HERE / name_or_path.replace("-", "_") / "problem.yaml"
     if "/" not in name_or_path and candidate.is_file():
         return candidate
     return Path(name_or_path)

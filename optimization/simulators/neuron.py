@@ -1,15 +1,23 @@
-"""NEURON in-process: a user's hoc model with a step stimulus and one recorded variable."""
+"""NEURON in-process: a user's hoc or Python model with step or waveform stimuli and one
+recorded variable."""
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 from optimization.data import fetch
 from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
 from optimization.simulators.mechanisms import load_mechanisms
+from optimization.simulators.neuron_model import (
+    ModelState,
+    find_section,
+    load_entry_file,
+    load_user_function,
+    make_setter,
+)
 from optimization.spec import ProblemSpec
+from optimization.trace_files import TraceFileError, read_waveform
 
 # Simulated milliseconds between deadline checks: small enough to stop a hung run quickly,
 # large enough that the check costs nothing.
@@ -21,7 +29,9 @@ def _resolve_file(spec: ProblemSpec, value: str) -> Path:
 
 
 class NeuronSimulator(Simulator):
-    """Loads the hoc file once, then sets parameters by hoc assignment and runs each sweep.
+    """Builds the model once (entry file, stimulus, recording, parameter setters, user
+    function), then per evaluation puts the model's parameters back as built, applies the
+    values and runs each sweep.
 
     NEURON holds global state, so a process hosts one model: run one simulator per process.
     """
@@ -40,42 +50,62 @@ class NeuronSimulator(Simulator):
         if spec.model.mechanisms:
             load_mechanisms(_resolve_file(spec, spec.model.mechanisms))
         h.load_file("stdrun.hoc")
-        hoc = _resolve_file(spec, spec.model.hoc)
-        try:  # a hoc error raises (NEURON prints where); a missing file returns 0
-            loaded = h.load_file(1, str(hoc))
-        except RuntimeError as error:
-            raise ModelError(f"NEURON could not load the model file {hoc}: {error}") from None
-        if not loaded:
-            raise ModelError(f"NEURON could not load the model file {hoc}")
+        entry = _resolve_file(spec, spec.model.hoc)
+        load_entry_file(h, entry)
         self._h = h
         self._clamp = self._make_stimulus()
         self._vector = self._make_recording()
-        self._assignments = {p.name: p.hoc for p in spec.parameters}
-        for name, target in self._assignments.items():
-            # execute1(…, 0): a missing target is reported here, not printed by NEURON
-            if not h.execute1(f"{target} = {target}", 0):
-                raise ModelError(
-                    f"parameter {name}: hoc target {target!r} does not exist in {hoc.name}"
-                )
+        self._waveforms = self._read_waveforms()
+        self._playing = None
+        self._setters = {
+            p.name: make_setter(h, p, entry.name)
+            for p in spec.parameters
+            if not p.applied_by_model_file
+        }
+        self._user_function = None
+        if spec.model.user_function:
+            path = _resolve_file(spec, spec.model.user_function.file)
+            self._user_function = load_user_function(h, spec.model.user_function, path)
         h.cvode_active(0)
         self._pc = h.ParallelContext()
         self._pc.set_maxstep(10)
-        self._factor = round(1000 / (protocol.dt_ms * spec.target.sampling_rate_hz))
+        self._factor = round(1000 / (protocol.dt_ms * spec.comparison_rate_hz))
+        self._state = ModelState(h)
+        if self._user_function:
+            self._check_user_function(path)
         self._ready = True
 
-    def _section(self, name: str):
-        """A section by hoc name: ``soma``, ``dend[3]`` or ``cell.soma[0]``."""
-        obj = self._h
+    def _check_user_function(self, path: Path) -> None:
+        """Call the user function once at the middle of the bounds, so that one that raises
+        is reported at setup (naming the file and the function); then undo what it set."""
+        middle = [
+            p.true_value if p.true_value is not None else (p.lower + p.upper) / 2
+            for p in self.spec.parameters
+        ]
         try:
-            for attr, index in re.findall(r"(\w+)(?:\[(\d+)\])?", name):
-                obj = getattr(obj, attr)
-                if index:
-                    obj = obj[int(index)]
-        except (AttributeError, IndexError, TypeError, LookupError):
-            obj = None
-        if obj is None or not hasattr(obj, "nseg"):
-            raise ModelError(f"section {name!r} does not exist in the model")
-        return obj
+            self._user_function(self._h, middle)
+        except Exception as error:
+            name = self.spec.model.user_function.function
+            raise ModelError(
+                f"model.user_function: {name} in {path} raised {type(error).__name__}: {error}"
+            ) from None
+        self._state.restore()
+
+    def _read_waveforms(self) -> list:
+        stimulus, protocol = self.spec.protocol.stimulus, self.spec.protocol
+        vectors = []
+        for name in (stimulus.waveforms if stimulus else None) or []:
+            try:
+                values = read_waveform(
+                    _resolve_file(self.spec, name), protocol.tstop_ms, protocol.dt_ms
+                )
+            except TraceFileError as error:
+                raise ModelError(str(error)) from None
+            vectors.append(self._h.Vector(values))
+        return vectors
+
+    def _section(self, name: str):
+        return find_section(self._h, name)
 
     def _make_stimulus(self):
         stimulus, protocol, h = self.spec.protocol.stimulus, self.spec.protocol, self._h
@@ -114,15 +144,31 @@ class NeuronSimulator(Simulator):
     def run(self, parameters: dict[str, float], deadline: float | None = None) -> list[Trace]:
         if not self._ready:
             self.setup()
-        h, protocol = self._h, self.spec.protocol
-        for name, value in parameters.items():
-            if not h(f"{self._assignments[name]} = {float(value)!r}"):
-                raise ModelError(f"could not set {name} = {value!r}")
-        amplitudes = protocol.stimulus.amplitudes if protocol.stimulus else [None]
+        # the model as built (the original reloads it for each evaluation)
+        self._state.restore()
+        for name, setter in self._setters.items():
+            setter(float(parameters[name]))
+        if self._user_function:
+            # whatever section the model left accessed stays accessed (UC6 depends on it)
+            self._user_function(self._h, [float(parameters[p.name]) for p in self.spec.parameters])
+        stimulus = self.spec.protocol.stimulus
+        if self._waveforms:
+            return [self._sweep(None, deadline, waveform) for waveform in self._waveforms]
+        amplitudes = (stimulus.amplitudes if stimulus else None) or [None]
         return [self._sweep(amplitude, deadline) for amplitude in amplitudes]
 
-    def _sweep(self, amplitude: float | None, deadline: float | None) -> Trace:
+    def _play(self, waveform) -> None:
+        """One sample per step into the clamp's amplitude (the original's custom stimulus)."""
+        if self._playing is not waveform:
+            if self._playing is not None:
+                self._playing.play_remove()
+            waveform.play(self._clamp._ref_amp, self.spec.protocol.dt_ms)
+            self._playing = waveform
+
+    def _sweep(self, amplitude: float | None, deadline: float | None, waveform=None) -> Trace:
         h, protocol = self._h, self.spec.protocol
+        if waveform is not None:
+            self._play(waveform)
         if amplitude is not None:
             if protocol.stimulus.type == "IClamp":
                 self._clamp.amp = amplitude

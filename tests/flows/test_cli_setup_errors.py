@@ -90,11 +90,26 @@ def _bad_setting(data, folder):
                          "settings": {"sigma": -1.0}}  # fmt: skip
 
 
+def _bad_segment(data, folder):
+    data["parameters"][1] = {**data["parameters"][1], "section": "soma", "segment": 2,
+                             "property": "gkbar_hh"}  # fmt: skip
+    del data["parameters"][1]["hoc"]
+
+
+def _raising_user_function(data, folder):
+    (folder / "fun.py").write_text("def apply(h, v):\n    h.soma.no_such_thing = v[0]\n")
+    data["model"]["user_function"] = {"file": "fun.py", "function": "apply"}
+
+
 MISTAKES = {
     "hoc target (with a target file)": (
         _bad_hoc, [], "parameter gkbar_hh: hoc target 'soma.gkbar_hhx' does not exist"),
     "target file too short": (_short_target, [], "target sweep 1 has 1000 samples"),
     "stimulus section": (_bad_section, [], "section 'dend' does not exist"),
+    "segment": (_bad_segment, [], "parameter gkbar_hh: section soma has 1 segment(s), so "
+                "segment 2 does not exist"),
+    "user function that raises": (
+        _raising_user_function, [], "model.user_function: apply in "),
     "recorded variable": (_bad_recording, [], "cannot record 'cai'"),
     "algorithm setting out of range": (_bad_setting, [], "setting 'sigma' must be positive"),
     "population too small for the algorithm": (

@@ -167,3 +167,29 @@ def test_the_mirror_folder_is_verified_too(tree, monkeypatch, tmp_path):
         fetch("data://testcase_2_VClamp_surrogate/ufun.txt")
     with pytest.raises(DataError, match="not in the data registry"):
         fetch("data://nowhere/file.dat")
+
+
+MOD_FOLDER = "testcase_4_ca1_pc_simplification/mod_files"
+
+
+@pytest.fixture(scope="module")
+def mod_tree(tmp_path_factory):
+    names = [name for name in registry() if name.startswith(MOD_FOLDER + "/")]
+    return upstream_tree(tmp_path_factory.mktemp("mod-upstream"), names), names
+
+
+def test_a_registered_folder_is_fetched_file_by_file(mod_tree, serve, downloads, monkeypatch):
+    """``data://…/mod_files`` (a mechanisms folder): every registered file under it, laid out
+    as the folder, verified; the mirror's own folder, or a folder in the download cache."""
+    source, names = mod_tree
+    assert len(names) == 21
+    server = serve(source)
+    monkeypatch.setenv("NEUROPTIMUS_DATA_URL", server.url)
+    folder = fetch(f"data://{MOD_FOLDER}")
+    assert sorted(p.name for p in folder.glob("*.mod")) == sorted(Path(n).name for n in names)
+    assert (folder / "CaN.mod").read_bytes() == (source / MOD_FOLDER / "CaN.mod").read_bytes()
+    assert sorted(server.requests) == sorted(f"/{n}" for n in names)
+    monkeypatch.setenv("NEUROPTIMUS_DATA_MIRROR", str(source))
+    assert fetch(f"data://{MOD_FOLDER}/") == source / MOD_FOLDER
+    with pytest.raises(DataError, match="not in the data registry"):
+        fetch("data://testcase_4_ca1_pc_simplification/mod")

@@ -13,7 +13,7 @@ import pytest
 from optimization.evaluation import simulate_traces
 from optimization.problem import build_problem, expected_length, model_key
 from optimization.simulators import ModelError
-from optimization.spec import load_problem
+from optimization.spec import UserFunctionSpec, load_problem
 from usecases import problem_path
 
 
@@ -42,6 +42,11 @@ def _key(spec) -> str:
 def _baked_variants(spec):
     parameters = [p.model_copy(update={"hoc": "soma.gl_hh(0.5)"}) if p.name == "gl_hh" else p
                   for p in spec.parameters]  # fmt: skip
+    on_segment = [
+        p.model_copy(update={"hoc": None, "section": "soma", "segment": 0, "property": p.name})
+        if p.name == "gl_hh" else p
+        for p in spec.parameters
+    ]  # fmt: skip
     return {
         "sampling rate": _with(spec, "target", sampling_rate_hz=20000.0),
         "dt": _with(spec, "protocol", dt_ms=0.0125),
@@ -55,6 +60,11 @@ def _baked_variants(spec):
         "model file": _with(spec, "model", hoc="other.hoc"),
         "mechanisms": _with(spec, "model", mechanisms="mod"),
         "parameter target": spec.model_copy(update={"parameters": parameters}),
+        "parameter form": spec.model_copy(update={"parameters": on_segment}),
+        "compared on the simulation grid": _with(spec, "target", compare_on="simulation_grid"),
+        "user function": _with(
+            spec, "model", user_function=UserFunctionSpec(file="f.py", function="f")
+        ),
         "file folder": _with(spec, None, base_dir="/elsewhere"),
     }
 

@@ -21,7 +21,20 @@ def test_bundled_problems_load(name):
 
 
 def test_use_case_names():
-    assert {"hh", "vclamp"} <= set(names())
+    assert {"hh", "vclamp", "ca1-passive", "ca1-simplified"} <= set(names())
+
+
+def test_real_model_problems_keep_the_original_parameter_order():
+    """The order of the original settings' adjusted_params (positional --values rely on it)."""
+    passive = load_problem(problem_path("ca1-passive"))
+    assert [p.name for p in passive.parameters] == ["cm", "Ra", "g_pas"]
+    assert passive.model.user_function.function == "usr_fun"
+    simplified = load_problem(problem_path("ca1-simplified"))
+    mechanisms = ["CaN", "CaL", "H_CA1pyr_prox", "K_AHP", "K_C_1D", "K_M", "K_A_prox", "K_DR",
+                  "Na_soma"]  # fmt: skip
+    assert [p.property for p in simplified.parameters] == [f"gmax_{m}" for m in mechanisms]
+    assert {(p.section, p.segment) for p in simplified.parameters} == {("soma", 0)}
+    assert simplified.comparison_rate_hz == 20000
 
 
 def _broken(tmp_path, change):
@@ -63,6 +76,13 @@ CASES = [
     (_set(["parameters", 0, "log"], True), None),  # positive lower bound: fine
     (_set(["parameters", 0, "lowr"], 1), "parameters[0].lowr: unknown field"),
     (_set(["target", "regenerate"], False), "give exactly one of file"),
+    (_set(["parameters", 0, "section"], "soma"), "has hoc, section: give exactly one of hoc"),
+    (_set(["parameters", 0, "hoc"], KeyError), "need a target (hoc, section+segment+property"),
+    (_set(["target", "unit"], "mV2"), "target.unit"),
+    (_set(["target", "compare_on"], "simulation_grid"), None),
+    (_set(["target", "sampling_rate_hz"], 80000), "must divide the simulation rate"),
+    (_set(["protocol", "stimulus", "waveforms"], ["w.dat"]), "not both"),
+    (_set(["model", "user_function"], {"file": "nope.py", "function": "f"}), "nope.py does not"),
 ]
 
 

@@ -1,0 +1,55 @@
+"""UC3 (ca1-passive) and UC4 (ca1-simplified) give the original tool's numbers: the real
+command line, ``neuroptimus evaluate NAME --values … --json``, on the reference vectors of
+``shared/usecases/reference/usecase_totals.json`` (the original at a0d7c9d, NEURON 9)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(os.environ.get("NEUROPTIMUS_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+REFERENCE = SHARED / "usecases" / "reference" / "usecase_totals.json"
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(not REFERENCE.is_file(), reason="no reference numbers here")
+
+
+def _reference(name: str) -> dict:
+    return json.loads(REFERENCE.read_text())["usecases"][name]
+
+
+def _evaluate(name: str, values: list[float]) -> dict:
+    text = ",".join(repr(float(v)) for v in values)
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "evaluate", name, "--values", text, "--json"],
+        capture_output=True, text=True, timeout=900, cwd=ROOT, env=os.environ.copy(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # stdout is the JSON alone (model output goes to stderr)
+
+
+@pytest.mark.parametrize("name", ["ca1-passive", "ca1-simplified"])
+def test_evaluate_gives_the_original_tools_total_and_components(name):
+    reference = _reference(name)
+    (trace,) = reference["per_trace"] if "per_trace" in reference else [reference]
+    components = trace["components_unweighted"]
+    got = _evaluate(name, reference["values"])
+    assert got.get("status") is None
+    assert got["total"] == pytest.approx(reference["total"], rel=1e-3)
+    assert set(got["components"]) == set(components)
+    for component, value in components.items():
+        assert got["components"][component] == pytest.approx(value, rel=1e-3, abs=1e-12), component
+
+
+def test_values_are_positional_and_counted():
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "evaluate", "ca1-passive", "--values", "2.5,400"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--values: 2 value(s) for 3 parameters (cm, Ra, g_pas)" in result.stderr
