@@ -71,7 +71,20 @@ class ModelSpec(_Strict):
 
     simulator: Literal["neuron"] = "neuron"
     hoc: str = Field(description="hoc file building the cell: a path or a data:// name")
-    mechanisms: str | None = Field(None, description="folder of .mod files compiled once")
+    mechanisms: str | None = Field(
+        None, description="folder of .mod files compiled once: a path or a data:// folder name"
+    )
+    patches: list[str] = Field(
+        default_factory=list,
+        description="unified diffs (paths relative to the problem file) applied in order to "
+        "copies of the mechanism files before compiling; the run store records them",
+    )
+
+    @model_validator(mode="after")
+    def _patches_need_mechanisms(self) -> ModelSpec:
+        if self.patches and not self.mechanisms:
+            raise ValueError("patches apply to mechanism files: give model.mechanisms too")
+        return self
 
 
 class StimulusSpec(_Strict):
@@ -346,12 +359,18 @@ def _check_files(spec: ProblemSpec, source: str) -> None:
     from optimization.data import registry
 
     checks = [("model.hoc", spec.model.hoc), ("model.mechanisms", spec.model.mechanisms)]
+    checks += [(f"model.patches[{k}]", patch) for k, patch in enumerate(spec.model.patches)]
     checks.append(("target.file", spec.target.file))
     for field, value in checks:
         if value is None:
             continue
         if value.startswith("data://"):
-            if value.removeprefix("data://") not in registry():
+            name = value.removeprefix("data://")
+            # a mechanisms folder is the prefix of its registered files
+            folder = field == "model.mechanisms" and any(
+                entry.startswith(name.rstrip("/") + "/") for entry in registry()
+            )
+            if name not in registry() and not folder:
                 raise SpecError(f"{source}: {field}: {value} is not in the data registry")
         elif not Path(spec.resolve(value)).exists():
             raise SpecError(f"{source}: {field}: file {spec.resolve(value)} does not exist")
