@@ -105,8 +105,12 @@ def neuron_version() -> str:
 
 
 def nrnivmodl() -> str:
-    """nrnivmodl of this interpreter's environment (its bin folder: found also when a batch
-    job or a worker did not activate it), else the one on PATH."""
+    """nrnivmodl named by ``NEUROPTIMUS_NRNIVMODL`` (another NEURON build), else the one of
+    this interpreter's environment (its bin folder: found also when a batch job or a worker
+    did not activate it), else the one on PATH."""
+    chosen = os.environ.get("NEUROPTIMUS_NRNIVMODL")
+    if chosen:
+        return chosen
     beside = Path(sys.executable).parent / "nrnivmodl"  # not resolved: a venv links python
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)

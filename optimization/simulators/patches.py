@@ -102,9 +102,7 @@ def apply_hunks(original: str, patch: FilePatch, source: str, file_name: str) ->
     for number, hunk in enumerate(patch.hunks, 1):
         old = hunk.old
         wanted = max(hunk.old_start - 1 + offset, done)
-        fits = [
-            p for p in range(done, len(lines) - len(old) + 1) if bare[p : p + len(old)] == old
-        ]
+        fits = [p for p in range(done, len(lines) - len(old) + 1) if bare[p : p + len(old)] == old]
         if not fits:
             raise PatchError(
                 f"patch {source} does not apply to {file_name}: hunk {number} "
