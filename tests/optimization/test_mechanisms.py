@@ -28,7 +28,7 @@ from optimization.simulators.mechanisms import (
     nrnivmodl,
 )
 from optimization.simulators.patches import PatchError, apply_patch
-from optimization.spec import load_problem
+from optimization.spec import SpecError, load_problem
 from storage.metadata import write_metadata
 from storage.runs import create_run_store
 
@@ -39,6 +39,7 @@ from pathlib import Path
 from optimization.simulators.mechanisms import load_mechanisms, compile_mechanisms
 from neuron import h
 load_mechanisms(Path(sys.argv[1]))
+load_mechanisms(Path(sys.argv[1]))  # loaded once per process: the second call does nothing
 soma = h.Section(name="soma")
 soma.insert("neuroptimus_test_leak")
 print(compile_mechanisms(Path(sys.argv[1])))
@@ -75,6 +76,7 @@ def test_workers_starting_together_compile_once(tmp_path, locks):
     outputs = [worker.communicate(timeout=600) for worker in workers]
     for worker, (_, stderr) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, stderr[-2000:]
+        assert "already exists" not in stderr  # NEURON's complaint about a second load
     libraries = {stdout.strip().splitlines()[-1] for stdout, _ in outputs}
     assert len(libraries) == 1 and Path(libraries.pop()).is_file()
     assert len(runs.read_text().split()) == 1  # the others waited, then found the library
@@ -294,3 +296,24 @@ def test_the_store_records_the_patches_applied(tmp_path, monkeypatch):
     assert (tmp_path / "mods" / "leak.mod").read_text() == LEAK_MOD
     build = next((tmp_path / "cache" / "mechanisms").iterdir())
     assert "g = 0.0002 (S/cm2)" in (build / "leak.mod").read_text()
+
+
+def test_the_problem_file_names_mechanism_folders_and_patches(tmp_path):
+    """A data:// folder is the prefix of registered files; patches are files beside the
+    problem and need mechanisms; mistakes are one line naming the field."""
+    (tmp_path / "kd.patch").write_text(KD_PATCH.read_text())
+    spec = load_problem(leak_problem(tmp_path, mechanisms=UC6, patches=["kd.patch"]))
+    assert spec.model.patches == ["kd.patch"]
+    assert mechanisms_record(spec)["patches"][0]["changes"] == ["kd_params3.mod"]
+    problems = {
+        "data://testcase_6_Detailed_CA1_pyramidal_cell_model/mods": "model.mechanisms: data://"
+        "testcase_6_Detailed_CA1_pyramidal_cell_model/mods is not in the data registry",
+        "missing.patch": f"model.patches[0]: file {tmp_path / 'missing.patch'} does not exist",
+    }
+    for value, expected in problems.items():
+        change = {"patches": [value]} if value.endswith(".patch") else {"mechanisms": value}
+        with pytest.raises(SpecError) as error:
+            load_problem(leak_problem(tmp_path, **{"patches": ["kd.patch"], **change}))
+        assert str(error.value) == f"{tmp_path / 'problem.yaml'}: {expected}"
+    with pytest.raises(SpecError, match="model: patches apply to mechanism files: give model"):
+        load_problem(leak_problem(tmp_path, mechanisms=None, patches=["kd.patch"]))
