@@ -82,17 +82,15 @@ class MechanismSources:
 
 
 def problem_sources(spec) -> MechanismSources | None:
-    """The mechanisms of a problem spec (None without ``model.mechanisms``)."""
+    """The mechanisms of a problem spec (None without ``model.mechanisms``); paths are
+    relative to the problem file, patches may also be data:// names."""
     model = spec.model
     if not model.mechanisms:
         return None
-    patches = tuple(Path(_local(spec, p)) for p in model.patches)
-    return MechanismSources.of(_local(spec, model.mechanisms), patches)
-
-
-def _local(spec, value: str) -> str:
-    """A data:// name unchanged, a patch given as data:// fetched, other paths made absolute."""
-    return value if value.startswith(SCHEME) else spec.resolve(value)
+    patches = tuple(
+        fetch(p) if p.startswith(SCHEME) else Path(spec.resolve(p)) for p in model.patches
+    )
+    return MechanismSources.of(spec.resolve(model.mechanisms), patches)
 
 
 def neuron_version() -> str:
