@@ -16,38 +16,83 @@ import yaml
 from optimization.spec import ProblemSpec
 
 
-def bare_simulation_seconds(spec: ProblemSpec, repeats: int = 20) -> tuple[float, float]:
-    """Median seconds of one bare simulation, and of simulation + scoring, in a fresh process."""
+def evaluation_times(spec: ProblemSpec, repeats: int | None = None) -> dict:
+    """Per evaluation, in a fresh process: the framework's evaluation (``evaluate_one``:
+    parameters applied, every sweep simulated, the costs scored) against the bare NEURON
+    simulation of the same model with the same values (``_time_evaluations``)."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_time_bare, spec, repeats).result()
+        return pool.submit(_time_evaluations, spec, repeats).result()
 
 
-def _time_bare(spec: ProblemSpec, repeats: int) -> tuple[float, float]:
+def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
+    """The model is built once (the framework's own setup); each repeat then times one
+    framework evaluation, and right after it the bare simulation of what the evaluation left
+    loaded — its parameters, stimulus and recordings — as ``h.finitialize(v_init)`` and
+    ``ParallelContext.psolve(tstop)`` (NEURON's compiled time loop) per sweep. The stimulus
+    keeps the last sweep's amplitude: with a fixed step, a sweep costs the same at any."""
+    from neuron import h
+
+    from optimization.evaluation import OK, STATUSES, evaluate_one, hosted_simulator
     from optimization.problem import build_problem, true_values
-    from optimization.simulators import create_simulator
 
-    simulator = create_simulator(spec)
-    simulator.setup()
-    middle = {p.name: (p.lower + p.upper) / 2 for p in spec.parameters}
-    simulator.run(middle)
-    simulate = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        traces = simulator.run(middle)
-        simulate.append(time.perf_counter() - started)
+    simulator = hosted_simulator(spec)
     targets = (
         [t.values for t in simulator.run(true_values(spec))] if spec.target.regenerate else None
     )
-    objective = build_problem(spec, targets).objective
-    score = []
+    problem = build_problem(spec, targets)
+    values = np.array([(p.lower + p.upper) / 2 for p in spec.parameters])
+    started = time.perf_counter()
+    evaluate_one(problem, values)  # warm-up (caches, first allocations)
+    first = time.perf_counter() - started
+    # about 20 s of timing on a model of a second per evaluation, more repeats on faster ones
+    repeats = repeats or int(min(20, max(3, 10.0 / max(first, 1e-6))))
+    protocol, context = spec.protocol, h.ParallelContext()
+    framework, bare, scoring = [], [], []
     for _ in range(repeats):
         started = time.perf_counter()
-        objective.errors(traces)
-        score.append(time.perf_counter() - started)
-    return float(np.median(simulate)), float(np.median(simulate) + np.median(score))
+        errors, status, message, _ = evaluate_one(problem, values)
+        framework.append(time.perf_counter() - started)
+        if status != OK:
+            raise RuntimeError(f"the evaluation ended {STATUSES[status]}: {message}")
+        started = time.perf_counter()
+        for _ in range(protocol.sweeps):
+            h.dt = protocol.dt_ms
+            h.finitialize(protocol.v_init_mV)
+            context.psolve(protocol.tstop_ms)
+        bare.append(time.perf_counter() - started)
+        if abs(h.t - protocol.tstop_ms) > protocol.dt_ms:
+            raise RuntimeError(f"the bare simulation stopped at t = {h.t:g} ms")
+    traces = simulator.run(problem.space.as_dict(values))
+    for _ in range(repeats):
+        started = time.perf_counter()
+        problem.objective.errors(traces)
+        scoring.append(time.perf_counter() - started)
+    framework_s, bare_s = float(np.median(framework)), float(np.median(bare))
+    return {
+        "evaluation_repeats": repeats,
+        "sweeps": protocol.sweeps,
+        "framework_evaluation_ms": framework_s * 1000,
+        "bare_simulation_ms": bare_s * 1000,
+        "bare_scored_ms": (bare_s + float(np.median(scoring))) * 1000,
+        "scoring_ms": float(np.median(scoring)) * 1000,
+        "framework_to_bare_ratio": framework_s / bare_s,
+    }
+
+
+def describe_evaluation(name: str, f: dict) -> str:
+    """The figures of ``evaluation_times`` as the lines the benchmark prints."""
+    return (
+        f"one evaluation of {name} ({f['sweeps']} sweep(s), median of "
+        f"{f['evaluation_repeats']} at the middle of the bounds):\n"
+        f"  framework evaluation  {f['framework_evaluation_ms']:10.1f} ms (parameters, "
+        f"simulation, scoring {f['scoring_ms']:.1f} ms)\n"
+        f"  bare NEURON           {f['bare_simulation_ms']:10.1f} ms (same model and values: "
+        "finitialize + psolve per sweep)\n"
+        f"  ratio                 {f['framework_to_bare_ratio']:10.3f} (framework / bare)"
+    )
 
 
 def overhead(
@@ -58,30 +103,35 @@ def overhead(
     seed: int,
     csv: str | Path | None = None,
     algorithm: str | None = None,
+    full_run: bool = True,
+    repeats: int | None = None,
 ) -> dict:
-    """Run one full optimization with the command line (``neuroptimus run``, its own process:
-    setup → optimize → analyze, Prefect and Zarr included) on a LocalCluster of ``workers``,
-    print where its time and memory go, and write the figures to ``csv``."""
+    """Time one evaluation in the framework against the bare NEURON simulation of the same
+    model (``evaluation_times``); then, with ``full_run``, run one full optimization with
+    the command line (``neuroptimus run``, its own process: setup → optimize → analyze,
+    Prefect and Zarr included) on a LocalCluster of ``workers``, print where its time and
+    memory go, and write the figures to ``csv``."""
     from optimization.spec import with_overrides
 
     spec = with_overrides(
         spec, algorithm=algorithm, population=population, generations=generations, seed=seed
     )
     spec = spec.model_copy(update={"stopping": type(spec.stopping)()})  # the whole budget
-    bare, bare_scored = bare_simulation_seconds(spec)
-    print(
-        f"bare simulation of {spec.name}: {bare * 1000:.1f} ms "
-        f"(with scoring {bare_scored * 1000:.1f} ms)"
-    )
-    with tempfile.TemporaryDirectory() as folder:
-        run = run_command_line(spec, workers, Path(folder))
-    figures = {
-        **run,
-        "bare_simulation_ms": bare * 1000,
-        "bare_scored_ms": bare_scored * 1000,
-        "ideal_wall_seconds": run["evaluations"] * bare_scored / workers,
-    }
-    print(describe_run(figures))
+    times = evaluation_times(spec, repeats)
+    print(describe_evaluation(spec.name, times))
+    figures = dict(times)
+    if full_run:
+        with tempfile.TemporaryDirectory() as folder:
+            run = run_command_line(spec, workers, Path(folder))
+        bare = times["bare_simulation_ms"]
+        figures = {
+            **run,
+            **times,
+            "ideal_wall_seconds": run["evaluations"] * times["bare_scored_ms"] / 1000 / workers,
+            "run_evaluation_to_bare_ratio": run["mean_evaluation_ms"] / bare,
+            "generation_to_bare_ratio": run["generation_ms_per_evaluation"] / bare,
+        }
+        print(describe_run(figures))
     if csv:
         write_figures(csv, {"": figures})
         print(f"figures written to {csv}")
@@ -123,6 +173,8 @@ def run_command_line(spec: ProblemSpec, workers: int, folder: Path) -> dict:
         "mean_evaluation_ms": busy / n * 1000,
         "efficiency": busy / (wall * workers),
         "efficiency_generations_only": busy / (float(stats["seconds"].sum()) * workers),
+        # a worker's share of the generations' wall time per evaluation (all costs included)
+        "generation_ms_per_evaluation": float(stats["seconds"].sum()) * workers / n * 1000,
         "store_ms_per_generation": profile["store_critical_seconds"] / g * 1000,
         "store_background_ms_per_generation": (
             profile["store_write_seconds"] + profile["store_commit_seconds"]
@@ -160,7 +212,14 @@ def describe_run(f: dict) -> str:
         f"{f['evaluations']} evaluations in {f['generations']} generations on {f['workers']} "
         f"workers: {f['wall_seconds']:.1f} s in the optimize flow"
         + (f" (ideal {f['ideal_wall_seconds']:.1f} s)" if "ideal_wall_seconds" in f else ""),
-        f"mean evaluation inside the framework: {f['mean_evaluation_ms']:.1f} ms",
+        f"mean evaluation inside the framework: {f['mean_evaluation_ms']:.1f} ms"
+        + (
+            f" ({f['run_evaluation_to_bare_ratio']:.3f} × bare NEURON); generations' wall time "
+            f"× workers per evaluation: {f['generation_ms_per_evaluation']:.1f} ms "
+            f"({f['generation_to_bare_ratio']:.3f} × bare NEURON)"
+            if "generation_to_bare_ratio" in f
+            else ""
+        ),
         f"parallel efficiency, whole optimize flow (cluster start included): {f['efficiency']:.3f}",
         f"parallel efficiency, generations only: {f['efficiency_generations_only']:.3f}",
         f"per generation: store writes {f['store_ms_per_generation']:.1f} ms on the critical "

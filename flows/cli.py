@@ -531,12 +531,27 @@ def benchmark_overhead(
     algorithm: Annotated[
         str | None, typer.Option(help="Instead of the problem's (random: never converges).")
     ] = None,
+    full_run: Annotated[
+        bool,
+        typer.Option(
+            help="After the per-evaluation timing, a whole run of population × "
+            "generations through the command line."
+        ),
+    ] = True,
+    repeats: Annotated[
+        int | None,
+        typer.Option(help="Timed evaluations (default: about 20 s worth, 3 to 20)."),
+    ] = None,
 ) -> None:
-    """Where a full run's time and memory go (Prefect and Zarr included) vs the bare model."""
+    """One evaluation in the framework vs the bare NEURON simulation of the same model (same
+    values: finitialize + psolve per sweep) and their ratio; then where a full run's time
+    and memory go (Prefect and Zarr included). Works on any problem (a bundled name or a
+    problem file); a slow model wants a smaller --population and --generations."""
     from flows.benchmark import overhead
 
     try:
-        overhead(_load(problem), population, generations, workers, seed, csv, algorithm)
+        overhead(_load(problem), population, generations, workers, seed, csv, algorithm,
+                 full_run, repeats)  # fmt: skip
     except _user_errors() as error:
         _fail(str(error), 1)
 

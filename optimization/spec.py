@@ -106,8 +106,21 @@ class ModelSpec(_Strict):
 
     simulator: Literal["neuron"] = "neuron"
     hoc: str = Field(description="entry file (.hoc or .py) building the cell: path or data://")
-    mechanisms: str | None = Field(None, description="folder of .mod files compiled once")
+    mechanisms: str | None = Field(
+        None, description="folder of .mod files compiled once: a path or a data:// folder name"
+    )
+    patches: list[str] = Field(
+        default_factory=list,
+        description="unified diffs (paths relative to the problem file) applied in order to "
+        "copies of the mechanism files before compiling; the run store records them",
+    )
     user_function: UserFunctionSpec | None = Field(None, title="User function")
+
+    @model_validator(mode="after")
+    def _patches_need_mechanisms(self) -> ModelSpec:
+        if self.patches and not self.mechanisms:
+            raise ValueError("patches apply to mechanism files: give model.mechanisms too")
+        return self
 
 
 # A waveform is played from t = 0 for ever (the original's custom stimulus).
@@ -506,6 +519,7 @@ def _check_files(spec: ProblemSpec, source: str) -> None:
     stimulus = spec.protocol.stimulus
     for k, waveform in enumerate((stimulus.waveforms if stimulus else None) or []):
         checks.append((f"protocol.stimulus.waveforms[{k}]", waveform))
+    checks += [(f"model.patches[{k}]", patch) for k, patch in enumerate(spec.model.patches)]
     checks += [("target.file", spec.target.file), ("target.features", spec.target.features)]
     entries = registry()
     for field, value in checks:

@@ -37,6 +37,8 @@ def run_metadata(store: RunStore) -> dict[str, Any]:
         "description": spec.get("description", ""),
         "created": attrs["created"],
         "model": {**spec["model"], "protocol": spec["protocol"]},
+        # the mechanism files (SHA-256) and the patches applied to them before compiling
+        "mechanisms": attrs.get("mechanisms"),
         "parameters": [
             {
                 "name": p["name"],

@@ -14,6 +14,7 @@ import numpy as np
 from optimization.algorithms import get_algorithm
 from optimization.locks import process_alive
 from optimization.problem import Problem, build_problem
+from optimization.simulators.mechanisms import mechanisms_record
 from optimization.spec import ProblemSpec
 from storage.provenance import git_revision, package_versions
 from storage.run_store import RunStore, StoreError, check_writable
@@ -76,6 +77,8 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
             "penalty": spec.evaluation.penalty,
             "budget": spec.budget,
             "pareto_fronts": keeps_fronts(spec),
+            # the compiled mechanisms: files, patches applied (None without mechanisms)
+            "mechanisms": mechanisms_record(spec),
         },
     )
     _write_target(store, problem)

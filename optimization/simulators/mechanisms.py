@@ -1,45 +1,147 @@
-"""Compile NMODL folders once per machine and load them once per process."""
+"""Compile a problem's NMODL folder once per machine and load it once per process.
+
+The folder is a path or a ``data://`` name of the registry (every registered file under that
+prefix is fetched and verified). Its files are copied into a build folder of the cache,
+named by the content of the files, of the problem's patches and by the NEURON version; the
+patches are applied to those copies (the fetched files stay as verified), then ``nrnivmodl``
+— the one beside the running interpreter, else the one on PATH — compiles them. Workers of
+one node that start together wait on a lock instead of compiling twice. A .mod file that
+does not compile is a ``ModelError`` of one line naming the file and nrnivmodl's message.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
+from optimization.data import SCHEME, fetch, registry
 from optimization.locks import LockError, exclusive_lock
 from optimization.simulators.base import ModelError
+from optimization.simulators.patches import PatchError, apply_patch
 
 _loaded: set[str] = set()
+_COMPLETE = ".complete"  # written once nrnivmodl has succeeded (a killed build has none)
+# files of a local folder that nrnivmodl reads (sources and what they INCLUDE)
+_SOURCE_SUFFIXES = {".mod", ".inc", ".h", ".hpp", ".c", ".cpp"}
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("NEUROPTIMUS_CACHE", Path.home() / ".cache" / "neuroptimus"))
 
 
-def compile_mechanisms(folder: Path) -> Path:
-    """Compile the .mod files of ``folder`` with nrnivmodl (cached by content); return the
-    compiled library. Concurrent workers wait on a file lock instead of compiling twice."""
-    mod_files = sorted(folder.glob("*.mod"))
-    if not mod_files:
-        raise ModelError(f"{folder}: no .mod files to compile")
-    digest = hashlib.sha256()
-    for mod in mod_files:
-        digest.update(mod.name.encode() + b"\0" + mod.read_bytes())
-    build = cache_root() / "mechanisms" / digest.hexdigest()[:16]
+@dataclass(frozen=True)
+class MechanismSources:
+    """A mechanism folder as a problem names it (``label``), its files (name inside the
+    folder → local, verified path) and the patch files to apply to their copies."""
+
+    label: str
+    files: dict[str, Path]
+    patches: tuple[Path, ...] = field(default=())
+
+    @classmethod
+    def of(cls, value: str | Path, patches: tuple[Path, ...] = ()) -> MechanismSources:
+        """The sources of a folder path or of a ``data://`` folder name."""
+        value = str(value)
+        if value.startswith(SCHEME):
+            prefix = value.removeprefix(SCHEME).rstrip("/") + "/"
+            names = sorted(name for name in registry() if name.startswith(prefix))
+            if not names:
+                raise ModelError(f"{value}: no registered files under this folder name")
+            files = {name.removeprefix(prefix): fetch(SCHEME + name) for name in names}
+            return cls(value, files, tuple(patches))
+        folder = Path(value)
+        if not folder.is_dir():
+            raise ModelError(f"mechanisms folder {folder} does not exist")
+        files = {
+            p.name: p
+            for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix in _SOURCE_SUFFIXES
+        }
+        return cls(value, files, tuple(patches))
+
+    @property
+    def mod_names(self) -> list[str]:
+        return [name for name in self.files if name.endswith(".mod") and "/" not in name]
+
+    def digest(self) -> str:
+        """Names the build: the files, the patches (applied in order) and NEURON's version."""
+        hasher = hashlib.sha256(f"neuron {neuron_version()} {platform.machine()}\0".encode())
+        for name, path in self.files.items():
+            hasher.update(b"file\0" + name.encode() + b"\0" + path.read_bytes() + b"\0")
+        for patch in self.patches:
+            hasher.update(b"patch\0" + patch.name.encode() + b"\0" + patch.read_bytes() + b"\0")
+        return hasher.hexdigest()
+
+
+def problem_sources(spec) -> MechanismSources | None:
+    """The mechanisms of a problem spec (None without ``model.mechanisms``); paths are
+    relative to the problem file, patches may also be data:// names."""
+    model = spec.model
+    if not model.mechanisms:
+        return None
+    patches = tuple(
+        fetch(p) if p.startswith(SCHEME) else Path(spec.resolve(p)) for p in model.patches
+    )
+    return MechanismSources.of(spec.resolve(model.mechanisms), patches)
+
+
+def neuron_version() -> str:
+    for name in ("neuron", "neuron-nightly"):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def nrnivmodl() -> str:
+    """nrnivmodl named by ``NEUROPTIMUS_NRNIVMODL`` (another NEURON build), else the one of
+    this interpreter's environment (its bin folder: found also when a batch job or a worker
+    did not activate it), else the one on PATH."""
+    chosen = os.environ.get("NEUROPTIMUS_NRNIVMODL")
+    if chosen:
+        return chosen
+    beside = Path(sys.executable).parent / "nrnivmodl"  # not resolved: a venv links python
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("nrnivmodl")
+    if found:
+        return found
+    raise ModelError(
+        f"nrnivmodl not found beside {sys.executable} nor on PATH: install NEURON in this "
+        "environment (pip install neuron) to compile the mechanisms"
+    )
+
+
+def compile_mechanisms(sources: MechanismSources | str | Path) -> Path:
+    """Compile ``sources`` with nrnivmodl unless a build of the same content exists; return
+    the compiled library. Concurrent workers wait on a lock instead of compiling twice."""
+    if not isinstance(sources, MechanismSources):
+        sources = MechanismSources.of(sources)
+    if not sources.mod_names:
+        raise ModelError(f"{sources.label}: no .mod files to compile")
+    build = cache_root() / "mechanisms" / sources.digest()[:16]
     build.mkdir(parents=True, exist_ok=True)
     try:
         with exclusive_lock(build / ".lock", wait=True):
-            return _library(build) or _compile(folder, mod_files, build)
+            return _library(build) or _compile(sources, build)
     except LockError as error:
-        raise ModelError(f"cannot compile the mechanisms of {folder}: {error}") from None
+        raise ModelError(f"cannot compile the mechanisms of {sources.label}: {error}") from None
 
 
 def _library(build: Path) -> Path | None:
-    """What nrnivmodl made in ``build``: ARCH/libnrnmech.so since NEURON 9, ARCH/.libs/ before
-    (.dylib on macOS)."""
+    """What nrnivmodl made in ``build`` (once complete): ARCH/libnrnmech.so since NEURON 9,
+    ARCH/.libs/ before (.dylib on macOS)."""
+    if not (build / _COMPLETE).is_file():
+        return None
     arch = build / platform.machine()
     for folder in (arch, arch / ".libs"):
         for suffix in (".so", ".dylib"):
@@ -48,22 +150,113 @@ def _library(build: Path) -> Path | None:
     return None
 
 
-def _compile(folder: Path, mod_files: list[Path], build: Path) -> Path:
-    for mod in mod_files:
-        shutil.copy(mod, build / mod.name)
-    result = subprocess.run(["nrnivmodl"], cwd=build, capture_output=True, text=True, check=False)
+def _compile(sources: MechanismSources, build: Path) -> Path:
+    for name, path in sources.files.items():
+        (build / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, build / name)  # a fresh copy: patches apply to pristine files
+    for patch in sources.patches:
+        try:
+            apply_patch(patch, build)
+        except PatchError as error:
+            raise ModelError(f"{sources.label}: {error}") from None
+    result = subprocess.run(  # every .mod file of its folder
+        [nrnivmodl()], cwd=build, capture_output=True, text=True, errors="replace", check=False
+    )
+    (build / "nrnivmodl.log").write_text(result.stdout + result.stderr)
+    if result.returncode == 0:
+        (build / _COMPLETE).write_text(f"{sorted(sources.files)}\n")
     library = _library(build)
-    if result.returncode != 0 or library is None:
-        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-        raise ModelError(f"nrnivmodl failed on {folder}: {' | '.join(tail)}")
+    if library is None:
+        where, message = compile_error(result.stdout + "\n" + result.stderr, sources.mod_names)
+        name = f"{sources.label.rstrip('/')}/{where}" if where else sources.label
+        raise ModelError(
+            f"mechanism {name} does not compile with nrnivmodl (NEURON {neuron_version()}): "
+            f"{message}"
+        )
     return library
 
 
-def load_mechanisms(folder: Path) -> None:
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NMODL_ERROR = re.compile(r"\s*Error: (.*?)(?: in file (\S+\.mod))?\s*$")
+_CXX_ERROR = re.compile(r"([^\s:]*?)([\w.-]+)\.(?:cpp|c):(\d+):\d+: (?:fatal )?error: (.*)")
+_MAKE_TARGET = re.compile(r"make: \*\*\* \[[^\]]*: ([\w.-]+)\.(?:cpp|c|o)\] Error")
+
+
+def compile_error(output: str, mod_names: list[str]) -> tuple[str | None, str]:
+    """The .mod file nrnivmodl failed on (if it says) and its message, in one line: the
+    translator's ``Error: … in file X.mod`` (with the offending source line when it shows
+    one), else the C++ compiler's first ``error:`` in the code translated from X.mod."""
+    lines = [_ANSI.sub("", line).rstrip() for line in output.splitlines()]
+    stems = {Path(name).stem: name for name in mod_names}
+    for k, line in enumerate(lines):
+        match = _NMODL_ERROR.match(line)
+        if match:
+            message, mod = match.group(1).strip(), match.group(2)
+            if " at line " in message and k + 1 < len(lines) and lines[k + 1].strip():
+                message += f": {lines[k + 1].strip()}"
+            if mod is None:  # the file being translated when it failed
+                translating = [
+                    m.group(1)
+                    for m in (re.match(r"Translating (\S+\.mod)", t) for t in lines[:k])
+                    if m
+                ]
+                mod = translating[-1] if translating else None
+            return (Path(mod).name if mod else None), message
+    for line in lines:
+        match = _CXX_ERROR.search(line)
+        if match:
+            stem, number, message = match.group(2), match.group(3), match.group(4).strip()
+            mod = stems.get(stem)
+            where = f" (line {number} of the C++ translated from it)" if mod else ""
+            return mod, f"error: {message}{where}"
+    for line in lines:
+        match = _MAKE_TARGET.search(line)
+        if match:
+            return stems.get(match.group(1)), line.strip()
+    tail = [line.strip() for line in lines if line.strip()][-3:]
+    return None, " | ".join(tail) or "nrnivmodl failed without a message"
+
+
+def load_mechanisms(sources: MechanismSources | str | Path) -> Path:
+    """Compile (or find) and load the mechanisms into this process's NEURON, once."""
     from neuron import h
 
-    library = compile_mechanisms(folder)
+    library = compile_mechanisms(sources)
     if str(library) not in _loaded:
         if not h.nrn_load_dll(str(library)):
-            raise ModelError(f"NEURON could not load the mechanisms compiled from {folder}")
+            label = sources.label if isinstance(sources, MechanismSources) else sources
+            raise ModelError(f"NEURON could not load the mechanisms compiled from {label}")
         _loaded.add(str(library))
+    return library
+
+
+def load_problem_mechanisms(spec) -> Path | None:
+    """Load the mechanisms of a problem spec (with its patches), if it has any."""
+    sources = problem_sources(spec)
+    return load_mechanisms(sources) if sources else None
+
+
+def mechanisms_record(spec) -> dict | None:
+    """What a run store records about the mechanisms: the folder as the problem names it,
+    each file's SHA-256, and the patches applied (file, SHA-256, the files each changes)."""
+    from optimization.simulators.patches import parse_patch
+
+    sources = problem_sources(spec)
+    if sources is None:
+        return None
+
+    def sha(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    patches = []
+    for given, path in zip(spec.model.patches, sources.patches, strict=True):
+        text = path.read_text(encoding="latin-1")
+        changes = [Path(p.path).name for p in parse_patch(text, path.name)]
+        patches.append({"patch": given, "sha256": sha(path), "changes": changes})
+    return {
+        "folder": sources.label,
+        "files": {name: sha(path) for name, path in sources.files.items()},
+        "patches": patches,
+        "build": sources.digest()[:16],
+        "neuron": neuron_version(),
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from optimization.data import fetch
 from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
-from optimization.simulators.mechanisms import load_mechanisms
+from optimization.simulators.mechanisms import load_problem_mechanisms
 from optimization.simulators.neuron_model import (
     ModelState,
     find_section,
@@ -47,8 +47,7 @@ class NeuronSimulator(Simulator):
         from neuron import h
 
         spec, protocol = self.spec, self.spec.protocol
-        if spec.model.mechanisms:
-            load_mechanisms(_resolve_file(spec, spec.model.mechanisms))
+        load_problem_mechanisms(spec)  # a data:// folder, the patches, compiled once
         h.load_file("stdrun.hoc")
         entry = _resolve_file(spec, spec.model.hoc)
         load_entry_file(h, entry)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import csv as csv_module
 import math
 import re
+import subprocess
+import sys
 
 import pytest
+from mechanism_models import leak_problem
 
 from flows.benchmark import orchestration, overhead
 from flows.benchmark_fronts import fronts_benchmark
@@ -35,14 +38,16 @@ def test_overhead_reports_the_efficiency_of_a_whole_run(prefect_harness, capsys,
                        workers=2, seed=3, csv=csv)  # fmt: skip
     assert figures["evaluations"] == 8 and figures["generations"] == 2
     assert 0 < figures["efficiency"] <= figures["efficiency_generations_only"] <= 1.0
-    assert figures["bare_simulation_ms"] > 0
+    assert figures["bare_simulation_ms"] > 0 and figures["framework_evaluation_ms"] > 0
+    assert figures["generation_to_bare_ratio"] > 0 and figures["run_evaluation_to_bare_ratio"] > 0
     for name in ("store_ms_per_generation", "artifacts_ms_per_generation",
                  "cluster_start_seconds", "start_to_first_generation_seconds",
                  "last_generation_to_report_seconds", "rss_end_mb"):  # fmt: skip
         assert figures[name] >= 0, name
     assert math.isnan(figures["rss_growth_percent"])  # no generation 10 in a 2-generation run
     out = capsys.readouterr().out
-    for line in ("parallel efficiency, whole optimize flow", "parallel efficiency, generations",
+    for line in ("framework evaluation", "bare NEURON", "ratio",
+                 "parallel efficiency, whole optimize flow", "parallel efficiency, generations",
                  "store writes", "Prefect artifacts", "cluster start", "fixed cost",
                  "memory of the flow process"):  # fmt: skip
         assert line in out, line
@@ -65,3 +70,27 @@ def test_fronts_benchmark_measures_a_many_objective_run_and_a_worst_case(
     assert "fronts and hypervolumes" in capsys.readouterr().out
     rows = list(csv_module.DictReader(csv.open()))
     assert {row["scenario"] for row in rows} == set(scenarios)
+
+
+def test_overhead_compares_an_evaluation_with_bare_neuron_on_any_problem(tmp_path):
+    """A problem file with mechanisms of its own, through the command line: the framework's
+    evaluation, the bare NEURON simulation of the same model and values, their ratio."""
+    problem, csv = leak_problem(tmp_path), tmp_path / "overhead.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "benchmark", "overhead", str(problem),
+         "--no-full-run", "--repeats", "3", "--csv", str(csv)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "one evaluation of leak-soma (1 sweep(s), median of 3" in out
+    framework = float(re.search(r"framework evaluation\s+([\d.]+) ms", out)[1])
+    bare = float(re.search(r"bare NEURON\s+([\d.]+) ms", out)[1])
+    ratio = float(re.search(r"ratio\s+([\d.]+)", out)[1])
+    assert framework > 0 and bare > 0
+    assert ratio == pytest.approx(framework / bare, rel=0.02, abs=2e-3)
+    figures = {row["figure"]: float(row["value"]) for row in csv_module.DictReader(csv.open())}
+    assert figures["evaluation_repeats"] == 3 and figures["sweeps"] == 1
+    assert figures["framework_to_bare_ratio"] == pytest.approx(ratio, abs=1e-3)
+    # with a 100 ms protocol of one compartment, the simulation dominates the framework's cost
+    assert figures["bare_scored_ms"] >= figures["bare_simulation_ms"]
