@@ -1,6 +1,7 @@
-"""UC3 (ca1-passive) and UC4 (ca1-simplified) give the original tool's numbers: the real
-command line, ``neuroptimus evaluate NAME --values … --json``, on the reference vectors of
-``shared/usecases/reference/usecase_totals.json`` (the original at a0d7c9d, NEURON 9)."""
+"""UC3 (ca1-passive), UC4 (ca1-simplified) and UC6 (ca1-detailed) give the original tool's
+numbers: the real command line, ``neuroptimus evaluate NAME --values … --json``, on the
+reference vectors of ``shared/usecases/reference/usecase_totals.json`` (the original at a0d7c9d,
+NEURON 9)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,20 @@ def test_evaluate_gives_the_original_tools_total_and_components(name):
     assert set(got["components"]) == set(components)
     for component, value in components.items():
         assert got["components"][component] == pytest.approx(value, rel=1e-3, abs=1e-12), component
+
+
+def test_uc6_gives_the_original_tools_total_and_feature_errors():
+    """UC6 end to end: patched mechanisms, the user function (with its accessed-section
+    quirk), six sweeps from the features file, eFEL with the eFEL-4 rule."""
+    reference = _reference("ca1-detailed")
+    expected = reference["components"]["errors_efel4_compat"]
+    got = _evaluate("ca1-detailed", reference["values"])
+    assert got["total"] == pytest.approx(reference["total"], rel=1e-3)
+    assert len(got["components"]) == 120
+    for name, value in got["components"].items():
+        feature, amplitude = name.removesuffix(" nA]").split(" [")
+        wanted = expected[feature][f"stimAmp_{amplitude}"]
+        assert value == pytest.approx(wanted, rel=1e-3, abs=1e-9), name
 
 
 def test_values_are_positional_and_counted():

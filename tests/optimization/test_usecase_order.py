@@ -42,3 +42,30 @@ def test_uc4_vectors_in_any_order_equal_each_in_a_fresh_process():
     # the vectors give different cells, so the test can fail
     assert not np.array_equal(a_alone, b_alone) and not np.array_equal(a_alone, c_alone)
     assert not np.array_equal(b_alone, c_alone)
+
+
+def test_uc6_user_function_and_features_model_is_order_independent():
+    """UC6 (a user function that sets distance-dependent profiles, six sweeps): B after A
+    equals B alone, and A after B equals A alone (vectors at the two ends of the bounds)."""
+    spec = load_problem(problem_path("ca1-detailed"))
+    low = [p.lower + 0.2 * (p.upper - p.lower) for p in spec.parameters]
+    high = [p.lower + 0.8 * (p.upper - p.lower) for p in spec.parameters]
+    low_then_high = _in_fresh_process_all(spec, [low, high])
+    high_then_low = _in_fresh_process_all(spec, [high, low])
+    for first, second in ((low_then_high, high_then_low), (high_then_low, low_then_high)):
+        # the second vector of one process was the first (fresh) of the other
+        for sweep_a, sweep_b in zip(first[1], second[0], strict=True):
+            assert np.array_equal(sweep_a, sweep_b)
+    assert not np.array_equal(low_then_high[0][-1], high_then_low[0][-1])
+
+
+def _all_sweeps(spec, vectors):
+    simulator = hosted_simulator(spec)
+    names = [p.name for p in spec.parameters]
+    runs = [simulator.run(dict(zip(names, v, strict=True))) for v in vectors]
+    return [[trace.values for trace in traces] for traces in runs]
+
+
+def _in_fresh_process_all(spec, vectors):
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_all_sweeps, spec, vectors).result()
