@@ -42,7 +42,9 @@ class ParameterSpace:
         unit_points = np.clip(np.asarray(unit_points, dtype=float), 0.0, 1.0)
         low, high = self._scaled_bounds()
         scaled = low + unit_points * (high - low)
-        return np.clip(np.where(self.log, 10.0**scaled, scaled), self.lower, self.upper)
+        # the power only where the scale is log: a linear bound like 3000 would overflow it
+        powered = 10.0 ** np.where(self.log, scaled, 0.0)
+        return np.clip(np.where(self.log, powered, scaled), self.lower, self.upper)
 
     def to_unit(self, values: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`to_real`."""

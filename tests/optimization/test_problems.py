@@ -231,3 +231,15 @@ def test_model_errors_are_model_errors_with_the_reason(tmp_path, change, message
     with pytest.raises(ModelError) as evaluating:
         in_fresh_process(evaluate_batch, problem, np.array([list(TRUE.values())]))
     assert str(evaluating.value) == str(regenerating.value)
+
+
+def test_large_linear_bounds_beside_a_log_parameter_convert_without_overflow():
+    """UC3's axial resistance (30 … 3000 Ω·cm) beside a log-scaled conductance: the power is
+    taken only where the scale is log (10**3000 would overflow and warn on every point)."""
+    space = ParameterSpace.from_specs([
+        ParameterSpec(name="Ra", lower=30.0, upper=3000.0),
+        ParameterSpec(name="g", lower=1e-5, upper=1e-2, log=True),
+    ])  # fmt: skip
+    with np.errstate(over="raise"):
+        real = space.to_real(np.array([[1.0, 1.0], [0.0, 0.0]]))
+    assert real.tolist() == [[3000.0, 1e-2], [30.0, 1e-5]]
