@@ -31,10 +31,10 @@ from typing import Annotated, Literal
 
 import efel
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from optimization.features import PREFIX, measure, reduce_values
+from optimization.spec import read_yaml
 
 
 class ExtractionError(ValueError):
@@ -79,12 +79,7 @@ class RecordingsSpec(_Strict):
 def load_recordings(path: str | Path) -> RecordingsSpec:
     """Read and check a recordings file (paths in it are relative to it)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ExtractionError(f"{path}: recordings file not found") from None
-    except yaml.YAMLError as error:
-        raise ExtractionError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    data = read_yaml(path, "recordings file", ExtractionError)
     if not isinstance(data, dict):
         raise ExtractionError(f"{path}: must be a mapping of fields")
     data.setdefault("base_dir", str(path.parent.resolve()))

@@ -534,19 +534,23 @@ def _check_files(spec: ProblemSpec, source: str) -> None:
             raise SpecError(f"{source}: {field}: file {spec.resolve(value)} does not exist")
 
 
+def read_yaml(path: Path, what: str, error: type[Exception] = SpecError) -> Any:
+    """A YAML file's content; a missing file or bad YAML raises ``error`` with one line."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except yaml.YAMLError as problem:
+        mark = getattr(problem, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        reason = getattr(problem, "problem", problem)
+        raise error(f"{path}: {where}not valid YAML ({reason})") from None
+
+
 def load_problem(path: str | Path) -> ProblemSpec:
     """Read and validate a YAML problem file."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(f"{path}: problem file not found") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise SpecError(
-            f"{path}: {where}not valid YAML ({getattr(error, 'problem', error)})"
-        ) from None
+    data = read_yaml(path, "problem file")
     return parse_problem(data, source=str(path), base_dir=str(path.parent.resolve()))
 
 

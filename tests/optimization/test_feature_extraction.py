@@ -163,7 +163,7 @@ def test_the_command_line(tmp_path, traces):
         command[:5] + [str(tmp_path / "bad.yaml")], capture_output=True, text=True
     )
     assert done.returncode == 2
-    assert done.stderr.startswith(f"error: {tmp_path / 'bad.yaml'}: not valid YAML")
+    assert done.stderr.startswith(f"error: {tmp_path / 'bad.yaml'}: line 1: not valid YAML")
 
 
 def test_a_features_problem_end_to_end_on_a_real_neuron_model(tmp_path):
