@@ -73,9 +73,9 @@ def prepare_here(spec: ProblemSpec) -> Problem:
 
 def _model_file(spec: ProblemSpec) -> str:
     model = spec.model
-    return f"model.file {model.file}" if model.simulator == "python" else (
-        f"model.command {' '.join(model.command)}"
-    )
+    if model.simulator == "python":
+        return f"model.file {model.file}"
+    return f"model.command {' '.join(model.command)}"
 
 
 def check_values_text(spec: ProblemSpec) -> str:

@@ -167,9 +167,10 @@ class ExternalModelSpec(_Strict):
     protocol: Literal["neuroptimus", "json"] = "neuroptimus"
     per_sweep: bool = Field(True, description="one run per sweep (else one per evaluation)")
     trace_file: str = Field(
-        "trace{id}.dat", description="written by the program; {id} and {sweep} are filled in; default "
-        "trace{id}.dat (neuroptimus) or trace.npz (json; .csv also read)"
-    )  # fmt: skip
+        "trace{id}.dat",
+        description="written by the program; {id} and {sweep} are filled in; default "
+        "trace{id}.dat (neuroptimus) or trace.npz (json; .csv also read)",
+    )
     spike_file: str | None = Field(
         None, description="spike times (ms), one per line, read when the program wrote it; "
         "default spike{id}.dat for the neuroptimus protocol (null: none)"

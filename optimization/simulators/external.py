@@ -59,8 +59,8 @@ class ExternalSimulator(Simulator):
     def setup(self) -> None:
         model = self.spec.model
         folder = model.folder or "."
-        self.folder = fetch(folder) if folder.startswith("data://") else Path(
-            self.spec.resolve(folder)
+        self.folder = (
+            fetch(folder) if folder.startswith("data://") else Path(self.spec.resolve(folder))
         )
         if not self.folder.is_dir():
             raise ModelError(f"model.folder: {self.folder} is not a folder")
@@ -114,7 +114,7 @@ class ExternalSimulator(Simulator):
     def _invoke(self, values: dict[str, float], sweep: int | None, deadline) -> list[Trace]:
         # digits only, as the original's IDs (a script may use it in numbers or file names)
         ident = f"{os.getpid()}{next(self._ids):06d}"
-        with tempfile.TemporaryDirectory(prefix="neuroptimus-") as folder:
+        with tempfile.TemporaryDirectory(prefix="neuroptimus-eval-") as folder:
             work = Path(folder)
             argument = write_inputs(self.spec, work, values, sweep, ident)
             self._link_model_files(work, ident, sweep)

@@ -63,8 +63,10 @@ class PythonSimulator(Simulator):
 
     def setup(self) -> None:
         spec, model = self.spec, self.spec.model
-        path = fetch(model.file) if model.file.startswith("data://") else Path(
-            spec.resolve(model.file)
+        path = (
+            fetch(model.file)
+            if model.file.startswith("data://")
+            else Path(spec.resolve(model.file))
         )
         self._path = path
         module = _load_module(path)

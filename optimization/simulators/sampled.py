@@ -24,9 +24,7 @@ def expected_samples(spec: ProblemSpec) -> int:
     return int(round(spec.protocol.tstop_ms / spec.protocol.dt_ms)) + 1
 
 
-def as_trace(
-    spec: ProblemSpec, values, spike_times_ms, where: str, sweep: int
-) -> Trace:
+def as_trace(spec: ProblemSpec, values, spike_times_ms, where: str, sweep: int) -> Trace:
     """A model's sweep as a Trace at the comparison rate; ``where`` names the model file or
     output file in messages. tstop/dt + 1 samples are expected (tstop/dt also accepted: a
     recorder that skips t = 0 or t = tstop)."""

@@ -12,7 +12,7 @@ import yaml
 # An adaptive exponential integrate-and-fire neuron (NEST aeif_cond_exp) under a current step
 # per sweep; three fitted parameters: leak conductance, spike-triggered adaptation, its time
 # constant. NEST keeps every node it created: simulate resets the kernel first.
-NEST_MODEL = '''
+NEST_MODEL = """
 import nest
 import numpy as np
 
@@ -46,11 +46,11 @@ def simulate(model, values, sweep):
     # the voltmeter's first sample is at t = dt: t = 0 is the initial voltage
     trace = np.concatenate([[V_INIT], events["V_m"][events["times"] <= model["tstop"]]])
     return trace, spikes.get("events")["times"]
-'''
+"""
 
 # The same model as a script of the original tool's file protocol (UC5's way): it imports
 # adex_model.py, which the model folder holds beside it.
-NEST_SCRIPT = '''
+NEST_SCRIPT = """
 import sys
 
 import numpy as np
@@ -65,12 +65,12 @@ trace, spikes = adex_model.simulate(model, dict(zip(names, values[:3])), int(val
 time_ms = np.arange(len(trace)) * 0.2
 np.savetxt(f"trace{ident}.dat", np.column_stack([time_ms, trace]), fmt="%.17g")
 np.savetxt(f"spike{ident}.dat", spikes, fmt="%.17g")
-'''
+"""
 
 # A fast script of the original protocol (no NEST, no numpy) that breaks in one way (KIND)
 # when BROKEN holds: exit code 3, no trace file, a short trace, a spike file that is not
 # numbers, or a hang with a child process (its pid written to child.pid in the model folder).
-FAKE_SCRIPT = '''
+FAKE_SCRIPT = """
 import math, os, subprocess, sys, time
 
 KIND = {kind!r}
@@ -100,7 +100,7 @@ with open(f"spike{{ident}}.dat", "w") as file:
         file.write("12.5\\nspike!\\n")
     else:
         file.writelines(f"{{t}}\\n" for t in spikes)
-'''
+"""
 
 
 def fake_script(folder: Path, kind: str = "none", when: str = "False") -> Path:
