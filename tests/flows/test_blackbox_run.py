@@ -67,8 +67,9 @@ def test_a_program_failing_at_the_true_values_stops_the_run_at_setup(tmp_path, e
         ["run", str(problem(tmp_path, MODEL)), "--workers", "1", "--store", str(store)], env
     )
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    # (Dask may warn that its dashboard port is taken on a shared machine)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith("error: model.command python3 model.py: at the true values: ")
     assert "the trace has 100 samples, expected 1501" in lines[0]
     assert not store.exists()
