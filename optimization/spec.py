@@ -194,6 +194,12 @@ class ExternalModelSpec(_Strict):
         return self
 
 
+def _any_of(schema: dict[str, Any]) -> None:
+    """The Prefect form draws anyOf as a choice of kinds (it does not know oneOf)."""
+    if "oneOf" in schema:
+        schema["anyOf"] = schema.pop("oneOf")
+
+
 def _model_kind(value: Any) -> str:
     """The model kind of a mapping or a model object (neuron when not given)."""
     if isinstance(value, dict):
@@ -474,7 +480,7 @@ class ProblemSpec(_Strict):
 
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
-    model: AnyModelSpec = Field(title="Model")
+    model: AnyModelSpec = Field(title="Model", json_schema_extra=_any_of)
     parameters: Annotated[list[ParameterSpec], Field(min_length=1)]
     protocol: ProtocolSpec = Field(title="Protocol")
     target: TargetSpec = Field(title="Target")
