@@ -11,6 +11,7 @@ message; anything else (a lost worker, a killed process) is an infrastructure fa
 from __future__ import annotations
 
 import multiprocessing
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
@@ -18,7 +19,8 @@ from optimization import evaluation
 from optimization.algorithms import AlgorithmError, create_algorithm
 from optimization.data import DataError
 from optimization.problem import Problem, TargetError, build_problem, load_targets, true_values
-from optimization.simulators import ModelError
+from optimization.simulators import ModelError, SimulationTimeout
+from optimization.simulators.sampled import check_point
 from optimization.spec import ProblemSpec, SpecError
 
 # What a user can fix in the problem (file, model or data); never worth a retry.
@@ -51,11 +53,54 @@ def prepare_here(spec: ProblemSpec) -> Problem:
     target and check it; the model stays this process's simulator for the evaluations."""
     # names the missing parameter target, section or recorded variable
     simulator = evaluation.hosted_simulator(spec)
+    checked = None
+    if spec.model.simulator != "neuron":
+        checked = check_run(spec, simulator)
     if spec.target.regenerate:
-        targets = [trace.values for trace in simulator.run(true_values(spec))]
+        traces = checked or simulator.run(true_values(spec))  # checked: the true values
+        targets = [trace.values for trace in traces]
     else:
         targets = load_targets(spec)  # none for a features target
-    return build_problem(spec, targets)  # checks the target's length against the protocol
+    problem = build_problem(spec, targets)  # checks the target's length against the protocol
+    if checked is not None:
+        try:
+            problem.objective.errors(checked)
+        except ValueError as error:  # e.g. a spike time beyond the trace
+            raise ModelError(f"{_model_file(spec)}: {check_values_text(spec)}: the costs "
+                             f"cannot score its output: {error}") from None  # fmt: skip
+    return problem
+
+
+def _model_file(spec: ProblemSpec) -> str:
+    model = spec.model
+    if model.simulator == "python":
+        return f"model.file {model.file}"
+    return f"model.command {' '.join(model.command)}"
+
+
+def check_values_text(spec: ProblemSpec) -> str:
+    given = all(p.true_value is not None for p in spec.parameters)
+    return "at the true values" if given else "at the middle of the bounds"
+
+
+def check_run(spec: ProblemSpec, simulator) -> list:
+    """Python and external models show most mistakes only when they run (a program that is
+    not there, a function that raises, a trace of the wrong length, a spike file that is not
+    numbers): one evaluation at the true values (else the middle of the bounds), before any
+    store exists, turns them into one line naming the model and what to fix."""
+    deadline = time.monotonic() + spec.evaluation.timeout_s
+    where = f"{_model_file(spec)}: {check_values_text(spec)}"
+    try:
+        return simulator.run(check_point(spec), deadline)
+    except ModelError:
+        raise
+    except SimulationTimeout:
+        raise ModelError(
+            f"{where}: took longer than evaluation.timeout_s {spec.evaluation.timeout_s:g} s "
+            "(raise the limit if the model is that slow)"
+        ) from None
+    except Exception as error:
+        raise ModelError(f"{where}: {error}") from None
 
 
 def prepare_isolated(spec: ProblemSpec) -> Problem:

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import builtins
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from optimization.costs import COST_FUNCTIONS
 
@@ -101,7 +110,7 @@ class UserFunctionSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """The simulated model: a hoc or Python entry file (and NMODL folder) loaded by NEURON
+    """A NEURON model: a hoc or Python entry file (and NMODL folder) loaded by NEURON
     in-process, with the working directory at the entry file's folder."""
 
     simulator: Literal["neuron"] = "neuron"
@@ -121,6 +130,93 @@ class ModelSpec(_Strict):
         if self.patches and not self.mechanisms:
             raise ValueError("patches apply to mechanism files: give model.mechanisms too")
         return self
+
+
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class PythonModelSpec(_Strict):
+    """Any in-process Python simulator (NEST, Brian2, Arbor …): ``build(spec_dict) -> model``
+    runs once per worker process, ``simulate(model, values, sweep)`` once per sweep and
+    returns the trace (one sample every ``protocol.dt_ms`` from t = 0), or ``(trace,
+    spike_times_ms)``. State a simulator keeps between runs (NEST's kernel) is reset by
+    ``simulate`` itself."""
+
+    simulator: Literal["python"]
+    file: str = Field(description="Python file defining build and simulate: a path or data://")
+    build: Annotated[str, Field(pattern=_IDENTIFIER)] = "build"
+    simulate: Annotated[str, Field(pattern=_IDENTIFIER)] = "simulate"
+
+
+class ExternalModelSpec(_Strict):
+    """Any program: run once per sweep (or per evaluation) in a fresh temporary folder that
+    holds links to the files of ``folder``. ``protocol: neuroptimus`` is the original tool's
+    (argv + [ID]; params<ID>.param: one value per line, the sweep index last; the program
+    writes the trace file, whose last column is the trace, and optionally a spike-time file
+    in ms); ``protocol: json`` writes params.json (argv + [params.json]) and reads a .npz or
+    .csv trace file."""
+
+    simulator: Literal["external"]
+    command: Annotated[list[str], Field(min_length=1)] = Field(
+        description="argv; a first word python or python3 is the interpreter running Neuroptimus"
+    )
+    folder: str | None = Field(
+        None, description="folder (path or data:// folder) whose files the program sees in "
+        "its working folder; default: the problem file's folder"
+    )  # fmt: skip
+    protocol: Literal["neuroptimus", "json"] = "neuroptimus"
+    per_sweep: bool = Field(True, description="one run per sweep (else one per evaluation)")
+    trace_file: str = Field(
+        "trace{id}.dat",
+        description="written by the program; {id} and {sweep} are filled in; default "
+        "trace{id}.dat (neuroptimus) or trace.npz (json; .csv also read)",
+    )
+    spike_file: str | None = Field(
+        None, description="spike times (ms), one per line, read when the program wrote it; "
+        "default spike{id}.dat for the neuroptimus protocol (null: none)"
+    )  # fmt: skip
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        neuroptimus = data.get("protocol", "neuroptimus") == "neuroptimus"
+        defaults = {"trace_file": "trace{id}.dat" if neuroptimus else "trace.npz"}
+        if neuroptimus:
+            defaults["spike_file"] = "spike{id}.dat"
+        return {**defaults, **data}  # spike_file: null turns the spike file off
+
+    @model_validator(mode="after")
+    def _outputs(self) -> ExternalModelSpec:
+        if self.protocol == "json" and Path(self.trace_file).suffix not in (".npz", ".csv"):
+            raise ValueError(f"trace_file {self.trace_file}: the json protocol reads .npz or .csv")
+        return self
+
+
+def _any_of(schema: dict[str, Any]) -> None:
+    """The Prefect form draws anyOf as a choice of kinds (it does not know oneOf)."""
+    if "oneOf" in schema:
+        schema["anyOf"] = schema.pop("oneOf")
+
+
+def _model_kind(value: Any) -> str:
+    """The model kind of a mapping or a model object (neuron when not given)."""
+    if isinstance(value, dict):
+        return value.get("simulator", "neuron")
+    return getattr(value, "simulator", "neuron")
+
+
+AnyModelSpec = Annotated[
+    Annotated[ModelSpec, Tag("neuron")]
+    | Annotated[PythonModelSpec, Tag("python")]
+    | Annotated[ExternalModelSpec, Tag("external")],
+    Discriminator(
+        _model_kind,
+        custom_error_type="simulator",
+        custom_error_message="model.simulator must be neuron, python or external",
+    ),
+]
 
 
 # A waveform is played from t = 0 for ever (the original's custom stimulus).
@@ -199,22 +295,27 @@ class ProtocolSpec(_Strict):
     # UI form would label the field with the class name (or "Field") instead.
     stimulus: StimulusSpec | None = Field(None, title="Stimulus")
     recording: RecordingSpec = Field(RecordingSpec(), title="Recording")
+    # The YAML key is `sweeps`; the property `sweeps` is the count every kind uses.
+    sweeps_given: Annotated[int, Field(ge=1)] | None = Field(
+        None, alias="sweeps", description="python and external models without stimulus "
+        "amplitudes: how many sweeps each evaluation simulates"
+    )  # fmt: skip
 
-    @field_validator("dt_ms")
-    @classmethod
-    def _dt(cls, value: float) -> float:
-        if value > 1:
-            raise ValueError(f"time step {value:g} ms is too coarse for neurons (did you give µs?)")
-        return value
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)  # fmt: skip
 
-    @field_validator("v_init_mV")
-    @classmethod
-    def _v_init(cls, value: float) -> float:
+    def neuron_units(self) -> str | None:
+        """The first unit slip that only makes sense to catch for neurons simulated by NEURON
+        (a biochemical model may step by minutes), as 'field: message'."""
+        if self.dt_ms > 1:
+            return (f"protocol.dt_ms: time step {self.dt_ms:g} ms is too coarse for neurons "
+                    "(did you give µs?)")  # fmt: skip
+        value = self.v_init_mV
         if not -150 <= value <= 60:
-            raise ValueError(f"initial voltage {value:g} must be in mV (-150 … 60)")
+            return f"protocol.v_init_mV: initial voltage {value:g} must be in mV (-150 … 60)"
         if value != 0 and abs(value) < 1:
-            raise ValueError(f"initial voltage {value:g} is in mV: did you give volts?")
-        return value
+            return f"protocol.v_init_mV: initial voltage {value:g} is in mV: did you give volts?"
+        return None
 
     @model_validator(mode="after")
     def _timing(self) -> ProtocolSpec:
@@ -234,6 +335,16 @@ class ProtocolSpec(_Strict):
             raise ValueError("recording clamp_current needs a VClamp stimulus")
         return self
 
+    @model_validator(mode="after")
+    def _sweep_count(self) -> ProtocolSpec:
+        stimulus = self.stimulus
+        given = stimulus and (stimulus.amplitudes or stimulus.waveforms)
+        if given and self.sweeps_given is not None and len(given) != self.sweeps_given:
+            raise ValueError(
+                f"sweeps {self.sweeps_given} but the stimulus has {len(given)}: give one of them"
+            )
+        return self
+
     @property
     def sweeps(self) -> int:
         stimulus = self.stimulus
@@ -241,7 +352,7 @@ class ProtocolSpec(_Strict):
             return len(stimulus.amplitudes)
         if stimulus and stimulus.waveforms:
             return len(stimulus.waveforms)
-        return 1
+        return self.sweeps_given or 1
 
 
 class TargetSpec(_Strict):
@@ -270,15 +381,15 @@ class TargetSpec(_Strict):
         "original tool's way, its linspace end points included) and costs run at 1000/dt Hz",
     )
 
-    @field_validator("sampling_rate_hz")
-    @classmethod
-    def _rate(cls, value: float | None) -> float | None:
+    def neuron_units(self) -> str | None:
+        """A sampling rate that is a kHz slip for neuronal traces, as 'field: message'."""
+        value = self.sampling_rate_hz
         if value is not None and value < 500:
-            raise ValueError(
-                f"sampling rate {value:g} Hz is too low for neuronal traces: it is in Hz, "
-                f"not kHz (use {value * 1000:g})"
+            return (
+                f"target.sampling_rate_hz: sampling rate {value:g} Hz is too low for neuronal "
+                f"traces: it is in Hz, not kHz (use {value * 1000:g})"
             )
-        return value
+        return None
 
     @model_validator(mode="after")
     def _source(self) -> TargetSpec:
@@ -369,7 +480,7 @@ class ProblemSpec(_Strict):
 
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
-    model: ModelSpec = Field(title="Model")
+    model: AnyModelSpec = Field(title="Model", json_schema_extra=_any_of)
     parameters: Annotated[list[ParameterSpec], Field(min_length=1)]
     protocol: ProtocolSpec = Field(title="Protocol")
     target: TargetSpec = Field(title="Target")
@@ -392,12 +503,15 @@ class ProblemSpec(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"parameter names must be unique: {', '.join(duplicates)} repeated")
-        if self.model.simulator == "neuron" and self.model.user_function is None:
-            missing = [p.name for p in self.parameters if p.applied_by_model_file]
-            if missing:
+        if self.model.simulator == "neuron":
+            self._check_neuron()
+        else:
+            targeted = [p.name for p in self.parameters if not p.applied_by_model_file]
+            if targeted:
                 raise ValueError(
-                    f"parameters {', '.join(missing)} need a target (hoc, section+segment+"
-                    "property or sections+property) or a model.user_function applying them"
+                    f"parameters: {', '.join(targeted)} have hoc or section targets, which are "
+                    f"for NEURON models; a {self.model.simulator} model gets the values by name "
+                    "and order (leave the targets out)"
                 )
         self._check_target_kind()
         if self.target.unit == "V" and self.protocol.recording.variable != "v":
@@ -419,6 +533,26 @@ class ProblemSpec(_Strict):
         if self.target.regenerate and any(p.true_value is None for p in self.parameters):
             raise ValueError("target.regenerate needs a true_value for every parameter")
         return self
+
+    def _check_neuron(self) -> None:
+        """What only a NEURON model needs: parameter targets, neuronal units, stimulus sweeps
+        (python and external models get their parameters by name or position and may
+        simulate anything at any time scale)."""
+        if self.model.user_function is None:
+            missing = [p.name for p in self.parameters if p.applied_by_model_file]
+            if missing:
+                raise ValueError(
+                    f"parameters {', '.join(missing)} need a target (hoc, section+segment+"
+                    "property or sections+property) or a model.user_function applying them"
+                )
+        slip = self.protocol.neuron_units() or self.target.neuron_units()
+        if slip:
+            raise ValueError(slip)
+        if self.protocol.sweeps_given is not None:
+            raise ValueError(
+                "protocol.sweeps: NEURON models sweep over the stimulus amplitudes or "
+                "waveforms; leave sweeps out"
+            )
 
     def _check_target_kind(self) -> None:
         """Features targets score eFEL features of the full-resolution sweeps: their rate is
@@ -479,11 +613,17 @@ def _field_path(location: tuple[Any, ...]) -> str:
 
 def _one_line(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
-    location = tuple(p for p in error["loc"] if not str(p).startswith("function-after"))
+    # the model kind's tag (neuron, python, external) is no field of the file
+    location = tuple(
+        p for p in error["loc"]
+        if not str(p).startswith("function-after") and p not in ("neuron", "python", "external")
+    )  # fmt: skip
     if error["type"] == "missing":
         message = "required field is missing"
     elif error["type"] == "extra_forbidden":
         message = "unknown field (check its spelling)"
+    if not location and re.match(r"^(parameters|(protocol|target|model)\.\w+): ", message):
+        return message  # a whole-problem check that names its field itself
     return f"{_field_path(location)}: {message}"
 
 
@@ -513,13 +653,19 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
 def _check_files(spec: ProblemSpec, source: str) -> None:
     from optimization.data import registry
 
-    checks = [("model.hoc", spec.model.hoc), ("model.mechanisms", spec.model.mechanisms)]
-    if spec.model.user_function:
-        checks.append(("model.user_function.file", spec.model.user_function.file))
+    model = spec.model
+    if model.simulator == "python":
+        checks = [("model.file", model.file)]
+    elif model.simulator == "external":
+        checks = [("model.folder", model.folder)]
+    else:
+        checks = [("model.hoc", model.hoc), ("model.mechanisms", model.mechanisms)]
+        if model.user_function:
+            checks.append(("model.user_function.file", model.user_function.file))
+        checks += [(f"model.patches[{k}]", patch) for k, patch in enumerate(model.patches)]
     stimulus = spec.protocol.stimulus
     for k, waveform in enumerate((stimulus.waveforms if stimulus else None) or []):
         checks.append((f"protocol.stimulus.waveforms[{k}]", waveform))
-    checks += [(f"model.patches[{k}]", patch) for k, patch in enumerate(spec.model.patches)]
     checks += [("target.file", spec.target.file), ("target.features", spec.target.features)]
     entries = registry()
     for field, value in checks:

@@ -20,6 +20,14 @@ def create_simulator(spec: ProblemSpec) -> Simulator:
         from optimization.simulators.neuron import NeuronSimulator
 
         return NeuronSimulator(spec)
+    if spec.model.simulator == "python":
+        from optimization.simulators.python_model import PythonSimulator
+
+        return PythonSimulator(spec)
+    if spec.model.simulator == "external":
+        from optimization.simulators.external import ExternalSimulator
+
+        return ExternalSimulator(spec)
     raise ModelError(f"unknown simulator {spec.model.simulator!r}")
 
 

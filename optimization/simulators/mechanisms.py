@@ -85,7 +85,7 @@ def problem_sources(spec) -> MechanismSources | None:
     """The mechanisms of a problem spec (None without ``model.mechanisms``); paths are
     relative to the problem file, patches may also be data:// names."""
     model = spec.model
-    if not model.mechanisms:
+    if not getattr(model, "mechanisms", None):  # python and external models have none
         return None
     patches = tuple(
         fetch(p) if p.startswith(SCHEME) else Path(spec.resolve(p)) for p in model.patches
