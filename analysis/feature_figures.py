@@ -150,6 +150,9 @@ def _key(individuals, colours) -> hv.Overlay:
     )  # fmt: skip
 
 
+_best_values: dict[str, Values] = {}  # store path -> values (a finished run's best is final)
+
+
 def best_feature_figure(store) -> hv.Layout:
     """The best individual's feature values (from its stored traces) against the target; a
     ``RunStore`` or ``RunSnapshot`` of a finished run."""
@@ -157,11 +160,25 @@ def best_feature_figure(store) -> hv.Layout:
     if "trace" not in best:
         raise ValueError("the best individual's traces are stored when the run finishes")
     spec = store.attrs["spec"]
-    values = feature_values(spec, stored_traces(best))
-    return feature_figure(feature_objective(spec), [("best individual", values)])
+    key = str(store.path)
+    if key not in _best_values:
+        _best_values[key] = feature_values(spec, stored_traces(best))
+    return feature_figure(feature_objective(spec), [("best individual", _best_values[key])])
+
+
+def _same_target(a, b) -> bool:
+    return (a.features, a.amplitudes, a.statistics) == (b.features, b.amplitudes, b.statistics)
+
+
+def picks_feature_figure(spec: dict, picks: Sequence[tuple[str, dict, Values, str]]) -> hv.Layout:
+    """Picked individuals' values (label, their run's spec, values, colour) against the
+    target of ``spec``; picks from runs with another features target are left out."""
+    objective = feature_objective(spec)
+    kept = [p for p in picks if _same_target(feature_objective(p[1]), objective)]
+    return feature_figure(objective, [(p[0], p[2]) for p in kept], [p[3] for p in kept])
 
 
 __all__ = [
     "best_feature_figure", "feature_figure", "feature_objective", "feature_values",
-    "is_features", "stored_traces",
+    "is_features", "picks_feature_figure", "stored_traces",
 ]  # fmt: skip
