@@ -49,7 +49,9 @@ def points(layout: hv.Layout, label: str) -> dict[str, dict[float, float]]:
     for name, panel in zip(STATISTICS, layout, strict=False):
         scatter = [e for e in panel if isinstance(e, hv.Scatter) and e.label == label][0]
         xs, ys = scatter.dimension_values(0), scatter.dimension_values(1)
-        drawn[name] = {min(AMPLITUDES, key=lambda a: abs(a - x)): y for x, y in zip(xs, ys)}
+        drawn[name] = {
+            min(AMPLITUDES, key=lambda a: abs(a - x)): y for x, y in zip(xs, ys, strict=True)
+        }
     return drawn
 
 
