@@ -18,6 +18,8 @@ import panel as pn
 from bokeh.models import ColumnDataSource
 
 from analysis import comparison, figures, pareto_figures, population, selection, traces
+from analysis.feature_figures import is_features
+from analysis.feature_views import feature_views
 from analysis.linked_selection import TRACE_POINTS, LinkedSelection, Simulate, show_figure
 from analysis.linked_selection import shared_simulator as shared_simulator
 from analysis.snapshot import RunSnapshot, read_snapshot, refresh
@@ -219,12 +221,8 @@ class Explorer(LinkedSelection):
             show_figure(h["front"], lambda: pareto_figures.front_figure(focus, x, y, generation))
             show_figure(h["volume"], lambda: pareto_figures.hypervolume_figure(active, names))
         if part == "traces":
-            h["traces"].objects = [
-                pn.pane.HoloViews(
-                    traces.traces_figure(s, title=f"Target and best: {n}", downsample=TRACE_POINTS)
-                )
-                for s, n in list(zip(active, names, strict=True))[:6]
-            ]
+            shown = list(zip(active, names, strict=True))[:6]
+            h["traces"].objects = [view for s, n in shown for view in _trace_views(s, n)]
 
     def _pair_plot(self) -> hv.Layout:
         focus = self.focus()
@@ -300,6 +298,15 @@ class Explorer(LinkedSelection):
     def _on_view(self, parts: tuple[str, ...], _event) -> None:
         if not self._quiet:
             self.redraw(parts)
+
+
+def _trace_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]:
+    """A run's Traces-tab views: target and best traces, or for a feature-statistics run
+    (no target trace) the best traces and feature values."""
+    if is_features(snapshot.spec):
+        return feature_views(snapshot, name)
+    title = f"Target and best: {name}"
+    return [pn.pane.HoloViews(traces.traces_figure(snapshot, title=title, downsample=TRACE_POINTS))]
 
 
 def _scores(snapshots: Sequence[RunSnapshot]) -> list[comparison.RunScores]:

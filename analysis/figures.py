@@ -28,6 +28,8 @@ def trace_figure(store: Run) -> hv.Overlay:
     target, best = store.arrays("target"), store.arrays("best")
     spec = store.attrs["spec"]
     unit = "nA" if spec["protocol"]["recording"]["variable"] == "clamp_current" else "mV"
+    if "trace" not in target:  # feature-statistics targets have no trace
+        return best_traces_figure(spec, best, unit)
     curves = []
     for k in range(target["trace"].shape[1]):
         sweep = f" (sweep {k + 1})" if target["trace"].shape[1] > 1 else ""
@@ -46,6 +48,25 @@ def trace_figure(store: Run) -> hv.Overlay:
     return hv.Overlay(curves).opts(
         title="Best individual over the target", width=WIDTH, height=HEIGHT, legend_position="right"
     )
+
+
+def best_traces_figure(spec: dict, best: dict[str, np.ndarray], unit: str) -> hv.Overlay:
+    """Best individual's simulated sweeps alone, labelled by stimulus amplitude."""
+    amplitudes = spec["protocol"]["stimulus"].get("amplitudes") or []
+    curves = [hv.Curve([], "time (ms)", unit)]  # an empty figure until the run has finished
+    if "trace" in best:
+        sweeps = best["trace"].shape[1]
+        colours = hv.plotting.util.process_cmap("viridis", max(sweeps, 2))
+        curves = [
+            hv.Curve((best["time"], best["trace"][:, k]), "time (ms)", unit,
+                     label=f"{amplitudes[k]:g} nA" if k < len(amplitudes) else f"sweep {k + 1}",
+                     ).opts(color=colours[k], line_width=1)
+            for k in range(sweeps)
+        ]  # fmt: skip
+    return hv.Overlay(curves).opts(
+        title="Best individual's simulated traces", width=WIDTH, height=HEIGHT,
+        legend_position="right",
+    )  # fmt: skip
 
 
 def convergence_figure(store: Run) -> hv.Overlay:

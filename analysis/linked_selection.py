@@ -16,6 +16,7 @@ import panel as pn
 from panel.io.state import set_curdoc
 
 from analysis import population, selection, traces
+from analysis.feature_figures import feature_values, is_features, picks_feature_figure
 from analysis.snapshot import RunSnapshot
 
 log = logging.getLogger(__name__)
@@ -129,26 +130,43 @@ class LinkedSelection:
     def _show_traces(self, job, results, shown, doc=None) -> None:
         if job != self._job:
             return
-        picks, failures = results
+        picks, failures, features = results
         holder = self.holders["picked"]
         reference = shown[0][0]
         with set_curdoc(doc) if doc else nullcontext():
             title = "Simulated traces of the selected individuals"
             figure = traces.traces_figure(reference, picks, title=title, downsample=TRACE_POINTS)
             objects = [pn.pane.HoloViews(figure)]
+            if features:
+                values = picks_feature_figure(reference.spec, features)
+                title = "Feature values of the selected individuals"
+                objects.append(pn.pane.HoloViews(values.opts(title=title)))
             if failures:
                 objects.insert(0, pn.pane.Alert("\n".join(failures), alert_type="warning"))
             holder.objects = objects
 
 
-def _simulate_all(simulate: Simulate, jobs) -> tuple[list, list[str]]:
-    picks, failures = [], []
+def _simulate_all(simulate: Simulate, jobs) -> tuple[list, list[str], list]:
+    """Traces of each job and, for feature-statistics problems, their feature values
+    (label, spec, values, the colour of the pick's traces): measured here, off the page's
+    event loop."""
+    picks, failures, features = [], [], []
     for label, snapshot, row in jobs:
         try:
             picks.append((label, simulate(snapshot, row)))
         except Exception as error:  # one failing model must not hide the others
             failures.append(f"{label}: simulation failed ({error})")
-    return picks, failures
+            continue
+        if not is_features(snapshot.spec):
+            continue
+        try:
+            values = feature_values(snapshot.spec, picks[-1][1])
+        except Exception as error:
+            failures.append(f"{label}: feature values failed ({error})")
+            continue
+        colour = traces.PICK_COLOURS[(len(picks) - 1) % len(traces.PICK_COLOURS)]
+        features.append((label, snapshot.spec, values, colour))
+    return picks, failures, features
 
 
 _SIMULATOR: traces.TraceSimulator | None = None

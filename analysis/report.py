@@ -8,6 +8,7 @@ from pathlib import Path
 import panel as pn
 from bokeh.resources import INLINE
 
+from analysis.feature_figures import best_feature_figure, is_features
 from analysis.figures import components_figure, convergence_figure, parameters_figure, trace_figure
 from analysis.offline import inline_panel_resources
 from analysis.pareto_figures import front_figure, hypervolume_figure
@@ -45,6 +46,23 @@ def _section(title: str, note: str = "") -> pn.pane.HTML:
     return pn.pane.HTML(text, sizing_mode="stretch_width")
 
 
+FEATURES_NOTE = (
+    "The best individual's eFEL feature values (diamonds) against the target mean ± std "
+    "(black) at each stimulus amplitude that has a statistic; a cross at the bottom of a panel "
+    "marks a value eFEL could not compute (scored 250)."
+)
+
+
+def _features(store: RunStore) -> list:
+    """The feature section; a note instead of the figure when it cannot be drawn (the run
+    has not finished, or its features file is gone)."""
+    try:
+        figure = best_feature_figure(store)
+    except Exception as error:  # the rest of the report is still worth writing
+        return [_section("Features", f"Cannot draw the feature figure: {error}")]
+    return [_section("Features", FEATURES_NOTE), figure]
+
+
 def report_layout(store: RunStore) -> pn.Column:
     """The report's content: a summary, then the figures of the run, section by section."""
     snapshot = read_snapshot(store.path)
@@ -52,6 +70,7 @@ def report_layout(store: RunStore) -> pn.Column:
         pn.pane.HTML(_summary(store)),
         _section("Traces"),
         trace_figure(store),
+        *(_features(store) if is_features(store.attrs["spec"]) else []),
         _section("Convergence"),
         convergence_figure(store),
         components_figure(store),
