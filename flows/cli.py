@@ -370,8 +370,7 @@ def usecases() -> None:
     import usecases as bundled
 
     for name in bundled.names():
-        spec = _load(name)
-        typer.echo(f"{name:<16} {spec.description}")
+        typer.echo(f"{name:<16} {bundled.description(name)}")
 
 
 @app.command("import-settings")

@@ -641,11 +641,12 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
         raise SpecError(f"{source}: {_one_line(errors[0])}{more}") from None
     _check_files(spec, source)
     if spec.target.features is not None:
+        from optimization.data import DataError
         from optimization.features import FeaturesError, complete_protocol
 
         try:
             spec = complete_protocol(spec)
-        except FeaturesError as error:
+        except (FeaturesError, DataError) as error:
             raise SpecError(f"{source}: target.features: {error}") from None
     return spec
 

@@ -12,6 +12,15 @@ def names() -> list[str]:
     return sorted(p.parent.name.replace("_", "-") for p in _HERE.glob("*/problem.yaml"))
 
 
+def description(name: str) -> str:
+    """A bundled problem's one-line description, read without validating the problem (which
+    would fetch its data files)."""
+    import yaml
+
+    data = yaml.safe_load(problem_path(name).read_text())
+    return str(data.get("description", ""))
+
+
 def problem_path(name_or_path: str) -> Path:
     """The problem file of a use-case name, or the given path if it is not a name."""
     candidate = _HERE / name_or_path.replace("-", "_") / "problem.yaml"

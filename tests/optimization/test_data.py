@@ -6,6 +6,8 @@ with one message naming the file."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -193,3 +195,26 @@ def test_a_registered_folder_is_fetched_file_by_file(mod_tree, serve, downloads,
     assert fetch(f"data://{MOD_FOLDER}/") == source / MOD_FOLDER
     with pytest.raises(DataError, match="not in the data registry"):
         fetch("data://testcase_4_ca1_pc_simplification/mod")
+
+
+def test_without_the_data_use_cases_are_listed_and_a_problem_fails_in_one_line(
+    downloads, monkeypatch, serve, tree
+):
+    """Offline and without a mirror: `neuroptimus usecases` reads no data file, and a problem
+    whose features file cannot be fetched is one line naming the field, exit code 2."""
+    server = serve(tree)
+    base = server.url
+    server.close()
+    monkeypatch.setenv("NEUROPTIMUS_DATA_URL", base)
+    command = [sys.executable, "-m", "flows.cli"]
+    listed = subprocess.run([*command, "usecases"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert "ca1-detailed" in listed.stdout and "hh " in listed.stdout
+    values = ",".join(["1"] * 12)
+    failed = subprocess.run(
+        [*command, "evaluate", "ca1-detailed", "--values", values],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert failed.returncode == 2
+    (line,) = [x for x in failed.stderr.splitlines() if not x.startswith("Downloading")]
+    assert "problem.yaml: target.features: data://testcase_6" in line and "cannot download" in line
