@@ -73,11 +73,12 @@ class InflightLog:
         self,
         folder: Path,
         first_generation: int,
-        flush_s: float = FLUSH_S,
-        flush_rows: int = FLUSH_ROWS,
+        flush_s: float | None = None,
+        flush_rows: int | None = None,
     ) -> None:
         self.folder = folder
-        self.flush_s, self.flush_rows = flush_s, flush_rows
+        self.flush_s = FLUSH_S if flush_s is None else flush_s
+        self.flush_rows = FLUSH_ROWS if flush_rows is None else flush_rows
         self._floor = first_generation  # generations below it are committed: forgotten
         # (generation, parameter bytes) → (a batch's result, the row in it)
         self._known: dict[tuple[int, bytes], tuple[BatchResult, int]] = {}
@@ -205,16 +206,18 @@ class InflightLog:
         if not batch:
             return
         started = time.perf_counter()
-        by_generation: dict[int, list[bytes]] = {}
+        by_generation: dict[int, list[tuple[np.ndarray, BatchResult]]] = {}
         for generation, values, result in batch:
-            by_generation.setdefault(generation, []).append(_encode(generation, values, result))
+            by_generation.setdefault(generation, []).append((values, result))
         with self._files:
-            for generation, records in by_generation.items():
+            for generation, parts in by_generation.items():
                 if generation < self._floor:
                     continue  # committed meanwhile
+                values = np.concatenate([v for v, _ in parts])
+                record = _encode(generation, values, BatchResult.concatenate([r for _, r in parts]))
                 self.folder.mkdir(exist_ok=True)
-                with open(self._path(generation), "ab") as handle:
-                    handle.write(b"".join(records))
+                with open(self._path(generation), "ab") as handle:  # one record per batch
+                    handle.write(record)
                     handle.flush()
                     os.fsync(handle.fileno())
         self.seconds += time.perf_counter() - started
