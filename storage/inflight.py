@@ -128,6 +128,7 @@ class InflightLog:
             if generation < self._floor:
                 return
             self._remember(generation, values, result)
+            first = not self._buffer  # wakes the writer, which then gathers for flush_s
             self._buffer.append((generation, values, result))
             self._buffered_rows += len(values)
             if self._thread is None:
@@ -135,7 +136,7 @@ class InflightLog:
                     target=self._run, name="inflight-writer", daemon=True
                 )
                 self._thread.start()
-            if self._buffered_rows >= self.flush_rows:
+            if first or self._buffered_rows >= self.flush_rows:
                 self._lock.notify_all()
 
     def lookup(self, generation: int, values: np.ndarray) -> list[BatchResult | None]:

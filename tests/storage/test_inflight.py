@@ -122,15 +122,20 @@ def test_results_are_written_behind_in_batches(tmp_path):
     """Without a flush, the writer thread writes what arrived within ``flush_s`` together."""
     folder = tmp_path / "inflight"
     log = InflightLog(folder, 0, flush_s=1.0, flush_rows=1000)
-    batches = _batches(6, 20, rows=1)
-    for values in batches:
-        log.add(0, values, _result(values))
-    assert not folder.exists()  # nothing written on the caller's path
     path = folder / "g00000000.bin"
-    deadline = time.monotonic() + 30
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    written = read_records(path)[0]  # by the writer thread, without a flush or close
-    assert 0 < len(written) < 5 and sum(len(r[1]) for r in written) == 20
+    for batch in range(3):  # the writer thread wakes up again for each burst of results
+        for values in _batches(6 + batch, 20, rows=1):
+            log.add(0, values, _result(values))
+        if batch == 0:
+            assert not folder.exists()  # nothing written on the caller's path
+        deadline = time.monotonic() + 30
+        while _rows(path) < 20 * (batch + 1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        written = read_records(path)[0]  # by the writer thread, without a flush or close
+        assert _rows(path) == 20 * (batch + 1) and len(written) < 5 * (batch + 1)
     log.close()
-    assert InflightLog(folder, 0).loaded == 20
+    assert InflightLog(folder, 0).loaded == 60
+
+
+def _rows(path) -> int:
+    return sum(len(r[1]) for r in read_records(path)[0]) if path.exists() else 0
