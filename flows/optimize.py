@@ -108,4 +108,4 @@ def _optimize(
     waits = {"seconds": artifacts.seconds, "api_seconds": artifacts.api_seconds}
     run_store.set_attributes(profile=profile.figures(run_store.profile(), waits))
     logger.info("finished: %s; best total error %.6g", reason, best["total"])
-    return {**best, "stop_reason": reason, "evaluations": run.evaluations}
+    return {**best, "stop_reason": reason, "evaluations": run.evaluations, "reused": run.reused}
