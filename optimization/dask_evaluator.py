@@ -187,8 +187,7 @@ class DaskEvaluator:
         starts = np.cumsum([0] + [len(chunk) for chunk in chunks])
         done: dict[tuple[int, int | None], BatchResult] = {}
         tasks: dict[str, tuple[_Task, Future]] = {}
-        # results gathered in the client's event loop as each task ends, not all at the end
-        running = as_completed(with_results=True, raise_errors=False)
+        running = as_completed()
 
         def finished(task: _Task, result: BatchResult) -> None:
             done[task.chunk, task.row] = result
@@ -209,10 +208,13 @@ class DaskEvaluator:
 
         submit([_Task(i) for i in range(len(chunks))])
         try:
-            for future, value in running:
+            for future in running:
                 task, _ = tasks.pop(future.key)
                 if future.status == "finished":
-                    finished(task, value)
+                    # fetched as each task ends (while the others run), not all at the end.
+                    # Not as_completed(with_results=True): its fetch of a result lost with a
+                    # worker that died meanwhile can fail silently and leave it waiting.
+                    finished(task, future.result())
                     continue
                 error = future.exception() if future.status == "error" else None
                 if error is not None and not isinstance(error, KilledWorker):
