@@ -128,7 +128,6 @@ class InflightLog:
             if generation < self._floor:
                 return
             self._remember(generation, values, result)
-            first = not self._buffer  # wakes the writer, which then gathers for flush_s
             self._buffer.append((generation, values, result))
             self._buffered_rows += len(values)
             if self._thread is None:
@@ -136,7 +135,7 @@ class InflightLog:
                     target=self._run, name="inflight-writer", daemon=True
                 )
                 self._thread.start()
-            if first or self._buffered_rows >= self.flush_rows:
+            if self._buffered_rows >= self.flush_rows:  # else the writer's next round
                 self._lock.notify_all()
 
     def lookup(self, generation: int, values: np.ndarray) -> list[BatchResult | None]:
@@ -186,16 +185,16 @@ class InflightLog:
 
     # -- the writer thread ------------------------------------------------------------------
     def _run(self) -> None:
+        """Every ``flush_s`` (sooner at ``flush_rows`` rows), write what arrived meanwhile:
+        one write and one fsync per batch, and no wake-up call on the run's path."""
         while True:
             with self._lock:
-                self._lock.wait_for(lambda: self._buffer or self._closing)
-                if self._closing:
-                    return  # close() writes the rest
-                # gather results for a while: one write (and one fsync) per batch of them
                 self._lock.wait_for(
                     lambda: self._buffered_rows >= self.flush_rows or self._closing,
                     timeout=self.flush_s,
                 )
+                if self._closing:
+                    return  # close() writes the rest
                 batch, self._buffer, self._buffered_rows = self._buffer, [], 0
             try:
                 self._write(batch)
