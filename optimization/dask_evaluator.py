@@ -206,49 +206,57 @@ class DaskEvaluator:
                 tasks[future.key] = (task, future)
                 running.add(future)
 
-        submit([_Task(i) for i in range(len(chunks))])
-        try:
-            for future in running:
-                task, _ = tasks.pop(future.key)
-                if future.status == "finished":
-                    # fetched as each task ends (while the others run), not all at the end.
-                    # Not as_completed(with_results=True): its fetch of a result lost with a
-                    # worker that died meanwhile can fail silently and leave it waiting.
-                    finished(task, future.result())
-                    continue
-                error = future.exception() if future.status == "error" else None
-                if error is not None and not isinstance(error, KilledWorker):
-                    raise error  # the model cannot be built, … : not a lost worker
-                task.losses += 1
-                self._hung.update(self.client.get_metadata([HUNG], default={}))
-                if task.row is None:
-                    if task.losses > self.resubmissions:
-                        raise WorkersLost(
-                            f"a chunk of {len(chunks[task.chunk])} individuals was lost with "
-                            f"its worker {task.losses} times"
-                        ) from error
-                    # run alone, each individual either ends or shows it kills its worker
-                    submit([_Task(task.chunk, row) for row in range(len(chunks[task.chunk]))])
-                    continue
-                values = chunks[task.chunk][task.row]
-                name = fingerprint(self.problem.key, values)
-                address = getattr(getattr(error, "last_worker", None), "address", None)
-                task.lost_with += [address] if address else []
-                death = None if name in self._hung else self._blame(task, name, deaths)
-                if death is not None and death["running"] == name:
-                    message, seconds = death_message(death["exitcode"]), death["seconds"]
-                    self._crashed[name] = (message, seconds)
-                    crashed = evaluation.penalized(
-                        self.problem, CRASHED, message, seconds, death["worker"]
-                    )
-                    finished(task, crashed)
-                    continue
+        def lost(task: _Task, future: Future) -> None:
+            """A task that did not finish: its worker died (or the model cannot be built)."""
+            error = future.exception() if future.status == "error" else None
+            if error is not None and not isinstance(error, KilledWorker):
+                raise error  # the model cannot be built, … : not a lost worker
+            task.losses += 1
+            self._hung.update(self.client.get_metadata([HUNG], default={}))
+            if task.row is None:
                 if task.losses > self.resubmissions:
                     raise WorkersLost(
-                        f"an individual run alone was lost with its worker {task.losses} "
-                        "times, and no nanny reported it killing the worker"
+                        f"a chunk of {len(chunks[task.chunk])} individuals was lost with "
+                        f"its worker {task.losses} times"
                     ) from error
-                submit([task])  # lost with a worker that died of something else
+                # run alone, each individual either ends or shows it kills its worker
+                submit([_Task(task.chunk, row) for row in range(len(chunks[task.chunk]))])
+                return
+            values = chunks[task.chunk][task.row]
+            name = fingerprint(self.problem.key, values)
+            address = getattr(getattr(error, "last_worker", None), "address", None)
+            task.lost_with += [address] if address else []
+            death = None if name in self._hung else self._blame(task, name, deaths)
+            if death is not None and death["running"] == name:
+                message, seconds = death_message(death["exitcode"]), death["seconds"]
+                self._crashed[name] = (message, seconds)
+                crashed = evaluation.penalized(
+                    self.problem, CRASHED, message, seconds, death["worker"]
+                )
+                finished(task, crashed)
+                return
+            if task.losses > self.resubmissions:
+                raise WorkersLost(
+                    f"an individual run alone was lost with its worker {task.losses} "
+                    "times, and no nanny reported it killing the worker"
+                ) from error
+            submit([task])  # lost with a worker that died of something else
+
+        submit([_Task(i) for i in range(len(chunks))])
+        try:
+            # each batch of tasks that ended is fetched in one call while the others run
+            # (not as_completed(with_results=True): its fetch of a result lost with a worker
+            # that died meanwhile can fail silently and leave it waiting)
+            for batch in running.batches():
+                ready = [future for future in batch if future.status == "finished"]
+                values = self.client.gather(ready) if ready else []
+                fetched = {future.key: value for future, value in zip(ready, values, strict=True)}
+                for future in batch:
+                    task, _ = tasks.pop(future.key)
+                    if future.key in fetched:
+                        finished(task, fetched[future.key])
+                    else:
+                        lost(task, future)
             result = self._collect(chunks, done)
             self._seconds = float(result.seconds.mean())
             return result
