@@ -106,3 +106,16 @@ def test_streamed_results_are_taken_on_resume(
     for name in ("best", "cumulative_best", "evaluations", "failed", "median"):
         assert np.array_equal(resumed_store.generations()[name], reference.generations()[name])
     assert not (path / "inflight").exists()  # every generation committed: nothing left over
+
+
+def test_progress_is_reported_with_each_result(tmp_path):
+    """The progress bar's feed: the evaluations done and the best total, per result."""
+    problem = _problem("cmaes", 6, {})
+    store = create_run_store(problem, tmp_path / "run.zarr")
+    run = OptimizationRun(problem, store)
+    seen = []
+    run.on_results = lambda done, best: seen.append((done, best))
+    run_to_end(run, Streaming())
+    totals = store.evaluations()["total"]
+    assert [done for done, _ in seen] == list(range(1, len(totals) + 1)) and len(totals) == 36
+    assert [best for _, best in seen] == list(np.minimum.accumulate(totals))
