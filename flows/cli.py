@@ -118,6 +118,8 @@ def _cluster(profile: str, workers: int | None):
 
 def _print_result(result: dict) -> None:
     typer.echo(f"\nstopped: {result['stop_reason']} after {result['evaluations']} evaluations")
+    if result.get("reused"):  # a resume took results streamed before the run stopped
+        typer.echo(f"{result['reused']} evaluations taken from the store, not simulated again")
     typer.echo(f"best total error: {result['total']:.6g} (generation {result['generation']})")
     typer.echo("best parameters:")
     for name, value in result["parameters"].items():

@@ -73,6 +73,7 @@ def _optimize(
         evaluator = DaskEvaluator(client, problem)  # configured as connect() was
         profile.mark("cluster_ready")
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
+            run.on_results = update  # the bar advances with each result as it arrives
             mark("generations-start")
             while run.stop_reason is None:
                 if not run_generation(run, evaluator, run.generation):
@@ -85,6 +86,10 @@ def _optimize(
                     run.generation, run.evaluations, run.stopping.best, run.failed_in_generation,
                 )  # fmt: skip
             mark("generations-end")
+            run.on_results = None
+        if run.reused:
+            logger.info("%d evaluations taken from the store, streamed before the run stopped",
+                        run.reused)  # fmt: skip
         best = run_store.best()
         values = np.array([best["parameters"][name] for name in problem.space.names])
         traces = evaluator.simulate(values)
@@ -103,4 +108,4 @@ def _optimize(
     waits = {"seconds": artifacts.seconds, "api_seconds": artifacts.api_seconds}
     run_store.set_attributes(profile=profile.figures(run_store.profile(), waits))
     logger.info("finished: %s; best total error %.6g", reason, best["total"])
-    return {**best, "stop_reason": reason, "evaluations": run.evaluations}
+    return {**best, "stop_reason": reason, "evaluations": run.evaluations, "reused": run.reused}

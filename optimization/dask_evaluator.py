@@ -1,12 +1,15 @@
 """Maps a population onto a Dask cluster: the problem is installed once per worker, each
 generation travels as a few chunks of parameter vectors, and a chunk lost with its worker is
 run again one individual per task, so that an individual that kills its worker process is
-found, stored as crashed, and the generation goes on."""
+found, stored as crashed, and the generation goes on. Each chunk's results are handed to the
+caller as they arrive (streamed into the store); a chunk carries at most a few seconds of
+simulation, so a killed run loses little more than the evaluations in flight."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +68,12 @@ def _simulate(identity: str, values: np.ndarray) -> list[Trace]:
 _SCHEDULER_TASK_S = 0.001
 
 
+# The most simulation time a task carries once the last generation says how long an
+# individual takes: its results reach the store when the task ends, so slow models get short
+# tasks (down to one individual) and a kill loses at most this much work per worker.
+_STREAM_TASK_S = 2.0
+
+
 # How long a lost task waits for the dead worker's nanny to say what killed it (the nanny
 # looks every 0.25 s; a loaded machine can delay it by seconds).
 _DEATH_REPORT_S = 10.0
@@ -97,6 +106,8 @@ class DaskEvaluator:
     ``resubmissions: 0`` fails it at the first loss.
     """
 
+    streams = True  # __call__ takes on_result (see optimization.runner.Evaluator)
+
     def __init__(
         self,
         client: Client,
@@ -124,7 +135,9 @@ class DaskEvaluator:
         than 10 ms per worker (the scheduler spends about 1 ms on a task, one task after
         another, so with W workers a task must last 10·W ms for it to stay under a tenth
         busy). Down to one task per worker, and below that only when the scheduler would take
-        longer than the simulations: √(n·t / 1 ms) tasks make a generation shortest then."""
+        longer than the simulations: √(n·t / 1 ms) tasks make a generation shortest then. More
+        tasks when each would carry over ``_STREAM_TASK_S`` of simulation (results stream in
+        per task), unless that would keep the scheduler busy."""
         workers = max(len(self.client.nthreads()), self.expected_workers)
         chunks = workers * self.chunks_per_worker
         if self._seconds is not None and self.min_task_s > 0:
@@ -132,6 +145,7 @@ class DaskEvaluator:
             least = max(self.min_task_s, _SCHEDULER_TASK_S * 10 * workers)
             floor = min(workers, math.ceil(math.sqrt(work / _SCHEDULER_TASK_S)))
             chunks = max(floor, min(chunks, math.ceil(work / least)))
+            chunks = max(chunks, math.ceil(work / max(_STREAM_TASK_S, least)))
         return max(1, min(n, chunks))
 
     def _submit(self, pieces: list[np.ndarray]) -> list[Future]:
@@ -160,13 +174,27 @@ class DaskEvaluator:
                 return death
         return None
 
-    def __call__(self, points: np.ndarray) -> BatchResult:
+    def __call__(
+        self,
+        points: np.ndarray,
+        on_result: Callable[[np.ndarray, BatchResult], None] | None = None,
+    ) -> BatchResult:
+        """The results of ``points`` in their order; ``on_result(rows, result)`` gets each
+        task's results (``rows``: their indices in ``points``) as soon as it ends."""
         if len(points) == 0:
             raise ValueError("empty batch")
         chunks = np.array_split(points, self._chunks(len(points)))
-        done: dict[tuple[int, int | None], Future | BatchResult] = {}
+        starts = np.cumsum([0] + [len(chunk) for chunk in chunks])
+        done: dict[tuple[int, int | None], BatchResult] = {}
         tasks: dict[str, tuple[_Task, Future]] = {}
         running = as_completed()
+
+        def finished(task: _Task, result: BatchResult) -> None:
+            done[task.chunk, task.row] = result
+            if on_result is not None:
+                first = starts[task.chunk] + (task.row or 0)
+                on_result(np.arange(first, first + len(result.total)), result)
+
         deaths: dict[str, Death | None] = {}  # by worker address, this generation
 
         def submit(pieces: list[_Task]) -> None:
@@ -178,45 +206,57 @@ class DaskEvaluator:
                 tasks[future.key] = (task, future)
                 running.add(future)
 
-        submit([_Task(i) for i in range(len(chunks))])
-        try:
-            for future in running:
-                task, _ = tasks.pop(future.key)
-                if future.status == "finished":
-                    done[task.chunk, task.row] = future
-                    continue
-                error = future.exception() if future.status == "error" else None
-                if error is not None and not isinstance(error, KilledWorker):
-                    raise error  # the model cannot be built, … : not a lost worker
-                task.losses += 1
-                self._hung.update(self.client.get_metadata([HUNG], default={}))
-                if task.row is None:
-                    if task.losses > self.resubmissions:
-                        raise WorkersLost(
-                            f"a chunk of {len(chunks[task.chunk])} individuals was lost with "
-                            f"its worker {task.losses} times"
-                        ) from error
-                    # run alone, each individual either ends or shows it kills its worker
-                    submit([_Task(task.chunk, row) for row in range(len(chunks[task.chunk]))])
-                    continue
-                values = chunks[task.chunk][task.row]
-                name = fingerprint(self.problem.key, values)
-                address = getattr(getattr(error, "last_worker", None), "address", None)
-                task.lost_with += [address] if address else []
-                death = None if name in self._hung else self._blame(task, name, deaths)
-                if death is not None and death["running"] == name:
-                    message, seconds = death_message(death["exitcode"]), death["seconds"]
-                    self._crashed[name] = (message, seconds)
-                    done[task.chunk, task.row] = evaluation.penalized(
-                        self.problem, CRASHED, message, seconds, death["worker"]
-                    )
-                    continue
+        def lost(task: _Task, future: Future) -> None:
+            """A task that did not finish: its worker died (or the model cannot be built)."""
+            error = future.exception() if future.status == "error" else None
+            if error is not None and not isinstance(error, KilledWorker):
+                raise error  # the model cannot be built, … : not a lost worker
+            task.losses += 1
+            self._hung.update(self.client.get_metadata([HUNG], default={}))
+            if task.row is None:
                 if task.losses > self.resubmissions:
                     raise WorkersLost(
-                        f"an individual run alone was lost with its worker {task.losses} "
-                        "times, and no nanny reported it killing the worker"
+                        f"a chunk of {len(chunks[task.chunk])} individuals was lost with "
+                        f"its worker {task.losses} times"
                     ) from error
-                submit([task])  # lost with a worker that died of something else
+                # run alone, each individual either ends or shows it kills its worker
+                submit([_Task(task.chunk, row) for row in range(len(chunks[task.chunk]))])
+                return
+            values = chunks[task.chunk][task.row]
+            name = fingerprint(self.problem.key, values)
+            address = getattr(getattr(error, "last_worker", None), "address", None)
+            task.lost_with += [address] if address else []
+            death = None if name in self._hung else self._blame(task, name, deaths)
+            if death is not None and death["running"] == name:
+                message, seconds = death_message(death["exitcode"]), death["seconds"]
+                self._crashed[name] = (message, seconds)
+                crashed = evaluation.penalized(
+                    self.problem, CRASHED, message, seconds, death["worker"]
+                )
+                finished(task, crashed)
+                return
+            if task.losses > self.resubmissions:
+                raise WorkersLost(
+                    f"an individual run alone was lost with its worker {task.losses} "
+                    "times, and no nanny reported it killing the worker"
+                ) from error
+            submit([task])  # lost with a worker that died of something else
+
+        submit([_Task(i) for i in range(len(chunks))])
+        try:
+            # each batch of tasks that ended is fetched in one call while the others run
+            # (not as_completed(with_results=True): its fetch of a result lost with a worker
+            # that died meanwhile can fail silently and leave it waiting)
+            for batch in running.batches():
+                ready = [future for future in batch if future.status == "finished"]
+                values = self.client.gather(ready) if ready else []
+                fetched = {future.key: value for future, value in zip(ready, values, strict=True)}
+                for future in batch:
+                    task, _ = tasks.pop(future.key)
+                    if future.key in fetched:
+                        finished(task, fetched[future.key])
+                    else:
+                        lost(task, future)
             result = self._collect(chunks, done)
             self._seconds = float(result.seconds.mean())
             return result
@@ -226,17 +266,13 @@ class DaskEvaluator:
             raise
 
     def _collect(
-        self,
-        chunks: list[np.ndarray],
-        done: dict[tuple[int, int | None], Future | BatchResult],
+        self, chunks: list[np.ndarray], done: dict[tuple[int, int | None], BatchResult]
     ) -> BatchResult:
-        """The generation's results in the order of its individuals (one gather)."""
-        futures = {key: value for key, value in done.items() if isinstance(value, Future)}
-        gathered = dict(zip(futures, self.client.gather(list(futures.values())), strict=True))
+        """The generation's results in the order of its individuals."""
         parts = []
         for i, chunk in enumerate(chunks):
             for piece in [(i, None)] if (i, None) in done else [(i, j) for j in range(len(chunk))]:
-                parts.append(gathered[piece] if piece in gathered else done[piece])
+                parts.append(done[piece])
         return BatchResult.concatenate(parts)
 
     def simulate(self, values: np.ndarray) -> list[Trace]:

@@ -77,6 +77,18 @@ class BatchResult:
     seconds: np.ndarray  # (n,) wall time of simulation + scoring
     worker: list[str]
 
+    def take(self, rows: slice | np.ndarray) -> BatchResult:
+        """The results of ``rows`` (a slice or integer indices)."""
+        picked = np.arange(len(self.total))[rows]
+        return BatchResult(
+            errors=self.errors[picked],
+            total=self.total[picked],
+            status=self.status[picked],
+            message=[self.message[i] for i in picked],
+            seconds=self.seconds[picked],
+            worker=[self.worker[i] for i in picked],
+        )
+
     @classmethod
     def concatenate(cls, parts: list[BatchResult]) -> BatchResult:
         return cls(

@@ -9,6 +9,11 @@ Prefect task: one ask/evaluate/tell round for a batch algorithm, and for a seria
 point per island per ask) as many rounds as make ``population`` evaluations. So a serial point
 costs no more store writes and checkpoints than a member of a batch. Stopping rules count
 evaluations, so they mean the same for both kinds.
+
+Each result is streamed to the store as it arrives (``Store.stream``), and a point asked again
+in the same generation — after a kill and resume, or a retry — takes its streamed result
+(``Store.streamed``) instead of being evaluated again: the algorithm restarts from its
+checkpoint, so it asks the same points, and the run stays bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class Store(Protocol):
     def journal(self, checkpoint: Checkpoint | None) -> list[Any]: ...
     def rollback(self, checkpoint: Checkpoint | None) -> None: ...
     def set_attributes(self, **values: Any) -> None: ...
+    def stream(self, generation: int, values: np.ndarray, result: BatchResult) -> None: ...
+    def streamed(self, generation: int, values: np.ndarray) -> list[BatchResult | None]: ...
 
 
 @dataclass
@@ -93,6 +100,9 @@ class OptimizationRun:
         self._attempt: tuple[int, Stopping] | None = None  # set while a generation runs
         self._dirty = False  # the algorithm was told something after the last commit
         self.failed_in_generation = 0  # failed evaluations in the last committed generation
+        # called with (evaluations done, best total so far) as results arrive (progress bars)
+        self.on_results: Callable[[int, float], None] | None = None
+        self.reused = 0  # evaluations taken from the store's streamed results
 
     def _new_algorithm(self) -> Algorithm:
         spec = self.problem.spec
@@ -193,7 +203,7 @@ class OptimizationRun:
                 if len(points) == 0:
                     break
                 started = time.perf_counter()
-                result = evaluate(self.to_real(points))
+                result = self._evaluate(points, evaluate)
                 rounds.append((points, result, time.perf_counter() - started))
                 self._pending = None
                 if not self._cut_by_budget:  # a batch cut by the budget ends the run, untold
@@ -212,6 +222,42 @@ class OptimizationRun:
             self._record(rounds)
         self._attempt, self._dirty = None, False
         return sum(len(points) for points, _, _ in rounds)
+
+    def _evaluate(self, points: np.ndarray, evaluate: Evaluator) -> BatchResult:
+        """The results of one round: streamed ones of this generation taken from the store,
+        the others evaluated, each streamed to the store as it arrives."""
+        values = self.to_real(points)
+        generation, done, best = self.generation, self.evaluations, self.stopping.best
+        parts = self.store.streamed(generation, values)
+        missing = np.array([i for i, part in enumerate(parts) if part is None], dtype=int)
+        self.reused += len(values) - len(missing)
+        done += len(values) - len(missing)
+        for part in parts:
+            best = min(best, float(part.total[0])) if part is not None else best
+        if self.on_results is not None and len(missing) < len(values):
+            self.on_results(done, best)
+        if len(missing) == 0:
+            return BatchResult.concatenate(parts)
+        asked = values[missing]
+
+        def arrived(rows: np.ndarray, result: BatchResult) -> None:
+            nonlocal done, best
+            self.store.stream(generation, asked[rows], result)
+            done += len(rows)
+            best = min(best, float(result.total.min()))
+            if self.on_results is not None:
+                self.on_results(done, best)
+
+        if getattr(evaluate, "streams", False):  # hands each part over as it arrives
+            fresh = evaluate(asked, on_result=arrived)
+        else:
+            fresh = evaluate(asked)
+            arrived(np.arange(len(asked)), fresh)
+        if len(missing) == len(values):
+            return fresh
+        for i, row in enumerate(missing):
+            parts[row] = fresh.take(slice(i, i + 1))
+        return BatchResult.concatenate(parts)
 
     def _tell(self, points: np.ndarray, result: BatchResult) -> None:
         try:
@@ -266,7 +312,9 @@ class OptimizationRun:
         return reason
 
 
-Evaluator = Callable[[np.ndarray], BatchResult]
+# Evaluates a batch (real units). One with ``streams = True`` also takes
+# ``on_result(rows, result)`` and calls it with each part of the batch as it arrives.
+Evaluator = Callable[..., BatchResult]
 
 
 def run_to_end(

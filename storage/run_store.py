@@ -11,6 +11,12 @@ Layout::
     best/{parameters, errors, total, trace, time}   target/{trace, time}
     checkpoint.pkl   (algorithm state after the last committed generation)
     journal.bin      (append-only records of that state, e.g. told batches; see storage.journal)
+    inflight/        results of the generations not committed yet, streamed as they arrive
+                     (see storage.inflight); deleted as their generations are committed
+
+Every result is streamed to ``inflight/`` when it arrives; the generation's rows, statistics
+and checkpoint are committed together once it is done. A resume takes the streamed results of
+the generation it runs again instead of evaluating their points a second time.
 
 Rows are written once per generation at the offset of that generation, so a retried or resumed
 generation overwrites its own rows and never duplicates them. Arrays grow in large steps:
@@ -44,6 +50,7 @@ from storage import journal as journals
 from storage.columns import write_all
 from storage.fronts import read_entries, rows_at
 from storage.generation_writer import GenerationWriter, create_arrays
+from storage.inflight import InflightLog
 
 warnings.filterwarnings("ignore", message=".*StringDType.*")
 warnings.filterwarnings("ignore", category=UserWarning, module="zarr.*")
@@ -81,13 +88,15 @@ class RunStore:
         self._retired: dict[str, float] = {}  # the figures of a writer dropped by ``_trim``
         # seconds in write_generation and commit as the caller sees them ("critical"), and
         # spent writing rows and checkpoints (in the background with ``write_behind``)
-        self.seconds = {"critical": 0.0, "write": 0.0, "commit": 0.0}
+        # and in stream/streamed (on the critical path: results handed over, looked up)
+        self.seconds = {"critical": 0.0, "write": 0.0, "commit": 0.0, "stream": 0.0}
         # Writes of a generation go out in a background thread while the next one is
         # evaluated; one thread keeps their order (rows, then the checkpoint that covers them)
         self._executor: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self._broken: BaseException | None = None
         self._journal_bytes: int | None = None  # the committed journal's length, once known
+        self._inflight: InflightLog | None = None  # results of uncommitted generations
         # Off by default (a notebook or test sees every write done on return); the optimize
         # flow turns it on.
         self.write_behind = False
@@ -227,6 +236,28 @@ class RunStore:
         action(*args)
         self.seconds[kind] += time.perf_counter() - started
 
+    def _streaming(self) -> InflightLog:
+        if self._inflight is None:
+            generations = int(self.group.attrs["committed_generations"])
+            self._inflight = InflightLog(self.path / "inflight", generations)
+        return self._inflight
+
+    @_writes
+    def stream(self, generation: int, values: np.ndarray, result: BatchResult) -> None:
+        """Keep results of generation ``generation`` as they arrive (``values`` in real
+        units), written behind in ``inflight/`` until the generation is committed."""
+        started = time.perf_counter()
+        self._streaming().add(generation, values, result)
+        self.seconds["stream"] += time.perf_counter() - started
+
+    def streamed(self, generation: int, values: np.ndarray) -> list[BatchResult | None]:
+        """For each row of ``values``: the result streamed for it in ``generation`` (by
+        this process, or before a kill), or None."""
+        started = time.perf_counter()
+        found = self._streaming().lookup(generation, values)
+        self.seconds["stream"] += time.perf_counter() - started
+        return found
+
     @_writes
     def flush(self) -> None:
         """Wait for the writes in flight; one that failed raises here."""
@@ -247,6 +278,8 @@ class RunStore:
         """Seconds this process spent writing generations and their fronts (see
         ``GenerationWriter.profile``), and in commits."""
         figures = self._writer.profile() if self._writer else self._retired
+        if self._inflight is not None:  # streaming results, in the background
+            figures = {**figures, "stream_write_seconds": self._inflight.seconds}
         return {**figures, **{f"{kind}_seconds": value for kind, value in self.seconds.items()}}
 
     @_writes
@@ -280,6 +313,8 @@ class RunStore:
                 "committed_evaluations": checkpoint.evaluations,
             }
         )
+        if self._inflight is not None:  # the streamed rows are in the store now
+            self._inflight.commit(checkpoint.generation)
 
     def checkpoint(self) -> Checkpoint | None:
         self.flush()
@@ -307,6 +342,11 @@ class RunStore:
         rows = checkpoint.evaluations if checkpoint else 0
         self._journal_bytes = checkpoint.journal_bytes if checkpoint else 0
         journals.truncate(self.path / "journal.bin", self._journal_bytes)
+        # streamed results outlive a rollback: the generation asked again reuses them
+        if self._inflight is None:
+            self._inflight = InflightLog(self.path / "inflight", generations)
+        else:
+            self._inflight.commit(generations)
         self.group.update_attributes(
             {"committed_generations": generations, "committed_evaluations": rows}
         )
@@ -334,6 +374,9 @@ class RunStore:
         if finishing:
             self._writer.finish()
         self.group.update_attributes(values)
+        if values.get("finished") is not None and self._inflight is not None:
+            self._inflight.close()  # whatever is still in flight is committed or lost
+            self._inflight.commit(int(self.group.attrs["committed_generations"]))
         if finishing:
             self._trim()
 
@@ -362,6 +405,11 @@ class RunStore:
             pass
         if self._writer is not None:
             self._writer.close()
+        if self._inflight is not None:
+            try:
+                self._inflight.close()
+            except OSError:
+                pass
         if self._executor is not None:
             self._executor.shutdown()
             self._executor = None

@@ -49,8 +49,12 @@ def test_overhead_reports_the_efficiency_of_a_whole_run(prefect_harness, capsys,
     for line in ("framework evaluation", "bare NEURON", "ratio",
                  "parallel efficiency, whole optimize flow", "parallel efficiency, generations",
                  "store writes", "Prefect artifacts", "cluster start", "fixed cost",
-                 "memory of the flow process"):  # fmt: skip
+                 "memory of the flow process", "streaming each result into the store"):  # fmt: skip
         assert line in out, line
+    # every result was handed over as it arrived (written behind unless its generation was
+    # committed first, as these short ones may be)
+    assert figures["stream_ms_per_generation"] > 0
+    assert figures["stream_background_ms_per_generation"] >= 0
     rows = list(csv_module.DictReader(csv.open()))
     assert {row["figure"] for row in rows} == set(figures)
     assert "fronts_critical_seconds" not in figures  # CMA-ES keeps no fronts
