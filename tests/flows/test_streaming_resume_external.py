@@ -1,0 +1,113 @@
+"""The same kill -9 and resume as test_streaming_resume, with a black box: an external program
+(the JSON-protocol example model, made slow) that logs every invocation. No individual whose
+result was streamed into the store is run again, and the resumed store is bit-identical to an
+uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from hpc.hpc_runs import assert_same_run
+
+from storage.run_store import RunStore
+from tests.flows.test_streaming_resume import _checkpoint, _cli, _run, _streamed
+
+pytestmark = pytest.mark.slow
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "json_protocol"
+POPULATION, GENERATIONS = 8, 3
+
+# Logs the invocation (parameter values in problem order, sweep index), sleeps, then runs the
+# example model unchanged.
+WRAPPER = """
+import json, os, runpy, sys, time
+
+request = json.load(open(sys.argv[1]))
+values = [request["parameters"][name] for name in ("g_leak_uS", "tau_ms")]
+with open(os.environ["STREAMING_TEST_CALLS"], "a") as handle:
+    handle.write(" ".join(repr(float(v)) for v in values) + f" {request['sweep']}\\n")
+time.sleep(0.4)
+runpy.run_path("lif_model.py", run_name="__main__")
+"""
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("slow-external")
+    shutil.copy(EXAMPLE / "lif_model.py", folder / "lif_model.py")
+    (folder / "slow_wrapper.py").write_text(WRAPPER)
+    data = yaml.safe_load((EXAMPLE / "problem.yaml").read_text())
+    data["model"]["command"] = ["python3", "slow_wrapper.py"]
+    data["algorithm"] = {"name": "cmaes", "population": POPULATION, "generations": GENERATIONS}
+    data["seed"] = 5
+    path = folder / "problem.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return {**os.environ, "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home"))}
+
+
+def _evaluations(calls: Path, store: Path) -> Counter:
+    """Vectors the program was run at (sweep 0: once per evaluation), less the set-up's run at
+    the true values and the best individual's re-simulation for its stored trace."""
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    runs = Counter(tuple(map(float, line.split()[:2])) for line in lines if line.endswith(" 0"))
+    del runs[(0.05, 20.0)]
+    best = tuple(float(v) for v in RunStore.open(store).arrays("best")["parameters"])
+    runs[best] -= 1
+    return +runs
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, problem, env):
+    folder = tmp_path_factory.mktemp("reference")
+    store, calls = folder / "reference.zarr", folder / "calls.txt"
+    _run(["run", str(problem), "--workers", "2", "--store", str(store)],
+         {**env, "STREAMING_TEST_CALLS": str(calls)})  # fmt: skip
+    evaluated = _evaluations(calls, store)
+    assert sum(evaluated.values()) == POPULATION * GENERATIONS == len(evaluated)
+    return store
+
+
+def test_kill_9_then_resume_runs_no_streamed_individual_of_an_external_program_again(
+    tmp_path, problem, env, reference
+):
+    store, killed_calls = tmp_path / "killed.zarr", tmp_path / "calls-killed.txt"
+    process = subprocess.Popen(
+        _cli("run", str(problem), "--workers", "2", "--store", str(store)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**env, "STREAMING_TEST_CALLS": str(killed_calls)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        checkpoint = _checkpoint(store)
+        if checkpoint and checkpoint.generation >= 1:
+            if len(_streamed(store, checkpoint.generation)) >= 3:
+                break
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    checkpoint = _checkpoint(store)
+    streamed = _streamed(store, checkpoint.generation)
+    resumed_calls = tmp_path / "calls-resumed.txt"
+    result = _run(["resume", str(store)], {**env, "STREAMING_TEST_CALLS": str(resumed_calls)})
+    assert f"{len(streamed)} evaluations taken from the store" in result.stdout
+
+    evaluated = _evaluations(resumed_calls, store)
+    assert not set(evaluated) & streamed  # no streamed individual run again
+    rows = POPULATION * GENERATIONS
+    assert sum(evaluated.values()) == rows - checkpoint.evaluations - len(streamed)
+    assert_same_run(store, reference)
