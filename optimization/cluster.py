@@ -247,7 +247,12 @@ def _make_cluster(config: ClusterConfig):
         # A lost worker fails its tasks at once, so the evaluator runs them again knowing
         # which individual hung and finds one that crashes its worker (Dask would retry such
         # a task on other workers, and lose them too).
-        options["scheduler_kwargs"] = {"allowed_failures": 0, **options.get("scheduler_kwargs", {})}
+        scheduler = {"allowed_failures": 0}
+        if options["dashboard_address"] is None:
+            # the scheduler's HTTP server (health, metrics) still starts, on port 8787 unless
+            # told otherwise: a random port spares a "port in use" warning on stderr
+            scheduler["dashboard_address"] = ":0"
+        options["scheduler_kwargs"] = {**scheduler, **options.get("scheduler_kwargs", {})}
         # silence_logs only quiets distributed's own handlers; records still reach the root
         # logger (Prefect's console), so the level is set on the logger itself.
         logging.getLogger("distributed").setLevel(options["silence_logs"])

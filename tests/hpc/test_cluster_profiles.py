@@ -4,6 +4,7 @@ only the job scripts are built)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -178,3 +179,30 @@ def test_chunks_follow_the_work_and_spare_the_scheduler(workers, n, seconds, chu
     evaluator = DaskEvaluator(_Client(workers), problem, config=ClusterConfig())
     evaluator._seconds = seconds
     assert evaluator._chunks(n) == chunks
+
+
+def test_a_local_cluster_takes_no_fixed_port(tmp_path):
+    """The scheduler's HTTP server gets a free port: with port 8787 taken (another cluster, a
+    notebook's dashboard) a run prints no "port in use" warning into its one-line errors."""
+    script = tmp_path / "cluster.py"
+    script.write_text(
+        "import socket, warnings\n"
+        "from optimization.cluster import ClusterConfig, make_cluster\n"
+        "if __name__ == '__main__':\n"
+        "    taken = socket.socket()\n"
+        "    try:\n"
+        "        taken.bind(('127.0.0.1', 8787)); taken.listen()\n"
+        "    except OSError:\n"
+        "        pass  # already taken by someone else: the same situation\n"
+        "    warnings.simplefilter('error')\n"
+        "    cluster = make_cluster(ClusterConfig(workers=1))\n"
+        "    print(cluster.scheduler.http_server.port)\n"
+        "    cluster.close()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "8787" not in result.stderr and int(result.stdout) != 8787
