@@ -12,6 +12,8 @@ times to 0.01 ms (its ``%.2f`` files).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 STEPS_PA = (150.0, 200.0, 300.0, 600.0)  # one per sweep
@@ -45,6 +47,7 @@ def neuron_parameters(values: dict[str, float]) -> dict[str, float]:
 
 def build(spec: dict) -> dict:
     """Once per worker process: NEST imported (its banner and messages kept quiet)."""
+    os.environ.setdefault("PYNEST_QUIET", "1")  # no banner in the worker's output
     import nest
 
     nest.verbosity = nest.VerbosityLevel.ERROR
