@@ -27,6 +27,12 @@ from typing import Any
 from optimization.nmodl_compat import neuron9_patches
 from optimization.problem_yaml import dump_problem
 from optimization.settings_algorithms import algorithm_from_settings
+from optimization.settings_external import (
+    external_model,
+    external_parameters,
+    external_protocol_and_target,
+    is_external,
+)
 
 USER_FUNCTION_FILE = "user_function.py"
 
@@ -120,23 +126,43 @@ class _Converter:
 
     def convert(self) -> dict[str, Any]:
         simulator = self.get("simulator", "Neuron")
+        if is_external(simulator):
+            return self.convert_external()
         if simulator != "Neuron":
             raise self.error(
-                "simulator",
-                f"{simulator!r}: external simulators are not supported yet (only NEURON "
-                "settings can be imported)",
-            )
+                "simulator", f"{simulator!r}: expected Neuron or External (Python)"
+            )  # fmt: skip
         kinds = self.get("type", None) or ["voltage"]
         features = (kinds if isinstance(kinds, list) else [kinds])[-1] == "features"
         model, user_function = self.model()
-        problem: dict[str, Any] = {
-            "name": self.path.name.removesuffix(".json").removesuffix("_settings") or "imported",
-            "description": f"Imported from the original Neuroptimus settings {self.path.name}",
-            "model": model,
-            "parameters": self.parameters(user_function is not None),
-        }
+        problem = self.heading()
+        problem["model"] = model
+        problem["parameters"] = self.parameters(user_function is not None)
         problem["protocol"], problem["target"] = self.protocol_and_target(features)
         problem["costs"] = self.costs(features, problem["target"])
+        return self.finish(problem)
+
+    def convert_external(self) -> dict[str, Any]:
+        """An external program through the original's file protocol (settings_external)."""
+        kinds = self.get("type", None) or ["voltage"]
+        if (kinds if isinstance(kinds, list) else [kinds])[-1] == "features":
+            raise self.error("type", "features targets of external programs are not supported")
+        problem = self.heading()
+        parameters = external_parameters(self)
+        problem["model"] = external_model(self, len(parameters))
+        problem["parameters"] = parameters
+        problem["protocol"], problem["target"] = external_protocol_and_target(self)
+        problem["costs"] = self.costs(False, problem["target"])
+        return self.finish(problem)
+
+    def heading(self) -> dict[str, Any]:
+        return {
+            "name": self.path.name.removesuffix(".json").removesuffix("_settings") or "imported",
+            "description": f"Imported from the original Neuroptimus settings {self.path.name}",
+        }
+
+    def finish(self, problem: dict[str, Any]) -> dict[str, Any]:
+        """Algorithm, seed and the notes on what is left out (common to every kind)."""
         problem["algorithm"] = self.algorithm()
         seed = self.get("seed", None)
         if seed is not None:

@@ -1,6 +1,7 @@
 """The round trip of `neuroptimus import-settings`: the original tool's settings files of use
-cases 3, 4 and 6, copied with their files to a folder of their own and converted, give
-problems that evaluate to the bundled problems' numbers (and so to the original tool's)."""
+cases 3, 4, 5 (an external program) and 6, copied with their files to a folder of their own
+and converted, give problems that evaluate to the bundled problems' numbers (and so to the
+original tool's)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import sys
 import pytest
 
 from tests.flows.test_usecase_reference_totals import REFERENCE, ROOT, _evaluate, _reference
-from tests.optimization.test_settings_import import UC3, UC4, UC6, copied
+from tests.optimization.test_settings_import import UC3, UC4, UC5, UC6, copied
 
 pytestmark = pytest.mark.skipif(not REFERENCE.is_file(), reason="no reference numbers here")
 
 
 @pytest.mark.parametrize(
-    ("folder", "bundled"), [(UC3, "ca1-passive"), (UC4, "ca1-simplified"), (UC6, "ca1-detailed")]
-)
+    ("folder", "bundled"),
+    [(UC3, "ca1-passive"), (UC4, "ca1-simplified"), (UC5, "adexp-external"),
+     (UC6, "ca1-detailed")],
+)  # fmt: skip
 def test_converted_settings_evaluate_like_the_bundled_problem(tmp_path, folder, bundled):
     settings = copied(folder, tmp_path)
     problem = settings.parent / "problem.yaml"
@@ -29,8 +32,10 @@ def test_converted_settings_evaluate_like_the_bundled_problem(tmp_path, folder, 
         capture_output=True, text=True, timeout=300, cwd=ROOT, env=os.environ.copy(),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    values = _reference(bundled)["values"]
+    values = _reference(bundled.removesuffix("-external"))["values"]
     imported, original = _evaluate(str(problem), values), _evaluate(bundled, values)
     assert imported["total"] == pytest.approx(original["total"], rel=1e-9)
-    assert imported["total"] == pytest.approx(_reference(bundled)["total"], rel=1e-3)
+    assert imported["total"] == pytest.approx(
+        _reference(bundled.removesuffix("-external"))["total"], rel=1e-3
+    )
     assert json.dumps(sorted(imported["components"])) == json.dumps(sorted(original["components"]))

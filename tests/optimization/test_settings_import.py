@@ -22,6 +22,8 @@ from optimization.algorithms import CATALOGUE
 from optimization.data import fetch, registry
 from optimization.settings_algorithms import ORIGINAL_ALGORITHMS, original_algorithm_id
 from optimization.settings_import import SettingsImportError, convert_settings, import_settings
+from optimization.simulators.sampled import expected_samples
+from optimization.spec import load_problem
 from usecases import problem_path
 
 UC1 = "testcase_1_hh_pas_surrogate"
@@ -30,6 +32,7 @@ UC3 = "testcase_3_ca1pc_anat"
 UC4 = "testcase_4_ca1_pc_simplification"
 UC5 = "testcase_5_adexpif_external_ca3_pc"
 UC6 = "testcase_6_Detailed_CA1_pyramidal_cell_model"
+UC7 = "testcase_7_Biochemical_pathway_model"
 
 
 def copied(folder: str, destination: Path) -> Path:
@@ -335,10 +338,9 @@ def test_malformed_missing_and_external_settings(tmp_path):
     with pytest.raises(SettingsImportError, match="settings file not found"):
         convert(tmp_path / "absent_settings.json")
     with pytest.raises(
-        SettingsImportError,
-        match="simulator: 'External \\(Python\\)': external simulators are not supported yet",
+        SettingsImportError, match="simulator: 'Brian': expected Neuron or External \\(Python\\)"
     ):
-        convert(copied(UC5, tmp_path))
+        convert(edited(copied(UC5, tmp_path), simulator="Brian"))
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -380,3 +382,85 @@ def test_command_line_writes_checks_and_keeps_existing_files(tmp_path):
     assert invalid.returncode == 1
     assert "the problem does not validate" in invalid.stdout
     assert "parameters[0]: lower bound 0.5 must be below upper bound 0.1" in invalid.stdout
+
+
+UC5_BOUNDS = [
+    [0.001, 10, -70, 0, -40, 0.5, -5, 0, 0.5, 10],
+    [0.01, 100, -40, 30, -10, 5, 5, 1, 5, 500],
+]
+
+
+def test_uc5_external_settings_become_an_external_problem(tmp_path):
+    """The original's "External (Python)": the program and model file of sim_command, its
+    last word the parameter count; one call per trace (input_size); the settings' bounds
+    (the reset offset 0 … 30, not boundaries.txt's); no stimulus, so that "Spike count
+    (stim.)" counts the whole trace as the original's stim_dur 0 does."""
+    settings = copied(UC5, tmp_path)
+    problem = import_settings(settings, settings.parent / "problem.yaml").problem
+    assert problem["model"] == {
+        "simulator": "external",
+        "command": ["python3", "teststeps_optim5.py"],
+        "folder": ".",
+        "protocol": "neuroptimus",
+        "per_sweep": True,
+        "trace_file": "trace{id}.dat",
+        "spike_file": "spike{id}.dat",
+    }
+    assert [p["name"] for p in problem["parameters"]] == [f"parameter{k}" for k in range(10)]
+    assert [[p["lower"] for p in problem["parameters"]], [p["upper"] for p in
+            problem["parameters"]]] == UC5_BOUNDS  # fmt: skip
+    assert problem["protocol"] == {"tstop_ms": 1100, "dt_ms": 0.2, "sweeps": 4}
+    assert problem["target"] == {
+        "file": "ca3_pc_v2_4.csv", "sampling_rate_hz": 5000, "time_column": False, "unit": "mV",
+    }  # fmt: skip
+    assert problem["costs"] == {
+        "functions": [
+            {"name": "MSE (excl. spikes)", "weight": 0.3333},
+            {"name": "Spike count (stim.)", "weight": 0.3333},
+            {"name": "Latency to 1st spike", "weight": 0.3333},
+        ],
+        "spike_threshold_mV": 0,
+        "spike_window_samples": 5,
+    }
+    assert problem["algorithm"] == {"name": "cmaes", "population": 100, "generations": 100}
+    assert problem["seed"] == 1235
+    spec = load_problem(settings.parent / "problem.yaml")
+    assert spec.protocol.sweeps == 4 and spec.protocol.stimulus is None
+
+
+def test_uc5_stimulus_window_and_a_wrong_parameter_count(tmp_path):
+    """A non-zero stim_del/stim_dur is kept as the window of "Spike count (stim.)"; a
+    sim_command whose last word is not the parameter count is one line naming the field."""
+    settings = edited(copied(UC5, tmp_path), stim_del=100, stim_dur=800)
+    result = convert(settings)
+    stimulus = result.problem["protocol"]["stimulus"]
+    assert (stimulus["delay_ms"], stimulus["duration_ms"]) == (100, 800)
+    assert stimulus["amplitudes"] == [0, 0, 0, 0]
+    assert any("only set the window of 'Spike count (stim.)'" in n for n in result.notes)
+    edited(settings, sim_command="python3 /x/teststeps_optim5.py 9")
+    with pytest.raises(SettingsImportError, match=r"sim_command: its last word '9' must be the "
+                       r"number of parameters, 10 \(adjusted_params\)"):  # fmt: skip
+        convert(settings)
+    edited(settings, sim_command="python3 /x/absent.py 10")
+    with pytest.raises(SettingsImportError, match=r"sim_command \(model file\): file "):
+        convert(settings)
+
+
+def test_uc7_external_settings_convert_to_a_valid_problem(tmp_path):
+    """UC7 is the same mechanism (its run.py is not run here: minutes of NEURON rxd). Its
+    settings' tstop (154 min at the target's 2-min-ish step) would mean 158 samples while
+    run.py writes the target's 34: tstop_ms is set so that they compare one to one, as the
+    original compares them, with a note."""
+    settings = copied(UC7, tmp_path)
+    result = import_settings(settings, settings.parent / "problem.yaml")
+    problem = result.problem
+    assert problem["model"]["command"] == ["python3", "run.py"]
+    assert problem["model"]["per_sweep"] is True and problem["protocol"]["sweeps"] == 1
+    assert len(problem["parameters"]) == 12
+    assert problem["parameters"][0] == {"name": "parameter0", "lower": 0.1, "upper": 20000}
+    assert problem["target"]["time_column"] is True
+    assert problem["costs"]["functions"] == [{"name": "MSE", "weight": 1}]
+    assert problem["algorithm"]["settings"] == {"sigma": 1.3}
+    assert any("the target has 34" in note for note in result.notes)
+    spec = load_problem(settings.parent / "problem.yaml")
+    assert expected_samples(spec) in (34, 35)  # run.py writes 34 rows, as the target has
