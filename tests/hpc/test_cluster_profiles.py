@@ -198,6 +198,7 @@ def test_a_local_cluster_takes_no_fixed_port(tmp_path):
         "    cluster = make_cluster(ClusterConfig(workers=1))\n"
         "    print(cluster.scheduler.http_server.port)\n"
         "    cluster.close()\n"
+        "    taken.close()\n"
     )
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
