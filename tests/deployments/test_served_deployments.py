@@ -132,7 +132,9 @@ def test_custom_run_form_draws_the_problem_and_submits_it(served):
                     for value in ("hh", "gnabar_hh", "soma.gkbar_hh", "0.001", "1", "40000"):
                         assert value in values, f"{ui or '/'}: no field holds {value!r}"
                 page.get_by_role("button", name="Submit").click()  # the V1 form, as is
-                page.wait_for_url(lambda url: not url.split("?")[0].endswith("/run"))
+                page.wait_for_url(
+                    lambda url: not url.split("?")[0].endswith("/run"), timeout=90_000
+                )  # the submit goes through the API and the UI: slow on a busy machine
             finally:
                 browser.close()
 
