@@ -70,6 +70,21 @@ def test_an_explicit_lifetime_or_no_walltime_is_left_alone():
     assert ClusterConfig(evaluation_margin="1h").walltime_schedule() is None  # local
 
 
+def test_the_shipped_long_profile_leaves_time_for_a_use_case_7_evaluation(tmp_path, monkeypatch):
+    """slurm-long: workers stop taking evaluations 45 minutes before the 12 h walltime, more
+    than use case 7's 20-minute timeout plus the hang grace."""
+    from flows.cluster_profiles import load_profile
+
+    monkeypatch.chdir(tmp_path)  # the profile's log_directory is made where the run starts
+    config = load_profile("slurm-long")
+    drain, lifetime = config.walltime_schedule()
+    assert (drain, lifetime) == (12 * 3600 - 45 * 60, 12 * 3600 - 60)
+    assert 12 * 3600 - drain >= 1200 + config.hang_grace_s
+    command = _worker_command(config)
+    assert "--nworkers 16 " in command
+    assert command.endswith(f"--lifetime {int(lifetime)}s --no-lifetime-restart")
+
+
 def test_other_worker_arguments_are_kept():
     command = _worker_command(_slurm(worker_extra_args=["--resources", "model=1"], margin=600))
     assert command.endswith("--resources model=1 --lifetime 7140s --no-lifetime-restart")
