@@ -473,6 +473,14 @@ class StoppingSpec(_Strict):
 class EvaluationSpec(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 600.0
     penalty: Annotated[float, Field(gt=0)] = 100.0
+    # A model of minutes (UC7) would hold every start for minutes: a program still running
+    # after setup_check_s started and did not fail, which is what the check is for.
+    setup_check_s: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="python and external models: how long the setup's check evaluation "
+        "(true values, else the middle of the bounds) may run. Empty: to its end, its output "
+        "checked and scored; N: a model still running after N s passes (it started and did "
+        "not fail; its output is not checked); 0: no check"
+    )  # fmt: skip
 
 
 class ProblemSpec(_Strict):
