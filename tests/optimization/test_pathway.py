@@ -208,3 +208,44 @@ def test_setup_check_s_is_no_part_of_the_problem_identity():
     assert problem_key(spec) != problem_key(other)
     with pytest.raises(ValueError, match="setup_check_s"):
         parse_problem({**spec, "evaluation": {"setup_check_s": -1}})
+
+
+# The benchmark of a slow external model: wall and CPU of one evaluation, the CPU of the
+# programs the script spawned included, and the budget projected on N cores.
+BURNER = """
+import os, sys
+burn = "import time\\nend = time.process_time() + 0.5\\nwhile time.process_time() < end: pass"
+assert os.system(f"python3 -c '{burn}'") == 0
+with open("trace" + sys.argv[1] + ".dat", "w") as out:
+    out.writelines(f"{k} 1.0 1.0\\n" for k in range(1501))
+"""
+
+
+def test_benchmark_times_an_external_evaluation_with_its_children(tmp_path):
+    import csv as csv_module
+    import re
+    import subprocess
+
+    write(tmp_path, "model.py", BURNER)
+    model = {"simulator": "external", "command": ["python3", "model.py"], "per_sweep": False}
+    path, csv = problem(tmp_path, model), tmp_path / "overhead.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "benchmark", "overhead", str(path),
+         "--no-full-run", "--repeats", "2", "--population", "4", "--generations", "5",
+         "--csv", str(csv)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "one evaluation of blackbox (2 sweep(s), median of 2" in out, out
+    wall = float(re.search(r"wall\s+([\d.]+) s", out)[1])
+    cpu = float(re.search(r"CPU\s+([\d.]+) s", out)[1])
+    assert cpu >= 0.45  # the spawned python3's half second of CPU is counted
+    assert wall >= 0.45
+    figures = {row["figure"]: float(row["value"]) for row in csv_module.DictReader(csv.open())}
+    one = figures["framework_evaluation_ms"] / 1000 / 3600  # hours
+    hours = pytest.approx(20 * one, rel=1e-4)  # the CSV keeps 6 digits
+    assert figures["budget_hours_on_1_cores"] == hours
+    # a generation of 4 keeps 4 cores busy at most
+    assert figures["budget_hours_on_16_cores"] == pytest.approx(20 * one / 4, rel=1e-4)
+    assert "the budget, 20 evaluations in generations of 4:" in out
