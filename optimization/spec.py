@@ -154,7 +154,8 @@ class ExternalModelSpec(_Strict):
     (argv + [ID]; params<ID>.param: one value per line, the sweep index last; the program
     writes the trace file, whose last column is the trace, and optionally a spike-time file
     in ms); ``protocol: json`` writes params.json (argv + [params.json]) and reads a .npz or
-    .csv trace file."""
+    .csv trace file. The program's PATH starts with the running interpreter's folder, so a
+    ``python3`` it starts itself has the same packages."""
 
     simulator: Literal["external"]
     command: Annotated[list[str], Field(min_length=1)] = Field(
