@@ -33,8 +33,6 @@ def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
     loaded — its parameters, stimulus and recordings — as ``h.finitialize(v_init)`` and
     ``ParallelContext.psolve(tstop)`` (NEURON's compiled time loop) per sweep. The stimulus
     keeps the last sweep's amplitude: with a fixed step, a sweep costs the same at any."""
-    if spec.model.simulator != "neuron":
-        return _time_program(spec, repeats)
     from neuron import h
 
     from optimization.evaluation import OK, STATUSES, evaluate_one, hosted_simulator
@@ -84,77 +82,8 @@ def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
     }
 
 
-# Core counts a run's projection is printed for (a generation keeps at most `population` busy).
-PROJECTED_CORES = (1, 2, 10, 16, 64, 100)
-
-
-def _time_program(spec: ProblemSpec, repeats: int | None) -> dict:
-    """Python and external models have no bare NEURON run to compare with: the evaluation's
-    wall time and the CPU it used (this process and the programs it waited for, with their
-    own children — UC7's run.py and its two simulations), and what the problem's budget
-    costs on N cores. A model of minutes is timed once (no warm-up: an external program
-    starts afresh every time anyway)."""
-    import resource
-
-    from optimization.evaluation import OK, STATUSES, evaluate_one, hosted_simulator
-    from optimization.problem import build_problem, true_values
-
-    simulator = hosted_simulator(spec)
-    targets = (
-        [t.values for t in simulator.run(true_values(spec))] if spec.target.regenerate else None
-    )
-    problem = build_problem(spec, targets)
-    values = np.array([(p.lower + p.upper) / 2 for p in spec.parameters])
-
-    def timed() -> tuple[float, float]:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu, started = time.process_time(), time.perf_counter()
-        errors, status, message, _ = evaluate_one(problem, values)
-        wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if status != OK:
-            raise RuntimeError(f"the evaluation ended {STATUSES[status]}: {message}")
-        children = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        return wall, time.process_time() - cpu + children
-
-    runs = [timed()]
-    first = runs[0][0]
-    repeats = repeats or (1 if first > 30 else int(min(20, max(3, 10.0 / max(first, 1e-6)))))
-    runs += [timed() for _ in range(repeats - 1)]
-    wall_s = float(np.median([w for w, _ in runs]))
-    cpu_s = float(np.median([c for _, c in runs]))
-    population, budget = spec.algorithm.population, spec.budget
-    figures = {
-        "evaluation_repeats": repeats,
-        "sweeps": spec.protocol.sweeps,
-        "framework_evaluation_ms": wall_s * 1000,
-        "evaluation_cpu_ms": cpu_s * 1000,
-        "load_average": os.getloadavg()[0],
-        "budget": budget,
-        "population": population,
-    }
-    for cores in PROJECTED_CORES:
-        # a generation of `population` evaluations keeps at most `population` cores busy
-        figures[f"budget_hours_on_{cores}_cores"] = budget * wall_s / min(cores, population) / 3600
-    return figures
-
-
 def describe_evaluation(name: str, f: dict) -> str:
     """The figures of ``evaluation_times`` as the lines the benchmark prints."""
-    if "bare_simulation_ms" not in f:  # a python or external model
-        projection = ", ".join(
-            f"{f[f'budget_hours_on_{cores}_cores']:.3g} h on {cores}" for cores in PROJECTED_CORES
-        )
-        return (
-            f"one evaluation of {name} ({f['sweeps']} sweep(s), median of "
-            f"{f['evaluation_repeats']} at the middle of the bounds, load "
-            f"{f['load_average']:.2f}):\n"
-            f"  wall                  {f['framework_evaluation_ms'] / 1000:10.1f} s\n"
-            f"  CPU                   {f['evaluation_cpu_ms'] / 1000:10.1f} s (this process "
-            "and the programs it ran)\n"
-            f"  the budget, {f['budget']} evaluations in generations of {f['population']}: "
-            f"{projection} cores"
-        )
     return (
         f"one evaluation of {name} ({f['sweeps']} sweep(s), median of "
         f"{f['evaluation_repeats']} at the middle of the bounds):\n"
@@ -194,14 +123,14 @@ def overhead(
     if full_run:
         with tempfile.TemporaryDirectory() as folder:
             run = run_command_line(spec, workers, Path(folder))
-        figures = {**run, **times}
-        if "bare_simulation_ms" in times:  # NEURON models
-            bare = times["bare_simulation_ms"]
-            figures.update(
-                ideal_wall_seconds=run["evaluations"] * times["bare_scored_ms"] / 1000 / workers,
-                run_evaluation_to_bare_ratio=run["mean_evaluation_ms"] / bare,
-                generation_to_bare_ratio=run["generation_ms_per_evaluation"] / bare,
-            )
+        bare = times["bare_simulation_ms"]
+        figures = {
+            **run,
+            **times,
+            "ideal_wall_seconds": run["evaluations"] * times["bare_scored_ms"] / 1000 / workers,
+            "run_evaluation_to_bare_ratio": run["mean_evaluation_ms"] / bare,
+            "generation_to_bare_ratio": run["generation_ms_per_evaluation"] / bare,
+        }
         print(describe_run(figures))
     if csv:
         write_figures(csv, {"": figures})

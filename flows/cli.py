@@ -545,8 +545,7 @@ def benchmark_overhead(
     ] = None,
 ) -> None:
     """One evaluation in the framework vs the bare NEURON simulation of the same model (same
-    values: finitialize + psolve per sweep) and their ratio (python and external models: its
-    wall time and CPU, and the budget on N cores); then where a full run's time
+    values: finitialize + psolve per sweep) and their ratio; then where a full run's time
     and memory go (Prefect and Zarr included). Works on any problem (a bundled name or a
     problem file); a slow model wants a smaller --population and --generations."""
     from flows.benchmark import overhead
