@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optimization.cpus import usable_cpus
 from optimization.lost_jobs import watch_jobs
+from optimization.walltime import WalltimeError, lifetime_args, schedule
 
 LOCAL = "distributed.LocalCluster"
 
@@ -76,6 +77,13 @@ class ClusterConfig(BaseModel):
         description="times a task lost with its worker, with no individual to blame, is "
         "submitted again (0: the first loss fails the generation, and no individual that "
         "crashes its worker is singled out)",
+    )
+    evaluation_margin: str | float | None = Field(
+        None,
+        description="on a queue with a walltime: the longest evaluation a worker still starts "
+        "before its job's walltime (a duration: '30 minutes', '1h', or seconds; default 5 "
+        "minutes or a tenth of the walltime, whichever is shorter); ignored when "
+        "worker_extra_args sets --lifetime",
     )
     diagnostics: bool = Field(
         False,
@@ -151,6 +159,18 @@ class ClusterConfig(BaseModel):
                 )
         if self.adapt_maximum is not None and (self.adapt_minimum or 0) > self.adapt_maximum:
             raise ClusterError("adapt_minimum: larger than adapt_maximum")
+        self.walltime_schedule()
+
+    def walltime_schedule(self) -> tuple[float, float] | None:
+        """``(drain_after_s, lifetime_s)`` of this queue's workers (see
+        ``optimization.walltime``); None for a local cluster, without a walltime, or when the
+        options set ``--lifetime`` themselves."""
+        if self.is_local or self.address:
+            return None
+        try:
+            return schedule(self.options, self.evaluation_margin, self.cluster_class)
+        except (WalltimeError, ValueError, TypeError) as error:
+            raise ClusterError(str(error)) from None
 
 
 def _accepted_options(cluster_type: type) -> set[str] | None:
@@ -194,13 +214,17 @@ def _quiet_exports() -> list[str]:
     ]
 
 
-def _jobqueue_options(options: dict[str, Any], quiet: bool = True) -> dict[str, Any]:
+def _jobqueue_options(config: ClusterConfig) -> dict[str, Any]:
     """One single-threaded worker process per core in every job, run by this Python (so that
-    workers import this project from the same environment)."""
-    options = dict(options)
+    workers import this project from the same environment), retired before the walltime."""
+    options = dict(config.options)
     options.setdefault("processes", options["cores"])
     options.setdefault("python", sys.executable)
-    if quiet:
+    timing = config.walltime_schedule()
+    if timing is not None:
+        extra = list(options.get("worker_extra_args") or [])
+        options["worker_extra_args"] = [*extra, *lifetime_args(timing[1])]
+    if not config.diagnostics:
         prologue = options.get("job_script_prologue") or []
         options["job_script_prologue"] = [*_quiet_exports(), *prologue]
     scheduler = {"dashboard_address": ":0", "allowed_failures": 0}
@@ -213,8 +237,7 @@ def job_script(config: ClusterConfig) -> str:
     config.check()
     if config.is_local or config.address:
         raise ClusterError("only a batch-queue cluster (dask_jobqueue.…) has a job script")
-    options = _jobqueue_options(config.options, quiet=not config.diagnostics)
-    cluster = config.cluster_type()(**options)
+    cluster = config.cluster_type()(**_jobqueue_options(config))
     try:
         return cluster.job_script()
     finally:
@@ -260,8 +283,7 @@ def _make_cluster(config: ClusterConfig):
         if config.adapt_maximum is not None:
             cluster.adapt(minimum=config.adapt_minimum or 0, maximum=config.adapt_maximum)
         return cluster
-    options = _jobqueue_options(options, quiet=not config.diagnostics)
-    cluster = cluster_type(**options)
+    cluster = cluster_type(**_jobqueue_options(config))
     # Adaptive scaling also for a fixed size: jobs that end (walltime, scancel, node failure)
     # are then replaced, which a plain scale() does not do.
     minimum, maximum = _bounds(config)

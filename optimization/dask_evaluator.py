@@ -21,6 +21,7 @@ from optimization.evaluation import CRASHED, BatchResult
 from optimization.hang_watchdog import HUNG, HangWatchdog, fingerprint, watched
 from optimization.problem import Problem
 from optimization.simulators import Trace
+from optimization.walltime import WalltimeDrain
 from optimization.worker_deaths import DEATHS, Death, DeathRecorder, death_message
 
 # -- on the workers -----------------------------------------------------------------------
@@ -128,6 +129,9 @@ class DaskEvaluator:
         client.register_plugin(HangWatchdog(config.hang_grace_s))
         client.register_plugin(DeathRecorder())
         client.register_plugin(ProblemPlugin(problem))
+        timing = config.walltime_schedule()
+        if timing is not None:  # queue workers stop taking evaluations before the walltime
+            client.register_plugin(WalltimeDrain(timing[0]))
 
     def _chunks(self, n: int) -> int:
         """Tasks for ``n`` individuals: ``chunks_per_worker`` per worker, fewer when the last

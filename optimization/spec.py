@@ -154,7 +154,8 @@ class ExternalModelSpec(_Strict):
     (argv + [ID]; params<ID>.param: one value per line, the sweep index last; the program
     writes the trace file, whose last column is the trace, and optionally a spike-time file
     in ms); ``protocol: json`` writes params.json (argv + [params.json]) and reads a .npz or
-    .csv trace file."""
+    .csv trace file. The program's PATH starts with the running interpreter's folder, so a
+    ``python3`` it starts itself has the same packages."""
 
     simulator: Literal["external"]
     command: Annotated[list[str], Field(min_length=1)] = Field(
@@ -473,6 +474,14 @@ class StoppingSpec(_Strict):
 class EvaluationSpec(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 600.0
     penalty: Annotated[float, Field(gt=0)] = 100.0
+    # A model of minutes (UC7) would hold every start for minutes: a program still running
+    # after setup_check_s started and did not fail, which is what the check is for.
+    setup_check_s: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="python and external models: how long the setup's check evaluation "
+        "(true values, else the middle of the bounds) may run. Empty: to its end, its output "
+        "checked and scored; N: a model still running after N s passes (it started and did "
+        "not fail; its output is not checked); 0: no check"
+    )  # fmt: skip
 
 
 class ProblemSpec(_Strict):

@@ -44,6 +44,20 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass  # the group is gone already
 
 
+def child_environment(folder: Path) -> dict[str, str]:
+    """The program's environment: this one, with the running interpreter's folder first on
+    PATH, so that a script that starts `python3` itself (UC7's run.py spawns its simulation
+    through os.system) gets the interpreter with the packages Neuroptimus runs with (NEURON,
+    scipy…), not whichever python3 the shell finds first."""
+    interpreter_folder = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", os.defpath)
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join([interpreter_folder, path]),
+        "NEUROPTIMUS_MODEL_FOLDER": str(folder),
+    }
+
+
 class ExternalSimulator(Simulator):
     """Runs the problem's command once per sweep (``per_sweep``) or once per evaluation."""
 
@@ -141,7 +155,7 @@ class ExternalSimulator(Simulator):
         """Run the program to its end; the tail of its stderr (else stdout)."""
         where = self.label if sweep is None else f"{self.label} (sweep {sweep})"
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        environment = {**os.environ, "NEUROPTIMUS_MODEL_FOLDER": str(self.folder)}
+        environment = child_environment(self.folder)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
                 # a session of its own: the timeout kills the program and all it started

@@ -20,7 +20,7 @@ from optimization.cluster import ClusterConfig, ClusterError, job_script
 PROFILES = Path(__file__).resolve().parents[2] / "deployments" / "clusters"
 
 
-@pytest.mark.parametrize("name", ["local", "slurm", "pbs"])
+@pytest.mark.parametrize("name", ["local", "slurm", "pbs", "slurm-long"])
 def test_shipped_profiles_load(name):
     config = load_profile(name)
     assert config == ClusterConfig.from_file(PROFILES / f"{name}.yaml")

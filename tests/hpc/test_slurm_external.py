@@ -1,0 +1,134 @@
+"""A slow external program (the JSON-protocol example, seconds per evaluation) fitted on the
+real single-node SLURM through a SLURMCluster profile. Its job is cancelled (scancel) in the
+middle of an evaluation: only the evaluations in flight on that job are run again, on the
+replacement job, and the store equals the LocalCluster run of the same problem bit for bit."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import dask
+import pytest
+import yaml
+from hpc_runs import assert_same_run, wait_until
+from test_slurm import _jobs, slurm_config
+
+from flows.run import run_flow
+from optimization.cluster import ClusterConfig
+from optimization.spec import load_problem
+from storage.run_store import RunStore
+
+pytestmark = pytest.mark.slow
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "json_protocol"
+POPULATION, GENERATIONS = 4, 2
+TRUE_POINT = (0.05, 20.0)
+
+# Logs each invocation's start and end with its SLURM job, sleeps, runs the example unchanged.
+WRAPPER = """
+import json, os, runpy, sys, time
+
+request = json.load(open(sys.argv[1]))
+values = " ".join(repr(float(request["parameters"][n])) for n in ("g_leak_uS", "tau_ms"))
+job = os.environ.get("SLURM_JOB_ID", "local")
+
+def log(event):
+    with open(os.environ["QUEUE_TEST_CALLS"], "a") as handle:
+        handle.write(f"{event} {job} {values} {request['sweep']}\\n")
+
+log("start")
+time.sleep(float(os.environ["QUEUE_TEST_SLEEP_S"]))
+runpy.run_path("lif_model.py", run_name="__main__")
+log("end")
+"""
+
+
+@pytest.fixture(scope="module")
+def problem_path(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("slow-external")
+    shutil.copy(EXAMPLE / "lif_model.py", folder / "lif_model.py")
+    (folder / "slow_wrapper.py").write_text(WRAPPER)
+    data = yaml.safe_load((EXAMPLE / "problem.yaml").read_text())
+    data["model"]["command"] = ["python3", "slow_wrapper.py"]
+    data["algorithm"] = {"name": "cmaes", "population": POPULATION, "generations": GENERATIONS}
+    data["seed"] = 7
+    path = folder / "problem.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _calls(path: Path) -> list[tuple[str, str, tuple[float, float], int]]:
+    """(event, job, vector, sweep) of every logged line but the set-up's run at the true
+    values."""
+    rows = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        event, job, g, tau, sweep = line.split()
+        if (float(g), float(tau)) != TRUE_POINT:
+            rows.append((event, job, (float(g), float(tau)), int(sweep)))
+    return rows
+
+
+def test_cancelled_job_loses_only_its_evaluations_in_flight(
+    slurm, tmp_path, prefect_harness, problem_path, monkeypatch
+):
+    spec = load_problem(problem_path)
+    sweeps = len(spec.protocol.stimulus.amplitudes)
+    reference = tmp_path / "reference.zarr"
+    monkeypatch.setenv("QUEUE_TEST_CALLS", str(tmp_path / "reference-calls.txt"))
+    monkeypatch.setenv("QUEUE_TEST_SLEEP_S", "0")  # the same results, without the wait
+    run_flow(spec, str(reference), ClusterConfig(workers=2))
+
+    calls = tmp_path / "calls.txt"
+    monkeypatch.setenv("QUEUE_TEST_CALLS", str(calls))  # inherited by sbatch's jobs
+    monkeypatch.setenv("QUEUE_TEST_SLEEP_S", "1.5")  # about 4 s per evaluation (2 sweeps)
+    store = tmp_path / "slurm.zarr"
+    cancelled: dict = {}
+
+    def cancel_mid_evaluation():
+        """Once the job has finished an evaluation and has just started another one."""
+
+        def ready():
+            lines = _calls(calls)
+            done = {(j, v) for e, j, v, s in lines if e == "end" and s == sweeps - 1}
+            fresh = [(j, v) for e, j, v, s in lines if e == "start" and s == 0 and j != "local"]
+            return done and fresh and fresh[-1] not in done and fresh[-1][0]
+
+        job = wait_until(ready, 300, "an evaluation in flight on a SLURM job", 0.05)
+        lines = _calls(calls)
+        started = {v for e, j, v, s in lines if e == "start" and s == 0 and j == job}
+        ended = {v for e, j, v, s in lines if e == "end" and s == sweeps - 1 and j == job}
+        slurm.run("scancel", job)
+        cancelled.update(job=job, in_flight=started - ended, started=started)
+
+    canceller = threading.Thread(target=cancel_mid_evaluation, daemon=True)
+    canceller.start()
+    # a lost job is dropped after this long, then adaptive scaling replaces it
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1s"}):
+        run_flow(spec, str(store), slurm_config(tmp_path, cores=2, workers=None))
+    canceller.join(timeout=10)
+    assert cancelled, "the run ended before a job could be cancelled"
+
+    rows = assert_same_run(store, reference)
+    job, in_flight = cancelled["job"], cancelled["in_flight"]
+    assert in_flight, "no evaluation was in flight when the job was cancelled"
+    stored_from = dict(zip(map(tuple, rows["parameters"].tolist()), _jobs(rows), strict=True))
+    # evaluations (sweep 0 started), less the best individual's re-simulation for its trace
+    runs: defaultdict[tuple, list[str]] = defaultdict(list)
+    for event, where, vector, sweep in _calls(calls):
+        if event == "start" and sweep == 0:
+            runs[vector].append(where)
+    best = tuple(float(v) for v in RunStore.open(store).arrays("best")["parameters"])
+    runs[best].pop()
+    assert set(runs) == set(stored_from) and len(runs) == POPULATION * GENERATIONS
+    repeated = {vector for vector, jobs in runs.items() if len(jobs) > 1}
+    assert in_flight <= repeated <= cancelled["started"]
+    for vector in repeated:  # once on the cancelled job, once on its replacement
+        assert len(runs[vector]) == 2 and runs[vector][0] == job != stored_from[vector]
+    assert Counter(len(jobs) for vector, jobs in runs.items() if vector not in repeated) == {
+        1: POPULATION * GENERATIONS - len(repeated)
+    }
+    assert "CANCELLED" in slurm.run("scontrol", "show", "job", job)
+    assert len(set(stored_from.values())) == 2  # the replacement job did the rest
