@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from optimization.spec import ProblemSpec
 
 
 class SimulationTimeout(RuntimeError):
@@ -32,6 +36,14 @@ class Trace:
 
 class Simulator(abc.ABC):
     """Runs one model. ``setup`` is called once per worker process before the first ``run``."""
+
+    def __init__(self, spec: ProblemSpec) -> None:
+        self.spec = spec
+        self._ready = False
+
+    def __getstate__(self) -> dict:
+        # a built model belongs to its process: a copy sent elsewhere builds its own
+        return {"spec": self.spec, "_ready": False}
 
     @abc.abstractmethod
     def setup(self) -> None:

@@ -19,7 +19,6 @@ from optimization.data import fetch
 from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
 from optimization.simulators.external_protocols import JSON_INPUT, read_outputs, write_inputs
 from optimization.simulators.sampled import TraceError
-from optimization.spec import ProblemSpec
 
 _PYTHONS = ("python", "python3")
 _TAIL_CHARS = 400
@@ -62,13 +61,6 @@ class ExternalSimulator(Simulator):
     """Runs the problem's command once per sweep (``per_sweep``) or once per evaluation."""
 
     _ids = itertools.count(1)
-
-    def __init__(self, spec: ProblemSpec) -> None:
-        self.spec = spec
-        self._ready = False
-
-    def __getstate__(self) -> dict:
-        return {"spec": self.spec, "_ready": False}
 
     def setup(self) -> None:
         model = self.spec.model

@@ -36,13 +36,6 @@ class NeuronSimulator(Simulator):
     NEURON holds global state, so a process hosts one model: run one simulator per process.
     """
 
-    def __init__(self, spec: ProblemSpec) -> None:
-        self.spec = spec
-        self._ready = False
-
-    def __getstate__(self) -> dict:
-        return {"spec": self.spec, "_ready": False}
-
     def setup(self) -> None:
         from neuron import h
 

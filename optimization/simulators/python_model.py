@@ -15,7 +15,6 @@ from optimization.data import fetch
 from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
 from optimization.simulators.neuron_model import working_directory
 from optimization.simulators.sampled import TraceError, as_trace
-from optimization.spec import ProblemSpec
 
 
 class ModelFileError(RuntimeError):
@@ -53,13 +52,6 @@ class PythonSimulator(Simulator):
     sweep with the values by name. A simulate that never returns cannot be interrupted from
     Python: the deadline is checked between sweeps (the cluster's hang watchdog stops a
     worker stuck in one)."""
-
-    def __init__(self, spec: ProblemSpec) -> None:
-        self.spec = spec
-        self._ready = False
-
-    def __getstate__(self) -> dict:
-        return {"spec": self.spec, "_ready": False}
 
     def setup(self) -> None:
         spec, model = self.spec, self.spec.model
