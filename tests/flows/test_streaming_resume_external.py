@@ -6,7 +6,6 @@ uninterrupted run."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -14,15 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 from hpc.hpc_runs import assert_same_run
 
 from storage.run_store import RunStore
 from tests.flows.test_streaming_resume import _checkpoint, _cli, _run, _streamed
+from tests.optimization.blackbox_models import slow_json_example
 
 pytestmark = pytest.mark.slow
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "json_protocol"
 POPULATION, GENERATIONS = 8, 3
 
 # Logs the invocation (parameter values in problem order, sweep index), sleeps, then runs the
@@ -42,15 +40,7 @@ runpy.run_path("lif_model.py", run_name="__main__")
 @pytest.fixture(scope="module")
 def problem(tmp_path_factory):
     folder = tmp_path_factory.mktemp("slow-external")
-    shutil.copy(EXAMPLE / "lif_model.py", folder / "lif_model.py")
-    (folder / "slow_wrapper.py").write_text(WRAPPER)
-    data = yaml.safe_load((EXAMPLE / "problem.yaml").read_text())
-    data["model"]["command"] = ["python3", "slow_wrapper.py"]
-    data["algorithm"] = {"name": "cmaes", "population": POPULATION, "generations": GENERATIONS}
-    data["seed"] = 5
-    path = folder / "problem.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return slow_json_example(folder, WRAPPER, POPULATION, GENERATIONS, seed=5)
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,12 @@ replacement job, and the store equals the LocalCluster run of the same problem b
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import dask
 import pytest
-import yaml
 from hpc_runs import assert_same_run, wait_until
 from test_slurm import _jobs, slurm_config
 
@@ -20,10 +18,10 @@ from flows.run import run_flow
 from optimization.cluster import ClusterConfig
 from optimization.spec import load_problem
 from storage.run_store import RunStore
+from tests.optimization.blackbox_models import slow_json_example
 
 pytestmark = pytest.mark.slow
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "json_protocol"
 POPULATION, GENERATIONS = 4, 2
 TRUE_POINT = (0.05, 20.0)
 
@@ -49,15 +47,7 @@ log("end")
 @pytest.fixture(scope="module")
 def problem_path(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("slow-external")
-    shutil.copy(EXAMPLE / "lif_model.py", folder / "lif_model.py")
-    (folder / "slow_wrapper.py").write_text(WRAPPER)
-    data = yaml.safe_load((EXAMPLE / "problem.yaml").read_text())
-    data["model"]["command"] = ["python3", "slow_wrapper.py"]
-    data["algorithm"] = {"name": "cmaes", "population": POPULATION, "generations": GENERATIONS}
-    data["seed"] = 7
-    path = folder / "problem.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return slow_json_example(folder, WRAPPER, POPULATION, GENERATIONS, seed=7)
 
 
 def _calls(path: Path) -> list[tuple[str, str, tuple[float, float], int]]:

@@ -194,3 +194,22 @@ def in_fresh_process(function, *args):
 
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         return pool.submit(function, *args).result()
+
+
+JSON_EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "json_protocol"
+
+
+def slow_json_example(folder: Path, wrapper: str, population: int, generations: int, seed: int):
+    """The JSON-protocol example model run through ``wrapper`` (a script that logs and sleeps,
+    then runs lif_model.py), fitted by CMA-ES for exactly ``generations``; its problem file."""
+    import shutil
+
+    shutil.copy(JSON_EXAMPLE / "lif_model.py", folder / "lif_model.py")
+    (folder / "slow_wrapper.py").write_text(wrapper)
+    data = yaml.safe_load((JSON_EXAMPLE / "problem.yaml").read_text())
+    data["model"]["command"] = ["python3", "slow_wrapper.py"]
+    data["algorithm"] = {"name": "cmaes", "population": population, "generations": generations}
+    data["seed"] = seed
+    path = folder / "problem.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
