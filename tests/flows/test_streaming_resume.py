@@ -119,29 +119,31 @@ def _streamed(store, generation: int) -> set[tuple[float, ...]]:
     return found
 
 
-def test_kill_9_mid_generation_then_resume_simulates_no_streamed_individual_again(
-    tmp_path, problem, env, reference
-):
-    store, killed_calls = tmp_path / "killed.zarr", tmp_path / "calls-killed.txt"
+def kill_mid_generation(problem, store, env, calls) -> None:
+    """Start a run and kill -9 its whole process group once generation 1 or 2 is under way
+    with at least 3 of its individuals streamed to disk."""
     process = subprocess.Popen(
         _cli("run", str(problem), "--workers", "2", "--store", str(store)),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env={**env, "STREAMING_TEST_CALLS": str(killed_calls)},
+        env={**env, "STREAMING_TEST_CALLS": str(calls)},
     )  # fmt: skip
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:
         checkpoint = _checkpoint(store)
-        # generation 1 or 2 under way, at least 3 of its individuals streamed to disk
-        if (
-            checkpoint
-            and checkpoint.generation >= 1
-            and len(_streamed(store, checkpoint.generation)) >= 3
-        ):
-            break
+        if checkpoint and checkpoint.generation >= 1:
+            if len(_streamed(store, checkpoint.generation)) >= 3:
+                break
         time.sleep(0.02)
     assert process.poll() is None, "the run ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)  # the CLI, its Dask workers and Prefect server
     process.wait()
+
+
+def test_kill_9_mid_generation_then_resume_simulates_no_streamed_individual_again(
+    tmp_path, problem, env, reference
+):
+    store, killed_calls = tmp_path / "killed.zarr", tmp_path / "calls-killed.txt"
+    kill_mid_generation(problem, store, env, killed_calls)
 
     checkpoint = _checkpoint(store)
     streamed = _streamed(store, checkpoint.generation)

@@ -6,9 +6,6 @@ uninterrupted run."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import pytest
 from hpc.hpc_runs import assert_same_run
 
 from storage.run_store import RunStore
-from tests.flows.test_streaming_resume import _checkpoint, _cli, _run, _streamed
+from tests.flows.test_streaming_resume import _checkpoint, _run, _streamed, kill_mid_generation
 from tests.optimization.blackbox_models import slow_json_example
 
 pytestmark = pytest.mark.slow
@@ -74,21 +71,7 @@ def test_kill_9_then_resume_runs_no_streamed_individual_of_an_external_program_a
     tmp_path, problem, env, reference
 ):
     store, killed_calls = tmp_path / "killed.zarr", tmp_path / "calls-killed.txt"
-    process = subprocess.Popen(
-        _cli("run", str(problem), "--workers", "2", "--store", str(store)),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env={**env, "STREAMING_TEST_CALLS": str(killed_calls)},
-    )  # fmt: skip
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        checkpoint = _checkpoint(store)
-        if checkpoint and checkpoint.generation >= 1:
-            if len(_streamed(store, checkpoint.generation)) >= 3:
-                break
-        time.sleep(0.02)
-    assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_mid_generation(problem, store, env, killed_calls)
 
     checkpoint = _checkpoint(store)
     streamed = _streamed(store, checkpoint.generation)
