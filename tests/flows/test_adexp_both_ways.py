@@ -5,17 +5,10 @@ each other there and at a second point."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-SHARED = Path(os.environ.get("NEUROPTIMUS_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-REFERENCE = SHARED / "usecases" / "reference" / "usecase_totals.json"
-ROOT = Path(__file__).resolve().parents[2]
+from tests.flows.test_usecase_reference_totals import REFERENCE, _evaluate, _reference
+
 KINDS = ("adexp", "adexp-external")
 # the middle of the settings' bounds (the reset offset is 0 … 30)
 MIDDLE = [0.0055, 55.0, -55.0, 15.0, -25.0, 2.75, 0.0, 0.5, 2.75, 255.0]
@@ -23,21 +16,9 @@ MIDDLE = [0.0055, 55.0, -55.0, 15.0, -25.0, 2.75, 0.0, 0.5, 2.75, 255.0]
 pytestmark = pytest.mark.skipif(not REFERENCE.is_file(), reason="no reference numbers here")
 
 
-def _evaluate(name: str, values: list[float]) -> dict:
-    text = ",".join(repr(float(v)) for v in values)
-    result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "evaluate", name, "--values", text, "--json"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, env=os.environ.copy(),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    got = json.loads(result.stdout)  # stdout is the JSON alone (NEST's banner goes to stderr)
-    assert got.get("status") is None, got
-    return got
-
-
 @pytest.fixture(scope="module")
 def reference() -> dict:
-    return json.loads(REFERENCE.read_text())["usecases"]["adexp"]
+    return _reference("adexp")
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,9 @@ def _evaluate(name: str, values: list[float]) -> dict:
         capture_output=True, text=True, timeout=900, cwd=ROOT, env=os.environ.copy(),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # stdout is the JSON alone (model output goes to stderr)
+    got = json.loads(result.stdout)  # stdout is the JSON alone (model output goes to stderr)
+    assert got.get("status") is None, got  # simulated and scored, not a penalty
+    return got
 
 
 @pytest.mark.parametrize("name", ["ca1-passive", "ca1-simplified"])
