@@ -145,6 +145,17 @@ def test_kill_9_mid_generation_then_resume_simulates_no_streamed_individual_agai
     store, killed_calls = tmp_path / "killed.zarr", tmp_path / "calls-killed.txt"
     kill_mid_generation(problem, store, env, killed_calls)
 
+    resume_and_check(tmp_path, store, env, reference, _simulations)
+
+
+def _simulations(calls, store) -> Counter:
+    return _without_best_trace(_calls(calls), store)
+
+
+def resume_and_check(tmp_path, store, env, reference, evaluations) -> None:
+    """Resume the killed run: no individual streamed before the kill is evaluated again
+    (``evaluations(log, store)`` counts the model's calls per vector from its log) and the
+    store equals the uninterrupted ``reference`` bit for bit."""
     checkpoint = _checkpoint(store)
     streamed = _streamed(store, checkpoint.generation)
     assert 3 <= len(streamed) < POPULATION * (GENERATIONS - checkpoint.generation)
@@ -154,8 +165,8 @@ def test_kill_9_mid_generation_then_resume_simulates_no_streamed_individual_agai
     result = _run(["resume", str(store)], {**env, "STREAMING_TEST_CALLS": str(resumed_calls)})
     assert f"{len(streamed)} evaluations taken from the store" in result.stdout
 
-    evaluated = _without_best_trace(_calls(resumed_calls), store)
-    assert not set(evaluated) & streamed  # no streamed individual simulated again
+    evaluated = evaluations(resumed_calls, store)
+    assert not set(evaluated) & streamed  # no streamed individual evaluated again
     rows = POPULATION * GENERATIONS
     assert sum(evaluated.values()) == rows - checkpoint.evaluations - len(streamed)
     assert_same_run(store, reference)  # bit for bit, every evaluation stored once

@@ -10,15 +10,19 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hpc.hpc_runs import assert_same_run
 
-from storage.run_store import RunStore
-from tests.flows.test_streaming_resume import _checkpoint, _run, _streamed, kill_mid_generation
+from tests.flows.test_streaming_resume import (
+    GENERATIONS,
+    POPULATION,
+    _run,
+    _without_best_trace,
+    kill_mid_generation,
+    resume_and_check,
+)
 from tests.optimization.blackbox_models import slow_json_example
 
 pytestmark = pytest.mark.slow
 
-POPULATION, GENERATIONS = 8, 3
 
 # Logs the invocation (parameter values in problem order, sweep index), sleeps, then runs the
 # example model unchanged.
@@ -51,9 +55,7 @@ def _evaluations(calls: Path, store: Path) -> Counter:
     lines = calls.read_text().splitlines() if calls.exists() else []
     runs = Counter(tuple(map(float, line.split()[:2])) for line in lines if line.endswith(" 0"))
     del runs[(0.05, 20.0)]
-    best = tuple(float(v) for v in RunStore.open(store).arrays("best")["parameters"])
-    runs[best] -= 1
-    return +runs
+    return _without_best_trace(runs, store)
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +75,4 @@ def test_kill_9_then_resume_runs_no_streamed_individual_of_an_external_program_a
     store, killed_calls = tmp_path / "killed.zarr", tmp_path / "calls-killed.txt"
     kill_mid_generation(problem, store, env, killed_calls)
 
-    checkpoint = _checkpoint(store)
-    streamed = _streamed(store, checkpoint.generation)
-    resumed_calls = tmp_path / "calls-resumed.txt"
-    result = _run(["resume", str(store)], {**env, "STREAMING_TEST_CALLS": str(resumed_calls)})
-    assert f"{len(streamed)} evaluations taken from the store" in result.stdout
-
-    evaluated = _evaluations(resumed_calls, store)
-    assert not set(evaluated) & streamed  # no streamed individual run again
-    rows = POPULATION * GENERATIONS
-    assert sum(evaluated.values()) == rows - checkpoint.evaluations - len(streamed)
-    assert_same_run(store, reference)
+    resume_and_check(tmp_path, store, env, reference, _evaluations)
