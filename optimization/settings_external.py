@@ -58,26 +58,9 @@ def external_model(converter: _Converter, count: int) -> dict[str, Any]:
 
 def external_parameters(converter: _Converter) -> list[dict[str, Any]]:
     """Names (the original's ``parameter0`` …) and the settings' bounds, in order."""
-    entries = converter.get("adjusted_params")
-    bounds = converter.get("boundaries")
-    if not isinstance(entries, list) or not entries:
-        raise converter.error("adjusted_params", "expected a non-empty list of parameters")
-    if (
-        not isinstance(bounds, list)
-        or len(bounds) != 2
-        or any(not isinstance(row, list) or len(row) != len(entries) for row in bounds)
-    ):
-        raise converter.error(
-            "boundaries", f"expected [[lower…], [upper…]] with {len(entries)} values each"
-        )
-    parameters = []
-    for index, (entry, lower, upper) in enumerate(zip(entries, *bounds, strict=True)):
-        parameter: dict[str, Any] = {"name": str(entry)}
-        for side, value in (("lower", lower), ("upper", upper)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise converter.error(f"boundaries (adjusted_params[{index}])", f"{side} {value!r}")
-            parameter[side] = value
-        parameters.append(parameter)
+    parameters = [
+        {"name": str(entry), **bounds} for _, entry, bounds in converter.bounded_entries()
+    ]
     converter.unique_names(parameters)
     return parameters
 

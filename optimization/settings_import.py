@@ -214,7 +214,9 @@ class _Converter:
         if "patches" in model:
             self.comments["model.patches"] = "NEURON 9 fixes (see the notes)"
 
-    def parameters(self, by_user_function: bool) -> list[dict[str, Any]]:
+    def bounded_entries(self) -> list[tuple[int, Any, dict[str, Any]]]:
+        """(index, ``adjusted_params`` entry, its ``{"lower", "upper"}`` from ``boundaries``)
+        for every parameter, after checking both lists."""
         entries = self.get("adjusted_params")
         bounds = self.get("boundaries")
         if not isinstance(entries, list) or not entries:
@@ -227,8 +229,18 @@ class _Converter:
             raise self.error(
                 "boundaries", f"expected [[lower…], [upper…]] with {len(entries)} values each"
             )
-        parameters = []
+        checked = []
         for index, (entry, lower, upper) in enumerate(zip(entries, *bounds, strict=True)):
+            for side, value in (("lower", lower), ("upper", upper)):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    where = f"boundaries (adjusted_params[{index}])"
+                    raise self.error(where, f"{side} bound {value!r}")
+            checked.append((index, entry, {"lower": lower, "upper": upper}))
+        return checked
+
+    def parameters(self, by_user_function: bool) -> list[dict[str, Any]]:
+        parameters = []
+        for index, entry, bounds in self.bounded_entries():
             where = f"adjusted_params[{index}]"
             tokens = str(entry).split()
             if by_user_function:
@@ -251,11 +263,7 @@ class _Converter:
                     where, f"{entry!r}: expected 'section segment mechanism parameter' or "
                     "'section parameter' (or a user function in u_fun_string)"
                 )  # fmt: skip
-            for side, value in (("lower", lower), ("upper", upper)):
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise self.error(f"boundaries ({where})", f"{side} bound {value!r}")
-                parameter[side] = value
-            parameters.append(parameter)
+            parameters.append({**parameter, **bounds})
         self.unique_names(parameters)
         if any("hoc" in p for p in parameters):
             self.notes.append(
