@@ -25,7 +25,6 @@ from pathlib import Path
 import efel
 import numpy as np
 
-from optimization.data import fetch
 from optimization.spec import ProblemSpec
 
 MISSING = 250.0  # the original's error for a feature eFEL cannot compute
@@ -116,8 +115,7 @@ def _feature_statistics(path: Path, name: str, entry: object) -> dict[float, tup
 
 def features_file(spec: ProblemSpec) -> Path:
     """Local path of the problem's features file (fetched if a data:// name)."""
-    name = spec.target.features
-    return fetch(name) if name.startswith("data://") else Path(spec.resolve(name))
+    return spec.local_path(spec.target.features)
 
 
 def same_amplitude(a: float, b: float) -> bool:

@@ -8,11 +8,9 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 
-from optimization.data import fetch
 from optimization.objective import Objective, make_objective
 from optimization.parameters import ParameterSpace
 from optimization.simulators import ModelError, Simulator, Trace, create_simulator
@@ -120,9 +118,7 @@ def load_targets(spec: ProblemSpec) -> list[np.ndarray]:
 def read_target_file(spec: ProblemSpec) -> list[np.ndarray]:
     """One target array per sweep, in mV (voltage) and on the grid the costs compare on."""
     target, protocol = spec.target, spec.protocol
-    path = (
-        fetch(target.file) if target.file.startswith("data://") else Path(spec.resolve(target.file))
-    )
+    path = spec.local_path(target.file)
     if not path.is_file():  # deleted since the problem file was checked
         raise TargetError(f"target file {path}: not found")
     try:

@@ -612,6 +612,15 @@ class ProblemSpec(_Strict):
             return path
         return str((Path(self.base_dir) / path).resolve())
 
+    def local_path(self, path: str) -> Path:
+        """A spec path as a local file or folder: a ``data://`` name is fetched (and verified)
+        first, any other path made absolute."""
+        if path.startswith("data://"):
+            from optimization.data import fetch
+
+            return fetch(path)
+        return Path(self.resolve(path))
+
 
 def _field_path(location: tuple[Any, ...]) -> str:
     text = ""

@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from optimization.data import fetch
 from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
 from optimization.simulators.external_protocols import JSON_INPUT, read_outputs, write_inputs
 from optimization.simulators.sampled import TraceError
@@ -65,9 +64,7 @@ class ExternalSimulator(Simulator):
     def setup(self) -> None:
         model = self.spec.model
         folder = model.folder or "."
-        self.folder = (
-            fetch(folder) if folder.startswith("data://") else Path(self.spec.resolve(folder))
-        )
+        self.folder = self.spec.local_path(folder)
         if not self.folder.is_dir():
             raise ModelError(f"model.folder: {self.folder} is not a folder")
         self.argv = self._resolve_command(list(model.command))

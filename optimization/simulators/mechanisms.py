@@ -87,9 +87,7 @@ def problem_sources(spec) -> MechanismSources | None:
     model = spec.model
     if not getattr(model, "mechanisms", None):  # python and external models have none
         return None
-    patches = tuple(
-        fetch(p) if p.startswith(SCHEME) else Path(spec.resolve(p)) for p in model.patches
-    )
+    patches = tuple(spec.local_path(p) for p in model.patches)
     return MechanismSources.of(spec.resolve(model.mechanisms), patches)
 
 

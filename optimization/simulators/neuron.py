@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from optimization.data import fetch
 from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
 from optimization.simulators.mechanisms import load_problem_mechanisms
 from optimization.simulators.neuron_model import (
@@ -16,16 +15,11 @@ from optimization.simulators.neuron_model import (
     load_user_function,
     make_setter,
 )
-from optimization.spec import ProblemSpec
 from optimization.trace_files import TraceFileError, read_waveform
 
 # Simulated milliseconds between deadline checks: small enough to stop a hung run quickly,
 # large enough that the check costs nothing.
 _SLICE_MS = 100.0
-
-
-def _resolve_file(spec: ProblemSpec, value: str) -> Path:
-    return fetch(value) if value.startswith("data://") else Path(spec.resolve(value))
 
 
 class NeuronSimulator(Simulator):
@@ -42,7 +36,7 @@ class NeuronSimulator(Simulator):
         spec, protocol = self.spec, self.spec.protocol
         load_problem_mechanisms(spec)  # a data:// folder, the patches, compiled once
         h.load_file("stdrun.hoc")
-        entry = _resolve_file(spec, spec.model.hoc)
+        entry = spec.local_path(spec.model.hoc)
         load_entry_file(h, entry)
         self._h = h
         self._clamp = self._make_stimulus()
@@ -56,7 +50,7 @@ class NeuronSimulator(Simulator):
         }
         self._user_function = None
         if spec.model.user_function:
-            path = _resolve_file(spec, spec.model.user_function.file)
+            path = spec.local_path(spec.model.user_function.file)
             self._user_function = load_user_function(h, spec.model.user_function, path)
         h.cvode_active(0)
         self._pc = h.ParallelContext()
@@ -89,7 +83,7 @@ class NeuronSimulator(Simulator):
         for name in (stimulus.waveforms if stimulus else None) or []:
             try:
                 values = read_waveform(
-                    _resolve_file(self.spec, name), protocol.tstop_ms, protocol.dt_ms
+                    self.spec.local_path(name), protocol.tstop_ms, protocol.dt_ms
                 )
             except TraceFileError as error:
                 raise ModelError(str(error)) from None

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from optimization.data import fetch
 from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
 from optimization.simulators.neuron_model import working_directory
 from optimization.simulators.sampled import TraceError, as_trace
@@ -55,11 +54,7 @@ class PythonSimulator(Simulator):
 
     def setup(self) -> None:
         spec, model = self.spec, self.spec.model
-        path = (
-            fetch(model.file)
-            if model.file.startswith("data://")
-            else Path(spec.resolve(model.file))
-        )
+        path = spec.local_path(model.file)
         self._path = path
         module = _load_module(path)
         build = _function(module, model.build, path, f"{model.build}(spec) -> model")
