@@ -15,6 +15,7 @@ from optimization.simulators.neuron_model import (
     load_user_function,
     make_setter,
 )
+from optimization.simulators.sampled import check_point
 from optimization.trace_files import TraceFileError, read_waveform
 
 # Simulated milliseconds between deadline checks: small enough to stop a hung run quickly,
@@ -62,14 +63,11 @@ class NeuronSimulator(Simulator):
         self._ready = True
 
     def _check_user_function(self, path: Path) -> None:
-        """Call the user function once at the middle of the bounds, so that one that raises
-        is reported at setup (naming the file and the function); then undo what it set."""
-        middle = [
-            p.true_value if p.true_value is not None else (p.lower + p.upper) / 2
-            for p in self.spec.parameters
-        ]
+        """Call the user function once at the setup check's point (the true values, else the
+        middle of the bounds), so that one that raises is reported at setup (naming the file
+        and the function); then undo what it set."""
         try:
-            self._user_function(self._h, middle)
+            self._user_function(self._h, list(check_point(self.spec).values()))
         except Exception as error:
             name = self.spec.model.user_function.function
             raise ModelError(
