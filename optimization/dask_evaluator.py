@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed
@@ -252,9 +253,7 @@ class DaskEvaluator:
             # (not as_completed(with_results=True): its fetch of a result lost with a worker
             # that died meanwhile can fail silently and leave it waiting)
             for batch in running.batches():
-                ready = [future for future in batch if future.status == "finished"]
-                values = self.client.gather(ready) if ready else []
-                fetched = {future.key: value for future, value in zip(ready, values, strict=True)}
+                fetched = self._fetch([future for future in batch if future.status == "finished"])
                 for future in batch:
                     task, _ = tasks.pop(future.key)
                     if future.key in fetched:
@@ -268,6 +267,24 @@ class DaskEvaluator:
             # a retry starts afresh; free the workers meanwhile
             self.client.cancel([future for _, future in tasks.values()])
             raise
+
+    def _fetch(self, finished: list[Future]) -> dict[str, Any]:
+        """Results of finished tasks by key, fetched in one call. A result held by a worker
+        that dies before the fetch is lost with it: then each is fetched alone, and the lost
+        ones are left out (the caller counts them as lost with their worker)."""
+        if not finished:
+            return {}
+        try:
+            values = self.client.gather(finished)
+            return {future.key: value for future, value in zip(finished, values, strict=True)}
+        except Exception:
+            fetched = {}
+            for future in finished:
+                try:
+                    fetched[future.key] = future.result()
+                except Exception:
+                    pass  # lost(): a KilledWorker is a loss, anything else is raised there
+            return fetched
 
     def _collect(
         self, chunks: list[np.ndarray], done: dict[tuple[int, int | None], BatchResult]
