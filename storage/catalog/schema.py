@@ -1,0 +1,118 @@
+"""What the results catalog holds about one run: the typed summary every part of the catalog
+(ingest, database, API, pages, command line) passes around.
+
+A run's evaluations stay in its Zarr store; the catalog keeps a few kilobytes per run (its
+numbers, parameters, error components and one row per generation) and a link to the store.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SourceFormat = Literal["neuroptimus", "original-neuroptimus"]
+Visibility = Literal["public", "unlisted", "private"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """Scores are real numbers or missing; NaN and infinities are refused where given."""
+    if value is not None and not math.isfinite(value):
+        raise ValueError("must be a finite number (or null when unknown)")
+    return value
+
+
+class UseCaseIdentity(_Strict):
+    """Which problem a run solved. ``fingerprint`` is the SHA-256 of ``core`` (canonical JSON):
+    ``content`` fingerprints hash the model files, target data, bounds, protocol, cost functions,
+    weights and penalty; ``weak`` ones (the original tool's metadata) only names and bounds."""
+
+    fingerprint: str = Field(pattern=r"^[0-9a-f]{64}$")
+    kind: Literal["content", "weak"]
+    name: str = Field(min_length=1, max_length=200)  # the problem's own name: the slug's stem
+    description: str = ""
+    simulator: str = ""
+    parameters: list[str]
+    components: list[str]  # error components (sweep × cost function), in the run's order
+    core: dict[str, Any]  # what was hashed
+
+
+class ParameterRow(_Strict):
+    name: str
+    unit: str = ""
+    lower: float
+    upper: float
+    log: bool = False
+    optimum: float | None = None
+    true_value: float | None = None
+
+    _finite = field_validator("lower", "upper", "optimum", "true_value")(_finite_or_none)
+
+
+class ComponentRow(_Strict):
+    """One error component of the best individual."""
+
+    name: str
+    value: float | None
+    weight: float
+    weighted_value: float | None
+
+    _finite = field_validator("value", "weight", "weighted_value")(_finite_or_none)
+
+
+class GenerationRow(_Strict):
+    """One generation: ``evaluations`` is cumulative (simulations stored up to its end)."""
+
+    generation: int = Field(ge=0)
+    evaluations: int = Field(ge=0)
+    best: float | None = None  # the generation's own minimum
+    cumulative_best: float | None = None
+    median: float | None = None
+    mean: float | None = None
+    worst: float | None = None
+    failed: int | None = None
+    seconds: float | None = None
+
+    _finite = field_validator("best", "cumulative_best", "median", "mean", "worst", "seconds")(
+        _finite_or_none
+    )
+
+
+class CatalogRun(_Strict):
+    """The catalog's record of one finished (or partial) run."""
+
+    run_id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    source_format: SourceFormat
+    use_case: UseCaseIdentity
+    optimization_name: str
+    algorithm_key: str  # the registry key (``cmaes``), or the original's name for its uploads
+    algorithm_label: str
+    package: str
+    settings: dict[str, Any] = {}
+    population: int | None = Field(default=None, ge=1)
+    generations: int | None = Field(default=None, ge=0)  # generations run
+    budget: int | None = Field(default=None, ge=1)  # the evaluation budget it was given
+    seed: int | None = None
+    evaluations: int = Field(ge=0)
+    stop_reason: str | None = None
+    state: Literal["complete", "partial"] = "complete"
+    final_error: float | None = None
+    evaluations_to_best: int | None = Field(default=None, ge=1)
+    convergence_native: float | None = None  # the score the uploader's tool reported
+    wall_seconds: float | None = None  # time spent evaluating generations
+    workers: int | None = None
+    cluster: dict[str, Any] | None = None
+    created_at: str  # ISO 8601, as the run recorded it
+    parameters: list[ParameterRow]
+    components: list[ComponentRow]
+    curve: list[GenerationRow]
+    provenance: dict[str, Any] = {}  # package versions, git revision, python, platform
+    problem: dict[str, Any] | None = None  # our problem spec (to reproduce); None: original
+    metadata: dict[str, Any] = {}  # the metadata.json as uploaded
+
+    _finite = field_validator("final_error", "convergence_native", "wall_seconds")(_finite_or_none)
