@@ -152,28 +152,35 @@ def run(
     setting the algorithm refuses, a store that exists already: one line naming the file or
     field, and exit code 2."""
     _verbose(verbose)
-    from optimization.spec import SpecError, with_overrides
-    from storage.runs import default_store
+    from flows.prefect_state import private_prefect_state
 
-    spec = _load(problem)
-    try:
-        spec = with_overrides(
-            spec, algorithm=algorithm, population=population, generations=generations, seed=seed
-        )
-    except SpecError as error:
-        _fail(str(error))
-    config = _cluster(cluster, workers)
-    store = store or Path(default_store(spec))
-    typer.echo(f"run store: {store}")
-    result = _checked_run(spec, store, config)
+    # Prefect's server needs seconds of CPU to start: it starts first, and the problem is
+    # loaded and checked meanwhile (a mistake stops it again within milliseconds).
+    with private_prefect_state() as prefect_state:
+        from optimization.spec import SpecError, with_overrides
+        from storage.runs import default_store
+
+        spec = _load(problem)
+        try:
+            spec = with_overrides(
+                spec, algorithm=algorithm, population=population, generations=generations,
+                seed=seed,
+            )  # fmt: skip
+        except SpecError as error:
+            _fail(str(error))
+        config = _cluster(cluster, workers)
+        store = store or Path(default_store(spec))
+        typer.echo(f"run store: {store}")
+        result = _checked_run(spec, store, config, prefect_state)
+    mark("stopped")  # the cluster and Prefect's server
     _print_result(result)
 
 
-def _checked_run(spec, store: Path, config) -> dict:
-    """Check the problem while Prefect's server and the cluster start (the model is built on
-    one of the cluster's workers, which keeps it), then run the flows on that cluster."""
+def _checked_run(spec, store: Path, config, prefect_state) -> dict:
+    """Check the problem while Prefect's server (``prefect_state``) and the cluster start (the
+    model is built on one of the cluster's workers, which keeps it), then run the flows on
+    that cluster."""
     from analysis.report_process import early_report_process
-    from flows.prefect_state import private_prefect_state
     from optimization.cluster import connect
     from optimization.preflight import check_algorithm, prepare_isolated, prepare_on_worker
     from storage.runs import check_new_store
@@ -184,7 +191,7 @@ def _checked_run(spec, store: Path, config) -> dict:
     except _user_errors() as error:
         _fail(str(error))
     mark("checked")
-    with private_prefect_state() as prefect_state, ExitStack() as started:
+    with ExitStack() as started:
         try:
             started.callback(mark, "cluster-closed")
             client = started.enter_context(connect(config))
@@ -210,7 +217,6 @@ def _checked_run(spec, store: Path, config) -> dict:
         except _user_errors() as error:
             _fail(str(error), 1)
         mark("flow-finished")
-    mark("stopped")  # the cluster and Prefect's server
     return result
 
 
