@@ -530,6 +530,7 @@ def _place_and_record(
             final.parent.mkdir(parents=True, exist_ok=True)
             path.replace(final)
             placed.append(final)
+    referenced: set[str | None] = set()
     try:
         result = catalog.put_run(
             run,
@@ -540,15 +541,13 @@ def _place_and_record(
         )
         kept = catalog.get_run(run.run_id, principal)
         referenced = {kept.get("store_file"), kept.get("archive_file")}
-    except BaseException:
-        referenced = set()
-        raise
     finally:
-        # a file the catalog did not keep (refused run, or a re-upload of a run that has
+        # a file the catalog did not keep (a refused run, or a re-upload of a run that has
         # its files already) does not stay behind
         for final in placed:
-            if final.relative_to(files).as_posix() not in referenced:
-                _remove_file(files, final.relative_to(files).as_posix())
+            name = final.relative_to(files).as_posix()
+            if name not in referenced:
+                _remove_file(files, name)
     return result
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from storage.catalog.ingest import IngestError, run_from_metadata, run_from_store
 from storage.catalog.schema import CatalogRun
 
 
@@ -44,7 +45,7 @@ class UploadLimits:
     max_metadata_bytes: int = 16 * 2**20
     max_members: int = 50_000  # entries of a zip or tar
     max_unpacked_bytes: int = 2 * 2**30
-    max_ratio: float = 1000.0  # unpacked / packed size of one zip entry
+    max_ratio: float = 200.0  # unpacked / packed size of one zip entry (over 1 MiB)
 
 
 def parse_json(raw: bytes, what: str = "metadata.json") -> dict[str, Any]:
@@ -96,8 +97,6 @@ def _non_finite(value: Any, path: str = "") -> str | None:
 
 def read_run(raw: bytes, limits: UploadLimits = UploadLimits()) -> CatalogRun:
     """The catalog record of an uploaded metadata.json (ours or the original tool's)."""
-    from storage.catalog.ingest import IngestError, run_from_metadata
-
     if len(raw) > limits.max_metadata_bytes:
         raise UploadError(
             413, f"metadata.json is larger than {limits.max_metadata_bytes // 2**20} MiB."
@@ -212,8 +211,6 @@ def zarr_root(folder: Path, what: str) -> Path:
 
 def read_store(path: Path, scratch: Path, limits: UploadLimits) -> CatalogRun:
     """The catalog record of an uploaded store zip, unpacked under ``scratch``."""
-    from storage.catalog.ingest import IngestError, run_from_store
-
     folder = scratch / "store"
     folder.mkdir()
     root = zarr_root(unpack_zip(path, folder, "store.zip", limits), "store.zip")
