@@ -553,30 +553,26 @@ def _place_and_record(
 
 def _read_limited(upload: UploadFile, what: str, limit: int) -> bytes:
     if upload.size is not None and upload.size > limit:
-        raise uploads.UploadError(413, f"{what} is larger than {_mib(limit)}.")
+        raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
     data = upload.file.read(limit + 1)
     if len(data) > limit:
-        raise uploads.UploadError(413, f"{what} is larger than {_mib(limit)}.")
+        raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
     return data
 
 
 def _save(upload: UploadFile, path: Path, what: str, limit: int) -> Path:
     if upload.size is not None and upload.size > limit:
-        raise uploads.UploadError(413, f"{what} is larger than {_mib(limit)}.")
+        raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
     written = 0
     with open(path, "wb") as sink:
         while block := upload.file.read(2**20):
             written += len(block)
             if written > limit:
-                raise uploads.UploadError(413, f"{what} is larger than {_mib(limit)}.")
+                raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
             sink.write(block)
     if written == 0:
         raise uploads.UploadError(400, f"{what} is empty.")
     return path
-
-
-def _mib(size: int) -> str:
-    return f"{size / 2**20:g} MiB"
 
 
 def _remove_empty(folder: Path) -> None:
