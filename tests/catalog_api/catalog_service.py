@@ -90,6 +90,10 @@ class Service:
             f"/api/v1/runs/{run_id}", files=parts, data=data, headers=self.auth(token)
         )
 
+    def close(self) -> None:
+        self.client.close()
+        self.catalog.close()
+
     def leftovers(self) -> list[str]:
         """Every file under the files folder but the app's secret."""
         return sorted(

@@ -3,6 +3,8 @@ files of one real run (the session's ``hh`` store: its metadata.json and its zip
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from catalog_service import RealRun, Service, make_service, zip_folder
 
@@ -16,5 +18,7 @@ def real_run(hh_run_store) -> RealRun:
 
 
 @pytest.fixture
-def service(catalog_url, tmp_path) -> Service:
-    return make_service(catalog_url, tmp_path / "files")
+def service(catalog_url, tmp_path) -> Iterator[Service]:
+    service = make_service(catalog_url, tmp_path / "files")
+    yield service
+    service.close()

@@ -184,11 +184,11 @@ def test_listing_filters_sorts_pages_and_exports_csv(service, real_run):
     assert client.get("/api/v1/runs", params={"min_budget": 9}).json()["total"] == 0
     # refused with a sentence
     bad_sort = client.get("/api/v1/runs", params={"sort": "password"})
-    assert bad_sort.status_code == 422 and "sort must be one of" in bad_sort.json()["detail"]
+    assert bad_sort.status_code == 422 and "sort by one of" in bad_sort.json()["detail"]
     bad_limit = client.get("/api/v1/runs", params={"limit": 0})
     assert bad_limit.status_code == 422 and isinstance(bad_limit.json()["detail"], str)
     bad_cursor = client.get("/api/v1/runs", params={"cursor": "not-a-cursor"})
-    assert bad_cursor.status_code == 400 and "cursor" in bad_cursor.json()["detail"]
+    assert bad_cursor.status_code == 422 and "cursor" in bad_cursor.json()["detail"]
     # CSV: every matching run, by format= or by Accept
     for answer in (
         client.get("/api/v1/runs", params={"format": "csv", "sort": "final_error"}),
@@ -217,7 +217,7 @@ def test_use_cases_leaderboard_and_compare(service, real_run):
     assert board.status_code == 200, board.text
     assert client.get("/api/v1/use-cases/nothing-here").status_code == 404
     bad = client.get(f"/api/v1/use-cases/{slug}/leaderboard", params={"group_by": "password"})
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and "group_by" in bad.json()["detail"]
     by_runs = client.get("/api/v1/compare", params={"runs": ",".join(ids)})
     assert by_runs.status_code == 200, by_runs.text
     by_case = client.get("/api/v1/compare", params={"use_case": slug, "algorithms": "cmaes"})
@@ -226,7 +226,7 @@ def test_use_cases_leaderboard_and_compare(service, real_run):
 
 
 def test_verifications_need_the_verify_scope_and_the_verifier_runs_after_an_upload(
-    catalog_url, tmp_path, real_run
+    catalog_url, tmp_path, real_run, request
 ):
     checked = []
 
@@ -241,6 +241,7 @@ def test_verifications_need_the_verify_scope_and_the_verifier_runs_after_an_uplo
         }
 
     service = make_service(catalog_url, tmp_path / "files", verifier=verifier)
+    request.addfinalizer(service.close)
     assert service.upload(real_run.metadata, service.alice).status_code == 201
     assert checked == [real_run.run_id]  # TestClient runs background tasks before returning
     url = f"/api/v1/runs/{real_run.run_id}/verifications"
