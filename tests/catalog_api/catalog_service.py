@@ -8,7 +8,7 @@ import io
 import json
 import uuid
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class Service:
     url: str
     alice: str  # read + upload
     bob: str  # read + upload
+    _engine: sqlalchemy.Engine | None = None
+    _tables: list[str] = field(default_factory=list)
 
     def auth(self, token: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"} if token else {}
@@ -93,6 +95,8 @@ class Service:
     def close(self) -> None:
         self.client.close()
         self.catalog.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     def leftovers(self) -> list[str]:
         """Every file under the files folder but the app's secret."""
@@ -114,7 +118,7 @@ class Service:
                     name: connection.execute(
                         sqlalchemy.text(f'SELECT count(*) FROM "{name}"')
                     ).scalar_one()
-                    for name in names
+                    for name in self._tables
                     if name != "alembic_version"
                 }
         finally:
