@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
 from bokeh.util.paths import bokehjs_path
-from fastapi import FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from analysis import catalog_figures as figures
 from analysis.comparison import summary_table
-from storage.catalog import auth
+from storage.catalog import api, auth
 from storage.catalog.repository import Catalog, CatalogError, NotFound, RunFilter
 
 TEMPLATES = Path(__file__).parent / "templates" / "catalog"
@@ -168,8 +168,10 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
     app.mount(figures.BOKEH_PREFIX, StaticFiles(directory=bokehjs_path()), name="bokehjs")
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
-        viewer = auth.session_principal(request)
+        viewer = _viewer(request)
         context.setdefault("figures", [])
+        if viewer is not None:  # the sign-out button is a form too
+            context.setdefault("sign_out_csrf", auth.csrf_token(request))
         return templates.TemplateResponse(
             request, name, {"viewer": viewer, "bokeh_js": figures.BOKEH_JS, **context},
             status_code=status,
@@ -188,7 +190,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def use_cases(request: Request) -> Response:
-        viewer = auth.session_principal(request)
+        viewer = _viewer(request)
         cases = catalog.use_cases()
         for case in cases:  # the best run of each, for a link and its algorithm
             best = catalog.list_runs(RunFilter(use_case=case["slug"]), sort="final_error",
@@ -198,7 +200,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
 
     @app.get("/use-cases/{slug}", response_class=HTMLResponse, include_in_schema=False)
     def use_case(request: Request, slug: str) -> Response:
-        viewer = auth.session_principal(request)
+        viewer = _viewer(request)
         try:
             case = catalog.use_case(slug)
         except NotFound:
@@ -225,7 +227,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
 
     @app.get("/runs", response_class=HTMLResponse, include_in_schema=False)
     def runs(request: Request) -> Response:
-        viewer = auth.session_principal(request)
+        viewer = _viewer(request)
         filters = _run_filter(request)
         sort = _text(request, "sort") or "-uploaded_at"
         if sort.lstrip("-") not in SORT_KEYS:
@@ -248,7 +250,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
     def run(request: Request, run_id: str) -> Response:
-        viewer = auth.session_principal(request)
+        viewer = _viewer(request)
         try:
             record = catalog.get_run(run_id, viewer)
         except CatalogError:  # missing, or private to someone else: the same answer
@@ -266,7 +268,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
 
     @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
     def compare(request: Request) -> Response:
-        viewer = auth.session_principal(request)
+        viewer = _viewer(request)
         ids = [i for v in request.query_params.getlist("runs") for i in v.split(",") if i.strip()]
         slug = _text(request, "use_case")
         algorithms = [a for v in request.query_params.getlist("algorithms")
@@ -301,31 +303,82 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
     async def sign_in(request: Request) -> Response:
         form = await _urlencoded(request)
         target = _safe_next(form.get("next"))
-        if not auth.check_csrf(request, form.get("csrf", "")):
-            return problem(request, 403, "The form has expired: reload the page and try again.")
+        if not _csrf_ok(request, form.get("csrf")):
+            return problem(request, 403, EXPIRED)
         token = form.get("token", "").strip()
         if catalog.authenticate(token) is None:
             error = "That token is unknown, revoked or expired."
             return render(request, "sign_in.html", status=401, csrf=auth.csrf_token(request),
                           next=target, error=error)  # fmt: skip
         response = RedirectResponse(target, status_code=303)
-        auth.sign_in(response, token)
+        auth.sign_in(response, token, secure=request.url.scheme == "https")
         return response
 
     @app.post("/sign-out", include_in_schema=False)
     async def sign_out(request: Request) -> Response:
         form = await _urlencoded(request)
-        if not auth.check_csrf(request, form.get("csrf", "")):
-            return problem(request, 403, "The form has expired: reload the page and try again.")
+        if not _csrf_ok(request, form.get("csrf")):
+            return problem(request, 403, EXPIRED)
         response = RedirectResponse("/", status_code=303)
         auth.sign_out(response)
         return response
 
     @app.get("/upload", response_class=HTMLResponse, include_in_schema=False)
     def upload_form(request: Request) -> Response:
-        if auth.session_principal(request) is None:
+        if _viewer(request) is None:
             return RedirectResponse("/sign-in?next=/upload", status_code=303)
         return render(request, "upload.html", csrf=auth.csrf_token(request))
+
+    @app.post("/upload", response_class=HTMLResponse, include_in_schema=False)
+    def upload(
+        request: Request,
+        background: BackgroundTasks,
+        metadata: Annotated[UploadFile, File()],
+        store: Annotated[UploadFile | None, File()] = None,
+        archive: Annotated[UploadFile | None, File()] = None,
+        visibility: Annotated[str, Form()] = "public",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        principal = _viewer(request)
+        if principal is None:
+            return problem(request, 401, "Sign in first: your session has ended.")
+        if not _csrf_ok(request, csrf):
+            return problem(request, 403, EXPIRED)
+        if not auth.has_scope(principal, "upload"):
+            return problem(request, 403, "Your token may read but not upload.")
+        if visibility not in ("public", "unlisted", "private"):
+            visibility = "public"
+        try:  # the API's own checks: a refused upload leaves no row and no file
+            result = api.upload(request, principal, None, metadata, store, archive, visibility)
+        except (HTTPException, api.UploadError, CatalogError) as error:
+            status = getattr(error, "status_code", None) or getattr(error, "status", 400)
+            detail = getattr(error, "detail", None) or str(error)
+            return render(request, "upload.html", status=status, csrf=auth.csrf_token(request),
+                          error=f"Not uploaded: {detail}")  # fmt: skip
+        api.schedule_verification(request, background, result)
+        message = ("Uploaded." if result["created"]
+                   else "This run was already in the catalog, unchanged.")  # fmt: skip
+        result = {**result, "message": " ".join([message, *result.get("warnings", [])])}
+        return render(request, "upload.html", status=201 if result["created"] else 200,
+                      csrf=auth.csrf_token(request), result=result)  # fmt: skip
+
+
+def _viewer(request: Request):
+    """The signed-in user, looked up once per request (each look-up checks the token)."""
+    if not hasattr(request.state, "viewer"):
+        request.state.viewer = auth.session_principal(request)
+    return request.state.viewer
+
+
+EXPIRED = "The form has expired: reload the page and try again."
+
+
+def _csrf_ok(request: Request, value: str | None) -> bool:
+    try:
+        auth.check_csrf(request, value)
+    except HTTPException:
+        return False
+    return True
 
 
 def _safe_next(value: str | None) -> str:
