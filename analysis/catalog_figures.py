@@ -1,8 +1,9 @@
 """The catalog's figures, built from the curves the catalog keeps (one row per generation), so
-no run store is needed: the paper's Fig 1 B–D through ``analysis.comparison`` (median
-convergence with min–max band, box plots of final and convergence scores) and a run's
-generation plot. Figures are embedded as Bokeh components; BokehJS is served by the site
-itself (:data:`BOKEH_JS`), so the pages work without internet."""
+no run store is needed: the paper's Fig 1 B–D drawn by ``analysis.comparison`` (median
+convergence with min–max band, box plots of final and convergence scores) from a catalog
+comparison (the curves on the leaderboard's evaluation grid), and a run's generation plot.
+Figures are embedded as Bokeh components; BokehJS is served by the site itself
+(:data:`BOKEH_JS`), so the pages work without internet."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import numpy as np
 from bokeh.embed import components
 
 from analysis.comparison import RunScores, box_figures, convergence_figure
-from optimization.scores import convergence_score
 
 hv.extension("bokeh", logo=False)
 
@@ -45,65 +45,38 @@ def cumulative_points(curve: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(evaluations, dtype=int), np.array(best, dtype=float)
 
 
-def grid_curve(curve: Iterable[Any], step: int, budget: int) -> np.ndarray:
-    """The best error after every ``step`` evaluations up to ``budget``, as
-    ``optimization.scores.convergence_curve`` gives it from a store, read from generation
-    ends: at a mark, the best of the generations finished by then (before the first one
-    finishes, the first one's); a run that stopped early keeps its last value."""
-    if step < 1 or budget < step:
-        raise ValueError(f"need 1 <= step <= budget, got step {step} and budget {budget}")
-    evaluations, best = cumulative_points(curve)
-    if len(best) == 0:
-        raise ValueError("a run without a scored generation has no convergence curve")
-    marks = np.arange(step, budget + 1, step)
-    finished = np.searchsorted(evaluations, marks, side="right") - 1
-    return best[np.maximum(finished, 0)]
-
-
-def common_grid(runs: Sequence[Mapping[str, Any]], budget: int | None = None) -> tuple[int, int]:
-    """One grid for all runs, as ``analysis.comparison.write_comparison`` chooses it: the
-    smallest population as the step, the largest budget (or ``budget``) as the end."""
-    steps = [int(r["population"]) for r in runs if r.get("population")]
-    ends = [int(r.get("budget") or r.get("evaluations") or 0) for r in runs]
-    step = min(steps) if steps else 1
-    end = budget or max(ends, default=step)
-    return step, max(end, step)
-
-
 def run_scores(
-    runs: Sequence[Mapping[str, Any]],
-    curves: Mapping[str, Sequence[Any]],
-    budget: int | None = None,
+    comparison: Mapping[str, Any], runs: Mapping[str, Mapping[str, Any]] | None = None
 ) -> list[RunScores]:
-    """``analysis.comparison``'s scores of catalog runs (list rows: run_id, algorithm_label,
-    seed, population, budget, evaluations, wall_seconds, stop_reason) from their curves, on
-    a common grid. Runs without a scored generation are left out."""
-    step, end = common_grid(runs, budget)
+    """``analysis.comparison``'s scores of the runs of a catalog comparison
+    (``Catalog.compare``: every run's curve on one evaluation grid, with its final error and
+    convergence score there), so the figures show the leaderboard's own numbers. ``runs``
+    (run_id -> list row or record) adds what the comparison leaves out (evaluations, the
+    evaluation of the best, wall time). Runs without a curve on the grid are left out."""
+    runs = runs or {}
+    marks = comparison.get("grid") or []
     scored = []
-    for run in runs:
-        curve = curves.get(run["run_id"]) or []
-        try:
-            grid = grid_curve(curve, step, end)
-        except ValueError:
+    for entry in comparison.get("runs", []):
+        if entry.get("curve") is None or entry.get("final") is None:
             continue
-        evaluations, best = cumulative_points(curve)
-        final = float(grid[-1])
-        to_best = run.get("evaluations_to_best") or int(evaluations[np.argmax(best <= final)])
+        extra = runs.get(entry["run_id"], {})
+        curve = np.asarray(entry["curve"], dtype=float)
+        convergence = entry.get("convergence")
         scored.append(
             RunScores(
-                store=str(run["run_id"]),
-                algorithm=str(run.get("algorithm_label") or run.get("algorithm_key")),
-                seed=int(run.get("seed") or 0),
-                evaluations=int(run.get("evaluations") or 0),
-                curve=grid,
-                step=step,
-                final=final,
-                convergence=convergence_score(grid),
-                evaluations_to_best=int(to_best),
-                seconds=float(run.get("wall_seconds") or 0.0),
-                budget=int(run.get("budget") or end),
-                stop_reason=str(run.get("stop_reason") or ""),
-                zero_generations=int(np.count_nonzero(grid == 0)),
+                store=str(entry["run_id"]),
+                algorithm=str(entry.get("algorithm_label") or entry.get("algorithm_key")),
+                seed=int(entry.get("seed") or 0),
+                evaluations=int(extra.get("evaluations") or 0),
+                curve=curve,
+                step=int(marks[0]) if marks else 1,
+                final=float(entry["final"]),
+                convergence=float("nan") if convergence is None else float(convergence),
+                evaluations_to_best=int(extra.get("evaluations_to_best") or 0),
+                seconds=float(extra.get("wall_seconds") or 0.0),
+                budget=int(entry.get("budget") or comparison.get("budget") or 0),
+                stop_reason=str(extra.get("stop_reason") or ""),
+                zero_generations=int(np.count_nonzero(curve == 0)),
             )
         )
     return scored
@@ -154,11 +127,9 @@ def embed(figure: hv.Element | None) -> tuple[str, str]:
 __all__ = [
     "BOKEH_JS",
     "BOKEH_PREFIX",
-    "common_grid",
     "comparison_figures",
     "cumulative_points",
     "embed",
     "generation_figure",
-    "grid_curve",
     "run_scores",
 ]

@@ -23,11 +23,12 @@ from fastapi.templating import Jinja2Templates
 
 from analysis import catalog_figures as figures
 from analysis.comparison import summary_table
-from storage.catalog import api, auth
+from storage.catalog import api, auth, uploads
 from storage.catalog.repository import Catalog, CatalogError, NotFound, RunFilter
 
 TEMPLATES = Path(__file__).parent / "templates" / "catalog"
 PAGE_SIZES = (25, 50, 100, 200)
+MAX_COMPARED = 200  # runs chosen by id on the compare page
 FIGURE_RUNS = 500  # a figure draws at most this many runs (the page says when it is cut)
 SORT_KEYS = ("final_error", "evaluations", "budget", "seed", "uploaded_at", "created_at",
              "wall_seconds")  # fmt: skip
@@ -146,18 +147,21 @@ def _all_runs(catalog: Catalog, filters: RunFilter, viewer, cap: int = FIGURE_RU
     return items, total
 
 
-def _figures(catalog: Catalog, runs: list[dict], budget: int | None) -> dict[str, Any]:
-    """The paper's figures of ``runs`` (their curves from the catalog), embedded; and the
-    per-algorithm summary of ``analysis.comparison`` computed from the same scores."""
-    curves = catalog.curves([r["run_id"] for r in runs]) if runs else {}
-    scores = figures.run_scores(runs, curves, budget)
-    parts = [figures.embed(f) for f in figures.comparison_figures(scores)]
-    summary = summary_table(scores).to_dict("records") if scores else []
+def _figures(catalog: Catalog, runs: list[dict], budget: int | None, viewer,
+             summary: bool = True) -> dict[str, Any]:  # fmt: skip
+    """The paper's figures of ``runs`` on the catalog's common grid up to ``budget`` (None:
+    the smallest of theirs), embedded; and ``analysis.comparison``'s per-algorithm summary of
+    the same scores."""
+    if not runs:
+        return {"figures": [], "summary": [], "grid": None}
+    by_id = {r["run_id"]: r for r in runs}
+    comparison = catalog.compare(run_ids=list(by_id), budget=budget, viewer=viewer)
+    scores = figures.run_scores(comparison, by_id)
+    marks = comparison.get("grid") or []
     return {
-        "figures": parts,
-        "summary": summary,
-        "scored": len(scores),
-        "grid": figures.common_grid(runs, budget) if runs else None,
+        "figures": [figures.embed(f) for f in figures.comparison_figures(scores)],
+        "summary": summary_table(scores).to_dict("records") if scores and summary else [],
+        "grid": (marks[0], marks[-1]) if marks else None,
     }
 
 
@@ -210,10 +214,12 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         verified = bool(_bool(request, "verified"))
         package, uploader = _text(request, "package"), _text(request, "uploader")
         board = catalog.leaderboard(slug, budget=budget, target=target, verified_only=verified)
+        # The figures draw the leaderboard's runs (public, complete, given at least its
+        # budget), narrowed by package and uploader, on the leaderboard's grid.
         chosen = RunFilter(use_case=slug, package=package, uploader=uploader,
-                           min_budget=budget, verified=True if verified else None,
+                           min_budget=board["budget"], verified=True if verified else None,
                            state="complete")  # fmt: skip
-        runs, matching = _all_runs(catalog, chosen, viewer)
+        runs, matching = _all_runs(catalog, chosen, None)
         params = {"budget": budget, "target": target, "package": package,
                   "uploader": uploader, "verified": "yes" if verified else None}  # fmt: skip
         return render(
@@ -222,7 +228,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
                                                   "uploader": uploader}),
             csv_query=_query({"use_case": slug, "package": package, "uploader": uploader,
                               "min_budget": budget, "format": "csv"}),
-            **_figures(catalog, runs, budget),
+            **_figures(catalog, runs, board["budget"], None, summary=bool(package or uploader)),
         )  # fmt: skip
 
     @app.get("/runs", response_class=HTMLResponse, include_in_schema=False)
@@ -276,6 +282,8 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         budget = _int(request, "budget", 1)
         chosen: list[dict] = []
         missing: list[str] = []
+        if len(ids) > MAX_COMPARED:
+            raise BadQuery(f"compare at most {MAX_COMPARED} runs at a time")
         if ids:
             for run_id in dict.fromkeys(i.strip() for i in ids):
                 try:
@@ -291,7 +299,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         return render(
             request, "compare.html", runs=chosen, missing=missing, slugs=slugs,
             use_case=slug, algorithms=algorithms, budget=budget,
-            **_figures(catalog, chosen, budget),
+            **_figures(catalog, chosen, budget, viewer),
         )  # fmt: skip
 
     @app.get("/sign-in", response_class=HTMLResponse, include_in_schema=False)
@@ -348,14 +356,14 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
             return problem(request, 403, "Your token may read but not upload.")
         if visibility not in ("public", "unlisted", "private"):
             visibility = "public"
-        try:  # the API's own checks: a refused upload leaves no row and no file
-            result = api.upload(request, principal, None, metadata, store, archive, visibility)
-        except (HTTPException, api.UploadError, CatalogError) as error:
+        try:  # the API's own upload: same checks, and a refused one leaves no row or file
+            result = api._upload(request, principal, None, metadata, store, archive, visibility)
+        except (HTTPException, uploads.UploadError, CatalogError) as error:
             status = getattr(error, "status_code", None) or getattr(error, "status", 400)
             detail = getattr(error, "detail", None) or str(error)
             return render(request, "upload.html", status=status, csrf=auth.csrf_token(request),
                           error=f"Not uploaded: {detail}")  # fmt: skip
-        api.schedule_verification(request, background, result)
+        api._schedule_verification(request, background, result, principal)
         message = ("Uploaded." if result["created"]
                    else "This run was already in the catalog, unchanged.")  # fmt: skip
         result = {**result, "message": " ".join([message, *result.get("warnings", [])])}
