@@ -204,7 +204,6 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
 
     @app.get("/use-cases/{slug}", response_class=HTMLResponse, include_in_schema=False)
     def use_case(request: Request, slug: str) -> Response:
-        viewer = _viewer(request)
         try:
             case = catalog.use_case(slug)
         except NotFound:

@@ -177,9 +177,7 @@ def test_comparing_chosen_runs(client, site):
 
 def test_signing_in_and_uploading_through_the_form(client, site, tmp_path):
     _, catalog, data = site
-    assert client.get("/upload", follow_redirects=False).headers["location"].startswith(
-        "/sign-in"
-    )
+    assert client.get("/upload", follow_redirects=False).headers["location"].startswith("/sign-in")
     form = client.get("/sign-in").text
     stale = client.post("/sign-in", data={"token": data.tokens["bob"], "csrf": "forged"})
     assert stale.status_code == 403

@@ -72,8 +72,10 @@ def test_browsing_filtering_signing_in_and_uploading(chromium, served):
     assert page.locator("#runs tbody tr").count() == 8
     page.locator("#runs tbody tr").first.locator("a[href^='/runs/']").click()
     page.locator("#reproduce").wait_for()
-    assert page.locator("#reproduce").inner_text().startswith(
-        f"neuroptimus catalog reproduce {url}/runs/"
+    assert (
+        page.locator("#reproduce")
+        .inner_text()
+        .startswith(f"neuroptimus catalog reproduce {url}/runs/")
     )
     page.wait_for_function(DRAWN, timeout=60_000)  # the generation plot
 
