@@ -56,6 +56,7 @@ def test_browsing_filtering_signing_in_and_uploading(chromium, served):
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
 
     page.goto(url + "/")
     page.get_by_role("link", name=data.real.use_case.name, exact=True).click()
@@ -91,7 +92,7 @@ def test_browsing_filtering_signing_in_and_uploading(chromium, served):
     errors_shown = page.locator("#runs tbody tr td:nth-child(10)").all_inner_texts()
     assert errors_shown == sorted(errors_shown, key=float, reverse=True)
 
-    page.get_by_role("link", name="Upload").click()
+    page.get_by_role("link", name="Upload", exact=True).click()
     page.wait_for_url("**/sign-in?next=/upload")
     page.get_by_label("API token").fill(data.tokens["bob"])
     page.get_by_role("button", name="Sign in").click()
@@ -101,7 +102,7 @@ def test_browsing_filtering_signing_in_and_uploading(chromium, served):
     upload = folder / "metadata.json"
     upload.write_text(json.dumps(metadata))
     page.get_by_label("metadata.json").set_input_files(str(upload))
-    page.get_by_role("button", name="Upload").click()
+    page.get_by_role("button", name="Upload", exact=True).click()
     page.locator("#upload-result").wait_for()
     assert page.locator("#upload-result").inner_text().startswith("Uploaded.")
     page.get_by_role("link", name="Open the run").click()
