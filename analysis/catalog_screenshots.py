@@ -1,11 +1,11 @@
 """Full-page screenshots of a running catalog's pages (for the README), in headless Chromium:
 ``python -m analysis.catalog_screenshots URL OUTDIR``. The pages shown are the use cases, the
-first use case's leaderboard, the run table, the leaderboard's best run and a comparison."""
+first use case's leaderboard, the run table, a comparison of that use case's runs, one of its
+runs and the sign-in page."""
 
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; playwright's own download also works (None)
@@ -52,12 +52,10 @@ def take_screenshots(url: str, folder: str | Path, width: int = 1400,
             shoot("leaderboard", base + case)
         shoot("runs", f"{base}/runs?sort=final_error")
         if case:
-            runs = page.locator("#runs tbody a[href^='/runs/']")
-            chosen = [runs.nth(i).get_attribute("href") for i in range(min(runs.count(), 6))]
-            if chosen:
-                shoot("run", base + chosen[0])
-                ids = ",".join(re.sub(r"^/runs/", "", c) for c in chosen)
-                shoot("compare", f"{base}/compare?runs={ids}")
+            shoot("compare", f"{base}/compare?use_case={case.rsplit('/', 1)[-1]}")
+            best = page.locator("#chosen tbody a[href^='/runs/']")
+            if best.count():
+                shoot("run", base + best.first.get_attribute("href"))
         shoot("sign-in", f"{base}/sign-in")
         browser.close()
     return shots

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from analysis.catalog_pages import add_pages
 from analysis.catalog_pages import _number as shown
+from analysis.catalog_site import create_site
 from storage.catalog.api import create_app
 from storage.catalog.database import open_catalog
 from tests.analysis.catalog_pages_data import derived, fill
@@ -216,6 +217,14 @@ def test_signing_in_and_uploading_through_the_form(client, site, tmp_path):
                       follow_redirects=False)  # fmt: skip
     assert out.status_code == 303
     assert "Sign in" in client.get("/").text
+
+
+def test_the_site_serves_the_api_and_the_pages(tmp_path):
+    with TestClient(create_site(f"sqlite:///{tmp_path / 'site.sqlite'}", tmp_path / "f")) as site:
+        assert site.get("/health").json() == {"status": "ok"}
+        assert "The catalog is empty" in site.get("/").text
+        assert site.get("/docs").status_code == 200
+        assert site.get("/runs").status_code == 200
 
 
 def _filter():
