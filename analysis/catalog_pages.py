@@ -24,7 +24,15 @@ from fastapi.templating import Jinja2Templates
 from analysis import catalog_figures as figures
 from analysis.comparison import summary_table
 from storage.catalog import api, auth, uploads
-from storage.catalog.repository import Catalog, CatalogError, NotFound, RunFilter
+from storage.catalog.repository import (
+    Catalog,
+    CatalogError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RunConflict,
+    RunFilter,
+)
 
 TEMPLATES = Path(__file__).parent / "templates" / "catalog"
 PAGE_SIZES = (25, 50, 100, 200)
@@ -34,6 +42,9 @@ SORT_KEYS = ("final_error", "evaluations", "budget", "seed", "uploaded_at", "cre
              "wall_seconds")  # fmt: skip
 FILTERS = ("use_case", "algorithm", "package", "uploader", "seed", "min_budget", "max_budget",
            "verified", "state", "q")  # fmt: skip
+
+
+CATALOG_STATUS = {NotFound: 404, Forbidden: 403, RunConflict: 409, InvalidInput: 422}
 
 
 class BadQuery(ValueError):
@@ -356,16 +367,18 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         if visibility not in ("public", "unlisted", "private"):
             visibility = "public"
         try:  # the API's own upload: same checks, and a refused one leaves no row or file
-            result = api._upload(request, principal, None, metadata, store, archive, visibility)
+            result = api.accept_upload(request, principal, metadata, store, archive, visibility,
+                                       background=background)  # fmt: skip
         except (HTTPException, uploads.UploadError, CatalogError) as error:
-            status = getattr(error, "status_code", None) or getattr(error, "status", 400)
+            status = getattr(error, "status_code", None) or getattr(error, "status", None)
+            status = status or CATALOG_STATUS.get(type(error), 400)
             detail = getattr(error, "detail", None) or str(error)
             return render(request, "upload.html", status=status, csrf=auth.csrf_token(request),
                           error=f"Not uploaded: {detail}")  # fmt: skip
-        api._schedule_verification(request, background, result, principal)
         message = ("Uploaded." if result["created"]
                    else "This run was already in the catalog, unchanged.")  # fmt: skip
-        result = {**result, "message": " ".join([message, *result.get("warnings", [])])}
+        notes = [w[:1].upper() + w[1:] for w in result.get("warnings", [])]
+        result = {**result, "message": " ".join([message, *notes])}
         return render(request, "upload.html", status=201 if result["created"] else 200,
                       csrf=auth.csrf_token(request), result=result)  # fmt: skip
 
