@@ -12,8 +12,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from analysis.catalog_pages import add_pages
 from analysis.catalog_pages import _number as shown
+from analysis.catalog_pages import add_pages
 from analysis.catalog_site import create_site
 from storage.catalog.api import create_app
 from storage.catalog.database import open_catalog
