@@ -1,0 +1,31 @@
+"""The whole catalog service in one app: the database, the JSON API and the web pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from analysis.catalog_pages import add_pages
+from storage.catalog.api import create_app
+from storage.catalog.database import open_catalog
+
+
+def create_site(db_url: str | None, files: Path, verify: bool = False) -> FastAPI:
+    """The catalog at ``db_url`` (None: an SQLite file in the working directory) served as
+    API + pages, uploaded files kept in ``files``; ``verify`` re-simulates each uploaded
+    run's claimed best in the background (needs the problem's simulator installed)."""
+    verifier = None
+    if verify:
+        from storage.catalog.verify import verify_best  # only the verifying server needs it
+
+        verifier = verify_best
+    catalog = open_catalog(db_url)
+    files = Path(files)
+    files.mkdir(parents=True, exist_ok=True)
+    app = create_app(catalog, files, verifier=verifier)
+    add_pages(app, catalog)
+    return app
+
+
+__all__ = ["create_site"]
