@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from optimization.algorithms import get_algorithm
+from storage.catalog.fingerprint import use_case_identity
 from storage.run_store import RunStore
+from storage.runs import store_run_id
 
 
 def effective_settings(algorithm: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +33,11 @@ def run_metadata(store: RunStore) -> dict[str, Any]:
     generations = store.generations()
     algorithm = attrs["algorithm"]
     return {
+        # the catalog's key, the problem's identity by content and the problem itself: this
+        # file alone is enough to catalog the run and to run it again
+        "run_id": store_run_id(attrs),
+        "use_case": attrs.get("use_case") or store_use_case(store),
+        "problem": spec,
         "optimization_name": f"{spec['name']}_{algorithm['name']}_seed{attrs['seed']}"
         f"_{attrs['created'][:19].replace(':', '').replace('-', '')}",
         "model_name": spec["name"],
@@ -81,6 +88,9 @@ def run_metadata(store: RunStore) -> dict[str, Any]:
         },
         "stop_reason": attrs.get("finished"),
         "evaluations": store.committed_evaluations,
+        "evaluations_to_best": best["index"] + 1 if best else None,
+        "generations_run": store.committed_generations,
+        "cluster": attrs.get("cluster"),
         "generation_statistics": [
             {
                 "generation": g,
@@ -93,6 +103,13 @@ def run_metadata(store: RunStore) -> dict[str, Any]:
         ],
         "software": {"versions": attrs["versions"], "git_revision": attrs["git_revision"]},
     }
+
+
+def store_use_case(store: RunStore) -> dict[str, Any]:
+    """The use case of a store made before stores recorded it: hashed from its spec now."""
+    attrs = store.attrs
+    identity = use_case_identity(attrs["spec"], attrs.get("mechanisms"), store.component_names)
+    return identity.model_dump(mode="json")
 
 
 def write_metadata(store: RunStore, path: str | Path) -> Path:

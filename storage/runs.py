@@ -7,7 +7,9 @@ import os
 import shutil
 import socket
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +18,7 @@ from optimization.locks import process_alive
 from optimization.problem import Problem, build_problem
 from optimization.simulators.mechanisms import mechanisms_record
 from optimization.spec import ProblemSpec
+from storage.catalog.fingerprint import FingerprintError, canonical_json, use_case_identity
 from storage.provenance import git_revision, package_versions
 from storage.run_store import RunStore, StoreError, check_writable
 
@@ -62,12 +65,18 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
     _remove_abandoned(path)
     building = path.with_name(f".{path.name}.building-{socket.gethostname()}-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
+    spec_json = spec.model_dump(mode="json")
+    mechanisms = mechanisms_record(spec)
     store = RunStore.create(
         building,
         list(problem.space.names),
         problem.component_names,
         {
-            "spec": spec.model_dump(mode="json"),
+            # the catalog's key of this run: survives moves and renames of the store
+            "run_id": str(uuid.uuid4()),
+            # which problem this is by content, hashed while its files are at hand
+            "use_case": _identity(spec_json, mechanisms, problem.component_names),
+            "spec": spec_json,
             "versions": package_versions(),
             "git_revision": git_revision(),
             "seed": spec.seed,
@@ -78,7 +87,7 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
             "budget": spec.budget,
             "pareto_fronts": keeps_fronts(spec),
             # the compiled mechanisms: files, patches applied (None without mechanisms)
-            "mechanisms": mechanisms_record(spec),
+            "mechanisms": mechanisms,
         },
     )
     _write_target(store, problem)
@@ -86,6 +95,28 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
         path.rmdir()  # an empty folder the user made for the store
     os.rename(building, path)
     return RunStore.open(path, mode="r+")
+
+
+def _identity(spec: dict, mechanisms: dict | None, components: list[str]) -> dict | None:
+    """The use case's identity, or None if a file cannot be hashed (the run goes on; the
+    catalog hashes the files again when the run is pushed)."""
+    try:
+        return use_case_identity(spec, mechanisms, components).model_dump(mode="json")
+    except FingerprintError:
+        return None
+
+
+# the namespace of the ids of stores made before stores got a run_id
+LEGACY_NAMESPACE = uuid.UUID("5d2c8f8e-3f57-4d0a-9a55-6a3f2f3c9b1e")
+
+
+def store_run_id(attrs: dict[str, Any]) -> str:
+    """A store's ``run_id``; a store older than run ids gets one derived from what it recorded
+    at creation (the same store always gets the same id)."""
+    if attrs.get("run_id"):
+        return str(attrs["run_id"])
+    created = {k: attrs.get(k) for k in ("spec", "seed", "created", "git_revision", "versions")}
+    return str(uuid.uuid5(LEGACY_NAMESPACE, canonical_json(created)))
 
 
 def _remove_abandoned(path: Path) -> None:

@@ -30,3 +30,12 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def hh_run_store(tmp_path_factory) -> Path:
+    """One real, finished run store for the session's catalog tests (``hh``, CMA-ES,
+    population 4 × 2 generations, seed 3): treat it as read-only."""
+    from catalog_runs import hh_store
+
+    return hh_store(tmp_path_factory.mktemp("catalog-run") / "hh.zarr")

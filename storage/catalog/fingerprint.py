@@ -1,0 +1,229 @@
+"""Which problem a run solved, by content: the use-case fingerprint.
+
+Two runs meet in the catalog when they fitted the same parameters (names, bounds, scale) of the
+same model files to the same target with the same protocol, cost functions, weights and
+penalty. Files count by their SHA-256 (``data://`` names by the registry's, so nothing is
+downloaded), never by their path: the same problem in another folder or on another machine has
+the same fingerprint. The name, description, algorithm, seed, stopping rules and time-outs are
+not part of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from optimization.data import SCHEME, registry
+from storage.catalog.schema import UseCaseIdentity
+
+# parameter fields that say where a value goes in the model (no paths)
+_TARGET_FIELDS = ("hoc", "section", "segment", "sections", "property")
+# files nrnivmodl reads from a local mechanisms folder (as optimization.simulators.mechanisms)
+_MECHANISM_SUFFIXES = {".mod", ".inc", ".h", ".hpp", ".c", ".cpp"}
+
+
+class FingerprintError(ValueError):
+    """A file the problem names cannot be read, so its content cannot be hashed."""
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def digest(core: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(core).encode()).hexdigest()
+
+
+def _registered(name: str) -> str | None:
+    entry = registry().get(name.removeprefix(SCHEME))
+    return entry.removeprefix("sha256:") if entry else None
+
+
+def _local(spec: dict[str, Any], value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else Path(spec.get("base_dir") or ".") / path
+
+
+def file_sha256(spec: dict[str, Any], value: str) -> str:
+    """SHA-256 of a file the problem names (a path relative to its folder or a data:// name)."""
+    if value.startswith(SCHEME):
+        found = _registered(value)
+        if found is None:
+            raise FingerprintError(f"{value} is not in the data registry")
+        return found
+    path = _local(spec, value)
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as error:
+        raise FingerprintError(f"cannot hash {value} ({path}): {error.strerror or error}") from None
+
+
+def folder_sha256(spec: dict[str, Any], value: str, suffixes: set[str] | None = None) -> dict:
+    """{relative name: SHA-256} of a folder's files (a data:// folder: its registered files)."""
+    if value.startswith(SCHEME):
+        prefix = value.removeprefix(SCHEME).rstrip("/") + "/"
+        files = {
+            name.removeprefix(prefix): sha.removeprefix("sha256:")
+            for name, sha in registry().items()
+            if name.startswith(prefix)
+        }
+        if not files:
+            raise FingerprintError(f"{value}: no registered files under this folder name")
+        return dict(sorted(files.items()))
+    folder = _local(spec, value)
+    if not folder.is_dir():
+        raise FingerprintError(f"cannot hash folder {value} ({folder}): not a folder")
+    found = folder.iterdir() if suffixes else folder.rglob("*")  # nrnivmodl: top level only
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(found)
+        if p.is_file()
+        and not any(part.startswith((".", "__pycache__")) for part in p.relative_to(folder).parts)
+        and (suffixes is None or p.suffix in suffixes)
+    }
+
+
+def _mechanisms(spec: dict[str, Any], recorded: dict | None) -> dict | None:
+    model = spec["model"]
+    if not model.get("mechanisms"):
+        return None
+    if recorded:  # the store's record (storage.runs): the files as they were compiled
+        files = dict(sorted(recorded["files"].items()))
+        patches = [p["sha256"] for p in recorded.get("patches") or []]
+    else:
+        files = folder_sha256(spec, model["mechanisms"], _MECHANISM_SUFFIXES)
+        patches = [file_sha256(spec, p) for p in model.get("patches") or []]
+    return {"files": files, "patches": patches}
+
+
+def _model(spec: dict[str, Any], mechanisms: dict | None) -> dict[str, Any]:
+    model = spec["model"]
+    simulator = model.get("simulator", "neuron")
+    if simulator == "python":
+        return {"simulator": simulator, "file": file_sha256(spec, model["file"]),
+                "build": model.get("build"), "simulate": model.get("simulate")}  # fmt: skip
+    if simulator == "external":
+        kept = ("command", "protocol", "per_sweep", "trace_file", "spike_file")
+        return {
+            "simulator": simulator,
+            **{k: model.get(k) for k in kept},
+            "folder": folder_sha256(spec, model.get("folder") or "."),
+        }
+    function = model.get("user_function")
+    return {
+        "simulator": simulator,
+        "entry": file_sha256(spec, model["hoc"]),
+        "mechanisms": _mechanisms(spec, mechanisms),
+        "user_function": function
+        and {"file": file_sha256(spec, function["file"]), "function": function["function"]},
+    }
+
+
+def _protocol(spec: dict[str, Any]) -> dict[str, Any]:
+    protocol = json.loads(json.dumps(spec["protocol"]))  # a copy
+    stimulus = protocol.get("stimulus")
+    if stimulus and stimulus.get("waveforms"):
+        stimulus["waveforms"] = [file_sha256(spec, w) for w in stimulus["waveforms"]]
+    return protocol
+
+
+def _target(spec: dict[str, Any]) -> dict[str, Any]:
+    target = dict(spec["target"])
+    if target.get("regenerate"):  # simulated from the true values: they are the target
+        target["true_values"] = {p["name"]: p.get("true_value") for p in spec["parameters"]}
+    for key in ("file", "features"):
+        if target.get(key):
+            target[key] = file_sha256(spec, target[key])
+    return target
+
+
+def component_names(spec: dict[str, Any]) -> list[str]:
+    """The error components a problem scores, as the objective names them."""
+    costs, protocol = spec["costs"], spec["protocol"]
+    stimulus = protocol.get("stimulus") or {}
+    if costs.get("features"):
+        features = [f["name"] for f in costs["features"]]
+        return [f"{f} [{a:g} nA]" for a in stimulus.get("amplitudes") or [] for f in features]
+    functions = [f["name"] for f in costs["functions"]]
+    sweeps = len(stimulus.get("amplitudes") or stimulus.get("waveforms") or []) or (
+        protocol.get("sweeps") or 1
+    )
+    if sweeps == 1:
+        return functions
+    return [f"{f} [sweep {s + 1}]" for s in range(sweeps) for f in functions]
+
+
+def content_core(spec: dict[str, Any], mechanisms: dict | None = None) -> dict[str, Any]:
+    """What the content fingerprint hashes (see the module's docstring)."""
+    parameters = [
+        {"name": p["name"], "lower": float(p["lower"]), "upper": float(p["upper"]),
+         "log": bool(p.get("log", False)),
+         **{k: p[k] for k in _TARGET_FIELDS if p.get(k) is not None}}
+        for p in spec["parameters"]
+    ]  # fmt: skip
+    costs = spec["costs"]
+    return {
+        "parameters": parameters,
+        "protocol": _protocol(spec),
+        "target": _target(spec),
+        "costs": {
+            "functions": costs.get("functions"),
+            "features": costs.get("features"),
+            "spike_threshold_mV": costs.get("spike_threshold_mV"),
+            "spike_window_samples": costs.get("spike_window_samples"),
+        },
+        "penalty": (spec.get("evaluation") or {}).get("penalty", 100.0),
+        "model": _model(spec, mechanisms),
+    }
+
+
+def use_case_identity(
+    spec: dict[str, Any], mechanisms: dict | None = None, components: list[str] | None = None
+) -> UseCaseIdentity:
+    """The content identity of a problem spec (a store's ``attrs["spec"]``); ``mechanisms``
+    is the store's record of the compiled files (else the folder is hashed now),
+    ``components`` the store's component names (else derived from the spec)."""
+    core = content_core(spec, mechanisms)
+    return UseCaseIdentity(
+        fingerprint=digest(core),
+        kind="content",
+        name=spec["name"],
+        description=spec.get("description") or "",
+        simulator=spec["model"].get("simulator", "neuron"),
+        parameters=[p["name"] for p in spec["parameters"]],
+        components=components or component_names(spec),
+        core=core,
+    )
+
+
+def weak_identity(original_metadata: dict[str, Any]) -> UseCaseIdentity:
+    """The original tool's metadata.json names its problem only: the model's name, the target
+    files, the parameters with their bounds and the error functions with their weights."""
+    data = original_metadata
+    model = (data.get("models") or {}).get("model_name") or "unnamed"
+    core = {
+        "model_name": model,
+        "target_files": sorted(str(t.get("file_name", "")) for t in data.get("target_data") or []),
+        "parameters": [
+            {
+                "name": p["name"],
+                "lower": float(p["min_boundary"]),
+                "upper": float(p["max_boundary"]),
+            }
+            for p in data["parameters"]
+        ],  # fmt: skip
+        "error_functions": [
+            {"name": e["name"], "weight": float(e["weight"])} for e in data["error_function"]
+        ],
+    }
+    return UseCaseIdentity(
+        fingerprint=digest(core),
+        kind="weak",
+        name=model,
+        simulator="neuron",
+        parameters=[p["name"] for p in data["parameters"]],
+        components=[e["name"] for e in data["error_function"]],
+        core=core,
+    )

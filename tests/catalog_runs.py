@@ -1,0 +1,32 @@
+"""Real, tiny run stores for the catalog tests: the bundled ``hh`` problem (use case 1) fitted
+by CMA-ES with a population of 4 for 2 generations, evaluated by NEURON in a process of its
+own (NEURON keeps one model per process)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+
+def _run(store: str, seed: int, population: int, generations: int) -> str:
+    from optimization.evaluation import evaluate_batch
+    from optimization.problem import build_problem
+    from optimization.runner import OptimizationRun, run_to_end
+    from optimization.spec import load_problem, with_overrides
+    from storage.runs import create_run_store
+    from usecases import problem_path
+
+    spec = with_overrides(load_problem(problem_path("hh")), population=population,
+                          generations=generations, seed=seed)  # fmt: skip
+    problem = build_problem(spec)  # regenerates the target from the true values
+    run_store = create_run_store(problem, store)
+    run_to_end(OptimizationRun(problem, run_store), lambda points: evaluate_batch(problem, points))
+    run_store.close()
+    return store
+
+
+def hh_store(path: Path, seed: int = 3, population: int = 4, generations: int = 2) -> Path:
+    """A finished run store of ``hh`` at ``path``."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return Path(pool.submit(_run, str(path), seed, population, generations).result())
