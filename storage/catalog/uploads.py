@@ -1,0 +1,337 @@
+"""Reading and checking what people upload to the catalog, before anything is stored.
+
+Three kinds of file arrive: a run's ``metadata.json`` (ours or the original tool's), the run's
+Zarr store as a zip, and an archive of the model and target (zip or tar). Everything here reads
+bytes and files in a scratch folder and either returns what it found or raises
+``UploadError`` with an HTTP status and one sentence that says what is wrong; nothing here
+touches the database or the catalog's file folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import shutil
+import stat
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import ValidationError
+
+from storage.catalog.schema import CatalogRun
+
+
+class UploadError(Exception):
+    """An upload refused: ``status`` is the HTTP status, ``detail`` one clear sentence."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """How big and how many: a zip bomb or a tar of a million files is refused on its
+    headers, before anything is unpacked."""
+
+    max_bytes: int = 200 * 2**20  # one uploaded file
+    max_metadata_bytes: int = 16 * 2**20
+    max_members: int = 50_000  # entries of a zip or tar
+    max_unpacked_bytes: int = 2 * 2**30
+    max_ratio: float = 1000.0  # unpacked / packed size of one zip entry
+
+
+def parse_json(raw: bytes, what: str = "metadata.json") -> dict[str, Any]:
+    """The JSON object in ``raw``; refuses what is not UTF-8 JSON, not an object, or holds
+    NaN or infinities (Python writes them, JSON has no such numbers)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UploadError(400, f"{what} is not UTF-8 text (byte {error.start}).") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UploadError(
+            400,
+            f"{what} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}.",
+        ) from None
+    except RecursionError:
+        raise UploadError(400, f"{what} is nested too deeply to be a run's metadata.") from None
+    if not isinstance(data, dict):
+        raise UploadError(422, f"{what} must hold a JSON object, not {type(data).__name__}.")
+    where = _non_finite(data)
+    if where is not None:
+        raise UploadError(
+            422, f"{what} has a NaN or infinite number at {where}: scores must be finite or null."
+        )
+    return data
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path of the first NaN/inf number in ``value`` (``a.b[2]``), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "the top"
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = _non_finite(
+            item,
+            f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key)),
+        )
+        if found is not None:
+            return found
+    return None
+
+
+def read_run(raw: bytes, limits: UploadLimits = UploadLimits()) -> CatalogRun:
+    """The catalog record of an uploaded metadata.json (ours or the original tool's)."""
+    from storage.catalog.ingest import IngestError, run_from_metadata
+
+    if len(raw) > limits.max_metadata_bytes:
+        raise UploadError(
+            413, f"metadata.json is larger than {limits.max_metadata_bytes // 2**20} MiB."
+        )
+    data = parse_json(raw)
+    try:
+        return run_from_metadata(data)
+    except IngestError as error:
+        raise UploadError(422, f"metadata.json cannot be read: {error}") from None
+    except ValidationError as error:
+        raise UploadError(422, f"metadata.json does not fit the catalog: {_first(error)}") from None
+
+
+def _first(error: ValidationError) -> str:
+    """One sentence from pydantic's list: where and what."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the top"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}."
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# A member name must stay inside the folder it is unpacked to: no absolute paths, drive
+# letters, backslashes (Windows separators zip tools write) or parent references.
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_member_name(name: str, what: str) -> PurePosixPath:
+    if not name or "\x00" in name or "\\" in name or name.startswith("/") or _DRIVE.match(name):
+        raise UploadError(400, f"{what} holds an entry with an unsafe path: {name!r}.")
+    path = PurePosixPath(name)
+    if ".." in path.parts:
+        raise UploadError(400, f"{what} holds an entry that escapes its folder: {name!r}.")
+    return path
+
+
+def zip_members(path: Path, what: str, limits: UploadLimits) -> list[zipfile.ZipInfo]:
+    """The entries of a zip, checked on their headers: paths, links, encryption, counts and
+    sizes (a zip bomb declares its unpacked size; zipfile never unpacks more than that)."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise UploadError(400, f"{what} is not a zip file.") from None
+    with archive:
+        members = archive.infolist()
+    if len(members) > limits.max_members:
+        raise UploadError(413, f"{what} has more than {limits.max_members} entries.")
+    seen: set[str] = set()
+    total = 0
+    for info in members:
+        check_member_name(info.filename, what)
+        if info.filename in seen:
+            raise UploadError(400, f"{what} holds {info.filename!r} twice.")
+        seen.add(info.filename)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise UploadError(400, f"{what} holds a symbolic link: {info.filename!r}.")
+        if info.flag_bits & 0x1:
+            raise UploadError(400, f"{what} holds an encrypted entry: {info.filename!r}.")
+        if info.file_size > limits.max_ratio * max(info.compress_size, 1) and (
+            info.file_size > 2**20
+        ):
+            raise UploadError(
+                400,
+                f"{what} looks like a zip bomb: {info.filename!r} unpacks "
+                f"{info.file_size // max(info.compress_size, 1)} times larger.",
+            )
+        total += info.file_size
+        if total > limits.max_unpacked_bytes:
+            raise UploadError(
+                413, f"{what} unpacks to more than {limits.max_unpacked_bytes // 2**20} MiB."
+            )
+    return members
+
+
+def unpack_zip(path: Path, into: Path, what: str, limits: UploadLimits) -> Path:
+    """Unpack a checked zip into the empty folder ``into``; returns ``into``."""
+    members = zip_members(path, what, limits)
+    with zipfile.ZipFile(path) as archive:
+        for info in members:
+            target = into.joinpath(*check_member_name(info.filename, what).parts)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with archive.open(info) as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink, 2**20)
+            except (zipfile.BadZipFile, EOFError, OSError) as error:
+                raise UploadError(400, f"{what} is damaged ({info.filename!r}: {error}).") from None
+    return into
+
+
+def zarr_root(folder: Path, what: str) -> Path:
+    """The Zarr group in an unpacked store zip: at its top or in its one top-level folder."""
+    if (folder / "zarr.json").is_file():
+        return folder
+    tops = [p for p in folder.iterdir() if p.is_dir() and (p / "zarr.json").is_file()]
+    if len(tops) != 1:
+        raise UploadError(
+            422, f"{what} holds no Zarr store (a zarr.json at its top or in one top-level folder)."
+        )
+    return tops[0]
+
+
+def read_store(path: Path, scratch: Path, limits: UploadLimits) -> CatalogRun:
+    """The catalog record of an uploaded store zip, unpacked under ``scratch``."""
+    from storage.catalog.ingest import IngestError, run_from_store
+
+    folder = scratch / "store"
+    folder.mkdir()
+    root = zarr_root(unpack_zip(path, folder, "store.zip", limits), "store.zip")
+    try:
+        return run_from_store(root)
+    except IngestError as error:
+        raise UploadError(422, f"store.zip is not a readable run store: {error}") from None
+    except (ValidationError, KeyError, ValueError, TypeError, OSError) as error:
+        raise UploadError(422, f"store.zip is not a readable run store ({error}).") from None
+
+
+def check_same_run(metadata: CatalogRun, store: CatalogRun) -> None:
+    """A store must be the run its metadata describes: same id, problem, evaluations, best."""
+    if store.run_id != metadata.run_id:
+        raise UploadError(
+            422,
+            f"store.zip is run {store.run_id}, but metadata.json describes run {metadata.run_id}.",
+        )
+    if store.use_case.fingerprint != metadata.use_case.fingerprint:
+        raise UploadError(422, "store.zip solves a different problem than metadata.json describes.")
+    if store.evaluations != metadata.evaluations:
+        raise UploadError(
+            422,
+            f"store.zip holds {store.evaluations} evaluations, but metadata.json "
+            f"claims {metadata.evaluations}.",
+        )
+    a, b = store.final_error, metadata.final_error
+    if (a is None) != (b is None) or (a is not None and not math.isclose(a, b, rel_tol=1e-9)):
+        raise UploadError(422, f"store.zip's best error is {a}, but metadata.json claims {b}.")
+
+
+ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
+
+
+def archive_suffix(filename: str) -> str:
+    """The archive kind named by an upload's file name (kept for the download's name)."""
+    lower = filename.lower()
+    for suffix in ARCHIVE_SUFFIXES:
+        if lower.endswith(suffix):
+            return suffix
+    kinds = ", ".join(ARCHIVE_SUFFIXES)
+    raise UploadError(400, f"the archive must be one of {kinds}, not {filename!r}.")
+
+
+def check_archive(path: Path, filename: str, limits: UploadLimits) -> str:
+    """Check an archive of the model and target (kept, never unpacked by the server, but
+    whoever downloads it must be able to unpack it safely); returns its suffix."""
+    suffix = archive_suffix(filename)
+    if suffix == ".zip":
+        zip_members(path, "the archive", limits)
+        return suffix
+    try:
+        archive = tarfile.open(path, mode="r:*")
+    except (tarfile.TarError, OSError, EOFError):
+        raise UploadError(400, f"the archive is not a readable {suffix} file.") from None
+    count = total = 0
+    with archive:
+        try:
+            while (member := archive.next()) is not None:
+                count += 1
+                total += member.size
+                check_member_name(member.name, "the archive")
+                if member.issym() or member.islnk():
+                    raise UploadError(400, f"the archive holds a link: {member.name!r}.")
+                if not (member.isfile() or member.isdir()):
+                    raise UploadError(400, f"the archive holds a device or pipe: {member.name!r}.")
+                if count > limits.max_members:
+                    raise UploadError(
+                        413, f"the archive has more than {limits.max_members} entries."
+                    )
+                if total > limits.max_unpacked_bytes:
+                    raise UploadError(
+                        413,
+                        "the archive unpacks to more than "
+                        f"{limits.max_unpacked_bytes // 2**20} MiB.",
+                    )
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise UploadError(400, f"the archive is damaged ({error}).") from None
+    if count == 0:
+        raise UploadError(400, "the archive is empty.")
+    return suffix
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over ``max_bytes`` under ``prefix`` with 413: at once when the
+    Content-Length says so, else as soon as that many bytes have arrived (chunked uploads),
+    before the multipart parser has spooled a huge body to disk (plain ASGI)."""
+
+    def __init__(self, app: Any, max_bytes: int, prefix: str = "/") -> None:
+        self.app, self.max_bytes, self.prefix = app, max_bytes, prefix
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        too_big = f"the upload is larger than {self.max_bytes / 2**20:g} MiB."
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _json_response(send, 413, too_big)
+            return
+        received = 0
+
+        async def limited() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                # FastAPI passes HTTPExceptions from body parsing on to the handlers
+                from starlette.exceptions import HTTPException
+
+                raise HTTPException(413, too_big)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def _json_response(send: Any, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
