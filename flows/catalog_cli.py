@@ -91,8 +91,9 @@ def build_app(db: str | None, files: Path, verify: bool = False):
     try:
         from analysis.catalog_site import create_site
     except ImportError:  # the pages are optional: the API serves without them
-        from storage.catalog.api import create_app
         from storage.catalog.database import open_catalog
+
+        from storage.catalog.api import create_app
 
         return create_app(open_catalog(db), files, verifier=server_verifier if verify else None)
     return create_site(db, files, verify=verify)
@@ -270,7 +271,7 @@ def pull(
     to: Annotated[Path | None, typer.Option(help="Folder (default: catalog-<id>).")] = None,
 ) -> None:
     """Download a run: metadata.json, problem.yaml (to rerun it) and its store, if uploaded."""
-    from storage.catalog.client import CatalogClientError, unzip_store
+    from storage.catalog.client import CatalogClientError
 
     client, run_id = _client(run, server)
     folder = to or Path(f"catalog-{run_id}")
@@ -287,20 +288,23 @@ def pull(
         if data is None:
             continue
         if name == "store.zip":
-            path = _replace(folder / "store.zarr", lambda tmp, d=data: unzip_store(d, tmp))
+            path = _unpacked(data, folder / "store.zarr")
         else:
             path = folder / name
             path.write_bytes(data)
         typer.echo(f"wrote     {path}")
 
 
-def _replace(path: Path, write: Callable[[Path], object]) -> Path:
-    """Write a folder beside ``path`` and move it into place (never half a folder)."""
+def _unpacked(data: bytes, path: Path) -> Path:
+    """A store zip unpacked beside ``path``, then moved into place (never half a store)."""
+    from storage.catalog.client import unzip_store
+
+    path.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        write(building)
+        root = unzip_store(data, building)
         shutil.rmtree(path, ignore_errors=True)
-        os.replace(building, path)
+        os.replace(root, path)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return path
@@ -310,7 +314,7 @@ def catalog_store(reference: str, server: str | None = None) -> Path:
     """A catalog entry's store, downloaded once into the cache and unpacked read-only (the
     explorer reads it; nothing writes it)."""
     from optimization.data import cache_folder
-    from storage.catalog.client import CatalogClientError, unzip_store
+    from storage.catalog.client import CatalogClientError
 
     client, run_id = _client(reference, server)
     host = client.server.split("://", 1)[-1].replace("/", "_").replace(":", "_")
@@ -323,8 +327,7 @@ def catalog_store(reference: str, server: str | None = None) -> Path:
         raise CatalogClientError(
             f"{client.run_url(run_id)} has no store (it was pushed without --with-store)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _replace(path, lambda tmp: unzip_store(data, tmp))
+    _unpacked(data, path)
     for file in path.rglob("*"):
         if file.is_file():
             file.chmod(0o444)
@@ -367,9 +370,8 @@ def reproduce(
     """Rerun a catalogued run with its problem, algorithm, budget and seed, and compare:
     "identical" (bit for bit: expected with the same package versions), "within tolerance",
     or "differs" (exit code 1)."""
-    from storage.catalog.ingest import IngestError, run_from_store
-
     from flows.cli import _checked_run, _cluster
+    from storage.catalog.ingest import IngestError, run_from_store
     from storage.catalog.reproduce import ReproduceError, compare_runs, local_problem, problem_yaml
 
     client, run_id = _client(run, server)

@@ -88,7 +88,18 @@ def unzip_store(data: bytes, folder: str | Path) -> Path:
             if name.is_absolute() or ".." in name.parts or is_link:
                 raise CatalogClientError(f"the store zip holds an unsafe entry {entry.filename!r}")
         archive.extractall(folder)
-    return folder
+    return store_root(folder)
+
+
+def store_root(folder: Path) -> Path:
+    """The store in an unpacked zip: at its top, or in its one top-level folder (a zipped
+    ``run.zarr`` folder)."""
+    if (folder / "zarr.json").is_file():
+        return folder
+    inside = [p for p in folder.iterdir() if (p / "zarr.json").is_file()]
+    if len(inside) != 1:
+        raise CatalogClientError("the store zip holds no Zarr store (no zarr.json at its top)")
+    return inside[0]
 
 
 class CatalogClient:
@@ -170,8 +181,12 @@ class CatalogClient:
         except IngestError as error:
             raise CatalogClientError(f"run {run_id}: {error}") from None
 
-    def post_verification(self, run_id: str, result: dict[str, Any]) -> dict[str, Any]:
-        return _json(self._request("POST", f"/runs/{run_id}/verifications", json=result))
+    def post_verification(self, run_id: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+        """Record ``verify_best``'s result (needs a token with the ``verify`` scope); the run's
+        verifications."""
+        body = {key: result.get(key) for key in ("method", "reported", "reproduced", "ok")}
+        body["details"] = {**result.get("details", {}), "rel_diff": result.get("rel_diff")}
+        return _json(self._request("POST", f"/runs/{run_id}/verifications", json=body))
 
     def verifications(self, run_id: str) -> list[dict[str, Any]]:
         return _json(self._request("GET", f"/runs/{run_id}/verifications"))
