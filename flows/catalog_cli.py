@@ -90,7 +90,9 @@ def build_app(db: str | None, files: Path, verify: bool = False):
     API alone."""
     try:
         from analysis.catalog_site import create_site
-    except ImportError:  # the pages are optional: the API serves without them
+    except ModuleNotFoundError as error:  # without the pages part the API serves alone
+        if error.name != "analysis.catalog_site":
+            raise
         from storage.catalog.database import open_catalog
 
         from storage.catalog.api import create_app

@@ -251,3 +251,17 @@ ORIGINAL = {
         for g, m in enumerate([0.5, 0.1, 0.05, 0.0123])
     ],  # fmt: skip
 }
+
+
+def test_verdicts_of_a_rerun(hh_run_store):
+    from storage.catalog.reproduce import compare_runs
+
+    run = run_from_store(hh_run_store)
+    assert compare_runs(run, run)["verdict"] == "identical"
+    curve = [g.model_copy(update={"best": g.best * (1 + 1e-12)}) for g in run.curve]
+    nudged = run.model_copy(update={"final_error": run.final_error * (1 + 1e-12), "curve": curve})
+    close = compare_runs(run, nudged)
+    assert close["verdict"] == "within tolerance" and close["first_different_generation"] == 0
+    assert compare_runs(run, run.model_copy(update={"final_error": 2.0}))["verdict"] == "differs"
+    other = run.model_copy(update={"provenance": {"versions": {"neuron": "0.0"}}})
+    assert "neuron" in compare_runs(run, other)["versions_differ"]
