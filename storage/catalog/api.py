@@ -41,6 +41,7 @@ from storage.catalog.repository import (
     Catalog,
     CatalogError,
     Forbidden,
+    InvalidInput,
     NotFound,
     Principal,
     RunConflict,
@@ -50,15 +51,6 @@ from storage.catalog.schema import CatalogRun, Visibility
 
 log = logging.getLogger(__name__)
 
-SORT_KEYS = (
-    "final_error",
-    "evaluations",
-    "budget",
-    "seed",
-    "uploaded_at",
-    "created_at",
-    "wall_seconds",
-)
 CSV_COLUMNS = (
     "run_id",
     "use_case_slug",
@@ -137,7 +129,7 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    statuses = {NotFound: 404, Forbidden: 403, RunConflict: 409}
+    statuses = {NotFound: 404, Forbidden: 403, RunConflict: 409, InvalidInput: 422}
 
     @app.exception_handler(CatalogError)
     def catalog_error(request: Request, error: CatalogError) -> JSONResponse:
@@ -227,7 +219,13 @@ def _runs_router() -> APIRouter:
         verified: bool | None = None,
         state: Literal["complete", "partial"] | None = None,
         q: Annotated[str | None, Query(max_length=200)] = None,
-        sort: str = "-uploaded_at",
+        sort: Annotated[
+            str,
+            Query(
+                description="final_error, evaluations, budget, seed, uploaded_at, "
+                "created_at or wall_seconds; - first for descending"
+            ),
+        ] = "-uploaded_at",
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         cursor: Annotated[str | None, Query(max_length=1000)] = None,
         format: Literal["json", "csv"] | None = None,
@@ -235,12 +233,6 @@ def _runs_router() -> APIRouter:
         """Runs with filters, sorting (``sort=final_error``, ``-`` for descending) and keyset
         pagination (pass ``next_cursor`` back as ``cursor``); ``format=csv`` or ``Accept:
         text/csv`` streams every matching run as CSV."""
-        if sort.lstrip("-") not in SORT_KEYS:
-            raise HTTPException(
-                422,
-                f"sort must be one of {', '.join(SORT_KEYS)} (- first to "
-                f"sort descending), not {sort!r}.",
-            )
         filters = RunFilter(
             use_case=use_case,
             algorithm=algorithm,
@@ -344,7 +336,7 @@ def _runs_router() -> APIRouter:
 
     @router.get("/runs/{run_id}/verifications")
     def verifications(run_id: str, request: Request, who: Viewer) -> list[dict[str, Any]]:
-        return _readable(request, run_id, who).get("verifications", [])
+        return _catalog(request).verifications(run_id, who)
 
     @router.post("/runs/{run_id}/verifications", status_code=201)
     def add_verification(
@@ -356,7 +348,7 @@ def _runs_router() -> APIRouter:
         """Record a check of the run's claimed best (needs the ``verify`` scope)."""
         _readable(request, run_id, principal)
         _catalog(request).record_verification(run_id, by=principal, **verification.model_dump())
-        return _catalog(request).get_run(run_id, principal).get("verifications", [])
+        return _catalog(request).verifications(run_id, principal)
 
     return router
 
@@ -387,16 +379,10 @@ def _readable(request: Request, run_id: str, who: Principal | None) -> dict[str,
 
 
 def _page(
-    catalog: Catalog, filters: Any, sort: str, limit: int, cursor: str | None, who: Principal | None
+    catalog: Catalog, filters: Any, sort: str, limit: int, cursor: str | None, who: Any
 ) -> Any:
-    try:
-        return catalog.list_runs(filters, sort=sort, limit=limit, cursor=cursor, viewer=who)
-    except (ValueError, TypeError) as error:
-        if cursor is None:
-            raise
-        raise HTTPException(
-            400, f"the cursor is not one this catalog gave out ({error})."
-        ) from None
+    # an unknown sort key or a malformed cursor is the catalog's InvalidInput: 422
+    return catalog.list_runs(filters, sort=sort, limit=limit, cursor=cursor, viewer=who)
 
 
 def _csv_rows(
@@ -530,6 +516,7 @@ def _place_and_record(
             final.parent.mkdir(parents=True, exist_ok=True)
             path.replace(final)
             placed.append(final)
+    referenced: set[str | None] = set()
     try:
         result = catalog.put_run(
             run,
@@ -540,44 +527,38 @@ def _place_and_record(
         )
         kept = catalog.get_run(run.run_id, principal)
         referenced = {kept.get("store_file"), kept.get("archive_file")}
-    except BaseException:
-        referenced = set()
-        raise
     finally:
-        # a file the catalog did not keep (refused run, or a re-upload of a run that has
+        # a file the catalog did not keep (a refused run, or a re-upload of a run that has
         # its files already) does not stay behind
         for final in placed:
-            if final.relative_to(files).as_posix() not in referenced:
-                _remove_file(files, final.relative_to(files).as_posix())
+            name = final.relative_to(files).as_posix()
+            if name not in referenced:
+                _remove_file(files, name)
     return result
 
 
 def _read_limited(upload: UploadFile, what: str, limit: int) -> bytes:
     if upload.size is not None and upload.size > limit:
-        raise uploads.UploadError(413, f"{what} is larger than {_mib(limit)}.")
+        raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
     data = upload.file.read(limit + 1)
     if len(data) > limit:
-        raise uploads.UploadError(413, f"{what} is larger than {_mib(limit)}.")
+        raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
     return data
 
 
 def _save(upload: UploadFile, path: Path, what: str, limit: int) -> Path:
     if upload.size is not None and upload.size > limit:
-        raise uploads.UploadError(413, f"{what} is larger than {_mib(limit)}.")
+        raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
     written = 0
     with open(path, "wb") as sink:
         while block := upload.file.read(2**20):
             written += len(block)
             if written > limit:
-                raise uploads.UploadError(413, f"{what} is larger than {_mib(limit)}.")
+                raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
             sink.write(block)
     if written == 0:
         raise uploads.UploadError(400, f"{what} is empty.")
     return path
-
-
-def _mib(size: int) -> str:
-    return f"{size / 2**20:g} MiB"
 
 
 def _remove_empty(folder: Path) -> None:
@@ -636,7 +617,9 @@ def _use_cases_router() -> APIRouter:
         budget: Annotated[int | None, Query(ge=1)] = None,
         target: Annotated[float | None, Query(gt=0, allow_inf_nan=False)] = None,
         grid: Annotated[int, Query(ge=2, le=10_000)] = 100,
-        group_by: Literal["algorithm", "algorithm,package", "package", "uploader"] = "algorithm",
+        group_by: Annotated[
+            str, Query(description="algorithm, algorithm,package, package or uploader")
+        ] = "algorithm",
         verified_only: bool = False,
     ) -> dict[str, Any]:
         """Algorithms ranked at an equal evaluation budget (runs with less are left out and
@@ -689,12 +672,10 @@ def _use_cases_router() -> APIRouter:
             ids = [r.strip() for r in runs.split(",") if r.strip()]
             if len(ids) > 200:
                 raise HTTPException(422, "compare at most 200 runs at a time.")
-            for run_id in ids:
-                _readable(request, run_id, who)
-            return catalog.compare(run_ids=ids, budget=budget)
+            return catalog.compare(run_ids=ids, budget=budget, viewer=who)
         if use_case:
             chosen = [a.strip() for a in algorithms.split(",") if a.strip()] if algorithms else None
-            return catalog.compare(slug=use_case, algorithms=chosen, budget=budget)
+            return catalog.compare(slug=use_case, algorithms=chosen, budget=budget, viewer=who)
         raise HTTPException(422, "name the runs (runs=a,b) or a use case (use_case=slug).")
 
     return router

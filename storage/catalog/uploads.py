@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from storage.catalog.ingest import IngestError, run_from_metadata, run_from_store
 from storage.catalog.schema import CatalogRun
 
 
@@ -44,7 +45,18 @@ class UploadLimits:
     max_metadata_bytes: int = 16 * 2**20
     max_members: int = 50_000  # entries of a zip or tar
     max_unpacked_bytes: int = 2 * 2**30
-    max_ratio: float = 1000.0  # unpacked / packed size of one zip entry
+    max_ratio: float = 200.0  # unpacked / packed size of one zip entry (over 1 MiB)
+
+
+def size_text(size: float) -> str:
+    """``2 MiB``, ``97.7 KiB``, ``512 bytes``: sizes in messages."""
+    if size < 1024:
+        return f"{int(size)} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            return f"{size:.3g} {unit}"
+    raise AssertionError("unreachable")
 
 
 def parse_json(raw: bytes, what: str = "metadata.json") -> dict[str, Any]:
@@ -96,11 +108,9 @@ def _non_finite(value: Any, path: str = "") -> str | None:
 
 def read_run(raw: bytes, limits: UploadLimits = UploadLimits()) -> CatalogRun:
     """The catalog record of an uploaded metadata.json (ours or the original tool's)."""
-    from storage.catalog.ingest import IngestError, run_from_metadata
-
     if len(raw) > limits.max_metadata_bytes:
         raise UploadError(
-            413, f"metadata.json is larger than {limits.max_metadata_bytes // 2**20} MiB."
+            413, f"metadata.json is larger than {size_text(limits.max_metadata_bytes)}."
         )
     data = parse_json(raw)
     try:
@@ -175,7 +185,7 @@ def zip_members(path: Path, what: str, limits: UploadLimits) -> list[zipfile.Zip
         total += info.file_size
         if total > limits.max_unpacked_bytes:
             raise UploadError(
-                413, f"{what} unpacks to more than {limits.max_unpacked_bytes // 2**20} MiB."
+                413, f"{what} unpacks to more than {size_text(limits.max_unpacked_bytes)}."
             )
     return members
 
@@ -212,8 +222,6 @@ def zarr_root(folder: Path, what: str) -> Path:
 
 def read_store(path: Path, scratch: Path, limits: UploadLimits) -> CatalogRun:
     """The catalog record of an uploaded store zip, unpacked under ``scratch``."""
-    from storage.catalog.ingest import IngestError, run_from_store
-
     folder = scratch / "store"
     folder.mkdir()
     root = zarr_root(unpack_zip(path, folder, "store.zip", limits), "store.zip")
@@ -287,8 +295,7 @@ def check_archive(path: Path, filename: str, limits: UploadLimits) -> str:
                 if total > limits.max_unpacked_bytes:
                     raise UploadError(
                         413,
-                        "the archive unpacks to more than "
-                        f"{limits.max_unpacked_bytes // 2**20} MiB.",
+                        f"the archive unpacks to more than {size_text(limits.max_unpacked_bytes)}.",
                     )
         except (tarfile.TarError, OSError, EOFError) as error:
             raise UploadError(400, f"the archive is damaged ({error}).") from None
@@ -309,7 +316,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        too_big = f"the upload is larger than {self.max_bytes / 2**20:g} MiB."
+        too_big = f"the upload is larger than {size_text(self.max_bytes)}."
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await _json_response(send, 413, too_big)
