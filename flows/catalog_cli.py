@@ -430,6 +430,8 @@ def verify(
     from storage.catalog.verify import VerificationError, verify_best
 
     client, run_id = _client(run, server, token)
+    if post and client.token:
+        _check_verify_scope(client)  # before the simulation, not after
     claimed = _catalog_run(client, run_id)
     try:
         result = verify_best(claimed, _bundled_folders(claimed.use_case.name), rtol)
@@ -456,3 +458,22 @@ def verify(
                 fg=typer.colors.GREEN if result["ok"] else typer.colors.RED)  # fmt: skip
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+def _check_verify_scope(client) -> None:
+    """Fail at once when the token cannot record a verification (a token without the
+    ``read`` scope cannot say: it is tried at the end)."""
+    from storage.catalog.client import CatalogClientError
+
+    try:
+        me = client.me()
+    except CatalogClientError as error:
+        if error.status == 403:
+            return
+        client.close()
+        _fail(str(error))
+    if not me.get("is_admin") and not {"verify", "admin"} & set(me.get("scopes", ())):
+        client.close()
+        _fail(f"the token of {me.get('handle')} lacks the 'verify' scope: the result could not "
+              "be recorded (make one with `neuroptimus catalog token --scope verify`, or "
+              "use --no-post)")  # fmt: skip

@@ -188,6 +188,10 @@ class CatalogClient:
         body["details"] = {**result.get("details", {}), "rel_diff": result.get("rel_diff")}
         return _json(self._request("POST", f"/runs/{run_id}/verifications", json=body))
 
+    def me(self) -> dict[str, Any]:
+        """Who the token belongs to: ``{handle, scopes, is_admin}``."""
+        return _json(self._request("GET", "/me"))
+
     def verifications(self, run_id: str) -> list[dict[str, Any]]:
         return _json(self._request("GET", f"/runs/{run_id}/verifications"))
 

@@ -19,6 +19,7 @@ from flows.catalog_cli import local_stores
 from flows.cli import app
 from storage.catalog.client import CatalogClientError, run_reference, unzip_store, zip_store
 from storage.catalog.ingest import read_metadata_file, run_from_store
+from storage.metadata import write_metadata
 from storage.run_store import RunStore
 from tests.flows.catalog_server import serving
 
@@ -92,13 +93,11 @@ def test_a_wrong_token_is_one_line_and_exit_code_1(catalog, hh_run_store):
 
 def test_verify_marks_the_run_verified(catalog, tokens, pushed):
     url, _ = catalog
-    unposted = cli("catalog", "verify", pushed.run_id, "--server", url)  # no token
-    assert unposted.exit_code == 0 and "not recorded" in unposted.stdout, unposted.output
-    assert httpx.get(f"{url}/api/v1/runs/{pushed.run_id}").json()["verified"] is None
-
     denied = cli("catalog", "verify", pushed.run_id, "--server", url,
                  "--token", tokens["alice"])  # fmt: skip  # an upload token cannot verify
-    assert denied.exit_code == 1 and "403" in denied.stderr
+    assert denied.exit_code == 1 and "lacks the 'verify' scope" in denied.stderr
+    assert "simulated" not in denied.stdout  # refused before simulating
+    assert httpx.get(f"{url}/api/v1/runs/{pushed.run_id}").json()["verified"] is None
 
     result = cli("catalog", "verify", f"{url}/runs/{pushed.run_id}",
                  NEUROPTIMUS_CATALOG_TOKEN=tokens["vera"])  # fmt: skip
@@ -126,12 +125,14 @@ def test_a_made_up_best_is_not_verified(catalog, tokens, pushed, tmp_path):
     assert httpx.get(f"{url}/api/v1/runs/{data['run_id']}").json()["verified"] is False
 
 
-def test_reproduce_is_identical(catalog, pushed, tmp_path, prefect_harness):
+def test_reproduce_is_identical(catalog, tokens, pushed, tmp_path, prefect_harness):
     """The run again, through the run command's own path (a real LocalCluster and Prefect
-    flows), with the problem, algorithm and seed the catalog recorded: bit for bit."""
+    flows), with the problem, algorithm and seed the catalog recorded: bit for bit. With a
+    catalog configured in the environment, the run flow pushes the rerun at its end."""
     url, _ = catalog
     result = cli("catalog", "reproduce", f"{url}/runs/{pushed.run_id}", "--workers", "1",
-                 "--to", str(tmp_path / "again"))  # fmt: skip
+                 "--to", str(tmp_path / "again"), NEUROPTIMUS_CATALOG_URL=url,
+                 NEUROPTIMUS_CATALOG_TOKEN=tokens["alice"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == "identical"
     assert (tmp_path / "again" / "problem.yaml").is_file()
@@ -140,6 +141,14 @@ def test_reproduce_is_identical(catalog, pushed, tmp_path, prefect_harness):
     assert rerun.run_id != pushed.run_id  # a new run …
     assert rerun.final_error == pushed.final_error  # … with the same result
     assert [g.best for g in rerun.curve] == [g.best for g in pushed.curve]
+    entry = httpx.get(f"{url}/api/v1/runs/{rerun.run_id}").json()  # pushed by the run flow
+    assert entry["uploader"] == "alice" and entry["final_error"] == pushed.final_error
+    assert (
+        entry["use_case_slug"]
+        == httpx.get(f"{url}/api/v1/runs/{pushed.run_id}").json()["use_case_slug"]
+    )  # the same problem by content
+    stored = httpx.get(f"{url}/api/v1/runs/{rerun.run_id}/store.zip")  # with its store
+    assert stored.status_code == 200 and stored.content[:2] == b"PK"
 
 
 def test_import_original_metadata(catalog, tokens, tmp_path, hh_run_store):
@@ -161,7 +170,8 @@ def test_import_original_metadata(catalog, tokens, tmp_path, hh_run_store):
     result = cli("catalog", "reproduce", run_url, "--to", str(tmp_path / "r"))
     assert result.exit_code == 2 and "original tool" in result.stderr
     # our own metadata.json is pushed, not imported
-    ours = cli("catalog", "import-original", str(hh_run_store / "metadata.json"),
+    write_metadata(RunStore.open(hh_run_store), tmp_path / "ours.json")
+    ours = cli("catalog", "import-original", str(tmp_path / "ours.json"),
                "--server", url, "--token", tokens["alice"])  # fmt: skip
     assert ours.exit_code == 1 and "catalog push" in ours.stderr
 
