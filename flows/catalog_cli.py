@@ -305,6 +305,7 @@ def _unpacked(data: bytes, path: Path) -> Path:
     building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         root = unzip_store(data, building)
+        root.chmod(0o755)  # mkdtemp's folder is private
         shutil.rmtree(path, ignore_errors=True)
         os.replace(root, path)
     finally:
