@@ -178,9 +178,10 @@ def _runs_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Upload a run: 201 when new, 200 when the same run is already there, 409 when a
         run of that id with other content (or another uploader) is."""
-        result = _upload(request, principal, None, metadata, store, archive, visibility)
+        result = accept_upload(
+            request, principal, metadata, store, archive, visibility, background=background
+        )
         response.status_code = 201 if result["created"] else 200
-        _schedule_verification(request, background, result, principal)
         return result
 
     @router.put("/runs/{run_id}", status_code=201)
@@ -200,9 +201,17 @@ def _runs_router() -> APIRouter:
         visibility: Annotated[Visibility, Form()] = "public",
     ) -> dict[str, Any]:
         """Upload run ``run_id`` (idempotent: what ``neuroptimus catalog push`` uses)."""
-        result = _upload(request, principal, run_id, metadata, store, archive, visibility)
+        result = accept_upload(
+            request,
+            principal,
+            metadata,
+            store,
+            archive,
+            visibility,
+            run_id=run_id,
+            background=background,
+        )
         response.status_code = 201 if result["created"] else 200
-        _schedule_verification(request, background, result, principal)
         return result
 
     @router.get("/runs")
@@ -346,7 +355,6 @@ def _runs_router() -> APIRouter:
         principal: Annotated[Principal, Depends(require("verify"))],
     ) -> list[dict[str, Any]]:
         """Record a check of the run's claimed best (needs the ``verify`` scope)."""
-        _readable(request, run_id, principal)
         _catalog(request).record_verification(run_id, by=principal, **verification.model_dump())
         return _catalog(request).verifications(run_id, principal)
 
@@ -440,17 +448,22 @@ def _remove_file(files: Path, name: str) -> None:
 # ---------------------------------------------------------------- uploading
 
 
-def _upload(
+def accept_upload(
     request: Request,
     principal: Principal,
-    run_id: str | None,
     metadata: UploadFile,
-    store: UploadFile | None,
-    archive: UploadFile | None,
-    visibility: str,
+    store: UploadFile | None = None,
+    archive: UploadFile | None = None,
+    visibility: str = "public",
+    *,
+    run_id: str | None = None,
+    background: BackgroundTasks | None = None,
 ) -> dict[str, Any]:
-    """Check everything, then place the files and write the row together: a refused upload
-    leaves neither a row nor a file."""
+    """Check an upload, then place its files and write its row together: a refused upload
+    leaves neither a row nor a file. Raises ``UploadError``, ``HTTPException`` or the
+    catalog's errors (the API turns them into JSON; the pages' upload form may show them).
+    Returns ``{run_id, created, use_case, fingerprint, url, warnings}``; with ``background``,
+    a new run is verified afterwards when the app has a verifier."""
     limits: uploads.UploadLimits = request.app.state.limits
     files: Path = request.app.state.files
     run = uploads.read_run(
@@ -478,6 +491,8 @@ def _upload(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_empty(files / STAGING)
+    if background is not None:
+        _schedule_verification(request, background, result.run_id, result.created, principal)
     warnings = []
     if run.use_case.kind == "weak":
         warnings.append(
@@ -569,11 +584,11 @@ def _remove_empty(folder: Path) -> None:
 
 
 def _schedule_verification(
-    request: Request, background: BackgroundTasks, result: dict[str, Any], principal: Principal
+    request: Request, background: BackgroundTasks, run_id: str, created: bool, uploader: Principal
 ) -> None:
     verifier: Verifier | None = request.app.state.verifier
-    if verifier is not None and result["created"]:
-        background.add_task(_verify, _catalog(request), verifier, result["run_id"], principal)
+    if verifier is not None and created:
+        background.add_task(_verify, _catalog(request), verifier, run_id, uploader)
 
 
 def _verify(catalog: Catalog, verifier: Verifier, run_id: str, uploader: Principal) -> None:

@@ -227,10 +227,10 @@ def read_store(path: Path, scratch: Path, limits: UploadLimits) -> CatalogRun:
     root = zarr_root(unpack_zip(path, folder, "store.zip", limits), "store.zip")
     try:
         return run_from_store(root)
-    except IngestError as error:
-        raise UploadError(422, f"store.zip is not a readable run store: {error}") from None
-    except (ValidationError, KeyError, ValueError, TypeError, OSError) as error:
-        raise UploadError(422, f"store.zip is not a readable run store ({error}).") from None
+    except (IngestError, ValidationError, KeyError, ValueError, TypeError, OSError) as error:
+        # the message names the folder it was unpacked to: a server path the user never saw
+        message = str(error).replace(f"{folder}/", "").replace(str(folder), "store.zip")
+        raise UploadError(422, f"store.zip is not a readable run store: {message}") from None
 
 
 def check_same_run(metadata: CatalogRun, store: CatalogRun) -> None:

@@ -4,6 +4,7 @@ the test's own, and listing the files folder)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import stat
@@ -26,6 +27,15 @@ def _zip(entries: dict[str, bytes], symlinks: dict[str, str] | None = None) -> b
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
             archive.writestr(info, target)
     return buffer.getvalue()
+
+
+@functools.cache
+def _bomb() -> bytes:
+    """40 MiB of zeros in a 40 kB zip."""
+    return _zip({"hh.zarr/c/0": bytes(40 * 2**20)})
+
+
+_GROUP = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}).encode()
 
 
 def _tar(add) -> bytes:
@@ -242,6 +252,8 @@ def _refused(service: Service, name: str, arguments: dict, status: int, words: s
     )
     if not isinstance(detail, str) or words.lower() not in detail.lower():
         problems.append(f"detail {detail!r} does not say {words!r}")
+    elif str(service.files) in detail or "/tmp" in detail:
+        problems.append(f"detail {detail!r} shows a server path")
     if service.row_counts() != rows:
         problems.append("rows were left behind")
     if service.leftovers() != files:
