@@ -21,11 +21,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(folder: Path) -> Iterator[tuple[str, str]]:
-    """``(server URL, database URL)`` of a catalog served until the block ends."""
+def serving(folder: Path, db: str | None = None) -> Iterator[tuple[str, str]]:
+    """``(server URL, database URL)`` of a catalog served until the block ends (``db``:
+    default an SQLite file in ``folder``)."""
     from flows.catalog_cli import build_app
 
-    db = f"sqlite:///{folder / 'catalog.sqlite'}"
+    db = db or f"sqlite:///{folder / 'catalog.sqlite'}"
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

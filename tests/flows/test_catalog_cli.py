@@ -275,3 +275,15 @@ def test_verdicts_of_a_rerun(hh_run_store):
     assert compare_runs(run, run.model_copy(update={"final_error": 2.0}))["verdict"] == "differs"
     other = run.model_copy(update={"provenance": {"versions": {"neuron": "0.0"}}})
     assert "neuron" in compare_runs(run, other)["versions_differ"]
+
+
+def test_push_and_pull_on_sqlite_and_postgresql(catalog_url, hh_run_store, tmp_path):
+    """The same commands against a catalog on either database (PostgreSQL: a real server)."""
+    with serving(tmp_path / "served", catalog_url) as (url, db):
+        token = cli("catalog", "token", "--db", db, "--user", "dora").stdout.strip()
+        pushed = cli("catalog", "push", str(hh_run_store), "--server", url, "--with-store",
+                     NEUROPTIMUS_CATALOG_TOKEN=token)  # fmt: skip
+        assert pushed.exit_code == 0 and pushed.stdout.split()[0] == "created", pushed.output
+        result = cli("catalog", "pull", pushed.stdout.split()[1], "--to", str(tmp_path / "p"))
+        assert result.exit_code == 0, result.output
+    assert run_from_store(tmp_path / "p" / "store.zarr") == run_from_store(hh_run_store)
