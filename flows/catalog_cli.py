@@ -270,12 +270,13 @@ def _client(reference: str, server: str | None, token: str | None = None):
 def pull(
     run: RunArg,
     server: ServerOption = None,
+    token: TokenOption = None,
     to: Annotated[Path | None, typer.Option(help="Folder (default: catalog-<id>).")] = None,
 ) -> None:
     """Download a run: metadata.json, problem.yaml (to rerun it) and its store, if uploaded."""
     from storage.catalog.client import CatalogClientError
 
-    client, run_id = _client(run, server)
+    client, run_id = _client(run, server, token)  # a token reads its owner's private runs
     folder = to or Path(f"catalog-{run_id}")
     try:
         with client:
@@ -361,6 +362,7 @@ def _catalog_run(client, run_id: str):
 def reproduce(
     run: RunArg,
     server: ServerOption = None,
+    token: TokenOption = None,
     to: Annotated[
         Path | None, typer.Option(help="Folder for problem.yaml and the rerun's store.")
     ] = None,
@@ -377,7 +379,7 @@ def reproduce(
     from storage.catalog.ingest import IngestError, run_from_store
     from storage.catalog.reproduce import ReproduceError, compare_runs, local_problem, problem_yaml
 
-    client, run_id = _client(run, server)
+    client, run_id = _client(run, server, token)
     original = _catalog_run(client, run_id)
     client.close()
     folder = to or Path(f"reproduce-{run_id}")
