@@ -188,7 +188,13 @@ def _push_all(
     paths: list[Path], server: str, token: str | None, with_store: bool, visibility: str,
     check: Callable | None = None,
 ) -> None:  # fmt: skip
-    from storage.catalog.client import CatalogClient, CatalogClientError, push_run, run_upload
+    from storage.catalog.client import (
+        UNREACHABLE,
+        CatalogClient,
+        CatalogClientError,
+        push_run,
+        run_upload,
+    )
 
     if visibility not in VISIBILITIES:
         _fail(f"--visibility {visibility!r}: one of {', '.join(VISIBILITIES)}", 2)
@@ -203,7 +209,7 @@ def _push_all(
                     check(path, run_upload(path)[0])
                 entry = push_run(client, path, with_store, visibility)
             except CatalogClientError as error:
-                if error.status is None or error.status in (401, 403):
+                if error.status in (UNREACHABLE, 401, 403):
                     _fail(str(error))  # the others would fail the same way
                 typer.secho(f"error: {path}: {error}", err=True, fg=typer.colors.RED)
                 failed += 1

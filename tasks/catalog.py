@@ -15,7 +15,13 @@ from collections.abc import Sequence
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact
 
-from storage.catalog.client import URL_VARIABLE, CatalogClient, CatalogClientError, push_run
+from storage.catalog.client import (
+    UNREACHABLE,
+    URL_VARIABLE,
+    CatalogClient,
+    CatalogClientError,
+    push_run,
+)
 from tasks.artifacts import artifact_key
 
 # a catalog that does not answer must not hold a finished run for long
@@ -45,7 +51,7 @@ def push_to_catalog(
                 try:
                     entry = push_run(client, store, with_store=with_store)
                 except CatalogClientError as error:
-                    if error.status is None:  # unreachable: the next ones would be too
+                    if error.status == UNREACHABLE:  # the next ones would be too
                         raise
                     logger.warning("%s was not pushed to the catalog: %s", store, error)
                     continue

@@ -31,11 +31,16 @@ _NOT_SHIPPED = ("writer.lock", "inflight/")
 
 
 class CatalogClientError(RuntimeError):
-    """The catalog could not be reached or refused a request (one line, for the user)."""
+    """The catalog could not be reached or refused a request, or what was to be sent is not a
+    run (one line, for the user). ``status``: the HTTP status of a refusal, ``UNREACHABLE``
+    when no answer came, None for a mistake found here."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+UNREACHABLE = 0
 
 
 def run_reference(id_or_url: str, server: str | None = None) -> tuple[str, str]:
@@ -130,7 +135,8 @@ class CatalogClient:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:  # no route, refused connection, timeout
             raise CatalogClientError(
-                f"cannot reach the catalog at {self.server}: {error or type(error).__name__}"
+                f"cannot reach the catalog at {self.server}: {error or type(error).__name__}",
+                UNREACHABLE,
             ) from None
         if response.status_code >= 400:
             raise CatalogClientError(

@@ -171,9 +171,10 @@ def test_import_original_metadata(catalog, tokens, tmp_path, hh_run_store):
     assert result.exit_code == 2 and "original tool" in result.stderr
     # our own metadata.json is pushed, not imported
     write_metadata(RunStore.open(hh_run_store), tmp_path / "ours.json")
-    ours = cli("catalog", "import-original", str(tmp_path / "ours.json"),
+    ours = cli("catalog", "import-original", str(tmp_path / "ours.json"), str(path),
                "--server", url, "--token", tokens["alice"])  # fmt: skip
     assert ours.exit_code == 1 and "catalog push" in ours.stderr
+    assert ours.stdout.split() == ["unchanged", run_url]  # the other file still went
 
 
 def test_explore_opens_a_catalog_entry_read_only(catalog, pushed, tmp_path, monkeypatch):
