@@ -487,7 +487,7 @@ def accept_upload(
             uploads.check_archive(path, archive.filename, limits)
             staged["archive"] = (path, f"runs/{run.run_id}/archive{suffix}")
         with request.app.state.upload_lock:
-            result = _place_and_record(request, run, principal, visibility, staged)
+            result, dropped = _place_and_record(request, run, principal, visibility, staged)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_empty(files / STAGING)
@@ -501,6 +501,11 @@ def accept_upload(
         )
     if run.state == "partial":
         warnings.append("the run is unfinished: it is listed but left out of leaderboards.")
+    for kind in dropped:
+        warnings.append(
+            f"the run was already in the catalog without this {kind}, and a re-upload does "
+            f"not change a run: the {kind} was not added (delete the run, then upload both)."
+        )
     return {
         "run_id": result.run_id,
         "created": result.created,
@@ -517,9 +522,10 @@ def _place_and_record(
     principal: Principal,
     visibility: str,
     staged: dict[str, tuple[Path, str]],
-) -> Any:
+) -> tuple[Any, list[str]]:
     """Move the staged files to their names (unless a file of the same run is already there),
-    write the row, and undo the moves if the catalog refuses the run."""
+    write the row, and undo the moves if the catalog refuses the run. Returns the catalog's
+    answer and the kinds of file it did not keep (a re-upload does not change a run)."""
     files: Path = request.app.state.files
     catalog = _catalog(request)
     placed: list[Path] = []
@@ -549,7 +555,7 @@ def _place_and_record(
             name = final.relative_to(files).as_posix()
             if name not in referenced:
                 _remove_file(files, name)
-    return result
+    return result, [kind for kind, name in names.items() if name and name not in referenced]
 
 
 def _read_limited(upload: UploadFile, what: str, limit: int) -> bytes:

@@ -196,15 +196,19 @@ def unpack_zip(path: Path, into: Path, what: str, limits: UploadLimits) -> Path:
     with zipfile.ZipFile(path) as archive:
         for info in members:
             target = into.joinpath(*check_member_name(info.filename, what).parts)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as source, open(target, "wb") as sink:
                     shutil.copyfileobj(source, sink, 2**20)
             except (zipfile.BadZipFile, EOFError, OSError) as error:
-                raise UploadError(400, f"{what} is damaged ({info.filename!r}: {error}).") from None
+                # a damaged entry, or one that is a file and a folder at once
+                reason = getattr(error, "strerror", None) or error
+                raise UploadError(
+                    400, f"{what} cannot be unpacked ({info.filename!r}: {reason})."
+                ) from None
     return into
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tarfile
 import zipfile
 
 import yaml
@@ -27,6 +28,13 @@ def _archive() -> tuple[str, bytes]:
             if path.is_file():
                 archive.write(path, f"hh/{path.name}")
     return "model.zip", buffer.getvalue()
+
+
+def _tar_archive() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(problem_path("hh").parent, arcname="hh")
+    return buffer.getvalue()
 
 
 def test_an_upload_with_its_files_is_served_back_and_a_re_upload_is_idempotent(service, real_run):
@@ -73,17 +81,22 @@ def test_an_upload_with_its_files_is_served_back_and_a_re_upload_is_idempotent(s
     assert [p["name"] for p in case["parameters"]] == ["gnabar_hh", "gkbar_hh", "gl_hh"]
 
 
-def test_a_put_creates_then_repeats_and_files_can_come_later(service, real_run):
+def test_a_put_creates_a_run_and_a_later_store_is_refused_with_a_warning(service, real_run):
     run_id = real_run.run_id
     assert service.upload(real_run.metadata, service.alice, run_id=run_id).status_code == 201
-    assert service.client.get(f"/api/v1/runs/{run_id}/store.zip").status_code == 404
+    missing = service.client.get(f"/api/v1/runs/{run_id}/store.zip")
+    assert missing.status_code == 404 and "without its store" in missing.json()["detail"]
     later = service.upload(
-        real_run.metadata, service.alice, run_id=run_id, store=real_run.store_zip
+        real_run.metadata,
+        service.alice,
+        run_id=run_id,
+        store=real_run.store_zip,
+        archive=("model.tar.gz", _tar_archive()),
     )
     assert later.status_code == 200, later.text
-    # whatever the catalog kept, no file is left that it does not name
-    run = service.client.get(f"/api/v1/runs/{run_id}").json()
-    assert service.leftovers() == sorted(f for f in [run.get("store_file")] if f)
+    warnings = " ".join(later.json()["warnings"])
+    assert "store was not added" in warnings and "archive was not added" in warnings
+    assert service.leftovers() == []
 
 
 def test_who_reads_what_public_unlisted_private(service, real_run):

@@ -168,6 +168,16 @@ def _cases(run: RealRun, service: Service) -> list[tuple[str, dict, int, str]]:
             "no Zarr store",
         ),
         (
+            "store with a file that is also a folder",
+            dict(
+                metadata=ours,
+                store=_zip({"hh.zarr/zarr.json": _GROUP, "hh.zarr/zarr.json/x": b"1"}),
+                token=a,
+            ),
+            400,
+            "cannot be unpacked",
+        ),
+        (
             "store of another run",
             dict(metadata=run.variant(), store=store, token=a),
             422,
