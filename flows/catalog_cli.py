@@ -215,6 +215,8 @@ def _push_all(
                 failed += 1
                 continue
             typer.echo(f"{'created' if entry.created else 'unchanged':<10}{entry.url}")
+            for note in entry.warnings:
+                typer.secho(f"note: {note}", err=True, fg=typer.colors.YELLOW)
     if failed:
         raise typer.Exit(1)
 

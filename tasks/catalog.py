@@ -57,6 +57,8 @@ def push_to_catalog(
                     continue
                 pushed.append(entry.url)
                 logger.info("catalog entry of %s: %s", store, entry.url)
+                for note in entry.warnings:
+                    logger.warning("catalog: %s", note)
                 _link(entry.url, store)
     except Exception as error:  # a side channel: whatever went wrong, the run stands
         logger.warning(

@@ -229,6 +229,7 @@ class Pushed(NamedTuple):
     run_id: str
     url: str
     created: bool  # False: the catalog had this run already (same content)
+    warnings: list[str]  # what the catalog noted (an unfinished run, a store not added …)
 
 
 def run_upload(path: str | Path) -> tuple[CatalogRun, bytes, Path | None]:
@@ -262,5 +263,6 @@ def push_run(
     """Upload one run store or metadata.json (with the store zipped if ``with_store``)."""
     run, metadata, store = run_upload(path)
     store_zip = zip_store(store) if with_store and store is not None else None
-    _, created = client.put_run(run.run_id, metadata, store_zip, visibility)
-    return Pushed(run.run_id, client.run_url(run.run_id), created)
+    answer, created = client.put_run(run.run_id, metadata, store_zip, visibility)
+    notes = [str(note) for note in answer.get("warnings") or []]
+    return Pushed(run.run_id, client.run_url(run.run_id), created, notes)

@@ -69,6 +69,7 @@ def test_push_is_idempotent_and_pull_gets_the_same_run(
     again = cli("catalog", "push", "--server", url, "--token", tokens["alice"],
                 "--with-store", str(hh_run_store))  # fmt: skip
     assert again.exit_code == 0 and again.stdout.split()[0] == "unchanged", again.output
+    assert "note:" not in again.stderr  # the store came the first time: nothing dropped
     listed = httpx.get(f"{url}/api/v1/runs").json()
     assert [item["run_id"] for item in listed["items"]] == [pushed.run_id]
 
