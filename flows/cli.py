@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from flows import catalog_cli
 from flows.phases import mark
 
 # Prefect's own INFO lines would drown the progress bar; --verbose brings them back.
@@ -33,6 +34,7 @@ benchmark_app = typer.Typer(help="Measure the framework (not timed tests).", no_
 app.add_typer(benchmark_app, name="benchmark")
 features_app = typer.Typer(help="eFEL feature statistics files.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
+app.add_typer(catalog_cli.app, name="catalog")
 
 ProblemArg = Annotated[
     str,
@@ -460,8 +462,11 @@ def serve(
 @app.command()
 def explore(
     stores: Annotated[
-        list[Path],
-        typer.Argument(help="Run stores, or folders of run stores (e.g. a benchmark folder)."),
+        list[str],
+        typer.Argument(
+            help="Run stores, folders of run stores (e.g. a benchmark folder), or catalog "
+            "entries (<server>/runs/<id>: their stores are downloaded once, and opened read-only)."
+        ),
     ],
     port: Annotated[int, typer.Option(help="Port on localhost (0: any free port).")] = 0,
     show: Annotated[
@@ -477,11 +482,13 @@ def explore(
     Follows running optimizations: every few seconds the stores are re-read (committed
     generations only) and the views show the new individuals. Ctrl-C stops the server."""
     from analysis.serve import serve_explorer
+    from flows.catalog_cli import local_stores
+    from storage.catalog.client import CatalogClientError
     from storage.run_store import StoreError
 
     try:
-        serve_explorer(stores, port=port, show=show, refresh_seconds=refresh)
-    except StoreError as error:
+        serve_explorer(local_stores(stores), port=port, show=show, refresh_seconds=refresh)
+    except (StoreError, CatalogClientError) as error:
         _fail(str(error), 1)
     except KeyboardInterrupt:
         typer.echo("\nstopped")

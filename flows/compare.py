@@ -19,6 +19,7 @@ from optimization.cluster import ClusterConfig, make_cluster
 from optimization.spec import ProblemSpec, SpecError, StoppingSpec, with_overrides
 from storage.metadata import write_metadata
 from storage.run_store import RunStore
+from tasks.catalog import push_to_catalog
 
 
 def benchmark_spec(problem: ProblemSpec, population: int, generations: int) -> ProblemSpec:
@@ -126,6 +127,7 @@ def benchmark_flow(
     progress: bool = False,
     usecase: str | None = None,
     thresholds: list[float] = [1e-10],  # noqa: B006
+    catalog_url: str | None = None,
 ) -> dict[str, str]:
     """Run each algorithm with seeds 1…``seeds`` (budget population × generations each) and
     write ``runs.csv``, ``summary.csv``, ``comparison.html`` and a row of ``sessions.csv``
@@ -148,6 +150,9 @@ def benchmark_flow(
             the problem and the form above is ignored.
         thresholds: Errors for which the tables give the evaluations a run needed to reach
             them, and how many runs did.
+        catalog_url: Push every run to this results catalog at the end (token:
+            NEUROPTIMUS_CATALOG_TOKEN). Empty: NEUROPTIMUS_CATALOG_URL, if set. A failed push
+            is logged as a warning and never fails the benchmark.
     """
     logger = get_run_logger()
     started = time.time()
@@ -184,4 +189,6 @@ def benchmark_flow(
     sessions = record_session(root, started, len(runs), len(pending), simulations, workers)
     logger.info("%d runs finished; comparing", len(stores))
     title = f"{spec.name}: {len(algorithms)} algorithms × {seeds} seeds, budget {spec.budget}"
-    return {**compare_runs(stores, str(root), title, list(thresholds)), "sessions": str(sessions)}
+    paths = compare_runs(stores, str(root), title, list(thresholds))
+    push_to_catalog(stores, catalog_url)  # re-pushing a reused run changes nothing
+    return {**paths, "sessions": str(sessions)}

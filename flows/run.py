@@ -17,6 +17,7 @@ from optimization.cluster import ClusterConfig, ClusterError, connect
 from optimization.problem import Problem
 from optimization.spec import ProblemSpec, SpecError, load_problem, parse_problem, with_overrides
 from storage.runs import default_store
+from tasks.catalog import push_to_catalog
 
 
 def resolve_problem(
@@ -59,6 +60,7 @@ def run_flow(
     population: Annotated[int, Field(ge=1)] | None = None,
     generations: Annotated[int, Field(ge=1)] | None = None,
     seed: Annotated[int, Field(ge=0, lt=2**32)] | None = None,
+    catalog_url: str | None = None,
 ) -> dict:
     """Optimize a problem into a new run store and write its report.
 
@@ -79,6 +81,9 @@ def run_flow(
         population: Override the individuals per generation.
         generations: Override the number of generations (budget = population x generations).
         seed: Override the random seed.
+        catalog_url: Push the finished run to this results catalog (token:
+            NEUROPTIMUS_CATALOG_TOKEN). Empty: NEUROPTIMUS_CATALOG_URL, if set. A failed push
+            is logged as a warning and never fails the run.
     """
     cluster = resolve_cluster(cluster, cluster_profile) or ClusterConfig()
     spec = resolve_problem(
@@ -95,7 +100,8 @@ def run_flow(
     with connect(cluster) as client:
         setup_flow(spec, store, client)
         best = optimize_flow(store, progress=progress, client=client)
-    return {**best, "store": store, **analyze_flow(store)}
+    result = {**best, "store": store, **analyze_flow(store)}
+    return {**result, "catalog": push_to_catalog([store], catalog_url)}
 
 
 # Not validated by Prefect: a Dask client and a prepared problem are not pydantic types.
@@ -108,7 +114,8 @@ def run_prepared_flow(problem: Problem, store: str, client: Client, progress: bo
     mark("setup-done")
     best = optimize_flow(store, progress=progress, client=client)
     mark("optimize-done")
-    return {**best, "store": store, **analyze_flow(store)}
+    result = {**best, "store": store, **analyze_flow(store)}
+    return {**result, "catalog": push_to_catalog([store])}  # when NEUROPTIMUS_CATALOG_URL is set
 
 
 @flow(name="neuroptimus-resume")
@@ -132,4 +139,5 @@ def resume_flow(
         progress: Show a progress bar on the terminal (command line runs).
     """
     best = optimize_flow(store, resolve_cluster(cluster, cluster_profile), progress)
-    return {**best, "store": store, **analyze_flow(store)}
+    result = {**best, "store": store, **analyze_flow(store)}
+    return {**result, "catalog": push_to_catalog([store])}  # when NEUROPTIMUS_CATALOG_URL is set
