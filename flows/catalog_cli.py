@@ -93,9 +93,8 @@ def build_app(db: str | None, files: Path, verify: bool = False):
     except ModuleNotFoundError as error:  # without the pages part the API serves alone
         if error.name != "analysis.catalog_site":
             raise
-        from storage.catalog.database import open_catalog
-
         from storage.catalog.api import create_app
+        from storage.catalog.database import open_catalog
 
         return create_app(open_catalog(db), files, verifier=server_verifier if verify else None)
     return create_site(db, files, verify=verify)
@@ -142,8 +141,9 @@ def benchmark(
 ) -> None:
     """Fill a catalog with realistic synthetic runs and time its queries (list, filter, sort,
     page 2, leaderboard) in milliseconds: the figures the README quotes."""
-    from storage.catalog.database import open_catalog
     from storage.catalog.scale import fill, time_queries
+
+    from storage.catalog.database import open_catalog
 
     catalog = open_catalog(db)
     backend = (db or "sqlite").split(":", 1)[0].split("+", 1)[0]
@@ -384,6 +384,7 @@ def reproduce(
     "identical" (bit for bit: expected with the same package versions), "within tolerance",
     or "differs" (exit code 1)."""
     from flows.cli import _checked_run, _cluster
+    from flows.prefect_state import private_prefect_state
     from storage.catalog.ingest import IngestError, run_from_store
     from storage.catalog.reproduce import ReproduceError, compare_runs, local_problem, problem_yaml
 
@@ -400,7 +401,8 @@ def reproduce(
     (folder / "problem.yaml").write_text(text)
     store = folder / f"rerun-{time.strftime('%Y%m%d-%H%M%S')}.zarr"
     typer.echo(f"rerunning {original.optimization_name} (seed {original.seed}) into {store}")
-    _checked_run(spec, store, _cluster(cluster, workers))
+    with private_prefect_state() as prefect_state:
+        _checked_run(spec, store, _cluster(cluster, workers), prefect_state)
     try:
         rerun = run_from_store(store)
     except IngestError as error:

@@ -123,9 +123,8 @@ class Service:
 
 
 def make_service(catalog_url: str, files: Path, **settings: Any) -> Service:
-    from storage.catalog.database import open_catalog
-
     from storage.catalog.api import create_app
+    from storage.catalog.database import open_catalog
 
     catalog = open_catalog(catalog_url)
     app = create_app(catalog, files, max_upload_bytes=SMALL_UPLOADS, **settings)
