@@ -8,13 +8,14 @@ and settings, and the statistics of every generation.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from optimization.algorithms import get_algorithm
-from storage.catalog.fingerprint import use_case_identity
+from storage.catalog.fingerprint import FingerprintError, use_case_identity
 from storage.run_store import RunStore
 from storage.runs import store_run_id
 
@@ -105,10 +106,15 @@ def run_metadata(store: RunStore) -> dict[str, Any]:
     }
 
 
-def store_use_case(store: RunStore) -> dict[str, Any]:
-    """The use case of a store made before stores recorded it: hashed from its spec now."""
+def store_use_case(store: RunStore) -> dict[str, Any] | None:
+    """The use case of a store made before stores recorded it: hashed from its spec now (None
+    when its model or target files are gone; the catalog then refuses it, naming the file)."""
     attrs = store.attrs
-    identity = use_case_identity(attrs["spec"], attrs.get("mechanisms"), store.component_names)
+    try:
+        identity = use_case_identity(attrs["spec"], attrs.get("mechanisms"), store.component_names)
+    except FingerprintError as error:
+        warnings.warn(f"{store.path}: no use case identity: {error}", stacklevel=2)
+        return None
     return identity.model_dump(mode="json")
 
 

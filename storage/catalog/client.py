@@ -235,20 +235,23 @@ class Pushed(NamedTuple):
 def run_upload(path: str | Path) -> tuple[CatalogRun, bytes, Path | None]:
     """``(run, metadata.json bytes, store folder or None)`` of a run store or a metadata.json
     file (ours or the original tool's), checked here before anything is sent."""
-    from storage.catalog.ingest import IngestError, read_metadata_file, run_from_metadata
-    from storage.metadata import run_metadata
-    from storage.run_store import RunStore, StoreError
+    from storage.catalog.ingest import (
+        IngestError,
+        read_metadata_file,
+        run_from_metadata,
+        store_metadata,
+    )
 
     path = Path(path)
     if path.is_dir():
         try:  # written afresh: a store's metadata.json may predate its last generations
-            data = run_metadata(RunStore.open(path))
-        except StoreError as error:
+            data = store_metadata(path)
+        except IngestError as error:
             raise CatalogClientError(str(error)) from None
         try:
             run = run_from_metadata(data)
         except IngestError as error:
-            raise CatalogClientError(f"{path}: {error}") from None
+            raise CatalogClientError(str(error)) from None
         return run, json.dumps(data, allow_nan=False).encode(), path
     try:
         run = read_metadata_file(path)
