@@ -174,8 +174,12 @@ def _run_paths(paths: list[Path]) -> list[Path]:
         if path.is_file() or (path / "zarr.json").is_file():
             found.append(path)
         elif path.is_dir():
-            inside = sorted({p.parent for p in path.glob("*/zarr.json")}
-                            | {p.parent for p in path.glob("*/*/zarr.json")})  # fmt: skip
+            stores = {p.parent for p in path.glob("*/zarr.json")}
+            # two levels deep, but not the groups inside a store
+            stores |= {
+                p.parent for p in path.glob("*/*/zarr.json") if p.parent.parent not in stores
+            }
+            inside = sorted(stores)
             if not inside:
                 _fail(f"{path}: neither a run store nor a folder of run stores", 2)
             found.extend(inside)
