@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Select, and_, false, func, or_, select
+from sqlalchemy import Select, false, func, or_, select, tuple_
+from sqlalchemy.orm import Session
 
 from storage.catalog.errors import InvalidInput
 from storage.catalog.models import Run, UseCase, User
@@ -75,31 +76,33 @@ def visible(viewer_id: int | None) -> Any:
     return public if viewer_id is None else or_(public, Run.uploader_id == viewer_id)
 
 
-def filtered(query: Select, where: RunFilter, ids: dict[str, int | None]) -> Select:
-    """``ids``: the use case's and uploader's ids (None: no such one, so no rows)."""
-    conditions = []
+def conditions(where: RunFilter, ids: dict[str, int | None]) -> list[Any]:
+    """The filter on ``runs`` alone (no joins, so counting is cheap); ``ids``: the use case's
+    and uploader's ids (None: no such one, so no rows)."""
+    found = []
     for name, column in (("use_case", Run.use_case_id), ("uploader", Run.uploader_id)):
         if getattr(where, name) is not None:
-            found = ids.get(name)
-            conditions.append(column == found if found is not None else false())
+            known = ids.get(name)
+            found.append(column == known if known is not None else false())
     for name, column in (("algorithm", Run.algorithm_key), ("package", Run.package),
                          ("seed", Run.seed), ("state", Run.state)):  # fmt: skip
         if getattr(where, name) is not None:
-            conditions.append(column == getattr(where, name))
+            found.append(column == getattr(where, name))
     if where.min_budget is not None:
-        conditions.append(Run.budget >= where.min_budget)
+        found.append(Run.budget >= where.min_budget)
     if where.max_budget is not None:
-        conditions.append(Run.budget <= where.max_budget)
+        found.append(Run.budget <= where.max_budget)
     if where.verified is not None:
-        conditions.append(Run.verified.is_(True) if where.verified else Run.verified.is_not(True))
+        found.append(Run.verified.is_(True) if where.verified else Run.verified.is_not(True))
     for word in (where.q or "").split():
         pattern = f"%{word.lower()}%"
-        conditions.append(
+        named = select(UseCase.id).where(func.lower(UseCase.name).like(pattern))
+        found.append(
             or_(func.lower(Run.optimization_name).like(pattern),
                 func.lower(Run.algorithm_label).like(pattern),
-                func.lower(UseCase.name).like(pattern))
+                Run.use_case_id.in_(named))
         )  # fmt: skip
-    return query.where(*conditions) if conditions else query
+    return found
 
 
 def parse_sort(sort: str) -> tuple[str, bool]:
@@ -110,25 +113,33 @@ def parse_sort(sort: str) -> tuple[str, bool]:
     return key, sort.startswith("-")
 
 
-def ordered(query: Select, key: str, descending: bool) -> Select:
-    """Sorted by ``key`` (missing values last in both directions), then by run id."""
+def page(
+    session: Session, where: list[Any], key: str, descending: bool, cursor: str | None, rows: int
+) -> list[Any]:
+    """Up to ``rows`` rows after the cursor, sorted by ``key`` then run id; missing values come
+    last in both directions. Two plain queries (the runs with a value, then those without)
+    let both databases walk an index in order whatever their rule for where NULLs sort."""
     column = getattr(Run, key)
-    if descending:
-        return query.order_by(column.desc().nulls_last(), Run.id.desc())
-    return query.order_by(column.asc().nulls_last(), Run.id.asc())
-
-
-def after(query: Select, key: str, descending: bool, cursor: str) -> Select:
-    """The rows after the cursor's row in this order."""
-    value, run_id = decode_cursor(cursor)
+    by_id = Run.id.desc() if descending else Run.id.asc()
+    value, run_id = decode_cursor(cursor) if cursor else (None, None)
     if key in _TIMES and value is not None:
         value = parse_time(value)
-    column = getattr(Run, key)
-    beyond = Run.id < run_id if descending else Run.id > run_id
-    if value is None:  # among the missing values, which come last
-        return query.where(and_(column.is_(None), beyond))
-    further = column < value if descending else column > value
-    return query.where(or_(further, and_(column == value, beyond), column.is_(None)))
+    found: list[Any] = []
+    if cursor is None or value is not None:
+        extra = [column.is_not(None)] if column.nullable else []
+        if cursor is not None:
+            mark = tuple_(column, Run.id)
+            extra.append(mark < (value, run_id) if descending else mark > (value, run_id))
+        order = [column.desc() if descending else column.asc(), by_id]
+        found = session.execute(list_query().where(*where, *extra).order_by(*order).limit(rows))
+        found = found.all()
+    if column.nullable and len(found) < rows:
+        extra = [column.is_(None)]
+        if cursor is not None and value is None:
+            extra.append(Run.id < run_id if descending else Run.id > run_id)
+        query = list_query().where(*where, *extra).order_by(by_id).limit(rows - len(found))
+        found += session.execute(query).all()
+    return found
 
 
 def encode_cursor(item: dict[str, Any], key: str) -> str:

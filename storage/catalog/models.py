@@ -101,19 +101,16 @@ class Run(Base):
     tags: Mapped[list[Any]]
     notes: Mapped[str] = mapped_column(Text, default="")
 
-    __table_args__ = (
-        Index("ix_runs_visibility_uploaded", "visibility", "uploaded_at", "id"),
+    __table_args__ = (  # as the migrations make them (see 0001_initial.RUN_INDEXES)
+        *(Index(f"ix_runs_visibility_{key}", "visibility", key, "id")
+          for key in ("uploaded_at", "final_error", "evaluations", "budget", "seed",
+                      "created_at", "wall_seconds")),
         Index("ix_runs_use_case_final", "use_case_id", "final_error", "id"),
         Index("ix_runs_use_case_budget", "use_case_id", "budget"),
-        Index("ix_runs_final", "final_error", "id"),
-        Index("ix_runs_algorithm", "algorithm_key", "uploaded_at"),
+        Index("ix_runs_algorithm", "algorithm_key", "final_error"),
         Index("ix_runs_package", "package"),
         Index("ix_runs_uploader", "uploader_id", "uploaded_at"),
-        Index("ix_runs_seed", "seed"),
-        Index("ix_runs_budget", "budget"),
-        Index("ix_runs_evaluations", "evaluations", "id"),
-        Index("ix_runs_created", "created_at", "id"),
-    )
+    )  # fmt: skip
 
 
 class RunParameter(Base):

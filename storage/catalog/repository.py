@@ -26,11 +26,9 @@ from storage.catalog.errors import CatalogError, Forbidden, InvalidInput, NotFou
 from storage.catalog.listing import (
     MAX_LIMIT,
     RunFilter,
-    after,
+    conditions,
     encode_cursor,
-    filtered,
-    list_query,
-    ordered,
+    page,
     parse_sort,
     visible,
 )
@@ -340,15 +338,12 @@ class Catalog:
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput(f"limit {limit}: give 1 to {MAX_LIMIT}")
         with self.session() as session:
-            ids = self._filter_ids(session, filters)
-            base = filtered(list_query(), filters, ids).where(
-                visible(viewer.user_id if viewer else None)
-            )
-            total = session.scalar(select(func.count()).select_from(base.subquery()))
-            page = ordered(base, key, descending)
-            if cursor:
-                page = after(page, key, descending, cursor)
-            rows = session.execute(page.limit(limit + 1)).all()
+            where = [
+                *conditions(filters, self._filter_ids(session, filters)),
+                visible(viewer.user_id if viewer else None),
+            ]
+            total = session.scalar(select(func.count(Run.id)).where(*where))
+            rows = page(session, where, key, descending, cursor, limit + 1)
         items = [list_item(row) for row in rows[:limit]]
         more = len(rows) > limit
         return RunPage(items, encode_cursor(items[-1], key) if more else None, int(total or 0))

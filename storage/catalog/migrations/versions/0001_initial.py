@@ -14,6 +14,19 @@ from sqlalchemy.dialects import postgresql
 # JSON on SQLite, JSONB on PostgreSQL
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
+# what run lists filter and sort by: the visibility first (anonymous lists show public runs),
+# then the sort key and the run id (keyset pagination walks these in order)
+RUN_INDEXES = {
+    **{f"ix_runs_visibility_{key}": ["visibility", key, "id"]
+       for key in ("uploaded_at", "final_error", "evaluations", "budget", "seed", "created_at",
+                   "wall_seconds")},
+    "ix_runs_use_case_final": ["use_case_id", "final_error", "id"],
+    "ix_runs_use_case_budget": ["use_case_id", "budget"],
+    "ix_runs_algorithm": ["algorithm_key", "final_error"],
+    "ix_runs_package": ["package"],
+    "ix_runs_uploader": ["uploader_id", "uploaded_at"],
+}  # fmt: skip
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -118,21 +131,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.create_index("ix_runs_algorithm", ["algorithm_key", "uploaded_at"], unique=False)
-        batch_op.create_index("ix_runs_budget", ["budget"], unique=False)
-        batch_op.create_index("ix_runs_created", ["created_at", "id"], unique=False)
-        batch_op.create_index("ix_runs_evaluations", ["evaluations", "id"], unique=False)
-        batch_op.create_index("ix_runs_final", ["final_error", "id"], unique=False)
-        batch_op.create_index("ix_runs_package", ["package"], unique=False)
-        batch_op.create_index("ix_runs_seed", ["seed"], unique=False)
-        batch_op.create_index("ix_runs_uploader", ["uploader_id", "uploaded_at"], unique=False)
-        batch_op.create_index("ix_runs_use_case_budget", ["use_case_id", "budget"], unique=False)
-        batch_op.create_index(
-            "ix_runs_use_case_final", ["use_case_id", "final_error", "id"], unique=False
-        )
-        batch_op.create_index(
-            "ix_runs_visibility_uploaded", ["visibility", "uploaded_at", "id"], unique=False
-        )
+        for name, columns in RUN_INDEXES.items():
+            batch_op.create_index(name, columns, unique=False)
 
     op.create_table(
         "run_components",
@@ -205,17 +205,8 @@ def downgrade() -> None:
     op.drop_table("run_generations")
     op.drop_table("run_components")
     with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.drop_index("ix_runs_visibility_uploaded")
-        batch_op.drop_index("ix_runs_use_case_final")
-        batch_op.drop_index("ix_runs_use_case_budget")
-        batch_op.drop_index("ix_runs_uploader")
-        batch_op.drop_index("ix_runs_seed")
-        batch_op.drop_index("ix_runs_package")
-        batch_op.drop_index("ix_runs_final")
-        batch_op.drop_index("ix_runs_evaluations")
-        batch_op.drop_index("ix_runs_created")
-        batch_op.drop_index("ix_runs_budget")
-        batch_op.drop_index("ix_runs_algorithm")
+        for name in RUN_INDEXES:
+            batch_op.drop_index(name)
 
     op.drop_table("runs")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
