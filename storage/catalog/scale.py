@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -206,22 +207,22 @@ def time_queries(catalog: Catalog) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m storage.catalog.scale DB_URL RUNS``: fill, then print the query times."""
-    import sys
+def time_requests(app: Any, catalog: Catalog) -> dict[str, float]:
+    """Milliseconds (median of 5) of the same questions asked over HTTP (``app``: the catalog's
+    web application), JSON encoding and the run-table page included."""
+    with warnings.catch_warnings():  # starlette's note about its httpx client
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fastapi.testclient import TestClient
 
-    from storage.catalog.database import open_catalog
+    largest = max(catalog.use_cases(), key=lambda u: u["runs"])["slug"]
+    client = TestClient(app)
 
-    url, runs = (argv or sys.argv[1:])[:2]
-    catalog = open_catalog(url)
-    started = time.perf_counter()
-    fill(catalog, int(runs), progress=lambda n: print(f"{n} runs", end="\r", flush=True))
-    print(f"filled {runs} runs in {time.perf_counter() - started:.0f} s")
-    with catalog.session() as session:
-        total = session.scalar(select(func.count(Run.id)))
-    for name, milliseconds in time_queries(catalog).items():
-        print(f"{name:<26} {milliseconds:8.1f} ms   ({total} runs, {catalog.dialect})")
+    def get(url: str) -> Callable[[], None]:
+        return lambda: client.get(url).raise_for_status()
 
-
-if __name__ == "__main__":
-    main()
+    return {
+        "http_list": _timed(get("/api/v1/runs")),
+        "http_filter": _timed(get(f"/api/v1/runs?use_case={largest}&sort=final_error")),
+        "http_leaderboard": _timed(get(f"/api/v1/use-cases/{largest}/leaderboard")),
+        "http_runs_page": _timed(get(f"/runs?use_case={largest}")),
+    }
