@@ -39,3 +39,32 @@ def hh_run_store(tmp_path_factory) -> Path:
     from catalog_runs import hh_store
 
     return hh_store(tmp_path_factory.mktemp("catalog-run") / "hh.zarr")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (skipped without Debian's postgresql)."""
+    import shutil
+
+    import postgres_server as servers
+
+    if servers.binaries() is None:
+        pytest.skip(
+            "PostgreSQL tests need Debian's postgresql package (initdb, pg_ctl not found): "
+            "apt-get install postgresql"
+        )
+    server = servers.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request, tmp_path) -> str:
+    """An empty catalog database: an SQLite file, or a fresh database of the session's
+    PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    return request.getfixturevalue("postgres_server").fresh_database()

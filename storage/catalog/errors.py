@@ -1,0 +1,23 @@
+"""The catalog's errors; each message is one sentence for the user."""
+
+from __future__ import annotations
+
+
+class CatalogError(Exception):
+    """Base of the catalog's errors."""
+
+
+class RunConflict(CatalogError):
+    """The run id exists with other content or another uploader."""
+
+
+class NotFound(CatalogError):
+    """No such run, use case, user or token (or not visible to the asker)."""
+
+
+class Forbidden(CatalogError):
+    """The asker may not do this (another user's run)."""
+
+
+class InvalidInput(CatalogError, ValueError):
+    """A handle, scope, visibility, sort key, cursor or filter the catalog cannot take."""

@@ -1,0 +1,491 @@
+"""The catalog: users and tokens, runs, use cases, leaderboards and verifications, on one
+SQLAlchemy engine (SQLite or PostgreSQL; see database.open_catalog).
+
+Every method opens its own short session, so one ``Catalog`` serves many threads (FastAPI's
+thread pool). Runs are written once per upload and read often.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from base64 import b32encode
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.catalog import leaderboard as boards
+from storage.catalog.errors import CatalogError, Forbidden, InvalidInput, NotFound, RunConflict
+from storage.catalog.listing import (
+    MAX_LIMIT,
+    RunFilter,
+    conditions,
+    encode_cursor,
+    page,
+    parse_sort,
+    visible,
+)
+from storage.catalog.models import (
+    ApiToken,
+    Run,
+    RunComponent,
+    RunGeneration,
+    RunParameter,
+    UseCase,
+    User,
+    Verification,
+)
+from storage.catalog.records import (
+    catalog_run,
+    child_rows,
+    content_sha256,
+    iso,
+    list_item,
+    run_row,
+    utcnow,
+)
+from storage.catalog.schema import CatalogRun
+
+SCOPES = frozenset({"read", "upload", "verify", "admin"})
+VISIBILITIES = ("public", "unlisted", "private")
+__all__ = [
+    "Catalog", "CatalogError", "Forbidden", "InvalidInput", "NotFound", "Principal", "PutResult",
+    "RunConflict", "RunFilter", "RunPage",
+]  # fmt: skip
+_HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a user authenticated by a token with these scopes."""
+
+    user_id: int
+    handle: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class PutResult:
+    run_id: str
+    created: bool
+    use_case_slug: str
+
+
+@dataclass(frozen=True)
+class RunPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def slug_stem(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:200] or "use-case"
+
+
+class Catalog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed at the end of the block (rolled back on an error)."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- users and tokens -------------------------------------------------------------------
+    def create_user(self, handle: str, display_name: str = "", is_admin: bool = False) -> int:
+        """The user's id; made if the handle is new (an existing user is left as it is)."""
+        if not _HANDLE.match(handle or ""):
+            raise InvalidInput(
+                f"user name {handle!r}: use 1-100 letters, digits, '.', '_' or '-' "
+                "(starting with a letter or digit)"
+            )
+        for _attempt in range(2):  # two first uploads of one new user may race
+            try:
+                with self.session() as session:
+                    found = session.scalar(select(User.id).where(User.handle == handle))
+                    if found is not None:
+                        return found
+                    user = User(handle=handle, display_name=display_name, is_admin=is_admin,
+                                created_at=utcnow())  # fmt: skip
+                    session.add(user)
+                    session.flush()
+                    return user.id
+            except IntegrityError:
+                continue
+        raise CatalogError(f"could not create user {handle!r}")
+
+    def issue_token(
+        self,
+        handle: str,
+        scopes: set[str] | frozenset[str] = frozenset({"read", "upload"}),
+        name: str = "",
+        expires_days: float | None = None,
+    ) -> str:
+        """A new token for ``handle`` (made if needed); shown once, only its hash is kept."""
+        unknown = set(scopes) - SCOPES
+        if unknown or not scopes:
+            raise InvalidInput(
+                f"token scopes {', '.join(sorted(unknown)) or '(none)'}: choose among "
+                f"{', '.join(sorted(SCOPES))}"
+            )
+        user_id = self.create_user(handle)
+        secret = b32encode(secrets.token_bytes(32)).decode().rstrip("=").lower()
+        token = f"npt_{secret}"
+        now = utcnow()
+        with self.session() as session:
+            session.add(
+                ApiToken(
+                    user_id=user_id, name=name[:200], prefix=token[:12],
+                    sha256=token_sha256(token), scopes=" ".join(sorted(scopes)), created_at=now,
+                    expires_at=now + timedelta(days=expires_days) if expires_days else None,
+                )
+            )  # fmt: skip
+        return token
+
+    def authenticate(self, token: str) -> Principal | None:
+        """Who holds ``token``; None for an unknown, revoked or expired one."""
+        if not token or not token.startswith("npt_"):
+            return None
+        now = utcnow()
+        with self.session() as session:
+            found = session.execute(
+                select(ApiToken, User)
+                .join(User, User.id == ApiToken.user_id)
+                .where(ApiToken.sha256 == token_sha256(token))
+            ).first()
+            if found is None:
+                return None
+            stored, user = found
+            if stored.revoked_at is not None or (stored.expires_at and stored.expires_at <= now):
+                return None
+            stored.last_used_at = now
+            scopes = frozenset(stored.scopes.split())
+            return Principal(user.id, user.handle, scopes, user.is_admin or "admin" in scopes)
+
+    def list_tokens(self, handle: str) -> list[dict[str, Any]]:
+        with self.session() as session:
+            rows = session.scalars(
+                select(ApiToken).join(User).where(User.handle == handle).order_by(ApiToken.id)
+            ).all()
+            return [
+                {"id": t.id, "name": t.name, "prefix": t.prefix, "scopes": t.scopes.split(),
+                 "created_at": iso(t.created_at), "last_used_at": iso(t.last_used_at),
+                 "expires_at": iso(t.expires_at), "revoked_at": iso(t.revoked_at)}
+                for t in rows
+            ]  # fmt: skip
+
+    def revoke_token(self, handle: str, token_id: int) -> None:
+        with self.session() as session:
+            token = session.scalar(
+                select(ApiToken).join(User).where(User.handle == handle, ApiToken.id == token_id)
+            )
+            if token is None:
+                raise NotFound(f"user {handle!r} has no token {token_id}")
+            token.revoked_at = token.revoked_at or utcnow()
+
+    # -- runs -------------------------------------------------------------------------------
+    def put_run(
+        self,
+        run: CatalogRun,
+        uploader: Principal,
+        visibility: str = "public",
+        store_file: str | None = None,
+        archive_file: str | None = None,
+    ) -> PutResult:
+        """Add a run; the same run again is no change (``created=False``); the same run id with
+        other content, or from another user, is a RunConflict."""
+        if visibility not in VISIBILITIES:
+            raise InvalidInput(f"visibility {visibility!r}: choose {', '.join(VISIBILITIES)}")
+        for attempt in range(3):  # concurrent uploads may race for a new use case's slug
+            try:
+                return self._put(run, uploader, visibility, store_file, archive_file)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _put(self, run: CatalogRun, uploader: Principal, visibility: str,
+             store_file: str | None, archive_file: str | None) -> PutResult:  # fmt: skip
+        with self.session() as session:
+            existing = session.execute(
+                select(Run.uploader_id, Run.content_sha256, UseCase.slug)
+                .join(UseCase)
+                .where(Run.id == run.run_id)
+            ).first()
+            if existing is not None:
+                if existing.uploader_id != uploader.user_id:
+                    raise RunConflict(f"run {run.run_id} was uploaded by another user")
+                if existing.content_sha256 != content_sha256(run):
+                    raise RunConflict(
+                        f"run {run.run_id} is in the catalog with other content; a run "
+                        "cannot be changed by uploading it again (delete it first)"
+                    )
+                return PutResult(run.run_id, False, existing.slug)
+            use_case = self._use_case_for(session, run)
+            session.add(run_row(run, use_case.id, uploader.user_id, visibility=visibility,
+                                store_file=store_file, archive_file=archive_file))  # fmt: skip
+            session.flush()
+            session.add_all(child_rows(run))
+            return PutResult(run.run_id, True, use_case.slug)
+
+    def _use_case_for(self, session: Session, run: CatalogRun) -> UseCase:
+        identity = run.use_case
+        found = session.scalar(select(UseCase).where(UseCase.fingerprint == identity.fingerprint))
+        if found is not None:
+            return found
+        stem = slug_stem(identity.name)
+        taken = set(
+            session.scalars(
+                select(UseCase.slug).where((UseCase.slug == stem) | UseCase.slug.like(f"{stem}-%"))
+            )
+        )
+        slug, number = stem, 1
+        while slug in taken:
+            number += 1
+            slug = f"{stem}-{number}"
+        use_case = UseCase(
+            slug=slug, fingerprint=identity.fingerprint, kind=identity.kind,
+            name=identity.name, description=identity.description, simulator=identity.simulator,
+            identity=identity.model_dump(mode="json"), created_at=utcnow(),
+        )  # fmt: skip
+        session.add(use_case)
+        session.flush()
+        return use_case
+
+    def _visible_run(self, session: Session, run_id: str, viewer: Principal | None) -> Run:
+        """The run, if ``viewer`` may read it (private: owner and admins; unlisted: anyone
+        with its id)."""
+        row = session.get(Run, run_id)
+        if row is None:
+            raise NotFound(f"no run {run_id}")
+        if row.visibility == "private" and not (
+            viewer and (viewer.is_admin or viewer.user_id == row.uploader_id)
+        ):
+            raise NotFound(f"no run {run_id}")
+        return row
+
+    def _children(self, session: Session, run_id: str) -> tuple[list, list, list]:
+        def rows(model: Any, order: Any) -> list:
+            return list(
+                session.scalars(select(model).where(model.run_id == run_id).order_by(order))
+            )
+
+        return (
+            rows(RunParameter, RunParameter.position),
+            rows(RunComponent, RunComponent.position),
+            rows(RunGeneration, RunGeneration.generation),
+        )
+
+    def run_record(self, run_id: str) -> CatalogRun:
+        """The record as uploaded (no visibility check: for the service itself)."""
+        with self.session() as session:
+            row = session.get(Run, run_id)
+            if row is None:
+                raise NotFound(f"no run {run_id}")
+            return catalog_run(row, *self._children(session, run_id))
+
+    def get_run(self, run_id: str, viewer: Principal | None = None) -> dict[str, Any]:
+        with self.session() as session:
+            row = self._visible_run(session, run_id, viewer)
+            record = catalog_run(row, *self._children(session, run_id))
+            uploader = session.get(User, row.uploader_id)
+            use_case = session.get(UseCase, row.use_case_id)
+            return {
+                **record.model_dump(mode="json"),
+                "uploader": uploader.handle,
+                "uploaded_at": iso(row.uploaded_at),
+                "visibility": row.visibility,
+                "use_case_slug": use_case.slug,
+                "verified": row.verified,
+                "verifications": self._verifications(session, run_id),
+                "store_file": row.store_file,
+                "archive_file": row.archive_file,
+                "tags": row.tags,
+                "notes": row.notes,
+            }
+
+    def list_runs(
+        self,
+        filters: RunFilter | None = None,
+        sort: str = "-uploaded_at",
+        limit: int = 50,
+        cursor: str | None = None,
+        viewer: Principal | None = None,
+    ) -> RunPage:
+        filters = filters or RunFilter()
+        key, descending = parse_sort(sort)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit {limit}: give 1 to {MAX_LIMIT}")
+        with self.session() as session:
+            where = [
+                *conditions(filters, self._filter_ids(session, filters)),
+                visible(viewer.user_id if viewer else None),
+            ]
+            total = session.scalar(select(func.count(Run.id)).where(*where))
+            rows = page(session, where, key, descending, cursor, limit + 1)
+        items = [list_item(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return RunPage(items, encode_cursor(items[-1], key) if more else None, int(total or 0))
+
+    def _filter_ids(self, session: Session, filters: RunFilter) -> dict[str, int | None]:
+        ids: dict[str, int | None] = {}
+        if filters.use_case is not None:
+            ids["use_case"] = session.scalar(
+                select(UseCase.id).where(UseCase.slug == filters.use_case)
+            )
+        if filters.uploader is not None:
+            ids["uploader"] = session.scalar(select(User.id).where(User.handle == filters.uploader))
+        return ids
+
+    def _owned(self, session: Session, run_id: str, user: Principal) -> Run:
+        row = self._visible_run(session, run_id, user)
+        if not (user.is_admin or row.uploader_id == user.user_id):
+            raise Forbidden(f"run {run_id} belongs to another user")
+        return row
+
+    def update_run(
+        self,
+        run_id: str,
+        user: Principal,
+        *,
+        visibility: str | None = None,
+        tags: list[str] | None = None,
+        notes: str | None = None,
+    ) -> None:
+        if visibility is not None and visibility not in VISIBILITIES:
+            raise InvalidInput(f"visibility {visibility!r}: choose {', '.join(VISIBILITIES)}")
+        with self.session() as session:
+            row = self._owned(session, run_id, user)
+            if visibility is not None:
+                row.visibility = visibility
+            if tags is not None:
+                row.tags = [str(tag)[:100] for tag in tags]
+            if notes is not None:
+                row.notes = notes
+
+    def delete_run(self, run_id: str, user: Principal) -> list[str]:
+        """Remove the run's rows; the files it had (store, archive) for the caller to delete."""
+        with self.session() as session:
+            row = self._owned(session, run_id, user)
+            files = [f for f in (row.store_file, row.archive_file) if f]
+            for model in (RunParameter, RunComponent, RunGeneration, Verification):
+                session.execute(delete(model).where(model.run_id == run_id))
+            session.delete(row)
+            return files
+
+    # -- use cases, leaderboards, comparisons ----------------------------------------------
+    def use_cases(self) -> list[dict[str, Any]]:
+        with self.session() as session:
+            return boards.use_case_list(session)
+
+    def use_case(self, slug: str) -> dict[str, Any]:
+        with self.session() as session:
+            found = boards.use_case_detail(session, slug)
+        if found is None:
+            raise NotFound(f"no use case {slug!r}")
+        return found
+
+    def leaderboard(
+        self,
+        slug: str,
+        budget: int | None = None,
+        target: float | None = None,
+        grid: int = 100,
+        group_by: str = "algorithm",
+        verified_only: bool = False,
+    ) -> dict[str, Any]:
+        with self.session() as session:
+            use_case = session.scalar(select(UseCase).where(UseCase.slug == slug))
+            if use_case is None:
+                raise NotFound(f"no use case {slug!r}")
+            return boards.leaderboard(
+                session, use_case, budget=budget, target=target, grid=grid,
+                group_by=group_by, verified_only=verified_only,
+            )  # fmt: skip
+
+    def curves(self, run_ids: list[str], viewer: Principal | None = None) -> dict[str, list]:
+        with self.session() as session:
+            for run_id in run_ids:
+                self._visible_run(session, run_id, viewer)
+            return boards.curves(session, run_ids)
+
+    def compare(
+        self,
+        run_ids: list[str] | None = None,
+        slug: str | None = None,
+        algorithms: list[str] | None = None,
+        budget: int | None = None,
+        grid: int = 100,
+        viewer: Principal | None = None,
+    ) -> dict[str, Any]:
+        with self.session() as session:
+            if run_ids:
+                for run_id in run_ids:
+                    self._visible_run(session, run_id, viewer)
+            elif slug is None:
+                raise InvalidInput("compare chosen runs (run ids) or a use case's algorithms")
+            elif session.scalar(select(UseCase.id).where(UseCase.slug == slug)) is None:
+                raise NotFound(f"no use case {slug!r}")
+            return boards.compare(session, run_ids, slug, algorithms, budget, grid)
+
+    # -- verification -----------------------------------------------------------------------
+    def record_verification(
+        self,
+        run_id: str,
+        by: Principal,
+        method: str,
+        reported: float | None,
+        reproduced: float | None,
+        ok: bool,
+        details: dict[str, Any],
+    ) -> None:
+        """Keep a check's result; the run is verified once a check passed (and stays so), not
+        verified while every check failed."""
+        with self.session() as session:
+            row = self._visible_run(session, run_id, by)
+            session.add(
+                Verification(run_id=run_id, user_id=by.user_id, method=method[:50],
+                             reported=reported, reproduced=reproduced, ok=bool(ok),
+                             details=details, created_at=utcnow())
+            )  # fmt: skip
+            row.verified = bool(ok) or bool(row.verified)
+
+    def verifications(self, run_id: str, viewer: Principal | None = None) -> list[dict]:
+        with self.session() as session:
+            self._visible_run(session, run_id, viewer)
+            return self._verifications(session, run_id)
+
+    def _verifications(self, session: Session, run_id: str) -> list[dict[str, Any]]:
+        rows = session.execute(
+            select(Verification, User.handle)
+            .join(User, User.id == Verification.user_id)
+            .where(Verification.run_id == run_id)
+            .order_by(Verification.id)
+        ).all()
+        return [
+            {"id": v.id, "by": handle, "method": v.method, "reported": v.reported,
+             "reproduced": v.reproduced, "ok": v.ok, "details": v.details,
+             "created_at": iso(v.created_at)}
+            for v, handle in rows
+        ]  # fmt: skip
