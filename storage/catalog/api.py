@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import sqlalchemy
+import sqlalchemy.exc
 import yaml
 from fastapi import (
     APIRouter,
@@ -115,8 +117,15 @@ def create_app(
     _add_error_handlers(app)
 
     @app.get("/health", tags=["meta"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> Any:
+        """``ok`` when the database answers (for load balancers and ``catalog serve``)."""
+        try:
+            with catalog.engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT 1"))
+        except sqlalchemy.exc.SQLAlchemyError:
+            log.exception("the catalog's database does not answer")
+            return _error(503, "the catalog's database does not answer.")
+        return {"status": "ok", "database": catalog.dialect}
 
     app.include_router(_runs_router(), prefix="/api/v1")
     app.include_router(_use_cases_router(), prefix="/api/v1")

@@ -15,6 +15,9 @@ from typing import Any
 import sqlalchemy
 from fastapi.testclient import TestClient
 
+from storage.catalog.api import create_app
+from storage.catalog.database import open_catalog
+
 SMALL_UPLOADS = 2 * 2**20  # the test apps' upload limit: "huge" files stay small
 
 
@@ -123,9 +126,6 @@ class Service:
 
 
 def make_service(catalog_url: str, files: Path, **settings: Any) -> Service:
-    from storage.catalog.api import create_app
-    from storage.catalog.database import open_catalog
-
     catalog = open_catalog(catalog_url)
     app = create_app(catalog, files, max_upload_bytes=SMALL_UPLOADS, **settings)
     return Service(

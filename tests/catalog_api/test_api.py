@@ -280,7 +280,8 @@ def test_verifications_need_the_verify_scope_and_the_verifier_runs_after_an_uplo
 
 def test_tokens_me_health_and_docs(service):
     client, alice = service.client, service.auth(service.alice)
-    assert client.get("/health").json()["status"] == "ok"
+    health = client.get("/health").json()
+    assert health == {"status": "ok", "database": service.url.split(":")[0].split("+")[0]}
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/runs", "/api/v1/runs/{run_id}", "/api/v1/use-cases/{slug}/leaderboard"} <= set(
