@@ -1,5 +1,5 @@
 """Write the demo catalog's runs: the metadata.json of every run store in the folders given
-(benchmark folders), as ``runs/<problem>-<store>.json`` beside this script.
+(benchmark folders), as ``metadata/<problem>-<store>.json`` beside this script.
 
 The problem's folder (``problem.base_dir``, where the uploader's model files were) becomes the
 bundled use case's folder relative to the repository, so the files carry no machine's path and
@@ -30,7 +30,7 @@ def shipped(data: dict) -> dict:
 
 
 def main(folders: list[str]) -> None:
-    out = HERE / "runs"
+    out = HERE / "metadata"
     out.mkdir(exist_ok=True)
     for folder in folders:
         for store in sorted(Path(folder).glob("*.zarr")):
