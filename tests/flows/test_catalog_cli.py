@@ -22,6 +22,7 @@ from storage.catalog.ingest import read_metadata_file, run_from_store
 from storage.metadata import write_metadata
 from storage.run_store import RunStore
 from tests.flows.catalog_server import serving
+from tests.storage.catalog.original_metadata import original_metadata
 
 runner = CliRunner()
 
@@ -155,7 +156,7 @@ def test_reproduce_is_identical(catalog, tokens, pushed, tmp_path, prefect_harne
 def test_import_original_metadata(catalog, tokens, tmp_path, hh_run_store):
     url, _ = catalog
     path = tmp_path / "metadata.json"
-    path.write_text(json.dumps(ORIGINAL))
+    path.write_text(json.dumps(original_metadata()))
     first = cli("catalog", "import-original", str(path), "--server", url,
                 "--token", tokens["alice"])  # fmt: skip
     assert first.exit_code == 0 and first.stdout.split()[0] == "created", first.output
@@ -165,7 +166,7 @@ def test_import_original_metadata(catalog, tokens, tmp_path, hh_run_store):
     assert again.stdout.split() == ["unchanged", run_url]
     entry = httpx.get(run_url.replace("/runs/", "/api/v1/runs/")).json()
     assert entry["source_format"] == "original-neuroptimus"
-    assert entry["final_error"] == 0.0123 and entry["evaluations"] == 40
+    assert entry["final_error"] == 0.0125 and entry["evaluations"] == 30
     assert entry["algorithm_label"] == "CMAES" and entry["package"] == "Cmaes"
     # no problem to rerun: said in one line, nothing run
     result = cli("catalog", "reproduce", run_url, "--to", str(tmp_path / "r"))
@@ -208,61 +209,6 @@ def test_run_addresses_and_unsafe_zips(tmp_path, hh_run_store):
     with pytest.raises(CatalogClientError, match="unsafe"):
         unzip_store(buffer.getvalue(), tmp_path / "v")
     assert not (tmp_path / "escape.txt").exists()
-
-
-# The original tool's metadata.json (KaliLab Neuroptimus, Core.py FourthStep), by hand.
-ORIGINAL = {
-    "opt_name": "hh_CMAES_Cmaes_01_Jan_2024_10:00:00:000000",
-    "seed": 7,
-    "final_fitness": 0.0123,
-    "number_of_evaluations": 40,
-    "created_at": "2024-01-01T10:00:00Z",
-    "convergence_score": -3.2,
-    "models": {"model_name": "hh", "model_author": "node17"},
-    "parameters": [
-        {"name": "gnabar_hh", "min_boundary": 0.001, "max_boundary": 1.0, "optimum": 0.12},
-        {"name": "gkbar_hh", "min_boundary": 0.001, "max_boundary": 1.0, "optimum": 0.036},
-        {"name": "gl_hh", "min_boundary": 1e-5, "max_boundary": 0.001, "optimum": 0.0003},
-    ],
-    "error_function": [
-        {"name": "MSE", "value": 0.01, "weight": 0.5, "weighted_value": 0.005},
-        {"name": "Spike count", "value": 0.0146, "weight": 0.5, "weighted_value": 0.0073},
-    ],
-    "algorithm": [
-        {
-            "algorithm_name": "CMAES",
-            "algorithm_package": "Cmaes",
-            "algorithm_parameters": [
-                {"parameter_name": "size_of_population", "parameter_value": "10"},
-                {"parameter_name": "number_of_generations", "parameter_value": "4"},
-            ],
-        }
-    ],
-    "target_data": [
-        {
-            "data_type": "voltage",
-            "file_name": "input_data2.dat",
-            "number_of_traces": 1,
-            "stim_delay": 200,
-            "stim_duration": 500,
-            "length_ms": 1000,
-            "sampling_frequency": 40000,
-            "stim_amp": [{"stim_amplitude": 0.3}],
-        }
-    ],  # fmt: skip
-    "statistics": [
-        {
-            "generation": g,
-            "population": 10,
-            "maximum": 5.0,
-            "minimum": m,
-            "median": 1.0,
-            "mean": 1.5,
-            "std": 0.5,
-        }
-        for g, m in enumerate([0.5, 0.1, 0.05, 0.0123])
-    ],  # fmt: skip
-}
 
 
 def test_verdicts_of_a_rerun(hh_run_store):
