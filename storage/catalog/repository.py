@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 from base64 import b32encode
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,6 +38,7 @@ from storage.catalog.models import (
     RunComponent,
     RunGeneration,
     RunParameter,
+    Setting,
     UseCase,
     User,
     Verification,
@@ -111,6 +112,23 @@ class Catalog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def setting(self, key: str, make: Callable[[], str]) -> str:
+        """A value the service keeps (e.g. its session-signing secret): the stored one, else
+        ``make()`` stored now (the first of two racing writers wins)."""
+        for _attempt in range(2):
+            try:
+                with self.session() as session:
+                    found = session.get(Setting, key)
+                    if found is not None:
+                        return found.value
+                    value = make()
+                    session.add(Setting(key=key, value=value))
+                    session.flush()
+                    return value
+            except IntegrityError:
+                continue
+        raise CatalogError(f"could not keep setting {key!r}")
 
     # -- users and tokens -------------------------------------------------------------------
     def create_user(self, handle: str, display_name: str = "", is_admin: bool = False) -> int:

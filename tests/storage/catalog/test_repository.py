@@ -23,7 +23,10 @@ from storage.catalog.repository import (
 def test_the_migrations_make_exactly_the_models_tables_and_run_once(catalog, catalog_url):
     with catalog.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
-    open_catalog(catalog_url).close()  # again: already at the newest revision
+    again = open_catalog(catalog_url)  # again: already at the newest revision
+    assert again.setting("secret", lambda: "first") == "first"
+    assert catalog.setting("secret", lambda: "second") == "first"
+    again.close()
 
 
 def test_tokens_are_stored_hashed_scoped_and_revocable(catalog):
