@@ -103,7 +103,7 @@ def create_app(
     )
     app.state.catalog = catalog
     app.state.files = files
-    app.state.catalog_secret = app_secret(files)
+    app.state.catalog_secret = app_secret(catalog)
     app.state.limits = uploads.UploadLimits(
         max_bytes=max_upload_bytes, max_metadata_bytes=min(16 * 2**20, max_upload_bytes)
     )

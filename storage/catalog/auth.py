@@ -19,7 +19,6 @@ import secrets
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
@@ -27,31 +26,20 @@ from fastapi import HTTPException, Request, Response
 SESSION_COOKIE = "npt_session"
 SESSION_SECONDS = 14 * 24 * 3600
 SCOPES = ("read", "upload", "verify", "admin")
-SECRET_FILE = ".catalog-secret"
+SECRET_SETTING = "session_secret"
 
 # The app's secret for the request being served (set by ``SecretMiddleware``): ``sign_in``
 # gets only the response, so it finds the secret here.
 _secret: ContextVar[bytes] = ContextVar("catalog_secret")
 
 
-def app_secret(files: Path) -> bytes:
-    """``NEUROPTIMUS_CATALOG_SECRET``, or one generated once and kept next to the uploads
-    (so sessions survive a restart)."""
+def app_secret(catalog: Any) -> bytes:
+    """``NEUROPTIMUS_CATALOG_SECRET``, or one generated once and kept in the catalog's database
+    (so sessions survive a restart and every server process of one catalog shares it)."""
     given = os.environ.get("NEUROPTIMUS_CATALOG_SECRET")
     if given:
         return given.encode()
-    path = Path(files) / SECRET_FILE
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Created private, and never overwritten by a second process starting at once.
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return catalog.setting(SECRET_SETTING, lambda: secrets.token_hex(32)).encode()
 
 
 class SecretMiddleware:

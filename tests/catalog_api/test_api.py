@@ -16,6 +16,7 @@ from fastapi import Form, Request, Response
 
 from optimization.spec import ProblemSpec
 from storage.catalog import auth
+from storage.catalog.api import create_app
 from usecases import problem_path
 
 
@@ -351,6 +352,9 @@ def test_a_signed_session_reads_private_runs_and_forms_need_its_csrf_token(servi
     client.cookies.clear()
     client.cookies.set(auth.SESSION_COOKIE, cookie)
     assert client.get("/test/form").json()["handle"] == "alice"
+    # a restarted server (another app on the same catalog) keeps the sessions
+    again = create_app(service.catalog, service.files)
+    assert again.state.catalog_secret == app.state.catalog_secret
     # revoking the token ends the session
     for entry in service.catalog.list_tokens("alice"):
         service.catalog.revoke_token("alice", entry["id"])
