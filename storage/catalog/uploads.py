@@ -116,9 +116,13 @@ def read_run(raw: bytes, limits: UploadLimits = UploadLimits()) -> CatalogRun:
     try:
         return run_from_metadata(data)
     except IngestError as error:
-        raise UploadError(422, f"metadata.json cannot be read: {error}") from None
+        raise UploadError(422, _sentence(f"metadata.json cannot be read: {error}")) from None
     except ValidationError as error:
         raise UploadError(422, f"metadata.json does not fit the catalog: {_first(error)}") from None
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def _first(error: ValidationError) -> str:
@@ -234,7 +238,9 @@ def read_store(path: Path, scratch: Path, limits: UploadLimits) -> CatalogRun:
     except (IngestError, ValidationError, KeyError, ValueError, TypeError, OSError) as error:
         # the message names the folder it was unpacked to: a server path the user never saw
         message = str(error).replace(f"{folder}/", "").replace(str(folder), "store.zip")
-        raise UploadError(422, f"store.zip is not a readable run store: {message}") from None
+        raise UploadError(
+            422, _sentence(f"store.zip is not a readable run store: {message}")
+        ) from None
 
 
 def check_same_run(metadata: CatalogRun, store: CatalogRun) -> None:

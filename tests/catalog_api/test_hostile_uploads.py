@@ -99,10 +99,10 @@ def _cases(run: RealRun, service: Service) -> list[tuple[str, dict, int, str]]:
             "run_id",
         ),
         (
-            "original format with a missing fitness",
-            dict(metadata={**original_metadata(), "final_fitness": None, "seed": "x"}, token=a),
+            "original format with a seed that is no number",
+            dict(metadata={**original_metadata(), "seed": "x"}, token=a),
             422,
-            "metadata.json",
+            "seed",
         ),
         (
             "nested too deeply",
@@ -176,6 +176,12 @@ def _cases(run: RealRun, service: Service) -> list[tuple[str, dict, int, str]]:
             ),
             400,
             "cannot be unpacked",
+        ),
+        (
+            "store with a Zarr group that is not a run",
+            dict(metadata=ours, store=_zip({"hh.zarr/zarr.json": _GROUP}), token=a),
+            422,
+            "not a readable run store",
         ),
         (
             "store of another run",
@@ -262,6 +268,8 @@ def _refused(service: Service, name: str, arguments: dict, status: int, words: s
     )
     if not isinstance(detail, str) or words.lower() not in detail.lower():
         problems.append(f"detail {detail!r} does not say {words!r}")
+    elif not detail.endswith("."):
+        problems.append(f"detail {detail!r} is not a sentence")
     elif str(service.files) in detail or "/tmp" in detail:
         problems.append(f"detail {detail!r} shows a server path")
     if service.row_counts() != rows:
