@@ -35,6 +35,7 @@ def _bomb() -> bytes:
     return _zip({"hh.zarr/c/0": bytes(40 * 2**20)})
 
 
+_MODEL_ZIP = _zip({"hh/model.hoc": b"create soma\n"})
 _GROUP = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}).encode()
 
 
@@ -308,9 +309,20 @@ def test_revoked_tokens_and_other_users_conflicting_uploads_are_refused(service,
             "another user's PUT of the same run",
             dict(metadata=real_run.metadata, token=service.bob, run_id=real_run.run_id),
             409,
-            "",
+            "another user",
         ),
-        ("a conflicting re-upload", dict(metadata=changed, token=service.alice), 409, ""),
+        (  # the archive is put in place before the catalog refuses: it must go again
+            "another user's upload of the same run with an archive",
+            dict(metadata=real_run.metadata, token=service.bob, archive=("m.zip", _MODEL_ZIP)),
+            409,
+            "another user",
+        ),
+        (
+            "a conflicting re-upload",
+            dict(metadata=changed, token=service.alice),
+            409,
+            "other content",
+        ),
         (
             "a conflicting re-upload with a store",
             dict(metadata=changed, token=service.alice, store=real_run.store_zip),
