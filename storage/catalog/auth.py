@@ -23,6 +23,8 @@ from typing import Any
 
 from fastapi import HTTPException, Request, Response
 
+from storage.catalog.repository import Catalog, Principal
+
 SESSION_COOKIE = "npt_session"
 SESSION_SECONDS = 14 * 24 * 3600
 SCOPES = ("read", "upload", "verify", "admin")
@@ -33,7 +35,7 @@ SECRET_SETTING = "session_secret"
 _secret: ContextVar[bytes] = ContextVar("catalog_secret")
 
 
-def app_secret(catalog: Any) -> bytes:
+def app_secret(catalog: Catalog) -> bytes:
     """``NEUROPTIMUS_CATALOG_SECRET``, or one generated once and kept in the catalog's database
     (so sessions survive a restart and every server process of one catalog shares it)."""
     given = os.environ.get("NEUROPTIMUS_CATALOG_SECRET")
@@ -79,7 +81,7 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def token_principal(request: Request) -> Any | None:
+def token_principal(request: Request) -> Principal | None:
     """The principal of the request's bearer token; None without one; 401 if it is not valid."""
     token = bearer_token(request)
     if token is None:
@@ -133,7 +135,7 @@ def _session_token(request: Request) -> str | None:
     return token if isinstance(token, str) else None
 
 
-def session_principal(request: Request) -> Any | None:
+def session_principal(request: Request) -> Principal | None:
     """The signed-in user of a browser request (the token is checked again), or None."""
     token = _session_token(request)
     if token is None:
@@ -156,12 +158,12 @@ def check_csrf(request: Request, value: str | None) -> None:
         )
 
 
-def has_scope(principal: Any, scope: str) -> bool:
+def has_scope(principal: Principal, scope: str) -> bool:
     """``admin`` (scope or user) may do everything."""
     return scope in principal.scopes or "admin" in principal.scopes or principal.is_admin
 
 
-def viewer(request: Request) -> Any | None:
+def viewer(request: Request) -> Principal | None:
     """Who reads: the bearer token's user (if it may read), else on GET a signed-in browser's
     user, else nobody (public runs only)."""
     principal = token_principal(request)
@@ -172,10 +174,10 @@ def viewer(request: Request) -> Any | None:
     return None
 
 
-def require(scope: str) -> Callable[[Request], Any]:
+def require(scope: str) -> Callable[[Request], Principal]:
     """A FastAPI dependency: the bearer token's principal, which must have ``scope``."""
 
-    def principal_with_scope(request: Request) -> Any:
+    def principal_with_scope(request: Request) -> Principal:
         principal = token_principal(request)
         if principal is None:
             raise HTTPException(
