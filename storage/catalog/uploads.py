@@ -9,7 +9,6 @@ touches the database or the catalog's file folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -131,14 +130,6 @@ def _first(error: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"]) or "the top"
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where}: {first['msg']}{more}."
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # A member name must stay inside the folder it is unpacked to: no absolute paths, drive
