@@ -36,6 +36,7 @@ from fastapi import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storage.catalog import uploads
 from storage.catalog.auth import SecretMiddleware, app_secret, has_scope, require, viewer
@@ -103,7 +104,7 @@ def create_app(
     )
     app.state.catalog = catalog
     app.state.files = files
-    app.state.catalog_secret = app_secret(files)
+    app.state.catalog_secret = app_secret(catalog)
     app.state.limits = uploads.UploadLimits(
         max_bytes=max_upload_bytes, max_metadata_bytes=min(16 * 2**20, max_upload_bytes)
     )
@@ -144,6 +145,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     def catalog_error(request: Request, error: CatalogError) -> JSONResponse:
         return _error(statuses.get(type(error), 400), _sentence(str(error)))
 
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own ("Not Found", "Method Not Allowed") read as sentences too
+        return _error(error.status_code, _sentence(str(error.detail)), error.headers)
+
     @app.exception_handler(uploads.UploadError)
     def upload_error(request: Request, error: uploads.UploadError) -> JSONResponse:
         return _error(error.status, error.detail)
@@ -151,8 +157,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0]
-        where = " ".join(str(part) for part in first.get("loc", ()))
-        return _error(422, _sentence(f"{where}: {first.get('msg', 'invalid')}"))
+        kind, *names = [str(part) for part in first.get("loc", ())] or ["request"]
+        where = {"body": "", "query": "query parameter ", "path": "address part "}.get(kind, kind)
+        return _error(422, _sentence(f"{where}{'.'.join(names)}: {first.get('msg', 'invalid')}"))
 
 
 def _sentence(text: str) -> str:

@@ -19,39 +19,29 @@ import secrets
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
 
+from storage.catalog.repository import Catalog, Principal
+
 SESSION_COOKIE = "npt_session"
 SESSION_SECONDS = 14 * 24 * 3600
 SCOPES = ("read", "upload", "verify", "admin")
-SECRET_FILE = ".catalog-secret"
+SECRET_SETTING = "session_secret"
 
 # The app's secret for the request being served (set by ``SecretMiddleware``): ``sign_in``
 # gets only the response, so it finds the secret here.
 _secret: ContextVar[bytes] = ContextVar("catalog_secret")
 
 
-def app_secret(files: Path) -> bytes:
-    """``NEUROPTIMUS_CATALOG_SECRET``, or one generated once and kept next to the uploads
-    (so sessions survive a restart)."""
+def app_secret(catalog: Catalog) -> bytes:
+    """``NEUROPTIMUS_CATALOG_SECRET``, or one generated once and kept in the catalog's database
+    (so sessions survive a restart and every server process of one catalog shares it)."""
     given = os.environ.get("NEUROPTIMUS_CATALOG_SECRET")
     if given:
         return given.encode()
-    path = Path(files) / SECRET_FILE
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Created private, and never overwritten by a second process starting at once.
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return catalog.setting(SECRET_SETTING, lambda: secrets.token_hex(32)).encode()
 
 
 class SecretMiddleware:
@@ -91,7 +81,7 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def token_principal(request: Request) -> Any | None:
+def token_principal(request: Request) -> Principal | None:
     """The principal of the request's bearer token; None without one; 401 if it is not valid."""
     token = bearer_token(request)
     if token is None:
@@ -145,7 +135,7 @@ def _session_token(request: Request) -> str | None:
     return token if isinstance(token, str) else None
 
 
-def session_principal(request: Request) -> Any | None:
+def session_principal(request: Request) -> Principal | None:
     """The signed-in user of a browser request (the token is checked again), or None."""
     token = _session_token(request)
     if token is None:
@@ -168,12 +158,12 @@ def check_csrf(request: Request, value: str | None) -> None:
         )
 
 
-def has_scope(principal: Any, scope: str) -> bool:
+def has_scope(principal: Principal, scope: str) -> bool:
     """``admin`` (scope or user) may do everything."""
     return scope in principal.scopes or "admin" in principal.scopes or principal.is_admin
 
 
-def viewer(request: Request) -> Any | None:
+def viewer(request: Request) -> Principal | None:
     """Who reads: the bearer token's user (if it may read), else on GET a signed-in browser's
     user, else nobody (public runs only)."""
     principal = token_principal(request)
@@ -184,10 +174,10 @@ def viewer(request: Request) -> Any | None:
     return None
 
 
-def require(scope: str) -> Callable[[Request], Any]:
+def require(scope: str) -> Callable[[Request], Principal]:
     """A FastAPI dependency: the bearer token's principal, which must have ``scope``."""
 
-    def principal_with_scope(request: Request) -> Any:
+    def principal_with_scope(request: Request) -> Principal:
         principal = token_principal(request)
         if principal is None:
             raise HTTPException(

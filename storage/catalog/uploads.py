@@ -9,7 +9,6 @@ touches the database or the catalog's file folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -116,9 +115,13 @@ def read_run(raw: bytes, limits: UploadLimits = UploadLimits()) -> CatalogRun:
     try:
         return run_from_metadata(data)
     except IngestError as error:
-        raise UploadError(422, f"metadata.json cannot be read: {error}") from None
+        raise UploadError(422, _sentence(f"metadata.json cannot be read: {error}")) from None
     except ValidationError as error:
         raise UploadError(422, f"metadata.json does not fit the catalog: {_first(error)}") from None
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def _first(error: ValidationError) -> str:
@@ -127,14 +130,6 @@ def _first(error: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"]) or "the top"
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where}: {first['msg']}{more}."
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # A member name must stay inside the folder it is unpacked to: no absolute paths, drive
@@ -234,7 +229,9 @@ def read_store(path: Path, scratch: Path, limits: UploadLimits) -> CatalogRun:
     except (IngestError, ValidationError, KeyError, ValueError, TypeError, OSError) as error:
         # the message names the folder it was unpacked to: a server path the user never saw
         message = str(error).replace(f"{folder}/", "").replace(str(folder), "store.zip")
-        raise UploadError(422, f"store.zip is not a readable run store: {message}") from None
+        raise UploadError(
+            422, _sentence(f"store.zip is not a readable run store: {message}")
+        ) from None
 
 
 def check_same_run(metadata: CatalogRun, store: CatalogRun) -> None:

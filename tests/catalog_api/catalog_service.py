@@ -102,11 +102,9 @@ class Service:
             self._engine.dispose()
 
     def leftovers(self) -> list[str]:
-        """Every file under the files folder but the app's secret."""
+        """Every file under the files folder."""
         return sorted(
-            p.relative_to(self.files).as_posix()
-            for p in self.files.rglob("*")
-            if p.is_file() and p.name != ".catalog-secret"
+            p.relative_to(self.files).as_posix() for p in self.files.rglob("*") if p.is_file()
         )
 
     def row_counts(self) -> dict[str, int]:

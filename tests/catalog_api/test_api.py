@@ -16,6 +16,8 @@ from fastapi import Form, Request, Response
 
 from optimization.spec import ProblemSpec
 from storage.catalog import auth
+from storage.catalog.api import create_app
+from tests.storage.catalog.original_metadata import original_metadata
 from usecases import problem_path
 
 
@@ -351,7 +353,24 @@ def test_a_signed_session_reads_private_runs_and_forms_need_its_csrf_token(servi
     client.cookies.clear()
     client.cookies.set(auth.SESSION_COOKIE, cookie)
     assert client.get("/test/form").json()["handle"] == "alice"
+    # a restarted server (another app on the same catalog) keeps the sessions
+    again = create_app(service.catalog, service.files)
+    assert again.state.catalog_secret == app.state.catalog_secret
     # revoking the token ends the session
     for entry in service.catalog.list_tokens("alice"):
         service.catalog.revoke_token("alice", entry["id"])
     assert client.get("/test/form").json()["handle"] is None
+
+
+def test_the_original_tools_metadata_is_cataloged_with_a_warning(service):
+    data = original_metadata()
+    first = service.upload(data, service.alice)
+    assert first.status_code == 201, first.text
+    assert "names and bounds only" in " ".join(first.json()["warnings"])
+    run_id = first.json()["run_id"]
+    assert service.upload(data, service.alice).status_code == 200  # its id is its content's
+    run = service.client.get(f"/api/v1/runs/{run_id}").json()
+    assert run["source_format"] == "original-neuroptimus" and run["final_error"] == 0.0125
+    assert service.client.get(f"/api/v1/runs/{run_id}/metadata.json").json() == data
+    problem = service.client.get(f"/api/v1/runs/{run_id}/problem.yaml")
+    assert problem.status_code == 404 and "original tool's format" in problem.json()["detail"]

@@ -35,6 +35,7 @@ def _bomb() -> bytes:
     return _zip({"hh.zarr/c/0": bytes(40 * 2**20)})
 
 
+_MODEL_ZIP = _zip({"hh/model.hoc": b"create soma\n"})
 _GROUP = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}).encode()
 
 
@@ -99,10 +100,10 @@ def _cases(run: RealRun, service: Service) -> list[tuple[str, dict, int, str]]:
             "run_id",
         ),
         (
-            "original format with a missing fitness",
-            dict(metadata={**original_metadata(), "final_fitness": None, "seed": "x"}, token=a),
+            "original format with a seed that is no number",
+            dict(metadata={**original_metadata(), "seed": "x"}, token=a),
             422,
-            "metadata.json",
+            "seed",
         ),
         (
             "nested too deeply",
@@ -176,6 +177,12 @@ def _cases(run: RealRun, service: Service) -> list[tuple[str, dict, int, str]]:
             ),
             400,
             "cannot be unpacked",
+        ),
+        (
+            "store with a Zarr group that is not a run",
+            dict(metadata=ours, store=_zip({"hh.zarr/zarr.json": _GROUP}), token=a),
+            422,
+            "not a readable run store",
         ),
         (
             "store of another run",
@@ -262,6 +269,8 @@ def _refused(service: Service, name: str, arguments: dict, status: int, words: s
     )
     if not isinstance(detail, str) or words.lower() not in detail.lower():
         problems.append(f"detail {detail!r} does not say {words!r}")
+    elif not detail.endswith("."):
+        problems.append(f"detail {detail!r} is not a sentence")
     elif str(service.files) in detail or "/tmp" in detail:
         problems.append(f"detail {detail!r} shows a server path")
     if service.row_counts() != rows:
@@ -300,9 +309,20 @@ def test_revoked_tokens_and_other_users_conflicting_uploads_are_refused(service,
             "another user's PUT of the same run",
             dict(metadata=real_run.metadata, token=service.bob, run_id=real_run.run_id),
             409,
-            "",
+            "another user",
         ),
-        ("a conflicting re-upload", dict(metadata=changed, token=service.alice), 409, ""),
+        (  # the archive is put in place before the catalog refuses: it must go again
+            "another user's upload of the same run with an archive",
+            dict(metadata=real_run.metadata, token=service.bob, archive=("m.zip", _MODEL_ZIP)),
+            409,
+            "another user",
+        ),
+        (
+            "a conflicting re-upload",
+            dict(metadata=changed, token=service.alice),
+            409,
+            "other content",
+        ),
         (
             "a conflicting re-upload with a store",
             dict(metadata=changed, token=service.alice, store=real_run.store_zip),
