@@ -187,10 +187,12 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         context.setdefault("figures", [])
         if viewer is not None:  # the sign-out button is a form too
             context.setdefault("sign_out_csrf", auth.csrf_token(request))
-        return templates.TemplateResponse(
+        response = templates.TemplateResponse(
             request, name, {"viewer": viewer, "bokeh_js": figures.BOKEH_JS, **context},
             status_code=status,
         )  # fmt: skip
+        auth.keep_presession(request, response)
+        return response
 
     def problem(request: Request, status: int, message: str) -> Response:
         return render(request, "error.html", status=status, status_code=status, message=message)

@@ -26,6 +26,7 @@ from fastapi import HTTPException, Request, Response
 from storage.catalog.repository import Catalog, Principal
 
 SESSION_COOKIE = "npt_session"
+PRESESSION_COOKIE = "npt_form"  # binds the sign-in form's CSRF token to this browser
 SESSION_SECONDS = 14 * 24 * 3600
 SCOPES = ("read", "upload", "verify", "admin")
 SECRET_SETTING = "session_secret"
@@ -145,9 +146,27 @@ def session_principal(request: Request) -> Principal | None:
 
 def csrf_token(request: Request) -> str:
     """The token a form must send back: bound to the session cookie (the same for every form
-    of one session; a page of another site cannot read it)."""
-    session = request.cookies.get(SESSION_COOKIE, "anonymous")
+    of one session; a page of another site cannot read it). Before sign-in it is bound to a
+    random cookie of this browser (``keep_presession``), so another site cannot sign a
+    visitor in to its own account either."""
+    session = request.cookies.get(SESSION_COOKIE) or _presession(request)
     return _signature(_current_secret(request), session, "csrf")
+
+
+def _presession(request: Request) -> str:
+    value = request.cookies.get(PRESESSION_COOKIE)
+    if not value:
+        value = getattr(request.state, "presession", None) or secrets.token_urlsafe(24)
+        request.state.presession = value
+    return value
+
+
+def keep_presession(request: Request, response: Response) -> None:
+    """Give the browser the random cookie a form's CSRF token was bound to (forms shown
+    before sign-in)."""
+    value = getattr(request.state, "presession", None)
+    if value:
+        response.set_cookie(PRESESSION_COOKIE, value, httponly=True, samesite="lax", path="/")
 
 
 def check_csrf(request: Request, value: str | None) -> None:

@@ -186,6 +186,12 @@ def test_signing_in_and_uploading_through_the_form(client, site, tmp_path):
     form = client.get("/sign-in").text
     stale = client.post("/sign-in", data={"token": data.tokens["bob"], "csrf": "forged"})
     assert stale.status_code == 403
+    # another site that fetched a sign-in form of its own cannot sign this browser in with it
+    with TestClient(client.app) as other_browser:
+        foreign = _csrf(other_browser.get("/sign-in").text)
+    assert foreign != _csrf(form)
+    login_csrf = client.post("/sign-in", data={"token": data.tokens["bob"], "csrf": foreign})
+    assert login_csrf.status_code == 403
     wrong = client.post("/sign-in", data={"token": "npt_wrong", "csrf": _csrf(form)})
     assert wrong.status_code == 401 and "unknown, revoked or expired" in wrong.text
     signed = _signed_in(client, data.tokens["bob"])
@@ -221,7 +227,7 @@ def test_signing_in_and_uploading_through_the_form(client, site, tmp_path):
 
 def test_the_site_serves_the_api_and_the_pages(tmp_path):
     with TestClient(create_site(f"sqlite:///{tmp_path / 'site.sqlite'}", tmp_path / "f")) as site:
-        assert site.get("/health").json() == {"status": "ok"}
+        assert site.get("/health").json() == {"status": "ok", "database": "sqlite"}
         assert "The catalog is empty" in site.get("/").text
         assert site.get("/docs").status_code == 200
         assert site.get("/runs").status_code == 200
