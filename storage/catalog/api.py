@@ -14,6 +14,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -109,6 +110,11 @@ def create_app(
         max_bytes=max_upload_bytes, max_metadata_bytes=min(16 * 2**20, max_upload_bytes)
     )
     app.state.verifier = verifier
+    # one verification at a time (each simulates a model), in the order of the uploads
+    app.state.verifications = ThreadPoolExecutor(1, thread_name_prefix="catalog-verify")
+    app.router.on_shutdown.append(
+        lambda: app.state.verifications.shutdown(wait=False, cancel_futures=True)
+    )
     # One upload at a time places its files and writes its row: two uploads of the same run
     # must not both take the same file name.
     app.state.upload_lock = threading.Lock()
@@ -609,8 +615,9 @@ def _schedule_verification(
     request: Request, background: BackgroundTasks, run_id: str, created: bool, uploader: Principal
 ) -> None:
     verifier: Verifier | None = request.app.state.verifier
-    if verifier is not None and created:
-        background.add_task(_verify, _catalog(request), verifier, run_id, uploader)
+    if verifier is not None and created:  # queued after the response: uploads never wait
+        queue = request.app.state.verifications
+        background.add_task(queue.submit, _verify, _catalog(request), verifier, run_id, uploader)
 
 
 def _verify(catalog: Catalog, verifier: Verifier, run_id: str, uploader: Principal) -> None:
@@ -628,8 +635,8 @@ def _verify(catalog: Catalog, verifier: Verifier, run_id: str, uploader: Princip
             ok=bool(outcome.get("ok")),
             details={**outcome, "checked_by": "server"},
         )
-    except Exception:
-        log.exception("verifying run %s failed", run_id)
+    except Exception as error:  # a model that cannot run here, its data unreachable …
+        log.warning("run %s not verified: %s: %s", run_id, type(error).__name__, error)
 
 
 # ---------------------------------------------------------------- use cases, comparisons
