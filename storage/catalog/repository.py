@@ -231,8 +231,9 @@ class Catalog:
         store_file: str | None = None,
         archive_file: str | None = None,
     ) -> PutResult:
-        """Add a run; the same run again is no change (``created=False``); the same run id with
-        other content, or from another user, is a RunConflict."""
+        """Add a run; the same run again is no change (``created=False``) but for a store or
+        archive file it brings where the run had none; the same run id with other content, or
+        from another user, is a RunConflict."""
         if visibility not in VISIBILITIES:
             raise InvalidInput(f"visibility {visibility!r}: choose {', '.join(VISIBILITIES)}")
         for attempt in range(3):  # concurrent uploads may race for a new use case's slug
@@ -259,6 +260,7 @@ class Catalog:
                         f"run {run.run_id} is in the catalog with other content; a run "
                         "cannot be changed by uploading it again (delete it first)"
                     )
+                self._attach_files(session, run.run_id, store_file, archive_file)
                 return PutResult(run.run_id, False, existing.slug)
             use_case = self._use_case_for(session, run)
             session.add(run_row(run, use_case.id, uploader.user_id, visibility=visibility,
@@ -266,6 +268,17 @@ class Catalog:
             session.flush()
             session.add_all(child_rows(run))
             return PutResult(run.run_id, True, use_case.slug)
+
+    @staticmethod
+    def _attach_files(
+        session: Session, run_id: str, store_file: str | None, archive_file: str | None
+    ) -> None:
+        """A store or archive the run did not have yet (pushed later with ``--with-store``)."""
+        row = session.get(Run, run_id)
+        if store_file and not row.store_file:
+            row.store_file = store_file
+        if archive_file and not row.archive_file:
+            row.archive_file = archive_file
 
     def _use_case_for(self, session: Session, run: CatalogRun) -> UseCase:
         identity = run.use_case

@@ -83,22 +83,28 @@ def test_an_upload_with_its_files_is_served_back_and_a_re_upload_is_idempotent(s
     assert [p["name"] for p in case["parameters"]] == ["gnabar_hh", "gkbar_hh", "gl_hh"]
 
 
-def test_a_put_creates_a_run_and_a_later_store_is_refused_with_a_warning(service, real_run):
+def test_a_put_creates_a_run_and_a_later_push_adds_its_store(service, real_run):
     run_id = real_run.run_id
     assert service.upload(real_run.metadata, service.alice, run_id=run_id).status_code == 201
     missing = service.client.get(f"/api/v1/runs/{run_id}/store.zip")
     assert missing.status_code == 404 and "without its store" in missing.json()["detail"]
+    archive = _tar_archive()
     later = service.upload(
         real_run.metadata,
         service.alice,
         run_id=run_id,
         store=real_run.store_zip,
-        archive=("model.tar.gz", _tar_archive()),
+        archive=("model.tar.gz", archive),
     )
-    assert later.status_code == 200, later.text
-    warnings = " ".join(later.json()["warnings"])
-    assert "store was not added" in warnings and "archive was not added" in warnings
-    assert service.leftovers() == []
+    assert later.status_code == 200 and later.json()["warnings"] == [], later.text
+    store = service.client.get(f"/api/v1/runs/{run_id}/store.zip")
+    assert store.status_code == 200 and store.content == real_run.store_zip
+    assert service.client.get(f"/api/v1/runs/{run_id}/archive").content == archive
+    # a third push with a store changes nothing and leaves no file behind
+    again = service.upload(real_run.metadata, service.alice, run_id=run_id,
+                           store=real_run.store_zip)  # fmt: skip
+    assert again.status_code == 200
+    assert service.leftovers() == [f"runs/{run_id}/archive.tar.gz", f"runs/{run_id}/store.zip"]
 
 
 def test_who_reads_what_public_unlisted_private(service, real_run):
