@@ -225,9 +225,10 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         target = _float(request, "target")
         verified = bool(_bool(request, "verified"))
         package, uploader = _text(request, "package"), _text(request, "uploader")
-        board = catalog.leaderboard(slug, budget=budget, target=target, verified_only=verified)
+        board = catalog.leaderboard(slug, budget=budget, target=target, verified_only=verified,
+                                    package=package, uploader=uploader)  # fmt: skip
         # The figures draw the leaderboard's runs (public, complete, given at least its
-        # budget), narrowed by package and uploader, on the leaderboard's grid.
+        # budget, of the package and uploader asked for), on the leaderboard's grid.
         chosen = RunFilter(use_case=slug, package=package, uploader=uploader,
                            min_budget=board["budget"], verified=True if verified else None,
                            state="complete")  # fmt: skip

@@ -665,9 +665,12 @@ def _use_cases_router() -> APIRouter:
             str, Query(description="algorithm, algorithm,package, package or uploader")
         ] = "algorithm",
         verified_only: bool = False,
+        package: str | None = None,
+        uploader: str | None = None,
     ) -> dict[str, Any]:
         """Algorithms ranked at an equal evaluation budget (runs with less are left out and
-        counted): final error and convergence score over seeds, success rate for a target."""
+        counted): final error and convergence score over seeds, success rate for a target;
+        ``package`` and ``uploader`` narrow the runs."""
         return _catalog(request).leaderboard(
             slug,
             budget=budget,
@@ -675,6 +678,8 @@ def _use_cases_router() -> APIRouter:
             grid=grid,
             group_by=group_by,
             verified_only=verified_only,
+            package=package,
+            uploader=uploader,
         )
 
     @router.get("/use-cases/{slug}/problem.yaml")

@@ -105,7 +105,11 @@ def leaderboard(
     grid: int = DEFAULT_GRID,
     group_by: str = "algorithm",
     verified_only: bool = False,
+    package: str | None = None,
+    uploader: str | None = None,
 ) -> dict[str, Any]:
+    """Groups of public runs ranked at an equal budget; ``package`` and ``uploader`` narrow
+    the runs (one package's implementations, one lab's runs)."""
     columns = _group_columns(group_by)
     if budget is not None and budget < 1:
         raise InvalidInput(f"budget {budget}: give a positive number of evaluations")
@@ -114,6 +118,10 @@ def leaderboard(
     conditions = [Run.use_case_id == use_case.id, Run.visibility == "public"]
     if verified_only:
         conditions.append(Run.verified.is_(True))
+    if package:
+        conditions.append(Run.package == package)
+    if uploader:
+        conditions.append(User.handle == uploader)
     rows = session.execute(
         select(
             Run.id,
@@ -146,7 +154,8 @@ def leaderboard(
         group["rank"] = rank
     return {
         "use_case": use_case.slug, "budget": budget, "grid": grid, "target": target,
-        "group_by": group_by, "verified_only": verified_only, "runs": len(included),
+        "group_by": group_by, "verified_only": verified_only, "package": package,
+        "uploader": uploader, "runs": len(included),
         "excluded": {"below_budget": len(complete) - len(included),
                      "partial": len(rows) - len(complete)},
         "groups": table,

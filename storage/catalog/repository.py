@@ -445,6 +445,8 @@ class Catalog:
         grid: int = 100,
         group_by: str = "algorithm",
         verified_only: bool = False,
+        package: str | None = None,
+        uploader: str | None = None,
     ) -> dict[str, Any]:
         with self.session() as session:
             use_case = session.scalar(select(UseCase).where(UseCase.slug == slug))
@@ -452,7 +454,8 @@ class Catalog:
                 raise NotFound(f"no use case {slug!r}")
             return boards.leaderboard(
                 session, use_case, budget=budget, target=target, grid=grid,
-                group_by=group_by, verified_only=verified_only,
+                group_by=group_by, verified_only=verified_only, package=package,
+                uploader=uploader,
             )  # fmt: skip
 
     def curves(self, run_ids: list[str], viewer: Principal | None = None) -> dict[str, list]:

@@ -83,6 +83,10 @@ def test_other_budgets_grids_groupings_and_verified_runs(board):
     assert longest["groups"][0]["final"]["median"] == 0.001
     by_uploader = catalog.leaderboard("hh", group_by="uploader")
     assert {g["uploader"]: g["runs"] for g in by_uploader["groups"]} == {"ada": 4, "bob": 1}
+    bobs = catalog.leaderboard("hh", uploader="bob")
+    assert bobs["runs"] == 1 and bobs["groups"][0]["final"]["median"] == 0.2
+    one_package = catalog.leaderboard("hh", package=runs["d2"].package)
+    assert one_package["runs"] == 5 and catalog.leaderboard("hh", package="nope")["runs"] == 0
     catalog.record_verification(runs["c2"].run_id, bob, "resimulate-best", 0.5, 0.5000001,
                                 True, {"rel_diff": 2e-7})  # fmt: skip
     catalog.record_verification(runs["c3"].run_id, bob, "resimulate-best", 2.0, 3.0, False, {})
