@@ -180,6 +180,12 @@ def _catalog(request: Request) -> Catalog:
 # ---------------------------------------------------------------- runs
 
 
+# the files of an upload (POST and PUT take the same)
+MetadataFile = Annotated[UploadFile, File(description="the run's metadata.json")]
+StoreFile = Annotated[UploadFile | None, File(description="the run's .zarr folder, zipped")]
+ArchiveFile = Annotated[UploadFile | None, File(description="model and target (zip/tar)")]
+
+
 def _runs_router() -> APIRouter:
     router = APIRouter(tags=["runs"])
 
@@ -189,13 +195,9 @@ def _runs_router() -> APIRouter:
         response: Response,
         background: BackgroundTasks,
         principal: Uploader,
-        metadata: Annotated[UploadFile, File(description="the run's metadata.json")],
-        store: Annotated[
-            UploadFile | None, File(description="the run's .zarr folder, zipped")
-        ] = None,
-        archive: Annotated[
-            UploadFile | None, File(description="model and target (zip/tar)")
-        ] = None,
+        metadata: MetadataFile,
+        store: StoreFile = None,
+        archive: ArchiveFile = None,
         visibility: Annotated[Visibility, Form()] = "public",
     ) -> dict[str, Any]:
         """Upload a run: 201 when new, 200 when the same run is already there, 409 when a
@@ -213,13 +215,9 @@ def _runs_router() -> APIRouter:
         response: Response,
         background: BackgroundTasks,
         principal: Uploader,
-        metadata: Annotated[UploadFile, File(description="the run's metadata.json")],
-        store: Annotated[
-            UploadFile | None, File(description="the run's .zarr folder, zipped")
-        ] = None,
-        archive: Annotated[
-            UploadFile | None, File(description="model and target (zip/tar)")
-        ] = None,
+        metadata: MetadataFile,
+        store: StoreFile = None,
+        archive: ArchiveFile = None,
         visibility: Annotated[Visibility, Form()] = "public",
     ) -> dict[str, Any]:
         """Upload run ``run_id`` (idempotent: what ``neuroptimus catalog push`` uses)."""

@@ -211,7 +211,7 @@ def time_requests(app: Any, catalog: Catalog) -> dict[str, float]:
     """Milliseconds (median of 5) of the same questions asked over HTTP (``app``: the catalog's
     web application), JSON encoding and the run-table page included."""
     with warnings.catch_warnings():  # starlette's note about its httpx client
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
     largest = max(catalog.use_cases(), key=lambda u: u["runs"])["slug"]
