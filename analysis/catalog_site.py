@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,17 +10,15 @@ from fastapi import FastAPI
 from analysis.catalog_pages import add_pages
 from storage.catalog.api import create_app
 from storage.catalog.database import open_catalog
+from storage.catalog.schema import CatalogRun
 
 
-def create_site(db_url: str | None, files: Path, verify: bool = False) -> FastAPI:
+def create_site(
+    db_url: str | None, files: Path, verifier: Callable[[CatalogRun], dict] | None = None
+) -> FastAPI:
     """The catalog at ``db_url`` (None: an SQLite file in the working directory) served as
-    API + pages, uploaded files kept in ``files``; ``verify`` re-simulates each uploaded
-    run's claimed best in the background (needs the problem's simulator installed)."""
-    verifier = None
-    if verify:
-        from storage.catalog.verify import verify_best  # only the verifying server needs it
-
-        verifier = verify_best
+    API + pages, uploaded files kept in ``files``; ``verifier`` (``verify_best`` with where
+    to find problem files) re-simulates each uploaded run's claimed best in the background."""
     catalog = open_catalog(db_url)
     files = Path(files)
     files.mkdir(parents=True, exist_ok=True)

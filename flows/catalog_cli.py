@@ -80,16 +80,11 @@ def serve(
     """Serve the catalog: pages, the JSON API under /api/v1 and its docs at /docs."""
     import uvicorn
 
-    files.mkdir(parents=True, exist_ok=True)
-    typer.echo(f"catalog at http://{host}:{port}/  (API docs: /docs; Ctrl-C stops it)")
-    uvicorn.run(build_app(db, files, verify), host=host, port=port, log_level="warning")
-
-
-def build_app(db: str | None, files: Path, verify: bool = False):
-    """The catalog's web application: pages, API and docs."""
     from analysis.catalog_site import create_site
 
-    return create_site(db, files, verify=verify)
+    typer.echo(f"catalog at http://{host}:{port}/  (API docs: /docs; Ctrl-C stops it)")
+    app = create_site(db, files, server_verifier if verify else None)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def server_verifier(run) -> dict:
@@ -137,8 +132,7 @@ def benchmark(
     """Fill a catalog with realistic synthetic runs and time its queries (list, filter, sort,
     page 2, leaderboard; in the catalog and over HTTP) in milliseconds: the figures the
     README quotes."""
-    import tempfile
-
+    from analysis.catalog_site import create_site
     from storage.catalog.database import open_catalog
     from storage.catalog.scale import fill, time_queries, time_requests
 
@@ -151,7 +145,7 @@ def benchmark(
     total = catalog.list_runs(limit=1).total
     timings = time_queries(catalog)
     with tempfile.TemporaryDirectory() as files:
-        timings |= time_requests(build_app(db, Path(files)), catalog)
+        timings |= time_requests(create_site(db, Path(files)), catalog)
     load = os.getloadavg()[0]
     typer.echo(f"{'query':<26} {'ms':>8}   ({backend}, {total} public runs, 1-min load {load:.2f})")
     for query, ms in timings.items():

@@ -24,13 +24,13 @@ def free_port() -> int:
 def serving(folder: Path, db: str | None = None) -> Iterator[tuple[str, str]]:
     """``(server URL, database URL)`` of a catalog served until the block ends (``db``:
     default an SQLite file in ``folder``)."""
-    from flows.catalog_cli import build_app
+    from analysis.catalog_site import create_site
 
     db = db or f"sqlite:///{folder / 'catalog.sqlite'}"
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            build_app(db, folder / "files"), host="127.0.0.1", port=port, log_level="warning"
+            create_site(db, folder / "files"), host="127.0.0.1", port=port, log_level="warning"
         )  # fmt: skip
     )
     thread = threading.Thread(target=server.run, name="catalog-server", daemon=True)
