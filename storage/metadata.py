@@ -26,7 +26,9 @@ def effective_settings(algorithm: str, given: dict[str, Any]) -> dict[str, Any]:
     return {**get_algorithm(algorithm).info.defaults, **given}
 
 
-def run_metadata(store: RunStore) -> dict[str, Any]:
+def run_metadata(store: RunStore, use_case: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The metadata.json content of ``store``; ``use_case``: its identity when the caller has
+    hashed it already (a store older than the catalog records none)."""
     attrs = store.attrs
     spec = attrs["spec"]
     best = store.best()
@@ -37,7 +39,7 @@ def run_metadata(store: RunStore) -> dict[str, Any]:
         # the catalog's key, the problem's identity by content and the problem itself: this
         # file alone is enough to catalog the run and to run it again
         "run_id": store_run_id(attrs),
-        "use_case": attrs.get("use_case") or store_use_case(store),
+        "use_case": use_case or attrs.get("use_case") or _use_case_if_hashable(store),
         "problem": spec,
         "optimization_name": f"{spec['name']}_{algorithm['name']}_seed{attrs['seed']}"
         f"_{attrs['created'][:19].replace(':', '').replace('-', '')}",
@@ -106,16 +108,22 @@ def run_metadata(store: RunStore) -> dict[str, Any]:
     }
 
 
-def store_use_case(store: RunStore) -> dict[str, Any] | None:
-    """The use case of a store made before stores recorded it: hashed from its spec now (None
-    when its model or target files are gone; the catalog then refuses it, naming the file)."""
+def store_use_case(store: RunStore) -> dict[str, Any]:
+    """The use case of a store made before stores recorded it: hashed from its spec now
+    (FingerprintError when its model or target files are gone)."""
     attrs = store.attrs
-    try:
-        identity = use_case_identity(attrs["spec"], attrs.get("mechanisms"), store.component_names)
-    except FingerprintError as error:
-        warnings.warn(f"{store.path}: no use case identity: {error}", stacklevel=2)
-        return None
+    identity = use_case_identity(attrs["spec"], attrs.get("mechanisms"), store.component_names)
     return identity.model_dump(mode="json")
+
+
+def _use_case_if_hashable(store: RunStore) -> dict[str, Any] | None:
+    """``store_use_case``, or None with a warning: metadata.json is still written (the catalog
+    refuses it, naming the file)."""
+    try:
+        return store_use_case(store)
+    except FingerprintError as error:
+        warnings.warn(f"{store.path}: no use case identity: {error}", stacklevel=3)
+        return None
 
 
 def write_metadata(store: RunStore, path: str | Path) -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from storage.catalog.fingerprint import FingerprintError, use_case_identity, weak_identity
+from storage.catalog.fingerprint import FingerprintError, weak_identity
 from storage.catalog.schema import CatalogRun, ComponentRow, GenerationRow, ParameterRow
 
 # the namespace of the run ids given to the original tool's runs
@@ -74,23 +74,23 @@ def store_metadata(path: str | Path) -> dict[str, Any]:
     """A run store's metadata.json content, written afresh from its committed generations;
     IngestError if the store cannot be catalogued (not a store, no generation yet, a store
     older than the catalog whose problem files are gone)."""
-    from storage.metadata import run_metadata
+    from storage.metadata import run_metadata, store_use_case
     from storage.run_store import RunStore, StoreError
 
     try:
         store = RunStore.open(path)
     except StoreError as error:
         raise IngestError(str(error)) from None
-    attrs = store.attrs
-    if not attrs.get("use_case"):  # a store older than the catalog: its files are hashed now
+    use_case = None
+    if not store.attrs.get("use_case"):  # a store older than the catalog: hashed now, once
         try:
-            use_case_identity(attrs["spec"], attrs.get("mechanisms"), store.component_names)
+            use_case = store_use_case(store)
         except FingerprintError as error:
             raise IngestError(
                 f"its use case cannot be identified: {error} (push it where the problem's "
                 "files are)"
             ) from None
-    data = run_metadata(store)
+    data = run_metadata(store, use_case)
     if not data["generation_statistics"]:
         raise IngestError("the run has no committed generation yet")
     return data
