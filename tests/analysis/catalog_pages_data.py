@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from storage.catalog.ingest import run_from_metadata, run_from_store
 from storage.catalog.schema import CatalogRun
@@ -69,3 +70,11 @@ def fill(catalog, store: Path) -> SiteData:
     result = catalog.put_run(original, who["bob"])
     data.original_slug, data.original_id = result.use_case_slug, original.run_id
     return data
+
+
+def filled_site(folder: Path, store: Path) -> tuple[Any, Any, SiteData]:
+    """(app, catalog, data): the whole site on an SQLite catalog in ``folder``, filled."""
+    from analysis.catalog_site import create_site
+
+    app = create_site(f"sqlite:///{folder / 'catalog.sqlite'}", folder / "files")
+    return app, app.state.catalog, fill(app.state.catalog, store)

@@ -13,22 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from analysis.catalog_pages import _number as shown
-from analysis.catalog_pages import add_pages
 from analysis.catalog_site import create_site
-from storage.catalog.api import create_app
-from storage.catalog.database import open_catalog
-from tests.analysis.catalog_pages_data import derived, fill
+from tests.analysis.catalog_pages_data import derived, filled_site
 from tests.storage.catalog.original_metadata import original_metadata
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, hh_run_store):
-    folder = tmp_path_factory.mktemp("catalog-pages")
-    catalog = open_catalog(f"sqlite:///{folder / 'catalog.sqlite'}")
-    data = fill(catalog, hh_run_store)
-    app = create_app(catalog, folder / "files")
-    add_pages(app, catalog)
-    return app, catalog, data
+    return filled_site(tmp_path_factory.mktemp("catalog-pages"), hh_run_store)
 
 
 @pytest.fixture

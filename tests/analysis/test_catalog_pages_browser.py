@@ -12,11 +12,8 @@ import threading
 import pytest
 import uvicorn
 
-from analysis.catalog_pages import add_pages
 from analysis.serve import free_port
-from storage.catalog.api import create_app
-from storage.catalog.database import open_catalog
-from tests.analysis.catalog_pages_data import fill
+from tests.analysis.catalog_pages_data import filled_site
 from tests.analysis.conftest import wait_until
 from tests.storage.catalog.original_metadata import original_metadata
 
@@ -28,10 +25,7 @@ DRAWN = """() => window.Bokeh !== undefined &&
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, hh_run_store):
     folder = tmp_path_factory.mktemp("catalog-browser")
-    catalog = open_catalog(f"sqlite:///{folder / 'catalog.sqlite'}")
-    data = fill(catalog, hh_run_store)
-    app = create_app(catalog, folder / "files")
-    add_pages(app, catalog)
+    app, _, data = filled_site(folder, hh_run_store)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
