@@ -79,10 +79,12 @@ def _prefect() -> Iterator[None]:
 
 PREFECT_STATE = (
     "Prefect's state: unless PREFECT_API_URL or PREFECT_HOME is set (in the environment or the "
-    "active Prefect profile), the command keeps its flow runs in a Prefect database of its own, "
-    "in a local temporary folder removed when it ends, so that commands started at once on "
-    "nodes sharing a home directory never share one SQLite file. Set PREFECT_API_URL to record "
-    "the runs on a Prefect server instead."
+    "active Prefect profile), the command's flow runs go to a Prefect server of this host, kept "
+    "with its database in a local temporary folder, so that commands started at once on nodes "
+    "sharing a home directory never share one SQLite file; the first command starts it, the "
+    "next ones find it warm, and it leaves after NEUROPTIMUS_PREFECT_IDLE seconds unused "
+    "(default 600; 0: with the last command). Set PREFECT_API_URL to record the runs on a "
+    "Prefect server of your own instead."
 )
 
 
@@ -194,6 +196,12 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
         _fail(str(error))
     mark("checked")
     with ExitStack() as started:
+        # The report's libraries import in a process of their own while the flows run; from
+        # the start when Prefect's server runs already (else that CPU goes to the server's
+        # start, and the import to when this process and the server take turns).
+        started.callback(mark, "report-process-closed")
+        if prefect_state.warm:
+            started.enter_context(early_report_process())
         try:
             started.callback(mark, "cluster-closed")
             client = started.enter_context(connect(config))
@@ -210,10 +218,8 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
         mark("flows-imported")
         prefect_state.wait()
         mark("prefect-ready")
-        # The report's libraries import in a process of their own while the flows run: from
-        # here on this process and the server mostly take turns, which leaves a core free.
-        started.callback(mark, "report-process-closed")
-        started.enter_context(early_report_process())
+        if not prefect_state.warm:
+            started.enter_context(early_report_process())
         try:
             result = run_prepared_flow(prepared, str(store), client, progress=True)
         except _user_errors() as error:

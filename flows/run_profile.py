@@ -23,14 +23,16 @@ class FlowProfile:
             "flow_started": time.time(),
         }
         self.rss: dict[str, int] = {}
+        self.rss_per_generation: list[int] = []  # whether memory grows or levels off
         self._generations = 0
 
     def mark(self, name: str) -> None:
         self.marks[name] = time.time()
 
     def generation(self, generation: int) -> None:
-        """After each generation: the first and the tenth are marked, with memory."""
+        """After each generation: the first and the tenth are marked; memory is sampled."""
         self._generations += 1
+        self.rss_per_generation.append(self._process.memory_info().rss)
         self.mark("last_generation_done")
         if self._generations == 1:
             self.mark("first_generation_done")
@@ -46,4 +48,5 @@ class FlowProfile:
             **{f"store_{name}": value for name, value in store.items()},
             **{f"artifacts_{name}": value for name, value in artifacts.items()},
             "generations": self._generations,
+            "rss_per_generation": self.rss_per_generation,
         }

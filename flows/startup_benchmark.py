@@ -3,10 +3,14 @@
 the phase marks the command writes (see ``flows.phases``).
 
 - startup: process start → the first generation starts (imports, checks, cluster, model
-  check on a worker, Prefect's private server, setup flow);
+  check on a worker, Prefect's server, setup flow);
 - finish: the last generation ends → the process has exited (best trace, store, report,
-  metadata, cluster and server stopped, interpreter exit);
+  metadata, cluster stopped, interpreter exit);
 - total: the whole command.
+
+Each repeat times two runs: *cold*, the first command on the host (no Prefect server runs:
+the command starts one, ~3 s of CPU), then *warm*, the next command (it finds that server).
+A pause before each run lets the server finish the previous run's bookkeeping.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ def time_run(problem: str, folder: Path) -> dict[str, float]:
     marks = read_marks(log)
     times = {phase: wall - started for phase, (wall, _) in marks.items()}
     cpu = {f"cpu_{phase}": used for phase, (_, used) in marks.items()}
-    # the command's processes (itself, its workers, Prefect's server), all waited for
+    # the command's processes (itself, its workers, the report's), all waited for; not a
+    # Prefect server it started, which outlives it
     return {**times, "exited": ended - started, "cpu_all": _children_cpu() - before, **cpu}
 
 
@@ -58,37 +63,59 @@ def summary(times: dict[str, float]) -> dict[str, float]:
     return {"startup_s": startup, "finish_s": finish, "fixed_s": startup + finish}
 
 
+def _timed_row(problem: str, server: str, index: int) -> dict[str, float | str]:
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="neuroptimus-startup-") as folder:
+        times = time_run(problem, Path(folder))
+    cpu = {key: times.pop(key) for key in list(times) if key.startswith("cpu_")}
+    row = {"repeat": index + 1, "server": server, **summary(times), "total_s": times["exited"]}
+    row |= {"cpu_s": cpu.pop("cpu_all"), "load_before": load_before}
+    row["load_after"] = os.getloadavg()[0]
+    return {**row, **{f"at_{phase}": value for phase, value in times.items()}, **cpu}
+
+
+def _describe(row: dict) -> str:
+    phases = "  ".join(f"{k[3:]} {v:.2f}" for k, v in row.items() if k.startswith("at_"))
+    own = "  ".join(f"{k[4:]} {v:.2f}" for k, v in row.items() if k.startswith("cpu_"))
+    return (
+        f"run {row['repeat']} ({row['server']} server): startup {row['startup_s']:.2f} s, "
+        f"finish {row['finish_s']:.2f} s, fixed cost {row['fixed_s']:.2f} s, total "
+        f"{row['total_s']:.2f} s, CPU of all its processes {row['cpu_s']:.2f} s (load "
+        f"{row['load_before']:.1f} → {row['load_after']:.1f})\n  seconds from start: {phases}"
+        f"\n  CPU seconds of the command's process: {own}"
+    )
+
+
 def startup_benchmark(
-    problem: str, repeats: int, output: Path, say: Callable[[str], None] = print
-) -> list[dict[str, float]]:
-    """Time ``repeats`` runs; print each run's phases and the medians; write one CSV row per
-    run (with the load average, since wall times on a busy machine mean little)."""
+    problem: str,
+    repeats: int,
+    output: Path,
+    say: Callable[[str], None] = print,
+    pause_s: float = 5.0,
+) -> list[dict]:
+    """Time ``repeats`` pairs of runs (cold, then warm); print each run's phases and the
+    medians; write one CSV row per run (with the load average, since wall times on a busy
+    machine mean little)."""
+    from flows.prefect_server import stop_unused_server
+
     rows = []
     for index in range(repeats):
-        load_before = os.getloadavg()[0]
-        with tempfile.TemporaryDirectory(prefix="neuroptimus-startup-") as folder:
-            times = time_run(problem, Path(folder))
-        cpu = {key: times.pop(key) for key in list(times) if key.startswith("cpu_")}
-        row = {"repeat": index + 1, **summary(times), "total_s": times["exited"]}
-        row |= {"cpu_s": cpu.pop("cpu_all"), "load_before": load_before}
-        row["load_after"] = os.getloadavg()[0]
-        rows.append({**row, **{f"at_{phase}": value for phase, value in times.items()}, **cpu})
-        phases = "  ".join(f"{phase} {value:.2f}" for phase, value in times.items())
-        own = "  ".join(f"{key[4:]} {value:.2f}" for key, value in cpu.items())
-        say(
-            f"run {index + 1}: startup {row['startup_s']:.2f} s, finish {row['finish_s']:.2f} s, "
-            f"fixed cost {row['fixed_s']:.2f} s, total {row['total_s']:.2f} s, CPU of all its "
-            f"processes {row['cpu_s']:.2f} s (load {load_before:.1f} → {row['load_after']:.1f})"
-            f"\n  seconds from start: {phases}\n  CPU seconds of the command's process: {own}"
-        )
+        for server in ("cold", "warm"):
+            if server == "cold":
+                stop_unused_server()
+            time.sleep(pause_s)
+            rows.append(_timed_row(problem, server, index))
+            say(_describe(rows[-1]))
     keys = ("startup_s", "finish_s", "fixed_s", "cpu_s")
-    median = {key: statistics.median(r[key] for r in rows) for key in keys}
-    say(
-        f"median of {repeats}: process start → first generation {median['startup_s']:.2f} s, "
-        f"last generation → exit {median['finish_s']:.2f} s, fixed cost {median['fixed_s']:.2f} s "
-        f"(goal: at most 6 s on an idle machine; {os.cpu_count()} cores); CPU of all processes "
-        f"{median['cpu_s']:.2f} s"
-    )
+    for server in ("cold", "warm"):
+        chosen = [row for row in rows if row["server"] == server]
+        median = {key: statistics.median(row[key] for row in chosen) for key in keys}
+        say(
+            f"median of {repeats}, {server} server: process start → first generation "
+            f"{median['startup_s']:.2f} s, last generation → exit {median['finish_s']:.2f} s, "
+            f"fixed cost {median['fixed_s']:.2f} s (goal: at most 6 s on an idle machine; "
+            f"{os.cpu_count()} cores); CPU of all processes {median['cpu_s']:.2f} s"
+        )
     write_rows(output, rows)
     say(f"written: {output}")
     return rows

@@ -73,7 +73,7 @@ def exclusive_lock(
         else:
             try:  # naming the holder is a courtesy (a full disk may refuse it)
                 os.ftruncate(descriptor, 0)
-                os.pwrite(descriptor, _token().encode(), 0)
+                os.pwrite(descriptor, holder_token().encode(), 0)
             except OSError:
                 pass
             try:
@@ -98,23 +98,29 @@ def _start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def _token() -> str:
+def holder_token() -> str:
+    """This process, as a lock file names its holder (``holder_gone`` reads it back)."""
     pid = os.getpid()
     return f"pid {pid} on {socket.gethostname()}\nstarted {_start_time(pid)}\n"
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host still exists (someone else's counts as alive)."""
+    """Whether process ``pid`` of this host still runs (someone else's counts as alive; a
+    zombie — ended, not yet reaped, as orphans are in containers without an init — does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc here: it exists
+    return state != "Z"
 
 
-def _dead_here(holder: str) -> bool:
+def holder_gone(holder: str) -> bool:
     """Whether ``holder`` (a lock file's text) is a process of this host that has ended."""
     match = re.match(r"pid (\d+) on (\S+)", holder)
     if not match or match.group(2) != socket.gethostname():
@@ -169,12 +175,12 @@ def _try_create(held: Path, token: str) -> str | None:
 
 @contextmanager
 def _lock_file(held: Path, wait: bool, timeout_s: float) -> Iterator[None]:
-    token = _token()
+    token = holder_token()
     deadline = time.monotonic() + timeout_s
     while True:
         with _this_host(held):
             holder = _try_create(held, token)
-            if holder and _dead_here(holder):
+            if holder and holder_gone(holder):
                 held.unlink(missing_ok=True)  # its holder was killed: take it over
                 holder = _try_create(held, token)
         if holder is None:

@@ -28,11 +28,13 @@ LIMIT_S = 120
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    """No user-configured Prefect (each command gets its private one), and a temporary folder
-    of our own to see what the commands leave in it."""
+    """No user-configured Prefect (each command uses a server of the temporary folder, here
+    stopped with the command), and a temporary folder of our own to see what the commands
+    leave in it."""
     environment = {
         k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")
     }
+    environment["NEUROPTIMUS_PREFECT_IDLE"] = "0"
     environment["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
     environment["HOME"] = str(tmp_path_factory.mktemp("home"))
     return environment
@@ -48,7 +50,11 @@ def cli(args: list[str], env: dict, cwd: Path | None = None) -> tuple[int, str, 
 
 
 def private_homes(env: dict) -> list[Path]:
-    return list(Path(env["TMPDIR"]).glob("neuroptimus-prefect-*/home-*"))
+    """The Prefect homes of servers and commands in the temporary folder."""
+    servers = Path(env["TMPDIR"]).glob("neuroptimus-prefect-*/server-*")
+    return [
+        home for folder in servers for home in (*folder.glob("home-*"), *folder.glob("clients/*"))
+    ]
 
 
 def problem_file(folder: Path, change) -> Path:
@@ -168,7 +174,7 @@ def test_kill_9_during_setup_leaves_no_store_and_resume_says_start_again(tmp_pat
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
     )  # fmt: skip
     time.sleep(random.uniform(0.5, 6.0))
-    os.killpg(process.pid, signal.SIGKILL)  # the command, its workers and its Prefect server
+    os.killpg(process.pid, signal.SIGKILL)  # the command and its workers (not the server)
     process.wait()
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "killed.zarr"]
     assert leftovers == [] or leftovers[0].startswith(".killed.zarr.building-")

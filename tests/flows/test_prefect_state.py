@@ -1,9 +1,12 @@
-"""Command-line runs never share Prefect's SQLite file: without a configured Prefect each
-command gets a private home (database and server) in the local temporary folder."""
+"""Command-line runs never share Prefect's SQLite file between hosts: without a configured
+Prefect, each host's commands use one server (and its database) in the local temporary
+folder, started by the first command and left when idle."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from flows import prefect_state
+from flows.prefect_server import IDLE
+from optimization.locks import process_alive
 
 
 @pytest.fixture
@@ -37,51 +42,83 @@ def test_a_profile_setting_counts_as_configured(bare_env):
     assert not prefect_state.user_configured()
 
 
-@pytest.mark.slow
-def test_two_concurrent_cli_runs_use_different_databases(tmp_path):
-    """Two runs at once with one home directory (as on nodes sharing $HOME over NFS): each
-    has its own database while they run, nothing lands in ~/.prefect, nothing is left."""
+def _run(env: dict, store: Path, seed: int = 1, population: int = 2) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "flows.cli", "run", "hh", "--population", str(population),
+        "--generations", "1", "--workers", "1", "--seed", str(seed), "--store", str(store),
+    ]  # fmt: skip
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _finished(run: subprocess.Popen) -> None:
+    assert run.wait(timeout=600) == 0, run.stderr.read()[-3000:]
+
+
+def _server(tmp: Path) -> dict | None:
+    """The live server's state (pid, port, home) in the temporary folder ``tmp``."""
+    found = list(tmp.glob("neuroptimus-prefect-*/server-*/server.json"))
+    return json.loads(found[0].read_text()) if found else None
+
+
+def _bare(tmp_path: Path, tmp: Path, idle: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
-    env |= {"HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path / "tmp")}
-    (tmp_path / "tmp").mkdir()
+    tmp.mkdir(exist_ok=True)
+    return env | {"HOME": str(tmp_path / "home"), "TMPDIR": str(tmp), IDLE: idle}
+
+
+@pytest.mark.slow
+def test_runs_on_two_hosts_sharing_a_home_directory_use_different_databases(tmp_path):
+    """Two runs at once with one home directory (as on nodes sharing $HOME over NFS), each
+    with its node's temporary folder: each node's server has its own database, on its local
+    disk, while they run; nothing lands in ~/.prefect; with NEUROPTIMUS_PREFECT_IDLE=0 nothing
+    is left."""
+    hosts = [tmp_path / "node1-tmp", tmp_path / "node2-tmp"]
     runs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flows.cli",
-                "run",
-                "hh",
-                "--population",
-                "10",  # long enough (150 evaluations) for the two runs to overlap
-                "--generations",
-                "15",
-                "--workers",
-                "1",
-                "--seed",
-                str(seed),
-                "--store",
-                str(tmp_path / f"run{seed}.zarr"),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        for seed in (1, 2)
-    ]
+        _run(_bare(tmp_path, tmp, "0"), tmp_path / f"run{seed}.zarr", seed, population=10)
+        for seed, tmp in enumerate(hosts, start=1)
+    ]  # population 10: long enough for the two runs to overlap
     databases: set[Path] = set()
     at_once = 0
     while any(run.poll() is None for run in runs):
-        live = set(Path(env["TMPDIR"]).glob("neuroptimus-prefect-*/home-*/prefect.db"))
+        live = {db for tmp in hosts for db in tmp.glob("neuroptimus-prefect-*/*/home-*/prefect.db")}
         databases |= live
         at_once = max(at_once, len(live))
         time.sleep(0.2)
     for run in runs:
-        assert run.returncode == 0, run.stderr.read()[-3000:]
+        _finished(run)
     assert len(databases) == 2 and at_once == 2, databases
     assert not (tmp_path / "home" / ".prefect" / "prefect.db").exists()
-    assert list(Path(env["TMPDIR"]).glob("neuroptimus-prefect-*/home-*")) == []
+    for tmp in hosts:
+        assert _server(tmp) is None and list(tmp.glob("neuroptimus-prefect-*/*/home-*")) == []
+        assert list(tmp.glob("neuroptimus-prefect-*/*/clients/*")) == []
+
+
+@pytest.mark.slow
+def test_the_next_commands_find_the_server_warm_and_it_leaves_when_idle(tmp_path):
+    """The first command starts the host's server; it outlives the command, the next ones
+    (two at once) use it, one killed with kill -9 is replaced (its home removed), and it
+    leaves by itself NEUROPTIMUS_PREFECT_IDLE seconds after the last command."""
+    tmp = tmp_path / "tmp"
+    env = _bare(tmp_path, tmp, "4")
+    _finished(_run(env, tmp_path / "first.zarr"))
+    first = _server(tmp)
+    assert first is not None and process_alive(first["pid"])  # outlived its command
+    both = [_run(env, tmp_path / f"next{seed}.zarr", seed) for seed in (2, 3)]
+    for run in both:
+        _finished(run)
+    assert _server(tmp) == first  # the same server, found warm by both
+    os.kill(first["pid"], signal.SIGKILL)
+    _finished(_run(env, tmp_path / "after-kill.zarr", 4))
+    second = _server(tmp)
+    assert second["pid"] != first["pid"] and not Path(first["home"]).exists()
+    deadline = time.monotonic() + 60
+    while _server(tmp) is not None or process_alive(second["pid"]):
+        assert time.monotonic() < deadline, "the idle server did not leave"
+        time.sleep(0.5)
+    assert not Path(second["home"]).exists()
+    assert list(tmp.glob("neuroptimus-prefect-*/*/clients/*")) == []
 
 
 def test_run_help_says_where_prefect_state_lives():
@@ -91,4 +128,5 @@ def test_run_help_says_where_prefect_state_lives():
     ).stdout  # fmt: skip
     text = " ".join(out.split())  # as the terminal wraps it
     assert "unless PREFECT_API_URL or PREFECT_HOME is set" in text
-    assert "in a local temporary folder removed when it ends" in text
+    assert "a Prefect server of this host, kept with its database in a local temporary" in text
+    assert "leaves after NEUROPTIMUS_PREFECT_IDLE seconds unused" in text

@@ -18,18 +18,24 @@ PHASES = (
 )  # fmt: skip
 
 
-def test_startup_benchmark_times_a_run_from_process_start_to_exit(tmp_path, capsys):
-    rows = startup_benchmark("hh", 1, tmp_path / "startup.csv")
-    (row,) = rows
-    # every phase was marked, in this order, and nothing fell back to the slow teardown
-    assert [row[f"at_{phase}"] for phase in PHASES] == sorted(row[f"at_{p}"] for p in PHASES)
-    assert "at_teardown" not in row
-    assert row["startup_s"] == row["at_generations-start"] > 0
-    assert row["finish_s"] == pytest.approx(row["at_exited"] - row["at_generations-end"])
-    assert row["fixed_s"] < row["total_s"] == row["at_exited"]
-    assert row["cpu_s"] > row["cpu_exit"] > 0  # the workers and the server count too
+def test_startup_benchmark_times_cold_and_warm_runs_from_process_start_to_exit(
+    tmp_path, capsys
+):
+    rows = startup_benchmark("hh", 1, tmp_path / "startup.csv", pause_s=0.5)
+    cold, warm = rows
+    assert (cold["server"], warm["server"]) == ("cold", "warm")
+    assert "at_prefect-server-launched" in cold and "at_prefect-server-found" in warm
+    for row in rows:
+        # every phase was marked, in this order, and nothing fell back to the slow teardown
+        assert [row[f"at_{phase}"] for phase in PHASES] == sorted(row[f"at_{p}"] for p in PHASES)
+        assert "at_teardown" not in row
+        assert row["startup_s"] == row["at_generations-start"] > 0
+        assert row["finish_s"] == pytest.approx(row["at_exited"] - row["at_generations-end"])
+        assert row["fixed_s"] < row["total_s"] == row["at_exited"]
+        assert row["cpu_s"] > row["cpu_exit"] > 0  # the workers count too
     with open(tmp_path / "startup.csv") as file:
-        (written,) = list(csv.DictReader(file))
-    assert float(written["startup_s"]) == pytest.approx(row["startup_s"])
+        written = list(csv.DictReader(file))
+    assert [float(w["startup_s"]) for w in written] == pytest.approx([r["startup_s"] for r in rows])
     out = capsys.readouterr().out
-    assert "process start → first generation" in out and "last generation → exit" in out
+    assert "median of 1, cold server: process start → first generation" in out
+    assert "median of 1, warm server" in out and "last generation → exit" in out

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from optimization.locks import LockBusy, LockError, exclusive_lock
+from optimization.locks import LockBusy, LockError, exclusive_lock, process_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTENDER = """\
@@ -145,3 +145,15 @@ def test_a_lock_that_cannot_be_made_is_refused_clearly(tmp_path, use_flock):
     with pytest.raises(LockError, match="cannot create the lock file"):
         with exclusive_lock(tmp_path / "missing" / "writer.lock", use_flock=use_flock):
             pass
+
+
+def test_an_ended_process_not_yet_reaped_is_not_alive():
+    """A zombie (an orphan in a container without an init stays one) holds nothing."""
+    child = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert not process_alive(child.pid)
+    child.wait()
+    assert process_alive(os.getpid())

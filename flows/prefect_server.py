@@ -1,0 +1,362 @@
+"""A Prefect server shared by one user's commands on one host, kept warm between them.
+
+Prefect's server needs ~3 s of CPU to start (its imports and app). The first command starts
+one in the background; the commands after it, also those running at once, use it; it leaves
+by itself once no command has used it for ``NEUROPTIMUS_PREFECT_IDLE`` seconds (default 600;
+0: it stops with the last command using it). One server per host, user, Prefect version,
+Python and project, in the user's folder of the local temporary directory:
+
+    server-HOST-KEY/lock            taken to start or retire a server (optimization.locks)
+    server-HOST-KEY/server.json     the live server: pid, port, home
+    server-HOST-KEY/clients/PID/    a command using it: its holder line and its PREFECT_HOME
+    server-HOST-KEY/home-TOKEN/     a server's PREFECT_HOME (database, log), gone with it
+
+A database file is written by its server only, on a local disk: commands on nodes that share
+a home directory never share one SQLite file. A fresh database costs Prefect its ~100
+migrations; a migrated copy kept per Prefect version is copied instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from importlib.metadata import version
+from pathlib import Path
+
+from optimization.locks import exclusive_lock, holder_gone, holder_token, process_alive
+
+IDLE = "NEUROPTIMUS_PREFECT_IDLE"
+DEFAULT_IDLE_S = 600.0
+_FOLDER = "NEUROPTIMUS_PREFECT_FOLDER"  # in a server's environment: its server-… folder
+_ROOT = Path(__file__).resolve().parents[1]
+_PREFIX = "neuroptimus-prefect"
+
+
+def idle_seconds() -> float:
+    """Seconds a server stays without commands (``NEUROPTIMUS_PREFECT_IDLE``)."""
+    text = os.environ.get(IDLE, "").strip()
+    try:
+        value = float(text) if text else DEFAULT_IDLE_S
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{IDLE}={text!r}: give the seconds the Prefect server stays idle (0 …)")
+    return value
+
+
+def user_folder() -> Path:
+    """This user's folder in the local temporary directory."""
+    folder = Path(tempfile.gettempdir()) / f"{_PREFIX}-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def server_folder() -> Path:
+    """The folder of this host's server for this Prefect, Python and project."""
+    identity = f"{version('prefect')}\n{sys.executable}\n{_ROOT}".encode()
+    key = hashlib.sha256(identity).hexdigest()[:12]
+    folder = user_folder() / f"server-{socket.gethostname()}-{key}"
+    (folder / "clients").mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _template() -> Path:
+    return user_folder() / f"template-{version('prefect')}.db"
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of an SQLite database, even while a server writes it."""
+    origin, copy = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        origin.backup(copy)
+    finally:
+        origin.close()
+        copy.close()
+
+
+def _read_state(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "server.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(folder: Path, state: dict) -> None:
+    partial = folder / f"server.json.{os.getpid()}"
+    partial.write_text(json.dumps(state))
+    os.replace(partial, folder / "server.json")
+
+
+def live_clients(folder: Path) -> list[Path]:
+    """The commands using the server; those that ended without saying so are removed."""
+    live = []
+    for client in (folder / "clients").iterdir():
+        try:
+            holder = (client / "holder").read_text()
+        except OSError:  # being registered or removed right now
+            live.append(client)
+            continue
+        if holder_gone(holder):
+            shutil.rmtree(client, ignore_errors=True)
+        else:
+            live.append(client)
+    return live
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _kill(pid: int, child: subprocess.Popen | None) -> None:
+    """End a server at once (its database goes with it): this command's child or another's."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if child is not None:
+        child.wait()
+        return
+    deadline = time.monotonic() + 10
+    while process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _remove_abandoned_homes(folder: Path, keep: Path | None) -> None:
+    """Homes of servers killed without leaving (their pid file names a dead process)."""
+    for home in folder.glob("home-*"):
+        if home == keep:
+            continue
+        try:
+            holder = (home / "holder").read_text()
+        except OSError:  # a server that died before it started: after a while
+            if time.time() - home.stat().st_mtime > 600:
+                shutil.rmtree(home, ignore_errors=True)
+            continue
+        if holder_gone(holder):
+            shutil.rmtree(home, ignore_errors=True)
+
+
+class SharedServer:
+    """This command's use of the shared server. Created: the command is registered and a
+    server found or launched (milliseconds); the server's answer is awaited in a background
+    thread, so the command goes on with its own setup meanwhile."""
+
+    def __init__(self, timeout_s: float, idle_s: float) -> None:
+        self.timeout_s, self.idle_s = timeout_s, idle_s
+        self.folder = server_folder()
+        self.client_home = self.folder / "clients" / str(os.getpid())
+        self.client_home.mkdir(exist_ok=True)
+        (self.client_home / "holder").write_text(holder_token())
+        self._child: subprocess.Popen | None = None  # a server this command launched
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self.state = self._find_or_launch()
+        self.warm = not self._launched(self.state)  # found running: its imports are done
+        self._thread = threading.Thread(target=self._await, name="prefect-server", daemon=True)
+        self._thread.start()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.state['port']}/api"
+
+    def _find_or_launch(self, broken: dict | None = None) -> dict:
+        with exclusive_lock(self.folder / "lock", wait=True, timeout_s=self.timeout_s):
+            state = _read_state(self.folder)
+            if state is not None and state == broken:
+                self._retire(state)
+                state = None
+            if state is None or not process_alive(state["pid"]):
+                state = self._launch()
+            return state
+
+    def _launch(self) -> dict:
+        """Start a server on a fresh home (a copy of the migrated template if there is one)
+        in a session of its own, so that the terminal's Ctrl-C leaves it to its users."""
+        home = self.folder / f"home-{uuid.uuid4().hex[:12]}"
+        _remove_abandoned_homes(self.folder, keep=None)
+        home.mkdir()
+        seeded = _template().is_file()
+        if seeded:
+            try:
+                copy_database(_template(), home / "prefect.db")
+            except (OSError, sqlite3.Error):
+                seeded = False
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(home),
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "0",  # a server of one user's commands
+            _FOLDER: str(self.folder),
+            IDLE: str(self.idle_s),
+        }
+        env.pop("PREFECT_API_URL", None)  # a client's setting, not the server's
+        if seeded:  # migrated and its blocks registered: no Alembic scripts to load
+            env["PREFECT_API_DATABASE_MIGRATE_ON_START"] = "0"
+            env["PREFECT_API_BLOCKS_REGISTER_ON_START"] = "0"
+        port = _free_port()
+        command = [
+            sys.executable, "-m", "uvicorn", "--app-dir", str(_ROOT), "--factory",
+            "flows.prefect_server:server_app", "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "error", "--lifespan", "on",
+        ]  # fmt: skip
+        with open(home / "server.log", "ab") as log:  # shown if it fails
+            self._child = subprocess.Popen(
+                command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True,
+            )  # fmt: skip
+        state = {"pid": self._child.pid, "port": port, "home": str(home), "seeded": seeded}
+        _write_state(self.folder, state)
+        return state
+
+    def _launched(self, state: dict) -> bool:
+        return self._child is not None and self._child.pid == state["pid"]
+
+    def _retire(self, state: dict) -> None:
+        """Stop a server that died or never answered (called with the lock held)."""
+        _kill(state["pid"], self._child if self._launched(state) else None)
+        (self.folder / "server.json").unlink(missing_ok=True)
+        shutil.rmtree(state["home"], ignore_errors=True)
+
+    def _await(self) -> None:
+        """Wait for the server's answer; one that dies or never answers (its port taken
+        meanwhile, say) is replaced once."""
+        try:
+            for attempt in range(2):
+                if self._answers(self.state):
+                    if self._launched(self.state) and not self.state["seeded"]:
+                        self._save_template()
+                    return
+                if self._stopping.is_set():
+                    return
+                if attempt == 0:
+                    self.state = self._find_or_launch(broken=self.state)
+            raise RuntimeError(f"the Prefect server did not start:{self._tail()}")
+        except BaseException as error:  # reported by wait(), in the caller's thread
+            self._error = error
+
+    def _answers(self, state: dict) -> bool:
+        deadline = time.monotonic() + self.timeout_s
+        api_url = f"http://127.0.0.1:{state['port']}/api"
+        while not self._stopping.is_set():
+            if _healthy(api_url):
+                return True
+            if self._launched(state) and self._child.poll() is not None:
+                return False  # exited (uvicorn: 3 if its port was taken meanwhile)
+            if not process_alive(state["pid"]):
+                return False
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the Prefect server did not start in {self.timeout_s:g} s:{self._tail()}"
+                )
+            time.sleep(0.05)
+        return False
+
+    def _tail(self, lines: int = 20) -> str:
+        try:
+            log = Path(self.state["home"]) / "server.log"
+            return "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def _save_template(self) -> None:
+        """Keep the freshly migrated database for the next servers (atomically)."""
+        template = _template()
+        partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
+        try:
+            copy_database(Path(self.state["home"]) / "prefect.db", partial)
+            os.replace(partial, template)
+        except (OSError, sqlite3.Error):
+            partial.unlink(missing_ok=True)  # only a missed speed-up
+
+    def wait(self) -> str:
+        """Block until the server answers; its API address."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.api_url
+
+    def release(self) -> None:
+        """This command is done with the server: unregistered; the last command stops it
+        when it is not to stay idle (``NEUROPTIMUS_PREFECT_IDLE=0``)."""
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        shutil.rmtree(self.client_home, ignore_errors=True)
+        if self.idle_s == 0:
+            stop_unused_server(self._child)
+
+
+def stop_unused_server(child: subprocess.Popen | None = None, timeout_s: float = 60) -> bool:
+    """Stop this host's server if no command uses it (``child``: the server, if this process
+    started it); whether one was stopped."""
+    folder = server_folder()
+    with exclusive_lock(folder / "lock", wait=True, timeout_s=timeout_s):
+        state = _read_state(folder)
+        if state is None or live_clients(folder):
+            return False
+        _kill(state["pid"], child if child is not None and child.pid == state["pid"] else None)
+        (folder / "server.json").unlink(missing_ok=True)
+        shutil.rmtree(state["home"], ignore_errors=True)
+        return True
+
+
+def server_app():
+    """The app of a shared server (a uvicorn factory): the API with the reduced set of
+    background services Prefect runs for its own temporary servers, no UI; it leaves when
+    idle."""
+    from prefect.server.api.server import create_app
+
+    folder = os.environ.get(_FOLDER)
+    if folder:
+        home = Path(os.environ["PREFECT_HOME"])
+        (home / "holder").write_text(holder_token())
+        atexit.register(shutil.rmtree, home, True)
+        idle_s = float(os.environ.get(IDLE, DEFAULT_IDLE_S))
+        args = (Path(folder), idle_s)
+        threading.Thread(target=_leave_when_idle, args=args, name="idle", daemon=True).start()
+    return create_app(ephemeral=True, final=True)
+
+
+def _leave_when_idle(folder: Path, idle_s: float) -> None:
+    """In the server: shut down (as on Ctrl-C) once no command has used it for ``idle_s``.
+    The check that no command uses it and the removal of server.json happen under the lock
+    a command takes to find the server, so no command is left with a leaving server."""
+    last_used, pause = time.monotonic(), min(2.0, max(idle_s / 4, 0.2))
+    while True:
+        time.sleep(pause)
+        if live_clients(folder):
+            last_used = time.monotonic()
+            continue
+        if time.monotonic() - last_used < idle_s:
+            continue
+        with exclusive_lock(folder / "lock", wait=True):
+            if live_clients(folder):
+                last_used = time.monotonic()
+                continue
+            state = _read_state(folder)
+            if state is not None and state["pid"] == os.getpid():
+                (folder / "server.json").unlink(missing_ok=True)
+        os.kill(os.getpid(), signal.SIGINT)  # uvicorn's graceful shutdown
+        return
