@@ -186,6 +186,7 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
     that cluster."""
     from analysis.report_process import early_report_process
     from optimization.cluster import connect
+    from optimization.dask_evaluator import install_problem
     from optimization.preflight import check_algorithm, prepare_isolated, prepare_on_worker
     from storage.runs import check_new_store
 
@@ -210,6 +211,9 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
             prepare = prepare_on_worker if config.is_local else lambda _, s: prepare_isolated(s)
             prepared = prepare(client, spec)
             mark("model-checked")
+            if config.is_local:  # the other workers build the model too, before the flows
+                install_problem(client, prepared)
+                mark("problem-installed")
         except _user_errors() as error:
             _fail(str(error))
         # Prefect and the flows import (a second or more) while the server finishes starting

@@ -46,14 +46,20 @@ _PREFIX = "neuroptimus-prefect"
 
 
 def idle_seconds() -> float:
-    """Seconds a server stays without commands (``NEUROPTIMUS_PREFECT_IDLE``)."""
+    """Seconds a server stays without commands (``NEUROPTIMUS_PREFECT_IDLE``); a value that
+    is no such number is reported and the default taken (the command has work to do)."""
     text = os.environ.get(IDLE, "").strip()
     try:
         value = float(text) if text else DEFAULT_IDLE_S
     except ValueError:
         value = -1.0
-    if not value >= 0:
-        raise ValueError(f"{IDLE}={text!r}: give the seconds the Prefect server stays idle (0 …)")
+    if not 0 <= value < float("inf"):
+        print(
+            f"warning: {IDLE}={text!r} is not a number of seconds (0 or more); "
+            f"the Prefect server stays {DEFAULT_IDLE_S:g} s after the last command",
+            file=sys.stderr,
+        )
+        return DEFAULT_IDLE_S
     return value
 
 

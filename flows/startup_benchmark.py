@@ -76,7 +76,9 @@ def _timed_row(problem: str, server: str, index: int) -> dict[str, float | str]:
 
 def _describe(row: dict) -> str:
     phases = "  ".join(f"{k[3:]} {v:.2f}" for k, v in row.items() if k.startswith("at_"))
-    own = "  ".join(f"{k[4:]} {v:.2f}" for k, v in row.items() if k.startswith("cpu_"))
+    own = "  ".join(
+        f"{k[4:]} {v:.2f}" for k, v in row.items() if k.startswith("cpu_") and k != "cpu_s"
+    )
     return (
         f"run {row['repeat']} ({row['server']} server): startup {row['startup_s']:.2f} s, "
         f"finish {row['finish_s']:.2f} s, fixed cost {row['fixed_s']:.2f} s, total "

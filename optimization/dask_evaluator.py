@@ -36,6 +36,8 @@ class ProblemPlugin(WorkerPlugin):
     """Installs the problem on every worker (also ones that join later) and builds its model
     once, so tasks carry only parameter vectors."""
 
+    idempotent = True  # its name says which problem: registered again, it is already there
+
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         self.name = f"neuroptimus-problem-{problem.identity}"
@@ -43,6 +45,12 @@ class ProblemPlugin(WorkerPlugin):
     def setup(self, worker) -> None:
         _problems[self.problem.identity] = self.problem
         evaluation.simulator_for(self.problem)
+
+
+def install_problem(client: Client, problem: Problem) -> None:
+    """Install ``problem`` on every worker of ``client``'s cluster and build its model there
+    (and on workers that join later); returns when every worker has it."""
+    client.register_plugin(ProblemPlugin(problem))
 
 
 def installed_problem(identity: str) -> Problem:
@@ -129,7 +137,7 @@ class DaskEvaluator:
         self._crashed: dict[str, tuple[str, float]] = {}  # fingerprint → message, seconds
         client.register_plugin(HangWatchdog(config.hang_grace_s))
         client.register_plugin(DeathRecorder())
-        client.register_plugin(ProblemPlugin(problem))
+        install_problem(client, problem)
         timing = config.walltime_schedule()
         if timing is not None:  # queue workers stop taking evaluations before the walltime
             client.register_plugin(WalltimeDrain(timing[0]))

@@ -19,6 +19,8 @@ UPSTREAM = SHARED / "usecases" / "upstream"
 if UPSTREAM.is_dir():
     os.environ.setdefault("NEUROPTIMUS_DATA_MIRROR", str(UPSTREAM))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The commands' shared Prefect server outlives the session by a minute, not ten.
+os.environ.setdefault("NEUROPTIMUS_PREFECT_IDLE", "60")
 # The temporary local server of a run can be slow to start on a busy machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from flows import prefect_state
-from flows.prefect_server import IDLE
+from flows.prefect_server import IDLE, idle_seconds
 from optimization.locks import process_alive
 
 
@@ -130,3 +130,14 @@ def test_run_help_says_where_prefect_state_lives():
     assert "unless PREFECT_API_URL or PREFECT_HOME is set" in text
     assert "a Prefect server of this host, kept with its database in a local temporary" in text
     assert "leaves after NEUROPTIMUS_PREFECT_IDLE seconds unused" in text
+
+
+def test_the_idle_time_is_read_from_the_environment(monkeypatch, capsys):
+    monkeypatch.delenv(IDLE, raising=False)
+    assert idle_seconds() == 600
+    monkeypatch.setenv(IDLE, "0")
+    assert idle_seconds() == 0
+    for wrong in ("ten", "-5", "nan"):
+        monkeypatch.setenv(IDLE, wrong)
+        assert idle_seconds() == 600
+        assert f"warning: {IDLE}='{wrong}' is not a number of seconds" in capsys.readouterr().err
