@@ -1,10 +1,10 @@
 """A process that writes a run's report, started before the report is due.
 
 The report's libraries (HoloViews, Panel, bokeh) take a second or two of CPU to import. A
-command that knows it will write a report (``neuroptimus run``) starts this process early, at
-a low priority: its imports overlap the optimization on the CPU the workers leave idle, and
-the report is rendered there when the run has finished. ``write_report_file`` uses the
-process if one was started (``early_report_process``), else renders in the calling process.
+command that knows it will write a report (``neuroptimus run``) starts this process early: its
+imports overlap the command's start and the optimization, and the report is rendered there
+when the run has finished. ``write_report_file`` uses the process if one was started
+(``early_report_process``), else renders in the calling process.
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ def _render(store: str, path: str) -> Path:
 
 def _serve(connection: Connection) -> None:
     """The process: import the report's libraries at once, then write the reports asked for
-    (a store and a path per message; None ends it), replying (True, path) or (False, error).
-    It runs at a low priority: its imports take only the CPU the run's workers leave."""
-    os.nice(10)
+    (a store and a path per message; None ends it), replying (True, path) or (False, error)."""
     try:
         import analysis.report  # noqa: F401  # the point of the process: import early
     except Exception:  # reported when the report is asked for, by the same import

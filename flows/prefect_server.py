@@ -72,7 +72,7 @@ def user_folder() -> Path:
 
 def server_folder() -> Path:
     """The folder of this host's server for this Prefect, Python and project."""
-    identity = f"{version('prefect')}\n{sys.executable}\n{_ROOT}".encode()
+    identity = f"{version('prefect')}\n{sys.prefix}\n{_ROOT}".encode()  # sys.prefix: the venv
     key = hashlib.sha256(identity).hexdigest()[:12]
     folder = user_folder() / f"server-{socket.gethostname()}-{key}"
     (folder / "clients").mkdir(parents=True, exist_ok=True)
