@@ -18,9 +18,7 @@ PHASES = (
 )  # fmt: skip
 
 
-def test_startup_benchmark_times_cold_and_warm_runs_from_process_start_to_exit(
-    tmp_path, capsys
-):
+def test_startup_benchmark_times_cold_and_warm_runs_from_process_start_to_exit(tmp_path, capsys):
     rows = startup_benchmark("hh", 1, tmp_path / "startup.csv", pause_s=0.5)
     cold, warm = rows
     assert (cold["server"], warm["server"]) == ("cold", "warm")
