@@ -348,8 +348,11 @@ def server_app():
 def _leave_when_idle(folder: Path, idle_s: float) -> None:
     """In the server: shut down (as on Ctrl-C) once no command has used it for ``idle_s``.
     The check that no command uses it and the removal of server.json happen under the lock
-    a command takes to find the server, so no command is left with a leaving server."""
-    last_used, pause = time.monotonic(), min(2.0, max(idle_s / 4, 0.2))
+    a command takes to find the server, so no command is left with a leaving server. With
+    ``idle_s`` 0 the last command stops the server itself as it ends; this leaves only after
+    commands killed without ending (a grace of 2 s, so as not to race an ending command)."""
+    idle_s = max(idle_s, 2.0)
+    last_used, pause = time.monotonic(), min(2.0, idle_s / 4)
     while True:
         time.sleep(pause)
         if live_clients(folder):
