@@ -78,12 +78,12 @@ class CommandState:
 
 
 def private_settings(api_url: str) -> AbstractContextManager:
-    """Prefect's settings for flows on a private server: its address (a Prefect imported
-    before the port changed has the old one), no flow-run heartbeats and no copies of the
-    log lines or version checks sent to it. Heartbeats let a lasting server find crashed
-    runs later, which a server ending with the command never does (and each flow waited up
-    to a second for its heartbeat thread as it finished); the log lines are on the terminal,
-    and nobody reads a database removed with the command; the server is this Prefect's."""
+    """Prefect's settings for flows on the host's shared server: its address (a Prefect
+    imported before the server was replaced has the old one), no flow-run heartbeats and no
+    copies of the log lines or version checks sent to it. Heartbeats let a server find
+    crashed runs later, which nobody asks of this one (no UI; its database goes when it
+    leaves), and each flow waited up to a second for its heartbeat thread as it finished; the
+    log lines are on the terminal; the server runs this very Prefect."""
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED,
