@@ -209,24 +209,29 @@ class RunStore:
         generation being evaluated, and the resume rolls back to the previous one."""
         started = time.perf_counter()
         self.flush()  # the previous generation's (long done, normally): one in flight at most
-        self._in_background("write", self._write, generation, offset, points, result, seconds)
+        # Written after a pause: the next generation is asked and sent to the workers first,
+        # and this write's Python would take the interpreter lock from exactly that (1 % of
+        # UC1's wall time). At most a twentieth of the generation: a short one never waits.
+        pause_s = min(_BEHIND_S, seconds / 20)
+        self._in_background(
+            "write", self._write, generation, offset, points, result, seconds, pause_s=pause_s
+        )
         self.seconds["critical"] += time.perf_counter() - started
 
     def _write(self, *generation: Any) -> None:
-        if self.write_behind:
-            # The next generation is asked and sent to the workers first: this write's Python
-            # would take the interpreter lock from exactly that (1 % of UC1's wall time). At
-            # most a twentieth of the generation's evaluation time: a short one never waits.
-            time.sleep(min(_BEHIND_S, generation[-1] / 20))
         write_all(self._writing().prepare(*generation))
 
-    def _in_background(self, *call: Any) -> None:
+    def _in_background(self, *call: Any, pause_s: float = 0.0) -> None:
         if not self.write_behind:
             self._guarded(*call)
             return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="run-store")
-        self._pending.append(self._executor.submit(self._guarded, *call))
+        self._pending.append(self._executor.submit(self._after_pause, pause_s, *call))
+
+    def _after_pause(self, pause_s: float, *call: Any) -> None:
+        time.sleep(pause_s)
+        self._guarded(*call)
 
     def _guarded(self, *call: Any) -> None:
         """Nothing is written after a failed write (a checkpoint must not cover lost rows)."""
