@@ -83,7 +83,7 @@ def _template() -> Path:
     return user_folder() / f"template-{version('prefect')}.db"
 
 
-def copy_database(source: Path, target: Path) -> None:
+def _copy_database(source: Path, target: Path) -> None:
     """A consistent copy of an SQLite database, even while a server writes it."""
     origin, copy = sqlite3.connect(source), sqlite3.connect(target)
     try:
@@ -150,11 +150,17 @@ def _kill(pid: int, child: subprocess.Popen | None) -> None:
         time.sleep(0.01)
 
 
-def _remove_abandoned_homes(folder: Path, keep: Path | None) -> None:
+def _retire(folder: Path, state: dict, child: subprocess.Popen | None) -> None:
+    """End the server ``state`` names and remove its state and home (with the lock held);
+    ``child``: the process, if this command started it."""
+    _kill(state["pid"], child if child is not None and child.pid == state["pid"] else None)
+    (folder / "server.json").unlink(missing_ok=True)
+    shutil.rmtree(state["home"], ignore_errors=True)
+
+
+def _remove_abandoned_homes(folder: Path) -> None:
     """Homes of servers killed without leaving (their pid file names a dead process)."""
     for home in folder.glob("home-*"):
-        if home == keep:
-            continue
         try:
             holder = (home / "holder").read_text()
         except OSError:  # a server that died before it started: after a while
@@ -191,8 +197,8 @@ class SharedServer:
     def _find_or_launch(self, broken: dict | None = None) -> dict:
         with exclusive_lock(self.folder / "lock", wait=True, timeout_s=self.timeout_s):
             state = _read_state(self.folder)
-            if state is not None and state == broken:
-                self._retire(state)
+            if state is not None and state == broken:  # died or never answered
+                _retire(self.folder, state, self._child)
                 state = None
             if state is None or not process_alive(state["pid"]):
                 state = self._launch()
@@ -202,12 +208,12 @@ class SharedServer:
         """Start a server on a fresh home (a copy of the migrated template if there is one)
         in a session of its own, so that the terminal's Ctrl-C leaves it to its users."""
         home = self.folder / f"home-{uuid.uuid4().hex[:12]}"
-        _remove_abandoned_homes(self.folder, keep=None)
+        _remove_abandoned_homes(self.folder)
         home.mkdir()
         seeded = _template().is_file()
         if seeded:
             try:
-                copy_database(_template(), home / "prefect.db")
+                _copy_database(_template(), home / "prefect.db")
             except (OSError, sqlite3.Error):
                 seeded = False
         env = {
@@ -239,12 +245,6 @@ class SharedServer:
 
     def _launched(self, state: dict) -> bool:
         return self._child is not None and self._child.pid == state["pid"]
-
-    def _retire(self, state: dict) -> None:
-        """Stop a server that died or never answered (called with the lock held)."""
-        _kill(state["pid"], self._child if self._launched(state) else None)
-        (self.folder / "server.json").unlink(missing_ok=True)
-        shutil.rmtree(state["home"], ignore_errors=True)
 
     def _await(self) -> None:
         """Wait for the server's answer; one that dies or never answers (its port taken
@@ -292,7 +292,7 @@ class SharedServer:
         template = _template()
         partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
         try:
-            copy_database(Path(self.state["home"]) / "prefect.db", partial)
+            _copy_database(Path(self.state["home"]) / "prefect.db", partial)
             os.replace(partial, template)
         except (OSError, sqlite3.Error):
             partial.unlink(missing_ok=True)  # only a missed speed-up
@@ -322,9 +322,7 @@ def stop_unused_server(child: subprocess.Popen | None = None, timeout_s: float =
         state = _read_state(folder)
         if state is None or live_clients(folder):
             return False
-        _kill(state["pid"], child if child is not None and child.pid == state["pid"] else None)
-        (folder / "server.json").unlink(missing_ok=True)
-        shutil.rmtree(state["home"], ignore_errors=True)
+        _retire(folder, state, child)
         return True
 
 
