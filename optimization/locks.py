@@ -89,13 +89,19 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (None: no such process, or no
+    /proc here): [0] the state, [19] the start time."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _start_time(pid: int) -> str | None:
     """When process ``pid`` started (clock ticks since boot), to tell a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = _stat(pid)
+    return fields[19] if fields else None
 
 
 def holder_token() -> str:
@@ -113,11 +119,8 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         pass
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc here: it exists
-    return state != "Z"
+    fields = _stat(pid)
+    return fields is None or fields[0] != "Z"  # no /proc here: it exists
 
 
 def holder_gone(holder: str) -> bool:
