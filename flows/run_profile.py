@@ -36,31 +36,28 @@ class FlowProfile:
             "process_started": self._process.create_time(),
             "flow_started": time.time(),
         }
-        self.rss: dict[str, int] = {}
-        self.rss_per_generation: list[int] = []  # whether memory grows or levels off
-        self._generations = 0
+        self.rss_per_generation: list[int] = []  # one per generation: grows or levels off?
 
     def mark(self, name: str) -> None:
         self.marks[name] = time.time()
 
     def generation(self, generation: int) -> None:
-        """After each generation: the first and the tenth are marked; memory is sampled."""
-        self._generations += 1
+        """After each generation: the first is marked; memory is sampled."""
         self.rss_per_generation.append(_rss(self._process))
         self.mark("last_generation_done")
-        if self._generations == 1:
+        if len(self.rss_per_generation) == 1:
             self.mark("first_generation_done")
-        if self._generations == RSS_GENERATION:
-            self.rss["generation_10"] = self.rss_per_generation[-1]
 
     def figures(self, store: dict[str, float], artifacts: dict[str, float]) -> dict[str, Any]:
         self.mark("flow_finished")
-        self.rss["end"] = _rss(self._process)
+        rss = {"end": _rss(self._process)}
+        if len(self.rss_per_generation) >= RSS_GENERATION:
+            rss["generation_10"] = self.rss_per_generation[RSS_GENERATION - 1]
         return {
             **self.marks,
-            **{f"rss_{name}": value for name, value in self.rss.items()},
+            **{f"rss_{name}": value for name, value in rss.items()},
             **{f"store_{name}": value for name, value in store.items()},
             **{f"artifacts_{name}": value for name, value in artifacts.items()},
-            "generations": self._generations,
+            "generations": len(self.rss_per_generation),
             "rss_per_generation": self.rss_per_generation,
         }
