@@ -87,10 +87,15 @@ def test_cancelled_job_loses_only_its_evaluations_in_flight(
             return done and fresh and fresh[-1] not in done and fresh[-1][0]
 
         job = wait_until(ready, 300, "an evaluation in flight on a SLURM job", 0.05)
+        slurm.run("scancel", job)
+        # what was in flight is read once the job has gone: an evaluation may end (or the
+        # job start another) between the moment chosen and the one its processes die
+        wait_until(
+            lambda: job not in dict(slurm.jobs()), 60, "the cancelled job to leave the queue", 0.1
+        )
         lines = _calls(calls)
         started = {v for e, j, v, s in lines if e == "start" and s == 0 and j == job}
         ended = {v for e, j, v, s in lines if e == "end" and s == sweeps - 1 and j == job}
-        slurm.run("scancel", job)
         cancelled.update(job=job, in_flight=started - ended, started=started)
 
     canceller = threading.Thread(target=cancel_mid_evaluation, daemon=True)
