@@ -32,6 +32,7 @@ import functools
 import os
 import pickle
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -476,7 +477,8 @@ def check_writable(path: Path) -> None:
     """Fail before any evaluation if the store cannot be written (permissions, full disk)."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
+        # one probe per process: runs started at once in one folder each write their own
+        probe = path / f".write-test-{uuid.uuid4().hex}"
         with open(probe, "wb") as handle:
             handle.write(b"\0" * 65536)
             handle.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from optimization.evaluation import BatchResult
 from optimization.runner import Checkpoint
 from storage import hypervolume as hv
-from storage.run_store import RunStore, StoreError
+from storage.run_store import RunStore, StoreError, check_writable
 
 
 def _result(n, k, start=0.0, failed=()):
@@ -199,3 +200,23 @@ def test_write_behind_keeps_the_order_and_stops_at_a_failed_write(tmp_path):
         store.write_generation(2, 8, np.ones((4, 2)), _result(4, 1), 0.1)
     reader = RunStore.open(tmp_path / "run.zarr")
     assert reader.committed_generations == 1 and reader.checkpoint().algorithm_state == b"first"
+
+
+def test_runs_starting_at_once_in_one_folder_all_pass_the_write_check(tmp_path):
+    """Each check writes and removes a probe file of its own: with one shared name, a check
+    removed another's probe and failed with "No such file or directory"."""
+    errors: list[BaseException] = []
+
+    def check_many() -> None:
+        try:
+            for _ in range(30):
+                check_writable(tmp_path)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=check_many) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and list(tmp_path.iterdir()) == []
