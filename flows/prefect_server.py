@@ -221,6 +221,12 @@ class SharedServer:
             "PREFECT_HOME": str(home),
             "PREFECT_UI_ENABLED": "0",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "0",  # a server of one user's commands
+            # nothing reads its events back (no UI, no automations): neither stored, vacuumed
+            # nor streamed out; the task runs are still recorded
+            "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "0",
+            "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "0",
+            "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "0",
+            "PREFECT_SERVER_EVENTS_STREAM_OUT_ENABLED": "0",
             _FOLDER: str(self.folder),
             IDLE: str(self.idle_s),
         }

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from flows import prefect_state
@@ -62,6 +63,11 @@ def _server(tmp: Path) -> dict | None:
     return json.loads(found[0].read_text()) if found else None
 
 
+def _filter(server: dict, kind: str):
+    url = f"http://127.0.0.1:{server['port']}/api/{kind}/filter"
+    return httpx.post(url, json={}, timeout=30).raise_for_status().json()
+
+
 def _bare(tmp_path: Path, tmp: Path, idle: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
     tmp.mkdir(exist_ok=True)
@@ -105,6 +111,8 @@ def test_the_next_commands_find_the_server_warm_and_it_leaves_when_idle(tmp_path
     _finished(_run(env, tmp_path / "first.zarr"))
     first = _server(tmp)
     assert first is not None and process_alive(first["pid"])  # outlived its command
+    # the command's task runs are recorded; its events, which nothing reads back, are not
+    assert len(_filter(first, "task_runs")) >= 3 and _filter(first, "events")["events"] == []
     both = [_run(env, tmp_path / f"next{seed}.zarr", seed) for seed in (2, 3)]
     for run in both:
         _finished(run)
