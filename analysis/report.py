@@ -5,12 +5,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import panel as pn
-from bokeh.resources import INLINE
-
+from analysis.bokeh_page import page
 from analysis.feature_figures import best_feature_figure, is_features
 from analysis.figures import components_figure, convergence_figure, parameters_figure, trace_figure
-from analysis.offline import inline_panel_resources
 from analysis.pareto_figures import front_figure, hypervolume_figure
 from analysis.population import diversity_figure, parameter_space_figure, parameter_spread_figure
 from analysis.snapshot import read_snapshot
@@ -41,9 +38,8 @@ def _summary(store: RunStore) -> str:
     return "\n".join(lines)
 
 
-def _section(title: str, note: str = "") -> pn.pane.HTML:
-    text = f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(note)}</p>" if note else "")
-    return pn.pane.HTML(text, sizing_mode="stretch_width")
+def _section(title: str, note: str = "") -> str:
+    return f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(note)}</p>" if note else "")
 
 
 FEATURES_NOTE = (
@@ -63,11 +59,12 @@ def _features(store: RunStore) -> list:
     return [_section("Features", FEATURES_NOTE), figure]
 
 
-def report_layout(store: RunStore) -> pn.Column:
-    """The report's content: a summary, then the figures of the run, section by section."""
+def report_parts(store: RunStore) -> list:
+    """The report's content in order: HTML (a summary, section titles and notes) and the
+    HoloViews figures of the run, section by section."""
     snapshot = read_snapshot(store.path)
     parts = [
-        pn.pane.HTML(_summary(store)),
+        _summary(store),
         _section("Traces"),
         trace_figure(store),
         *(_features(store) if is_features(store.attrs["spec"]) else []),
@@ -90,19 +87,20 @@ def report_layout(store: RunStore) -> pn.Column:
             front_figure(snapshot, 0, 1),
             hypervolume_figure([snapshot]),
         ]
-    return pn.Column(*(p if isinstance(p, pn.viewable.Viewable) else pn.pane.HoloViews(p)
-                       for p in parts))  # fmt: skip
+    return parts
 
 
-def write_report(store: RunStore, path: str | Path) -> Path:
-    """Write ``report.html`` with every script and stylesheet inlined, so it opens from disk
-    without a network."""
+def write_report(store: RunStore | str | Path, path: str | Path) -> Path:
+    """Write ``report.html`` with every script inlined, so it opens from disk without a
+    network. Given the store's path, a process with one thread renders it on two cores."""
+
+    def build() -> tuple[str, list]:
+        run = store if isinstance(store, RunStore) else RunStore.open(store)
+        return f"Neuroptimus report: {run.attrs['spec']['name']}", report_parts(run)
+
     path = Path(path)
-    spec_name = store.attrs["spec"]["name"]
-    report_layout(store).save(
-        str(path), resources=INLINE, embed=False, title=f"Neuroptimus report: {spec_name}"
-    )
-    return inline_panel_resources(path)
+    path.write_text(page(build), encoding="utf-8")
+    return path
 
 
-__all__ = ["report_layout", "write_report"]
+__all__ = ["report_parts", "write_report"]

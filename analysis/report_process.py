@@ -21,9 +21,8 @@ from pathlib import Path
 
 def _render(store: str, path: str) -> Path:
     from analysis.report import write_report
-    from storage.run_store import RunStore
 
-    return write_report(RunStore.open(store), path)
+    return write_report(store, path)  # by path: opened after the fork that halves the work
 
 
 def _serve(connection: Connection) -> None:

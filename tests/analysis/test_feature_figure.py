@@ -68,10 +68,10 @@ def test_trace_target_runs_keep_their_views(store):
     """A trace-target run: the report and the explorer's Traces tab show the target and the
     best trace only, no feature section."""
     from analysis.explorer import TABS, Explorer
-    from analysis.report import report_layout
+    from analysis.report import report_parts
     from tests.analysis.synthetic import simulate_synthetic
 
-    texts = [str(getattr(o, "object", "")) for o in report_layout(store).objects]
+    texts = [part for part in report_parts(store) if isinstance(part, str)]
     assert not any("Features" in t for t in texts)
     explorer = Explorer([store.path], simulate=simulate_synthetic)
     explorer.tabs.active = TABS.index("traces")

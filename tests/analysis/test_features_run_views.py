@@ -12,7 +12,7 @@ import pytest
 
 from analysis import feature_figures
 from analysis.explorer import TABS, Explorer
-from analysis.report import report_layout
+from analysis.report import report_parts
 from analysis.traces import TraceSimulator
 from flows.run import run_flow
 from optimization.cluster import ClusterConfig
@@ -33,10 +33,10 @@ def run(tmp_path_factory, prefect_harness):
 
 
 def feature_layouts(objects) -> list[hv.Layout]:
-    """The feature figures among panes (recursively through Panel layouts)."""
+    """The feature figures among figures or panes (recursively through Panel layouts)."""
     found = []
     for item in objects:
-        figure = getattr(item, "object", None)
+        figure = getattr(item, "object", item)
         if isinstance(figure, hv.Layout) and figure.traverse(lambda e: e, [hv.ErrorBars]):
             found.append(figure)
         found += feature_layouts(getattr(item, "objects", []))
@@ -89,7 +89,7 @@ def test_the_report_shows_best_traces_and_the_feature_figure(run):
         assert title in page, title
     assert "Best individual over the target" not in page  # there is no target trace
     assert not re.search(r"<script[^>]*\ssrc=", page)
-    layouts = feature_layouts(report_layout(run).objects)
+    layouts = feature_layouts(report_parts(run))
     assert len(layouts) == 1
     check_against_the_store(layouts[0], run, "best individual")
 
@@ -99,11 +99,11 @@ def test_the_report_says_why_when_the_features_file_is_gone(run, tmp_path):
     source.rename(tmp_path / "features.json")
     feature_figures._objective.cache_clear()
     try:
-        objects = report_layout(run).objects
+        objects = report_parts(run)
     finally:
         (tmp_path / "features.json").rename(source)
         feature_figures._objective.cache_clear()
-    notes = [o.object for o in objects if "Cannot draw the feature figure" in str(o.object)]
+    notes = [o for o in objects if "Cannot draw the feature figure" in str(o)]
     assert len(notes) == 1 and "features.json" in notes[0]
     assert not feature_layouts(objects)
 

@@ -1,0 +1,77 @@
+"""The report page: its figures are rendered in two processes when the writer has one thread
+(a forked copy renders half of them), in one otherwise, and open from disk, offline, in a
+real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from analysis.report import write_report
+
+UUID = re.compile(r'"id": "[0-9a-f]{8}-[0-9a-f]{4}-')  # the copy's model ids (see bokeh_page)
+ITEMS = re.compile(r'<script type="application/json" id="figures">(.*?)</script>', re.S)
+
+
+def _write_in_fresh_process(store: Path, page: Path, copy_fails: bool = False) -> str:
+    """write_report(path) in a new process: one thread, so it forks a copy; with
+    ``copy_fails`` the copy dies as it starts building (killed, out of memory)."""
+    script = f"""
+import os
+from analysis import report
+parent = os.getpid()
+if {copy_fails}:
+    build = report.report_parts
+    def dying(store):
+        if os.getpid() != parent:
+            os._exit(3)
+        return build(store)
+    report.report_parts = dying
+report.write_report({str(store)!r}, {str(page)!r})
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
+    return page.read_text()
+
+
+def _figures(page: str) -> list[tuple[str, list[str]]]:
+    """(target, the titles of its plots) of each embedded figure."""
+    items = json.loads(ITEMS.search(page).group(1).replace("<\\/", "</"))
+    return [(target, sorted(re.findall(r'"text": "([^"]+)"', json.dumps(item))))
+            for target, item in items]  # fmt: skip
+
+
+def test_two_processes_render_what_one_does(store, tmp_path):
+    forked = _write_in_fresh_process(store.path, tmp_path / "forked.html")
+    alone = write_report(store, tmp_path / "alone.html").read_text()  # an opened store
+    assert UUID.search(forked) and not UUID.search(alone)  # the copy rendered a share
+    assert _figures(forked) == _figures(alone) and len(_figures(alone)) >= 7
+
+
+def test_a_copy_that_dies_leaves_its_share_to_the_parent(store, tmp_path):
+    page = _write_in_fresh_process(store.path, tmp_path / "report.html", copy_fails=True)
+    assert not UUID.search(page)  # every figure rendered by the parent
+    assert _figures(page) == _figures(write_report(store, tmp_path / "alone.html").read_text())
+
+
+def test_the_report_opens_offline_with_every_figure_drawn(chromium, store, tmp_path):
+    path = tmp_path / "report.html"
+    targets = [target for target, _ in _figures(_write_in_fresh_process(store.path, path))]
+    page = chromium.new_page(viewport={"width": 1300, "height": 1000})
+    requests, errors = [], []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    def offline(route):
+        requests.append(route.request.url)
+        route.abort()
+
+    page.route(re.compile(r"^(?!file:).*"), offline)
+    page.goto(path.as_uri())
+    for target in targets:
+        page.locator(f"#{target} canvas").first.wait_for(state="attached", timeout=30_000)
+    assert "best total error" in page.inner_text("body")
+    assert errors == [] and requests == []
+    page.close()
