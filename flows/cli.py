@@ -185,6 +185,7 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
     model is built on one of the cluster's workers, which keeps it), then run the flows on
     that cluster."""
     from analysis.report_process import early_report_process
+    from flows.early_close import EarlyClose
     from optimization.cluster import connect
     from optimization.dask_evaluator import install_problem
     from optimization.preflight import check_algorithm, prepare_isolated, prepare_on_worker
@@ -205,7 +206,8 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
             started.enter_context(early_report_process())
         try:
             started.callback(mark, "cluster-closed")
-            client = started.enter_context(connect(config))
+            cluster = EarlyClose(connect(config))  # stopped while the report is written
+            client = started.enter_context(cluster)
             mark("cluster-started")
             # a batch queue's workers may not run yet: check in a process of this machine
             prepare = prepare_on_worker if config.is_local else lambda _, s: prepare_isolated(s)
@@ -225,7 +227,9 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
         if not prefect_state.warm:
             started.enter_context(early_report_process())
         try:
-            result = run_prepared_flow(prepared, str(store), client, progress=True)
+            result = run_prepared_flow(
+                prepared, str(store), client, progress=True, optimized=cluster.close_soon
+            )
         except _user_errors() as error:
             _fail(str(error), 1)
         mark("flow-finished")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from distributed import Client
@@ -106,14 +107,23 @@ def run_flow(
 
 # Not validated by Prefect: a Dask client and a prepared problem are not pydantic types.
 @flow(name="neuroptimus-run", validate_parameters=False)
-def run_prepared_flow(problem: Problem, store: str, client: Client, progress: bool = False) -> dict:
+def run_prepared_flow(
+    problem: Problem,
+    store: str,
+    client: Client,
+    progress: bool = False,
+    optimized: Callable[[], None] | None = None,
+) -> dict:
     """``run_flow`` for a problem already checked, and its model built, on ``client``'s
-    cluster (what the command line does before Prefect has started, to fail in seconds)."""
+    cluster (what the command line does before Prefect has started, to fail in seconds);
+    ``optimized`` is called once the cluster is no longer needed (before the analysis)."""
     mark("flow-started")
     setup_flow(problem.spec, store, client, problem)
     mark("setup-done")
     best = optimize_flow(store, progress=progress, client=client)
     mark("optimize-done")
+    if optimized is not None:
+        optimized()
     result = {**best, "store": store, **analyze_flow(store)}
     return {**result, "catalog": push_to_catalog([store])}  # when NEUROPTIMUS_CATALOG_URL is set
 

@@ -17,7 +17,7 @@ import logging
 import sys
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -323,10 +323,12 @@ def connect(config: ClusterConfig) -> Iterator[Client]:
     """A client of the configured cluster: a running one (``address``) or a new one that is
     shut down on exit."""
     if config.address:
-        with _client(config, config.address) as client:
+        with closing(_client(config, config.address)) as client:
             yield client
         return
-    with make_cluster(config) as cluster, _client(config, cluster) as client:
+    # closing, not the client's own context: that one may only be left in the thread that
+    # entered it, and a command stops its cluster in the background (see flows.early_close)
+    with make_cluster(config) as cluster, closing(_client(config, cluster)) as client:
         yield client
 
 
