@@ -9,6 +9,7 @@ when the run has finished. ``write_report_file`` uses the process if one was sta
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -32,6 +33,9 @@ def _serve(connection: Connection) -> None:
         import analysis.report  # noqa: F401  # the point of the process: import early
     except Exception:  # reported when the report is asked for, by the same import
         pass
+    # The libraries' objects live as long as the process: out of the collector's sight, a
+    # report's figures are built faster (no collections scanning them again and again).
+    gc.freeze()
     while (request := connection.recv()) is not None:
         try:
             reply = (True, str(_render(*request)))
