@@ -19,6 +19,7 @@ migrations; a migrated copy kept per Prefect version is copied instead.
 from __future__ import annotations
 
 import atexit
+import gc
 import hashlib
 import json
 import os
@@ -222,8 +223,10 @@ class SharedServer:
             "PREFECT_UI_ENABLED": "0",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "0",  # a server of one user's commands
             # nothing reads its events back (no UI, no automations): neither stored, vacuumed
-            # nor streamed out; the task runs are still recorded
+            # nor streamed out, nor turned into task-run rows (whose batched writes held
+            # SQLite's lock for ~2 s, stalling the next subflow's start)
             "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "0",
+            "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "0",
             "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "0",
             "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "0",
             "PREFECT_SERVER_EVENTS_STREAM_OUT_ENABLED": "0",
@@ -346,7 +349,9 @@ def server_app():
         idle_s = float(os.environ.get(IDLE, DEFAULT_IDLE_S))
         args = (Path(folder), idle_s)
         threading.Thread(target=_leave_when_idle, args=args, name="idle", daemon=True).start()
-    return create_app(ephemeral=True, final=True)
+    app = create_app(ephemeral=True, final=True)
+    gc.freeze()  # Prefect's schemas and routes live as long as the server: never collected
+    return app
 
 
 def _leave_when_idle(folder: Path, idle_s: float) -> None:
