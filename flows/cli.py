@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import sys
@@ -222,6 +223,9 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
         from flows.run import run_prepared_flow
 
         mark("flows-imported")
+        # what is imported lives as long as the command: the collector need not rescan it
+        # (a tenth of a second less in the flows' first calls)
+        gc.freeze()
         prefect_state.wait()
         mark("prefect-ready")
         if not prefect_state.warm:
