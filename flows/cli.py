@@ -199,9 +199,9 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
         _fail(str(error))
     mark("checked")
     with ExitStack() as started:
-        # The report's libraries import in a process of their own while the flows run; from
-        # the start when Prefect's server runs already (else that CPU goes to the server's
-        # start, and the import to when this process and the server take turns).
+        # The report's libraries import in a process of their own while the flows run: from
+        # the start when Prefect's server runs already, else once this process has done its
+        # own start and only waits for the server (earlier, the import would slow it).
         started.callback(mark, "report-process-closed")
         if prefect_state.warm:
             started.enter_context(early_report_process())
@@ -226,10 +226,10 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
         # what is imported lives as long as the command: the collector need not rescan it
         # (a tenth of a second less in the flows' first calls)
         gc.freeze()
-        prefect_state.wait()
-        mark("prefect-ready")
         if not prefect_state.warm:
             started.enter_context(early_report_process())
+        prefect_state.wait()
+        mark("prefect-ready")
         try:
             result = run_prepared_flow(
                 prepared, str(store), client, progress=True, optimized=cluster.close_soon
