@@ -50,14 +50,14 @@ def _cost(figure) -> int:
     return 6 * panels + glyphs
 
 
-def _halves(figures: Sequence) -> tuple[list[int], list[int]]:
-    """Indices of two groups of about equal rendering cost (largest figures first)."""
+def _halves(costs: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Indices of two groups of about equal total cost (largest first)."""
     groups: tuple[list[int], list[int]] = ([], [])
     totals = [0, 0]
-    for index in sorted(range(len(figures)), key=lambda i: -_cost(figures[i])):
+    for index in sorted(range(len(costs)), key=lambda i: -costs[i]):
         lighter = totals.index(min(totals))
         groups[lighter].append(index)
-        totals[lighter] += _cost(figures[index])
+        totals[lighter] += costs[index]
     return groups
 
 
@@ -79,8 +79,10 @@ def _in_child(build: Build) -> tuple[int, int]:
         # parent does: its figures get globally unique ids instead
         settings.simple_ids.set_value(False)
         try:
-            figures = _figures(build()[1])
-            payload = pickle.dumps((True, render([figures[i] for i in _halves(figures)[1]])))
+            title, blocks = build()
+            figures = _figures(blocks)
+            rendered = render([figures[i] for i in _halves(_costs(figures))[1]])
+            payload = pickle.dumps((True, (_fingerprint(title, blocks), rendered)))
         except BaseException as error:  # the parent renders them itself
             payload = pickle.dumps((False, f"{type(error).__name__}: {error}"))
         with os.fdopen(writing, "wb") as pipe:
@@ -90,7 +92,9 @@ def _in_child(build: Build) -> tuple[int, int]:
     return pid, reading
 
 
-def _collect(pid: int, reading: int) -> Rendered | None:
+def _collect(pid: int, reading: int, fingerprint: tuple) -> Rendered | None:
+    """The copy's half; None if it failed, or built another page than the parent's
+    ``fingerprint`` (its HTML and figure sizes: a run store that grew between the builds)."""
     with os.fdopen(reading, "rb") as pipe:
         payload = pipe.read()
     os.waitpid(pid, 0)
@@ -98,11 +102,19 @@ def _collect(pid: int, reading: int) -> Rendered | None:
         ok, value = pickle.loads(payload)
     except Exception:  # the copy died before it wrote (killed, out of memory)
         return None
-    return value if ok else None
+    return value[1] if ok and value[0] == fingerprint else None
 
 
 def _figures(blocks: Sequence) -> list:
     return [block for block in blocks if not isinstance(block, str)]
+
+
+def _costs(figures: Sequence) -> list[int]:
+    return [_cost(figure) for figure in figures]
+
+
+def _fingerprint(title: str, blocks: Sequence) -> tuple:
+    return title, [block if isinstance(block, str) else _cost(block) for block in blocks]
 
 
 def _build_and_render(build: Build) -> tuple[str, list, Rendered]:
@@ -113,14 +125,16 @@ def _build_and_render(build: Build) -> tuple[str, list, Rendered]:
         title, blocks = build()
         return title, blocks, render(_figures(blocks))
     pid, reading = _in_child(build)
+    fingerprint: tuple = ()
     try:
         title, blocks = build()
         figures = _figures(blocks)
-        mine, theirs = _halves(figures)
+        fingerprint = _fingerprint(title, blocks)
+        mine, theirs = _halves(_costs(figures))
         own_items, scripts = render([figures[i] for i in mine])
     finally:
-        other = _collect(pid, reading)
-    if other is None or len(other[0]) != len(theirs):
+        other = _collect(pid, reading, fingerprint)
+    if other is None:
         other = render([figures[i] for i in theirs])
     items = dict(zip(mine, own_items, strict=True)) | dict(zip(theirs, other[0], strict=True))
     scripts = [*dict.fromkeys(scripts + other[1])]  # the scripts both halves need, once

@@ -10,26 +10,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from analysis.report import write_report
 
 UUID = re.compile(r'"id": "[0-9a-f]{8}-[0-9a-f]{4}-')  # the copy's model ids (see bokeh_page)
 ITEMS = re.compile(r'<script type="application/json" id="figures">(.*?)</script>', re.S)
 
 
-def _write_in_fresh_process(store: Path, page: Path, copy_fails: bool = False) -> str:
-    """write_report(path) in a new process: one thread, so it forks a copy; with
-    ``copy_fails`` the copy dies as it starts building (killed, out of memory)."""
+def _write_in_fresh_process(store: Path, page: Path, copy: str = "renders") -> str:
+    """write_report(path) in a new process: one thread, so it forks a copy; the copy
+    ``dies`` as it starts building (killed, out of memory) or builds a page that ``differs``
+    (a store that grew meanwhile), or ``renders`` its share."""
     script = f"""
 import os
 from analysis import report
 parent = os.getpid()
-if {copy_fails}:
-    build = report.report_parts
-    def dying(store):
-        if os.getpid() != parent:
-            os._exit(3)
-        return build(store)
-    report.report_parts = dying
+build = report.report_parts
+def in_copy(store):
+    if os.getpid() != parent and {copy!r} == "dies":
+        os._exit(3)
+    parts = build(store)
+    return parts + ["<p>one more</p>"] if os.getpid() != parent and {copy!r} == "differs" else parts
+report.report_parts = in_copy
 report.write_report({str(store)!r}, {str(page)!r})
 """
     subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
@@ -50,9 +53,10 @@ def test_two_processes_render_what_one_does(store, tmp_path):
     assert _figures(forked) == _figures(alone) and len(_figures(alone)) >= 7
 
 
-def test_a_copy_that_dies_leaves_its_share_to_the_parent(store, tmp_path):
-    page = _write_in_fresh_process(store.path, tmp_path / "report.html", copy_fails=True)
-    assert not UUID.search(page)  # every figure rendered by the parent
+@pytest.mark.parametrize("copy", ["dies", "differs"])
+def test_a_copy_that_fails_leaves_its_share_to_the_parent(store, tmp_path, copy):
+    page = _write_in_fresh_process(store.path, tmp_path / "report.html", copy)
+    assert not UUID.search(page) and "one more" not in page  # all rendered by the parent
     assert _figures(page) == _figures(write_report(store, tmp_path / "alone.html").read_text())
 
 
