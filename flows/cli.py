@@ -26,6 +26,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The temporary local server of a run can be slow to start on a busy machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
+# True when the process is the command's alone (the console script, python -m flows.cli),
+# not a caller's that runs the command line in-process (a test's CliRunner, a notebook).
+_own_process = False
+
 app = typer.Typer(
     help="Fit neuron-model parameters to data: run, resume and inspect optimizations.",
     no_args_is_help=True,
@@ -223,9 +227,11 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
         from flows.run import run_prepared_flow
 
         mark("flows-imported")
-        # what is imported lives as long as the command: the collector need not rescan it
-        # (a tenth of a second less in the flows' first calls)
-        gc.freeze()
+        # What is imported lives as long as the command: the collector need not rescan it (a
+        # tenth of a second less in the flows' first calls). Only in the command's own
+        # process: frozen objects are never collected, and a caller's garbage would stay.
+        if _own_process:
+            gc.freeze()
         if not prefect_state.warm:
             started.enter_context(early_report_process())
         prefect_state.wait()
@@ -521,6 +527,8 @@ def run_and_exit(application: typer.Typer) -> None:
     down (freeing thousands of modules' objects: about a second). The exit hooks the libraries
     registered still run first (they send Prefect's queued logs, stop a temporary server
     Prefect started itself, flush the logs); a failure exits the usual way."""
+    global _own_process
+    _own_process = True
     try:
         application()
     except SystemExit as done:
