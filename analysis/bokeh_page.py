@@ -79,10 +79,9 @@ def _in_child(build: Build) -> tuple[int, int]:
         # parent does: its figures get globally unique ids instead
         settings.simple_ids.set_value(False)
         try:
-            title, blocks = build()
-            figures = _figures(blocks)
-            rendered = render([figures[i] for i in _halves(_costs(figures))[1]])
-            payload = pickle.dumps((True, (_fingerprint(title, blocks), rendered)))
+            figures, costs, fingerprint = _plan(*build())
+            rendered = render([figures[i] for i in _halves(costs)[1]])
+            payload = pickle.dumps((True, (fingerprint, rendered)))
         except BaseException as error:  # the parent renders them itself
             payload = pickle.dumps((False, f"{type(error).__name__}: {error}"))
         with os.fdopen(writing, "wb") as pipe:
@@ -109,12 +108,13 @@ def _figures(blocks: Sequence) -> list:
     return [block for block in blocks if not isinstance(block, str)]
 
 
-def _costs(figures: Sequence) -> list[int]:
-    return [_cost(figure) for figure in figures]
-
-
-def _fingerprint(title: str, blocks: Sequence) -> tuple:
-    return title, [block if isinstance(block, str) else _cost(block) for block in blocks]
+def _plan(title: str, blocks: Sequence) -> tuple[list, list[int], tuple]:
+    """The figures among ``blocks``, their costs, and the page's fingerprint (its HTML and
+    figure sizes in order), which the parent and its copy compare."""
+    figures = _figures(blocks)
+    costs = [_cost(figure) for figure in figures]
+    html = [block if isinstance(block, str) else None for block in blocks]  # None: a figure
+    return figures, costs, (title, html, costs)
 
 
 def _build_and_render(build: Build) -> tuple[str, list, Rendered]:
@@ -128,9 +128,8 @@ def _build_and_render(build: Build) -> tuple[str, list, Rendered]:
     fingerprint: tuple = ()
     try:
         title, blocks = build()
-        figures = _figures(blocks)
-        fingerprint = _fingerprint(title, blocks)
-        mine, theirs = _halves(_costs(figures))
+        figures, costs, fingerprint = _plan(title, blocks)
+        mine, theirs = _halves(costs)
         own_items, scripts = render([figures[i] for i in mine])
     finally:
         other = _collect(pid, reading, fingerprint)
