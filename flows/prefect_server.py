@@ -346,8 +346,7 @@ def server_app():
         home = Path(os.environ["PREFECT_HOME"])
         (home / "holder").write_text(holder_token())
         atexit.register(shutil.rmtree, home, True)
-        idle_s = float(os.environ.get(IDLE, DEFAULT_IDLE_S))
-        args = (Path(folder), idle_s)
+        args = (Path(folder), idle_seconds())  # as the command that launched it read it
         threading.Thread(target=_leave_when_idle, args=args, name="idle", daemon=True).start()
     app = create_app(ephemeral=True, final=True)
     gc.freeze()  # Prefect's schemas and routes live as long as the server: never collected
