@@ -210,7 +210,7 @@ QUIET = {
 # (the compute-task messages, with each chunk's parameter values, and the client's graphs),
 # transitions and events, and its last 100 computations: with the defaults (1000, 100) the
 # flow process held the last ~100 generations and grew all through a run (+5 % of its
-# memory from generation 10 to 100 on UC1; +2.0 %, level from generation 60, with these).
+# memory from generation 10 to 100 on UC1; +2.2–2.4 %, level from generation 60, with these).
 BOUNDED_HISTORY = {
     "distributed.admin.low-level-log-length": 10,
     "distributed.diagnostics.computations.max-history": 10,
