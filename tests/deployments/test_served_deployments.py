@@ -5,6 +5,7 @@ headless Chromium, and Ctrl-C stops everything. One server serves the whole modu
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -99,6 +100,7 @@ def test_custom_run_form_draws_the_problem_and_submits_it(served):
     problem's fields are drawn, and Submit sends a problem the flow accepts."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing: the UI form cannot be checked without Chromium")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with served.api() as client:
@@ -134,6 +136,8 @@ def test_custom_run_form_draws_the_problem_and_submits_it(served):
                     )
                     for value in ("hh", "gnabar_hh", "soma.gkbar_hh", "0.001", "1", "40000"):
                         assert value in values, f"{ui or '/'}: no field holds {value!r}"
+                with contextlib.suppress(PlaywrightTimeout):  # the form has all it fetches
+                    page.wait_for_load_state("networkidle", timeout=30_000)
                 page.get_by_role("button", name="Submit").click()  # the V1 form, as is
                 # What Submit must do is create the flow run (through the UI's validation and
                 # the API, slow on a busy machine); the page then moves on to that run.
