@@ -23,7 +23,7 @@ from optimization.hang_watchdog import HUNG, HangWatchdog, fingerprint, watched
 from optimization.problem import Problem
 from optimization.simulators import Trace
 from optimization.walltime import WalltimeDrain
-from optimization.worker_deaths import DEATHS, Death, DeathRecorder, death_message
+from optimization.worker_deaths import DEATHS, Death, DeathRecorder, death_key, death_message
 
 # -- on the workers -----------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ class _Task:
     chunk: int
     row: int | None = None
     losses: int = 0
-    lost_with: list[str] = field(default_factory=list)  # addresses of the workers that died
+    lost_with: list[str] = field(default_factory=list)  # death_keys of the workers that died
 
 
 class DaskEvaluator:
@@ -173,13 +173,13 @@ class DaskEvaluator:
         """The death of a worker that individual ``name`` (run alone by ``task``) killed, as its
         nanny reported it: among all the workers the task was lost with, since a report can
         come after the evaluator stopped waiting for it. ``deaths`` caches the reports."""
-        for address in task.lost_with:
+        for key in task.lost_with:
             # the newest loss is waited for once; the earlier ones only looked up again
-            patience = 0.0 if address in deaths else _DEATH_REPORT_S
+            patience = 0.0 if key in deaths else _DEATH_REPORT_S
             deadline = time.monotonic() + patience
-            while (death := deaths.get(address)) is None:
-                death = self.client.get_metadata([DEATHS, address], default=None)
-                deaths[address] = death
+            while (death := deaths.get(key)) is None:
+                death = self.client.get_metadata([DEATHS, key], default=None)
+                deaths[key] = death
                 if death is not None or time.monotonic() >= deadline:
                     break
                 time.sleep(0.05)
@@ -208,7 +208,7 @@ class DaskEvaluator:
                 first = starts[task.chunk] + (task.row or 0)
                 on_result(np.arange(first, first + len(result.total)), result)
 
-        deaths: dict[str, Death | None] = {}  # by worker address, this generation
+        deaths: dict[str, Death | None] = {}  # by death_key, this generation
 
         def submit(pieces: list[_Task]) -> None:
             rows = [
@@ -237,8 +237,9 @@ class DaskEvaluator:
                 return
             values = chunks[task.chunk][task.row]
             name = fingerprint(self.problem.key, values)
-            address = getattr(getattr(error, "last_worker", None), "address", None)
-            task.lost_with += [address] if address else []
+            dead = getattr(error, "last_worker", None)  # the scheduler's WorkerState
+            if getattr(dead, "nanny", None) and getattr(dead, "pid", None):
+                task.lost_with.append(death_key(dead.nanny, dead.pid))
             death = None if name in self._hung else self._blame(task, name, deaths)
             if death is not None and death["running"] == name:
                 message, seconds = death_message(death["exitcode"]), death["seconds"]

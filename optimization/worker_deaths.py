@@ -1,8 +1,9 @@
 """How a worker process died, and running what: its nanny (the process that started it) sees
 the exit code, and the evaluation slot the worker shares with it (``hang_watchdog``) names the
-individual it was evaluating. The nanny records both on the scheduler under the worker's
-address, so that the evaluator can tell an individual that kills its process (a segfault or an
-abort in a mechanism, the out-of-memory killer) from a worker lost for another reason."""
+individual it was evaluating. The nanny records both on the scheduler under its own address and
+the process id (what the scheduler knows of every worker it loses), so that the evaluator can
+tell an individual that kills its process (a segfault or an abort in a mechanism, the
+out-of-memory killer) from a worker lost for another reason."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from distributed import NannyPlugin
 from optimization.evaluation import worker_label
 from optimization.hang_watchdog import SLOT, open_slot, slot_path
 
-DEATHS = "neuroptimus-deaths"  # scheduler metadata: worker address → Death
+DEATHS = "neuroptimus-deaths"  # scheduler metadata: death_key → Death
+
+
+def death_key(nanny_address: str, pid: int) -> str:
+    """Where the death of process ``pid`` of the nanny at ``nanny_address`` is recorded. Not
+    the worker's address: a nanny learns that only after the scheduler has registered the
+    worker (and may have given it a task), and it is the replacement's soon after a death."""
+    return f"{nanny_address}/{pid}"
 
 
 class Death(TypedDict):
@@ -51,7 +59,8 @@ class DeathRecorder(NannyPlugin):
     Distributed has no hook for a worker's exit, so the plugin looks at the nanny's worker
     process every ``interval_s``: a new process needs seconds to start, which is more than
     enough to see it before it can run (and die of) anything; each process has its own slot,
-    so a late look still finds what the dead one was running."""
+    so a late look still finds what the dead one was running, and files it under the dead
+    process's id."""
 
     name = "neuroptimus-death-recorder"
     idempotent = True
@@ -62,8 +71,8 @@ class DeathRecorder(NannyPlugin):
     def setup(self, nanny) -> None:
         from tornado.ioloop import PeriodicCallback
 
-        # distributed's WorkerProcess and its AsyncProcess (which keeps the exit code)
-        self._watched: tuple[object, object] | None = None
+        # distributed's AsyncProcess of the worker (which keeps the exit code)
+        self._watched: object | None = None
         self._recorded: object | None = None
         self._callback = PeriodicCallback(lambda: self._check(nanny), self.interval_s * 1000)
         self._callback.start()
@@ -72,16 +81,16 @@ class DeathRecorder(NannyPlugin):
         self._callback.stop()
 
     async def _check(self, nanny) -> None:
-        if self._watched is not None and self._watched[1].exitcode is not None:
-            (worker, process), self._watched = self._watched, None
+        if self._watched is not None and self._watched.exitcode is not None:
+            process, self._watched = self._watched, None
             self._recorded = process
-            await self._record(nanny, worker.worker_address, process)
+            await self._record(nanny, process)
         worker = getattr(nanny, "process", None)
         process = getattr(worker, "process", None)
         if self._watched is None and process is not None and process is not self._recorded:
-            self._watched = (worker, process)
+            self._watched = process
 
-    async def _record(self, nanny, address: str | None, process) -> None:
+    async def _record(self, nanny, process) -> None:
         running, seconds = None, None
         path = slot_path(nanny.address, process.pid)
         slot = open_slot(path, create=False)
@@ -91,12 +100,13 @@ class DeathRecorder(NannyPlugin):
             if deadline and pid == process.pid:  # its evaluation had not ended
                 running, seconds = name.decode(), time.monotonic() - started
         path.unlink(missing_ok=True)  # the process is gone: its slot too
-        if address is None or process.exitcode == 0:
-            return  # it never joined the cluster, or it ended cleanly
+        if process.exitcode == 0:
+            return  # it ended cleanly
         death = Death(
             exitcode=process.exitcode,
             running=running,
             seconds=seconds,
             worker=worker_label(process.pid),
         )
-        await nanny.scheduler.set_metadata(keys=[DEATHS, address], value=dict(death))
+        key = death_key(nanny.address, process.pid)
+        await nanny.scheduler.set_metadata(keys=[DEATHS, key], value=dict(death))
