@@ -70,7 +70,9 @@ class CMAES(Algorithm):
         if not sigma > 0:
             raise ValueError(f"{describe(self.info)}: setting 'sigma' must be positive")
         mean = start_point(self.info, self.settings["x0"], dimension)
-        with library_errors(self.info, "setup"):
+        # Below 4 the library's mu is 1, its rank-mu rate 0, and two of the bounds it takes
+        # the minimum of divide by that 0 (the minimum is then the finite third): no warning.
+        with library_errors(self.info, "setup"), np.errstate(divide="ignore"):
             self._cma = _cma_class()(
                 mean=mean,
                 sigma=sigma,

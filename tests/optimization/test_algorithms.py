@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -298,6 +299,15 @@ def test_unknown_algorithm_lists_the_known_names():
 def test_cmaes_needs_two_individuals():
     with pytest.raises(ValueError, match="population"):
         create_algorithm("cmaes", 3, 1, 0, {})
+
+
+@pytest.mark.parametrize("population", [2, 3])
+def test_cmaes_with_a_small_population_runs_without_warnings(population):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the library divides by its zero rank-mu rate here
+        algorithm = create_algorithm("cmaes", 3, population, 0, {})
+        for _ in range(3):
+            step(algorithm)
 
 
 # --- registry ------------------------------------------------------------------------------
