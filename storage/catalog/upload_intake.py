@@ -1,0 +1,194 @@
+"""Taking in an upload for the API and the pages' upload form: check its files (with
+``uploads``), place them in the app's files folder and write the run's row together, then
+queue the server's verification of a new run."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import BackgroundTasks, HTTPException, Request, UploadFile
+
+from storage.catalog import uploads
+from storage.catalog.repository import Catalog, Principal
+from storage.catalog.request_helpers import catalog_of, remove_file
+from storage.catalog.schema import CatalogRun
+
+log = logging.getLogger(__name__)
+
+STAGING = ".staging"  # scratch folders of uploads being checked, inside ``files``
+
+Verifier = Callable[[CatalogRun], dict]
+
+
+def accept_upload(
+    request: Request,
+    principal: Principal,
+    metadata: UploadFile,
+    store: UploadFile | None = None,
+    archive: UploadFile | None = None,
+    visibility: str = "public",
+    *,
+    run_id: str | None = None,
+    background: BackgroundTasks | None = None,
+) -> dict[str, Any]:
+    """Check an upload, then place its files and write its row together: a refused upload
+    leaves neither a row nor a file. Raises ``UploadError``, ``HTTPException`` or the
+    catalog's errors (the API turns them into JSON; the pages' upload form may show them).
+    Returns ``{run_id, created, use_case, fingerprint, url, warnings}``; with ``background``,
+    a new run is verified afterwards when the app has a verifier."""
+    limits: uploads.UploadLimits = request.app.state.limits
+    files: Path = request.app.state.files
+    run = uploads.read_run(
+        _read_limited(metadata, "metadata.json", limits.max_metadata_bytes), limits
+    )
+    if run_id is not None and run_id != run.run_id:
+        raise HTTPException(
+            422, f"the address names run {run_id}, but metadata.json describes run {run.run_id}."
+        )
+    staging = files / STAGING / uuid.uuid4().hex
+    staging.mkdir(parents=True)
+    try:
+        staged: dict[str, tuple[Path, str]] = {}  # kind → (staged file, final name)
+        if store is not None and store.filename:
+            path = _save(store, staging / "store.zip", "store.zip", limits.max_bytes)
+            uploads.check_same_run(run, uploads.read_store(path, staging, limits))
+            staged["store"] = (path, f"runs/{run.run_id}/store.zip")
+        if archive is not None and archive.filename:
+            suffix = uploads.archive_suffix(archive.filename)
+            path = _save(archive, staging / f"archive{suffix}", "the archive", limits.max_bytes)
+            uploads.check_archive(path, archive.filename, limits)
+            staged["archive"] = (path, f"runs/{run.run_id}/archive{suffix}")
+        with request.app.state.upload_lock:
+            result, dropped = _place_and_record(request, run, principal, visibility, staged)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_empty(files / STAGING)
+    if background is not None:
+        _schedule_verification(request, background, result.run_id, result.created, principal)
+    warnings = []
+    if run.use_case.kind == "weak":
+        warnings.append(
+            "the original tool's metadata names its problem but does not hash its "
+            "files: runs of it are grouped by names and bounds only."
+        )
+    if run.state == "partial":
+        warnings.append("the run is unfinished: it is listed but left out of leaderboards.")
+    for kind in dropped:
+        warnings.append(
+            f"the run was already in the catalog without this {kind}, and a re-upload does "
+            f"not change a run: the {kind} was not added (delete the run, then upload both)."
+        )
+    return {
+        "run_id": result.run_id,
+        "created": result.created,
+        "use_case": result.use_case_slug,
+        "fingerprint": run.use_case.fingerprint,
+        "url": f"/api/v1/runs/{result.run_id}",
+        "warnings": warnings,
+    }
+
+
+def _place_and_record(
+    request: Request,
+    run: CatalogRun,
+    principal: Principal,
+    visibility: str,
+    staged: dict[str, tuple[Path, str]],
+) -> tuple[Any, list[str]]:
+    """Move the staged files to their names (unless a file of the same run is already there),
+    write the row, and undo the moves if the catalog refuses the run. Returns the catalog's
+    answer and the kinds of file it did not keep (a re-upload does not change a run)."""
+    files: Path = request.app.state.files
+    catalog = catalog_of(request)
+    placed: list[Path] = []
+    names: dict[str, str | None] = {"store": None, "archive": None}
+    for kind, (path, name) in staged.items():
+        final = files / name
+        names[kind] = name
+        if not final.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(final)
+            placed.append(final)
+    referenced: set[str | None] = set()
+    try:
+        result = catalog.put_run(
+            run,
+            principal,
+            visibility=visibility,
+            store_file=names["store"],
+            archive_file=names["archive"],
+        )
+        kept = catalog.get_run(run.run_id, principal)
+        referenced = {kept.get("store_file"), kept.get("archive_file")}
+    finally:
+        # a file the catalog did not keep (a refused run, or a re-upload of a run that has
+        # its files already) does not stay behind
+        for final in placed:
+            name = final.relative_to(files).as_posix()
+            if name not in referenced:
+                remove_file(files, name)
+    return result, [kind for kind, name in names.items() if name and name not in referenced]
+
+
+def _read_limited(upload: UploadFile, what: str, limit: int) -> bytes:
+    if upload.size is not None and upload.size > limit:
+        raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
+    return data
+
+
+def _save(upload: UploadFile, path: Path, what: str, limit: int) -> Path:
+    if upload.size is not None and upload.size > limit:
+        raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
+    written = 0
+    with open(path, "wb") as sink:
+        while block := upload.file.read(2**20):
+            written += len(block)
+            if written > limit:
+                raise uploads.UploadError(413, f"{what} is larger than {uploads.size_text(limit)}.")
+            sink.write(block)
+    if written == 0:
+        raise uploads.UploadError(400, f"{what} is empty.")
+    return path
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty: another upload is being checked
+
+
+def _schedule_verification(
+    request: Request, background: BackgroundTasks, run_id: str, created: bool, uploader: Principal
+) -> None:
+    verifier: Verifier | None = request.app.state.verifier
+    if verifier is not None and created:  # queued after the response: uploads never wait
+        queue = request.app.state.verifications
+        background.add_task(queue.submit, _verify, catalog_of(request), verifier, run_id, uploader)
+
+
+def _verify(catalog: Catalog, verifier: Verifier, run_id: str, uploader: Principal) -> None:
+    """Re-simulate a new run's claimed best (recorded as the server's check of the upload);
+    a failing verifier is logged, not raised."""
+    try:
+        run = catalog.run_record(run_id)
+        outcome = verifier(run)
+        catalog.record_verification(
+            run_id,
+            by=uploader,
+            method=outcome.get("method", "resimulate-best"),
+            reported=outcome.get("reported"),
+            reproduced=outcome.get("reproduced"),
+            ok=bool(outcome.get("ok")),
+            details={**outcome, "checked_by": "server"},
+        )
+    except Exception as error:  # a model that cannot run here, its data unreachable …
+        log.warning("run %s not verified: %s: %s", run_id, type(error).__name__, error)
