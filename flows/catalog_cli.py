@@ -383,7 +383,8 @@ def reproduce(
     """Rerun a catalogued run with its problem, algorithm, budget and seed, and compare:
     "identical" (bit for bit: expected with the same package versions), "within tolerance",
     or "differs" (exit code 1)."""
-    from flows.cli import _checked_run, _cluster
+    from flows.cli import _checked_run
+    from flows.cli_common import cluster_config
     from flows.prefect_state import private_prefect_state
     from storage.catalog.ingest import IngestError, run_from_store
     from storage.catalog.reproduce import ReproduceError, compare_runs, local_problem, problem_yaml
@@ -402,7 +403,7 @@ def reproduce(
     store = folder / f"rerun-{time.strftime('%Y%m%d-%H%M%S')}.zarr"
     typer.echo(f"rerunning {original.optimization_name} (seed {original.seed}) into {store}")
     with private_prefect_state() as prefect_state:
-        _checked_run(spec, store, _cluster(cluster, workers), prefect_state)
+        _checked_run(spec, store, cluster_config(cluster, workers), prefect_state)
     try:
         rerun = run_from_store(store)
     except IngestError as error:

@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -16,7 +15,17 @@ from typing import Annotated
 
 import typer
 
-from flows import catalog_cli
+from flows import benchmark_cli, catalog_cli
+from flows.cli_common import (
+    PREFECT_STATE,
+    ClusterOption,
+    ProblemArg,
+    cluster_config,
+    fail,
+    load,
+    prefect_ready,
+    user_errors,
+)
 from flows.phases import mark
 
 # Prefect's own INFO lines would drown the progress bar; --verbose brings them back.
@@ -35,94 +44,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-benchmark_app = typer.Typer(help="Measure the framework (not timed tests).", no_args_is_help=True)
-app.add_typer(benchmark_app, name="benchmark")
+app.add_typer(benchmark_cli.app, name="benchmark")
 features_app = typer.Typer(help="eFEL feature statistics files.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
 app.add_typer(catalog_cli.app, name="catalog")
-
-ProblemArg = Annotated[
-    str,
-    typer.Argument(
-        help="A use-case name (hh, vclamp, ca1-passive, ca1-simplified) or the path of a "
-        "problem YAML file."
-    ),
-]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
-def _load(problem: str):
-    from optimization.spec import SpecError, load_problem
-    from usecases import problem_path
-
-    try:
-        return load_problem(problem_path(problem))
-    except SpecError as error:
-        _fail(str(error))
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Mistakes the user can fix: reported in one line, never as a traceback."""
-    from tasks.retry import user_mistakes
-
-    return user_mistakes()
-
-
-@contextmanager
-def _prefect() -> Iterator[None]:
-    """Prefect's state for this command (see PREFECT_STATE), ready when the block starts."""
-    from flows.prefect_state import private_prefect_state
-
-    with private_prefect_state() as state:
-        state.wait()
-        yield
-
-
-PREFECT_STATE = (
-    "Prefect's state: unless PREFECT_API_URL or PREFECT_HOME is set (in the environment or the "
-    "active Prefect profile), the command's flow runs go to a Prefect server of this host, kept "
-    "with its database in a local temporary folder, so that commands started at once on nodes "
-    "sharing a home directory never share one SQLite file; the first command starts it, the "
-    "next ones find it warm, and it leaves after NEUROPTIMUS_PREFECT_IDLE seconds unused "
-    "(default 600; 0: with the last command). Set PREFECT_API_URL to record the runs on a "
-    "Prefect server of your own instead."
-)
 
 
 def _verbose(verbose: bool) -> None:
     if verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
-
-
-ClusterOption = Annotated[
-    str,
-    typer.Option(
-        "--cluster",
-        help="Cluster profile: a name in deployments/clusters (local, slurm, pbs …) or the path "
-        "of a profile YAML file.",
-    ),
-]
-
-
-def _cluster(profile: str, workers: int | None):
-    """The cluster profile, with --workers (if given) as its number of workers."""
-    from flows.cluster_profiles import load_profile
-    from optimization.cluster import ClusterError
-
-    try:
-        config = load_profile(profile)
-    except ClusterError as error:
-        _fail(str(error))
-    if workers is None:
-        return config
-    # a fixed number of workers replaces the profile's adaptive bounds
-    return config.model_copy(
-        update={"workers": workers, "adapt_minimum": None, "adapt_maximum": None}
-    )
 
 
 def _print_result(result: dict) -> None:
@@ -169,15 +99,15 @@ def run(
         from optimization.spec import SpecError, with_overrides
         from storage.runs import default_store
 
-        spec = _load(problem)
+        spec = load(problem)
         try:
             spec = with_overrides(
                 spec, algorithm=algorithm, population=population, generations=generations,
                 seed=seed,
             )  # fmt: skip
         except SpecError as error:
-            _fail(str(error))
-        config = _cluster(cluster, workers)
+            fail(str(error))
+        config = cluster_config(cluster, workers)
         store = store or Path(default_store(spec))
         typer.echo(f"run store: {store}")
         result = _checked_run(spec, store, config, prefect_state)
@@ -199,8 +129,8 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
     try:  # milliseconds: before anything starts
         check_algorithm(spec)
         check_new_store(store)
-    except _user_errors() as error:
-        _fail(str(error))
+    except user_errors() as error:
+        fail(str(error))
     mark("checked")
     with ExitStack() as started:
         # The report's libraries import in a process of their own while the flows run: from
@@ -221,8 +151,8 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
             if config.is_local:  # the other workers build the model too, before the flows
                 install_problem(client, prepared)
                 mark("problem-installed")
-        except _user_errors() as error:
-            _fail(str(error))
+        except user_errors() as error:
+            fail(str(error))
         # Prefect and the flows import (a second or more) while the server finishes starting
         from flows.run import run_prepared_flow
 
@@ -240,8 +170,8 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
             result = run_prepared_flow(
                 prepared, str(store), client, progress=True, optimized=cluster.close_soon
             )
-        except _user_errors() as error:
-            _fail(str(error), 1)
+        except user_errors() as error:
+            fail(str(error), 1)
         mark("flow-finished")
     return result
 
@@ -263,31 +193,33 @@ def resume(
     _verbose(verbose)
     from storage.runs import check_resumable
 
-    config = None if cluster is None and workers is None else _cluster(cluster or "local", workers)
+    config = (
+        None if cluster is None and workers is None else cluster_config(cluster or "local", workers)
+    )
     try:
         check_resumable(store)
-    except _user_errors() as error:
-        _fail(str(error))
-    with _prefect():
+    except user_errors() as error:
+        fail(str(error))
+    with prefect_ready():
         from flows.run import resume_flow
 
         try:
             result = resume_flow(str(store), config, progress=True)
-        except _user_errors() as error:
-            _fail(str(error), 1)
+        except user_errors() as error:
+            fail(str(error), 1)
     _print_result(result)
 
 
 @app.command(epilog=PREFECT_STATE)
 def analyze(store: Annotated[Path, typer.Argument(help="Run store.")]) -> None:
     """(Re)write metadata.json and report.html of a run store."""
-    with _prefect():
+    with prefect_ready():
         from flows.analyze import analyze_flow
 
         try:
             paths = analyze_flow(str(store))
-        except _user_errors() as error:
-            _fail(str(error), 1)
+        except user_errors() as error:
+            fail(str(error), 1)
     typer.echo(f"report:   {paths['report']}\nmetadata: {paths['metadata']}")
 
 
@@ -330,12 +262,12 @@ def evaluate(
     from optimization.evaluation import STATUSES, evaluate_one
     from optimization.problem import build_problem
 
-    spec = _load(problem)
+    spec = load(problem)
     values = {p.name: p.true_value for p in spec.parameters}
     if positional is not None:
         texts = [text.strip() for text in positional.split(",")]
         if len(texts) != len(values):
-            _fail(
+            fail(
                 f"--values: {len(texts)} value(s) for {len(values)} parameters "
                 f"({', '.join(values)})"
             )
@@ -343,25 +275,25 @@ def evaluate(
             try:
                 values[name] = float(text)
             except ValueError:
-                _fail(f"--values: {text!r} ({name}) is not a number")
+                fail(f"--values: {text!r} ({name}) is not a number")
     for item in param or []:
         name, sep, text = item.partition("=")
         if not sep or name not in values:
-            _fail(f"--param {item}: expected NAME=VALUE with NAME one of {', '.join(values)}")
+            fail(f"--param {item}: expected NAME=VALUE with NAME one of {', '.join(values)}")
         try:
             values[name] = float(text)
         except ValueError:
-            _fail(f"--param {item}: {text!r} is not a number")
+            fail(f"--param {item}: {text!r} is not a number")
     missing = [name for name, value in values.items() if value is None]
     if missing:
-        _fail(f"give a value for {', '.join(missing)} with --values or --param NAME=VALUE")
+        fail(f"give a value for {', '.join(missing)} with --values or --param NAME=VALUE")
     try:
         with _model_output_to_stderr():
             built = build_problem(spec)
             vector = np.array([values[name] for name in built.space.names])
             errors, status, message, _ = evaluate_one(built, vector)
-    except _user_errors() as error:
-        _fail(str(error), 1)
+    except user_errors() as error:
+        fail(str(error), 1)
     names, weights = built.component_names, built.objective.weights
     total = float(built.objective.total(errors)) if status == 0 else spec.evaluation.penalty
     if as_json:
@@ -435,7 +367,7 @@ def import_settings(
     try:
         result = convert(settings, out, force=force)
     except SettingsImportError as error:
-        _fail(str(error))
+        fail(str(error))
     for line in result.resolved:
         typer.echo(f"resolved  {line}")
     for note in result.notes:
@@ -480,7 +412,7 @@ def serve(
     try:
         supervise(host, port, limit, say=typer.echo)
     except ServeError as error:
-        _fail(str(error), error.code)
+        fail(str(error), error.code)
 
 
 @app.command()
@@ -513,7 +445,7 @@ def explore(
     try:
         serve_explorer(local_stores(stores), port=port, show=show, refresh_seconds=refresh)
     except (StoreError, CatalogClientError) as error:
-        _fail(str(error), 1)
+        fail(str(error), 1)
     except KeyboardInterrupt:
         typer.echo("\nstopped")
 
@@ -557,198 +489,6 @@ if __name__ == "__main__":  # pragma: no cover - `python -m flows.cli`
 
     run_and_exit(full_app)
 
-# -- benchmark commands (`neuroptimus benchmark …`): new ones go at the end of the file ------
-
-
-@benchmark_app.command("overhead", epilog=PREFECT_STATE)
-def benchmark_overhead(
-    problem: ProblemArg = "hh",
-    population: int = 100,
-    generations: int = 100,
-    workers: int = 2,
-    seed: int = 1,
-    csv: Annotated[Path, typer.Option(help="Write the figures here.")] = Path("overhead.csv"),
-    algorithm: Annotated[
-        str | None, typer.Option(help="Instead of the problem's (random: never converges).")
-    ] = None,
-    full_run: Annotated[
-        bool,
-        typer.Option(
-            help="After the per-evaluation timing, a whole run of population × "
-            "generations through the command line."
-        ),
-    ] = True,
-    repeats: Annotated[
-        int | None,
-        typer.Option(help="Timed evaluations (default: about 20 s worth, 3 to 20)."),
-    ] = None,
-) -> None:
-    """One evaluation in the framework vs the bare NEURON simulation of the same model (same
-    values: finitialize + psolve per sweep) and their ratio (python and external models: the
-    framework's evaluation alone, the bare comparison skipped); then where a full run's time
-    and memory go (Prefect and Zarr included). Works on any problem (a bundled name or a
-    problem file); a slow model wants a smaller --population and --generations."""
-    from flows.benchmark import overhead
-
-    try:
-        overhead(_load(problem), population, generations, workers, seed, csv, algorithm,
-                 full_run, repeats)  # fmt: skip
-    except _user_errors() as error:
-        _fail(str(error), 1)
-
-
-@benchmark_app.command("algorithms", epilog=PREFECT_STATE)
-def benchmark_algorithms(
-    problem: ProblemArg,
-    algorithms: Annotated[
-        str, typer.Option(help="Comma-separated algorithm names (see `algorithms`).")
-    ] = "cmaes,inspyred-pso,bluepyopt-ibea,random",
-    seeds: Annotated[int, typer.Option(help="Runs per algorithm, seeds 1…N.")] = 10,
-    population: Annotated[int, typer.Option(help="Individuals per generation.")] = 100,
-    generations: Annotated[int, typer.Option(help="Budget = population × generations.")] = 100,
-    folder: Annotated[
-        Path | None,
-        typer.Option(help="Run stores and comparison (default: runs/benchmark-NAME-TIME)."),
-    ] = None,
-    workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
-    concurrent_runs: Annotated[int, typer.Option(help="Runs optimized at once.")] = 4,
-    thresholds: Annotated[
-        str, typer.Option(help="Errors to count evaluations to (comma-separated).")
-    ] = "1e-10",
-) -> None:
-    """Compare algorithms the paper's way: the same budget, N seeds each, scores and plots.
-
-    An interrupted benchmark continues where it stopped when started again with the same
-    folder: finished runs are reused, interrupted ones resumed. On a folder of finished runs
-    it simulates nothing and rewrites the tables and the page from the stores."""
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    from flows.compare import benchmark_flow, check_algorithms, default_folder
-    from optimization.cluster import ClusterConfig
-    from optimization.spec import SpecError
-
-    spec = _load(problem)
-    names = [name.strip() for name in algorithms.split(",") if name.strip()]
-    try:
-        check_algorithms(names)  # before Prefect starts
-        levels = [float(value) for value in thresholds.split(",") if value.strip()]
-    except SpecError as error:
-        _fail(str(error))
-    except ValueError:
-        _fail(f"--thresholds {thresholds!r}: give numbers separated by commas, e.g. 1e-10,1e-6")
-    flow = benchmark_flow.with_options(task_runner=ThreadPoolTaskRunner(concurrent_runs))
-    folder = folder or Path(default_folder(spec))
-    typer.echo(f"{len(names)} algorithms × {seeds} seeds into {folder}")
-    started = time.perf_counter()
-    with _prefect():
-        try:
-            paths = flow(
-                spec, names, seeds, population, generations, str(folder),
-                ClusterConfig(workers=workers), progress=True, thresholds=levels,
-            )  # fmt: skip
-        except (*_user_errors(), SpecError) as error:
-            _fail(str(error), 1)
-    typer.echo(f"finished in {time.perf_counter() - started:.0f} s")
-    for kind, path in paths.items():
-        typer.echo(f"{kind:<8} {path}")
-
-
-@benchmark_app.command("orchestration")
-def benchmark_orchestration(
-    individuals: Annotated[int, typer.Option(help="Individuals in the generation.")] = 1000,
-    workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 16,
-    repeats: Annotated[int, typer.Option(help="Generations timed per setting.")] = 5,
-    chunks_per_worker: Annotated[
-        str, typer.Option(help="Settings to compare (comma-separated; 0 = a task per individual).")
-    ] = "1,4,16,0",
-) -> None:
-    """Orchestration overhead per individual: a generation of a cheap model (UC1's soma,
-    1 ms simulated, one cost function) mapped onto a LocalCluster of many workers.
-
-    Wall time depends on how busy the machine is, CPU time much less: the client process
-    (client, scheduler, nannies) is the serial part that limits scaling; the workers' CPU
-    beyond the model's own cost is the per-worker price."""
-    from flows.benchmark import orchestration
-
-    settings = [int(text) for text in chunks_per_worker.split(",")]
-    orchestration(_load("hh"), individuals, workers, repeats, settings)
-
-
-@benchmark_app.command("explore")
-def benchmark_explore(
-    evaluations: Annotated[
-        int, typer.Option(help="Individuals in the synthetic store.")
-    ] = 1_000_000,
-    population: Annotated[int, typer.Option(help="Individuals per generation.")] = 1000,
-    store: Annotated[
-        Path | None, typer.Option(help="Keep the synthetic store here (reused if it exists).")
-    ] = None,
-) -> None:
-    """Time opening a store of a million individuals and drawing its parameter space."""
-    from analysis.benchmark_large import run as run_benchmark
-
-    run_benchmark(evaluations, population, store)
-
-
-@benchmark_app.command("serial")
-def benchmark_serial(
-    problem: ProblemArg = "hh",
-    algorithms: Annotated[
-        str, typer.Option(help="Comma-separated names; the last one is the reference.")
-    ] = "pygmo-de,cmaes",
-    evaluations: Annotated[int, typer.Option(help="Evaluations per algorithm.")] = 3000,
-    workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 2,
-    seed: int = 1,
-    output: Annotated[Path, typer.Option(help="CSV file written.")] = Path("serial-benchmark.csv"),
-) -> None:
-    """Wall time per evaluation of serial algorithms (islands) against a batch algorithm on the
-    same cluster, with the same number of evaluations; prints the ratios and writes a CSV."""
-    from flows.compare import check_algorithms
-    from flows.serial_benchmark import serial_benchmark
-    from optimization.spec import SpecError
-
-    names = [name.strip() for name in algorithms.split(",") if name.strip()]
-    try:
-        check_algorithms(names)
-        with _prefect():
-            serial_benchmark(_load(problem), names, evaluations, workers, seed, output)
-    except (*_user_errors(), SpecError) as error:
-        _fail(str(error), 1)
-
-
-@benchmark_app.command("fronts")
-def benchmark_fronts(
-    population: int = 100,
-    generations: int = 20,
-    workers: int = 2,
-    worst_generations: int = 30,
-    pause: Annotated[float, typer.Option(help="Seconds standing in for an evaluation.")] = 1.0,
-    csv: Annotated[Path, typer.Option(help="Write the figures here.")] = Path("fronts.csv"),
-) -> None:
-    """What Pareto fronts and hypervolumes cost: a 12-objective NSGA-II run of UC1 (3
-    amplitudes × 4 costs), and a worst-case front of mutually non-dominated points."""
-    from flows.benchmark_fronts import fronts_benchmark
-
-    fronts_benchmark(_load("hh"), population, generations, workers, worst_generations, pause, csv)
-
-
-@benchmark_app.command("startup")
-def benchmark_startup(
-    problem: ProblemArg = "hh",
-    repeats: Annotated[int, typer.Option(help="Runs timed.")] = 3,
-    output: Annotated[Path, typer.Option(help="CSV file written.")] = Path("startup-benchmark.csv"),
-) -> None:
-    """The fixed cost of `neuroptimus run`: runs of 4 evaluations (population 2, 2 generations,
-    2 workers), each a new process; prints process start → first generation, last generation
-    → exit and their sum (goal: at most 6 s on an idle machine), and writes a CSV."""
-    from flows.startup_benchmark import startup_benchmark
-
-    try:
-        startup_benchmark(problem, repeats, output, say=typer.echo)
-    except RuntimeError as error:
-        _fail(str(error), 1)
-
-
 # -- feature statistics (`neuroptimus features …`) ---------------------------------------------
 
 
@@ -766,7 +506,7 @@ def features_extract(
     try:
         notes = write_features_file(recordings, out)
     except ExtractionError as error:
-        _fail(str(error))
+        fail(str(error))
     for note in notes:
         typer.echo(f"note: {note}")
     typer.echo(f"features file: {out}")

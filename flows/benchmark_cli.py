@@ -1,0 +1,202 @@
+"""``neuroptimus benchmark …``: commands that measure the framework (not timed tests)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli_common import PREFECT_STATE, ProblemArg, fail, load, prefect_ready, user_errors
+
+app = typer.Typer(help="Measure the framework (not timed tests).", no_args_is_help=True)
+
+
+@app.command("overhead", epilog=PREFECT_STATE)
+def benchmark_overhead(
+    problem: ProblemArg = "hh",
+    population: int = 100,
+    generations: int = 100,
+    workers: int = 2,
+    seed: int = 1,
+    csv: Annotated[Path, typer.Option(help="Write the figures here.")] = Path("overhead.csv"),
+    algorithm: Annotated[
+        str | None, typer.Option(help="Instead of the problem's (random: never converges).")
+    ] = None,
+    full_run: Annotated[
+        bool,
+        typer.Option(
+            help="After the per-evaluation timing, a whole run of population × "
+            "generations through the command line."
+        ),
+    ] = True,
+    repeats: Annotated[
+        int | None,
+        typer.Option(help="Timed evaluations (default: about 20 s worth, 3 to 20)."),
+    ] = None,
+) -> None:
+    """One evaluation in the framework vs the bare NEURON simulation of the same model (same
+    values: finitialize + psolve per sweep) and their ratio (python and external models: the
+    framework's evaluation alone, the bare comparison skipped); then where a full run's time
+    and memory go (Prefect and Zarr included). Works on any problem (a bundled name or a
+    problem file); a slow model wants a smaller --population and --generations."""
+    from flows.benchmark import overhead
+
+    try:
+        overhead(load(problem), population, generations, workers, seed, csv, algorithm,
+                 full_run, repeats)  # fmt: skip
+    except user_errors() as error:
+        fail(str(error), 1)
+
+
+@app.command("algorithms", epilog=PREFECT_STATE)
+def benchmark_algorithms(
+    problem: ProblemArg,
+    algorithms: Annotated[
+        str, typer.Option(help="Comma-separated algorithm names (see `algorithms`).")
+    ] = "cmaes,inspyred-pso,bluepyopt-ibea,random",
+    seeds: Annotated[int, typer.Option(help="Runs per algorithm, seeds 1…N.")] = 10,
+    population: Annotated[int, typer.Option(help="Individuals per generation.")] = 100,
+    generations: Annotated[int, typer.Option(help="Budget = population × generations.")] = 100,
+    folder: Annotated[
+        Path | None,
+        typer.Option(help="Run stores and comparison (default: runs/benchmark-NAME-TIME)."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
+    concurrent_runs: Annotated[int, typer.Option(help="Runs optimized at once.")] = 4,
+    thresholds: Annotated[
+        str, typer.Option(help="Errors to count evaluations to (comma-separated).")
+    ] = "1e-10",
+) -> None:
+    """Compare algorithms the paper's way: the same budget, N seeds each, scores and plots.
+
+    An interrupted benchmark continues where it stopped when started again with the same
+    folder: finished runs are reused, interrupted ones resumed. On a folder of finished runs
+    it simulates nothing and rewrites the tables and the page from the stores."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.compare import benchmark_flow, check_algorithms, default_folder
+    from optimization.cluster import ClusterConfig
+    from optimization.spec import SpecError
+
+    spec = load(problem)
+    names = [name.strip() for name in algorithms.split(",") if name.strip()]
+    try:
+        check_algorithms(names)  # before Prefect starts
+        levels = [float(value) for value in thresholds.split(",") if value.strip()]
+    except SpecError as error:
+        fail(str(error))
+    except ValueError:
+        fail(f"--thresholds {thresholds!r}: give numbers separated by commas, e.g. 1e-10,1e-6")
+    flow = benchmark_flow.with_options(task_runner=ThreadPoolTaskRunner(concurrent_runs))
+    folder = folder or Path(default_folder(spec))
+    typer.echo(f"{len(names)} algorithms × {seeds} seeds into {folder}")
+    started = time.perf_counter()
+    with prefect_ready():
+        try:
+            paths = flow(
+                spec, names, seeds, population, generations, str(folder),
+                ClusterConfig(workers=workers), progress=True, thresholds=levels,
+            )  # fmt: skip
+        except (*user_errors(), SpecError) as error:
+            fail(str(error), 1)
+    typer.echo(f"finished in {time.perf_counter() - started:.0f} s")
+    for kind, path in paths.items():
+        typer.echo(f"{kind:<8} {path}")
+
+
+@app.command("orchestration")
+def benchmark_orchestration(
+    individuals: Annotated[int, typer.Option(help="Individuals in the generation.")] = 1000,
+    workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 16,
+    repeats: Annotated[int, typer.Option(help="Generations timed per setting.")] = 5,
+    chunks_per_worker: Annotated[
+        str, typer.Option(help="Settings to compare (comma-separated; 0 = a task per individual).")
+    ] = "1,4,16,0",
+) -> None:
+    """Orchestration overhead per individual: a generation of a cheap model (UC1's soma,
+    1 ms simulated, one cost function) mapped onto a LocalCluster of many workers.
+
+    Wall time depends on how busy the machine is, CPU time much less: the client process
+    (client, scheduler, nannies) is the serial part that limits scaling; the workers' CPU
+    beyond the model's own cost is the per-worker price."""
+    from flows.benchmark import orchestration
+
+    settings = [int(text) for text in chunks_per_worker.split(",")]
+    orchestration(load("hh"), individuals, workers, repeats, settings)
+
+
+@app.command("explore")
+def benchmark_explore(
+    evaluations: Annotated[
+        int, typer.Option(help="Individuals in the synthetic store.")
+    ] = 1_000_000,
+    population: Annotated[int, typer.Option(help="Individuals per generation.")] = 1000,
+    store: Annotated[
+        Path | None, typer.Option(help="Keep the synthetic store here (reused if it exists).")
+    ] = None,
+) -> None:
+    """Time opening a store of a million individuals and drawing its parameter space."""
+    from analysis.benchmark_large import run as run_benchmark
+
+    run_benchmark(evaluations, population, store)
+
+
+@app.command("serial")
+def benchmark_serial(
+    problem: ProblemArg = "hh",
+    algorithms: Annotated[
+        str, typer.Option(help="Comma-separated names; the last one is the reference.")
+    ] = "pygmo-de,cmaes",
+    evaluations: Annotated[int, typer.Option(help="Evaluations per algorithm.")] = 3000,
+    workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 2,
+    seed: int = 1,
+    output: Annotated[Path, typer.Option(help="CSV file written.")] = Path("serial-benchmark.csv"),
+) -> None:
+    """Wall time per evaluation of serial algorithms (islands) against a batch algorithm on the
+    same cluster, with the same number of evaluations; prints the ratios and writes a CSV."""
+    from flows.compare import check_algorithms
+    from flows.serial_benchmark import serial_benchmark
+    from optimization.spec import SpecError
+
+    names = [name.strip() for name in algorithms.split(",") if name.strip()]
+    try:
+        check_algorithms(names)
+        with prefect_ready():
+            serial_benchmark(load(problem), names, evaluations, workers, seed, output)
+    except (*user_errors(), SpecError) as error:
+        fail(str(error), 1)
+
+
+@app.command("fronts")
+def benchmark_fronts(
+    population: int = 100,
+    generations: int = 20,
+    workers: int = 2,
+    worst_generations: int = 30,
+    pause: Annotated[float, typer.Option(help="Seconds standing in for an evaluation.")] = 1.0,
+    csv: Annotated[Path, typer.Option(help="Write the figures here.")] = Path("fronts.csv"),
+) -> None:
+    """What Pareto fronts and hypervolumes cost: a 12-objective NSGA-II run of UC1 (3
+    amplitudes × 4 costs), and a worst-case front of mutually non-dominated points."""
+    from flows.benchmark_fronts import fronts_benchmark
+
+    fronts_benchmark(load("hh"), population, generations, workers, worst_generations, pause, csv)
+
+
+@app.command("startup")
+def benchmark_startup(
+    problem: ProblemArg = "hh",
+    repeats: Annotated[int, typer.Option(help="Runs timed.")] = 3,
+    output: Annotated[Path, typer.Option(help="CSV file written.")] = Path("startup-benchmark.csv"),
+) -> None:
+    """The fixed cost of `neuroptimus run`: runs of 4 evaluations (population 2, 2 generations,
+    2 workers), each a new process; prints process start → first generation, last generation
+    → exit and their sum (goal: at most 6 s on an idle machine), and writes a CSV."""
+    from flows.startup_benchmark import startup_benchmark
+
+    try:
+        startup_benchmark(problem, repeats, output, say=typer.echo)
+    except RuntimeError as error:
+        fail(str(error), 1)

@@ -1,0 +1,89 @@
+"""What the command line's commands share: errors in one line, a problem by name or path,
+Prefect's state and the cluster profile. Nothing here imports Prefect or the libraries before
+a command needs them (the command line's start stays quick)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+ProblemArg = Annotated[
+    str,
+    typer.Argument(
+        help="A use-case name (hh, vclamp, ca1-passive, ca1-simplified) or the path of a "
+        "problem YAML file."
+    ),
+]
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def load(problem: str):
+    from optimization.spec import SpecError, load_problem
+    from usecases import problem_path
+
+    try:
+        return load_problem(problem_path(problem))
+    except SpecError as error:
+        fail(str(error))
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Mistakes the user can fix: reported in one line, never as a traceback."""
+    from tasks.retry import user_mistakes
+
+    return user_mistakes()
+
+
+@contextmanager
+def prefect_ready() -> Iterator[None]:
+    """Prefect's state for this command (see PREFECT_STATE), ready when the block starts."""
+    from flows.prefect_state import private_prefect_state
+
+    with private_prefect_state() as state:
+        state.wait()
+        yield
+
+
+PREFECT_STATE = (
+    "Prefect's state: unless PREFECT_API_URL or PREFECT_HOME is set (in the environment or the "
+    "active Prefect profile), the command's flow runs go to a Prefect server of this host, kept "
+    "with its database in a local temporary folder, so that commands started at once on nodes "
+    "sharing a home directory never share one SQLite file; the first command starts it, the "
+    "next ones find it warm, and it leaves after NEUROPTIMUS_PREFECT_IDLE seconds unused "
+    "(default 600; 0: with the last command). Set PREFECT_API_URL to record the runs on a "
+    "Prefect server of your own instead."
+)
+
+
+ClusterOption = Annotated[
+    str,
+    typer.Option(
+        "--cluster",
+        help="Cluster profile: a name in deployments/clusters (local, slurm, pbs …) or the path "
+        "of a profile YAML file.",
+    ),
+]
+
+
+def cluster_config(profile: str, workers: int | None):
+    """The cluster profile, with --workers (if given) as its number of workers."""
+    from flows.cluster_profiles import load_profile
+    from optimization.cluster import ClusterError
+
+    try:
+        config = load_profile(profile)
+    except ClusterError as error:
+        fail(str(error))
+    if workers is None:
+        return config
+    # a fixed number of workers replaces the profile's adaptive bounds
+    return config.model_copy(
+        update={"workers": workers, "adapt_minimum": None, "adapt_maximum": None}
+    )
