@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import holoviews as hv
 import numpy as np
 import pytest
 
-from analysis import comparison, pareto_figures, population, selection, traces
+from analysis import comparison, figures, pareto_figures, population, selection, traces
 from analysis.snapshot import read_snapshot
 from tests.analysis.synthetic import simulate_synthetic
 
@@ -151,3 +152,17 @@ def test_convergence_figure_draws_tiny_errors_as_they_are(store):
     tiny = dataclasses.replace(run, curve=np.array([1.0, 1e-5, 1e-20, 0.0]), step=10)
     median = comparison.convergence_figure([tiny]).get(1)
     assert median.dimension_values(1).tolist() == [1.0, 1e-5, 1e-20, 1e-20]
+
+
+def test_a_log_axis_whose_values_are_one_number_is_drawn_around_it(caplog):
+    """A run of one generation: HoloViews would pad the single value's range down to zero,
+    which a log axis cannot show (it warns and draws a default range)."""
+    assert figures.log_limits(np.array([2.0, 2.0]), np.array([2.0])) == {"ylim": (0.2, 20.0)}
+    assert figures.log_limits(np.array([1.0, 2.0])) == {}
+    one_value = hv.Overlay([hv.Curve(([0], [3e-4]))])
+    with caplog.at_level(logging.WARNING):
+        hv.render(one_value.opts(logy=True), backend="bokeh")
+        assert "Logarithmic axis" in caplog.text  # what the limits are for
+        caplog.clear()
+        hv.render(one_value.opts(logy=True, **figures.log_limits(np.array([3e-4]))), "bokeh")
+    assert "Logarithmic axis" not in caplog.text
