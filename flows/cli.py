@@ -64,6 +64,8 @@ def _print_result(result: dict) -> None:
     for name, value in result["parameters"].items():
         typer.echo(f"  {name:<16} {value:.6g}")
     typer.echo(f"report:   {result['report']}\nmetadata: {result['metadata']}")
+    if result.get("model_output"):  # what the model printed, kept off the terminal
+        typer.echo(f"model output: {result['model_output']}")
 
 
 @app.command(epilog=PREFECT_STATE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 from distributed import Client
@@ -13,6 +14,7 @@ from flows.progress import generation_bar
 from flows.run_profile import FlowProfile
 from optimization.cluster import ClusterConfig, client_config, connect
 from optimization.dask_evaluator import DaskEvaluator
+from optimization.model_output import LOG_NAME, Collector
 from optimization.runner import OptimizationRun
 from storage.run_store import RunStore
 from storage.runs import problem_from_store
@@ -71,6 +73,7 @@ def _optimize(
     profile.mark("cluster_starting")  # nothing to start when the run's cluster is given
     with nullcontext(client) if client else connect(cluster) as client:
         evaluator = DaskEvaluator(client, problem)  # configured as connect() was
+        model_output = Collector(client, Path(store) / LOG_NAME)
         profile.mark("cluster_ready")
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
             run.on_results = update  # the bar advances with each result as it arrives
@@ -80,6 +83,7 @@ def _optimize(
                     continue  # the algorithm asked nothing (it has converged)
                 update(run.evaluations, run.stopping.best)
                 artifacts.generation(run.generation, run.evaluations, run_store.best)
+                model_output.due()
                 profile.generation(run.generation)
                 logger.info(
                     "generation %d: %d evaluations, best %.6g, failed %d",
@@ -93,6 +97,8 @@ def _optimize(
         best = run_store.best()
         values = np.array([best["parameters"][name] for name in problem.space.names])
         traces = evaluator.simulate(values)
+        if printed := model_output.now():
+            logger.info("the model printed %d lines: %s", printed, model_output.path)
     run_store.write_arrays(
         "best",
         {
@@ -108,4 +114,7 @@ def _optimize(
     waits = {"seconds": artifacts.seconds, "api_seconds": artifacts.api_seconds}
     run_store.set_attributes(profile=profile.figures(run_store.profile(), waits))
     logger.info("finished: %s; best total error %.6g", reason, best["total"])
-    return {**best, "stop_reason": reason, "evaluations": run.evaluations, "reused": run.reused}
+    return {
+        **best, "stop_reason": reason, "evaluations": run.evaluations, "reused": run.reused,
+        "model_output": str(model_output.path) if model_output.path.is_file() else None,
+    }  # fmt: skip

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optimization.cpus import usable_cpus
 from optimization.lost_jobs import watch_jobs
+from optimization.model_output import ModelOutput
 from optimization.walltime import WalltimeError, lifetime_args, schedule
 
 LOCAL = "distributed.LocalCluster"
@@ -329,6 +330,8 @@ def connect(config: ClusterConfig) -> Iterator[Client]:
     # closing, not the client's own context: that one may only be left in the thread that
     # entered it, and a command stops its cluster in the background (see flows.early_close)
     with make_cluster(config) as cluster, closing(_client(config, cluster)) as client:
+        # what models print goes to a file per worker, collected into the run's store
+        client.register_plugin(ModelOutput())
         yield client
 
 
