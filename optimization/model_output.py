@@ -1,6 +1,6 @@
 """What models print (hoc's ``print`` and ``psection()``, a Python model's ``print``) goes to a
 file of each worker instead of the terminal, where it would bury the progress bar (UC4's model
-prints 25 lines per evaluation). The run collects the files into ``model-output.log`` of its
+prints its cell, 27 lines, at every evaluation). The run collects the files into ``model-output.log`` of its
 store when the optimization ends.
 
 The worker's file descriptor 1 is redirected, since NEURON writes there directly; the file is
