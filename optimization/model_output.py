@@ -1,7 +1,7 @@
 """What models print (hoc's ``print`` and ``psection()``, a Python model's ``print``) goes to a
 file of each worker instead of the terminal, where it would bury the progress bar (UC4's model
-prints its cell, 27 lines, at every evaluation). The run collects the files into ``model-output.log`` of its
-store when the optimization ends.
+prints its cell, 27 lines, at every evaluation). The run collects the files into
+``model-output.log`` of its store every 30 s and when the optimization ends.
 
 The worker's file descriptor 1 is redirected, since NEURON writes there directly; the file is
 in the worker's own folder, so workers on other nodes need no shared file system. On a cluster
