@@ -23,10 +23,11 @@ def positive(values: np.ndarray) -> np.ndarray:
     return np.maximum(values, floor)
 
 
-def log_limits(*columns: np.ndarray) -> dict:
-    """``ylim`` for a log axis whose values are all one number (a run of one generation): the
-    range HoloViews pads around a single value reaches zero, which a log axis cannot show."""
-    values = np.concatenate([np.ravel(column) for column in columns])
+def log_limits(*curves: hv.Curve) -> dict:
+    """``ylim`` for a log axis whose curves' values are all one number (a run of one
+    generation): the range HoloViews pads around a single value reaches zero, which a log axis
+    cannot show."""
+    values = np.concatenate([curve.dimension_values(1) for curve in curves])
     values = values[np.isfinite(values)]
     if len(values) and values.min() == values.max() > 0:
         return {"ylim": (values.min() / 10, values.max() * 10)}
@@ -83,23 +84,19 @@ def convergence_figure(store: Run) -> hv.Overlay:
     """Cumulative minimum error per generation, with each generation's best and median."""
     stats = store.generations()
     generation = np.arange(len(stats["best"]))
-    series = [
-        (positive(stats[name]), label, color, width)
+    lines = [
+        hv.Curve(
+            (generation, positive(stats[name])), "generation", "total error", label=label
+        ).opts(color=color, line_width=width)
         for name, label, color, width in [
             ("cumulative_best", "best so far", "#1f77b4", 3),
             ("best", "generation best", "#2ca02c", 1),
             ("median", "generation median", "#ff7f0e", 1),
         ]
     ]
-    lines = [
-        hv.Curve((generation, values), "generation", "total error", label=label).opts(
-            color=color, line_width=width
-        )
-        for values, label, color, width in series
-    ]
     return hv.Overlay(lines).opts(
         title="Convergence", logy=True, width=WIDTH, height=HEIGHT, legend_position="right",
-        **log_limits(*(values for values, *_ in series)),
+        **log_limits(*lines),
     )  # fmt: skip
 
 
@@ -117,14 +114,13 @@ def components_figure(store: Run) -> hv.Overlay:
     kept = best_rows >= 0
     weighted = rows["errors"][best_rows[kept]] * weights
     x = np.arange(count)[kept]
-    columns = [positive(weighted[:, j]) for j in range(len(store.component_names))]
     curves = [
-        hv.Curve((x, column), "generation", "weighted error", label=name)
-        for column, name in zip(columns, store.component_names, strict=True)
+        hv.Curve((x, positive(weighted[:, j])), "generation", "weighted error", label=name)
+        for j, name in enumerate(store.component_names)
     ]
     return hv.Overlay(curves).opts(
         title="Error components of each generation's best individual",
-        logy=True, width=WIDTH, height=HEIGHT, legend_position="right", **log_limits(*columns),
+        logy=True, width=WIDTH, height=HEIGHT, legend_position="right", **log_limits(*curves),
     )  # fmt: skip
 
 

@@ -157,12 +157,14 @@ def test_convergence_figure_draws_tiny_errors_as_they_are(store):
 def test_a_log_axis_whose_values_are_one_number_is_drawn_around_it(caplog):
     """A run of one generation: HoloViews would pad the single value's range down to zero,
     which a log axis cannot show (it warns and draws a default range)."""
-    assert figures.log_limits(np.array([2.0, 2.0]), np.array([2.0])) == {"ylim": (0.2, 20.0)}
-    assert figures.log_limits(np.array([1.0, 2.0])) == {}
-    one_value = hv.Overlay([hv.Curve(([0], [3e-4]))])
+    same = hv.Curve(([0, 1], [2.0, 2.0])), hv.Curve(([0], [2.0]))
+    assert figures.log_limits(*same) == {"ylim": (0.2, 20.0)}
+    assert figures.log_limits(hv.Curve(([0, 1], [1.0, 2.0]))) == {}
+    curve = hv.Curve(([0], [3e-4]))
+    one_value = hv.Overlay([curve])
     with caplog.at_level(logging.WARNING):
         hv.render(one_value.opts(logy=True), backend="bokeh")
         assert "Logarithmic axis" in caplog.text  # what the limits are for
         caplog.clear()
-        hv.render(one_value.opts(logy=True, **figures.log_limits(np.array([3e-4]))), "bokeh")
+        hv.render(one_value.opts(logy=True, **figures.log_limits(curve)), "bokeh")
     assert "Logarithmic axis" not in caplog.text
