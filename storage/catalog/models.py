@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -60,6 +60,12 @@ class UseCase(Base):
     simulator: Mapped[str] = mapped_column(String(50), default="")
     identity: Mapped[dict[str, Any]]  # the UseCaseIdentity (with its hashed core)
     created_at: Mapped[datetime]
+    # set when an admin registered the use case with its files (kept under ``files``, inside
+    # the catalog's files folder): only such use cases are re-simulated by the server, and
+    # they are listed even without a run anyone may see
+    registered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    registered_at: Mapped[datetime | None]
+    files: Mapped[str | None] = mapped_column(String(500))
 
 
 class Run(Base):
@@ -100,6 +106,7 @@ class Run(Base):
     archive_file: Mapped[str | None] = mapped_column(String(500))
     tags: Mapped[list[Any]]
     notes: Mapped[str] = mapped_column(Text, default="")
+    unpacked_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # its store and archive
 
     __table_args__ = (  # as the migrations make them (see 0001_initial.RUN_INDEXES)
         *(Index(f"ix_runs_visibility_{key}", "visibility", key, "id")
@@ -167,6 +174,21 @@ class Verification(Base):
     ok: Mapped[bool]
     details: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    checked_by: Mapped[str] = mapped_column(String(16), default="client")  # or "server"
+
+
+class Session(Base):
+    """A browser's sign-in: the cookie holds a random id, the table its SHA-256. Signing out,
+    expiry and revoking the token signed in with end it here, on the server."""
+
+    __tablename__ = "sessions"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
 
 
 class Setting(Base):
