@@ -70,3 +70,28 @@ def catalog_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     return request.getfixturevalue("postgres_server").fresh_database()
+
+
+# Under pytest-xdist (`-n 2`), whole groups go to one worker: the tests of a file share their
+# module fixtures, and every cluster test shares the session's one test SLURM. The groups that
+# take longest are handed out first, so neither worker is left with a long tail.
+SLOWEST_FIRST = ("hpc", "deployments", "flows")
+
+
+def _group(item: pytest.Item) -> str:
+    path = Path(str(item.path)).relative_to(Path(__file__).resolve().parent)
+    return path.parts[0] if path.parts[0] == "hpc" else path.as_posix()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist") or not config.getoption("dist") == "loadgroup":
+        return
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+    def rank(item: pytest.Item) -> int:
+        top = Path(str(item.path)).relative_to(Path(__file__).resolve().parent).parts[0]
+        return SLOWEST_FIRST.index(top) if top in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: a file's tests keep their order
