@@ -245,7 +245,7 @@ def run_upload(path: str | Path) -> tuple[CatalogRun, bytes, Path | None]:
     path = Path(path)
     if path.is_dir():
         try:  # written afresh: a store's metadata.json may predate its last generations
-            data = store_metadata(path)
+            data = store_metadata(path, hash_files=True)  # here, where its files are
         except IngestError as error:
             raise CatalogClientError(str(error)) from None
         try:

@@ -56,7 +56,8 @@ def accept_upload(
         staged: dict[str, tuple[Path, str]] = {}  # kind → (staged file, final name)
         if store is not None and store.filename:
             path = _save(store, staging / "store.zip", "store.zip", limits.max_bytes)
-            uploads.check_same_run(run, uploads.read_store(path, staging, limits))
+            identity = run.use_case.model_dump(mode="json")
+            uploads.check_same_run(run, uploads.read_store(path, staging, limits, identity))
             staged["store"] = (path, f"runs/{run.run_id}/store.zip")
         if archive is not None and archive.filename:
             suffix = uploads.archive_suffix(archive.filename)
