@@ -114,12 +114,13 @@ def register_use_case(
     from optimization.spec import SpecError
     from storage.catalog.database import open_catalog
     from storage.catalog.errors import CatalogError
+    from storage.catalog.fingerprint import FingerprintError
     from storage.catalog.held_problems import RegistrationError
     from storage.catalog.held_problems import register_use_case as register
 
     try:
         done = register(open_catalog(db), files, problem, admin)
-    except (RegistrationError, SpecError, CatalogError) as error:
+    except (RegistrationError, SpecError, FingerprintError, CatalogError) as error:
         _fail(str(error), 2)
     typer.echo(f"registered {done['slug']}  fingerprint {done['fingerprint']}  "
                f"files {files / done['files']}")  # fmt: skip

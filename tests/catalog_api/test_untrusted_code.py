@@ -321,3 +321,16 @@ def test_a_pulled_store_has_no_pickles_and_is_not_resumed(real_run, hh_run_store
     assert not {"checkpoint.pkl", "journal.bin", "inflight"} & {p.name for p in store.iterdir()}
     resumed = cli("resume", str(store))
     assert resumed.exit_code != 0 and "downloaded from a results catalog" in resumed.output
+
+
+def test_a_use_case_is_registered_only_with_its_files_together(tmp_path):
+    folder = tmp_path / "uc"
+    shutil.copytree(ROOT / "usecases" / "hh", folder)
+    (folder / "model.hoc").rename(tmp_path / "model.hoc")
+    problem = folder / "problem.yaml"
+    problem.write_text(problem.read_text().replace("hoc: model.hoc", "hoc: ../model.hoc"))
+    db, files = f"sqlite:///{tmp_path / 'c.sqlite'}", str(tmp_path / "files")
+    result = cli("catalog", "register-use-case", str(problem), "--db", db, "--files", files)
+    assert result.exit_code == 2 and "outside the problem's folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not [p for p in (tmp_path / "files").rglob("*") if p.is_file()]
