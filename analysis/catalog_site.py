@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from analysis.catalog_pages import add_pages
-from storage.catalog.api import create_app
+from storage.catalog.api import Verifier, create_app
 from storage.catalog.database import open_catalog
-from storage.catalog.schema import CatalogRun
 
 
-def create_site(
-    db_url: str | None, files: Path, verifier: Callable[[CatalogRun], dict] | None = None
-) -> FastAPI:
+def create_site(db_url: str | None, files: Path, verifier: Verifier | None = None) -> FastAPI:
     """The catalog at ``db_url`` (None: an SQLite file in the working directory) served as
-    API + pages, uploaded files kept in ``files``; ``verifier`` (``verify_best`` with where
-    to find problem files) re-simulates each uploaded run's claimed best in the background."""
+    API + pages, uploaded files kept in ``files``; ``verifier`` (``verify.verify_best``)
+    re-simulates each uploaded run's claimed best in the background, on the problem the
+    catalog holds for its use case (bundled or registered), never on the uploaded one."""
     catalog = open_catalog(db_url)
     files = Path(files)
     files.mkdir(parents=True, exist_ok=True)

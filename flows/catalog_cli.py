@@ -39,6 +39,13 @@ TokenOption = Annotated[
     ),
 ]  # fmt: skip
 RunArg = Annotated[str, typer.Argument(help="A run's address <server>/runs/<id>, or its id.")]
+TrustOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust", help="Run the entry's own program, Python, hoc or NMODL files (shown first); "
+        "without it only an entry that is a bundled use case runs, on this installation's files."
+    ),
+]  # fmt: skip
 DbOption = Annotated[
     str | None,
     typer.Option(
@@ -74,25 +81,49 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the pages and the API.")] = 8765,
     verify: Annotated[
-        bool, typer.Option(help="Re-simulate each uploaded run's claimed best (in the background).")
+        bool,
+        typer.Option(
+            help="Re-simulate each uploaded run's claimed best (in the background) when its use "
+            "case is one whose files the catalog holds: bundled, or registered by an admin."
+        ),
     ] = False,
 ) -> None:
     """Serve the catalog: pages, the JSON API under /api/v1 and its docs at /docs."""
     import uvicorn
 
     from analysis.catalog_site import create_site
+    from storage.catalog.verify import verify_best
 
     typer.echo(f"catalog at http://{host}:{port}/  (API docs: /docs; Ctrl-C stops it)")
-    app = create_site(db, files, server_verifier if verify else None)
+    app = create_site(db, files, verify_best if verify else None)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def server_verifier(run) -> dict:
-    """``verify_best`` as a server runs it: files from the uploader's folder or a bundled use
-    case."""
-    from storage.catalog.verify import verify_best
+@app.command("register-use-case")
+def register_use_case(
+    problem: Annotated[Path, typer.Argument(help="The use case's problem file (YAML).")],
+    db: DbOption = None,
+    files: Annotated[Path, typer.Option(help="The catalog's files folder (as serve's).")] = Path(
+        "catalog-files"
+    ),
+    admin: Annotated[str, typer.Option(help="The admin registering it (a user handle).")] = "admin",
+) -> None:
+    """Register a use case: its problem file and the files it names are copied into the
+    catalog's files folder and its identity computed from the copies; `serve --verify` then
+    re-simulates runs of it on these files (an upload's own problem is never run)."""
+    from optimization.spec import SpecError
+    from storage.catalog.database import open_catalog
+    from storage.catalog.errors import CatalogError
+    from storage.catalog.fingerprint import FingerprintError
+    from storage.catalog.held_problems import RegistrationError
+    from storage.catalog.held_problems import register_use_case as register
 
-    return verify_best(run, _bundled_folders(run.use_case.name))
+    try:
+        done = register(open_catalog(db), files, problem, admin)
+    except (RegistrationError, SpecError, FingerprintError, CatalogError) as error:
+        _fail(str(error), 2)
+    typer.echo(f"registered {done['slug']}  fingerprint {done['fingerprint']}  "
+               f"files {files / done['files']}")  # fmt: skip
 
 
 @app.command()
@@ -280,11 +311,16 @@ def pull(
     server: ServerOption = None,
     token: TokenOption = None,
     to: Annotated[Path | None, typer.Option(help="Folder (default: catalog-<id>).")] = None,
+    trust: TrustOption = False,
 ) -> None:
-    """Download a run: metadata.json, problem.yaml (to rerun it) and its store, if uploaded."""
+    """Download a run: metadata.json, problem.yaml (to rerun it) and its store, if uploaded.
+    An entry whose problem runs its uploader's code needs --trust (what it runs is shown)."""
     from storage.catalog.client import CatalogClientError
 
     client, run_id = _client(run, server, token)  # a token reads its owner's private runs
+    claimed = _catalog_run(client, run_id)
+    if claimed.problem is not None and _own_problem(claimed) is None:
+        _ask_trust(claimed, trust, client)
     folder = to or Path(f"catalog-{run_id}")
     try:
         with client:
@@ -299,21 +335,22 @@ def pull(
         if data is None:
             continue
         if name == "store.zip":
-            path = _unpacked(data, folder / "store.zarr")
+            path = _unpacked(data, folder / "store.zarr", client.run_url(run_id))
         else:
             path = folder / name
             path.write_bytes(data)
         typer.echo(f"wrote     {path}")
 
 
-def _unpacked(data: bytes, path: Path) -> Path:
-    """A store zip unpacked beside ``path``, then moved into place (never half a store)."""
+def _unpacked(data: bytes, path: Path, source: str) -> Path:
+    """A store zip unpacked beside ``path``, then moved into place (never half a store),
+    without its run state and marked as ``source``'s (see ``client.unzip_store``)."""
     from storage.catalog.client import unzip_store
 
     path.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        root = unzip_store(data, building)
+        root = unzip_store(data, building, source)
         root.chmod(0o755)  # mkdtemp's folder is private
         shutil.rmtree(path, ignore_errors=True)
         os.replace(root, path)
@@ -339,7 +376,7 @@ def catalog_store(reference: str, server: str | None = None) -> Path:
         raise CatalogClientError(
             f"{client.run_url(run_id)} has no store (it was pushed without --with-store)"
         )
-    _unpacked(data, path)
+    _unpacked(data, path, client.run_url(run_id))
     for file in path.rglob("*"):
         if file.is_file():
             file.chmod(0o444)
@@ -356,6 +393,42 @@ def local_stores(arguments: list[str]) -> list[Path]:
 
 
 # -- reproducing and verifying ----------------------------------------------------------------
+def _own_problem(run):
+    from storage.catalog.trust import own_problem
+
+    return own_problem(run)
+
+
+def _ask_trust(run, trust: bool, client) -> None:
+    """Show what of the uploader's would run here; without ``trust`` stop (exit code 2)."""
+    from storage.catalog.trust import code_to_run
+
+    typer.echo(f"run {run.run_id} is no bundled use case: it runs its uploader's code here:")
+    for line in code_to_run(run):
+        typer.echo(f"  {line}")
+    if not trust:
+        client.close()
+        _fail("nothing was run: check the code above, then add --trust to run it", 2)
+
+
+def _problem_here(run, trust: bool, client, rerun: bool = False):
+    """The problem to simulate ``run`` on: the bundled use case it is (this installation's
+    own files), else, with ``trust``, its uploader's problem with the files found here."""
+    from storage.catalog.reproduce import ReproduceError, local_problem, problem_data
+    from storage.catalog.trust import own_rerun
+
+    try:
+        problem_data(run)  # a run without a problem (the original tool's): said at once
+        own = _own_problem(run)
+        if own is not None:
+            return own_rerun(run, own) if rerun else own
+        _ask_trust(run, trust, client)
+        return local_problem(run, _bundled_folders(run.use_case.name))
+    except ReproduceError as error:
+        client.close()
+        _fail(str(error), 2)
+
+
 def _catalog_run(client, run_id: str):
     from storage.catalog.client import CatalogClientError
 
@@ -379,25 +452,26 @@ def reproduce(
     rtol: Annotated[
         float, typer.Option(help="Relative difference of the final error still 'within tolerance'.")
     ] = 1e-6,
+    trust: TrustOption = False,
 ) -> None:
     """Rerun a catalogued run with its problem, algorithm, budget and seed, and compare:
     "identical" (bit for bit: expected with the same package versions), "within tolerance",
-    or "differs" (exit code 1)."""
+    or "differs" (exit code 1). A bundled use case reruns on this installation's files; any
+    other problem runs its uploader's code and needs --trust."""
     from flows.cli import _checked_run
     from flows.cli_common import cluster_config
     from flows.prefect_state import private_prefect_state
     from storage.catalog.ingest import IngestError, run_from_store
-    from storage.catalog.reproduce import ReproduceError, compare_runs, local_problem, problem_yaml
+    from storage.catalog.reproduce import ReproduceError, compare_runs, problem_yaml
 
     client, run_id = _client(run, server, token)
     original = _catalog_run(client, run_id)
-    client.close()
     folder = to or Path(f"reproduce-{run_id}")
     try:
-        spec = local_problem(original, _bundled_folders(original.use_case.name))
         text = problem_yaml(original)
     except ReproduceError as error:
         _fail(str(error), 2)
+    spec = _problem_here(original, trust, client, rerun=True)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "problem.yaml").write_text(text)
     store = folder / f"rerun-{time.strftime('%Y%m%d-%H%M%S')}.zarr"
@@ -437,9 +511,12 @@ def verify(
         bool, typer.Option(help="Record the result in the catalog (needs a 'verify' token).")
     ] = True,
     rtol: Annotated[float, typer.Option(help="Relative tolerance on the total error.")] = 1e-6,
+    trust: TrustOption = False,
 ) -> None:
     """Simulate a run's claimed best parameters on its problem and compare the total error
-    with the reported one; record the result in the catalog (exit code 1: not verified)."""
+    with the reported one; record the result in the catalog (exit code 1: not verified). A
+    bundled use case is simulated on this installation's files; any other problem runs its
+    uploader's code and needs --trust."""
     from storage.catalog.client import CatalogClientError
     from storage.catalog.verify import VerificationError, verify_best
 
@@ -447,8 +524,9 @@ def verify(
     if post and client.token:
         _check_verify_scope(client)  # before the simulation, not after
     claimed = _catalog_run(client, run_id)
+    spec = _problem_here(claimed, trust, client)
     try:
-        result = verify_best(claimed, _bundled_folders(claimed.use_case.name), rtol)
+        result = verify_best(claimed, spec, rtol)
     except VerificationError as error:
         client.close()
         _fail(str(error), 2)

@@ -45,6 +45,7 @@ def check_resumable(path: str | Path) -> None:
     path = Path(path)
     if (path / "zarr.json").is_file():
         RunStore.open(path)  # a Zarr group that is not a run store is named as such
+        _check_not_downloaded(path)
         return
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         raise StoreError(
@@ -52,6 +53,18 @@ def check_resumable(path: str | Path) -> None:
             f"start the run again with `neuroptimus run PROBLEM --store {path}`"
         )
     raise StoreError(f"{path}: no run store here (expected a Zarr group)")
+
+
+def _check_not_downloaded(path: Path) -> None:
+    """A store from a results catalog is never resumed: that would run its uploader's problem
+    (model files, commands) here and load their saved algorithm state."""
+    from storage.catalog.client import FROM_CATALOG
+
+    if (path / FROM_CATALOG).is_file():
+        raise StoreError(
+            f"{path} was downloaded from a results catalog and is not resumed here (that would "
+            "run its uploader's code); rerun it with `neuroptimus catalog reproduce URL`"
+        )
 
 
 def create_run_store(problem: Problem, path: str | Path) -> RunStore:

@@ -34,7 +34,7 @@ def main(folders: list[str]) -> None:
     out.mkdir(exist_ok=True)
     for folder in folders:
         for store in sorted(Path(folder).glob("*.zarr")):
-            data = shipped(store_metadata(store))
+            data = shipped(store_metadata(store, hash_files=True))
             run_from_metadata(data)  # what the catalog will check on upload
             path = out / f"{data['model_name']}-{store.stem}.json"
             path.write_text(json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n")

@@ -53,8 +53,9 @@ def create_app(
     verifier: Verifier | None = None,
 ) -> FastAPI:
     """The catalog service: ``catalog`` holds the records, ``files`` the uploaded store zips
-    and archives; ``verifier(run) -> dict`` (``verify_best``'s result) runs after each new
-    upload, in the background."""
+    and archives; ``verifier(run, problem) -> dict`` (``verify.verify_best``) simulates each
+    new run's claimed best in the background on the problem the catalog holds for its use
+    case (bundled or registered by an admin; ``held_problems``), never on the uploaded one."""
     files = Path(files)
     files.mkdir(parents=True, exist_ok=True)
     app = FastAPI(

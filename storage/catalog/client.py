@@ -28,6 +28,10 @@ _RUN_URL = re.compile(
 _RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # written by a running or resuming process, meaningless elsewhere
 _NOT_SHIPPED = ("writer.lock", "inflight/")
+# a run's saved state (pickles): a store from a catalog is never resumed, so never unpacked
+_RUN_STATE = ("checkpoint.pkl", "journal.bin", "inflight", "writer.lock")
+# beside a store unpacked from a catalog: where it came from (``neuroptimus resume`` refuses it)
+FROM_CATALOG = "from-catalog.json"
 
 
 class CatalogClientError(RuntimeError):
@@ -77,9 +81,11 @@ def zip_store(path: str | Path) -> bytes:
     return buffer.getvalue()
 
 
-def unzip_store(data: bytes, folder: str | Path) -> Path:
+def unzip_store(data: bytes, folder: str | Path, source: str = "a results catalog") -> Path:
     """Unpack a downloaded store zip into ``folder``, refusing entries that would land outside
-    it (absolute paths, ``..``) or links."""
+    it (absolute paths, ``..``) or links. The run's saved state (checkpoint, journal, in-flight
+    records: pickles of its uploader's making) is left out, and the store is marked as
+    ``source``'s so that ``neuroptimus resume`` refuses it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -92,8 +98,16 @@ def unzip_store(data: bytes, folder: str | Path) -> Path:
             is_link = (entry.external_attr >> 16) & 0o170000 == 0o120000
             if name.is_absolute() or ".." in name.parts or is_link:
                 raise CatalogClientError(f"the store zip holds an unsafe entry {entry.filename!r}")
-        archive.extractall(folder)
-    return store_root(folder)
+        kept = [e for e in archive.infolist() if not _run_state(PurePosixPath(e.filename))]
+        archive.extractall(folder, kept)
+    root = store_root(folder)
+    (root / FROM_CATALOG).write_text(json.dumps({"source": source}) + "\n")
+    return root
+
+
+def _run_state(name: PurePosixPath) -> bool:
+    """A checkpoint, journal or in-flight record, at the store's top or in its one folder."""
+    return bool({*name.parts[:2]} & set(_RUN_STATE))
 
 
 def store_root(folder: Path) -> Path:
@@ -245,7 +259,7 @@ def run_upload(path: str | Path) -> tuple[CatalogRun, bytes, Path | None]:
     path = Path(path)
     if path.is_dir():
         try:  # written afresh: a store's metadata.json may predate its last generations
-            data = store_metadata(path)
+            data = store_metadata(path, hash_files=True)  # here, where its files are
         except IngestError as error:
             raise CatalogClientError(str(error)) from None
         try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,22 @@ _MECHANISM_SUFFIXES = {".mod", ".inc", ".h", ".hpp", ".c", ".cpp"}
 
 class FingerprintError(ValueError):
     """A file the problem names cannot be read, so its content cannot be hashed."""
+
+
+class IdentityMismatch(ValueError):
+    """A claimed use-case identity is not the one its problem gives (one sentence)."""
+
+
+class _Recorded:
+    """Stands in a core for a hash only the run's own record holds: a file's SHA-256
+    (``FILE``) or a folder's ``{name: SHA-256}`` (``FOLDER``)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+FILE, FOLDER = _Recorded("file"), _Recorded("folder")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def canonical_json(value: Any) -> str:
@@ -85,7 +103,19 @@ def folder_sha256(spec: dict[str, Any], value: str, suffixes: set[str] | None = 
     }
 
 
-def _mechanisms(spec: dict[str, Any], recorded: dict | None) -> dict | None:
+class _Hashes:
+    """How a core gets its files' hashes: read from the files (a local run, an admin's
+    registration), or left as ``FILE``/``FOLDER`` to be taken from a run's record."""
+
+    def __init__(self, file: Callable[..., Any], folder: Callable[..., Any]) -> None:
+        self.file, self.folder = file, folder
+
+
+_READ = _Hashes(file_sha256, folder_sha256)
+_LEFT_OPEN = _Hashes(lambda spec, value: FILE, lambda spec, value, suffixes=None: FOLDER)
+
+
+def _mechanisms(spec: dict[str, Any], recorded: dict | None, hashes: _Hashes) -> dict | None:
     model = spec["model"]
     if not model.get("mechanisms"):
         return None
@@ -93,49 +123,49 @@ def _mechanisms(spec: dict[str, Any], recorded: dict | None) -> dict | None:
         files = dict(sorted(recorded["files"].items()))
         patches = [p["sha256"] for p in recorded.get("patches") or []]
     else:
-        files = folder_sha256(spec, model["mechanisms"], _MECHANISM_SUFFIXES)
-        patches = [file_sha256(spec, p) for p in model.get("patches") or []]
+        files = hashes.folder(spec, model["mechanisms"], _MECHANISM_SUFFIXES)
+        patches = [hashes.file(spec, p) for p in model.get("patches") or []]
     return {"files": files, "patches": patches}
 
 
-def _model(spec: dict[str, Any], mechanisms: dict | None) -> dict[str, Any]:
+def _model(spec: dict[str, Any], mechanisms: dict | None, hashes: _Hashes) -> dict[str, Any]:
     model = spec["model"]
     simulator = model.get("simulator", "neuron")
     if simulator == "python":
-        return {"simulator": simulator, "file": file_sha256(spec, model["file"]),
+        return {"simulator": simulator, "file": hashes.file(spec, model["file"]),
                 "build": model.get("build"), "simulate": model.get("simulate")}  # fmt: skip
     if simulator == "external":
         kept = ("command", "protocol", "per_sweep", "trace_file", "spike_file")
         return {
             "simulator": simulator,
             **{k: model.get(k) for k in kept},
-            "folder": folder_sha256(spec, model.get("folder") or "."),
+            "folder": hashes.folder(spec, model.get("folder") or "."),
         }
     function = model.get("user_function")
     return {
         "simulator": simulator,
-        "entry": file_sha256(spec, model["hoc"]),
-        "mechanisms": _mechanisms(spec, mechanisms),
+        "entry": hashes.file(spec, model["hoc"]),
+        "mechanisms": _mechanisms(spec, mechanisms, hashes),
         "user_function": function
-        and {"file": file_sha256(spec, function["file"]), "function": function["function"]},
+        and {"file": hashes.file(spec, function["file"]), "function": function["function"]},
     }
 
 
-def _protocol(spec: dict[str, Any]) -> dict[str, Any]:
+def _protocol(spec: dict[str, Any], hashes: _Hashes) -> dict[str, Any]:
     protocol = json.loads(json.dumps(spec["protocol"]))  # a copy
     stimulus = protocol.get("stimulus")
     if stimulus and stimulus.get("waveforms"):
-        stimulus["waveforms"] = [file_sha256(spec, w) for w in stimulus["waveforms"]]
+        stimulus["waveforms"] = [hashes.file(spec, w) for w in stimulus["waveforms"]]
     return protocol
 
 
-def _target(spec: dict[str, Any]) -> dict[str, Any]:
+def _target(spec: dict[str, Any], hashes: _Hashes) -> dict[str, Any]:
     target = dict(spec["target"])
     if target.get("regenerate"):  # simulated from the true values: they are the target
         target["true_values"] = {p["name"]: p.get("true_value") for p in spec["parameters"]}
     for key in ("file", "features"):
         if target.get(key):
-            target[key] = file_sha256(spec, target[key])
+            target[key] = hashes.file(spec, target[key])
     return target
 
 
@@ -155,7 +185,9 @@ def component_names(spec: dict[str, Any]) -> list[str]:
     return [f"{f} [sweep {s + 1}]" for s in range(sweeps) for f in functions]
 
 
-def content_core(spec: dict[str, Any], mechanisms: dict | None = None) -> dict[str, Any]:
+def content_core(
+    spec: dict[str, Any], mechanisms: dict | None = None, hashes: _Hashes = _READ
+) -> dict[str, Any]:
     """What the content fingerprint hashes (see the module's docstring)."""
     parameters = [
         {"name": p["name"], "lower": float(p["lower"]), "upper": float(p["upper"]),
@@ -166,8 +198,8 @@ def content_core(spec: dict[str, Any], mechanisms: dict | None = None) -> dict[s
     costs = spec["costs"]
     return {
         "parameters": parameters,
-        "protocol": _protocol(spec),
-        "target": _target(spec),
+        "protocol": _protocol(spec, hashes),
+        "target": _target(spec, hashes),
         "costs": {
             "functions": costs.get("functions"),
             "features": costs.get("features"),
@@ -175,7 +207,7 @@ def content_core(spec: dict[str, Any], mechanisms: dict | None = None) -> dict[s
             "spike_window_samples": costs.get("spike_window_samples"),
         },
         "penalty": (spec.get("evaluation") or {}).get("penalty", 100.0),
-        "model": _model(spec, mechanisms),
+        "model": _model(spec, mechanisms, hashes),
     }
 
 
@@ -196,6 +228,60 @@ def use_case_identity(
         components=components or component_names(spec),
         core=core,
     )
+
+
+def recomputed_identity(spec: dict[str, Any], claimed: UseCaseIdentity) -> UseCaseIdentity:
+    """The identity of an uploaded problem, derived from the problem itself without reading a
+    file: everything but the files' hashes comes from ``spec``, the hashes from the claimed
+    core (what the uploader's run recorded), at the places the problem's files take. Raises
+    IdentityMismatch naming the first thing the claim gets wrong."""
+    if claimed.kind != "content":
+        raise IdentityMismatch("use_case.kind must be 'content' for a run that records its problem")
+    template = content_core(spec, hashes=_LEFT_OPEN)
+    core = _filled(template, claimed.core, "use_case.core")
+    fingerprint = digest(core)
+    if fingerprint != claimed.fingerprint:
+        raise IdentityMismatch("use_case.fingerprint is not the SHA-256 of use_case.core")
+    derived = {
+        "name": spec["name"],
+        "simulator": spec["model"].get("simulator", "neuron"),
+        "parameters": [p["name"] for p in spec["parameters"]],
+    }
+    for key, value in derived.items():
+        if getattr(claimed, key) != value:
+            raise IdentityMismatch(f"use_case.{key} is not the problem's ({value!r})")
+    return UseCaseIdentity(
+        fingerprint=fingerprint, kind="content", description=spec.get("description") or "",
+        components=claimed.components, core=core, **derived,
+    )  # fmt: skip
+
+
+def _filled(template: Any, claimed: Any, where: str) -> Any:
+    """``template`` with its ``FILE``/``FOLDER`` places taken from ``claimed``, which must
+    agree with it everywhere else (compared as canonical JSON, as the fingerprint hashes)."""
+    wrong = IdentityMismatch(f"{where} is not what the problem gives")
+    if template is FILE:
+        if not (isinstance(claimed, str) and _SHA256.match(claimed)):
+            raise IdentityMismatch(f"{where} must be a file's SHA-256 (64 hex digits)")
+        return claimed
+    if template is FOLDER:
+        if not isinstance(claimed, dict) or not all(
+            isinstance(v, str) and _SHA256.match(v) for v in claimed.values()
+        ):
+            raise IdentityMismatch(f"{where} must map a folder's file names to their SHA-256")
+        return dict(sorted(claimed.items()))
+    if isinstance(template, dict):
+        if not isinstance(claimed, dict) or set(claimed) != set(template):
+            raise wrong
+        return {k: _filled(v, claimed[k], f"{where}.{k}") for k, v in template.items()}
+    if isinstance(template, list):
+        if not isinstance(claimed, list) or len(claimed) != len(template):
+            raise wrong
+        pairs = enumerate(zip(template, claimed, strict=True))
+        return [_filled(t, c, f"{where}[{k}]") for k, (t, c) in pairs]
+    if canonical_json(template) != canonical_json(claimed):
+        raise wrong
+    return template
 
 
 def weak_identity(original_metadata: dict[str, Any]) -> UseCaseIdentity:

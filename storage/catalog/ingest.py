@@ -16,8 +16,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from storage.catalog.fingerprint import FingerprintError, weak_identity
-from storage.catalog.schema import CatalogRun, ComponentRow, GenerationRow, ParameterRow
+from storage.catalog.fingerprint import (
+    FingerprintError,
+    IdentityMismatch,
+    recomputed_identity,
+    weak_identity,
+)
+from storage.catalog.schema import (
+    CatalogRun,
+    ComponentRow,
+    GenerationRow,
+    ParameterRow,
+    UseCaseIdentity,
+)
 
 # the namespace of the run ids given to the original tool's runs
 ORIGINAL_NAMESPACE = uuid.UUID("8c4d0f0e-6b0e-4f8e-b1b7-2f0a3c6c1d55")
@@ -60,6 +71,8 @@ def run_from_metadata(data: dict) -> CatalogRun:
         raise IngestError(_validation_message(error)) from None
     except FingerprintError as error:
         raise IngestError(f"use case: {error}") from None
+    except IdentityMismatch as error:
+        raise IngestError(f"{error} (a run's use case is derived from its problem)") from None
     except KeyError as error:
         raise IngestError(f"missing field {error.args[0]!r}") from None
     except (TypeError, ValueError, AttributeError, IndexError) as error:
@@ -70,10 +83,17 @@ def run_from_metadata(data: dict) -> CatalogRun:
     )
 
 
-def store_metadata(path: str | Path) -> dict[str, Any]:
+def store_metadata(
+    path: str | Path, use_case: dict[str, Any] | None = None, hash_files: bool = False
+) -> dict[str, Any]:
     """A run store's metadata.json content, written afresh from its committed generations;
     IngestError if the store cannot be catalogued (not a store, no generation yet, a store
-    older than the catalog whose problem files are gone)."""
+    older than the catalog that records no use case).
+
+    A store older than the catalog records no use case: it takes ``use_case`` (the identity
+    its metadata.json claims, checked against the store's problem like any other), else with
+    ``hash_files`` the files its problem names are hashed now (only where the run was made:
+    a catalog server never resolves a path from an upload)."""
     from storage.metadata import run_metadata, store_use_case
     from storage.run_store import RunStore, StoreError
 
@@ -81,8 +101,9 @@ def store_metadata(path: str | Path) -> dict[str, Any]:
         store = RunStore.open(path)
     except StoreError as error:
         raise IngestError(str(error)) from None
-    use_case = None
-    if not store.attrs.get("use_case"):  # a store older than the catalog: hashed now, once
+    if store.attrs.get("use_case"):
+        use_case = None  # the store's own
+    elif use_case is None and hash_files:  # a store older than the catalog: hashed now, once
         try:
             use_case = store_use_case(store)
         except FingerprintError as error:
@@ -90,16 +111,24 @@ def store_metadata(path: str | Path) -> dict[str, Any]:
                 f"its use case cannot be identified: {error} (push it where the problem's "
                 "files are)"
             ) from None
+    elif use_case is None:
+        raise IngestError(
+            "the store predates the catalog and records no use case: push it from where its "
+            "problem's files are (which hashes them)"
+        )
     data = run_metadata(store, use_case)
     if not data["generation_statistics"]:
         raise IngestError("the run has no committed generation yet")
     return data
 
 
-def run_from_store(path: str | Path) -> CatalogRun:
-    """A run store's committed generations (an unfinished run is ``partial``)."""
+def run_from_store(
+    path: str | Path, use_case: dict[str, Any] | None = None, hash_files: bool = False
+) -> CatalogRun:
+    """A run store's committed generations (an unfinished run is ``partial``); ``use_case``
+    and ``hash_files``: for a store older than the catalog, see ``store_metadata``."""
     try:
-        return run_from_metadata(store_metadata(path))
+        return run_from_metadata(store_metadata(path, use_case, hash_files))
     except IngestError as error:
         raise IngestError(f"{path}: {error}") from None
 
@@ -134,12 +163,17 @@ def _number(value: Any) -> float | None:
 
 # -- our metadata.json ------------------------------------------------------------------------
 def _ours(data: dict[str, Any]) -> CatalogRun:
-    for key in ("run_id", "use_case"):
+    for key in ("run_id", "use_case", "problem"):
         if not data.get(key):
             raise IngestError(
                 f"missing field {key!r}: this metadata.json predates the catalog; write it again "
                 "from its store (neuroptimus analyze STORE) or push the store itself"
             )
+    # the identity is derived from the problem, not taken on the uploader's word
+    use_case = recomputed_identity(data["problem"], UseCaseIdentity(**data["use_case"]))
+    components = [e["name"] for e in data["error_functions"]]
+    if components and components != use_case.components:
+        raise IdentityMismatch("use_case.components are not the run's error components")
     algorithm = data["algorithm"]
     stats = data["generation_statistics"]
     software = data.get("software") or {}
@@ -148,7 +182,7 @@ def _ours(data: dict[str, Any]) -> CatalogRun:
     return CatalogRun(
         run_id=data["run_id"],
         source_format="neuroptimus",
-        use_case=data["use_case"],
+        use_case=use_case,
         optimization_name=data["optimization_name"],
         algorithm_key=algorithm["key"],
         algorithm_label=algorithm["name"],

@@ -52,7 +52,7 @@ from storage.catalog.records import (
     run_row,
     utcnow,
 )
-from storage.catalog.schema import CatalogRun
+from storage.catalog.schema import CatalogRun, UseCaseIdentity
 
 SCOPES = frozenset({"read", "upload", "verify", "admin"})
 VISIBILITIES = ("public", "unlisted", "private")
@@ -262,7 +262,7 @@ class Catalog:
                     )
                 self._attach_files(session, run.run_id, store_file, archive_file)
                 return PutResult(run.run_id, False, existing.slug)
-            use_case = self._use_case_for(session, run)
+            use_case = self._use_case_for(session, run.use_case)
             session.add(run_row(run, use_case.id, uploader.user_id, visibility=visibility,
                                 store_file=store_file, archive_file=archive_file))  # fmt: skip
             session.flush()
@@ -280,8 +280,7 @@ class Catalog:
         if archive_file and not row.archive_file:
             row.archive_file = archive_file
 
-    def _use_case_for(self, session: Session, run: CatalogRun) -> UseCase:
-        identity = run.use_case
+    def _use_case_for(self, session: Session, identity: UseCaseIdentity) -> UseCase:
         found = session.scalar(select(UseCase).where(UseCase.fingerprint == identity.fingerprint))
         if found is not None:
             return found
@@ -426,6 +425,18 @@ class Catalog:
             return files
 
     # -- use cases, leaderboards, comparisons ----------------------------------------------
+    def register_use_case(self, identity: UseCaseIdentity, admin_id: int, files: str) -> str:
+        """Mark ``identity``'s use case registered by an admin, its files kept in ``files``
+        (a folder inside the catalog's files): its runs are then verified by the server.
+        Made if no run has it yet; returns its slug."""
+        with self.session() as session:
+            use_case = self._use_case_for(session, identity)
+            use_case.identity = identity.model_dump(mode="json")
+            use_case.description = identity.description
+            use_case.registered_by, use_case.registered_at = admin_id, utcnow()
+            use_case.files = files
+            return use_case.slug
+
     def use_cases(self) -> list[dict[str, Any]]:
         with self.session() as session:
             return boards.use_case_list(session)
@@ -493,17 +504,26 @@ class Catalog:
         reproduced: float | None,
         ok: bool,
         details: dict[str, Any],
+        checked_by: str = "client",
     ) -> None:
-        """Keep a check's result; the run is verified once a check passed (and stays so), not
-        verified while every check failed."""
+        """Keep a check's result: the server's re-simulation (``checked_by="server"``) or a
+        client's report, never the uploader's own (Forbidden). The run's status is the latest
+        check's result: a later failure outweighs an earlier pass."""
+        if checked_by not in ("client", "server"):
+            raise InvalidInput(f"checked_by {checked_by!r}: 'client' or 'server'")
         with self.session() as session:
             row = self._visible_run(session, run_id, by)
+            if checked_by == "client" and row.uploader_id == by.user_id:
+                raise Forbidden(
+                    f"run {run_id} was uploaded by {by.handle}: its check must come from "
+                    "another user or the catalog's server"
+                )
             session.add(
                 Verification(run_id=run_id, user_id=by.user_id, method=method[:50],
                              reported=reported, reproduced=reproduced, ok=bool(ok),
-                             details=details, created_at=utcnow())
+                             details=details, created_at=utcnow(), checked_by=checked_by)
             )  # fmt: skip
-            row.verified = bool(ok) or bool(row.verified)
+            row.verified = bool(ok)
 
     def verifications(self, run_id: str, viewer: Principal | None = None) -> list[dict]:
         with self.session() as session:
@@ -518,7 +538,8 @@ class Catalog:
             .order_by(Verification.id)
         ).all()
         return [
-            {"id": v.id, "by": handle, "method": v.method, "reported": v.reported,
+            {"id": v.id, "by": "server" if v.checked_by == "server" else handle,
+             "checked_by": v.checked_by, "method": v.method, "reported": v.reported,
              "reproduced": v.reproduced, "ok": v.ok, "details": v.details,
              "created_at": iso(v.created_at)}
             for v, handle in rows

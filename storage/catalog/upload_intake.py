@@ -1,6 +1,7 @@
 """Taking in an upload for the API and the pages' upload form: check its files (with
 ``uploads``), place them in the app's files folder and write the run's row together, then
-queue the server's verification of a new run."""
+queue the server's verification of a new run, when the catalog holds its problem's files
+itself (``held_problems``): an uploaded problem is never run here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from fastapi import BackgroundTasks, HTTPException, Request, UploadFile
 
 from storage.catalog import uploads
+from storage.catalog.held_problems import held_problem
 from storage.catalog.repository import Catalog, Principal
 from storage.catalog.request_helpers import catalog_of, remove_file
 from storage.catalog.schema import CatalogRun
@@ -22,7 +24,12 @@ log = logging.getLogger(__name__)
 
 STAGING = ".staging"  # scratch folders of uploads being checked, inside ``files``
 
-Verifier = Callable[[CatalogRun], dict]
+# ``verify.verify_best``: a run's claimed best simulated on a problem the catalog holds
+Verifier = Callable[[CatalogRun, Any], dict]
+UNVERIFIABLE = (
+    "this catalog re-simulates only the use cases whose files it holds itself (the bundled "
+    "ones and those an admin registered), not this one: the run is stored unverified."
+)
 
 
 def accept_upload(
@@ -56,7 +63,8 @@ def accept_upload(
         staged: dict[str, tuple[Path, str]] = {}  # kind → (staged file, final name)
         if store is not None and store.filename:
             path = _save(store, staging / "store.zip", "store.zip", limits.max_bytes)
-            uploads.check_same_run(run, uploads.read_store(path, staging, limits))
+            identity = run.use_case.model_dump(mode="json")
+            uploads.check_same_run(run, uploads.read_store(path, staging, limits, identity))
             staged["store"] = (path, f"runs/{run.run_id}/store.zip")
         if archive is not None and archive.filename:
             suffix = uploads.archive_suffix(archive.filename)
@@ -68,9 +76,15 @@ def accept_upload(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_empty(files / STAGING)
-    if background is not None:
-        _schedule_verification(request, background, result.run_id, result.created, principal)
     warnings = []
+    if request.app.state.verifier is not None and result.created:
+        if _held(request, run) is None:
+            warnings.append(UNVERIFIABLE)
+        elif background is not None:  # queued after the response: uploads never wait
+            background.add_task(
+                request.app.state.verifications.submit, _verify, catalog_of(request),
+                request.app.state.files, request.app.state.verifier, result.run_id, principal,
+            )  # fmt: skip
     if run.use_case.kind == "weak":
         warnings.append(
             "the original tool's metadata names its problem but does not hash its "
@@ -166,21 +180,26 @@ def _remove_empty(folder: Path) -> None:
         pass  # not empty: another upload is being checked
 
 
-def _schedule_verification(
-    request: Request, background: BackgroundTasks, run_id: str, created: bool, uploader: Principal
+def _held(request: Request, run: CatalogRun) -> Any:
+    try:
+        return held_problem(catalog_of(request), request.app.state.files, run.use_case)
+    except Exception as error:  # a registered problem whose files are damaged …
+        log.warning("use case of run %s not loaded: %s", run.run_id, error)
+        return None
+
+
+def _verify(
+    catalog: Catalog, files: Path, verifier: Verifier, run_id: str, uploader: Principal
 ) -> None:
-    verifier: Verifier | None = request.app.state.verifier
-    if verifier is not None and created:  # queued after the response: uploads never wait
-        queue = request.app.state.verifications
-        background.add_task(queue.submit, _verify, catalog_of(request), verifier, run_id, uploader)
-
-
-def _verify(catalog: Catalog, verifier: Verifier, run_id: str, uploader: Principal) -> None:
-    """Re-simulate a new run's claimed best (recorded as the server's check of the upload);
-    a failing verifier is logged, not raised."""
+    """Re-simulate a new run's claimed best on the problem this catalog holds for its use
+    case (recorded as the server's check); a failing verifier is logged, not raised."""
     try:
         run = catalog.run_record(run_id)
-        outcome = verifier(run)
+        spec = held_problem(catalog, files, run.use_case)
+        if spec is None:
+            log.warning("run %s not verified: its use case is not held here", run_id)
+            return
+        outcome = verifier(run, spec)
         catalog.record_verification(
             run_id,
             by=uploader,
@@ -188,7 +207,8 @@ def _verify(catalog: Catalog, verifier: Verifier, run_id: str, uploader: Princip
             reported=outcome.get("reported"),
             reproduced=outcome.get("reproduced"),
             ok=bool(outcome.get("ok")),
-            details={**outcome, "checked_by": "server"},
+            details=outcome.get("details") or {},
+            checked_by="server",
         )
     except Exception as error:  # a model that cannot run here, its data unreachable …
         log.warning("run %s not verified: %s: %s", run_id, type(error).__name__, error)

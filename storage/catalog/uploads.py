@@ -219,13 +219,17 @@ def zarr_root(folder: Path, what: str) -> Path:
     return tops[0]
 
 
-def read_store(path: Path, scratch: Path, limits: UploadLimits) -> CatalogRun:
-    """The catalog record of an uploaded store zip, unpacked under ``scratch``."""
+def read_store(
+    path: Path, scratch: Path, limits: UploadLimits, use_case: dict[str, Any] | None = None
+) -> CatalogRun:
+    """The catalog record of an uploaded store zip, unpacked under ``scratch``; a store older
+    than the catalog takes ``use_case`` (its metadata.json's, checked against the store's
+    problem): nothing the store names is looked up on this machine."""
     folder = scratch / "store"
     folder.mkdir()
     root = zarr_root(unpack_zip(path, folder, "store.zip", limits), "store.zip")
     try:
-        return run_from_store(root)
+        return run_from_store(root, use_case)
     except (IngestError, ValidationError, KeyError, ValueError, TypeError, OSError) as error:
         # the message names the folder it was unpacked to: a server path the user never saw
         message = str(error).replace(f"{folder}/", "").replace(str(folder), "store.zip")

@@ -4,19 +4,20 @@ error with the one reported.
 
 One simulation per sweep (plus the target's, for a regenerated target) instead of a whole
 rerun: it protects a leaderboard from mistaken or made-up uploads without trusting the
-uploader's numbers. The model runs in a fresh process, so a server verifying uploads never
-loads models into its own process (NEURON's state is global to a process).
+uploader's numbers. The problem simulated is the caller's choice: a server passes the one it
+holds itself (``held_problems``), never the uploaded one. The model runs in a fresh process,
+so a server verifying uploads never loads models into its own process (NEURON's state is
+global to a process).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
-from storage.catalog.reproduce import RTOL, ReproduceError, local_problem
+from optimization.spec import ProblemSpec
+from storage.catalog.reproduce import RTOL, ReproduceError
 from storage.catalog.schema import CatalogRun
 
 METHOD = "resimulate-best"
@@ -26,22 +27,15 @@ class VerificationError(ReproduceError):
     """The run cannot be verified (no problem, no reported optimum, files not found)."""
 
 
-def verify_best(
-    run: CatalogRun, folders: Sequence[str | Path] = (), rtol: float = RTOL
-) -> dict[str, Any]:
-    """``{reported, reproduced, rel_diff, ok, method, details}`` for ``run``'s claimed best:
-    ``ok`` when its simulation succeeds and its total error is within ``rtol`` (relative) of
-    the reported final error. ``folders``: where to look for the problem's files when the
-    uploader's folder is not on this machine (see ``reproduce.local_problem``)."""
+def verify_best(run: CatalogRun, spec: ProblemSpec, rtol: float = RTOL) -> dict[str, Any]:
+    """``{reported, reproduced, rel_diff, ok, method, details}`` for ``run``'s claimed best
+    simulated on ``spec`` (the run's problem as found here): ``ok`` when its simulation
+    succeeds and its total error is within ``rtol`` (relative) of the reported final error."""
     if run.final_error is None:
         raise VerificationError(f"run {run.run_id} reports no final error to verify")
     missing = [p.name for p in run.parameters if p.optimum is None]
     if missing:
         raise VerificationError(f"run {run.run_id} reports no optimum for {', '.join(missing)}")
-    try:
-        spec = local_problem(run, folders)
-    except ReproduceError as error:
-        raise VerificationError(str(error)) from None
     optimum = {p.name: p.optimum for p in run.parameters}
     unknown = sorted({p.name for p in spec.parameters} ^ set(optimum))
     if unknown:

@@ -251,7 +251,8 @@ def test_verifications_need_the_verify_scope_and_the_verifier_runs_after_an_uplo
 ):
     checked = []
 
-    def verifier(run):  # what storage.catalog.verify.verify_best answers
+    def verifier(run, problem):  # what storage.catalog.verify.verify_best answers
+        assert problem.name == "hh" and "usecases" in problem.base_dir  # the bundled files
         checked.append(run.run_id)
         return {
             "reported": run.final_error,

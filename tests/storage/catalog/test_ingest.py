@@ -56,6 +56,20 @@ def test_an_unfinished_store_is_partial_and_only_committed_generations_count(
     assert run.run_id == run_from_store(hh_run_store).run_id
 
 
+def test_a_store_older_than_the_catalog_is_hashed_only_where_asked(hh_run_store, tmp_path):
+    """No use case recorded: its files are hashed by the pushing client (``hash_files``), or
+    it takes the identity its metadata claims (a server), never hashed by default."""
+    copy = tmp_path / "old.zarr"
+    shutil.copytree(hh_run_store, copy)
+    group = zarr.open_group(copy, mode="r+")
+    identity = group.attrs["use_case"]
+    group.attrs.update({"use_case": None})
+    with pytest.raises(IngestError, match="predates the catalog and records no use case"):
+        run_from_store(copy)
+    assert run_from_store(copy, hash_files=True).use_case.model_dump(mode="json") == identity
+    assert run_from_store(copy, identity).use_case.model_dump(mode="json") == identity
+
+
 def test_our_metadata_json_alone_gives_the_same_record(hh_run_store, tmp_path):
     path = write_metadata(RunStore.open(hh_run_store), tmp_path / "metadata.json")
     from_file = read_metadata_file(path)
