@@ -33,6 +33,7 @@ from storage.catalog.repository import (
 from storage.catalog.routes_accounts import accounts_router
 from storage.catalog.routes_runs import runs_router
 from storage.catalog.routes_use_cases import use_cases_router
+from storage.catalog.run_ids import run_id_key
 from storage.catalog.security_headers import SecurityHeadersMiddleware, add_docs
 
 # the pages' upload form takes uploads through the API's checks (``api.accept_upload``)
@@ -69,6 +70,7 @@ def create_app(
     app.state.catalog = catalog
     app.state.files = files
     app.state.catalog_secret = app_secret(catalog)
+    app.state.run_id_key = run_id_key(catalog)
     app.state.limits = uploads.UploadLimits(
         max_bytes=max_upload_bytes, max_metadata_bytes=min(16 * 2**20, max_upload_bytes)
     )
