@@ -1,7 +1,8 @@
 """The catalog's web pages, rendered on the server (Jinja2, plain HTML and a little CSS, no
 JavaScript build): use cases with their best results, a use case's leaderboard with the
 paper's figures, the run table, a run's text view, a comparison of chosen runs, and for
-signed-in users (a pasted token becomes a signed session) an upload form with CSRF protection.
+signed-in users (a pasted token starts a session kept on the server) an upload form with CSRF
+protection.
 
 Everything is read through :class:`storage.catalog.repository.Catalog`; browsing public runs
 needs no account. Figures come from the curves the catalog keeps (``analysis.catalog_figures``).
