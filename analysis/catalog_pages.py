@@ -1,7 +1,8 @@
 """The catalog's web pages, rendered on the server (Jinja2, plain HTML and a little CSS, no
 JavaScript build): use cases with their best results, a use case's leaderboard with the
 paper's figures, the run table, a run's text view, a comparison of chosen runs, and for
-signed-in users (a pasted token becomes a signed session) an upload form with CSRF protection.
+signed-in users (a pasted token starts a session kept on the server) an upload form with CSRF
+protection.
 
 Everything is read through :class:`storage.catalog.repository.Catalog`; browsing public runs
 needs no account. Figures come from the curves the catalog keeps (``analysis.catalog_figures``).
@@ -33,6 +34,7 @@ from storage.catalog.repository import (
     RunConflict,
     RunFilter,
 )
+from storage.catalog.security_headers import csp_nonce
 
 TEMPLATES = Path(__file__).parent / "templates" / "catalog"
 PAGE_SIZES = (25, 50, 100, 200)
@@ -72,10 +74,16 @@ def _date(value: Any) -> str:
     return text[:16].replace("T", " ") if text else "–"
 
 
+def _nonced(script: str, nonce: str) -> str:
+    """A figure's Bokeh embedding script allowed by the page's content security policy."""
+    return script.replace("<script>", f'<script nonce="{nonce}">', 1)
+
+
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     templates.env.filters.update(num=_number, secs=_seconds, date=_date)
     templates.env.filters["json"] = lambda v: json.dumps(v, indent=2, sort_keys=True, default=str)
+    templates.env.filters["nonced"] = _nonced
     return templates
 
 
@@ -188,7 +196,8 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         if viewer is not None:  # the sign-out button is a form too
             context.setdefault("sign_out_csrf", auth.csrf_token(request))
         response = templates.TemplateResponse(
-            request, name, {"viewer": viewer, "bokeh_js": figures.BOKEH_JS, **context},
+            request, name, {"viewer": viewer, "bokeh_js": figures.BOKEH_JS,
+                            "csp_nonce": csp_nonce(request), **context},
             status_code=status,
         )  # fmt: skip
         auth.keep_presession(request, response)
@@ -208,7 +217,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def use_cases(request: Request) -> Response:
         viewer = _viewer(request)
-        cases = catalog.use_cases()
+        cases = catalog.use_cases(viewer)
         for case in cases:  # the best run of each, for a link and its algorithm
             best = catalog.list_runs(RunFilter(use_case=case["slug"]), sort="final_error",
                                      limit=1, viewer=viewer)  # fmt: skip
@@ -217,8 +226,9 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
 
     @app.get("/use-cases/{slug}", response_class=HTMLResponse, include_in_schema=False)
     def use_case(request: Request, slug: str) -> Response:
-        try:
-            case = catalog.use_case(slug)
+        viewer = _viewer(request)
+        try:  # a use case known only from others' private runs is unknown here too
+            case = catalog.use_case(slug, viewer)
         except NotFound:
             return problem(request, 404, f"There is no use case {slug!r} in this catalog.")
         budget = _int(request, "budget", 1)
@@ -226,7 +236,8 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         verified = bool(_bool(request, "verified"))
         package, uploader = _text(request, "package"), _text(request, "uploader")
         board = catalog.leaderboard(slug, budget=budget, target=target, verified_only=verified,
-                                    package=package, uploader=uploader)  # fmt: skip
+                                    package=package, uploader=uploader,
+                                    viewer=viewer)  # fmt: skip
         # The figures draw the leaderboard's runs (public, complete, given at least its
         # budget, of the package and uploader asked for), on the leaderboard's grid.
         chosen = RunFilter(use_case=slug, package=package, uploader=uploader,
@@ -327,12 +338,11 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         if not _csrf_ok(request, form.get("csrf")):
             return problem(request, 403, EXPIRED)
         token = form.get("token", "").strip()
-        if catalog.authenticate(token) is None:
+        response = RedirectResponse(target, status_code=303)
+        if not auth.sign_in(request, response, token):
             error = "That token is unknown, revoked or expired."
             return render(request, "sign_in.html", status=401, csrf=auth.csrf_token(request),
                           next=target, error=error)  # fmt: skip
-        response = RedirectResponse(target, status_code=303)
-        auth.sign_in(response, token, secure=request.url.scheme == "https")
         return response
 
     @app.post("/sign-out", include_in_schema=False)
@@ -341,7 +351,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         if not _csrf_ok(request, form.get("csrf")):
             return problem(request, 403, EXPIRED)
         response = RedirectResponse("/", status_code=303)
-        auth.sign_out(response)
+        auth.sign_out(request, response)
         return response
 
     @app.get("/upload", response_class=HTMLResponse, include_in_schema=False)

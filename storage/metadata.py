@@ -38,7 +38,7 @@ def run_metadata(store: RunStore, use_case: dict[str, Any] | None = None) -> dic
     return {
         # the catalog's key, the problem's identity by content and the problem itself: this
         # file alone is enough to catalog the run and to run it again
-        "run_id": store_run_id(attrs),
+        "run_id": store_run_id(store),
         "use_case": use_case or attrs.get("use_case") or _use_case_if_hashable(store),
         "problem": spec,
         "optimization_name": f"{spec['name']}_{algorithm['name']}_seed{attrs['seed']}"

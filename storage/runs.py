@@ -9,7 +9,6 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from optimization.locks import process_alive
 from optimization.problem import Problem, build_problem
 from optimization.simulators.mechanisms import mechanisms_record
 from optimization.spec import ProblemSpec
-from storage.catalog.fingerprint import FingerprintError, canonical_json, use_case_identity
+from storage.catalog.fingerprint import FingerprintError, use_case_identity
 from storage.provenance import git_revision, package_versions
 from storage.run_store import RunStore, StoreError, check_writable
 
@@ -119,17 +118,16 @@ def _identity(spec: dict, mechanisms: dict | None, components: list[str]) -> dic
         return None
 
 
-# the namespace of the ids of stores made before stores got a run_id
-LEGACY_NAMESPACE = uuid.UUID("5d2c8f8e-3f57-4d0a-9a55-6a3f2f3c9b1e")
-
-
-def store_run_id(attrs: dict[str, Any]) -> str:
-    """A store's ``run_id``; a store older than run ids gets one derived from what it recorded
-    at creation (the same store always gets the same id)."""
-    if attrs.get("run_id"):
-        return str(attrs["run_id"])
-    created = {k: attrs.get(k) for k in ("spec", "seed", "created", "git_revision", "versions")}
-    return str(uuid.uuid5(LEGACY_NAMESPACE, canonical_json(created)))
+def store_run_id(store: RunStore) -> str:
+    """A store's ``run_id``. A store made before stores had one is given a random one now,
+    kept in the store (so pushing it again finds the same catalog entry); an id derived from
+    what the store recorded could be guessed by whoever knows the run."""
+    found = store.attrs.get("run_id")
+    if found:
+        return str(found)
+    run_id = str(uuid.uuid4())
+    RunStore.open(store.path, mode="r+").set_attributes(run_id=run_id)
+    return run_id
 
 
 def _remove_abandoned(path: Path) -> None:

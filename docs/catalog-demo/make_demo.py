@@ -3,7 +3,8 @@
 
 The problem's folder (``problem.base_dir``, where the uploader's model files were) becomes the
 bundled use case's folder relative to the repository, so the files carry no machine's path and
-``neuroptimus catalog reproduce`` finds the model from the repository's root.
+``neuroptimus catalog reproduce`` finds the model from the repository's root. Each run keeps
+its store's random ``run_id`` (a store older than run ids is given one, kept in the store).
 
     python docs/catalog-demo/make_demo.py BENCHMARK_FOLDER...
 """

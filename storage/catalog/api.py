@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storage.catalog import uploads
-from storage.catalog.auth import SecretMiddleware, app_secret
+from storage.catalog.auth import app_secret
 from storage.catalog.repository import (
     Catalog,
     CatalogError,
@@ -33,6 +33,8 @@ from storage.catalog.repository import (
 from storage.catalog.routes_accounts import accounts_router
 from storage.catalog.routes_runs import runs_router
 from storage.catalog.routes_use_cases import use_cases_router
+from storage.catalog.run_ids import run_id_key
+from storage.catalog.security_headers import SecurityHeadersMiddleware, add_docs
 
 # the pages' upload form takes uploads through the API's checks (``api.accept_upload``)
 from storage.catalog.upload_intake import Verifier, accept_upload
@@ -63,10 +65,13 @@ def create_app(
         description="Optimization runs of neuron models, comparable across users and "
         "reproducible from their entries.",
         version="1",
+        docs_url=None,  # served by add_docs, under the pages' content security policy
+        redoc_url=None,
     )
     app.state.catalog = catalog
     app.state.files = files
     app.state.catalog_secret = app_secret(catalog)
+    app.state.run_id_key = run_id_key(catalog)
     app.state.limits = uploads.UploadLimits(
         max_bytes=max_upload_bytes, max_metadata_bytes=min(16 * 2**20, max_upload_bytes)
     )
@@ -81,7 +86,7 @@ def create_app(
     app.state.upload_lock = threading.Lock()
     # every request, the pages' upload form too: all files of one upload together
     app.add_middleware(uploads.BodyLimitMiddleware, max_bytes=max_upload_bytes + FORM_OVERHEAD)
-    app.add_middleware(SecretMiddleware, secret=app.state.catalog_secret)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response has them
     _add_error_handlers(app)
 
     @app.get("/health", tags=["meta"])
@@ -95,6 +100,7 @@ def create_app(
             return _error(503, "the catalog's database does not answer.")
         return {"status": "ok", "database": catalog.dialect}
 
+    add_docs(app, app.title)
     app.include_router(runs_router(), prefix="/api/v1")
     app.include_router(use_cases_router(), prefix="/api/v1")
     app.include_router(accounts_router(), prefix="/api/v1")

@@ -1,25 +1,23 @@
-"""Who is asking: API tokens (``Authorization: Bearer npt_…``) for the JSON API, and a signed
-session cookie with a CSRF token for the web forms.
+"""Who is asking: API tokens (``Authorization: Bearer npt_…``) for the JSON API, and a
+server-side browser session with a CSRF token for the web forms.
 
-Tokens are checked by the catalog (only their SHA-256 is stored there). The session cookie
-holds the token the user pasted on the sign-in page, signed with the app's secret, and is
-checked again on every request, so revoking the token ends the session too. The JSON API never
-accepts the cookie for writes: a form elsewhere could post with it (CSRF); the pages' forms
-check ``check_csrf`` instead.
+Tokens are checked by the catalog (only their SHA-256 is stored there). Signing in with a token
+starts a session on the server (``sessions``: the SHA-256 of a random id, the user, the token);
+the browser's cookie holds only that random id, never the token. Signing out, revoking the
+token or its expiry end the session on the server, so a copied cookie stops working too. The
+JSON API never accepts the cookie for writes: a form elsewhere could post with it (CSRF); the
+pages' forms check ``check_csrf`` instead.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import os
+import re
 import secrets
-import time
 from collections.abc import Callable
-from contextvars import ContextVar
-from typing import Any
+from datetime import UTC
 
 from fastapi import HTTPException, Request, Response
 
@@ -30,46 +28,24 @@ PRESESSION_COOKIE = "npt_form"  # binds the sign-in form's CSRF token to this br
 SESSION_SECONDS = 14 * 24 * 3600
 SCOPES = ("read", "upload", "verify", "admin")
 SECRET_SETTING = "session_secret"
-
-# The app's secret for the request being served (set by ``SecretMiddleware``): ``sign_in``
-# gets only the response, so it finds the secret here.
-_secret: ContextVar[bytes] = ContextVar("catalog_secret")
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
 
 def app_secret(catalog: Catalog) -> bytes:
     """``NEUROPTIMUS_CATALOG_SECRET``, or one generated once and kept in the catalog's database
-    (so sessions survive a restart and every server process of one catalog shares it)."""
+    (so CSRF tokens survive a restart and every server process of one catalog shares it)."""
     given = os.environ.get("NEUROPTIMUS_CATALOG_SECRET")
     if given:
         return given.encode()
     return catalog.setting(SECRET_SETTING, lambda: secrets.token_hex(32)).encode()
 
 
-class SecretMiddleware:
-    """Makes the app's secret known to ``sign_in`` during a request (plain ASGI)."""
-
-    def __init__(self, app: Any, secret: bytes) -> None:
-        self.app, self.secret = app, secret
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        token = _secret.set(self.secret)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _secret.reset(token)
-
-
 def _signature(secret: bytes, payload: str, purpose: str) -> str:
     return hmac.new(secret, f"{purpose}:{payload}".encode(), hashlib.sha256).hexdigest()
 
 
-def _current_secret(request: Request | None = None) -> bytes:
-    if request is not None and hasattr(request.app.state, "catalog_secret"):
-        return request.app.state.catalog_secret
-    try:
-        return _secret.get()
-    except LookupError:
-        raise RuntimeError("the catalog's secret is unknown outside a catalog app") from None
+def _secret(request: Request) -> bytes:
+    return request.app.state.catalog_secret
 
 
 def bearer_token(request: Request) -> str | None:
@@ -97,51 +73,47 @@ def token_principal(request: Request) -> Principal | None:
     return principal
 
 
-def sign_in(response: Response, token: str, secure: bool = False) -> None:
-    """Start a browser session for ``token`` (the caller has checked it authenticates)."""
-    payload = base64.urlsafe_b64encode(
-        json.dumps({"token": token, "at": int(time.time())}).encode()
-    ).decode()
-    value = f"{payload}.{_signature(_current_secret(), payload, 'session')}"
+def sign_in(request: Request, response: Response, token: str) -> bool:
+    """Start a browser session for ``token``: False (and no cookie) if the token does not
+    authenticate. The cookie is HttpOnly, SameSite=Lax, Secure when the request came over
+    https, and expires with the session."""
+    started = request.app.state.catalog.start_session(token, SESSION_SECONDS)
+    if started is None:
+        return False
+    session_id, expires = started
     response.set_cookie(
         SESSION_COOKIE,
-        value,
+        session_id,
         max_age=SESSION_SECONDS,
+        expires=expires.replace(tzinfo=UTC),
         httponly=True,
         samesite="lax",
-        secure=secure,
+        secure=request.url.scheme == "https",
         path="/",
     )
+    return True
 
 
-def sign_out(response: Response) -> None:
+def sign_out(request: Request, response: Response) -> None:
+    """End the request's session on the server and drop the browser's cookie."""
+    session_id = _session_id(request)
+    if session_id is not None:
+        request.app.state.catalog.end_session(session_id)
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
-def _session_token(request: Request) -> str | None:
+def _session_id(request: Request) -> str | None:
     value = request.cookies.get(SESSION_COOKIE)
-    if not value or "." not in value:
-        return None
-    payload, _, signature = value.rpartition(".")
-    expected = _signature(_current_secret(request), payload, "session")
-    if not hmac.compare_digest(signature, expected):
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(payload.encode()))
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(data, dict) or time.time() - data.get("at", 0) > SESSION_SECONDS:
-        return None
-    token = data.get("token")
-    return token if isinstance(token, str) else None
+    return value if value and _SESSION_ID.match(value) else None
 
 
 def session_principal(request: Request) -> Principal | None:
-    """The signed-in user of a browser request (the token is checked again), or None."""
-    token = _session_token(request)
-    if token is None:
+    """The signed-in user of a browser request (the session and its token are checked on the
+    server every time), or None."""
+    session_id = _session_id(request)
+    if session_id is None:
         return None
-    return request.app.state.catalog.authenticate(token)
+    return request.app.state.catalog.session_principal(session_id)
 
 
 def csrf_token(request: Request) -> str:
@@ -150,7 +122,7 @@ def csrf_token(request: Request) -> str:
     random cookie of this browser (``keep_presession``), so another site cannot sign a
     visitor in to its own account either."""
     session = request.cookies.get(SESSION_COOKIE) or _presession(request)
-    return _signature(_current_secret(request), session, "csrf")
+    return _signature(_secret(request), session, "csrf")
 
 
 def _presession(request: Request) -> str:

@@ -162,20 +162,20 @@ class CatalogClient:
 
     def put_run(
         self,
-        run_id: str,
+        run_id: str | None,
         metadata: bytes,
         store_zip: bytes | None = None,
         visibility: str = "public",
     ) -> tuple[dict[str, Any], bool]:
-        """Upload a run (idempotent by ``run_id``): its answer and whether it was new."""
+        """Upload a run (idempotent by ``run_id``; None: the catalog names it, as it does the
+        original tool's runs): its answer and whether it was new."""
         files: dict[str, tuple[str, bytes, str]] = {
             "metadata": ("metadata.json", metadata, "application/json")
         }
         if store_zip is not None:
             files["store"] = ("store.zip", store_zip, "application/zip")
-        response = self._request(
-            "PUT", f"/runs/{run_id}", files=files, data={"visibility": visibility}
-        )
+        method, path = ("PUT", f"/runs/{run_id}") if run_id else ("POST", "/runs")
+        response = self._request(method, path, files=files, data={"visibility": visibility})
         return _json(response), response.status_code == 201
 
     def run(self, run_id: str) -> dict[str, Any]:
@@ -280,6 +280,9 @@ def push_run(
     """Upload one run store or metadata.json (with the store zipped if ``with_store``)."""
     run, metadata, store = run_upload(path)
     store_zip = zip_store(store) if with_store and store is not None else None
-    answer, created = client.put_run(run.run_id, metadata, store_zip, visibility)
+    # the original tool's runs get their id from the catalog (storage.catalog.run_ids)
+    own_id = None if run.source_format == "original-neuroptimus" else run.run_id
+    answer, created = client.put_run(own_id, metadata, store_zip, visibility)
     notes = [str(note) for note in answer.get("warnings") or []]
-    return Pushed(run.run_id, client.run_url(run.run_id), created, notes)
+    run_id = answer.get("run_id") or run.run_id
+    return Pushed(run_id, client.run_url(run_id), created, notes)

@@ -229,7 +229,8 @@ def _ours(data: dict[str, Any]) -> CatalogRun:
 
 # -- the original tool's metadata.json (see the catalog design notes, §1a) -------------------
 def original_run_id(data: dict[str, Any]) -> str:
-    """The same original metadata.json always gets the same id."""
+    """The same original metadata.json always gets the same id here: a key of its content,
+    which the catalog turns into the id it files the run by (``run_ids.catalog_run_id``)."""
     key = {k: data.get(k) for k in ("opt_name", "created_at", "seed", "models", "final_fitness")}
     text = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)  # NaN allowed
     return str(uuid.uuid5(ORIGINAL_NAMESPACE, text))

@@ -40,8 +40,11 @@ def stats(values: list[float]) -> dict[str, float | None]:
 
 
 # -- use cases --------------------------------------------------------------------------------
-def use_case_list(session: Session, use_case_id: int | None = None) -> list[dict[str, Any]]:
-    """Use cases (most runs first) with the counts and best result of their public runs."""
+def use_case_list(
+    session: Session, seen: Any, use_case_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The use cases ``seen`` selects (``listing.use_case_seen``), most runs first, with the
+    counts and best result of their public runs."""
     public = (Run.use_case_id == UseCase.id) & (Run.visibility == "public")
     query = (
         select(
@@ -55,6 +58,7 @@ def use_case_list(session: Session, use_case_id: int | None = None) -> list[dict
         .group_by(UseCase.id)
         .order_by(func.count(Run.id).desc(), UseCase.slug)
     )
+    query = query.where(seen)
     if use_case_id is not None:
         query = query.where(UseCase.id == use_case_id)
     rows = session.execute(query).all()
@@ -66,11 +70,15 @@ def use_case_list(session: Session, use_case_id: int | None = None) -> list[dict
     ]  # fmt: skip
 
 
-def use_case_detail(session: Session, slug: str) -> dict[str, Any] | None:
+def use_case_detail(session: Session, slug: str, seen: Any) -> dict[str, Any] | None:
+    """The use case, if ``seen`` selects it (else None, as for an unknown slug)."""
     use_case = session.scalar(select(UseCase).where(UseCase.slug == slug))
     if use_case is None:
         return None
-    (summary,) = use_case_list(session, use_case.id)
+    found = use_case_list(session, seen, use_case.id)
+    if not found:
+        return None
+    (summary,) = found
     identity = use_case.identity
     example = session.scalar(
         select(Run.id)

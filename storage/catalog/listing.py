@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, exists, false, func, or_, select, true, tuple_
+from sqlalchemy.orm import Session, aliased
 
 from storage.catalog.errors import InvalidInput
 from storage.catalog.models import Run, UseCase, User
@@ -74,6 +74,22 @@ def visible(viewer_id: int | None) -> Any:
     """Public runs, and a viewer's own runs of any visibility."""
     public = Run.visibility == "public"
     return public if viewer_id is None else or_(public, Run.uploader_id == viewer_id)
+
+
+def use_case_seen(viewer_id: int | None, is_admin: bool = False) -> Any:
+    """The use cases a viewer may see: those an admin registered, and those of a run the
+    viewer may list (public, the viewer's own; every run for an admin). A use case known only
+    from private runs of others, or from unlisted runs, is not shown: its name, bounds and file
+    hashes would tell what those runs were about."""
+    run = aliased(Run)  # its own, apart from a query's join of runs
+    if is_admin:
+        runs = true()
+    else:
+        runs = run.visibility == "public"
+        if viewer_id is not None:
+            runs = or_(runs, run.uploader_id == viewer_id)
+    has_run = exists(select(run.id).where(run.use_case_id == UseCase.id, runs))
+    return or_(UseCase.registered_by.is_not(None), has_run.correlate(UseCase))
 
 
 def conditions(where: RunFilter, ids: dict[str, int | None]) -> list[Any]:

@@ -14,10 +14,10 @@ from base64 import b32encode
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +30,7 @@ from storage.catalog.listing import (
     encode_cursor,
     page,
     parse_sort,
+    use_case_seen,
     visible,
 )
 from storage.catalog.models import (
@@ -43,6 +44,7 @@ from storage.catalog.models import (
     User,
     Verification,
 )
+from storage.catalog.models import Session as SignIn
 from storage.catalog.records import (
     catalog_run,
     child_rows,
@@ -195,7 +197,7 @@ class Catalog:
             if found is None:
                 return None
             stored, user = found
-            if stored.revoked_at is not None or (stored.expires_at and stored.expires_at <= now):
+            if not _token_live(stored, now):
                 return None
             stored.last_used_at = now
             scopes = frozenset(stored.scopes.split())
@@ -221,6 +223,62 @@ class Catalog:
             if token is None:
                 raise NotFound(f"user {handle!r} has no token {token_id}")
             token.revoked_at = token.revoked_at or utcnow()
+            self._end_sessions(session, SignIn.token_id == token.id)
+
+    # -- browser sessions ---------------------------------------------------------------------
+    def start_session(self, token: str, seconds: float) -> tuple[str, datetime] | None:
+        """A new sign-in with ``token``: its random id (for the cookie; only its SHA-256 is
+        kept) and when it expires (after ``seconds``, or with the token if that is sooner);
+        None when the token does not authenticate."""
+        now = utcnow()
+        with self.session() as session:
+            stored = session.scalar(select(ApiToken).where(ApiToken.sha256 == token_sha256(token)))
+            if stored is None or not _token_live(stored, now):
+                return None
+            expires = now + timedelta(seconds=seconds)
+            if stored.expires_at is not None:
+                expires = min(expires, stored.expires_at)
+            session_id = secrets.token_urlsafe(32)
+            session.add(SignIn(sha256=token_sha256(session_id), user_id=stored.user_id,
+                               token_id=stored.id, created_at=now, expires_at=expires))  # fmt: skip
+            # sessions over for a day are forgotten (the table stays small)
+            session.execute(delete(SignIn).where(
+                (SignIn.expires_at < now - timedelta(days=1))
+                | (SignIn.ended_at < now - timedelta(days=1))
+            ))  # fmt: skip
+            return session_id, expires
+
+    def session_principal(self, session_id: str) -> Principal | None:
+        """Who a browser session is: the user, with the scopes of the token signed in with;
+        None once it was ended (sign-out, the token revoked), expired, or is unknown."""
+        now = utcnow()
+        with self.session() as session:
+            found = session.execute(
+                select(SignIn, ApiToken, User)
+                .join(ApiToken, ApiToken.id == SignIn.token_id)
+                .join(User, User.id == SignIn.user_id)
+                .where(SignIn.sha256 == token_sha256(session_id))
+            ).first()
+            if found is None:
+                return None
+            signed_in, stored, user = found
+            if signed_in.ended_at is not None or signed_in.expires_at <= now:
+                return None
+            if not _token_live(stored, now):
+                return None
+            scopes = frozenset(stored.scopes.split())
+            return Principal(user.id, user.handle, scopes, user.is_admin or "admin" in scopes)
+
+    def end_session(self, session_id: str) -> None:
+        """Sign-out: the session's cookie is worth nothing from now on, wherever it was copied."""
+        with self.session() as session:
+            self._end_sessions(session, SignIn.sha256 == token_sha256(session_id))
+
+    @staticmethod
+    def _end_sessions(session: Session, which: Any) -> None:
+        session.execute(
+            update(SignIn).where(which, SignIn.ended_at.is_(None)).values(ended_at=utcnow())
+        )
 
     # -- runs -------------------------------------------------------------------------------
     def put_run(
@@ -248,11 +306,15 @@ class Catalog:
              store_file: str | None, archive_file: str | None) -> PutResult:  # fmt: skip
         with self.session() as session:
             existing = session.execute(
-                select(Run.uploader_id, Run.content_sha256, UseCase.slug)
+                select(Run.uploader_id, Run.content_sha256, Run.visibility, UseCase.slug)
                 .join(UseCase)
                 .where(Run.id == run.run_id)
             ).first()
             if existing is not None:
+                if existing.visibility == "private" and not _may_see_private(
+                    uploader, existing.uploader_id
+                ):  # answered as a read of it is: the run's existence is not revealed
+                    raise NotFound(f"no run {run.run_id}")
                 if existing.uploader_id != uploader.user_id:
                     raise RunConflict(f"run {run.run_id} was uploaded by another user")
                 if existing.content_sha256 != content_sha256(run):
@@ -309,9 +371,7 @@ class Catalog:
         row = session.get(Run, run_id)
         if row is None:
             raise NotFound(f"no run {run_id}")
-        if row.visibility == "private" and not (
-            viewer and (viewer.is_admin or viewer.user_id == row.uploader_id)
-        ):
+        if row.visibility == "private" and not _may_see_private(viewer, row.uploader_id):
             raise NotFound(f"no run {run_id}")
         return row
 
@@ -421,10 +481,22 @@ class Catalog:
             files = [f for f in (row.store_file, row.archive_file) if f]
             for model in (RunParameter, RunComponent, RunGeneration, Verification):
                 session.execute(delete(model).where(model.run_id == run_id))
+            use_case_id = row.use_case_id
             session.delete(row)
+            session.flush()
+            self._drop_if_orphan(session, use_case_id)
             return files
 
-    # -- use cases, leaderboards, comparisons ----------------------------------------------
+    @staticmethod
+    def _drop_if_orphan(session: Session, use_case_id: int) -> None:
+        """A use case whose last run went, unless an admin registered it: what its runs told
+        about their problem (names, bounds, file hashes) goes with them. An upload racing to
+        add a run to it fails on the missing row and is retried with a new use case."""
+        use_case = session.get(UseCase, use_case_id)
+        left = session.scalar(select(Run.id).where(Run.use_case_id == use_case_id).limit(1))
+        if use_case is not None and use_case.registered_by is None and left is None:
+            session.delete(use_case)
+
     def register_use_case(self, identity: UseCaseIdentity, admin_id: int, files: str) -> str:
         """Mark ``identity``'s use case registered by an admin, its files kept in ``files``
         (a folder inside the catalog's files): its runs are then verified by the server.
@@ -437,16 +509,27 @@ class Catalog:
             use_case.files = files
             return use_case.slug
 
-    def use_cases(self) -> list[dict[str, Any]]:
+    # -- use cases, leaderboards, comparisons ----------------------------------------------
+    def use_cases(self, viewer: Principal | None = None) -> list[dict[str, Any]]:
+        """The use cases ``viewer`` may see (see ``listing.use_case_seen``)."""
         with self.session() as session:
-            return boards.use_case_list(session)
+            return boards.use_case_list(session, _use_cases_seen(viewer))
 
-    def use_case(self, slug: str) -> dict[str, Any]:
+    def use_case(self, slug: str, viewer: Principal | None = None) -> dict[str, Any]:
+        """One use case; NotFound, as for an unknown slug, when ``viewer`` may not see it."""
         with self.session() as session:
-            found = boards.use_case_detail(session, slug)
+            found = boards.use_case_detail(session, slug, _use_cases_seen(viewer))
         if found is None:
             raise NotFound(f"no use case {slug!r}")
         return found
+
+    def _seen_use_case(self, session: Session, slug: str, viewer: Principal | None) -> UseCase:
+        use_case = session.scalar(
+            select(UseCase).where(UseCase.slug == slug, _use_cases_seen(viewer))
+        )
+        if use_case is None:
+            raise NotFound(f"no use case {slug!r}")
+        return use_case
 
     def leaderboard(
         self,
@@ -458,11 +541,11 @@ class Catalog:
         verified_only: bool = False,
         package: str | None = None,
         uploader: str | None = None,
+        viewer: Principal | None = None,
     ) -> dict[str, Any]:
+        """The leaderboard of the public runs of a use case ``viewer`` may see."""
         with self.session() as session:
-            use_case = session.scalar(select(UseCase).where(UseCase.slug == slug))
-            if use_case is None:
-                raise NotFound(f"no use case {slug!r}")
+            use_case = self._seen_use_case(session, slug, viewer)
             return boards.leaderboard(
                 session, use_case, budget=budget, target=target, grid=grid,
                 group_by=group_by, verified_only=verified_only, package=package,
@@ -490,8 +573,8 @@ class Catalog:
                     self._visible_run(session, run_id, viewer)
             elif slug is None:
                 raise InvalidInput("compare chosen runs (run ids) or a use case's algorithms")
-            elif session.scalar(select(UseCase.id).where(UseCase.slug == slug)) is None:
-                raise NotFound(f"no use case {slug!r}")
+            else:
+                self._seen_use_case(session, slug, viewer)
             return boards.compare(session, run_ids, slug, algorithms, budget, grid)
 
     # -- verification -----------------------------------------------------------------------
@@ -544,3 +627,17 @@ class Catalog:
              "created_at": iso(v.created_at)}
             for v, handle in rows
         ]  # fmt: skip
+
+
+def _may_see_private(viewer: Principal | None, uploader_id: int) -> bool:
+    return viewer is not None and (viewer.is_admin or viewer.user_id == uploader_id)
+
+
+def _use_cases_seen(viewer: Principal | None) -> Any:
+    if viewer is None:
+        return use_case_seen(None)
+    return use_case_seen(viewer.user_id, viewer.is_admin)
+
+
+def _token_live(token: ApiToken, now: datetime) -> bool:
+    return token.revoked_at is None and not (token.expires_at and token.expires_at <= now)

@@ -15,18 +15,20 @@ def use_cases_router() -> APIRouter:
     router = APIRouter(tags=["use cases"])
 
     @router.get("/use-cases")
-    def use_cases(request: Request) -> list[dict[str, Any]]:
-        """Every use case with its counts of runs, algorithms, uploaders and best error."""
-        return catalog_of(request).use_cases()
+    def use_cases(request: Request, who: Viewer) -> list[dict[str, Any]]:
+        """The use cases you may see (registered by an admin, or of a public run or one of
+        yours) with the counts of their public runs, algorithms, uploaders and best error."""
+        return catalog_of(request).use_cases(who)
 
     @router.get("/use-cases/{slug}")
-    def use_case(slug: str, request: Request) -> dict[str, Any]:
-        return catalog_of(request).use_case(slug)
+    def use_case(slug: str, request: Request, who: Viewer) -> dict[str, Any]:
+        return catalog_of(request).use_case(slug, who)
 
     @router.get("/use-cases/{slug}/leaderboard")
     def leaderboard(
         slug: str,
         request: Request,
+        who: Viewer,
         budget: Annotated[int | None, Query(ge=1)] = None,
         target: Annotated[float | None, Query(gt=0, allow_inf_nan=False)] = None,
         grid: Annotated[int, Query(ge=2, le=10_000)] = 100,
@@ -49,13 +51,14 @@ def use_cases_router() -> APIRouter:
             verified_only=verified_only,
             package=package,
             uploader=uploader,
+            viewer=who,
         )
 
     @router.get("/use-cases/{slug}/problem.yaml")
-    def use_case_problem(slug: str, request: Request) -> Response:
+    def use_case_problem(slug: str, request: Request, who: Viewer) -> Response:
         """The use case's problem without an algorithm: add one to run it."""
         catalog = catalog_of(request)
-        catalog.use_case(slug)  # 404 for an unknown slug
+        catalog.use_case(slug, who)  # 404 for an unknown slug, or one you may not see
         page = catalog.list_runs(RunFilter(use_case=slug), sort="-uploaded_at", limit=50)
         for item in page.items:
             problem = catalog.run_record(item["run_id"]).problem

@@ -18,6 +18,7 @@ from storage.catalog import uploads
 from storage.catalog.held_problems import held_problem
 from storage.catalog.repository import Catalog, Principal
 from storage.catalog.request_helpers import catalog_of, remove_file
+from storage.catalog.run_ids import catalog_run_id
 from storage.catalog.schema import CatalogRun
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def accept_upload(
     run = uploads.read_run(
         _read_limited(metadata, "metadata.json", limits.max_metadata_bytes), limits
     )
+    run = catalog_run_id(request.app.state.run_id_key, run, principal)  # an import's own id
     if run_id is not None and run_id != run.run_id:
         raise HTTPException(
             422, f"the address names run {run_id}, but metadata.json describes run {run.run_id}."

@@ -324,9 +324,9 @@ def test_a_signed_session_reads_private_runs_and_forms_need_its_csrf_token(servi
     assert service.upload(private, service.alice, visibility="private").status_code == 201
 
     @app.post("/test/sign-in")
-    def sign_in(token: str = Form(...)) -> Response:
+    def sign_in(request: Request, token: str = Form(...)) -> Response:
         response = Response("signed in")
-        auth.sign_in(response, token)
+        auth.sign_in(request, response, token)
         return response
 
     @app.get("/test/form")

@@ -4,6 +4,7 @@ bound, model file or penalty gets another."""
 from __future__ import annotations
 
 import shutil
+import uuid
 
 import pytest
 
@@ -92,13 +93,21 @@ def test_component_names_follow_the_sweeps(two_copies):
     assert component_names(two)[4] == "MSE (excl. spikes) [sweep 2]"
 
 
-def test_the_store_records_its_identity_and_a_run_id(hh_run_store):
-    attrs = RunStore.open(hh_run_store).attrs
+def test_the_store_records_its_identity_and_a_run_id(hh_run_store, tmp_path):
+    store = RunStore.open(hh_run_store)
+    attrs = store.attrs
     assert attrs["use_case"] == use_case_identity(attrs["spec"]).model_dump(mode="json")
-    assert store_run_id(attrs) == attrs["run_id"]
-    legacy = {k: v for k, v in attrs.items() if k != "run_id"}
-    assert store_run_id(legacy) == store_run_id(dict(legacy)) != attrs["run_id"]
-    assert store_run_id({**legacy, "seed": 4}) != store_run_id(legacy)
+    assert store_run_id(store) == attrs["run_id"]
+    assert uuid.UUID(attrs["run_id"]).version == 4
+    # a store older than run ids is given a random one, once, kept in the store
+    legacy = tmp_path / "legacy.zarr"
+    shutil.copytree(hh_run_store, legacy)
+    RunStore.open(legacy, mode="r+").group.attrs.pop("run_id")
+    assert "run_id" not in RunStore.open(legacy).attrs
+    given = store_run_id(RunStore.open(legacy))
+    assert uuid.UUID(given).version == 4 and given != attrs["run_id"]
+    assert RunStore.open(legacy).attrs["run_id"] == given
+    assert store_run_id(RunStore.open(legacy)) == given
 
 
 def test_weak_identity_of_the_original_format_uses_names_and_bounds():
