@@ -11,18 +11,23 @@ from analysis.catalog_pages import add_pages
 from storage.catalog.api import create_app
 from storage.catalog.database import open_catalog
 from storage.catalog.schema import CatalogRun
+from storage.catalog.uploads import UploadLimits
 
 
 def create_site(
-    db_url: str | None, files: Path, verifier: Callable[[CatalogRun], dict] | None = None
+    db_url: str | None,
+    files: Path,
+    verifier: Callable[[CatalogRun], dict] | None = None,
+    limits: UploadLimits | None = None,
 ) -> FastAPI:
     """The catalog at ``db_url`` (None: an SQLite file in the working directory) served as
     API + pages, uploaded files kept in ``files``; ``verifier`` (``verify_best`` with where
-    to find problem files) re-simulates each uploaded run's claimed best in the background."""
+    to find problem files) re-simulates each uploaded run's claimed best in the background;
+    ``limits``: what uploads may send and unpack (None: the defaults)."""
     catalog = open_catalog(db_url)
     files = Path(files)
     files.mkdir(parents=True, exist_ok=True)
-    app = create_app(catalog, files, verifier=verifier)
+    app = create_app(catalog, files, verifier=verifier, limits=limits)
     add_pages(app, catalog)
     return app
 

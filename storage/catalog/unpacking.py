@@ -77,6 +77,7 @@ class UnpackingAccount:
         self._lock = threading.Lock()
         self._bytes: Counter[int] = Counter()  # by user id
         self._entries: Counter[int] = Counter()
+        self.peak_bytes = 0  # the most ever reserved at once (for tests and operators)
 
     def open(self, user_id: int, kept_bytes: int) -> Reservation:
         """A reservation for one upload of ``user_id``, whose kept runs hold ``kept_bytes``
@@ -106,6 +107,7 @@ class UnpackingAccount:
                 if over:
                     raise UnpackingBudgetError(refusal(name, limit, booking.what))
             self._bytes[booking.user_id] = user_bytes
+            self.peak_bytes = max(self.peak_bytes, sum(self._bytes.values()))
             self._entries[booking.user_id] = user_entries
             booking.bytes += size
             booking.entries += entries
