@@ -1,6 +1,7 @@
 """Refusals every request gets before any route reads it (plain ASGI): an address with a NUL
-byte, bytes that are not UTF-8 or an over-long query string, and a JSON body nested too deeply
-or holding what no database stores (64-bit integers at most, no NUL, no lone surrogates).
+byte, bytes that are not UTF-8 or an over-long query string; a JSON body or form over 1 MiB;
+a JSON body nested too deeply or holding what no database stores (64-bit integers at most, no
+NUL, no lone surrogates).
 What a route then reads is bounded by its own declarations (``storage.catalog.bounds``)."""
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from urllib.parse import unquote_to_bytes
 from starlette.exceptions import HTTPException
 
 from storage.catalog.bounds import json_problem
+from storage.catalog.unpacking import size_text
 
 MAX_QUERY_STRING = 16 * 1024  # bytes; a filtered run list asks for well under 1 KiB
+# a JSON body (an edit, a token, a verification) or a sign-in form is a few hundred bytes
+MAX_SMALL_BODY = 2**20
 
 
 class RequestGuardMiddleware:
@@ -28,13 +32,18 @@ class RequestGuardMiddleware:
         if problem is not None:
             await _answer(send, *problem)
             return
-        if _is_json(scope):
+        kind = _small_body(scope)
+        if kind is not None:
             try:
                 body, receive = await _whole_body(receive)
             except HTTPException as error:  # the body limit around this middleware
                 await _answer(send, error.status_code, str(error.detail))
                 return
-            problem = body_problem(body)
+            if body is None:
+                limit = size_text(MAX_SMALL_BODY)
+                await _answer(send, 413, f"the request's {kind} is larger than {limit}.")
+                return
+            problem = body_problem(body) if kind == "JSON" else None
             if problem is not None:
                 await _answer(send, *problem)
                 return
@@ -72,23 +81,31 @@ def body_problem(body: bytes) -> tuple[int, str] | None:
     return None
 
 
-def _is_json(scope: dict) -> bool:
+def _small_body(scope: dict) -> str | None:
+    """"JSON" or "form" for a body that must be small (only uploads are large, and they are
+    multipart), else None."""
     if scope.get("method") not in ("POST", "PUT", "PATCH", "DELETE"):
-        return False
+        return None
     kind = dict(scope.get("headers") or ()).get(b"content-type", b"")
     media = kind.split(b";")[0].strip().lower()
-    return media == b"application/json" or media.endswith(b"+json")
+    if media == b"application/json" or media.endswith(b"+json"):
+        return "JSON"
+    return "form" if media == b"application/x-www-form-urlencoded" else None
 
 
-async def _whole_body(receive: Any) -> tuple[bytes, Any]:
-    """The request's body (its size is bounded by the body limit around this middleware),
-    and a ``receive`` that hands it on to the app."""
+async def _whole_body(receive: Any) -> tuple[bytes | None, Any]:
+    """The request's body (None when over ``MAX_SMALL_BODY``: parsed JSON or forms take many
+    times their size in memory), and a ``receive`` that hands it on to the app."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             break
         chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_SMALL_BODY:
+            return None, receive
         if not message.get("more_body"):
             break
     body = b"".join(chunks)
