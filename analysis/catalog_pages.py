@@ -24,16 +24,19 @@ from fastapi.templating import Jinja2Templates
 
 from analysis import catalog_figures as figures
 from analysis.comparison import summary_table
-from storage.catalog import api, auth, uploads
+from storage.catalog import api, auth, bounds, uploads
+from storage.catalog.listing import MAX_CURSOR
 from storage.catalog.repository import (
     Catalog,
     CatalogError,
     Forbidden,
     InvalidInput,
     NotFound,
+    QuotaExceeded,
     RunConflict,
     RunFilter,
 )
+from storage.catalog.schema import COUNT_MAX
 from storage.catalog.security_headers import csp_nonce
 
 TEMPLATES = Path(__file__).parent / "templates" / "catalog"
@@ -46,7 +49,8 @@ FILTERS = ("use_case", "algorithm", "package", "uploader", "seed", "min_budget",
            "verified", "state", "q")  # fmt: skip
 
 
-CATALOG_STATUS = {NotFound: 404, Forbidden: 403, RunConflict: 409, InvalidInput: 422}
+CATALOG_STATUS = {NotFound: 404, Forbidden: 403, RunConflict: 409, InvalidInput: 422,
+                  QuotaExceeded: 413}  # fmt: skip
 
 
 class BadQuery(ValueError):
@@ -92,17 +96,11 @@ def _text(request: Request, name: str) -> str | None:
     return value or None
 
 
-def _int(request: Request, name: str, minimum: int | None = None) -> int | None:
-    value = _text(request, name)
-    if value is None:
-        return None
+def _int(request: Request, name: str, minimum: int, maximum: int = bounds.INT64_MAX) -> int | None:
     try:
-        number = int(value)
-    except ValueError:
-        raise BadQuery(f"{name} must be a whole number, not {value!r}") from None
-    if minimum is not None and number < minimum:
-        raise BadQuery(f"{name} must be at least {minimum}")
-    return number
+        return bounds.whole_number(request.query_params.get(name), name, minimum, maximum)
+    except InvalidInput as error:
+        raise BadQuery(str(error)) from None
 
 
 def _float(request: Request, name: str) -> float | None:
@@ -130,18 +128,11 @@ def _bool(request: Request, name: str) -> bool | None:
 
 
 def _run_filter(request: Request) -> RunFilter:
-    return RunFilter(
-        use_case=_text(request, "use_case"),
-        algorithm=_text(request, "algorithm"),
-        package=_text(request, "package"),
-        uploader=_text(request, "uploader"),
-        seed=_int(request, "seed"),
-        min_budget=_int(request, "min_budget", 1),
-        max_budget=_int(request, "max_budget", 1),
-        verified=_bool(request, "verified"),
-        state=_text(request, "state"),
-        q=_text(request, "q"),
-    )
+    """The API's own parser of run filters: one rule for the page and ``/api/v1/runs``."""
+    try:
+        return bounds.run_filter(request.query_params)
+    except InvalidInput as error:
+        raise BadQuery(str(error)) from None
 
 
 def _query(params: dict[str, Any], **changes: Any) -> str:
@@ -231,7 +222,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
             case = catalog.use_case(slug, viewer)
         except NotFound:
             return problem(request, 404, f"There is no use case {slug!r} in this catalog.")
-        budget = _int(request, "budget", 1)
+        budget = _int(request, "budget", 1, COUNT_MAX)
         target = _float(request, "target")
         verified = bool(_bool(request, "verified"))
         package, uploader = _text(request, "package"), _text(request, "uploader")
@@ -265,6 +256,8 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         limit = _int(request, "limit", 1) or 50
         limit = min(limit, max(PAGE_SIZES))
         cursor = _text(request, "cursor")
+        if cursor is not None and len(cursor) > MAX_CURSOR:
+            raise BadQuery("the cursor is malformed: use the page's own links")
         try:
             page = catalog.list_runs(filters, sort=sort, limit=limit, cursor=cursor,
                                      viewer=viewer)  # fmt: skip
@@ -303,7 +296,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
         slug = _text(request, "use_case")
         algorithms = [a for v in request.query_params.getlist("algorithms")
                       for a in v.split(",") if a.strip()]  # fmt: skip
-        budget = _int(request, "budget", 1)
+        budget = _int(request, "budget", 1, COUNT_MAX)
         chosen: list[dict] = []
         missing: list[str] = []
         if len(ids) > MAX_COMPARED:

@@ -9,17 +9,24 @@ from fastapi import FastAPI
 from analysis.catalog_pages import add_pages
 from storage.catalog.api import Verifier, create_app
 from storage.catalog.database import open_catalog
+from storage.catalog.uploads import UploadLimits
 
 
-def create_site(db_url: str | None, files: Path, verifier: Verifier | None = None) -> FastAPI:
+def create_site(
+    db_url: str | None,
+    files: Path,
+    verifier: Verifier | None = None,
+    limits: UploadLimits | None = None,
+) -> FastAPI:
     """The catalog at ``db_url`` (None: an SQLite file in the working directory) served as
     API + pages, uploaded files kept in ``files``; ``verifier`` (``verify.verify_best``)
     re-simulates each uploaded run's claimed best in the background, on the problem the
-    catalog holds for its use case (bundled or registered), never on the uploaded one."""
+    catalog holds for its use case (bundled or registered), never on the uploaded one;
+    ``limits``: what uploads may send and unpack (None: the defaults)."""
     catalog = open_catalog(db_url)
     files = Path(files)
     files.mkdir(parents=True, exist_ok=True)
-    app = create_app(catalog, files, verifier=verifier)
+    app = create_app(catalog, files, verifier=verifier, limits=limits)
     add_pages(app, catalog)
     return app
 

@@ -87,15 +87,38 @@ def serve(
             "case is one whose files the catalog holds: bundled, or registered by an admin."
         ),
     ] = False,
+    max_upload_mib: Annotated[
+        int, typer.Option(min=1, help="Largest file of an upload (store zip, archive), MiB.")
+    ] = 200,
+    max_unpacked_mib: Annotated[
+        int, typer.Option(min=1, help="Most one upload may unpack (store and archive), MiB.")
+    ] = 1024,
+    max_entries: Annotated[
+        int, typer.Option(min=1, help="Most entries one upload may unpack.")
+    ] = 50_000,
+    user_quota_gib: Annotated[
+        float, typer.Option(min=0.001, help="Unpacked bytes a user's runs may hold, GiB.")
+    ] = 20.0,
+    staging_gib: Annotated[
+        float, typer.Option(min=0.001, help="Most all uploads being checked may unpack at "
+                            "once, GiB.")
+    ] = 4.0,
 ) -> None:
     """Serve the catalog: pages, the JSON API under /api/v1 and its docs at /docs."""
     import uvicorn
 
     from analysis.catalog_site import create_site
+    from storage.catalog.uploads import UploadLimits
     from storage.catalog.verify import verify_best
 
+    limits = UploadLimits(
+        max_bytes=max_upload_mib * 2**20, max_unpacked_bytes=max_unpacked_mib * 2**20,
+        max_members=max_entries, max_user_members=2 * max_entries,
+        max_staging_members=4 * max_entries, max_user_bytes=int(user_quota_gib * 2**30),
+        max_staging_bytes=int(staging_gib * 2**30),
+    )  # fmt: skip
     typer.echo(f"catalog at http://{host}:{port}/  (API docs: /docs; Ctrl-C stops it)")
-    app = create_site(db, files, verify_best if verify else None)
+    app = create_site(db, files, verify_best if verify else None, limits=limits)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -7,6 +7,7 @@ endpoints in its thread pool. Every error is ``{"detail": "<one sentence>"}``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -28,13 +29,16 @@ from storage.catalog.repository import (
     Forbidden,
     InvalidInput,
     NotFound,
+    QuotaExceeded,
     RunConflict,
 )
+from storage.catalog.request_guard import RequestGuardMiddleware
 from storage.catalog.routes_accounts import accounts_router
 from storage.catalog.routes_runs import runs_router
 from storage.catalog.routes_use_cases import use_cases_router
 from storage.catalog.run_ids import run_id_key
 from storage.catalog.security_headers import SecurityHeadersMiddleware, add_docs
+from storage.catalog.unpacking import UnpackingAccount
 
 # the pages' upload form takes uploads through the API's checks (``api.accept_upload``)
 from storage.catalog.upload_intake import Verifier, accept_upload
@@ -51,11 +55,14 @@ def create_app(
     catalog: Catalog,
     files: Path,
     *,
-    max_upload_bytes: int = 200 * 2**20,
+    max_upload_bytes: int | None = None,
+    limits: uploads.UploadLimits | None = None,
     verifier: Verifier | None = None,
 ) -> FastAPI:
     """The catalog service: ``catalog`` holds the records, ``files`` the uploaded store zips
-    and archives; ``verifier(run, problem) -> dict`` (``verify.verify_best``) simulates each
+    and archives; ``limits`` bound what an upload, a user and all uploads at once may unpack
+    (``max_upload_bytes``, when given, is the largest file of an upload);
+    ``verifier(run, problem) -> dict`` (``verify.verify_best``) simulates each
     new run's claimed best in the background on the problem the catalog holds for its use
     case (bundled or registered by an admin; ``held_problems``), never on the uploaded one."""
     files = Path(files)
@@ -72,9 +79,16 @@ def create_app(
     app.state.files = files
     app.state.catalog_secret = app_secret(catalog)
     app.state.run_id_key = run_id_key(catalog)
-    app.state.limits = uploads.UploadLimits(
-        max_bytes=max_upload_bytes, max_metadata_bytes=min(16 * 2**20, max_upload_bytes)
+    limits = limits or uploads.UploadLimits()
+    if max_upload_bytes is not None:
+        limits = dataclasses.replace(limits, max_bytes=max_upload_bytes)
+    limits = dataclasses.replace(
+        limits, max_metadata_bytes=min(limits.max_metadata_bytes, limits.max_bytes)
     )
+    max_upload_bytes = limits.max_bytes
+    app.state.limits = limits
+    # what the uploads being checked have unpacked: one account for all the app's requests
+    app.state.unpacking = UnpackingAccount(limits.budgets())
     app.state.verifier = verifier
     # one verification at a time (each simulates a model), in the order of the uploads
     app.state.verifications = ThreadPoolExecutor(1, thread_name_prefix="catalog-verify")
@@ -84,6 +98,8 @@ def create_app(
     # One upload at a time places its files and writes its row: two uploads of the same run
     # must not both take the same file name.
     app.state.upload_lock = threading.Lock()
+    # inside the body limit: reads whole JSON bodies to check them
+    app.add_middleware(RequestGuardMiddleware)
     # every request, the pages' upload form too: all files of one upload together
     app.add_middleware(uploads.BodyLimitMiddleware, max_bytes=max_upload_bytes + FORM_OVERHEAD)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response has them
@@ -112,7 +128,8 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    statuses = {NotFound: 404, Forbidden: 403, RunConflict: 409, InvalidInput: 422}
+    statuses = {NotFound: 404, Forbidden: 403, RunConflict: 409, InvalidInput: 422,
+                QuotaExceeded: 413}  # fmt: skip
 
     @app.exception_handler(CatalogError)
     def catalog_error(request: Request, error: CatalogError) -> JSONResponse:
@@ -126,6 +143,15 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(uploads.UploadError)
     def upload_error(request: Request, error: uploads.UploadError) -> JSONResponse:
         return _error(error.status, error.detail)
+
+    @app.exception_handler(sqlalchemy.exc.DataError)
+    @app.exception_handler(OverflowError)
+    def out_of_range(request: Request, error: Exception) -> JSONResponse:
+        # what the bounds of the routes missed: a value the database cannot hold is still
+        # the request's fault, never the server's
+        log.warning("%s %s: a value the database refused: %s", request.method,
+                    request.url.path, str(error).splitlines()[0][:200])  # fmt: skip
+        return _error(422, "a value in the request is beyond what the catalog's database holds.")
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

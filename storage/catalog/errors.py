@@ -21,3 +21,7 @@ class Forbidden(CatalogError):
 
 class InvalidInput(CatalogError, ValueError):
     """A handle, scope, visibility, sort key, cursor or filter the catalog cannot take."""
+
+
+class QuotaExceeded(CatalogError):
+    """The run would take its uploader past the unpacked bytes a user may keep."""

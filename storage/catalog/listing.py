@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Select, exists, false, func, or_, select, true, tuple_
+from sqlalchemy import BigInteger, Integer, Select, exists, false, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from storage.catalog.errors import InvalidInput
@@ -137,9 +139,7 @@ def page(
     let both databases walk an index in order whatever their rule for where NULLs sort."""
     column = getattr(Run, key)
     by_id = Run.id.desc() if descending else Run.id.asc()
-    value, run_id = decode_cursor(cursor) if cursor else (None, None)
-    if key in _TIMES and value is not None:
-        value = parse_time(value)
+    value, run_id = decode_cursor(cursor, key) if cursor else (None, None)
     found: list[Any] = []
     if cursor is None or value is not None:
         extra = [column.is_not(None)] if column.nullable else []
@@ -163,12 +163,44 @@ def encode_cursor(item: dict[str, Any], key: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[Any, str]:
+MAX_CURSOR = 1000  # characters; ours are under 100
+_MALFORMED = "the cursor is malformed: use next_cursor of the previous page"
+_RUN_ID = re.compile(r"^[0-9A-Za-z-]{1,36}$")
+
+
+def decode_cursor(cursor: str, key: str = "uploaded_at") -> tuple[Any, str]:
+    """The (sort value, run id) a cursor continues after, checked against the column it
+    sorts by: a forged cursor is refused here, not by the database."""
     try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError(cursor)
         padded = cursor + "=" * (-len(cursor) % 4)
         value, run_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError, binascii.Error):
-        raise BadQuery("the cursor is malformed: use next_cursor of the previous page") from None
-    if not isinstance(run_id, str) or isinstance(value, (list, dict)):
-        raise BadQuery("the cursor is malformed: use next_cursor of the previous page")
-    return value, run_id
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        raise BadQuery(_MALFORMED) from None
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise BadQuery(_MALFORMED)
+    return _cursor_value(value, key), run_id
+
+
+def _cursor_value(value: Any, key: str) -> Any:
+    """``value`` as the column ``key`` holds it (None: a run without one)."""
+    if value is None:
+        return None
+    column = getattr(Run, key).type
+    if key in _TIMES:
+        moment = parse_time(value) if isinstance(value, str) and len(value) <= 40 else None
+        if moment is None:
+            raise BadQuery(_MALFORMED)
+        return moment
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadQuery(_MALFORMED)
+    if isinstance(column, Integer):  # BigInteger too
+        bits = 63 if isinstance(column, BigInteger) else 31
+        if not isinstance(value, int) or not -(2**bits) <= value < 2**bits:
+            raise BadQuery(_MALFORMED)
+        return value
+    number = float(value) if abs(value) < 1e308 else math.inf
+    if not math.isfinite(number):
+        raise BadQuery(_MALFORMED)
+    return number

@@ -82,7 +82,7 @@ class Run(Base):
     population: Mapped[int | None]
     generations: Mapped[int | None]
     budget: Mapped[int | None]
-    seed: Mapped[int | None]
+    seed: Mapped[int | None] = mapped_column(BigInteger)  # a spec's seed may pass 2**31
     evaluations: Mapped[int]
     stop_reason: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16))

@@ -22,7 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.catalog import leaderboard as boards
-from storage.catalog.errors import CatalogError, Forbidden, InvalidInput, NotFound, RunConflict
+from storage.catalog.errors import (
+    CatalogError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+    RunConflict,
+)
 from storage.catalog.listing import (
     MAX_LIMIT,
     RunFilter,
@@ -55,12 +62,13 @@ from storage.catalog.records import (
     utcnow,
 )
 from storage.catalog.schema import CatalogRun, UseCaseIdentity
+from storage.catalog.unpacking import size_text
 
 SCOPES = frozenset({"read", "upload", "verify", "admin"})
 VISIBILITIES = ("public", "unlisted", "private")
 __all__ = [
     "Catalog", "CatalogError", "Forbidden", "InvalidInput", "NotFound", "Principal", "PutResult",
-    "RunConflict", "RunFilter", "RunPage",
+    "QuotaExceeded", "RunConflict", "RunFilter", "RunPage",
 ]  # fmt: skip
 _HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -87,6 +95,20 @@ class RunPage:
     items: list[dict[str, Any]]
     next_cursor: str | None
     total: int
+
+
+@dataclass(frozen=True)
+class _Files:
+    """The stored names of an upload's store and archive, what they unpack to, and the
+    uploader's quota of such bytes (None: none)."""
+
+    store: str | None
+    archive: str | None
+    unpacked: dict[str, int]
+    quota: int | None
+
+    def size(self, kind: str) -> int:
+        return int(self.unpacked.get(kind, 0)) if getattr(self, kind) else 0
 
 
 def token_sha256(token: str) -> str:
@@ -288,22 +310,29 @@ class Catalog:
         visibility: str = "public",
         store_file: str | None = None,
         archive_file: str | None = None,
+        unpacked: dict[str, int] | None = None,
+        quota: int | None = None,
     ) -> PutResult:
         """Add a run; the same run again is no change (``created=False``) but for a store or
         archive file it brings where the run had none; the same run id with other content, or
-        from another user, is a RunConflict."""
+        from another user, is a RunConflict. ``unpacked``: the bytes the store and the
+        archive unpack to (``{"store": n, "archive": m}``), kept with the run; a run that would
+        take its uploader's runs past ``quota`` such bytes is QuotaExceeded."""
         if visibility not in VISIBILITIES:
             raise InvalidInput(f"visibility {visibility!r}: choose {', '.join(VISIBILITIES)}")
+        files = _Files(store_file, archive_file, dict(unpacked or {}), quota)
         for attempt in range(3):  # concurrent uploads may race for a new use case's slug
             try:
-                return self._put(run, uploader, visibility, store_file, archive_file)
+                return self._put(run, uploader, visibility, files)
             except IntegrityError:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    def _put(self, run: CatalogRun, uploader: Principal, visibility: str,
-             store_file: str | None, archive_file: str | None) -> PutResult:  # fmt: skip
+    def _put(
+        self, run: CatalogRun, uploader: Principal, visibility: str, files: _Files
+    ) -> PutResult:
+        store_file, archive_file = files.store, files.archive
         with self.session() as session:
             existing = session.execute(
                 select(Run.uploader_id, Run.content_sha256, Run.visibility, UseCase.slug)
@@ -322,25 +351,55 @@ class Catalog:
                         f"run {run.run_id} is in the catalog with other content; a run "
                         "cannot be changed by uploading it again (delete it first)"
                     )
-                self._attach_files(session, run.run_id, store_file, archive_file)
+                self._attach_files(session, run.run_id, files, uploader)
                 return PutResult(run.run_id, False, existing.slug)
+            added = files.size("store") + files.size("archive")
+            self._within_quota(session, uploader, added, files.quota)
             use_case = self._use_case_for(session, run.use_case)
             session.add(run_row(run, use_case.id, uploader.user_id, visibility=visibility,
-                                store_file=store_file, archive_file=archive_file))  # fmt: skip
+                                store_file=store_file, archive_file=archive_file,
+                                unpacked_bytes=added))  # fmt: skip
             session.flush()
             session.add_all(child_rows(run))
             return PutResult(run.run_id, True, use_case.slug)
 
-    @staticmethod
     def _attach_files(
-        session: Session, run_id: str, store_file: str | None, archive_file: str | None
+        self, session: Session, run_id: str, files: _Files, uploader: Principal
     ) -> None:
         """A store or archive the run did not have yet (pushed later with ``--with-store``)."""
         row = session.get(Run, run_id)
-        if store_file and not row.store_file:
-            row.store_file = store_file
-        if archive_file and not row.archive_file:
-            row.archive_file = archive_file
+        new = [kind for kind in ("store", "archive")
+               if getattr(files, kind) and not getattr(row, f"{kind}_file")]  # fmt: skip
+        added = sum(files.size(kind) for kind in new)
+        self._within_quota(session, uploader, added, files.quota)
+        for kind in new:
+            setattr(row, f"{kind}_file", getattr(files, kind))
+        row.unpacked_bytes = (row.unpacked_bytes or 0) + added
+
+    def unpacked_bytes(self, user_id: int) -> int:
+        """What the runs of ``user_id`` unpack to (their stores and archives)."""
+        with self.session() as session:
+            return self._unpacked(session, user_id)
+
+    @staticmethod
+    def _unpacked(session: Session, user_id: int) -> int:
+        total = session.scalar(
+            select(func.coalesce(func.sum(Run.unpacked_bytes), 0)).where(
+                Run.uploader_id == user_id
+            )
+        )
+        return int(total or 0)
+
+    def _within_quota(
+        self, session: Session, uploader: Principal, added: int, quota: int | None
+    ) -> None:
+        if quota is None or added == 0:
+            return
+        if self._unpacked(session, uploader.user_id) + added > quota:
+            raise QuotaExceeded(
+                f"the upload would take your runs past {size_text(quota)} unpacked, your "
+                "quota on this catalog: delete runs you no longer need"
+            )
 
     def _use_case_for(self, session: Session, identity: UseCaseIdentity) -> UseCase:
         found = session.scalar(select(UseCase).where(UseCase.fingerprint == identity.fingerprint))

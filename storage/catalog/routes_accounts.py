@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.catalog.auth import has_scope
+from storage.catalog.bounds import INT32_MAX
 from storage.catalog.request_helpers import Reader, catalog_of
 
 
@@ -44,7 +45,9 @@ def accounts_router() -> APIRouter:
         return {"token": token, "scopes": sorted(scopes), "name": body.name}
 
     @router.delete("/tokens/{token_id}", status_code=204)
-    def revoke(token_id: int, request: Request, principal: Reader) -> Response:
+    def revoke(
+        token_id: Annotated[int, Path(ge=1, le=INT32_MAX)], request: Request, principal: Reader
+    ) -> Response:
         catalog_of(request).revoke_token(principal.handle, token_id)
         return Response(status_code=204)
 

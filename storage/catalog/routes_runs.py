@@ -25,7 +25,9 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.catalog.auth import require
-from storage.catalog.repository import Catalog, Forbidden, NotFound, Principal, RunFilter
+from storage.catalog.bounds import RunQuery
+from storage.catalog.listing import MAX_CURSOR
+from storage.catalog.repository import Catalog, Forbidden, NotFound, Principal
 from storage.catalog.request_helpers import (
     Uploader,
     Viewer,
@@ -117,42 +119,13 @@ def runs_router() -> APIRouter:
     def list_runs(
         request: Request,
         who: Viewer,
-        use_case: str | None = None,
-        algorithm: str | None = None,
-        package: str | None = None,
-        uploader: str | None = None,
-        seed: int | None = None,
-        min_budget: Annotated[int | None, Query(ge=0)] = None,
-        max_budget: Annotated[int | None, Query(ge=0)] = None,
-        verified: bool | None = None,
-        state: Literal["complete", "partial"] | None = None,
-        q: Annotated[str | None, Query(max_length=200)] = None,
-        sort: Annotated[
-            str,
-            Query(
-                description="final_error, evaluations, budget, seed, uploaded_at, "
-                "created_at or wall_seconds; - first for descending"
-            ),
-        ] = "-uploaded_at",
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        cursor: Annotated[str | None, Query(max_length=1000)] = None,
-        format: Literal["json", "csv"] | None = None,
+        query: Annotated[RunListQuery, Query()],
     ) -> Any:
         """Runs with filters, sorting (``sort=final_error``, ``-`` for descending) and keyset
         pagination (pass ``next_cursor`` back as ``cursor``); ``format=csv`` or ``Accept:
         text/csv`` streams every matching run as CSV."""
-        filters = RunFilter(
-            use_case=use_case,
-            algorithm=algorithm,
-            package=package,
-            uploader=uploader,
-            seed=seed,
-            min_budget=min_budget,
-            max_budget=max_budget,
-            verified=verified,
-            state=state,
-            q=q,
-        )
+        filters = query.run_filter()
+        sort, limit, cursor, format = query.sort, query.limit, query.cursor, query.format
         catalog = catalog_of(request)
         wants_csv = format == "csv" or (
             format is None and "text/csv" in request.headers.get("accept", "")
@@ -258,6 +231,21 @@ def runs_router() -> APIRouter:
         return catalog_of(request).verifications(run_id, principal)
 
     return router
+
+
+class RunListQuery(RunQuery):
+    """The run list's query: the filters the runs page reads too, and how to sort and page."""
+
+    sort: str = Field(
+        "-uploaded_at",
+        max_length=20,
+        description="final_error, evaluations, budget, seed, uploaded_at, created_at or "
+        "wall_seconds; - first for descending",
+    )
+    limit: int = Field(50, ge=1, le=1000)
+    cursor: str | None = Field(None, max_length=MAX_CURSOR, description="a page's next_cursor")
+    format: Literal["json", "csv"] | None = None
+
 
 
 class RunChange(BaseModel):

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from storage.catalog.bounds import MAX_FILTER_TEXT
 from storage.catalog.repository import RunFilter
 from storage.catalog.request_helpers import Viewer, catalog_of, yaml_download
+from storage.catalog.schema import COUNT_MAX
 
 
 def use_cases_router() -> APIRouter:
@@ -29,15 +31,16 @@ def use_cases_router() -> APIRouter:
         slug: str,
         request: Request,
         who: Viewer,
-        budget: Annotated[int | None, Query(ge=1)] = None,
+        budget: Annotated[int | None, Query(ge=1, le=COUNT_MAX)] = None,
         target: Annotated[float | None, Query(gt=0, allow_inf_nan=False)] = None,
         grid: Annotated[int, Query(ge=2, le=10_000)] = 100,
         group_by: Annotated[
-            str, Query(description="algorithm, algorithm,package, package or uploader")
+            str,
+            Query(max_length=50, description="algorithm, algorithm,package, package or uploader"),
         ] = "algorithm",
         verified_only: bool = False,
-        package: str | None = None,
-        uploader: str | None = None,
+        package: Annotated[str | None, Query(max_length=MAX_FILTER_TEXT)] = None,
+        uploader: Annotated[str | None, Query(max_length=MAX_FILTER_TEXT)] = None,
     ) -> dict[str, Any]:
         """Algorithms ranked at an equal evaluation budget (runs with less are left out and
         counted): final error and convergence score over seeds, success rate for a target;
@@ -79,12 +82,14 @@ def use_cases_router() -> APIRouter:
     def compare(
         request: Request,
         who: Viewer,
-        runs: Annotated[str | None, Query(description="run ids, comma-separated")] = None,
-        use_case: str | None = None,
-        algorithms: Annotated[
-            str | None, Query(description="algorithm keys, comma-separated")
+        runs: Annotated[
+            str | None, Query(max_length=200 * 37, description="run ids, comma-separated")
         ] = None,
-        budget: Annotated[int | None, Query(ge=1)] = None,
+        use_case: Annotated[str | None, Query(max_length=MAX_FILTER_TEXT)] = None,
+        algorithms: Annotated[
+            str | None, Query(max_length=2000, description="algorithm keys, comma-separated")
+        ] = None,
+        budget: Annotated[int | None, Query(ge=1, le=COUNT_MAX)] = None,
     ) -> dict[str, Any]:
         """Curves on a common evaluation grid and box statistics of chosen runs, or of a use
         case's algorithms."""

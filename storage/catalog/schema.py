@@ -12,6 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# What the catalog's columns hold (PostgreSQL refuses more; SQLite takes 64-bit integers):
+# counts are 32-bit, seeds 64-bit, names as long as their columns.
+COUNT_MAX = 2**31 - 1
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+
 SourceFormat = Literal["neuroptimus", "original-neuroptimus"]
 Visibility = Literal["public", "unlisted", "private"]
 
@@ -36,15 +41,15 @@ class UseCaseIdentity(_Strict):
     kind: Literal["content", "weak"]
     name: str = Field(min_length=1, max_length=200)  # the problem's own name: the slug's stem
     description: str = ""
-    simulator: str = ""
+    simulator: str = Field("", max_length=50)
     parameters: list[str]
     components: list[str]  # error components (sweep × cost function), in the run's order
     core: dict[str, Any]  # what was hashed
 
 
 class ParameterRow(_Strict):
-    name: str
-    unit: str = ""
+    name: str = Field(max_length=200)
+    unit: str = Field("", max_length=50)
     lower: float
     upper: float
     log: bool = False
@@ -57,7 +62,7 @@ class ParameterRow(_Strict):
 class ComponentRow(_Strict):
     """One error component of the best individual."""
 
-    name: str
+    name: str = Field(max_length=300)
     value: float | None
     weight: float
     weighted_value: float | None
@@ -68,14 +73,14 @@ class ComponentRow(_Strict):
 class GenerationRow(_Strict):
     """One generation: ``evaluations`` is cumulative (simulations stored up to its end)."""
 
-    generation: int = Field(ge=0)
-    evaluations: int = Field(ge=0)
+    generation: int = Field(ge=0, le=COUNT_MAX)
+    evaluations: int = Field(ge=0, le=COUNT_MAX)
     best: float | None = None  # the generation's own minimum
     cumulative_best: float | None = None
     median: float | None = None
     mean: float | None = None
     worst: float | None = None
-    failed: int | None = None
+    failed: int | None = Field(None, ge=0, le=COUNT_MAX)
     seconds: float | None = None
 
     _finite = field_validator("best", "cumulative_best", "median", "mean", "worst", "seconds")(
@@ -90,22 +95,23 @@ class CatalogRun(_Strict):
     source_format: SourceFormat
     use_case: UseCaseIdentity
     optimization_name: str
-    algorithm_key: str  # the registry key (``cmaes``), or the original's name for its uploads
-    algorithm_label: str
-    package: str
+    # the registry key (``cmaes``), or the original's name for its uploads
+    algorithm_key: str = Field(max_length=100)
+    algorithm_label: str = Field(max_length=200)
+    package: str = Field(max_length=100)
     settings: dict[str, Any] = {}
-    population: int | None = Field(default=None, ge=1)
-    generations: int | None = Field(default=None, ge=0)  # generations run
-    budget: int | None = Field(default=None, ge=1)  # the evaluation budget it was given
-    seed: int | None = None
-    evaluations: int = Field(ge=0)
+    population: int | None = Field(default=None, ge=1, le=COUNT_MAX)
+    generations: int | None = Field(default=None, ge=0, le=COUNT_MAX)  # generations run
+    budget: int | None = Field(default=None, ge=1, le=COUNT_MAX)  # the budget it was given
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
+    evaluations: int = Field(ge=0, le=COUNT_MAX)
     stop_reason: str | None = None
     state: Literal["complete", "partial"] = "complete"
     final_error: float | None = None
-    evaluations_to_best: int | None = Field(default=None, ge=1)
+    evaluations_to_best: int | None = Field(default=None, ge=1, le=COUNT_MAX)
     convergence_native: float | None = None  # the score the uploader's tool reported
     wall_seconds: float | None = None  # time spent evaluating generations
-    workers: int | None = None
+    workers: int | None = Field(default=None, ge=0, le=COUNT_MAX)
     cluster: dict[str, Any] | None = None
     created_at: str  # ISO 8601, as the run recorded it
     parameters: list[ParameterRow]

@@ -61,22 +61,36 @@ def accept_upload(
         )
     staging = files / STAGING / uuid.uuid4().hex
     staging.mkdir(parents=True)
+    # what this upload unpacks, booked against its own, its uploader's and the server's budgets
+    # (parallel uploads share them); given back once the staging folder is gone
+    booking = request.app.state.unpacking.open(
+        principal.user_id, catalog_of(request).unpacked_bytes(principal.user_id)
+    )
     try:
         staged: dict[str, tuple[Path, str]] = {}  # kind → (staged file, final name)
+        unpacked: dict[str, int] = {}
         if store is not None and store.filename:
             path = _save(store, staging / "store.zip", "store.zip", limits.max_bytes)
             identity = run.use_case.model_dump(mode="json")
-            uploads.check_same_run(run, uploads.read_store(path, staging, limits, identity))
+            found, unpacked["store"] = uploads.read_store(
+                path, staging, limits, booking, identity
+            )
+            uploads.check_same_run(run, found)
             staged["store"] = (path, f"runs/{run.run_id}/store.zip")
+            # the unpacked store is read: its files go now, its bytes stay booked
+            shutil.rmtree(staging / "store", ignore_errors=True)
         if archive is not None and archive.filename:
             suffix = uploads.archive_suffix(archive.filename)
             path = _save(archive, staging / f"archive{suffix}", "the archive", limits.max_bytes)
-            uploads.check_archive(path, archive.filename, limits)
+            _, unpacked["archive"] = uploads.check_archive(path, archive.filename, limits, booking)
             staged["archive"] = (path, f"runs/{run.run_id}/archive{suffix}")
         with request.app.state.upload_lock:
-            result, dropped = _place_and_record(request, run, principal, visibility, staged)
+            result, dropped = _place_and_record(
+                request, run, principal, visibility, staged, unpacked
+            )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        booking.release()
         _remove_empty(files / STAGING)
     warnings = []
     if request.app.state.verifier is not None and result.created:
@@ -115,6 +129,7 @@ def _place_and_record(
     principal: Principal,
     visibility: str,
     staged: dict[str, tuple[Path, str]],
+    unpacked: dict[str, int],
 ) -> tuple[Any, list[str]]:
     """Move the staged files to their names (unless a file of the same run is already there),
     write the row, and undo the moves if the catalog refuses the run. Returns the catalog's
@@ -138,6 +153,8 @@ def _place_and_record(
             visibility=visibility,
             store_file=names["store"],
             archive_file=names["archive"],
+            unpacked=unpacked,
+            quota=request.app.state.limits.max_user_bytes,
         )
         kept = catalog.get_run(run.run_id, principal)
         referenced = {kept.get("store_file"), kept.get("archive_file")}

@@ -9,10 +9,10 @@ touches the database or the catalog's file folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
-import shutil
 import stat
 import tarfile
 import zipfile
@@ -22,8 +22,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from storage.catalog.bounds import json_problem
 from storage.catalog.ingest import IngestError, run_from_metadata, run_from_store
 from storage.catalog.schema import CatalogRun
+from storage.catalog.unpacking import Budgets, Reservation, UnpackingBudgetError, size_text
+
+__all__ = ["UploadError", "UploadLimits", "size_text"]
 
 
 class UploadError(Exception):
@@ -37,25 +41,30 @@ class UploadError(Exception):
 
 @dataclass(frozen=True)
 class UploadLimits:
-    """How big and how many: a zip bomb or a tar of a million files is refused on its
-    headers, before anything is unpacked."""
+    """How big and how many. A zip bomb or a tar of a million files is refused on its headers
+    when they say so, else as it is unpacked: bytes and entries are counted as they are
+    written, against this upload's, its uploader's and the server's budgets."""
 
     max_bytes: int = 200 * 2**20  # one uploaded file
     max_metadata_bytes: int = 16 * 2**20
-    max_members: int = 50_000  # entries of a zip or tar
-    max_unpacked_bytes: int = 2 * 2**30
-    max_ratio: float = 200.0  # unpacked / packed size of one zip entry (over 1 MiB)
+    max_members: int = 50_000  # entries one upload unpacks (its store and its archive)
+    max_unpacked_bytes: int = 2**30  # bytes one upload unpacks
+    max_ratio: float = 200.0  # unpacked / packed size, of one zip entry and of a whole zip
+    max_user_bytes: int = 20 * 2**30  # unpacked bytes of a user's runs, kept or being checked
+    max_user_members: int = 100_000  # entries a user's uploads unpack at the same time
+    max_staging_bytes: int = 4 * 2**30  # what all uploads being checked unpack at once
+    max_staging_members: int = 200_000
+
+    def budgets(self) -> Budgets:
+        return Budgets(
+            upload_bytes=self.max_unpacked_bytes, upload_entries=self.max_members,
+            user_bytes=self.max_user_bytes, user_entries=self.max_user_members,
+            server_bytes=self.max_staging_bytes, server_entries=self.max_staging_members,
+        )  # fmt: skip
 
 
-def size_text(size: float) -> str:
-    """``2 MiB``, ``97.7 KiB``, ``512 bytes``: sizes in messages."""
-    if size < 1024:
-        return f"{int(size)} bytes"
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= 1024
-        if size < 1024 or unit == "GiB":
-            return f"{size:.3g} {unit}"
-    raise AssertionError("unreachable")
+# Below this many unpacked bytes a zip is not judged by its ratio (JSON squeezes well).
+RATIO_FLOOR = 2**20
 
 
 def parse_json(raw: bytes, what: str = "metadata.json") -> dict[str, Any]:
@@ -76,33 +85,15 @@ def parse_json(raw: bytes, what: str = "metadata.json") -> dict[str, Any]:
         raise UploadError(400, f"{what} is nested too deeply to be a run's metadata.") from None
     if not isinstance(data, dict):
         raise UploadError(422, f"{what} must hold a JSON object, not {type(data).__name__}.")
-    where = _non_finite(data)
-    if where is not None:
-        raise UploadError(
-            422, f"{what} has a NaN or infinite number at {where}: scores must be finite or null."
-        )
+    problem = json_problem(data)
+    if problem is not None:
+        raise UploadError(422, f"{what} cannot be stored: {_quoted(problem)}.")
     return data
 
 
-def _non_finite(value: Any, path: str = "") -> str | None:
-    """The path of the first NaN/inf number in ``value`` (``a.b[2]``), or None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "the top"
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for key, item in items:
-        found = _non_finite(
-            item,
-            f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key)),
-        )
-        if found is not None:
-            return found
-    return None
+def _quoted(problem: str) -> str:
+    """A problem sentence whose field path is cut short (a path can be long)."""
+    return problem if len(problem) <= 300 else problem[:140] + " … " + problem[-140:]
 
 
 def read_run(raw: bytes, limits: UploadLimits = UploadLimits()) -> CatalogRun:
@@ -185,26 +176,64 @@ def zip_members(path: Path, what: str, limits: UploadLimits) -> list[zipfile.Zip
     return members
 
 
-def unpack_zip(path: Path, into: Path, what: str, limits: UploadLimits) -> Path:
-    """Unpack a checked zip into the empty folder ``into``; returns ``into``."""
+def unpack_zip(
+    path: Path, into: Path | None, what: str, limits: UploadLimits, booking: Reservation
+) -> int:
+    """Unpack a checked zip into the empty folder ``into`` (None: read every entry through
+    without writing it, to count and check it); returns the bytes unpacked. Each entry and
+    each block is booked before it is written: what is counted is what the zip holds, not
+    what its headers say."""
     members = zip_members(path, what, limits)
+    packed = path.stat().st_size
+    booking.what = what
+    unpacked = 0
     with zipfile.ZipFile(path) as archive:
         for info in members:
-            target = into.joinpath(*check_member_name(info.filename, what).parts)
             try:
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as source, open(target, "wb") as sink:
-                    shutil.copyfileobj(source, sink, 2**20)
+                with _booked(booking):
+                    booking.entry()
+                target = None
+                if into is not None:
+                    target = into.joinpath(*check_member_name(info.filename, what).parts)
+                    if info.is_dir():
+                        target.mkdir(parents=True, exist_ok=True)
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                sink = open(target, "wb") if target is not None else contextlib.nullcontext()
+                with archive.open(info) as source, sink:
+                    while block := source.read(2**20):
+                        unpacked += len(block)
+                        if unpacked > RATIO_FLOOR and unpacked > limits.max_ratio * packed:
+                            raise UploadError(
+                                400, f"{what} looks like a zip bomb: it unpacks more than "
+                                f"{limits.max_ratio:g} times its size.",
+                            )  # fmt: skip
+                        with _booked(booking):
+                            booking.write(len(block))
+                        if target is not None:
+                            sink.write(block)
             except (zipfile.BadZipFile, EOFError, OSError) as error:
                 # a damaged entry, or one that is a file and a folder at once
                 reason = getattr(error, "strerror", None) or error
                 raise UploadError(
                     400, f"{what} cannot be unpacked ({info.filename!r}: {reason})."
                 ) from None
-    return into
+    return unpacked
+
+
+class _booked:
+    """Turns a budget that ran out into the upload's refusal."""
+
+    def __init__(self, booking: Reservation) -> None:
+        self.booking = booking
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, error: BaseException | None, _tb: object) -> bool:
+        if isinstance(error, UnpackingBudgetError):
+            raise UploadError(error.status, error.detail) from None
+        return False
 
 
 def zarr_root(folder: Path, what: str) -> Path:
@@ -220,16 +249,22 @@ def zarr_root(folder: Path, what: str) -> Path:
 
 
 def read_store(
-    path: Path, scratch: Path, limits: UploadLimits, use_case: dict[str, Any] | None = None
-) -> CatalogRun:
-    """The catalog record of an uploaded store zip, unpacked under ``scratch``; a store older
-    than the catalog takes ``use_case`` (its metadata.json's, checked against the store's
-    problem): nothing the store names is looked up on this machine."""
+    path: Path,
+    scratch: Path,
+    limits: UploadLimits,
+    booking: Reservation,
+    use_case: dict[str, Any] | None = None,
+) -> tuple[CatalogRun, int]:
+    """The catalog record of an uploaded store zip, unpacked under ``scratch`` (booked on
+    ``booking``), and the bytes it unpacked to; a store older than the catalog takes
+    ``use_case`` (its metadata.json's, checked against the store's problem): nothing the
+    store names is looked up on this machine."""
     folder = scratch / "store"
     folder.mkdir()
-    root = zarr_root(unpack_zip(path, folder, "store.zip", limits), "store.zip")
+    unpacked = unpack_zip(path, folder, "store.zip", limits, booking)
+    root = zarr_root(folder, "store.zip")
     try:
-        return run_from_store(root, use_case)
+        return run_from_store(root, use_case), unpacked
     except (IngestError, ValidationError, KeyError, ValueError, TypeError, OSError) as error:
         # the message names the folder it was unpacked to: a server path the user never saw
         message = str(error).replace(f"{folder}/", "").replace(str(folder), "store.zip")
@@ -271,13 +306,16 @@ def archive_suffix(filename: str) -> str:
     raise UploadError(400, f"the archive must be one of {kinds}, not {filename!r}.")
 
 
-def check_archive(path: Path, filename: str, limits: UploadLimits) -> str:
-    """Check an archive of the model and target (kept, never unpacked by the server, but
-    whoever downloads it must be able to unpack it safely); returns its suffix."""
+def check_archive(
+    path: Path, filename: str, limits: UploadLimits, booking: Reservation
+) -> tuple[str, int]:
+    """Check an archive of the model and target (kept, never unpacked on disk by the server,
+    but whoever downloads it must be able to unpack it safely): its entries are read through
+    and booked on ``booking`` as if unpacked. Returns its suffix and unpacked size."""
     suffix = archive_suffix(filename)
     if suffix == ".zip":
-        zip_members(path, "the archive", limits)
-        return suffix
+        return suffix, unpack_zip(path, None, "the archive", limits, booking)
+    booking.what = "the archive"
     try:
         archive = tarfile.open(path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError):
@@ -288,6 +326,9 @@ def check_archive(path: Path, filename: str, limits: UploadLimits) -> str:
             while (member := archive.next()) is not None:
                 count += 1
                 total += member.size
+                with _booked(booking):  # the stream holds the sizes its headers say
+                    booking.entry()
+                    booking.write(member.size)
                 check_member_name(member.name, "the archive")
                 if member.issym() or member.islnk():
                     raise UploadError(400, f"the archive holds a link: {member.name!r}.")
@@ -306,7 +347,7 @@ def check_archive(path: Path, filename: str, limits: UploadLimits) -> str:
             raise UploadError(400, f"the archive is damaged ({error}).") from None
     if count == 0:
         raise UploadError(400, "the archive is empty.")
-    return suffix
+    return suffix, total
 
 
 class BodyLimitMiddleware:

@@ -1,6 +1,6 @@
 """What a catalog open to strangers needs: server-side sign-in sessions, use cases an admin
 registered (the only ones a server re-simulates), who checked a run and how, and the unpacked
-bytes each run holds (counted against its uploader's budget).
+bytes each run holds (counted against its uploader's budget); seeds become 64-bit.
 
 Revision ID: 0002
 Revises: 0001
@@ -48,10 +48,13 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("unpacked_bytes", sa.BigInteger(), nullable=False, server_default="0")
         )
+        # a problem's seed may be up to 2**32 - 1: more than PostgreSQL's 32-bit integer
+        batch_op.alter_column("seed", type_=sa.BigInteger(), existing_type=sa.Integer())
 
 
 def downgrade() -> None:
     with op.batch_alter_table("runs", schema=None) as batch_op:
+        batch_op.alter_column("seed", type_=sa.Integer(), existing_type=sa.BigInteger())
         batch_op.drop_column("unpacked_bytes")
     with op.batch_alter_table("verifications", schema=None) as batch_op:
         batch_op.drop_column("checked_by")
