@@ -5,13 +5,16 @@ the loop bridge's thread. Its ``map_function`` hook receives every individual DE
 a generation and sends them to the batch objective as one batch: one ask per generation. DEAP
 evaluates only changed individuals; with the default ``cxpb = mutpb = 1`` that is the whole
 population, with smaller probabilities a batch may be smaller.
+
+DEAP and BluePyOpt draw from the stdlib ``random`` module (BluePyOpt seeds it; NSGA-II and IBEA
+do not use numpy's global generator). Their ``random`` is routed to a generator the run's
+thread owns (``routed_random``), so a run is a function of its seed alone, whatever other runs
+or other code in the process draw meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import threading
 from functools import partial
 from typing import Any
 
@@ -20,45 +23,9 @@ import numpy as np
 from optimization.algorithms.base import AlgorithmInfo
 from optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
 from optimization.algorithms.common import check_sizes, checked_results, describe
+from optimization.algorithms.routed_random import own_generator, route
 
 _FOREVER = 2**62  # max_ngen: the framework counts evaluations and ends the run, not BluePyOpt
-
-
-class _LibraryRandom:
-    """A private stream for DEAP on the process-wide ``random`` module.
-
-    DEAP draws from ``random`` and BluePyOpt seeds it, while other code in the process (Prefect,
-    Dask) may draw from it between our generations. The library's state is installed only
-    while the library computes; while a batch is out, everyone else's state is back in place.
-    (BluePyOpt's NSGA-II and IBEA do not use numpy's global generator.) A process-wide lock
-    is held while a library computes, so concurrent runs (a benchmark) never interleave draws.
-    """
-
-    _computing = threading.Lock()
-
-    def __init__(self) -> None:
-        self.outside: Any = None
-        self.ours: Any = None
-        self.installed = False
-
-    def enter(self, seed: int) -> None:
-        self._computing.acquire()
-        self.outside, self.installed = random.getstate(), True
-        random.seed(seed)
-
-    def pause(self) -> None:
-        self.ours, self.installed = random.getstate(), False
-        random.setstate(self.outside)
-        self._computing.release()
-
-    def resume(self) -> None:
-        self._computing.acquire()
-        self.outside, self.installed = random.getstate(), True
-        random.setstate(self.ours)
-
-    def leave(self) -> None:
-        if self.installed:
-            self.pause()
 
 
 class _BatchEvaluator:
@@ -67,22 +34,18 @@ class _BatchEvaluator:
     it ignores the per-individual function DEAP gives it and evaluates all individuals at once.
     """
 
-    def __init__(
-        self, objective: BatchObjective, dimension: int, objectives: int, stream: _LibraryRandom
-    ) -> None:
+    def __init__(self, objective: BatchObjective, dimension: int, objectives: int) -> None:
         from bluepyopt.objectives import Objective
         from bluepyopt.parameters import Parameter
 
         self.params = [Parameter(f"x{i}", bounds=[0.0, 1.0]) for i in range(dimension)]
         self.param_names = [param.name for param in self.params]
         self.objectives = [Objective(f"error{i}") for i in range(objectives)]
-        self.objective, self.stream = objective, stream
+        self.objective = objective
 
     def errors(self, individuals: list) -> np.ndarray:
-        """(n, k) errors of one batch, with the library's random stream set aside meanwhile."""
-        self.stream.pause()
+        """(n, k) errors of one batch."""
         errors = np.asarray(self.objective(np.array(individuals, dtype=float)), dtype=float)
-        self.stream.resume()
         return errors.reshape(len(individuals), -1)
 
     def map(self, _evaluate: Any, individuals: Any) -> list[tuple[float, ...]]:
@@ -128,25 +91,24 @@ def _deap_loop(
     import bluepyopt
     from bluepyopt.deapext.optimisations import DEAPOptimisation
 
+    route("deap", "bluepyopt.deapext")  # every module the loop below runs is imported by now
     quiet = _QuietBluePyOpt(bluepyopt.__path__[0])
     logging.getLogger("__main__").addFilter(quiet)
-    stream = _LibraryRandom()
-    evaluator = _BatchEvaluator(objective, dimension, objectives, stream)
-    stream.enter(seed)
+    evaluator = _BatchEvaluator(objective, dimension, objectives)
     try:
-        optimisation = DEAPOptimisation(
-            evaluator=evaluator,
-            seed=seed,
-            offspring_size=population,
-            eta=eta,
-            cxpb=cxpb,
-            mutpb=mutpb,
-            map_function=evaluator.map,
-            selector_name=selector,
-        )
-        return optimisation.run(max_ngen=_FOREVER, cp_filename=None)
+        with own_generator(seed):  # BluePyOpt seeds it again, with the same seed
+            optimisation = DEAPOptimisation(
+                evaluator=evaluator,
+                seed=seed,
+                offspring_size=population,
+                eta=eta,
+                cxpb=cxpb,
+                mutpb=mutpb,
+                map_function=evaluator.map,
+                selector_name=selector,
+            )
+            return optimisation.run(max_ngen=_FOREVER, cp_filename=None)
     finally:
-        stream.leave()
         logging.getLogger("__main__").removeFilter(quiet)
 
 

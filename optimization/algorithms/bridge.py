@@ -21,8 +21,8 @@ How the loop-owning packages plug in (see their adapter modules):
 - inspyred: ``ec.evolve`` hands its evaluator the whole candidate list; the EC's prng is a
   seeded ``random.Random``.
 - DEAP / BluePyOpt: the ``map_function`` hook receives every individual of a generation; DEAP
-  draws from the global ``random``, so the adapter swaps in the library's own state while
-  the library computes.
+  draws from the stdlib ``random`` module, which the adapter routes to a generator owned by
+  the bridge thread (``routed_random``).
 - SciPy: local methods ask a point and its finite-difference neighbours as one batch.
 
 Library loops must call the objective from their own thread, one call at a time, and must not

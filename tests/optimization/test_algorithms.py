@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import pickle
+import random
 import subprocess
 import sys
 import textwrap
@@ -197,6 +198,38 @@ def test_same_seed_same_sequence_different_seed_different(name):
         np.array_equal(a, b) for a, b in zip(first, other, strict=True)
     )
     assert same_as_other == FACTS[name].seed_independent
+
+
+def reseed_the_process_wide_generators(frame, event, arg) -> None:
+    """A trace function: reseed ``random`` and numpy's global generator before every call."""
+    random.seed(0)
+    np.random.seed(0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reseeding_the_process_wide_generators_before_every_call_changes_no_run(name):
+    """Runs share their process with code that reseeds or draws from ``random`` and numpy's
+    global generator at any moment (Dask, Prefect, other runs). Here both are reseeded before
+    every Python call of the run's threads (the caller's and the library's), so a run that
+    draws from either asks other points."""
+    facts = FACTS[name]
+
+    def sequence() -> list[np.ndarray]:
+        algorithm = create_algorithm(name, 3, facts.population, 7, facts.settings)
+        batches = run(algorithm, rosenbrock, 120)[1]
+        close(algorithm)
+        return batches
+
+    calm = sequence()
+    threading.settrace(reseed_the_process_wide_generators)  # library threads started now on
+    sys.settrace(reseed_the_process_wide_generators)
+    try:
+        busy = sequence()
+    finally:
+        sys.settrace(None)
+        threading.settrace(None)
+    assert len(calm) == len(busy)
+    assert all(np.array_equal(a, b) for a, b in zip(calm, busy, strict=True))
 
 
 @pytest.mark.parametrize("split", [0, 1, 9])

@@ -5,12 +5,16 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
+import queue
 import random
 import sys
 import threading
 import time
 
 import bluepyopt.deapext.algorithms
+import bluepyopt.deapext.tools
+import bluepyopt.deapext.utils
+import deap.tools
 import numpy as np
 import pytest
 import scipy.optimize
@@ -321,8 +325,8 @@ def _concurrent_or_alone(name: str, seeds: tuple[int, ...], together: bool) -> d
 @pytest.fixture
 def eager_thread_switches():
     """Switch threads every microsecond, so that concurrent runs interleave their draws (with
-    the default 5 ms, a library's computation between two batches rarely is interrupted;
-    without the adapter's lock, this test then fails in most trials)."""
+    the default 5 ms, a library's computation between two batches rarely is interrupted; with
+    the runs sharing the process-wide ``random``, this test then fails in most trials)."""
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     yield
@@ -337,3 +341,89 @@ def test_concurrent_runs_give_exactly_the_results_of_runs_alone(name, eager_thre
     assert set(together) == set(alone)
     for seed in alone:
         assert all(np.array_equal(a, b) for a, b in zip(alone[seed], together[seed], strict=True))
+
+
+class ReseedingNeighbour:
+    """Another thread of the process (a Dask or Prefect thread, say) that, when asked, reseeds
+    the process-wide generators (``random`` and numpy's) and draws from them."""
+
+    def __init__(self) -> None:
+        self.requests: queue.SimpleQueue = queue.SimpleQueue()
+        self.visits = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while (done := self.requests.get()) is not None:
+            random.seed(12345)
+            random.random()
+            np.random.seed(12345)
+            np.random.random()
+            self.visits += 1
+            done.set()
+
+    def visit(self) -> None:
+        """Let the thread reseed and draw now; return once it has."""
+        done = threading.Event()
+        self.requests.put(done)
+        done.wait()
+
+    def stop(self) -> None:
+        self.requests.put(None)
+        self.thread.join()
+
+
+# What BluePyOpt's NSGA-II and IBEA call between their random draws (looked up when a run starts)
+RANDOM_OPERATORS = [
+    (bluepyopt.deapext.utils, "uniform"),  # the initial population, right after seeding
+    (deap.tools, "cxSimulatedBinaryBounded"),
+    (deap.tools, "mutPolynomialBounded"),
+    (deap.tools.emo, "selNSGA2"),
+    (bluepyopt.deapext.tools, "selIBEA"),
+]
+
+
+@pytest.mark.parametrize("name", BLUEPYOPT)
+def test_a_thread_reseeding_the_process_wide_generators_mid_generation_changes_nothing(
+    name, monkeypatch
+):
+    """Two runs stepped in turn while, before each random operator of the library, another
+    thread reseeds ``random`` and numpy: each run (and a run resumed from a checkpoint) still
+    asks exactly what it asks alone."""
+    seeds, generations = (1, 2), 10
+    alone = {}
+    for seed in seeds:
+        algorithm = create_algorithm(name, 3, 6, seed, {})
+        alone[seed] = [step(algorithm) for _ in range(generations)]
+        algorithm.close()
+
+    neighbour = ReseedingNeighbour()
+
+    def visited_first(operator):
+        def call(*args, **kwargs):
+            neighbour.visit()
+            return operator(*args, **kwargs)
+
+        return call
+
+    for module, attribute in RANDOM_OPERATORS:
+        monkeypatch.setattr(module, attribute, visited_first(getattr(module, attribute)))
+    runs = {seed: create_algorithm(name, 3, 6, seed, {}) for seed in seeds}
+    busy: dict[int, list] = {seed: [] for seed in seeds}
+    for _ in range(generations // 2):
+        for seed, algorithm in runs.items():
+            busy[seed].append(step(algorithm))
+    resumed = create_algorithm(name, 3, 6, seeds[0], {})
+    resumed.restore(runs[seeds[0]].state())  # replays the first half, visited again
+    runs[seeds[0]].close()
+    runs[seeds[0]] = resumed
+    for _ in range(generations - generations // 2):
+        for seed, algorithm in runs.items():
+            busy[seed].append(step(algorithm))
+    for algorithm in runs.values():
+        algorithm.close()
+    neighbour.stop()
+
+    assert neighbour.visits >= 2 * generations  # the library really was interrupted
+    for seed in seeds:
+        assert all(np.array_equal(a, b) for a, b in zip(alone[seed], busy[seed], strict=True))
