@@ -292,6 +292,12 @@ class ProtocolSpec(_Strict):
     tstop_ms: Annotated[float, Field(gt=0)]
     dt_ms: Annotated[float, Field(gt=0)] = 0.025
     v_init_mV: float = -65.0
+    # Left out of the stored spec when unset, so that problems without it keep their keys.
+    celsius: float | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="NEURON models: the temperature (hoc celsius) to simulate at; unset: "
+        "the model's own",
+    )  # fmt: skip
     # Titles on model-typed fields: JSON schema drops them for references, and the Prefect
     # UI form would label the field with the class name (or "Field") instead.
     stimulus: StimulusSpec | None = Field(None, title="Stimulus")

@@ -1,0 +1,117 @@
+"""A sweep run the way NEURON's standard run system runs it (``h.run()``), fast where the
+model keeps stdrun's procedures.
+
+``h.run()`` is ``stdinit()`` (``setdt()``, the model's ``init()``) and then
+``continuerun(tstop)``, which calls ``step()`` and ``advance()`` once per time step, in hoc.
+A sweep always sets ``tstop``, ``v_init``, ``dt`` and ``steps_per_ms`` in hoc and calls
+``stdinit()``, so a model's own ``init()`` runs. For the steps, interpreting three hoc
+procedures per step costs several times the integration of a small cell; where the model
+keeps stdrun's ``run``, ``continuerun``, ``step`` and ``advance``, ``ParallelContext.psolve``
+gives the same steps (bitwise) without them.
+
+Whether the model keeps them is seen, not guessed from its files: before the model loads,
+those four procedures are redefined as the installed stdrun.hoc defines them plus a call
+counter; a model that redefines one replaces the counting copy. At setup one probe run
+(``h.run()``, stopped after its first step) shows which copies are still called.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from optimization.simulators.base import ModelError, SimulationTimeout
+
+_WATCHED = ("run", "continuerun", "step", "advance")
+_PROBING = "neuroptimus_probing_"
+
+# Simulated milliseconds between deadline checks: small enough to stop a hung run quickly,
+# large enough that the check costs nothing.
+SLICE_MS = 100.0
+
+
+def _counter(name: str) -> str:
+    return f"neuroptimus_calls_{name}_"
+
+
+def _stdrun_definition(text: str, name: str) -> str:
+    """``proc name() {…}`` as stdrun.hoc defines it (its closing brace opens a line)."""
+    match = re.search(rf"^proc {name}\(\).*?^\}}", text, re.MULTILINE | re.DOTALL)
+    if match is None:
+        raise ModelError(f"NEURON's stdrun.hoc defines no proc {name}(); is NEURON complete?")
+    return match.group(0)
+
+
+def _counting(definition: str, name: str) -> str:
+    """The definition with a call counter as its first statement (after ``local``), and, in
+    step and advance, the probe's stop after the first step."""
+    lines = definition.split("\n")
+    at = 2 if lines[1].strip().startswith("local") else 1
+    added = [f"{_counter(name)} += 1"]
+    if name in ("step", "advance"):
+        added.append(f"if ({_PROBING}) {{ stoprun = 1 }}")
+    return "\n".join(lines[:at] + added + lines[at:])
+
+
+def count_stdrun_calls(h: Any) -> None:
+    """Load stdrun.hoc and redefine the watched procedures as counting copies of its own
+    (before the model loads, so that a model's redefinition replaces them)."""
+    h.load_file("stdrun.hoc")
+    path = Path(h.neuronhome()) / "lib" / "hoc" / "stdrun.hoc"
+    text = path.read_text(encoding="latin-1")
+    h(f"{_PROBING} = 0")
+    for name in _WATCHED:
+        h(f"{_counter(name)} = 0")
+        if not h(_counting(_stdrun_definition(text, name), name)):
+            raise ModelError(f"could not redefine {name}() from {path}")
+
+
+def probe(h: Any) -> dict[str, int]:
+    """Run ``h.run()`` up to its first step (the caller has set tstop, dt, v_init) and return
+    how often each counting copy ran: 0 means the model redefined that procedure."""
+    for name in _WATCHED:
+        setattr(h, _counter(name), 0)
+    setattr(h, _PROBING, 1)
+    try:
+        h.run()
+    finally:
+        setattr(h, _PROBING, 0)
+        h.stoprun = 0
+    return {name: int(getattr(h, _counter(name))) for name in _WATCHED}
+
+
+def overridden(calls: dict[str, int]) -> list[str]:
+    """The watched procedures the model redefined, from a probe's counts."""
+    return [name for name in _WATCHED if calls[name] == 0]
+
+
+def run_sweep(
+    h: Any, psolve: Callable[[float], None], tstop: float, deadline: float | None,
+    redefined: list[str],
+) -> None:  # fmt: skip
+    """One sweep, from ``stdinit()`` to ``tstop``, honouring what the model redefined."""
+    if "run" in redefined:
+        h.run()  # the model's own run(): it calls stdinit itself
+        _check(h, deadline)
+        return
+    h.stdinit()
+    if "continuerun" in redefined:
+        h.continuerun(tstop)
+        _check(h, deadline)
+        return
+    step = h.continuerun if redefined else psolve  # continuerun calls step(), advance()
+    t = 0.0
+    while t < tstop:
+        t = min(t + SLICE_MS, tstop)
+        step(t)
+        _check(h, deadline)
+        if redefined and h.stoprun:  # the model's step() asked to stop
+            break
+
+
+def _check(h: Any, deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise SimulationTimeout(f"simulation passed its time limit at t = {h.t:g} ms")
