@@ -322,6 +322,9 @@ class ProtocolSpec(_Strict):
             return f"protocol.v_init_mV: initial voltage {value:g} must be in mV (-150 … 60)"
         if value != 0 and abs(value) < 1:
             return f"protocol.v_init_mV: initial voltage {value:g} is in mV: did you give volts?"
+        if self.celsius is not None and not -30 <= self.celsius <= 60:
+            return (f"protocol.celsius: temperature {self.celsius:g} must be in °C (-30 … 60; "
+                    "did you give kelvin?)")  # fmt: skip
         return None
 
     @model_validator(mode="after")
@@ -521,6 +524,11 @@ class ProblemSpec(_Strict):
         if self.model.simulator == "neuron":
             self._check_neuron()
         else:
+            if self.protocol.celsius is not None:
+                raise ValueError(
+                    f"protocol.celsius sets NEURON's temperature; a {self.model.simulator} "
+                    "model takes a temperature as one of its own settings (leave it out)"
+                )
             targeted = [p.name for p in self.parameters if not p.applied_by_model_file]
             if targeted:
                 raise ValueError(

@@ -68,9 +68,11 @@ import sys
 import numpy as np
 from neuron import h
 
-model, way, gnabar, g_pas, out = sys.argv[1:]
+model, way, gnabar, g_pas, celsius, out = sys.argv[1:]
 h.load_file("stdrun.hoc")
 h.load_file(model)
+if celsius != "model":
+    h.celsius = float(celsius)
 h.soma.gnabar_hh = float(gnabar)
 h.soma.g_pas = float(g_pas)
 clamp = h.IClamp(h.soma(0.5))
@@ -92,7 +94,7 @@ np.save(out, vector.as_numpy())
 VALUES = {"gnabar": 0.15, "g_pas": 2e-4}
 
 
-def _spec(folder, name):
+def _spec(folder, name, **protocol):
     (folder / "model.hoc").write_text(MODELS[name])
     data = {
         "name": name.replace("_", "-"),
@@ -118,7 +120,8 @@ def _spec(folder, name):
             "dt_ms": 0.025,
             "v_init_mV": -60,
             "stimulus": {"type": "IClamp", "amplitudes": [0.1], "delay_ms": 10, "duration_ms": 30},
-        },  # fmt: skip
+            **protocol,
+        },
         "target": {"regenerate": True, "sampling_rate_hz": 40000},
         "costs": {"functions": [{"name": "MSE"}]},
     }
@@ -136,10 +139,10 @@ def _ours(spec, vectors):
         return pool.submit(_simulate, spec, vectors).result()
 
 
-def _plain_neuron(folder, way):
+def _plain_neuron(folder, way, celsius="model"):
     out = folder / f"{way}.npy"
     env = {**os.environ, "NEURON_MODULE_OPTIONS": "-nogui"}
-    arguments = [str(VALUES["gnabar"]), str(VALUES["g_pas"]), str(out)]
+    arguments = [str(VALUES["gnabar"]), str(VALUES["g_pas"]), str(celsius), str(out)]
     subprocess.run(
         [sys.executable, "-c", PLAIN_NEURON, str(folder / "model.hoc"), way, *arguments],
         check=True, cwd=folder, env=env, capture_output=True,
@@ -158,3 +161,11 @@ def test_a_model_runs_as_h_run_runs_it(tmp_path, name):
     assert np.array_equal(after, run)
     # a bare finitialize and psolve give another trace: the model depends on the run system
     assert not np.array_equal(_plain_neuron(tmp_path, "finitialize"), run)
+
+
+def test_protocol_celsius_is_the_temperature_neuron_simulates_at(tmp_path):
+    """hh's rates scale with celsius: the problem's temperature is the one h.run() gets."""
+    spec = _spec(tmp_path, "custom_init", celsius=16.3)
+    (warm,) = _ours(spec, [VALUES])
+    assert np.array_equal(warm, _plain_neuron(tmp_path, "run", celsius=16.3))
+    assert not np.array_equal(warm, _plain_neuron(tmp_path, "run"))  # NEURON's 6.3 °C
