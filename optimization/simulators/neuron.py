@@ -14,7 +14,7 @@ from optimization.simulators.neuron_model import (
     load_user_function,
     make_setter,
 )
-from optimization.simulators.neuron_run import count_stdrun_calls, overridden, probe, run_sweep
+from optimization.simulators.neuron_run import count_stdrun_calls, probe, run_sweep, way_to_run
 from optimization.simulators.sampled import check_point
 from optimization.trace_files import TraceFileError, read_waveform
 
@@ -39,6 +39,7 @@ class NeuronSimulator(Simulator):
         if protocol.celsius is not None:  # before the snapshot: put back with the model
             h.celsius = protocol.celsius
         self._clamp = self._make_stimulus()
+        self._factor = round(1000 / (protocol.dt_ms * spec.comparison_rate_hz))
         self._vector = self._make_recording()
         self._waveforms = self._read_waveforms()
         self._playing = None
@@ -53,18 +54,21 @@ class NeuronSimulator(Simulator):
             self._user_function = load_user_function(
                 h, spec.model.user_function, self._function_file
             )
-        h.cvode_active(0)
+        h.cvode_active(1 if protocol.cvode else 0)
+        if protocol.atol is not None:
+            h.cvode.atol(protocol.atol)
+        if protocol.rtol is not None:
+            h.cvode.rtol(protocol.rtol)
         self._pc = h.ParallelContext()
         self._pc.set_maxstep(10)
-        self._factor = round(1000 / (protocol.dt_ms * spec.comparison_rate_hz))
         self._state = ModelState(h)
-        self._redefined = self._check_model()
+        self._way = self._check_model()
         self._ready = True
 
     def _check_model(self) -> list[str]:
         """Apply the setup check's point (the true values, else the middle of the bounds)
         and start a run there: what fails then fails for every vector, so it is reported at
-        setup. Returns the run-system procedures the model redefined (see neuron_run)."""
+        setup. Returns how sweeps run (see neuron_run.way_to_run)."""
         where = "at the setup check's values (the true values, else the middle of the bounds)"
         try:
             self._apply(check_point(self.spec))
@@ -78,13 +82,13 @@ class NeuronSimulator(Simulator):
             raise ModelError(
                 f"the model cannot run {where}: h.run() raised {type(error).__name__}: {error}"
             ) from None
-        if h.dt != dt:
+        if h.dt != dt and not self.spec.protocol.cvode:
             raise ModelError(
                 f"the model changes dt to {h.dt:g} ms when it initializes or runs: give "
                 f"protocol.dt_ms {h.dt:g} (it is {dt:g})"
             )
         self._state.restore()
-        return overridden(calls)
+        return way_to_run(calls, self.spec.protocol.cvode)
 
     def _apply(self, parameters: dict[str, float]) -> None:
         """The vector's values, through the setters and then the user function; anything
@@ -161,7 +165,13 @@ class NeuronSimulator(Simulator):
                 f"cannot record {recording.variable!r} at {recording.section}"
                 f"({recording.position}): no such range variable there"
             ) from None
-        vector.record(reference)
+        if self.spec.protocol.cvode:  # at the target's sample times, not at CVODE's steps
+            step, tstop = 1000 / self.spec.comparison_rate_hz, self.spec.protocol.tstop_ms
+            # times, not an interval: an interval's last sample is lost to rounding at tstop
+            self._times = h.Vector([k * step for k in range(round(tstop / step) + 1)])
+            vector.record(reference, self._times)
+        else:
+            vector.record(reference)
         return vector
 
     def run(self, parameters: dict[str, float], deadline: float | None = None) -> list[Trace]:
@@ -201,9 +211,11 @@ class NeuronSimulator(Simulator):
             else:
                 self._clamp.amp2 = amplitude
         self._set_run_controls()
-        run_sweep(h, self._pc.psolve, protocol.tstop_ms, deadline, self._redefined)
+        run_sweep(h, self._pc.psolve, protocol.tstop_ms, deadline, self._way)
         values = self._vector.as_numpy()
         dt = protocol.dt_ms
+        if protocol.cvode:  # recorded at the sample times
+            return Trace(values.copy(), dt * self._factor)
         if protocol.recording.variable == "clamp_current":
             # A clamp's current is computed over each step, so sample k belongs to the middle
             # of step k; the value at t = 0 (before any step) is undefined and dropped.

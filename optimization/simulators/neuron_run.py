@@ -83,32 +83,39 @@ def probe(h: Any) -> dict[str, int]:
     return {name: int(getattr(h, _counter(name))) for name in _WATCHED}
 
 
-def overridden(calls: dict[str, int]) -> list[str]:
-    """The watched procedures the model redefined, from a probe's counts."""
-    return [name for name in _WATCHED if calls[name] == 0]
+def way_to_run(calls: dict[str, int], variable_step: bool) -> str:
+    """How sweeps run, from a probe's counts (0: the model redefined that procedure):
+    ``run`` (the model's own run()), ``continuerun`` (stdinit() and one continuerun(tstop):
+    the model's continuerun, or CVODE, whose steps a pause at each slice would change),
+    ``steps`` (continuerun in slices: the model's step() or advance()) or ``psolve``."""
+    redefined = [name for name in _WATCHED if calls[name] == 0]
+    if "run" in redefined:
+        return "run"
+    if "continuerun" in redefined or variable_step:
+        return "continuerun"
+    return "steps" if redefined else "psolve"
 
 
 def run_sweep(
-    h: Any, psolve: Callable[[float], None], tstop: float, deadline: float | None,
-    redefined: list[str],
-) -> None:  # fmt: skip
-    """One sweep, from ``stdinit()`` to ``tstop``, honouring what the model redefined."""
-    if "run" in redefined:
+    h: Any, psolve: Callable[[float], None], tstop: float, deadline: float | None, way: str
+) -> None:
+    """One sweep, from ``stdinit()`` to ``tstop``, the ``way`` the model needs."""
+    if way == "run":
         h.run()  # the model's own run(): it calls stdinit itself
         _check(h, deadline)
         return
     h.stdinit()
-    if "continuerun" in redefined:
+    if way == "continuerun":
         h.continuerun(tstop)
         _check(h, deadline)
         return
-    step = h.continuerun if redefined else psolve  # continuerun calls step(), advance()
+    step = h.continuerun if way == "steps" else psolve  # continuerun calls step(), advance()
     t = 0.0
     while t < tstop:
         t = min(t + SLICE_MS, tstop)
         step(t)
         _check(h, deadline)
-        if redefined and h.stoprun:  # the model's step() asked to stop
+        if way == "steps" and h.stoprun:  # the model's step() asked to stop
             break
 
 

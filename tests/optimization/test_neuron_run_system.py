@@ -78,9 +78,15 @@ h.soma.g_pas = float(g_pas)
 clamp = h.IClamp(h.soma(0.5))
 clamp.delay, clamp.dur, clamp.amp = 10, 30, 0.1
 vector = h.Vector()
-vector.record(h.soma(0.5)._ref_v)
+if way == "cvode":
+    h.cvode_active(1)
+    h.cvode.atol(1e-4)
+    times = h.Vector([k * 0.1 for k in range(601)])
+    vector.record(h.soma(0.5)._ref_v, times)
+else:
+    vector.record(h.soma(0.5)._ref_v)
 h.dt = 0.025
-if way == "run":
+if way in ("run", "cvode"):
     h.tstop, h.steps_per_ms, h.v_init = 60, 40, -60
     h.run()
 else:  # tstop and v_init stay NEURON's defaults in hoc
@@ -169,3 +175,17 @@ def test_protocol_celsius_is_the_temperature_neuron_simulates_at(tmp_path):
     (warm,) = _ours(spec, [VALUES])
     assert np.array_equal(warm, _plain_neuron(tmp_path, "run", celsius=16.3))
     assert not np.array_equal(warm, _plain_neuron(tmp_path, "run"))  # NEURON's 6.3 °C
+
+
+def test_a_variable_step_run_is_h_run_with_cvode(tmp_path):
+    """protocol.cvode with a tolerance: NEURON's CVODE, recorded at the target's rate."""
+    spec = _spec(tmp_path, "custom_init", cvode=True, atol=1e-4)
+    target = spec.target.model_copy(update={"sampling_rate_hz": 10000})
+    spec = spec.model_copy(update={"target": target})
+    (variable,) = _ours(spec, [VALUES])
+    assert len(variable) == 601  # 0 to 60 ms every 0.1 ms
+    assert np.array_equal(variable, _plain_neuron(tmp_path, "cvode"))
+    fixed = _plain_neuron(tmp_path, "run")[::4]
+    assert not np.array_equal(variable, fixed)  # another integrator …
+    spikes = [np.sum((trace[1:] > 0) & (trace[:-1] <= 0)) for trace in (variable, fixed)]
+    assert spikes[0] == spikes[1] > 0  # … of the same cell

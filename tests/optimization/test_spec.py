@@ -74,6 +74,8 @@ CASES = [
     (_set(["protocol", "v_init_mV"], -0.065), "did you give volts?"),
     (_set(["protocol", "celsius"], 307), "did you give kelvin?"),
     (_set(["protocol", "celsius"], 34), None),
+    (_set(["protocol", "atol"], 1e-4), "give cvode: true too"),
+    (_set(["protocol", "cvode"], True), None),
     (_set(["protocol", "stimulus", "delay_ms"], 2000), "starts after the simulation ends"),
     (_set(["parameters", 0, "log"], True), None),  # positive lower bound: fine
     (_set(["parameters", 0, "lowr"], 1), "parameters[0].lowr: unknown field"),
@@ -132,10 +134,11 @@ def test_cli_reports_one_line_and_exit_code_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_an_unset_celsius_is_left_out_of_the_stored_spec():
-    """Problems that give no temperature keep the spec (and so the keys) they had."""
+def test_unset_celsius_and_cvode_are_left_out_of_the_stored_spec():
+    """Problems that give no temperature or integrator keep the spec (and so the keys) they had."""
     spec = load_problem(problem_path("hh"))
-    assert "celsius" not in spec.model_dump(mode="json")["protocol"]
+    protocol = spec.model_dump(mode="json")["protocol"]
+    assert not {"celsius", "cvode", "atol", "rtol"} & set(protocol)
     warm = spec.model_validate(
         {**spec.model_dump(), "protocol": {**spec.protocol.model_dump(), "celsius": 34}}
     )
