@@ -59,7 +59,30 @@ handler = new FInitializeHandler("ramp.del = tstop / 4  ramp.dur = tstop / 2  e_
 """
 )
 
-MODELS = {"custom_init": CUSTOM_INIT, "custom_advance": CUSTOM_ADVANCE, "reads_tstop": READS_TSTOP}
+# A run() of its own: the cell starts 5 mV below v_init (recordings restarted there).
+CUSTOM_RUN = (
+    SOMA
+    + """\
+proc run() {
+    running_ = 1
+    stdinit()
+    forall { v = v_init - 5 }
+    fcurrent()
+    frecord_init()
+    continuerun(tstop)
+}
+"""
+)
+
+MODELS = {
+    "custom_init": CUSTOM_INIT,
+    "custom_advance": CUSTOM_ADVANCE,
+    "reads_tstop": READS_TSTOP,
+    "custom_run": CUSTOM_RUN,
+}
+# How the sweeps run: psolve where stdrun's run, continuerun, step and advance are kept.
+WAYS = {"custom_init": "psolve", "custom_advance": "steps", "reads_tstop": "psolve",
+        "custom_run": "run"}  # fmt: skip
 
 # Plain NEURON: the model, the problem's clamp and recording, then h.run() — or, to show the
 # test can fail, what a bare finitialize and psolve give (hoc's tstop, v_init untouched).
@@ -140,6 +163,12 @@ def _simulate(spec, vectors):
     return [simulator.run(values)[0].values for values in vectors]
 
 
+def _way(spec):
+    simulator = create_simulator(spec)
+    simulator.setup()
+    return simulator._way
+
+
 def _ours(spec, vectors):
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         return pool.submit(_simulate, spec, vectors).result()
@@ -167,6 +196,8 @@ def test_a_model_runs_as_h_run_runs_it(tmp_path, name):
     assert np.array_equal(after, run)
     # a bare finitialize and psolve give another trace: the model depends on the run system
     assert not np.array_equal(_plain_neuron(tmp_path, "finitialize"), run)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        assert pool.submit(_way, spec).result() == WAYS[name]
 
 
 def test_protocol_celsius_is_the_temperature_neuron_simulates_at(tmp_path):
