@@ -65,7 +65,7 @@ class NeuronSimulator(Simulator):
         self._way = self._check_model()
         self._ready = True
 
-    def _check_model(self) -> list[str]:
+    def _check_model(self) -> str:
         """Apply the setup check's point (the true values, else the middle of the bounds)
         and start a run there: what fails then fails for every vector, so it is reported at
         setup. Returns how sweeps run (see neuron_run.way_to_run)."""
