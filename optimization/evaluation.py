@@ -16,6 +16,7 @@ from optimization.simulators import (
     SimulationTimeout,
     Simulator,
     Trace,
+    VectorError,
     create_simulator,
 )
 from optimization.spec import ProblemSpec
@@ -133,6 +134,8 @@ def evaluate_one(problem: Problem, values: np.ndarray) -> tuple[np.ndarray, int,
                 status, message = NAN, "a cost function returned NaN or inf"
     except SimulationTimeout as error:
         status, message = TIMEOUT, str(error)
+    except VectorError as error:  # this vector's values cannot be applied
+        status, message = FAILED, str(error)
     except ModelError:
         raise  # the model cannot be built at all: not this individual's fault
     except Exception as error:  # a crashing simulation is a recorded status, not a failure

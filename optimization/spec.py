@@ -292,6 +292,25 @@ class ProtocolSpec(_Strict):
     tstop_ms: Annotated[float, Field(gt=0)]
     dt_ms: Annotated[float, Field(gt=0)] = 0.025
     v_init_mV: float = -65.0
+    # Left out of the stored spec when unset, so that problems without it keep their keys.
+    celsius: float | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="NEURON models: the temperature (hoc celsius) to simulate at; unset: "
+        "the model's own",
+    )  # fmt: skip
+    cvode: bool = Field(
+        False, exclude_if=lambda value: not value,
+        description="NEURON models: variable time step (CVODE) instead of fixed steps of dt_ms; "
+        "recordings are sampled at the target's rate",
+    )  # fmt: skip
+    atol: Annotated[float, Field(gt=0)] | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="with cvode: absolute tolerance (NEURON's default 1e-3)",
+    )  # fmt: skip
+    rtol: Annotated[float, Field(gt=0)] | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="with cvode: relative tolerance (NEURON's default 0)",
+    )  # fmt: skip
     # Titles on model-typed fields: JSON schema drops them for references, and the Prefect
     # UI form would label the field with the class name (or "Field") instead.
     stimulus: StimulusSpec | None = Field(None, title="Stimulus")
@@ -316,7 +335,25 @@ class ProtocolSpec(_Strict):
             return f"protocol.v_init_mV: initial voltage {value:g} must be in mV (-150 … 60)"
         if value != 0 and abs(value) < 1:
             return f"protocol.v_init_mV: initial voltage {value:g} is in mV: did you give volts?"
+        if self.celsius is not None and not -30 <= self.celsius <= 60:
+            return (f"protocol.celsius: temperature {self.celsius:g} must be in °C (-30 … 60; "
+                    "did you give kelvin?)")  # fmt: skip
         return None
+
+    @model_validator(mode="after")
+    def _variable_step(self) -> ProtocolSpec:
+        if not self.cvode:
+            if self.atol is not None or self.rtol is not None:
+                raise ValueError("atol and rtol are tolerances of the variable time step: "
+                                 "give cvode: true too")  # fmt: skip
+            return self
+        if self.recording.variable == "clamp_current":
+            raise ValueError("cvode: a clamp's current is recorded per fixed step; record v "
+                             "or leave cvode out")  # fmt: skip
+        if self.stimulus and self.stimulus.waveforms:
+            raise ValueError("cvode: waveforms play one sample per fixed step; leave cvode "
+                             "out")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _timing(self) -> ProtocolSpec:
@@ -515,6 +552,16 @@ class ProblemSpec(_Strict):
         if self.model.simulator == "neuron":
             self._check_neuron()
         else:
+            if self.protocol.cvode:
+                raise ValueError(
+                    f"protocol.cvode chooses NEURON's integrator; a {self.model.simulator} "
+                    "model chooses its own (leave it out)"
+                )
+            if self.protocol.celsius is not None:
+                raise ValueError(
+                    f"protocol.celsius sets NEURON's temperature; a {self.model.simulator} "
+                    "model takes a temperature as one of its own settings (leave it out)"
+                )
             targeted = [p.name for p in self.parameters if not p.applied_by_model_file]
             if targeted:
                 raise ValueError(

@@ -10,6 +10,7 @@ from optimization.simulators.base import (
     SimulationTimeout,
     Simulator,
     Trace,
+    VectorError,
 )
 from optimization.spec import ProblemSpec
 
@@ -31,4 +32,11 @@ def create_simulator(spec: ProblemSpec) -> Simulator:
     raise ModelError(f"unknown simulator {spec.model.simulator!r}")
 
 
-__all__ = ["ModelError", "SimulationTimeout", "Simulator", "Trace", "create_simulator"]
+__all__ = [
+    "ModelError",
+    "SimulationTimeout",
+    "Simulator",
+    "Trace",
+    "VectorError",
+    "create_simulator",
+]

@@ -20,6 +20,11 @@ class ModelError(RuntimeError):
     """The user's model cannot be built (bad hoc file, unknown section or parameter …)."""
 
 
+class VectorError(RuntimeError):
+    """One parameter vector cannot be applied to the model (a hoc assignment NEURON refuses,
+    a user function that raises, a NaN): that individual fails, the run goes on."""
+
+
 @dataclass(frozen=True)
 class Trace:
     """One recorded sweep sampled every ``dt_ms`` from ``t0_ms``."""

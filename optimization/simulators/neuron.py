@@ -3,10 +3,9 @@ recorded variable."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+import math
 
-from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
+from optimization.simulators.base import ModelError, Simulator, Trace, VectorError
 from optimization.simulators.mechanisms import load_problem_mechanisms
 from optimization.simulators.neuron_model import (
     ModelState,
@@ -15,18 +14,15 @@ from optimization.simulators.neuron_model import (
     load_user_function,
     make_setter,
 )
+from optimization.simulators.neuron_run import count_stdrun_calls, probe, run_sweep, way_to_run
 from optimization.simulators.sampled import check_point
 from optimization.trace_files import TraceFileError, read_waveform
-
-# Simulated milliseconds between deadline checks: small enough to stop a hung run quickly,
-# large enough that the check costs nothing.
-_SLICE_MS = 100.0
 
 
 class NeuronSimulator(Simulator):
     """Builds the model once (entry file, stimulus, recording, parameter setters, user
-    function), then per evaluation puts the model's parameters back as built, applies the
-    values and runs each sweep.
+    function) and checks it at the setup check's values, then per evaluation puts the model
+    back as built, applies the values and runs each sweep as ``h.run()`` would.
 
     NEURON holds global state, so a process hosts one model: run one simulator per process.
     """
@@ -36,11 +32,14 @@ class NeuronSimulator(Simulator):
 
         spec, protocol = self.spec, self.spec.protocol
         load_problem_mechanisms(spec)  # a data:// folder, the patches, compiled once
-        h.load_file("stdrun.hoc")
+        count_stdrun_calls(h)  # before the model, so that its redefinitions replace them
         entry = spec.local_path(spec.model.hoc)
         load_entry_file(h, entry)
         self._h = h
+        if protocol.celsius is not None:  # before the snapshot: put back with the model
+            h.celsius = protocol.celsius
         self._clamp = self._make_stimulus()
+        self._factor = round(1000 / (protocol.dt_ms * spec.comparison_rate_hz))
         self._vector = self._make_recording()
         self._waveforms = self._read_waveforms()
         self._playing = None
@@ -51,29 +50,73 @@ class NeuronSimulator(Simulator):
         }
         self._user_function = None
         if spec.model.user_function:
-            path = spec.local_path(spec.model.user_function.file)
-            self._user_function = load_user_function(h, spec.model.user_function, path)
-        h.cvode_active(0)
+            self._function_file = spec.local_path(spec.model.user_function.file)
+            self._user_function = load_user_function(
+                h, spec.model.user_function, self._function_file
+            )
+        h.cvode_active(1 if protocol.cvode else 0)
+        if protocol.atol is not None:
+            h.cvode.atol(protocol.atol)
+        if protocol.rtol is not None:
+            h.cvode.rtol(protocol.rtol)
         self._pc = h.ParallelContext()
         self._pc.set_maxstep(10)
-        self._factor = round(1000 / (protocol.dt_ms * spec.comparison_rate_hz))
         self._state = ModelState(h)
-        if self._user_function:
-            self._check_user_function(path)
+        self._way = self._check_model()
         self._ready = True
 
-    def _check_user_function(self, path: Path) -> None:
-        """Call the user function once at the setup check's point (the true values, else the
-        middle of the bounds), so that one that raises is reported at setup (naming the file
-        and the function); then undo what it set."""
+    def _check_model(self) -> str:
+        """Apply the setup check's point (the true values, else the middle of the bounds)
+        and start a run there: what fails then fails for every vector, so it is reported at
+        setup. Returns how sweeps run (see neuron_run.way_to_run)."""
+        where = "at the setup check's values (the true values, else the middle of the bounds)"
         try:
-            self._user_function(self._h, list(check_point(self.spec).values()))
+            self._apply(check_point(self.spec))
+        except VectorError as error:
+            raise ModelError(f"{error} ({where})") from None
+        h, dt = self._h, self.spec.protocol.dt_ms
+        self._set_run_controls()
+        try:
+            calls = probe(h)
         except Exception as error:
-            name = self.spec.model.user_function.function
             raise ModelError(
-                f"model.user_function: {name} in {path} raised {type(error).__name__}: {error}"
+                f"the model cannot run {where}: h.run() raised {type(error).__name__}: {error}"
             ) from None
+        if h.dt != dt and not self.spec.protocol.cvode:
+            raise ModelError(
+                f"the model changes dt to {h.dt:g} ms when it initializes or runs: give "
+                f"protocol.dt_ms {h.dt:g} (it is {dt:g})"
+            )
         self._state.restore()
+        return way_to_run(calls, self.spec.protocol.cvode)
+
+    def _apply(self, parameters: dict[str, float]) -> None:
+        """The vector's values, through the setters and then the user function; anything
+        that fails is this vector's VectorError."""
+        values = [float(parameters[p.name]) for p in self.spec.parameters]
+        for p, value in zip(self.spec.parameters, values, strict=True):
+            if not math.isfinite(value):
+                raise VectorError(f"parameter {p.name} is {value}")
+        for name, setter in self._setters.items():
+            try:
+                setter(float(parameters[name]))
+            except VectorError:
+                raise
+            except Exception as error:
+                message = f"{type(error).__name__}: {error}"
+                raise VectorError(f"parameter {name} = {parameters[name]!r}: {message}") from None
+        if not self._user_function:
+            return
+        where = f"model.user_function: {self.spec.model.user_function.function} in "
+        where += str(self._function_file)
+        try:
+            # whatever section the model left accessed stays accessed (UC6 depends on it)
+            self._user_function(self._h, values)
+        except Exception as error:
+            raise VectorError(f"{where} raised {type(error).__name__}: {error}") from None
+        deleted = self._state.deleted_section()
+        if deleted is not None:
+            raise VectorError(f"{where} deleted section {deleted}, which NEURON cannot rebuild")
 
     def _read_waveforms(self) -> list:
         stimulus, protocol = self.spec.protocol.stimulus, self.spec.protocol
@@ -122,7 +165,13 @@ class NeuronSimulator(Simulator):
                 f"cannot record {recording.variable!r} at {recording.section}"
                 f"({recording.position}): no such range variable there"
             ) from None
-        vector.record(reference)
+        if self.spec.protocol.cvode:  # at the target's sample times, not at CVODE's steps
+            step, tstop = 1000 / self.spec.comparison_rate_hz, self.spec.protocol.tstop_ms
+            # times, not an interval: an interval's last sample is lost to rounding at tstop
+            self._times = h.Vector([k * step for k in range(round(tstop / step) + 1)])
+            vector.record(reference, self._times)
+        else:
+            vector.record(reference)
         return vector
 
     def run(self, parameters: dict[str, float], deadline: float | None = None) -> list[Trace]:
@@ -130,16 +179,19 @@ class NeuronSimulator(Simulator):
             self.setup()
         # the model as built (the original reloads it for each evaluation)
         self._state.restore()
-        for name, setter in self._setters.items():
-            setter(float(parameters[name]))
-        if self._user_function:
-            # whatever section the model left accessed stays accessed (UC6 depends on it)
-            self._user_function(self._h, [float(parameters[p.name]) for p in self.spec.parameters])
+        self._apply(parameters)
         stimulus = self.spec.protocol.stimulus
         if self._waveforms:
             return [self._sweep(None, deadline, waveform) for waveform in self._waveforms]
         amplitudes = (stimulus.amplitudes if stimulus else None) or [None]
         return [self._sweep(amplitude, deadline) for amplitude in amplitudes]
+
+    def _set_run_controls(self) -> None:
+        """tstop, v_init and dt in hoc, as h.run() reads them (and a model may); steps_per_ms
+        so that stdrun's setdt() keeps dt."""
+        h, protocol = self._h, self.spec.protocol
+        h.tstop, h.v_init = protocol.tstop_ms, protocol.v_init_mV
+        h.dt, h.steps_per_ms = protocol.dt_ms, 1 / protocol.dt_ms
 
     def _play(self, waveform) -> None:
         """One sample per step into the clamp's amplitude (the original's custom stimulus)."""
@@ -158,16 +210,12 @@ class NeuronSimulator(Simulator):
                 self._clamp.amp = amplitude
             else:
                 self._clamp.amp2 = amplitude
-        h.dt = protocol.dt_ms
-        h.finitialize(protocol.v_init_mV)
-        t = 0.0
-        while t < protocol.tstop_ms:
-            t = min(t + _SLICE_MS, protocol.tstop_ms)
-            self._pc.psolve(t)
-            if deadline is not None and time.monotonic() > deadline:
-                raise SimulationTimeout(f"simulation passed its time limit at t = {h.t:g} ms")
+        self._set_run_controls()
+        run_sweep(h, self._pc.psolve, protocol.tstop_ms, deadline, self._way)
         values = self._vector.as_numpy()
         dt = protocol.dt_ms
+        if protocol.cvode:  # recorded at the sample times
+            return Trace(values.copy(), dt * self._factor)
         if protocol.recording.variable == "clamp_current":
             # A clamp's current is computed over each step, so sample k belongs to the middle
             # of step k; the value at t = 0 (before any step) is undefined and dropped.

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from optimization.simulators.base import ModelError
+from optimization.simulators.base import ModelError, VectorError
 from optimization.spec import ParameterSpec, UserFunctionSpec
 
 Setter = Callable[[float], None]
@@ -91,8 +91,12 @@ def make_setter(h: Any, parameter: ParameterSpec, model: str) -> Setter:
             raise ModelError(f"parameter {name}: hoc target {target!r} does not exist in {model}")
 
         def assign(value: float) -> None:
-            if not h(f"{target} = {float(value)!r}"):
-                raise ModelError(f"could not set {name} = {value!r}")
+            statement = f"{target} = {float(value)!r}"
+            if not h(statement):  # NEURON prints why to the model's output
+                raise VectorError(
+                    f"parameter {name}: NEURON refused the hoc statement {statement!r} "
+                    "(its message is in the model output)"
+                )
 
         return assign
     if parameter.section is not None:
@@ -147,39 +151,122 @@ def load_user_function(h: Any, spec: UserFunctionSpec, path: Path) -> Callable:
 
 
 class ModelState:
-    """The parameters of every section as built — Ra, cm, the density mechanisms' PARAMETERs
-    and the ions' reversal potentials of every segment, and ``celsius`` — put back before
-    every evaluation. The original reloads the model for each evaluation; without this, a
-    value one evaluation sets (a user function that sets a variable only for some values)
-    would leak into the next. Mechanism GLOBALs, inserted mechanisms and new sections are not
-    covered: a user function must set those on every call."""
+    """The model as built, put back before every evaluation: of every section its
+    segmentation (``nseg``), geometry (``L`` and diameters, or its 3-D points), ``Ra``, the
+    density mechanisms inserted, and per segment ``cm``, the ions' reversal potentials and
+    the mechanisms' PARAMETERs; the GLOBALs of every mechanism; ``celsius``. The original
+    reloads the model for each evaluation; without this, what one evaluation's user function
+    sets (a value set only for some vectors, ``nseg`` by the d_lambda rule, a mechanism
+    uninserted, a GLOBAL) would leak into the next. Sections and point processes a user
+    function creates are not covered; a section it deletes cannot be brought back."""
 
     def __init__(self, h: Any) -> None:
         self._h = h
         self._celsius = h.celsius
-        self._sections = []
-        names_of: dict[str, list[str]] = {}
-        for section in h.allsec():
-            info = section.psection()
-            variables = ["cm"] + [f"e{ion}" for ion in info["ions"]]
-            for mechanism in info["density_mechs"]:
-                if mechanism not in names_of:
-                    names_of[mechanism] = _parameters_of(h, mechanism)
-                variables += names_of[mechanism]
-            segments = [
-                [(v, getattr(segment, v)) for v in variables if hasattr(segment, v)]
-                for segment in section
-            ]
-            self._sections.append((section, section.Ra, segments))
+        self._globals = _mechanism_globals(h)
+        self._sections = [_SectionState(h, section) for section in h.allsec()]
+
+    def deleted_section(self) -> str | None:
+        """The name (as built) of a section of the model that no longer exists, if any."""
+        for section in self._sections:
+            if not section.exists():
+                return section.name
+        return None
 
     def restore(self) -> None:
-        """Back to the parameters as built (does not change the accessed section)."""
-        self._h.celsius = self._celsius
-        for section, ra, segments in self._sections:
-            section.Ra = ra
-            for segment, values in zip(section, segments, strict=True):
-                for variable, value in values:
-                    setattr(segment, variable, value)
+        """Back to the model as built (does not change the accessed section). A section
+        deleted since is a ModelError: NEURON cannot rebuild it in this process."""
+        h = self._h
+        h.celsius = self._celsius
+        for name, value in self._globals:
+            setattr(h, name, value)
+        for section in self._sections:
+            section.restore()
+
+
+def _mechanism_globals(h: Any) -> list[tuple[str, float]]:
+    """(hoc name, value) of every scalar GLOBAL of every density and point mechanism."""
+    values = []
+    name = h.ref("")
+    for kind in (0, 1):
+        types = h.MechanismType(kind)
+        for i in range(int(types.count())):
+            types.select(i)
+            types.selected(name)
+            standard = h.MechanismStandard(name[0], -1)
+            for k in range(int(standard.count())):
+                size = standard.name(name, k)
+                if size == 1:  # arrays are left alone
+                    values.append((name[0], getattr(h, name[0])))
+    return values
+
+
+class _SectionState:
+    """One section as built (see ModelState)."""
+
+    def __init__(self, h: Any, section: Any) -> None:
+        self.section, self.name = section, section.name()
+        self.nseg, self.Ra, self.L = section.nseg, section.Ra, section.L
+        info = section.psection()
+        self.mechanisms = set(info["density_mechs"])
+        self.points = [
+            tuple(getattr(h, f)(i, sec=section) for f in ("x3d", "y3d", "z3d", "diam3d"))
+            for i in range(int(h.n3d(sec=section)))
+        ]
+        self.diameters = [segment.diam for segment in section]
+        variables = ["cm"] + [f"e{ion}" for ion in info["ions"]]
+        for mechanism in sorted(self.mechanisms):
+            variables += _parameters_of(h, mechanism)
+        self.segments = [
+            [(v, getattr(segment, v)) for v in variables if hasattr(segment, v)]
+            for segment in section
+        ]
+        self._h = h
+
+    def exists(self) -> bool:
+        try:
+            self.section.name()
+        except ReferenceError:  # deleted
+            return False
+        return True
+
+    def restore(self) -> None:
+        section = self.section
+        if not self.exists():
+            raise ModelError(
+                f"section {self.name} was deleted by the user function in an earlier "
+                "evaluation, and NEURON cannot rebuild it in this process: a user function "
+                "must not delete the model's sections"
+            )
+        inserted = {m.name() for m in section(0.5)}
+        for mechanism in inserted - self.mechanisms:
+            if not mechanism.endswith("_ion"):  # NEURON keeps an ion once inserted
+                section.uninsert(mechanism)
+        for mechanism in self.mechanisms - inserted:
+            section.insert(mechanism)
+        if section.nseg != self.nseg:
+            section.nseg = self.nseg
+        section.Ra = self.Ra
+        self._restore_geometry()
+        for segment, values in zip(section, self.segments, strict=True):
+            for variable, value in values:
+                setattr(segment, variable, value)
+
+    def _restore_geometry(self) -> None:
+        """Only what changed: setting L or a diameter recomputes areas (and rescales 3-D
+        points), which an unchanged model must not pay for or be rounded by."""
+        section, h = self.section, self._h
+        diameters = [segment.diam for segment in section]
+        if section.L == self.L and diameters == self.diameters:
+            return
+        if self.points:
+            h.pt3dclear(sec=section)
+            for x, y, z, diam in self.points:
+                h.pt3dadd(x, y, z, diam, sec=section)
+            return
+        section.L = self.L
+        for segment, diam in zip(section, self.diameters, strict=True):
+            segment.diam = diam
 
 
 def _parameters_of(h: Any, mechanism: str) -> list[str]:

@@ -72,6 +72,10 @@ CASES = [
     (_set(["protocol", "stimulus", "amplitudes"], [300]), "did you give pA?"),
     (_set(["protocol", "dt_ms"], 25), "did you give µs?"),
     (_set(["protocol", "v_init_mV"], -0.065), "did you give volts?"),
+    (_set(["protocol", "celsius"], 307), "did you give kelvin?"),
+    (_set(["protocol", "celsius"], 34), None),
+    (_set(["protocol", "atol"], 1e-4), "give cvode: true too"),
+    (_set(["protocol", "cvode"], True), None),
     (_set(["protocol", "stimulus", "delay_ms"], 2000), "starts after the simulation ends"),
     (_set(["parameters", 0, "log"], True), None),  # positive lower bound: fine
     (_set(["parameters", 0, "lowr"], 1), "parameters[0].lowr: unknown field"),
@@ -128,3 +132,14 @@ def test_cli_reports_one_line_and_exit_code_2(tmp_path):
     assert len(lines) == 1, result.stderr
     assert "parameters[2]" in lines[0] and "must be below upper bound" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_unset_celsius_and_cvode_are_left_out_of_the_stored_spec():
+    """Problems that give no temperature or integrator keep the spec (and so the keys) they had."""
+    spec = load_problem(problem_path("hh"))
+    protocol = spec.model_dump(mode="json")["protocol"]
+    assert not {"celsius", "cvode", "atol", "rtol"} & set(protocol)
+    warm = spec.model_validate(
+        {**spec.model_dump(), "protocol": {**spec.protocol.model_dump(), "celsius": 34}}
+    )
+    assert warm.model_dump(mode="json")["protocol"]["celsius"] == 34
