@@ -105,8 +105,10 @@ class Inbox:
             _subscribed.add(client)
 
     def put(self, task: str, first: int, result: BatchResult) -> None:
+        """Keep a part; the first one to arrive stays (the scheduler runs a task again when
+        the worker holding its result dies before the client took it: the same results)."""
         with self._lock:
-            self._parts.setdefault(task, {})[first] = result
+            self._parts.setdefault(task, {}).setdefault(first, result)
 
     def take(self, task: str) -> dict[int, BatchResult]:
         """The parts of ``task`` handed over so far (forgotten here): first row → result."""
