@@ -1,9 +1,12 @@
 """Maps a population onto a Dask cluster: the problem is installed once per worker, each
 generation travels as a few chunks of parameter vectors, and a chunk lost with its worker is
-run again one individual per task, so that an individual that kills its worker process is
-found, stored as crashed, and the generation goes on. Each chunk's results are handed to the
-caller as they arrive (streamed into the store); a chunk carries at most a few seconds of
-simulation, so a killed run loses little more than the evaluations in flight."""
+run again one individual per task (less the individuals it had finished), so that an
+individual that kills its worker process is found, stored as crashed, and the generation goes
+on. A worker hands each result over to the client as soon as it exists (``handover``), so the
+death of a worker or of its batch job loses only the evaluations it was running. Each chunk's
+results are handed to the caller as they arrive (streamed into the store); a chunk carries at
+most a few seconds of simulation, so a killed run loses little more than the evaluations in
+flight."""
 
 from __future__ import annotations
 
@@ -94,7 +97,7 @@ _SCHEDULER_TASK_S = 0.001
 
 # The most simulation time a task carries once the last generation says how long an
 # individual takes: its results reach the store when the task ends, so slow models get short
-# tasks (down to one individual) and a kill loses at most this much work per worker.
+# tasks (down to one individual) and a kill of the run loses at most this much work per worker.
 _STREAM_TASK_S = 2.0
 
 
