@@ -1,9 +1,12 @@
 """Maps a population onto a Dask cluster: the problem is installed once per worker, each
 generation travels as a few chunks of parameter vectors, and a chunk lost with its worker is
-run again one individual per task, so that an individual that kills its worker process is
-found, stored as crashed, and the generation goes on. Each chunk's results are handed to the
-caller as they arrive (streamed into the store); a chunk carries at most a few seconds of
-simulation, so a killed run loses little more than the evaluations in flight."""
+run again one individual per task (less the individuals it had finished), so that an
+individual that kills its worker process is found, stored as crashed, and the generation goes
+on. A worker hands each result over to the client as soon as it exists (``handover``), so the
+death of a worker or of its batch job loses only the evaluations it was running. Each chunk's
+results are handed to the caller as they arrive (streamed into the store); a chunk carries at
+most a few seconds of simulation, so a killed run loses little more than the evaluations in
+flight."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import Any
 import numpy as np
 from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed
 
-from optimization import evaluation
+from optimization import evaluation, handover
 from optimization.cluster import ClusterConfig, client_config, expected_workers
 from optimization.evaluation import CRASHED, BatchResult
 from optimization.hang_watchdog import HUNG, HangWatchdog, fingerprint, watched
@@ -59,12 +62,26 @@ def installed_problem(identity: str) -> Problem:
 
 
 def _evaluate_chunk(
-    identity: str, points: np.ndarray, hung: dict[str, float], crashed: dict[str, tuple[str, float]]
+    identity: str,
+    points: np.ndarray,
+    hung: dict[str, float],
+    crashed: dict[str, tuple[str, float]],
+    inbox: str,
 ) -> BatchResult:
+    """The chunk's results, each also handed over to the client's ``inbox`` as it ends (so
+    the death of this worker cannot take it along)."""
     problem = _problems[identity]
-    result = evaluation.evaluate_batch(problem, points, watched(problem.key, hung, crashed))
-    result.worker = [evaluation.worker_label()] * len(result.worker)
-    return result
+    label, send = evaluation.worker_label(), handover.hand_over(inbox)
+
+    def on_part(first: int, result: BatchResult) -> None:
+        result.worker = [label] * len(result.worker)
+        send(first, result)
+
+    result = evaluation.evaluate_batch(
+        problem, points, watched(problem.key, hung, crashed), on_part, handover.HAND_OVER_S
+    )
+    result.worker = [label] * len(result.worker)
+    return result  # fetched only if its hand-over went missing
 
 
 def _simulate(identity: str, values: np.ndarray) -> list[Trace]:
@@ -80,7 +97,7 @@ _SCHEDULER_TASK_S = 0.001
 
 # The most simulation time a task carries once the last generation says how long an
 # individual takes: its results reach the store when the task ends, so slow models get short
-# tasks (down to one individual) and a kill loses at most this much work per worker.
+# tasks (down to one individual) and a kill of the run loses at most this much work per worker.
 _STREAM_TASK_S = 2.0
 
 
@@ -135,6 +152,7 @@ class DaskEvaluator:
         self.expected_workers = expected_workers(config)
         self._hung: dict[str, float] = {}
         self._crashed: dict[str, tuple[str, float]] = {}  # fingerprint → message, seconds
+        self._inbox = handover.Inbox(client)  # results handed over by the workers
         client.register_plugin(HangWatchdog(config.hang_grace_s))
         client.register_plugin(DeathRecorder())
         install_problem(client, problem)
@@ -167,7 +185,8 @@ class DaskEvaluator:
         hung = [{n: self._hung[n] for n in group if n in self._hung} for group in names]
         crashed = [{n: self._crashed[n] for n in group if n in self._crashed} for group in names]
         keys = [self.problem.identity] * len(pieces)
-        return self.client.map(_evaluate_chunk, keys, pieces, hung, crashed, pure=False)
+        inbox = [self._inbox.token] * len(pieces)
+        return self.client.map(_evaluate_chunk, keys, pieces, hung, crashed, inbox, pure=False)
 
     def _blame(self, task: _Task, name: str, deaths: dict[str, Death | None]) -> Death | None:
         """The death of a worker that individual ``name`` (run alone by ``task``) killed, as its
@@ -219,8 +238,12 @@ class DaskEvaluator:
                 tasks[future.key] = (task, future)
                 running.add(future)
 
-        def lost(task: _Task, future: Future) -> None:
-            """A task that did not finish: its worker died (or the model cannot be built)."""
+        def size(task: _Task) -> int:
+            return len(chunks[task.chunk]) if task.row is None else 1
+
+        def lost(task: _Task, future: Future, kept: dict[int, BatchResult]) -> None:
+            """A task that did not finish: its worker died (or the model cannot be built).
+            ``kept``: the results its rows handed over before (first row → result)."""
             error = future.exception() if future.status == "error" else None
             if error is not None and not isinstance(error, KilledWorker):
                 raise error  # the model cannot be built, … : not a lost worker
@@ -232,8 +255,12 @@ class DaskEvaluator:
                         f"a chunk of {len(chunks[task.chunk])} individuals was lost with "
                         f"its worker {task.losses} times"
                     ) from error
-                # run alone, each individual either ends or shows it kills its worker
-                submit([_Task(task.chunk, row) for row in range(len(chunks[task.chunk]))])
+                ended = handover.rows_of(kept)  # those are not run again
+                for row, result in ended.items():
+                    finished(_Task(task.chunk, row), result)
+                # run alone, each other individual either ends or shows it kills its worker
+                rows = range(len(chunks[task.chunk]))
+                submit([_Task(task.chunk, row) for row in rows if row not in ended])
                 return
             values = chunks[task.chunk][task.row]
             name = fingerprint(self.problem.key, values)
@@ -258,17 +285,29 @@ class DaskEvaluator:
 
         submit([_Task(i) for i in range(len(chunks))])
         try:
-            # each batch of tasks that ended is fetched in one call while the others run
+            # A task's results reach the inbox before the news that it ended (see handover):
+            # whether its worker is still alive or not, they are taken from there. Only those
+            # whose hand-over went missing are fetched from the workers, a batch in one call
             # (not as_completed(with_results=True): its fetch of a result lost with a worker
-            # that died meanwhile can fail silently and leave it waiting)
+            # that died meanwhile can fail silently and leave it waiting).
             for batch in running.batches():
-                fetched = self._fetch([future for future in batch if future.status == "finished"])
+                parts = {future.key: self._inbox.take(future.key) for future in batch}
+                handed = {}
+                for future in batch:
+                    whole = handover.whole(parts[future.key], size(tasks[future.key][0]))
+                    if whole is not None:
+                        handed[future.key] = whole
+                fetched = self._fetch(
+                    [f for f in batch if f.key not in handed and f.status == "finished"]
+                )
                 for future in batch:
                     task, _ = tasks.pop(future.key)
-                    if future.key in fetched:
+                    if future.key in handed:
+                        finished(task, handed[future.key])
+                    elif future.key in fetched:
                         finished(task, fetched[future.key])
                     else:
-                        lost(task, future)
+                        lost(task, future, parts[future.key])
             result = self._collect(chunks, done)
             self._seconds = float(result.seconds.mean())
             return result
@@ -276,6 +315,8 @@ class DaskEvaluator:
             # a retry starts afresh; free the workers meanwhile
             self.client.cancel([future for _, future in tasks.values()])
             raise
+        finally:
+            self._inbox.clear()  # hand-overs of tasks cancelled or lost meanwhile
 
     def _fetch(self, finished: list[Future]) -> dict[str, Any]:
         """Results of finished tasks by key, fetched in one call. A result held by a worker

@@ -152,13 +152,32 @@ def evaluate_batch(
     problem: Problem,
     points: np.ndarray,
     evaluate: Callable[[Problem, np.ndarray], Outcome] | None = None,
+    on_part: Callable[[int, BatchResult], None] | None = None,
+    part_s: float = 1.0,
 ) -> BatchResult:
     """Evaluate the rows of ``points`` (real units) one after another in this process;
-    ``evaluate`` replaces ``evaluate_one`` (a cluster wraps it to watch for hung runs)."""
+    ``evaluate`` replaces ``evaluate_one`` (a cluster wraps it to watch for hung runs).
+    ``on_part(first, result)`` gets the results of the rows from ``first`` on as they end: the
+    rows since the last part once ``part_s`` has passed since it (so an evaluation that lasts
+    that long is handed over alone, at once), and the rest at the end."""
     points = np.atleast_2d(points)
     evaluate = evaluate or evaluate_one
-    outcomes = [evaluate(problem, row) for row in points]
-    errors = np.array([o[0] for o in outcomes]).reshape(len(points), -1)
+    outcomes: list[Outcome] = []
+    first, last = 0, time.monotonic()
+    for row in points:
+        outcomes.append(evaluate(problem, row))
+        if on_part is not None and len(outcomes) < len(points):
+            if time.monotonic() - last >= part_s:
+                on_part(first, _batch_result(problem, outcomes[first:]))
+                first, last = len(outcomes), time.monotonic()
+    result = _batch_result(problem, outcomes)
+    if on_part is not None:
+        on_part(first, result if first == 0 else result.take(slice(first, None)))
+    return result
+
+
+def _batch_result(problem: Problem, outcomes: list[Outcome]) -> BatchResult:
+    errors = np.array([o[0] for o in outcomes]).reshape(len(outcomes), -1)
     # Row by row: a matrix product's rounding depends on how many rows it gets, and the
     # chunking of a generation changes with the workers (lost, replaced, adaptive).
     totals = np.array([problem.objective.total(row) for row in errors], dtype=float)
@@ -172,7 +191,7 @@ def evaluate_batch(
         status=status,
         message=[o[2] for o in outcomes],
         seconds=np.array([o[3] for o in outcomes]),
-        worker=[name] * len(points),
+        worker=[name] * len(outcomes),
     )
 
 

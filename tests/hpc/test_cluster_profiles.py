@@ -157,6 +157,9 @@ class _Client:
     def register_plugin(self, plugin) -> None:
         pass
 
+    def subscribe_topic(self, topic, handler) -> None:
+        pass
+
 
 @pytest.mark.parametrize(
     "workers, n, seconds, chunks",

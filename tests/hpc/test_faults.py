@@ -20,10 +20,14 @@ import numpy as np
 import pytest
 from distributed import Client
 from hpc_runs import assert_same_run, busy_worker, committed, uc1_spec, wait_until
+from test_crashes import crashing_spec
 
 from flows.run import run_flow
 from optimization.cluster import ClusterConfig, make_cluster
 from optimization.evaluation import OK, TIMEOUT
+from optimization.hang_watchdog import fingerprint
+from optimization.problem import build_problem
+from optimization.worker_deaths import DEATHS
 from storage.run_store import RunStore, StoreError
 
 pytestmark = pytest.mark.slow
@@ -56,9 +60,12 @@ class WorkerKiller(threading.Thread):
 def test_worker_killed_mid_generation_is_replaced_and_the_run_goes_on(
     tmp_path, prefect_harness, reference, caplog, retried_by
 ):
-    """The lost chunk is submitted again by the evaluator, or (with no resubmissions) the
-    whole generation by the Prefect task's retry."""
+    """The lost chunk is submitted again by the evaluator (less the individuals it had
+    finished), or (with no resubmissions) the whole generation by the Prefect task's retry.
+    UC1 slowed by 0.1 s of busy waiting per evaluation (the same numbers), so that the kill
+    lands in the middle of a chunk."""
     store = tmp_path / "killed.zarr"
+    spec = crashing_spec(tmp_path, busy_s=0.1, segv=1.0, abrt=0.0)
     # one chunk per worker: the generation's work is in flight on both workers at once
     resubmissions = 3 if retried_by == "evaluator" else 0
     config = ClusterConfig(workers=2, chunks_per_worker=1, resubmissions=resubmissions)
@@ -66,7 +73,7 @@ def test_worker_killed_mid_generation_is_replaced_and_the_run_goes_on(
         killer = WorkerKiller(client, store)
         killer.start()
         shared = config.model_copy(update={"address": cluster.scheduler_address})
-        run_flow(uc1_spec(), str(store), shared)
+        run_flow(spec, str(store), shared)
         killer.join(timeout=10)
         assert killer.error is None, killer.error
         assert killer.killed, "no worker was killed"
@@ -74,12 +81,19 @@ def test_worker_killed_mid_generation_is_replaced_and_the_run_goes_on(
         # the nanny started a fresh worker process in its place
         alive = wait_until(lambda: len(client.run(os.getpid)) == 2, 60, "two workers again")
         assert alive and pid not in client.run(os.getpid).values()
+        deaths = client.get_metadata([DEATHS])
     retries = [r for r in caplog.records if "Retry 1/3" in r.getMessage()]
     assert bool(retries) == (retried_by == "prefect")
     rows = assert_same_run(store, reference)
     pids = np.array([int(name.rsplit(":", 1)[1]) for name in rows["worker"]])
     assert pid in pids[rows["generation"] < generation]  # it took part before …
-    assert pid not in pids[rows["generation"] >= generation]  # … and its chunk was redone
+    # … and what it was evaluating when killed (its nanny says) was evaluated again elsewhere
+    (death,) = [d for d in deaths.values() if d["worker"].endswith(f":{pid}")]
+    assert death["running"] is not None, "the worker was killed between two evaluations"
+    key = build_problem(spec).key
+    names = [fingerprint(key, values) for values in rows["parameters"]]
+    (row,) = [i for i, name in enumerate(names) if name == death["running"]]
+    assert rows["generation"][row] >= generation and pids[row] != pid
     assert np.all(rows["status"] == OK)
 
 

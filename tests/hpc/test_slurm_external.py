@@ -1,7 +1,8 @@
 """A slow external program (the JSON-protocol example, seconds per evaluation) fitted on the
 real single-node SLURM through a SLURMCluster profile. Its job is cancelled (scancel) in the
-middle of an evaluation: only the evaluations in flight on that job are run again, on the
-replacement job, and the store equals the LocalCluster run of the same problem bit for bit."""
+middle of an evaluation, just after one of its workers finished another: that result is kept,
+only the evaluations in flight on that job are run again, on the replacement job, and the store
+equals the LocalCluster run of the same problem bit for bit."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.slow
 POPULATION, GENERATIONS = 4, 2
 TRUE_POINT = (0.05, 20.0)
 
-# Logs each invocation's start and end with its SLURM job, sleeps, runs the example unchanged.
+# Logs each invocation's start and end with its SLURM job and worker process (the program's
+# parent), sleeps, runs the example unchanged.
 WRAPPER = """
 import json, os, runpy, sys, time
 
@@ -35,7 +37,7 @@ job = os.environ.get("SLURM_JOB_ID", "local")
 
 def log(event):
     with open(os.environ["QUEUE_TEST_CALLS"], "a") as handle:
-        handle.write(f"{event} {job} {values} {request['sweep']}\\n")
+        handle.write(f"{event} {job} {os.getppid()} {values} {request['sweep']}\\n")
 
 log("start")
 time.sleep(float(os.environ["QUEUE_TEST_SLEEP_S"]))
@@ -50,15 +52,35 @@ def problem_path(tmp_path_factory) -> Path:
     return slow_json_example(folder, WRAPPER, POPULATION, GENERATIONS, seed=7)
 
 
-def _calls(path: Path) -> list[tuple[str, str, tuple[float, float], int]]:
-    """(event, job, vector, sweep) of every logged line but the set-up's run at the true
-    values."""
+def _calls(path: Path) -> list[tuple[str, str, int, tuple[float, float], int]]:
+    """(event, job, worker pid, vector, sweep) of every logged line but the set-up's run at
+    the true values."""
     rows = []
     for line in path.read_text().splitlines() if path.exists() else []:
-        event, job, g, tau, sweep = line.split()
+        event, job, pid, g, tau, sweep = line.split()
         if (float(g), float(tau)) != TRUE_POINT:
-            rows.append((event, job, (float(g), float(tau)), int(sweep)))
+            rows.append((event, job, int(pid), (float(g), float(tau)), int(sweep)))
     return rows
+
+
+def _finished_then_followed(lines, job: str, sweeps: int) -> dict[tuple, int]:
+    """The evaluations a worker process of ``job`` finished and then started another one:
+    their results existed (each is handed over before its worker goes on). By worker pid."""
+    ended: dict[int, list[tuple]] = {}
+    followed: dict[tuple, int] = {}
+    for event, where, pid, vector, sweep in lines:
+        if where != job:
+            continue
+        if event == "end" and sweep == sweeps - 1:
+            ended.setdefault(pid, []).append(vector)
+        elif event == "start" and sweep == 0:
+            followed.update((done, pid) for done in ended.pop(pid, []))
+    return followed
+
+
+def _in_flight(lines, job: str, sweeps: int) -> set[tuple]:
+    started = {v for e, j, _, v, s in lines if e == "start" and s == 0 and j == job}
+    return started - {v for e, j, _, v, s in lines if e == "end" and s == sweeps - 1 and j == job}
 
 
 def test_cancelled_job_loses_only_its_evaluations_in_flight(
@@ -78,13 +100,15 @@ def test_cancelled_job_loses_only_its_evaluations_in_flight(
     cancelled: dict = {}
 
     def cancel_mid_evaluation():
-        """Once the job has finished an evaluation and has just started another one."""
+        """Once a worker of the job has finished an evaluation and has just started another
+        one (not at the end of an evaluation's program: its result is made after that)."""
 
         def ready():
             lines = _calls(calls)
-            done = {(j, v) for e, j, v, s in lines if e == "end" and s == sweeps - 1}
-            fresh = [(j, v) for e, j, v, s in lines if e == "start" and s == 0 and j != "local"]
-            return done and fresh and fresh[-1] not in done and fresh[-1][0]
+            for job in dict.fromkeys(j for _, j, *_ in lines if j != "local"):
+                if _finished_then_followed(lines, job, sweeps) and _in_flight(lines, job, sweeps):
+                    return job
+            return None
 
         job = wait_until(ready, 300, "an evaluation in flight on a SLURM job", 0.05)
         slurm.run("scancel", job)
@@ -94,9 +118,11 @@ def test_cancelled_job_loses_only_its_evaluations_in_flight(
             lambda: job not in dict(slurm.jobs()), 60, "the cancelled job to leave the queue", 0.1
         )
         lines = _calls(calls)
-        started = {v for e, j, v, s in lines if e == "start" and s == 0 and j == job}
-        ended = {v for e, j, v, s in lines if e == "end" and s == sweeps - 1 and j == job}
-        cancelled.update(job=job, in_flight=started - ended, started=started)
+        started = {v for e, j, _, v, s in lines if e == "start" and s == 0 and j == job}
+        finished = _finished_then_followed(lines, job, sweeps)
+        cancelled.update(
+            job=job, in_flight=_in_flight(lines, job, sweeps), started=started, finished=finished
+        )
 
     canceller = threading.Thread(target=cancel_mid_evaluation, daemon=True)
     canceller.start()
@@ -110,9 +136,10 @@ def test_cancelled_job_loses_only_its_evaluations_in_flight(
     job, in_flight = cancelled["job"], cancelled["in_flight"]
     assert in_flight, "no evaluation was in flight when the job was cancelled"
     stored_from = dict(zip(map(tuple, rows["parameters"].tolist()), _jobs(rows), strict=True))
+    stored_by = dict(zip(map(tuple, rows["parameters"].tolist()), rows["worker"], strict=True))
     # evaluations (sweep 0 started), less the best individual's re-simulation for its trace
     runs: defaultdict[tuple, list[str]] = defaultdict(list)
-    for event, where, vector, sweep in _calls(calls):
+    for event, where, _, vector, sweep in _calls(calls):
         if event == "start" and sweep == 0:
             runs[vector].append(where)
     best = tuple(float(v) for v in RunStore.open(store).arrays("best")["parameters"])
@@ -122,6 +149,10 @@ def test_cancelled_job_loses_only_its_evaluations_in_flight(
     assert in_flight <= repeated <= cancelled["started"]
     for vector in repeated:  # once on the cancelled job, once on its replacement
         assert len(runs[vector]) == 2 and runs[vector][0] == job != stored_from[vector]
+    # what its workers had finished before the job died is kept, from the worker that made it
+    assert cancelled["finished"], "no evaluation was finished when the job was cancelled"
+    for vector, pid in cancelled["finished"].items():
+        assert runs[vector] == [job] and stored_by[vector].endswith(f":{pid}/slurm-{job}")
     assert Counter(len(jobs) for vector, jobs in runs.items() if vector not in repeated) == {
         1: POPULATION * GENERATIONS - len(repeated)
     }

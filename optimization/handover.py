@@ -1,0 +1,150 @@
+"""Results handed from a worker to the client the moment they exist, so that a worker that
+dies after finishing an evaluation (its batch job cancelled, its node lost) loses only what
+was still running.
+
+Without this, a task's result waits in the worker's memory until the client fetches it, and
+dies with the worker when its job ends first. Here the task sends its results as a Dask event
+(``Worker.log_event``, plain msgpack data: numbers as float64/int8 bytes, texts as JSON) on
+the worker's message stream to the scheduler, ahead of the message that says the task
+finished; the scheduler passes it on at once to each client that subscribed, ahead of telling
+it so. When the evaluator sees a task end (or lost), its results are already in the client's
+inbox: nothing is fetched from the worker, so the hand-over costs no round trip.
+
+A chunk of several individuals hands its rows over as they end, once a second at most (see
+``evaluation.evaluate_batch``): a long evaluation is handed over on its own when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+import weakref
+from typing import Any
+
+import numpy as np
+from distributed import Client, get_worker
+
+from optimization.evaluation import BatchResult
+
+TOPIC = "neuroptimus-results"
+HAND_OVER_S = 1.0  # results of shorter evaluations are gathered into one event per second
+
+# Each evaluator's inbox by its token; one subscription per client routes every event here.
+_inboxes: weakref.WeakValueDictionary[str, Inbox] = weakref.WeakValueDictionary()
+_subscribed: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+def encode(inbox: str, task: str, first: int, result: BatchResult) -> dict[str, Any]:
+    """The event of ``result``, rows ``first``… of task ``task``, for inbox ``inbox``."""
+    rows, components = np.shape(result.errors)
+    return {
+        "inbox": inbox,
+        "task": task,
+        "first": int(first),
+        "rows": int(rows),
+        "components": int(components),
+        "errors": np.ascontiguousarray(result.errors, dtype="<f8").tobytes(),
+        "total": np.ascontiguousarray(result.total, dtype="<f8").tobytes(),
+        "status": np.ascontiguousarray(result.status, dtype=np.int8).tobytes(),
+        "seconds": np.ascontiguousarray(result.seconds, dtype="<f8").tobytes(),
+        "messages": json.dumps(list(result.message)),
+        "labels": json.dumps(list(result.worker)),  # not "worker": the scheduler sets that
+    }
+
+
+def decode(message: Any) -> tuple[str, str, int, BatchResult] | None:
+    """``(inbox, task, first row, result)`` of an event, or None if it is not one of ours."""
+    try:
+        rows, components = int(message["rows"]), int(message["components"])
+        messages, labels = json.loads(message["messages"]), json.loads(message["labels"])
+
+        def floats(name: str, count: int) -> np.ndarray:
+            values = np.frombuffer(message[name], dtype="<f8")
+            if len(values) != count:
+                raise ValueError(name)
+            return values.astype(np.float64)  # a writable copy
+
+        result = BatchResult(
+            errors=floats("errors", rows * components).reshape(rows, components),
+            total=floats("total", rows),
+            status=np.frombuffer(message["status"], dtype=np.int8).copy(),
+            message=[str(m) for m in messages],
+            seconds=floats("seconds", rows),
+            worker=[str(w) for w in labels],
+        )
+        if not len(result.status) == len(result.message) == len(result.worker) == rows:
+            raise ValueError("rows")
+        return str(message["inbox"]), str(message["task"]), int(message["first"]), result
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def hand_over(inbox: str):
+    """On a worker, in a task: the function that sends ``(first, result)`` of this task to
+    ``inbox``."""
+    worker = get_worker()
+    task = str(worker.get_current_task())
+
+    def send(first: int, result: BatchResult) -> None:
+        worker.log_event(TOPIC, encode(inbox, task, first, result))
+
+    return send
+
+
+class Inbox:
+    """The results handed over to one evaluator: by task key, its parts by first row."""
+
+    def __init__(self, client: Client) -> None:
+        self.token = uuid.uuid4().hex
+        self._parts: dict[str, dict[int, BatchResult]] = {}
+        self._lock = threading.Lock()  # filled on the client's event loop, read by the run
+        _inboxes[self.token] = self
+        if client not in _subscribed:
+            client.subscribe_topic(TOPIC, _route)
+            _subscribed.add(client)
+
+    def put(self, task: str, first: int, result: BatchResult) -> None:
+        """Keep a part; the first one to arrive stays (the scheduler runs a task again when
+        the worker holding its result dies before the client took it: the same results)."""
+        with self._lock:
+            self._parts.setdefault(task, {}).setdefault(first, result)
+
+    def take(self, task: str) -> dict[int, BatchResult]:
+        """The parts of ``task`` handed over so far (forgotten here): first row → result."""
+        with self._lock:
+            return self._parts.pop(str(task), {})
+
+    def clear(self) -> None:
+        with self._lock:
+            self._parts.clear()
+
+
+def _route(event: tuple[float, Any]) -> None:
+    decoded = decode(event[1])
+    if decoded is None:
+        return
+    inbox = _inboxes.get(decoded[0])
+    if inbox is not None:  # else its evaluator is gone
+        inbox.put(*decoded[1:])
+
+
+def whole(parts: dict[int, BatchResult], rows: int) -> BatchResult | None:
+    """The result of all ``rows`` rows of a task from its parts, or None if some are
+    missing."""
+    ordered, expected = [], 0
+    for first in sorted(parts):
+        if first != expected:
+            return None
+        ordered.append(parts[first])
+        expected += len(parts[first].total)
+    return BatchResult.concatenate(ordered) if expected == rows and ordered else None
+
+
+def rows_of(parts: dict[int, BatchResult]) -> dict[int, BatchResult]:
+    """Each row the parts hold, alone: row → its one-row result."""
+    return {
+        first + i: part.take(slice(i, i + 1))
+        for first, part in parts.items()
+        for i in range(len(part.total))
+    }
