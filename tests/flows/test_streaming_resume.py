@@ -110,10 +110,18 @@ def _checkpoint(store):
 
 def _streamed(store, generation: int) -> set[tuple[float, ...]]:
     """Parameter vectors with a whole streamed record, of generation ``generation`` on."""
-    folder = store / "inflight"
     found = set()
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        for record_generation, values, _ in read_records(path)[0]:
+    # the running flow deletes committed generations' files and then the empty folder
+    try:
+        paths = sorted((store / "inflight").iterdir())
+    except FileNotFoundError:
+        return found
+    for path in paths:
+        try:
+            records = read_records(path)[0]
+        except FileNotFoundError:
+            continue
+        for record_generation, values, _ in records:
             if record_generation >= generation:
                 found |= {tuple(map(float, row)) for row in values}
     return found
