@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from optimization.cpus import usable_cpus
 from optimization.lost_jobs import watch_jobs
 from optimization.model_output import ModelOutput
+from optimization.quiet_shutdown import QuietShutdown
 from optimization.walltime import WalltimeError, lifetime_args, schedule
 
 LOCAL = "distributed.LocalCluster"
@@ -332,6 +333,7 @@ def connect(config: ClusterConfig) -> Iterator[Client]:
     with make_cluster(config) as cluster, closing(_client(config, cluster)) as client:
         # what models print goes to a file per worker, collected into the run's store
         client.register_plugin(ModelOutput())
+        client.register_plugin(QuietShutdown())  # no traceback when this process closes it
         yield client
 
 
