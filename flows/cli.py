@@ -193,7 +193,7 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its store and checkpoint, then analyze it."""
     _verbose(verbose)
-    from storage.runs import check_resumable
+    from storage.runs import check_not_being_written, check_resumable
 
     config = (
         None if cluster is None and workers is None else cluster_config(cluster or "local", workers)
@@ -202,6 +202,10 @@ def resume(
         check_resumable(store)
     except user_errors() as error:
         fail(str(error))
+    try:
+        check_not_being_written(store)
+    except user_errors() as error:
+        fail(str(error), 1)
     with prefect_ready():
         from flows.run import resume_flow
 

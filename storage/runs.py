@@ -54,6 +54,13 @@ def check_resumable(path: str | Path) -> None:
     raise StoreError(f"{path}: no run store here (expected a Zarr group)")
 
 
+def check_not_being_written(path: str | Path) -> None:
+    """Fail at once when another run is writing ``path`` (a resume takes the store's lock for
+    good only once Prefect and its cluster have started, seconds later)."""
+    with RunStore.open(path).writer_lock():
+        pass
+
+
 def _check_not_downloaded(path: Path) -> None:
     """A store from a results catalog is never resumed: that would run its uploader's problem
     (model files, commands) here and load their saved algorithm state."""
