@@ -141,9 +141,21 @@ def test_custom_run_form_draws_the_problem_and_submits_it(served):
                 page.get_by_role("button", name="Submit").click()  # the V1 form, as is
                 # What Submit must do is create the flow run (through the UI's validation and
                 # the API, slow on a busy machine); the page then moves on to that run.
-                deadline = time.monotonic() + 120
+                # The UI shows "Something went wrong" when the server answered 503 (its SQLite
+                # busy with the module's other runs on a loaded machine): as a user would,
+                # close the message and submit again (10 s on, twice at most).
+                deadline, resubmitted, submitted_at = time.monotonic() + 120, 0, time.monotonic()
                 with served.api() as client:
                     while not (submitted := _scheduled_runs(client, deployment.id)):
+                        went_wrong = page.get_by_text("Something went wrong")
+                        waited = time.monotonic() - submitted_at > 10
+                        if resubmitted < 2 and waited and went_wrong.count():
+                            console.append(f"resubmitted after: {page.inner_text('body')[-300:]}")
+                            for close in page.get_by_role("button", name="Close").all():
+                                with contextlib.suppress(PlaywrightTimeout):
+                                    close.click(timeout=5_000)
+                            page.get_by_role("button", name="Submit").click()
+                            resubmitted, submitted_at = resubmitted + 1, time.monotonic()
                         if time.monotonic() > deadline:
                             pytest.fail(
                                 f"Submit created no flow run; {page.url} shows:\n"
@@ -160,7 +172,8 @@ def test_custom_run_form_draws_the_problem_and_submits_it(served):
         bundled = load_problem(problem_path("hh"))
         assert spec.model_dump(exclude={"base_dir"}) == bundled.model_dump(exclude={"base_dir"})
         with served.api() as client:
-            client.delete_flow_run(submitted[0].id)
+            for run in _scheduled_runs(client, deployment.id):
+                client.delete_flow_run(run.id)
     finally:
         with served.api() as client:
             client.update_work_pool(WORK_POOL, WorkPoolUpdate(is_paused=False))
