@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from storage.catalog.bounds import json_problem
 from storage.catalog.unpacking import size_text
+from storage.catalog.uploads import json_response
 
 MAX_QUERY_STRING = 16 * 1024  # bytes; a filtered run list asks for well under 1 KiB
 # a JSON body (an edit, a token, a verification) or a sign-in form is a few hundred bytes
@@ -30,22 +31,22 @@ class RequestGuardMiddleware:
             return
         problem = address_problem(scope)
         if problem is not None:
-            await _answer(send, *problem)
+            await json_response(send, *problem)
             return
         kind = _small_body(scope)
         if kind is not None:
             try:
                 body, receive = await _whole_body(receive)
             except HTTPException as error:  # the body limit around this middleware
-                await _answer(send, error.status_code, str(error.detail))
+                await json_response(send, error.status_code, str(error.detail))
                 return
             if body is None:
                 limit = size_text(MAX_SMALL_BODY)
-                await _answer(send, 413, f"the request's {kind} is larger than {limit}.")
+                await json_response(send, 413, f"the request's {kind} is larger than {limit}.")
                 return
             problem = body_problem(body) if kind == "JSON" else None
             if problem is not None:
-                await _answer(send, *problem)
+                await json_response(send, *problem)
                 return
         await self.app(scope, receive, send)
 
@@ -119,10 +120,3 @@ async def _whole_body(receive: Any) -> tuple[bytes | None, Any]:
         return await receive()
 
     return body, replay
-
-
-async def _answer(send: Any, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

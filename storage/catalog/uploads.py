@@ -365,7 +365,7 @@ class BodyLimitMiddleware:
         too_big = f"the upload is larger than {size_text(self.max_bytes)}."
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _json_response(send, 413, too_big)
+            await json_response(send, 413, too_big)
             return
         received = 0
 
@@ -383,7 +383,8 @@ class BodyLimitMiddleware:
         await self.app(scope, limited, send)
 
 
-async def _json_response(send: Any, status: int, detail: str) -> None:
+async def json_response(send: Any, status: int, detail: str) -> None:
+    """Answer a request with ``{"detail": detail}`` from plain ASGI middleware."""
     body = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
