@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -49,6 +50,29 @@ def busy_worker(client):
     for address, keys in client.processing().items():
         if any("_evaluate_chunk" in str(key) for key in keys):
             return address
+    return None
+
+
+def evaluating_worker(client):
+    """(address, pid) of a worker whose watchdog slot shows an evaluation running now, or
+    None: a worker busy with a chunk may still be building its model or handing results
+    over between two individuals."""
+    from optimization.hang_watchdog import SLOT, open_slot, slot_path
+
+    address = busy_worker(client)
+    if address is None:
+        return None
+    nanny = client.scheduler_info()["workers"][address]["nanny"]
+    pid = client.run(os.getpid, workers=[address])[address]
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        slot = open_slot(slot_path(nanny, pid), create=False)
+        if slot is not None:
+            running, _, _, owner = SLOT.unpack_from(slot)
+            slot.close()
+            if running and owner == pid:
+                return address, pid
+        time.sleep(0.002)
     return None
 
 

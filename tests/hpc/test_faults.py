@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from distributed import Client
-from hpc_runs import assert_same_run, busy_worker, committed, uc1_spec, wait_until
+from hpc_runs import assert_same_run, committed, evaluating_worker, uc1_spec, wait_until
 from test_crashes import crashing_spec
 
 from flows.run import run_flow
@@ -46,10 +46,9 @@ class WorkerKiller(threading.Thread):
     def run(self) -> None:
         try:
             wait_until(lambda: committed(self.store) >= self.after, 300, "a committed generation")
-            address = wait_until(
-                lambda: busy_worker(self.client), 120, "a worker evaluating a chunk", 0.005
+            _, pid = wait_until(
+                lambda: evaluating_worker(self.client), 120, "a worker evaluating", 0.005
             )
-            pid = self.client.run(os.getpid, workers=[address])[address]
             os.kill(pid, signal.SIGKILL)
             self.killed = (pid, committed(self.store))
         except BaseException as error:  # noqa: BLE001 - reported by the test
