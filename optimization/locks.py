@@ -40,6 +40,14 @@ class LockBusy(LockError):
         self.holder, self.hint = holder, hint
 
 
+class LockTimeout(LockError):
+    """Another process still held the lock when the time allowed for waiting ran out."""
+
+    def __init__(self, path: Path, holder: str, timeout_s: float, hint: str = "") -> None:
+        super().__init__(f"{path} is still held by {holder} after {timeout_s:g} s{hint}")
+        self.path, self.holder, self.hint = path, holder, hint
+
+
 def flock_wanted() -> bool:
     """False when ``NEUROPTIMUS_LOCKS=file``: lock files even where flock answers, for file
     systems whose flock holds only within one node (Lustre mounted with ``localflock``)."""
@@ -51,7 +59,7 @@ def exclusive_lock(
     path: Path, wait: bool = False, timeout_s: float = 600.0, use_flock: bool | None = None
 ) -> Iterator[None]:
     """Hold the lock named ``path`` for the ``with`` block. Busy: raise LockBusy at once, or
-    with ``wait`` wait for it (a lock file held past ``timeout_s`` raises LockError).
+    with ``wait`` wait for it (held past ``timeout_s``: LockTimeout naming the holder).
     ``use_flock=False`` acts as on a file system without flock (default: flock_wanted())."""
     if use_flock is None:
         use_flock = flock_wanted()
@@ -61,16 +69,11 @@ def exclusive_lock(
         except OSError as error:
             raise LockError(f"{path}: cannot create the lock file: {error}") from None
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            holder = os.read(descriptor, 200).decode(errors="replace").strip()
+            locked = _flock(descriptor, path, wait, timeout_s)
+        except BaseException:
             os.close(descriptor)
-            raise LockBusy(path, _first_line(holder) or "another process") from None
-        except OSError as error:
-            os.close(descriptor)
-            if error.errno not in _NO_FLOCK:
-                raise LockError(f"{path}: cannot lock it: {error}") from None
-        else:
+            raise
+        if locked:
             try:  # naming the holder is a courtesy (a full disk may refuse it)
                 os.ftruncate(descriptor, 0)
                 os.pwrite(descriptor, holder_token().encode(), 0)
@@ -81,8 +84,32 @@ def exclusive_lock(
             finally:
                 os.close(descriptor)  # closing releases the lock
             return
+        os.close(descriptor)  # no flock on this file system
     with _lock_file(Path(f"{path}.held"), wait, timeout_s):
         yield
+
+
+def _flock(descriptor: int, path: Path, wait: bool, timeout_s: float) -> bool:
+    """Take the flock (polling while ``wait``, so that the wait can end); False where the
+    file system has no flock."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if wait and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            holder = os.pread(descriptor, 200, 0).decode(errors="replace").strip()
+            holder = _first_line(holder) or "another process"
+            if wait:
+                raise LockTimeout(path, holder, timeout_s) from None
+            raise LockBusy(path, holder) from None
+        except OSError as error:
+            if error.errno not in _NO_FLOCK:
+                raise LockError(f"{path}: cannot lock it: {error}") from None
+            return False
 
 
 def _first_line(text: str) -> str:
@@ -193,7 +220,7 @@ def _lock_file(held: Path, wait: bool, timeout_s: float) -> Iterator[None]:
         if not wait:
             raise LockBusy(held, name, hint)
         if time.monotonic() > deadline:
-            raise LockError(f"{held} is still held by {name} after {timeout_s:g} s{hint}")
+            raise LockTimeout(held, name, timeout_s, hint)
         time.sleep(0.2)
     try:
         yield

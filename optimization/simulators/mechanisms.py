@@ -2,11 +2,13 @@
 
 The folder is a path or a ``data://`` name of the registry (every registered file under that
 prefix is fetched and verified). Its files are copied into a build folder of the cache,
-named by the content of the files, of the problem's patches and by the NEURON version; the
-patches are applied to those copies (the fetched files stay as verified), then ``nrnivmodl``
-— the one beside the running interpreter, else the one on PATH — compiles them. Workers of
-one node that start together wait on a lock instead of compiling twice. A .mod file that
-does not compile is a ``ModelError`` of one line naming the file and nrnivmodl's message.
+named by the content of the files, of the problem's patches, by the version of the NEURON
+package that loads them and by the nrnivmodl that compiles them (its resolved path and its
+build's version, see ``nmodl_compiler``); the patches are applied to those copies (the
+fetched files stay as verified), then that ``nrnivmodl`` compiles them. Workers of one node
+that start together wait on a lock instead of compiling twice, for at most
+``NEUROPTIMUS_NRNIVMODL_WAIT`` seconds (a hung nrnivmodl would hold them all). A .mod file
+that does not compile is a ``ModelError`` of one line naming the file and nrnivmodl's message.
 """
 
 from __future__ import annotations
@@ -17,20 +19,22 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from optimization.data import SCHEME, fetch, registry
-from optimization.locks import LockError, exclusive_lock
+from optimization.locks import LockError, LockTimeout, exclusive_lock
 from optimization.simulators.base import ModelError
+from optimization.simulators.nmodl_compiler import NrnivmodlBuild, nrnivmodl_build
 from optimization.simulators.patches import PatchError, apply_patch
 
 _loaded: set[str] = set()
 _COMPLETE = ".complete"  # written once nrnivmodl has succeeded (a killed build has none)
 # files of a local folder that nrnivmodl reads (sources and what they INCLUDE)
 _SOURCE_SUFFIXES = {".mod", ".inc", ".h", ".hpp", ".c", ".cpp"}
+_WAIT = "NEUROPTIMUS_NRNIVMODL_WAIT"
+DEFAULT_WAIT_S = 600.0  # UC4's 21 mechanisms compile in about 30 s
 
 
 def cache_root() -> Path:
@@ -71,9 +75,12 @@ class MechanismSources:
     def mod_names(self) -> list[str]:
         return [name for name in self.files if name.endswith(".mod") and "/" not in name]
 
-    def digest(self) -> str:
-        """Names the build: the files, the patches (applied in order) and NEURON's version."""
+    def digest(self, compiler: NrnivmodlBuild | None = None) -> str:
+        """Names the build: the files, the patches (applied in order), the NEURON package's
+        version and the nrnivmodl (default: ``nrnivmodl_build()``), path and version."""
+        compiler = compiler or nrnivmodl_build()
         hasher = hashlib.sha256(f"neuron {neuron_version()} {platform.machine()}\0".encode())
+        hasher.update(f"nrnivmodl {compiler.path}\0{compiler.version}\0".encode())
         for name, path in self.files.items():
             hasher.update(b"file\0" + name.encode() + b"\0" + path.read_bytes() + b"\0")
         for patch in self.patches:
@@ -100,23 +107,16 @@ def neuron_version() -> str:
     return "unknown"
 
 
-def nrnivmodl() -> str:
-    """nrnivmodl named by ``NEUROPTIMUS_NRNIVMODL`` (another NEURON build), else the one of
-    this interpreter's environment (its bin folder: found also when a batch job or a worker
-    did not activate it), else the one on PATH."""
-    chosen = os.environ.get("NEUROPTIMUS_NRNIVMODL")
-    if chosen:
-        return chosen
-    beside = Path(sys.executable).parent / "nrnivmodl"  # not resolved: a venv links python
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("nrnivmodl")
-    if found:
-        return found
-    raise ModelError(
-        f"nrnivmodl not found beside {sys.executable} nor on PATH: install NEURON in this "
-        "environment (pip install neuron) to compile the mechanisms"
-    )
+def compile_wait_s() -> float:
+    """How long a worker waits for another's compile: ``NEUROPTIMUS_NRNIVMODL_WAIT``."""
+    value = os.environ.get(_WAIT, "").strip()
+    try:
+        wait = float(value) if value else DEFAULT_WAIT_S
+    except ValueError:
+        wait = -1.0
+    if not wait > 0:
+        raise ModelError(f"{_WAIT}={value!r}: give the seconds to wait, a number above 0")
+    return wait
 
 
 def compile_mechanisms(sources: MechanismSources | str | Path) -> Path:
@@ -126,11 +126,19 @@ def compile_mechanisms(sources: MechanismSources | str | Path) -> Path:
         sources = MechanismSources.of(sources)
     if not sources.mod_names:
         raise ModelError(f"{sources.label}: no .mod files to compile")
-    build = cache_root() / "mechanisms" / sources.digest()[:16]
+    compiler = nrnivmodl_build()
+    wait_s = compile_wait_s()
+    build = cache_root() / "mechanisms" / sources.digest(compiler)[:16]
     build.mkdir(parents=True, exist_ok=True)
     try:
-        with exclusive_lock(build / ".lock", wait=True):
-            return _library(build) or _compile(sources, build)
+        with exclusive_lock(build / ".lock", wait=True, timeout_s=wait_s):
+            return _library(build) or _compile(sources, build, compiler)
+    except LockTimeout as error:
+        raise ModelError(
+            f"cannot compile the mechanisms of {sources.label}: {error.holder} still holds "
+            f"{error.path} after {wait_s:g} s, compiling them: stop it if its nrnivmodl "
+            f"hangs{error.hint} ({_WAIT} sets the wait)"
+        ) from None
     except LockError as error:
         raise ModelError(f"cannot compile the mechanisms of {sources.label}: {error}") from None
 
@@ -148,7 +156,7 @@ def _library(build: Path) -> Path | None:
     return None
 
 
-def _compile(sources: MechanismSources, build: Path) -> Path:
+def _compile(sources: MechanismSources, build: Path, compiler: NrnivmodlBuild) -> Path:
     for name, path in sources.files.items():
         (build / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, build / name)  # a fresh copy: patches apply to pristine files
@@ -158,7 +166,7 @@ def _compile(sources: MechanismSources, build: Path) -> Path:
         except PatchError as error:
             raise ModelError(f"{sources.label}: {error}") from None
     result = subprocess.run(  # every .mod file of its folder
-        [nrnivmodl()], cwd=build, capture_output=True, text=True, errors="replace", check=False
+        [compiler.command], cwd=build, capture_output=True, text=True, errors="replace", check=False
     )
     (build / "nrnivmodl.log").write_text(result.stdout + result.stderr)
     if result.returncode == 0:
@@ -168,7 +176,7 @@ def _compile(sources: MechanismSources, build: Path) -> Path:
         where, message = compile_error(result.stdout + "\n" + result.stderr, sources.mod_names)
         name = f"{sources.label.rstrip('/')}/{where}" if where else sources.label
         raise ModelError(
-            f"mechanism {name} does not compile with nrnivmodl (NEURON {neuron_version()}): "
+            f"mechanism {name} does not compile with nrnivmodl (NEURON {compiler.release}): "
             f"{message}"
         )
     return library
@@ -236,7 +244,8 @@ def load_problem_mechanisms(spec) -> Path | None:
 
 def mechanisms_record(spec) -> dict | None:
     """What a run store records about the mechanisms: the folder as the problem names it,
-    each file's SHA-256, and the patches applied (file, SHA-256, the files each changes)."""
+    each file's SHA-256, the patches applied (file, SHA-256, the files each changes), and the
+    build folder and nrnivmodl of this host (None where it has no nrnivmodl)."""
     from optimization.simulators.patches import parse_patch
 
     sources = problem_sources(spec)
@@ -251,10 +260,15 @@ def mechanisms_record(spec) -> dict | None:
         text = path.read_text(encoding="latin-1")
         changes = [Path(p.path).name for p in parse_patch(text, path.name)]
         patches.append({"patch": given, "sha256": sha(path), "changes": changes})
+    try:
+        compiler = nrnivmodl_build()
+    except ModelError:  # a host that only records (a catalog): no build here
+        compiler = None
     return {
         "folder": sources.label,
         "files": {name: sha(path) for name, path in sources.files.items()},
         "patches": patches,
-        "build": sources.digest()[:16],
+        "build": sources.digest(compiler)[:16] if compiler else None,
         "neuron": neuron_version(),
+        "nrnivmodl": {"path": compiler.path, "version": compiler.version} if compiler else None,
     }

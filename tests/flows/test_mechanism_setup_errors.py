@@ -36,6 +36,6 @@ def test_a_mod_file_that_does_not_compile_stops_the_run_in_one_line(tmp_path):
 
 
 def _neuron_version() -> str:
-    from optimization.simulators.mechanisms import neuron_version
+    from optimization.simulators.nmodl_compiler import nrnivmodl_build
 
-    return neuron_version()
+    return nrnivmodl_build().release

@@ -25,8 +25,8 @@ from optimization.simulators.mechanisms import (
     MechanismSources,
     compile_mechanisms,
     mechanisms_record,
-    nrnivmodl,
 )
+from optimization.simulators.nmodl_compiler import nrnivmodl, nrnivmodl_build
 from optimization.simulators.patches import PatchError, apply_patch
 from optimization.spec import SpecError, load_problem
 from storage.metadata import write_metadata
@@ -172,17 +172,17 @@ def test_unpatched_kd_params3_is_refused_in_one_line_naming_it(tmp_path, monkeyp
         compile_mechanisms(MechanismSources.of(UC6))
     assert str(error.value) == (
         f"mechanism {UC6}/kd_params3.mod does not compile with nrnivmodl (NEURON "
-        f"{mechanisms.neuron_version()}): ainfi used as both variable and function"
+        f"{nrnivmodl_build().release}): ainfi used as both variable and function"
     )
 
 
 def test_second_compile_is_a_cache_hit(uc4_library, uc6_library, shared_cache, monkeypatch):
     monkeypatch.setenv("NEUROPTIMUS_CACHE", str(shared_cache))
 
-    def no_compiler():
+    def no_compile(*_):
         raise AssertionError("nrnivmodl ran again")
 
-    monkeypatch.setattr(mechanisms, "nrnivmodl", no_compiler)
+    monkeypatch.setattr(mechanisms, "_compile", no_compile)
     assert compile_mechanisms(MechanismSources.of(UC4)) == uc4_library
     assert compile_mechanisms(MechanismSources.of(UC6, (KD_PATCH,))) == uc6_library
     # the patches are part of the content: without it, another build (refused, see above)
