@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.flows.test_usecase_reference_totals import REFERENCE, _evaluate, _reference
+from tests.flows.test_usecase_reference_totals import _evaluate
+from tests.reference_numbers import usecase
 
 KINDS = ("adexp", "adexp-external")
 # the middle of the settings' bounds (the reset offset is 0 … 30)
 MIDDLE = [0.0055, 55.0, -55.0, 15.0, -25.0, 2.75, 0.0, 0.5, 2.75, 255.0]
 
-pytestmark = pytest.mark.skipif(not REFERENCE.is_file(), reason="no reference numbers here")
-
 
 @pytest.fixture(scope="module")
 def reference() -> dict:
-    return _reference("adexp")
+    return usecase("adexp")
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ import sys
 
 import pytest
 
-from tests.flows.test_usecase_reference_totals import REFERENCE, ROOT, _evaluate, _reference
+from tests.flows.test_usecase_reference_totals import ROOT, _evaluate
 from tests.optimization.test_settings_import import UC3, UC4, UC5, UC6, copied
-
-pytestmark = pytest.mark.skipif(not REFERENCE.is_file(), reason="no reference numbers here")
+from tests.reference_numbers import usecase
 
 
 @pytest.mark.parametrize(
@@ -32,10 +31,10 @@ def test_converted_settings_evaluate_like_the_bundled_problem(tmp_path, folder, 
         capture_output=True, text=True, timeout=300, cwd=ROOT, env=os.environ.copy(),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    values = _reference(bundled.removesuffix("-external"))["values"]
+    values = usecase(bundled.removesuffix("-external"))["values"]
     imported, original = _evaluate(str(problem), values), _evaluate(bundled, values)
     assert imported["total"] == pytest.approx(original["total"], rel=1e-9)
     assert imported["total"] == pytest.approx(
-        _reference(bundled.removesuffix("-external"))["total"], rel=1e-3
+        usecase(bundled.removesuffix("-external"))["total"], rel=1e-3
     )
     assert json.dumps(sorted(imported["components"])) == json.dumps(sorted(original["components"]))

@@ -1,6 +1,6 @@
 """UC3 (ca1-passive), UC4 (ca1-simplified) and UC6 (ca1-detailed) give the original tool's
 numbers: the real command line, ``neuroptimus evaluate NAME --values … --json``, on the
-reference vectors of ``shared/usecases/reference/usecase_totals.json`` (the original at a0d7c9d,
+reference vectors of ``tests/data/reference/usecase_totals.json`` (the original at a0d7c9d,
 NEURON 9)."""
 
 from __future__ import annotations
@@ -13,15 +13,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(os.environ.get("NEUROPTIMUS_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-REFERENCE = SHARED / "usecases" / "reference" / "usecase_totals.json"
+from tests.reference_numbers import usecase
+
 ROOT = Path(__file__).resolve().parents[2]
-
-pytestmark = pytest.mark.skipif(not REFERENCE.is_file(), reason="no reference numbers here")
-
-
-def _reference(name: str) -> dict:
-    return json.loads(REFERENCE.read_text())["usecases"][name]
 
 
 def _evaluate(name: str, values: list[float]) -> dict:
@@ -38,7 +32,7 @@ def _evaluate(name: str, values: list[float]) -> dict:
 
 @pytest.mark.parametrize("name", ["ca1-passive", "ca1-simplified"])
 def test_evaluate_gives_the_original_tools_total_and_components(name):
-    reference = _reference(name)
+    reference = usecase(name)
     (trace,) = reference["per_trace"] if "per_trace" in reference else [reference]
     components = trace["components_unweighted"]
     got = _evaluate(name, reference["values"])
@@ -52,7 +46,7 @@ def test_evaluate_gives_the_original_tools_total_and_components(name):
 def test_uc6_gives_the_original_tools_total_and_feature_errors():
     """UC6 end to end: patched mechanisms, the user function (with its accessed-section
     quirk), six sweeps from the features file, eFEL with the eFEL-4 rule."""
-    reference = _reference("ca1-detailed")
+    reference = usecase("ca1-detailed")
     expected = reference["components"]["errors_efel4_compat"]
     got = _evaluate("ca1-detailed", reference["values"])
     assert got["total"] == pytest.approx(reference["total"], rel=1e-3)

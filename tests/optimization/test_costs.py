@@ -3,10 +3,7 @@ reading of COST_FUNCTIONS.md on random traces, and hand-built edge cases."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,15 +26,7 @@ from optimization.costs import (
     spike_count_stim,
     spikes_from_times,
 )
-
-USECASES = (
-    Path(os.environ["NEUROPTIMUS_SHARED"])
-    if "NEUROPTIMUS_SHARED" in os.environ
-    else Path(__file__).resolve().parents[3] / "shared"
-) / "usecases"
-REFERENCE_JSON = USECASES / "reference" / "cost_cases.json"
-REFERENCE_NPZ = USECASES / "reference" / "cost_cases.npz"
-MISSING = f"reference cost cases not found under {USECASES} (set NEUROPTIMUS_SHARED)"
+from tests.reference_numbers import cost_case_arrays, cost_cases
 
 NAMES = list(COST_FUNCTIONS)
 SETTINGS = CostSettings(
@@ -258,18 +247,10 @@ def as_tuples(spikes: Spikes):
 # --- the original's numbers ------------------------------------------------------------------
 
 
-def _load_cases():
-    if not (REFERENCE_JSON.is_file() and REFERENCE_NPZ.is_file()):
-        return None
-    return json.loads(REFERENCE_JSON.read_text())
-
-
-CASES = _load_cases()
+CASES = cost_cases()
 
 
 def _case_params():
-    if CASES is None:
-        return [pytest.param(None, None, marks=pytest.mark.skip(reason=MISSING))]
     return [
         pytest.param(case, name, id=f"{case}-{name}") for case in CASES["cases"] for name in NAMES
     ]
@@ -277,10 +258,7 @@ def _case_params():
 
 @pytest.fixture(scope="module")
 def arrays():
-    if CASES is None:
-        pytest.skip(MISSING)
-    with np.load(REFERENCE_NPZ) as data:
-        return {key: data[key] for key in data.files}
+    return cost_case_arrays()
 
 
 def case_inputs(arrays, case):
@@ -294,8 +272,7 @@ def case_inputs(arrays, case):
 
 def test_names_are_table_1():
     assert NAMES == list(REFERENCE)
-    if CASES is not None:
-        assert NAMES == CASES["cost_function_names"]
+    assert NAMES == CASES["cost_function_names"]
 
 
 @pytest.mark.parametrize(("case", "name"), _case_params())

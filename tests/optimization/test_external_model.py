@@ -5,8 +5,6 @@ can fail: at setup one line, during a run one failed individual with its stderr.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
@@ -22,9 +20,10 @@ from blackbox_models import (
     write,
 )
 
+from tests.reference_numbers import usecase
+
 TRUE = [10.0, 60.0, 100.0]
 OTHER = [20.0, 150.0, 250.0]
-REFERENCE = Path(os.environ.get("NEUROPTIMUS_SHARED", Path(__file__).parents[3] / "shared"))
 EXTERNAL = {"simulator": "external", "command": ["python3", "model.py"]}
 UC5 = "testcase_5_adexpif_external_ca3_pc"
 
@@ -62,8 +61,7 @@ def uc5_problem(folder: Path) -> Path:
 
 
 def test_upstream_uc5_script_runs_unchanged_and_gives_the_original_total(tmp_path):
-    reference = json.loads((REFERENCE / "usecases/reference/usecase_totals.json").read_text())
-    adexp = reference["usecases"]["adexp"]
+    adexp = usecase("adexp")
     path = uc5_problem(tmp_path)
     ((errors, status, message, spikes),) = in_fresh_process(evaluate, path, [adexp["values"]])
     assert status == "ok", message

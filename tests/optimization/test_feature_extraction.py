@@ -14,15 +14,15 @@ import yaml
 from optimization.feature_extraction import ExtractionError, extract_features, load_recordings
 from optimization.problem import build_problem
 from optimization.spec import load_problem
-from tests.conftest import SHARED
 from tests.optimization.test_features import NAMES, model_traces, uc6_problem, write
+from tests.reference_numbers import usecase_traces
 
 AMPLITUDES = [-0.25, 0.05, 0.1, 0.15, 0.2, 0.25]
 
 
 @pytest.fixture(scope="module")
 def traces():
-    return model_traces(np.load(SHARED / "usecases" / "reference" / "usecase_traces.npz"))
+    return model_traces(usecase_traces())
 
 
 def recordings_file(folder, files: dict, **fields) -> str:

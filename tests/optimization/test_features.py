@@ -14,12 +14,11 @@ from optimization.data import fetch
 from optimization.problem import build_problem
 from optimization.simulators import Trace
 from optimization.spec import SpecError, load_problem, with_overrides
-from tests.conftest import SHARED
+from tests.reference_numbers import usecase, usecase_traces
 
 UC6 = "data://testcase_6_Detailed_CA1_pyramidal_cell_model/"
 ENTRY = UC6 + "load_model_na_inhomo_minimal_model+KM+KA+KD.hoc"
 FEATURES = UC6 + "opt_data_JMakara_OUR_features_selected_stim.json"
-REFERENCE = SHARED / "usecases" / "reference"
 NAMES = [
     "Spikecount", "inv_first_ISI", "inv_last_ISI", "inv_time_to_first_spike",
     "steady_state_voltage", "voltage_base", "voltage_deflection", "voltage_deflection_begin",
@@ -53,9 +52,7 @@ def write(tmp_path, problem: dict):
 
 @pytest.fixture(scope="module")
 def reference():
-    totals = json.loads((REFERENCE / "usecase_totals.json").read_text())["usecases"]
-    traces = np.load(REFERENCE / "usecase_traces.npz")
-    return totals["ca1-detailed"], traces
+    return usecase("ca1-detailed"), usecase_traces()
 
 
 def model_traces(traces) -> list[Trace]:
