@@ -122,24 +122,17 @@ def _loaded_in_fresh_neuron(library: Path, sources: MechanismSources) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# UC4 and UC6 compile into the user's cache, as every other test of theirs does: once per
+# test session on a fresh machine (≈ 30 s and 12 s), by whichever test needs them first while
+# the others wait on its lock, as workers do.
 @pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory):
-    """One cold cache for the session: UC4 and UC6 compile once each (≈ 30 s and 12 s)."""
-    return tmp_path_factory.mktemp("mechanism-cache")
-
-
-@pytest.fixture(scope="session")
-def uc4_library(shared_cache):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NEUROPTIMUS_CACHE", str(shared_cache))
-        return compile_mechanisms(MechanismSources.of(UC4))
+def uc4_library():
+    return compile_mechanisms(MechanismSources.of(UC4))
 
 
 @pytest.fixture(scope="session")
-def uc6_library(shared_cache):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NEUROPTIMUS_CACHE", str(shared_cache))
-        return compile_mechanisms(MechanismSources.of(UC6, (KD_PATCH,)))
+def uc6_library():
+    return compile_mechanisms(MechanismSources.of(UC6, (KD_PATCH,)))
 
 
 def test_uc4_compiles_its_21_mechanisms_for_real(uc4_library):
@@ -176,8 +169,7 @@ def test_unpatched_kd_params3_is_refused_in_one_line_naming_it(tmp_path, monkeyp
     )
 
 
-def test_second_compile_is_a_cache_hit(uc4_library, uc6_library, shared_cache, monkeypatch):
-    monkeypatch.setenv("NEUROPTIMUS_CACHE", str(shared_cache))
+def test_second_compile_is_a_cache_hit(uc4_library, uc6_library, monkeypatch):
 
     def no_compile(*_):
         raise AssertionError("nrnivmodl ran again")
