@@ -5,13 +5,13 @@ line and no store."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from commands import command_env
 
 # the models of tests/optimization (a test folder is no package)
 sys.path.insert(0, str(Path(__file__).parents[1] / "optimization"))
@@ -26,11 +26,7 @@ MODEL = {"simulator": "external", "command": ["python3", "model.py"]}
 
 @pytest.fixture
 def env(tmp_path):
-    environment = {
-        k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")
-    }
-    environment["HOME"] = str(tmp_path / "home")
-    return environment
+    return command_env(HOME=str(tmp_path / "home"))
 
 
 def cli(args: list[str], env: dict) -> subprocess.CompletedProcess:

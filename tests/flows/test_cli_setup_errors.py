@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from commands import command_env
 
 from storage.run_store import RunStore
 from usecases import problem_path
@@ -31,10 +32,7 @@ def env(tmp_path_factory):
     """No user-configured Prefect (each command uses a server of the temporary folder, here
     stopped with the command), and a temporary folder of our own to see what the commands
     leave in it."""
-    environment = {
-        k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")
-    }
-    environment["NEUROPTIMUS_PREFECT_IDLE"] = "0"
+    environment = command_env(NEUROPTIMUS_PREFECT_IDLE="0")
     environment["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
     environment["HOME"] = str(tmp_path_factory.mktemp("home"))
     return environment

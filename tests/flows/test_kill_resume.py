@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import yaml
+from commands import command_env
 
 from optimization.spec import StoppingSpec, load_problem, with_overrides
 from storage.run_store import RunStore
@@ -33,9 +34,8 @@ def _run(args, env, timeout=600):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    """Each test module gets its own Prefect home (database) for the CLI's runs."""
-    return {**os.environ, "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home"))}
+def env():
+    return command_env()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_kill_9_then_resume_matches_uninterrupted_run(
             break
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)  # the CLI, its Dask workers and Prefect server
+    os.killpg(process.pid, signal.SIGKILL)  # the CLI and its Dask workers (not the server)
     process.wait()
     assert RunStore.open(killed).attrs["finished"] is None
 
@@ -83,15 +83,28 @@ def test_kill_9_then_resume_matches_uninterrupted_run(
     assert np.array_equal(ours.arrays("best")["trace"], theirs.arrays("best")["trace"])
 
 
+SLEEPY = """
+import time
+
+
+def sleepy(h, values):
+    time.sleep(0.2)
+"""
+
+
 def test_resume_while_the_run_goes_on_is_refused_and_changes_nothing(tmp_path, env):
     """A resume started while the run still writes its store fails at once with the writer
     named, before Prefect or a cluster starts (a second); the run, a random search of 30
-    generations (many times that), finishes untouched."""
+    generations of 4 that sleeps 0.2 s per evaluation (some 12 s, many times that, at little
+    CPU), finishes untouched."""
     running, problem = tmp_path / "running.zarr", tmp_path / "problem.yaml"
-    spec = with_overrides(load_problem(problem_path("hh")), algorithm="random", population=10,
+    (tmp_path / "sleepy.py").write_text(SLEEPY)
+    spec = with_overrides(load_problem(problem_path("hh")), algorithm="random", population=4,
                           generations=30, seed=11)  # fmt: skip
     spec = spec.model_copy(update={"stopping": StoppingSpec()})  # no early stop: the budget
-    problem.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    data = spec.model_dump(mode="json")
+    data["model"]["user_function"] = {"file": str(tmp_path / "sleepy.py"), "function": "sleepy"}
+    problem.write_text(yaml.safe_dump(data))
     args = [str(problem), "--workers", "2", "--store", str(running)]
     process = subprocess.Popen(
         _cli("run", *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
@@ -111,6 +124,6 @@ def test_resume_while_the_run_goes_on_is_refused_and_changes_nothing(tmp_path, e
 
     store = RunStore.open(running)
     rows = store.evaluations()
-    assert store.committed_evaluations == len(rows["total"]) == 300
-    assert np.array_equal(rows["generation"], np.repeat(np.arange(30), 10))
-    assert store.attrs["finished"] == "evaluation budget of 300 used"
+    assert store.committed_evaluations == len(rows["total"]) == 120
+    assert np.array_equal(rows["generation"], np.repeat(np.arange(30), 4))
+    assert store.attrs["finished"] == "evaluation budget of 120 used"

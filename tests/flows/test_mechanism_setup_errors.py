@@ -4,11 +4,11 @@ exit code 2, no store left behind."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
+from commands import command_env
 from mechanism_models import BAD_MOD, leak_problem
 
 pytestmark = pytest.mark.slow
@@ -17,8 +17,7 @@ pytestmark = pytest.mark.slow
 def test_a_mod_file_that_does_not_compile_stops_the_run_in_one_line(tmp_path):
     problem = leak_problem(tmp_path, extra_mods={"bad.mod": BAD_MOD})
     store = tmp_path / "runs" / "run.zarr"
-    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
-    env["NEUROPTIMUS_CACHE"] = str(tmp_path / "cache")  # cold: nrnivmodl runs
+    env = command_env(NEUROPTIMUS_CACHE=str(tmp_path / "cache"))  # cold: nrnivmodl runs
     result = subprocess.run(
         [sys.executable, "-m", "flows.cli", "run", str(problem), "--workers", "1",
          "--store", str(store)],

@@ -5,12 +5,12 @@ store keeps every printed line in ``model-output.log``."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 import yaml
+from commands import command_env
 
 from usecases import problem_path
 
@@ -36,8 +36,7 @@ def test_model_prints_go_to_the_store_not_the_terminal(tmp_path):
     problem = tmp_path / "problem.yaml"
     problem.write_text(yaml.safe_dump(data))
     store = tmp_path / "run.zarr"
-    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
-    env["HOME"] = str(tmp_path / "home")
+    env = command_env(HOME=str(tmp_path / "home"))
     command = [sys.executable, "-m", "flows.cli", "run", str(problem), "--population", "4",
                "--generations", "2", "--workers", "2", "--store", str(store)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)

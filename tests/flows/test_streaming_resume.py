@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 import yaml
+from commands import command_env
 from hpc.hpc_runs import assert_same_run
 
 from optimization.spec import StoppingSpec, load_problem, with_overrides
@@ -60,8 +61,8 @@ def problem(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    return {**os.environ, "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home"))}
+def env():
+    return command_env()
 
 
 def _calls(path) -> Counter:
@@ -143,7 +144,7 @@ def kill_mid_generation(problem, store, env, calls) -> None:
                 break
         time.sleep(0.02)
     assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)  # the CLI, its Dask workers and Prefect server
+    os.killpg(process.pid, signal.SIGKILL)  # the CLI and its Dask workers (not the server)
     process.wait()
 
 

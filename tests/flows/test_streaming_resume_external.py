@@ -5,11 +5,11 @@ uninterrupted run."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from commands import command_env
 
 from tests.flows.test_streaming_resume import (
     GENERATIONS,
@@ -45,8 +45,8 @@ def problem(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    return {**os.environ, "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home"))}
+def env():
+    return command_env()
 
 
 def _evaluations(calls: Path, store: Path) -> Counter:
