@@ -10,7 +10,7 @@ individual it ran before. So one death is never enough. An individual is blamed 
 2. run once more alone, in a fresh process that has evaluated nothing else
    (``fresh_process``), it kills that process too, of such a cause.
 
-Causes a model can have:
+Causes a model can have (messages show the memory growth for deaths by memory):
 
 - SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL: raised by the process itself (a bad mechanism,
   a failed assertion, a division by zero); nothing outside sends them in practice.
@@ -87,8 +87,8 @@ def suspicion(death: Mapping[str, Any]) -> str | None:
     start, last, limit = (death.get(k) for k in ("memory_start", "memory_last", "memory_limit"))
     growth = memory_growth(start, last, limit)
     if number in MODEL_SIGNALS:
-        message = death_message(code)
-    elif number in OUTSIDE_SIGNALS and death.get("memory_terminated"):
+        return death_message(code)
+    if number in OUTSIDE_SIGNALS and death.get("memory_terminated"):
         name = signal.Signals(number).name
         message = f"worker process terminated by its nanny past Dask's memory limit ({name})"
     elif number in OUTSIDE_SIGNALS and _grew_enough(start, last, limit):
@@ -106,10 +106,10 @@ def confirmation(run: Mapping[str, Any]) -> str | None:
     number = _signal(code)
     start, peak, limit = (run.get(k) for k in ("memory_start", "memory_peak", "memory_limit"))
     growth = memory_growth(start, peak, limit)
+    if number in MODEL_SIGNALS and not run.get("memory_killed"):
+        return f"killed by signal {number} ({signal.Signals(number).name})"
     if run.get("memory_killed"):
         message = "killed past the worker's memory limit"
-    elif number in MODEL_SIGNALS:
-        message = f"killed by signal {number} ({signal.Signals(number).name})"
     elif number in OUTSIDE_SIGNALS and _grew_enough(start, peak, limit):
         message = f"killed by signal {number} ({signal.Signals(number).name}): out of memory"
     else:
@@ -120,8 +120,8 @@ def confirmation(run: Mapping[str, Any]) -> str | None:
 def crash_message(suspected: str, confirmed: str) -> str:
     """The message of an individual blamed for both deaths."""
     return (
-        f"{suspected} (while evaluating this individual alone); run again alone in a fresh "
-        f"process, that process was {confirmed}"
+        f"evaluated alone: {suspected}; evaluated again in a fresh process, that process was "
+        f"{confirmed}"
     )
 
 
