@@ -1,12 +1,12 @@
 """Maps a population onto a Dask cluster: the problem is installed once per worker, each
 generation travels as a few chunks of parameter vectors, and a chunk lost with its worker is
 run again one individual per task (less the individuals it had finished), so that an
-individual that kills its worker process is found, stored as crashed, and the generation goes
-on. A worker hands each result over to the client as soon as it exists (``handover``), so the
-death of a worker or of its batch job loses only the evaluations it was running. Each chunk's
-results are handed to the caller as they arrive (streamed into the store); a chunk carries at
-most a few seconds of simulation, so a killed run loses little more than the evaluations in
-flight."""
+individual that kills its worker process is found, confirmed in a fresh process and stored as
+crashed (``crash_blame`` says when), and the generation goes on. A worker hands each result
+over to the client as soon as it exists (``handover``), so the death of a worker or of its
+batch job loses only the evaluations it was running. Each chunk's results are handed to the
+caller as they arrive (streamed into the store); a chunk carries at most a few seconds of
+simulation, so a killed run loses little more than the evaluations in flight."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed
+from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed, get_worker
 
-from optimization import evaluation, handover
+from optimization import crash_blame, evaluation, handover
 from optimization.cluster import ClusterConfig, client_config, expected_workers
-from optimization.evaluation import CRASHED, BatchResult
+from optimization.evaluation import CRASHED, FAILED, TIMEOUT, BatchResult
+from optimization.fresh_process import evaluate_fresh
 from optimization.hang_watchdog import HUNG, HangWatchdog, fingerprint, watched
 from optimization.problem import Problem
 from optimization.simulators import Trace
@@ -84,6 +85,35 @@ def _evaluate_chunk(
     return result  # fetched only if its hand-over went missing
 
 
+def _evaluate_fresh(identity: str, values: np.ndarray, grace_s: float) -> dict[str, Any]:
+    """``values`` evaluated in a fresh process (``crash_blame``'s confirmation): ``run``, how
+    that process ended (``FreshRun`` as a dict), ``worker``, its name, and ``result``, the
+    individual's result if it has one (it ended, or hung past its time limit)."""
+    import dask
+
+    problem = _problems[identity]
+    manager = getattr(get_worker(), "memory_manager", None)
+    limit = getattr(manager, "memory_limit", None)
+    fraction = dask.config.get("distributed.worker.memory.terminate", False)
+    limit = int(limit * fraction) if limit and fraction else None  # where its nanny would end it
+    run = evaluate_fresh(problem, values, grace_s, limit)
+    outcome = run.outcome
+    if outcome is None and run.hung:
+        timeout_s = problem.spec.evaluation.timeout_s
+        message = (
+            f"the simulation hung past its time limit ({timeout_s:g} s) in a fresh process, "
+            "which was killed"
+        )
+        penalty = np.full(len(problem.component_names), problem.spec.evaluation.penalty)
+        outcome = (penalty, TIMEOUT, message, run.seconds)
+    result, worker = None, evaluation.worker_label(run.pid)
+    if outcome is not None:  # scored as any evaluation is
+        result = evaluation.evaluate_batch(problem, values[None, :], lambda *_: outcome)
+        result.worker = [worker]
+    run.outcome = None
+    return {"run": run.as_dict(), "worker": worker, "result": result}
+
+
 def _simulate(identity: str, values: np.ndarray) -> list[Trace]:
     return evaluation.simulate_traces(_problems[identity], values)
 
@@ -113,24 +143,32 @@ class WorkersLost(RuntimeError):
 
 @dataclass
 class _Task:
-    """One task of a generation: chunk ``chunk`` whole, or its row ``row`` alone."""
+    """One task of a generation: chunk ``chunk`` whole, or its row ``row`` alone (in a fresh
+    process when ``suspect`` is set)."""
 
     chunk: int
     row: int | None = None
     losses: int = 0
     lost_with: list[str] = field(default_factory=list)  # death_keys of the workers that died
+    # deaths while it ran (alone or in a fresh process): what killed, seconds, which process
+    causes: list[tuple[str, float, str]] = field(default_factory=list)
+    suspect: Death | None = None  # a death run alone that crash_blame suspects it of
 
 
 class DaskEvaluator:
     """Evaluates a batch of parameter vectors on a Dask cluster, a few chunks per worker.
 
     A chunk whose worker dies is run again one individual per task. An individual whose worker
-    then dies again while evaluating it (its nanny says so, see ``worker_deaths``) has killed
-    it: it is stored with the ``crashed`` status, the penalty and the signal or exit code, and
-    is not run again. The others get their own results, so a worker lost for an outside reason
-    costs nothing but the repeated work. Only tasks lost again and again with no individual to
-    blame (more than ``resubmissions`` times) fail the call, and the Prefect task retries it;
-    ``resubmissions: 0`` fails it at the first loss.
+    then dies again while evaluating it (its nanny says so, see ``worker_deaths``) of a cause
+    it can have (``crash_blame``) is evaluated once more, in a fresh process: if that dies too
+    it has killed them, and is stored with the ``crashed`` status, the penalty and the causes,
+    and not run again; if not, its result there is its result. Deaths that blame nobody (an
+    outside SIGKILL or SIGTERM, a lost node) only make the individual run again. So a worker
+    lost for an outside reason costs nothing but the repeated work. An individual whose worker
+    dies while evaluating it more than ``resubmissions`` times, with no evidence against it, is
+    stored as ``failed`` with the causes; other tasks lost that often with no individual to
+    blame fail the call, and the Prefect task retries it; ``resubmissions: 0`` fails it at the
+    first loss.
     """
 
     streams = True  # __call__ takes on_result (see optimization.runner.Evaluator)
@@ -148,6 +186,7 @@ class DaskEvaluator:
         self.chunks_per_worker = chunks_per_worker or config.chunks_per_worker
         self.min_task_s = config.min_task_s
         self.resubmissions = config.resubmissions
+        self.hang_grace_s = config.hang_grace_s
         self._seconds: float | None = None  # per individual, in the last generation
         self.expected_workers = expected_workers(config)
         self._hung: dict[str, float] = {}
@@ -178,6 +217,11 @@ class DaskEvaluator:
             chunks = max(floor, min(chunks, math.ceil(work / least)))
             chunks = max(chunks, math.ceil(work / max(_STREAM_TASK_S, least)))
         return max(1, min(n, chunks))
+
+    def _submit_fresh(self, values: np.ndarray) -> Future:
+        """One task that evaluates ``values`` in a fresh process (``_evaluate_fresh``)."""
+        identity, grace = self.problem.identity, self.hang_grace_s
+        return self.client.submit(_evaluate_fresh, identity, values, grace, pure=False)
 
     def _submit(self, pieces: list[np.ndarray]) -> list[Future]:
         """One task per piece (in one message), with the individuals known to hang or crash."""
@@ -230,6 +274,13 @@ class DaskEvaluator:
         deaths: dict[str, Death | None] = {}  # by death_key, this generation
 
         def submit(pieces: list[_Task]) -> None:
+            for task in [t for t in pieces if t.suspect is not None]:
+                future = self._submit_fresh(chunks[task.chunk][task.row])
+                tasks[future.key] = (task, future)
+                running.add(future)
+            pieces = [t for t in pieces if t.suspect is None]
+            if not pieces:
+                return
             rows = [
                 chunks[t.chunk] if t.row is None else chunks[t.chunk][t.row : t.row + 1]
                 for t in pieces
@@ -262,26 +313,68 @@ class DaskEvaluator:
                 rows = range(len(chunks[task.chunk]))
                 submit([_Task(task.chunk, row) for row in rows if row not in ended])
                 return
-            values = chunks[task.chunk][task.row]
-            name = fingerprint(self.problem.key, values)
+            if task.suspect is not None:  # the worker running its fresh process died
+                if task.losses > self.resubmissions:
+                    raise WorkersLost(
+                        f"the evaluation of an individual in a fresh process was lost with "
+                        f"its worker {task.losses} times"
+                    ) from error
+                submit([task])
+                return
+            name = fingerprint(self.problem.key, chunks[task.chunk][task.row])
             dead = getattr(error, "last_worker", None)  # the scheduler's WorkerState
             if getattr(dead, "nanny", None) and getattr(dead, "pid", None):
                 task.lost_with.append(death_key(dead.nanny, dead.pid))
             death = None if name in self._hung else self._blame(task, name, deaths)
-            if death is not None and death["running"] == name:
-                message, seconds = death_message(death["exitcode"]), death["seconds"]
-                self._crashed[name] = (message, seconds)
-                crashed = evaluation.penalized(
-                    self.problem, CRASHED, message, seconds, death["worker"]
-                )
-                finished(task, crashed)
-                return
-            if task.losses > self.resubmissions:
+            if death is not None:  # it was running when its worker died
+                task.lost_with.clear()  # that death is accounted for
+                cause = death_message(death["exitcode"])
+                task.causes.append((cause, death["seconds"] or 0.0, death["worker"]))
+                if crash_blame.suspicion(death) is not None:
+                    task.suspect = death  # confirmed (or not) in a fresh process
+                    submit([task])
+                    return
+            again(task, error)
+
+        def again(task: _Task, error: BaseException | None) -> None:
+            """Run alone again an individual whose loss blamed nobody, unless that happened
+            too often: then it is stored as failed if its worker died while evaluating it
+            each time, and otherwise the generation fails."""
+            if task.losses <= self.resubmissions:
+                submit([task])
+            elif len(task.causes) >= task.losses:
+                message = crash_blame.unblamed_message([cause for cause, _, _ in task.causes])
+                _, seconds, worker = task.causes[-1]
+                finished(task, evaluation.penalized(self.problem, FAILED, message, seconds, worker))
+            else:
                 raise WorkersLost(
                     f"an individual run alone was lost with its worker {task.losses} "
-                    "times, and no nanny reported it killing the worker"
+                    "times, and no nanny reported it evaluating it at the time"
                 ) from error
-            submit([task])  # lost with a worker that died of something else
+
+        def judge(task: _Task, fresh: dict[str, Any]) -> None:
+            """The verdict on an individual suspected of a worker's death (``task.suspect``)
+            from its evaluation in a fresh process."""
+            suspect, run, result = task.suspect, fresh["run"], fresh["result"]
+            task.suspect = None
+            name = fingerprint(self.problem.key, chunks[task.chunk][task.row])
+            if result is not None:  # not the culprit: that is its result
+                if run["hung"]:  # not run again: it would hang its worker
+                    self._hung[name] = float(result.seconds[0])
+                finished(task, result)
+                return
+            confirmed = crash_blame.confirmation(run)
+            if confirmed is None:  # its fresh process died of something else
+                task.losses += 1
+                cause = f"in a fresh process: {death_message(run['exitcode'])}"
+                task.causes.append((cause, run["seconds"], fresh["worker"]))
+                again(task, None)
+                return
+            message = crash_blame.crash_message(crash_blame.suspicion(suspect), confirmed)
+            seconds = suspect["seconds"]
+            self._crashed[name] = (message, seconds)
+            worker = suspect["worker"]  # the worker process it killed alone
+            finished(task, evaluation.penalized(self.problem, CRASHED, message, seconds, worker))
 
         submit([_Task(i) for i in range(len(chunks))])
         try:
@@ -304,6 +397,8 @@ class DaskEvaluator:
                     task, _ = tasks.pop(future.key)
                     if future.key in handed:
                         finished(task, handed[future.key])
+                    elif future.key in fetched and task.suspect is not None:
+                        judge(task, fetched[future.key])
                     elif future.key in fetched:
                         finished(task, fetched[future.key])
                     else:

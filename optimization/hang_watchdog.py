@@ -25,6 +25,10 @@ from optimization.problem import Problem
 # deadline and start (time.monotonic; deadline 0 = idle), the individual's fingerprint and
 # the pid of the worker process that wrote them (a slot left by a dead worker is stale)
 SLOT = struct.Struct("<dd16sq")
+# after it: the worker's resident memory (bytes) as the evaluation started (``worker_deaths``
+# compares it with what the nanny sees later)
+MEMORY = struct.Struct("<q")
+SLOT_SIZE = SLOT.size + MEMORY.size
 _DEADLINE, _START, _IDLE = struct.Struct("<d"), struct.Struct("<d16s"), bytes(8)
 HUNG = "neuroptimus-hung"  # scheduler metadata: fingerprint → seconds the evaluation ran
 
@@ -46,12 +50,12 @@ def slot_path(nanny_address: str, pid: int | str) -> Path:
 
 def open_slot(path: Path, create: bool = True) -> mmap.mmap | None:
     """The slot file mapped into memory (the worker creates it, its nanny only reads it)."""
-    if not create and (not path.exists() or path.stat().st_size < SLOT.size):
+    if not create and (not path.exists() or path.stat().st_size < SLOT_SIZE):
         return None
     with open(path, "a+b" if create else "r+b") as handle:
         if create:
-            handle.truncate(SLOT.size)
-        return mmap.mmap(handle.fileno(), SLOT.size)
+            handle.truncate(SLOT_SIZE)
+        return mmap.mmap(handle.fileno(), SLOT_SIZE)
 
 
 class HangWatchdog(NannyPlugin):
@@ -102,6 +106,16 @@ class HangWatchdog(NannyPlugin):
 
 
 _slot: mmap.mmap | bool | None = None  # this worker's slot; False without a nanny
+_process = None  # psutil's view of this process, for its memory
+
+
+def _resident_memory() -> int:
+    global _process
+    if _process is None:
+        import psutil
+
+        _process = psutil.Process()
+    return _process.memory_info().rss
 
 
 def watched(key: str, hung: dict[str, float], crashed: dict[str, tuple[str, float]] | None = None):
@@ -131,6 +145,7 @@ def watched(key: str, hung: dict[str, float], crashed: dict[str, tuple[str, floa
             return penalty, CRASHED, *crashed[name]
         if slot is None:
             return evaluation.evaluate_one(problem, values)
+        MEMORY.pack_into(slot, SLOT.size, _resident_memory())
         started = time.monotonic()
         slot[8:32] = _START.pack(started, name.encode())
         slot[0:8] = _DEADLINE.pack(started + problem.spec.evaluation.timeout_s)

@@ -7,7 +7,7 @@ soon as the one it runs has ended; the job ends with its last worker and adaptiv
 submits a replacement. Should an evaluation outlast the margin, Dask's own worker lifetime
 (``--lifetime``, a little before the walltime) retires the worker anyway: its task goes back
 to the scheduler as an orderly departure and runs on another worker, whereas a worker killed by
-the batch system looks like a crash (its individual run alone could be blamed for it).
+the batch system looks like a crash (its individual is evaluated again, see ``crash_blame``).
 """
 
 from __future__ import annotations

@@ -93,3 +93,22 @@ def committed(path) -> int:
         return RunStore.open(path).committed_generations
     except Exception:
         return 0
+
+
+def worker_evaluating(client, names):
+    """The pid of a worker process whose watchdog slot shows the evaluation of one of the
+    individuals ``names`` (``hang_watchdog.fingerprint``) running now, or None."""
+    from optimization.hang_watchdog import SLOT, open_slot, slot_path
+
+    workers = client.run_on_scheduler(
+        lambda dask_scheduler: [(s.nanny, s.pid) for s in dask_scheduler.workers.values()]
+    )
+    for nanny, pid in workers:
+        slot = open_slot(slot_path(nanny, pid), create=False) if nanny and pid else None
+        if slot is None:
+            continue
+        running, _, name, owner = SLOT.unpack_from(slot)
+        slot.close()
+        if running and owner == pid and name.decode() in names:
+            return pid
+    return None

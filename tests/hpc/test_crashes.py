@@ -1,7 +1,7 @@
 """Individuals that kill their worker process, on a real LocalCluster with NEURON: the
-culprit is found by running the lost chunk's individuals alone and stored as ``crashed`` with
-the penalty and the signal, the others get their real errors, and a worker killed from outside
-marks nobody.
+culprit is found by running the lost chunk's individuals alone, confirmed in a fresh process
+and stored as ``crashed`` with the penalty and the signal, the others get their real errors,
+and a worker killed from outside (also while an individual runs alone) marks nobody.
 
 The crashing model is UC1's plus an FInitializeHandler: hoc's ``system()`` runs ``/bin/sh``,
 whose parent is the worker process, and ``kill -SEGV $PPID`` (or ``-ABRT``) kills that.
@@ -18,10 +18,11 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 from distributed import Client
-from hpc_runs import busy_worker, uc1_spec, wait_until
+from hpc_runs import busy_worker, uc1_spec, wait_until, worker_evaluating
 
 from optimization.cluster import ClusterConfig, make_cluster
 from optimization.dask_evaluator import DaskEvaluator
@@ -32,8 +33,9 @@ from optimization.worker_deaths import DEATHS
 
 CRASH_HOC = """\
 // UC1's model, plus a fault: initializing it with a leak conductance above {segv} makes the
-// process that runs it kill itself with SIGSEGV, below {abrt} with SIGABRT ($PPID of the
-// shell that system() starts is that process). With {busy_s} s of busy waiting per run.
+// process that runs it kill itself with SIGSEGV, below {abrt} with SIGABRT, above {kill}
+// (and not above {segv}) with SIGKILL ($PPID of the shell that system() starts is that
+// process). With {busy_s} s of busy waiting per run.
 load_file("{model}")
 proc neuroptimus_test_crash() {{ local started
     started = startsw()
@@ -44,6 +46,9 @@ proc neuroptimus_test_crash() {{ local started
     if (soma.gl_hh(0.5) < {abrt}) {{
         system("kill -ABRT $PPID")
     }}
+    if (soma.gl_hh(0.5) > {kill}) {{
+        system("kill -KILL $PPID")
+    }}
 }}
 objref neuroptimus_test_fih
 neuroptimus_test_fih = new FInitializeHandler("neuroptimus_test_crash()")
@@ -52,11 +57,11 @@ SEGV_ABOVE, ABRT_BELOW = 9e-4, 2e-5  # gl_hh: the true value 3e-4 (the target) r
 
 
 def crashing_spec(folder: Path, busy_s: float = 0.0, segv: float = SEGV_ABOVE,
-                  abrt: float = ABRT_BELOW):  # fmt: skip
+                  abrt: float = ABRT_BELOW, kill: float = 1.0):  # fmt: skip
     spec = uc1_spec()
     model = Path(spec.resolve(spec.model.hoc))
     hoc = folder / "crash.hoc"
-    hoc.write_text(CRASH_HOC.format(model=model, segv=segv, abrt=abrt, busy_s=busy_s))
+    hoc.write_text(CRASH_HOC.format(model=model, segv=segv, abrt=abrt, kill=kill, busy_s=busy_s))
     return spec.model_copy(update={"model": spec.model.model_copy(update={"hoc": str(hoc)})})
 
 
@@ -67,6 +72,15 @@ def no_core_files():
     resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
     yield
     resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+
+
+@pytest.fixture(autouse=True)
+def nannies_kept():
+    """A LocalCluster closes the nanny of a worker that is missing 15 s after a death of it
+    (distributed's ``lost-worker-timeout``, looked up by name): on a loaded machine a worker
+    these tests kill again can be restarting just then, and the cluster shrinks for good."""
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}):
+        yield
 
 
 def _points(gl: list[float]) -> np.ndarray:
@@ -106,8 +120,10 @@ def test_individuals_that_kill_their_worker_are_stored_as_crashed(tmp_path):
         again = evaluator(points)
         assert _pids(client) == survivors
     assert [STATUSES[s] for s in result.status[crashed]] == ["crashed", "crashed"]
-    assert "killed by signal 11 (SIGSEGV)" in result.message[1]
-    assert "killed by signal 6 (SIGABRT)" in result.message[6]
+    # killed alone, then again in a fresh process
+    assert result.message[1].count("killed by signal 11 (SIGSEGV)") == 2, result.message[1]
+    assert result.message[6].count("killed by signal 6 (SIGABRT)") == 2, result.message[6]
+    assert "fresh process" in result.message[1]
     for row, code in zip(crashed, (signal.SIGSEGV, signal.SIGABRT), strict=True):
         death = by_individual[fingerprint(problem.key, points[row])]
         assert death["exitcode"] == -code
@@ -173,6 +189,95 @@ def test_worker_killed_from_outside_marks_nobody_crashed(tmp_path):
     expected = _evaluate_alone(uc1_spec(), points)
     assert np.array_equal(result.errors, expected.errors)
     assert np.array_equal(result.total, expected.total)
+
+
+class AloneKiller(threading.Thread):
+    """Kills (SIGKILL) a worker process once it evaluates one of the individuals ``names``."""
+
+    def __init__(self, client: Client, names: set[str]) -> None:
+        super().__init__(daemon=True)
+        self.client, self.names = client, names
+        self.killed: int | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            pid = wait_until(
+                lambda: worker_evaluating(self.client, self.names), 120, "an evaluation", 0.01
+            )
+            os.kill(pid, signal.SIGKILL)
+            self.killed = pid
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            self.error = error
+
+
+def test_worker_killed_from_outside_while_an_individual_runs_alone_blames_nobody(tmp_path):
+    """A chunk lost to a segfaulting individual is run again one individual per task; a
+    SIGKILL from outside (scancel, a lost node) while one of them runs alone blames nobody:
+    it gets its real result. The segfaulting one is blamed once a fresh process confirms it."""
+    spec = crashing_spec(tmp_path, busy_s=0.3)
+    problem = build_problem(spec)
+    points = _points([9.5e-4, 1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 6e-4, 7e-4])  # the first: SIGSEGV
+    # the others of the culprit's chunk: evaluated only alone (it dies first)
+    alone = {fingerprint(problem.key, points[row]) for row in (1, 2, 3)}
+    config = ClusterConfig(workers=2, chunks_per_worker=1)
+    with make_cluster(config) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2)
+        evaluator = DaskEvaluator(client, problem, config=config)
+        killer = AloneKiller(client, alone)
+        killer.start()
+        result = evaluator(points)
+        killer.join(timeout=10)
+        assert killer.error is None, killer.error
+        deaths = client.get_metadata([DEATHS])
+    (death,) = [d for d in deaths.values() if d["worker"].endswith(f":{killer.killed}")]
+    assert death["exitcode"] == -signal.SIGKILL and death["running"] in alone
+    assert STATUSES[result.status[0]] == "crashed"
+    assert result.message[0].count("signal 11 (SIGSEGV)") == 2, result.message[0]
+    assert np.all(result.status[1:] == OK), result.message
+    expected = _evaluate_alone(uc1_spec(), points[1:])
+    assert np.array_equal(result.errors[1:], expected.errors)
+    assert np.array_equal(result.total[1:], expected.total)
+
+
+def test_individual_whose_worker_keeps_dying_without_evidence_is_stored_as_failed(tmp_path):
+    """An individual that SIGKILLs its own process (to the evaluator, a kill from outside:
+    no memory growth) is never blamed; past ``resubmissions`` it is stored as failed, with
+    the cause in its message."""
+    spec = crashing_spec(tmp_path, kill=8e-4)
+    problem = build_problem(spec)
+    points = _points([8.5e-4])
+    config = ClusterConfig(workers=1, resubmissions=1)
+    with make_cluster(config) as cluster, Client(cluster) as client:
+        client.wait_for_workers(1)
+        result = DaskEvaluator(client, problem, config=config)(points)
+    assert STATUSES[result.status[0]] == "failed"
+    assert result.total[0] == problem.spec.evaluation.penalty
+    message = result.message[0]
+    assert "died 2 times while evaluating it" in message, message
+    assert "signal 9 (SIGKILL)" in message and "no evidence" in message
+
+
+def test_only_deaths_a_model_can_cause_make_an_individual_a_suspect():
+    from optimization.crash_blame import confirmation, suspicion
+
+    mb = 1_000_000
+    death = {"exitcode": -signal.SIGKILL, "memory_start": 100 * mb, "memory_limit": 2000 * mb}
+    assert suspicion({**death, "memory_last": 150 * mb}) is None  # an outside kill
+    oom = suspicion({**death, "memory_last": 1900 * mb})
+    assert "out of memory" in oom and "grew from 100.0 MB to 1.9 GB (limit 2.0 GB)" in oom
+    terminated = {**death, "exitcode": -signal.SIGTERM, "memory_terminated": True}
+    assert "past Dask's memory limit" in suspicion(terminated)
+    assert suspicion({**death, "exitcode": -signal.SIGTERM, "memory_last": 150 * mb}) is None
+    assert "SIGSEGV" in suspicion({"exitcode": -signal.SIGSEGV})
+    for code in (-signal.SIGBUS, -signal.SIGFPE, -signal.SIGILL, -signal.SIGABRT):
+        assert suspicion({"exitcode": code}) is not None
+    for code in (None, 0, 1, -signal.SIGINT, -signal.SIGHUP):
+        assert suspicion({"exitcode": code}) is None
+    assert confirmation({"exitcode": -signal.SIGKILL, "memory_killed": True}) is not None
+    run = {"exitcode": -signal.SIGKILL, "memory_start": 100 * mb, "memory_limit": 2000 * mb}
+    assert confirmation({**run, "memory_peak": 120 * mb}) is None
+    assert "out of memory" in confirmation({**run, "memory_peak": 1500 * mb})
 
 
 @pytest.mark.slow
