@@ -28,6 +28,7 @@ from distributed import Client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optimization.cpus import usable_cpus
+from optimization.liveness import MEMORY, check_cluster
 from optimization.lost_jobs import watch_jobs
 from optimization.model_output import ModelOutput
 from optimization.quiet_shutdown import QuietShutdown
@@ -221,7 +222,7 @@ BOUNDED_HISTORY = {
 
 def dask_settings(config: ClusterConfig) -> dict[str, Any]:
     """The Dask configuration of this project's schedulers, clients and workers."""
-    return {**BOUNDED_HISTORY, **({} if config.diagnostics else QUIET)}
+    return {**BOUNDED_HISTORY, **MEMORY, **({} if config.diagnostics else QUIET)}
 
 
 def _exports(settings: dict[str, Any]) -> list[str]:
@@ -326,6 +327,7 @@ def connect(config: ClusterConfig) -> Iterator[Client]:
     shut down on exit."""
     if config.address:
         with closing(_client(config, config.address)) as client:
+            check_cluster(client, config.address)  # started with settings of its own
             yield client
         return
     # closing, not the client's own context: that one may only be left in the thread that

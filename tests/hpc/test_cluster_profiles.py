@@ -160,6 +160,9 @@ class _Client:
     def subscribe_topic(self, topic, handler) -> None:
         pass
 
+    def run_on_scheduler(self, function) -> None:
+        pass
+
 
 @pytest.mark.parametrize(
     "workers, n, seconds, chunks",
@@ -178,7 +181,11 @@ def test_chunks_follow_the_work_and_spare_the_scheduler(workers, n, seconds, chu
 
     from optimization.dask_evaluator import DaskEvaluator
 
-    problem = SimpleNamespace(key="0123456789abcdef", identity="fedcba9876543210")
+    problem = SimpleNamespace(
+        key="0123456789abcdef",
+        identity="fedcba9876543210",
+        spec=SimpleNamespace(evaluation=SimpleNamespace(timeout_s=600.0)),
+    )
     evaluator = DaskEvaluator(_Client(workers), problem, config=ClusterConfig())
     evaluator._seconds = seconds
     assert evaluator._chunks(n) == chunks
