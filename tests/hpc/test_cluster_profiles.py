@@ -112,6 +112,9 @@ def test_jobqueue_workers_are_single_threaded_and_use_this_python(cluster_class,
     if cluster_class != "HTCondorCluster":  # HTCondor has no shell prologue in the script
         assert "module load neuron" in script
         assert "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in script
+        # neither spilling nor pausing: the nanny restarts a worker past 95 % of its limit
+        for name, value in [("SPILL", False), ("PAUSE", False), ("TERMINATE", 0.95)]:
+            assert f"export DASK_DISTRIBUTED__WORKER__MEMORY__{name}={value}\n" in script
 
 
 def test_job_script_of_the_shipped_slurm_profile(tmp_path, monkeypatch):
