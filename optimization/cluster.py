@@ -52,7 +52,9 @@ class ClusterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str | None = Field(
-        None, description="scheduler of a running cluster to use instead of starting one"
+        None,
+        description="scheduler of a running cluster to use instead of starting one (its "
+        "allowed failures are set to 0; what else differs is logged at connect)",
     )
     cluster_class: str = LOCAL
     options: dict[str, Any] = Field(default_factory=dict)

@@ -23,7 +23,7 @@ from optimization import evaluation, handover
 from optimization.cluster import ClusterConfig, client_config, expected_workers
 from optimization.evaluation import CRASHED, BatchResult
 from optimization.hang_watchdog import HUNG, HangWatchdog, fingerprint, watched
-from optimization.liveness import keep_alive
+from optimization.liveness import watch_liveness
 from optimization.problem import Problem
 from optimization.simulators import Trace
 from optimization.walltime import WalltimeDrain
@@ -156,7 +156,7 @@ class DaskEvaluator:
         self._inbox = handover.Inbox(client)  # results handed over by the workers
         client.register_plugin(HangWatchdog(config.hang_grace_s))
         # the scheduler must not take a hung worker for lost before the watchdog kills it
-        keep_alive(client, problem.spec.evaluation.timeout_s, config.hang_grace_s)
+        watch_liveness(client, problem.spec.evaluation.timeout_s, config.hang_grace_s)
         client.register_plugin(DeathRecorder())
         install_problem(client, problem)
         timing = config.walltime_schedule()

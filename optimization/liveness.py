@@ -4,7 +4,7 @@
   scheduler restarts a worker silent for ``distributed.scheduler.worker-ttl`` (Dask: 5
   minutes), and a restart during an evaluation looks like a crash; the hang watchdog must act
   first, ``timeout_s + hang_grace_s`` after the evaluation's start. So every evaluator raises
-  the scheduler's TTL above that (``keep_alive``). TCP's own timeouts
+  the scheduler's TTL above that (``watch_liveness``). TCP's own timeouts
   (``distributed.comm.timeouts``) stay: the kernel of a hung process still answers, they
   only notice a node that is gone.
 - Dask pauses a worker at 80 % of its memory limit; a NEURON worker's memory is its model,
@@ -49,9 +49,10 @@ def worker_ttl_s(timeout_s: float, grace_s: float) -> float:
     return timeout_s + grace_s + TTL_SLACK_S
 
 
-def keep_alive(client: Client, timeout_s: float, grace_s: float) -> None:
+def watch_liveness(client: Client, timeout_s: float, grace_s: float) -> None:
     """Raise the scheduler's worker TTL to ``worker_ttl_s`` (never lower it: other runs may
-    share the scheduler; a TTL switched off stays off)."""
+    share the scheduler; a TTL switched off stays off), and report the workers paused for
+    their memory."""
     needed = worker_ttl_s(timeout_s, grace_s)
 
     # defined here, so that it travels by value: a scheduler of one's own may not have
@@ -77,7 +78,7 @@ def check_cluster(client: Client, address: str) -> str | None:
     blame), and log one line of what differs from the clusters Neuroptimus starts; that line,
     or None when nothing differs."""
 
-    def inspect(dask_scheduler):  # by value, as in keep_alive
+    def inspect(dask_scheduler):  # by value, as in watch_liveness
         allowed = dask_scheduler.allowed_failures
         dask_scheduler.allowed_failures = 0
         workers = list(dask_scheduler.workers.values())
