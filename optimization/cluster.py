@@ -28,6 +28,7 @@ from distributed import Client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optimization.cpus import usable_cpus
+from optimization.liveness import MEMORY, check_cluster
 from optimization.lost_jobs import watch_jobs
 from optimization.model_output import ModelOutput
 from optimization.quiet_shutdown import QuietShutdown
@@ -51,7 +52,9 @@ class ClusterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str | None = Field(
-        None, description="scheduler of a running cluster to use instead of starting one"
+        None,
+        description="scheduler of a running cluster to use instead of starting one (its "
+        "allowed failures are set to 0; what else differs is logged at connect)",
     )
     cluster_class: str = LOCAL
     options: dict[str, Any] = Field(default_factory=dict)
@@ -221,7 +224,7 @@ BOUNDED_HISTORY = {
 
 def dask_settings(config: ClusterConfig) -> dict[str, Any]:
     """The Dask configuration of this project's schedulers, clients and workers."""
-    return {**BOUNDED_HISTORY, **({} if config.diagnostics else QUIET)}
+    return {**BOUNDED_HISTORY, **MEMORY, **({} if config.diagnostics else QUIET)}
 
 
 def _exports(settings: dict[str, Any]) -> list[str]:
@@ -326,6 +329,7 @@ def connect(config: ClusterConfig) -> Iterator[Client]:
     shut down on exit."""
     if config.address:
         with closing(_client(config, config.address)) as client:
+            check_cluster(client, config.address)  # started with settings of its own
             yield client
         return
     # closing, not the client's own context: that one may only be left in the thread that

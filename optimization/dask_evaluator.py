@@ -24,6 +24,7 @@ from optimization.cluster import ClusterConfig, client_config, expected_workers
 from optimization.evaluation import CRASHED, FAILED, TIMEOUT, BatchResult
 from optimization.fresh_process import evaluate_fresh
 from optimization.hang_watchdog import HUNG, HangWatchdog, fingerprint, watched
+from optimization.liveness import watch_liveness
 from optimization.problem import Problem
 from optimization.simulators import Trace
 from optimization.walltime import WalltimeDrain
@@ -193,6 +194,8 @@ class DaskEvaluator:
         self._crashed: dict[str, tuple[str, float]] = {}  # fingerprint → message, seconds
         self._inbox = handover.Inbox(client)  # results handed over by the workers
         client.register_plugin(HangWatchdog(config.hang_grace_s))
+        # the scheduler must not take a hung worker for lost before the watchdog kills it
+        watch_liveness(client, problem.spec.evaluation.timeout_s, config.hang_grace_s)
         client.register_plugin(DeathRecorder())
         install_problem(client, problem)
         timing = config.walltime_schedule()

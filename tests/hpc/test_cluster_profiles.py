@@ -112,6 +112,9 @@ def test_jobqueue_workers_are_single_threaded_and_use_this_python(cluster_class,
     if cluster_class != "HTCondorCluster":  # HTCondor has no shell prologue in the script
         assert "module load neuron" in script
         assert "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in script
+        # neither spilling nor pausing: the nanny restarts a worker past 95 % of its limit
+        for name, value in [("SPILL", False), ("PAUSE", False), ("TERMINATE", 0.95)]:
+            assert f"export DASK_DISTRIBUTED__WORKER__MEMORY__{name}={value}\n" in script
 
 
 def test_job_script_of_the_shipped_slurm_profile(tmp_path, monkeypatch):
@@ -160,6 +163,9 @@ class _Client:
     def subscribe_topic(self, topic, handler) -> None:
         pass
 
+    def run_on_scheduler(self, function) -> None:
+        pass
+
 
 @pytest.mark.parametrize(
     "workers, n, seconds, chunks",
@@ -178,7 +184,11 @@ def test_chunks_follow_the_work_and_spare_the_scheduler(workers, n, seconds, chu
 
     from optimization.dask_evaluator import DaskEvaluator
 
-    problem = SimpleNamespace(key="0123456789abcdef", identity="fedcba9876543210")
+    problem = SimpleNamespace(
+        key="0123456789abcdef",
+        identity="fedcba9876543210",
+        spec=SimpleNamespace(evaluation=SimpleNamespace(timeout_s=600.0)),
+    )
     evaluator = DaskEvaluator(_Client(workers), problem, config=ClusterConfig())
     evaluator._seconds = seconds
     assert evaluator._chunks(n) == chunks

@@ -4,12 +4,14 @@ drain on a real LocalCluster (an evaluation in flight ends on its worker, nothin
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 from distributed import Client, LocalCluster
 
 from optimization.cluster import ClusterConfig, ClusterError, job_script
+from optimization.liveness import report_pauses
 from optimization.walltime import WalltimeDrain, walltime_seconds
 
 
@@ -125,9 +127,11 @@ def _slow(seconds: float) -> int:
     return os.getpid()
 
 
-def test_a_draining_worker_finishes_its_evaluation_starts_nothing_new_and_leaves():
+def test_a_draining_worker_finishes_its_evaluation_starts_nothing_new_and_leaves(caplog):
     """WalltimeDrain on real workers: the evaluation in flight ends on its worker (it is not
-    run again), a task submitted during the drain starts nowhere, and the workers leave."""
+    run again), a task submitted during the drain starts nowhere, and the workers leave. The
+    drain's pause is no memory pause: nothing is reported."""
+    caplog.set_level(logging.INFO, logger="optimization")
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
         Client(cluster) as client,
@@ -140,6 +144,7 @@ def test_a_draining_worker_finishes_its_evaluation_starts_nothing_new_and_leaves
             assert time.monotonic() < deadline, "the task did not start"
             time.sleep(0.05)
         pids = client.run(lambda: __import__("os").getpid())
+        report_pauses(client)
         client.register_plugin(WalltimeDrain(0.0, poll_s=0.1))  # drain now
         time.sleep(0.5)
         late = client.submit(_slow, 0.0, pure=False)
@@ -154,3 +159,4 @@ def test_a_draining_worker_finishes_its_evaluation_starts_nothing_new_and_leaves
             lambda dask_scheduler: dask_scheduler.tasks[late.key].suspicious
         )
         assert counts == 0
+    assert not [r for r in caplog.records if "paused" in r.getMessage()]
