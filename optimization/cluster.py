@@ -24,11 +24,12 @@ from typing import Any
 import dask
 import dask.utils
 import yaml
-from distributed import Client
+from distributed import Client, LocalCluster
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optimization.cpus import usable_cpus
 from optimization.liveness import MEMORY, check_cluster
+from optimization.local_cluster import NanniesKeptLocalCluster
 from optimization.lost_jobs import watch_jobs
 from optimization.model_output import ModelOutput
 from optimization.quiet_shutdown import QuietShutdown
@@ -276,6 +277,8 @@ def make_cluster(config: ClusterConfig):
 def _make_cluster(config: ClusterConfig):
     cluster_type = config.cluster_type()
     options = dict(config.options)
+    if cluster_type is LocalCluster:
+        cluster_type = NanniesKeptLocalCluster
     if config.is_local:
         options = {
             "n_workers": config.workers or usable_cpus(),

@@ -18,7 +18,6 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-import dask
 import numpy as np
 import pytest
 from distributed import Client
@@ -72,15 +71,6 @@ def no_core_files():
     resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
     yield
     resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
-
-
-@pytest.fixture(autouse=True)
-def nannies_kept():
-    """A LocalCluster closes the nanny of a worker that is missing 15 s after a death of it
-    (distributed's ``lost-worker-timeout``, looked up by name): on a loaded machine a worker
-    these tests kill again can be restarting just then, and the cluster shrinks for good."""
-    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}):
-        yield
 
 
 def _points(gl: list[float]) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,27 @@ def test_a_cluster_given_by_address_is_checked_at_connect(caplog):
         finally:
             bare.terminate()
             bare.wait(timeout=30)
+
+
+def test_a_local_cluster_keeps_the_nanny_of_a_worker_that_is_slow_to_come_back():
+    """Dask closes the nanny of a worker still missing ``lost-worker-timeout`` after its death;
+    with that timeout at 0 s, every death would cost a LocalCluster its worker for good. The
+    runs' cluster keeps the nanny, which starts a fresh worker."""
+    config = ClusterConfig(workers=2)
+    with (
+        dask.config.set({"distributed.deploy.lost-worker-timeout": "0s"}),
+        make_cluster(config) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2)
+
+        def pids() -> set[int]:  # the scheduler's, so that a dead worker is no error
+            return set(client.run_on_scheduler(
+                lambda dask_scheduler: [w.pid for w in dask_scheduler.workers.values()]
+            ))  # fmt: skip
+
+        before = pids()
+        os.kill(min(before), signal.SIGKILL)
+        wait_until(lambda: len(pids() - before) == 1 and len(pids()) == 2, 60,
+                   "a fresh worker process beside the other")  # fmt: skip
+        assert len(cluster.workers) == 2
