@@ -41,6 +41,8 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
+from dask.utils import format_bytes
+
 from optimization.worker_deaths import death_message
 
 # Signals a process raises itself (a model's fault), unlike SIGKILL and SIGTERM.
@@ -53,22 +55,14 @@ OUTSIDE_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM})
 GROWTH_EVIDENCE = 0.5
 
 
-def size(n: float) -> str:
-    """Bytes for people: ``1.9 GB``."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"  # pragma: no cover - the loop returns
-
-
 def memory_growth(start: int | None, last: int | None, limit: int | None) -> str | None:
-    """``its memory grew from 210.0 MB to 1.9 GB (limit 2.0 GB) while evaluating it``, or
+    """``its memory grew from 200.00 MiB to 1.86 GiB (limit 1.86 GiB) while evaluating it``, or
     None when not known."""
     if not start or not last:
         return None
-    limit_text = f" (limit {size(limit)})" if limit else ""
-    return f"its memory grew from {size(start)} to {size(last)}{limit_text} while evaluating it"
+    limit_text = f" (limit {format_bytes(limit)})" if limit else ""
+    grew = f"from {format_bytes(start)} to {format_bytes(last)}"
+    return f"its memory grew {grew}{limit_text} while evaluating it"
 
 
 def _grew_enough(start: int | None, last: int | None, limit: int | None) -> bool:

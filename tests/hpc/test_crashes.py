@@ -255,7 +255,7 @@ def test_only_deaths_a_model_can_cause_make_an_individual_a_suspect():
     death = {"exitcode": -signal.SIGKILL, "memory_start": 100 * mb, "memory_limit": 2000 * mb}
     assert suspicion({**death, "memory_last": 150 * mb}) is None  # an outside kill
     oom = suspicion({**death, "memory_last": 1900 * mb})
-    assert "out of memory" in oom and "grew from 100.0 MB to 1.9 GB (limit 2.0 GB)" in oom
+    assert "out of memory" in oom and "grew from 95.37 MiB to 1.77 GiB (limit 1.86 GiB)" in oom
     terminated = {**death, "exitcode": -signal.SIGTERM, "memory_terminated": True}
     assert "past Dask's memory limit" in suspicion(terminated)
     assert suspicion({**death, "exitcode": -signal.SIGTERM, "memory_last": 150 * mb}) is None
