@@ -163,6 +163,7 @@ def idle_workers_note(algorithm: Any, workers: int) -> str | None:
         why = "its batches"
         more = "a batch algorithm would use more of them"
     return (
-        f"the cluster has {workers} workers but {label} evaluates at most {points} points at a "
-        f"time ({why}), so this run keeps at most {points} of them busy; {more}"
+        f"the cluster has {workers} workers but {label} evaluates at most {points} "
+        f"point{'s' if points > 1 else ''} at a time ({why}), so this run keeps at most "
+        f"{points} of them busy; {more}"
     )

@@ -60,8 +60,8 @@ def restart_limit(info: AlgorithmInfo, settings: dict[str, Any]) -> int | None:
         number = float("nan")
     if isinstance(value, bool) or not (number >= 0 and number.is_integer()):
         raise ValueError(
-            f"{describe(info)}: setting 'restarts' must be an integer >= 0, or null for "
-            f"restarts until the run ends; got {value!r}"
+            f"{describe(info)}: setting 'restarts' must be an integer >= 0 (leave it out to "
+            f"restart until the run ends), got {value!r}"
         )
     return int(number)
 

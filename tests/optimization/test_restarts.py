@@ -108,7 +108,7 @@ def test_restart_seeds_extend_the_island_seeds():
 
 @pytest.mark.parametrize("value", [-1, 1.5, "many", True])
 def test_restarts_setting_is_checked(value):
-    with pytest.raises(ValueError, match="'restarts' must be an integer >= 0, or null"):
+    with pytest.raises(ValueError, match="'restarts' must be an integer >= 0 \\(leave it out"):
         create_algorithm("scipy-nelder-mead", 3, 1, 0, {"restarts": value}).ask()
 
 
