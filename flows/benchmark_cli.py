@@ -184,6 +184,10 @@ def benchmark_budget(
         str, typer.Option(help="Comma-separated: rastrigin (the test function), hh (UC1).")
     ] = "rastrigin,hh",
     seed: int = 1,
+    restarts: Annotated[
+        int | None,
+        typer.Option(help="Set 'restarts' of the algorithms that have it (0: as before restarts)."),
+    ] = None,
     output: Annotated[Path, typer.Option(help="CSV file written.")] = Path("budget.csv"),
 ) -> None:
     """Do serial algorithms use their budget? Every serial algorithm (islands) and every one
@@ -200,7 +204,7 @@ def benchmark_budget(
         check_algorithms(names)
         budget_benchmark(
             load("hh"), names, evaluations, dimension, seed, output,
-            chosen, say=typer.echo,
+            chosen, say=typer.echo, restarts=restarts,
         )  # fmt: skip
     except (*user_errors(), SpecError) as error:
         fail(str(error), 1)

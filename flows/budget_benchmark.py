@@ -28,6 +28,7 @@ COLUMNS = (
     "problem",
     "algorithm",
     "islands",
+    "restarts",
     "budget",
     "evaluations",
     "used_percent",
@@ -59,12 +60,21 @@ def rastrigin(points: np.ndarray) -> np.ndarray:
     return 10.0 * z.shape[1] + (z**2 - 10.0 * np.cos(2.0 * math.pi * z)).sum(axis=1)
 
 
-def budget_spec(problem: ProblemSpec, algorithm: str, evaluations: int, seed: int) -> ProblemSpec:
+def budget_spec(
+    problem: ProblemSpec, algorithm: str, evaluations: int, seed: int, restarts: int | None = None
+) -> ProblemSpec:
     """``problem`` run by ``algorithm`` for at most ``evaluations``; its error target stays,
-    the stagnation rule goes (it would end a run for another reason than the budget)."""
+    the stagnation rule goes (it would end a run for another reason than the budget).
+    ``restarts`` sets that setting of the algorithms that have it (None: their default)."""
+    from optimization.algorithms import ALGORITHMS
+
     spec = with_overrides(problem, algorithm=algorithm, seed=seed, max_evaluations=evaluations)
     stopping = StoppingSpec(max_evaluations=evaluations, error_target=problem.stopping.error_target)
-    return spec.model_copy(update={"stopping": stopping})
+    settings = {}
+    if restarts is not None and "restarts" in ALGORITHMS[algorithm].info.defaults:
+        settings["restarts"] = restarts
+    algorithm_spec = spec.algorithm.model_copy(update={"settings": settings})
+    return spec.model_copy(update={"stopping": stopping, "algorithm": algorithm_spec})
 
 
 def test_function_spec(problem: ProblemSpec, dimension: int) -> ProblemSpec:
@@ -132,9 +142,11 @@ def budget_benchmark(
     output: str | Path = "budget-benchmark.csv",
     problems: tuple[str, ...] = (TEST_FUNCTION, "hh"),
     say: Callable[[str], None] = print,
+    restarts: int | None = None,
 ) -> list[dict]:
-    """Run every algorithm on each problem with ``evaluations`` as budget; the CSV is
-    rewritten after each run (a long benchmark leaves what it has done)."""
+    """Run every algorithm on each problem with ``evaluations`` as budget (``restarts``: that
+    setting, for comparison; None: the default); the CSV is rewritten after each run (a long
+    benchmark leaves what it has done)."""
     from optimization.evaluation import evaluate_batch
     from optimization.problem import build_problem, expected_length, load_targets
 
@@ -152,7 +164,7 @@ def budget_benchmark(
             # the model is never run for the function; UC1's target is simulated once
             targets = [np.zeros(expected_length(base))] if analytic else load_targets(base)
             for algorithm in algorithms:
-                spec = budget_spec(base, algorithm, evaluations, seed)
+                spec = budget_spec(base, algorithm, evaluations, seed, restarts)
                 problem = build_problem(spec, targets)
                 if analytic:
                     evaluate = _analytic(problem, rastrigin)
@@ -167,6 +179,7 @@ def budget_benchmark(
                         "problem": label,
                         "algorithm": algorithm,
                         "islands": islands,
+                        "restarts": spec.algorithm.settings.get("restarts", ""),
                         "budget": evaluations,
                         "evaluations": used,
                         "used_percent": round(100.0 * used / evaluations, 1),
