@@ -169,6 +169,47 @@ def benchmark_serial(
         fail(str(error), 1)
 
 
+@app.command("budget")
+def benchmark_budget(
+    algorithms: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated names (default: every serial algorithm and "
+            "every one that restarts)."
+        ),
+    ] = "",
+    evaluations: Annotated[int, typer.Option(help="Budget of every run.")] = 3000,
+    dimension: Annotated[int, typer.Option(help="Dimension of the test function.")] = 10,
+    problems: Annotated[
+        str, typer.Option(help="Comma-separated: rastrigin (the test function), hh (UC1).")
+    ] = "rastrigin,hh",
+    seed: int = 1,
+    restarts: Annotated[
+        int | None,
+        typer.Option(help="Set 'restarts' of the algorithms that have it (0: as before restarts)."),
+    ] = None,
+    output: Annotated[Path, typer.Option(help="CSV file written.")] = Path("budget.csv"),
+) -> None:
+    """Do serial algorithms use their budget? Every serial algorithm (islands) and every one
+    that restarts by itself runs with the same budget on a 10-D Rastrigin function and on UC1
+    (its error target kept, no stagnation rule), evaluated in this process; prints the share
+    of the budget each used and writes a CSV."""
+    from flows.budget_benchmark import budget_algorithms, budget_benchmark
+    from flows.compare import check_algorithms
+    from optimization.spec import SpecError
+
+    names = [name.strip() for name in algorithms.split(",") if name.strip()] or budget_algorithms()
+    chosen = tuple(name.strip() for name in problems.split(",") if name.strip())
+    try:
+        check_algorithms(names)
+        budget_benchmark(
+            load("hh"), names, evaluations, dimension, seed, output,
+            chosen, say=typer.echo, restarts=restarts,
+        )  # fmt: skip
+    except (*user_errors(), SpecError) as error:
+        fail(str(error), 1)
+
+
 @app.command("fronts")
 def benchmark_fronts(
     population: int = 100,

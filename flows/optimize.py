@@ -12,7 +12,8 @@ from prefect import flow, get_run_logger
 from flows.phases import mark
 from flows.progress import generation_bar
 from flows.run_profile import FlowProfile
-from optimization.cluster import ClusterConfig, client_config, connect
+from optimization.algorithms.islands import idle_workers_note
+from optimization.cluster import ClusterConfig, client_config, connect, expected_workers
 from optimization.dask_evaluator import DaskEvaluator
 from optimization.model_output import LOG_NAME, Collector
 from optimization.runner import OptimizationRun
@@ -53,6 +54,12 @@ def _cluster_of_the_run(run_store: RunStore) -> ClusterConfig:
     return ClusterConfig.model_validate(stored)
 
 
+def _idle_workers(run: OptimizationRun, client: Client, cluster: ClusterConfig) -> str | None:
+    """A note when the cluster has (or will have) more workers than the run evaluates at once."""
+    workers = max(len(client.nthreads()), expected_workers(cluster))
+    return idle_workers_note(run.algorithm, workers)
+
+
 def _optimize(
     run_store: RunStore, cluster: ClusterConfig, progress: bool, client: Client | None = None
 ) -> dict:
@@ -78,7 +85,11 @@ def _optimize(
         with generation_bar(progress, spec.budget, run.evaluations, label) as update:
             run.on_results = update  # the bar advances with each result as it arrives
             mark("generations-start")
+            idle_said = False  # workers join late on a queue: looked at until said, said once
             while run.stop_reason is None:
+                if not idle_said and (note := _idle_workers(run, client, cluster)):
+                    logger.info("%s", note)
+                    idle_said = True
                 if not run_generation(run, evaluator, run.generation):
                     continue  # the algorithm asked nothing (it has converged)
                 update(run.evaluations, run.stopping.best)

@@ -75,6 +75,12 @@ class Algorithm(abc.ABC):
         """True when the algorithm has converged by its own criterion."""
         return False
 
+    @property
+    def points_per_ask(self) -> int:
+        """How many points an ask holds once the run is under way, so the most evaluations
+        that run at once (the population; serial methods: one per island)."""
+        return self.population
+
     def state(self) -> bytes:
         """Everything needed to continue this run exactly (default: pickle of the object)."""
         return pickle.dumps(self.__dict__, protocol=pickle.HIGHEST_PROTOCOL)

@@ -282,6 +282,10 @@ class BridgedAlgorithm(Algorithm):
         """Number of islands (1 without the ``islands`` setting)."""
         return _island_count(self.info, self.settings)
 
+    @property
+    def points_per_ask(self) -> int:
+        return self.population if self.info.parallel else self.islands
+
     def ask(self) -> np.ndarray:
         return self._bridge.ask()
 

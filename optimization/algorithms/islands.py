@@ -14,7 +14,8 @@ the run is a pure function of the seed and the told values. Islands without migr
 inspyred: independent restarts) simply never call ``exchange``.
 
 The number of islands is a setting with a fixed default, never the cluster size: a seed gives
-the same run on any cluster.
+the same run on any cluster. So a cluster larger than the islands (or a batch algorithm's
+population) keeps workers idle; ``idle_workers_note`` says so, for the run to log once.
 """
 
 from __future__ import annotations
@@ -143,3 +144,26 @@ class Archipelago:
         for bridge in self.bridges:
             bridge.close()
         self.pending, self._parts = None, []
+
+
+def idle_workers_note(algorithm: Any, workers: int) -> str | None:
+    """One sentence for the run's log when ``workers`` exceed the points ``algorithm`` asks at
+    a time (``points_per_ask``), naming the setting that would use more; None otherwise."""
+    points = algorithm.points_per_ask
+    if workers <= points:
+        return None
+    label = algorithm.info.label
+    if not algorithm.info.parallel:
+        why = f"one per island, setting 'islands': {points}"
+        more = "more islands would use more of them (and give a different run of the seed)"
+    elif points == algorithm.population:
+        why = "its population"
+        more = "a larger population would use more of them"
+    else:
+        why = "its batches"
+        more = "a batch algorithm would use more of them"
+    return (
+        f"the cluster has {workers} workers but {label} evaluates at most {points} "
+        f"point{'s' if points > 1 else ''} at a time ({why}), so this run keeps at most "
+        f"{points} of them busy; {more}"
+    )

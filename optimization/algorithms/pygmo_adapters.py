@@ -9,6 +9,7 @@ import numpy as np
 from optimization.algorithms.base import AlgorithmInfo
 from optimization.algorithms.common import describe, start_point
 from optimization.algorithms.pygmo_base import ISLAND_DEFAULTS, PygmoAlgorithm, convert_setting
+from optimization.algorithms.restarts import RESTART_DEFAULTS
 
 
 def _info(
@@ -34,6 +35,8 @@ _PSO_DEFAULTS = {
     "neighb_param": 4,
 }
 _TOLERANCES = {"ftol": 1e-6, "xtol": 1e-6}  # stop when the population has converged
+# An island stops when its population has converged, then starts again (``restarts``).
+_ISLAND_TOLERANCES = {**_TOLERANCES, **RESTART_DEFAULTS}
 _ISLANDS = (
     "{islands} islands (archipelago, ring migration of {migrants} best every "
     "{migration_interval} generations), one point per island per ask"
@@ -93,9 +96,9 @@ class DE(PygmoAlgorithm):
         "pygmo-de",
         "DE",
         False,
-        {"F": 0.8, "CR": 0.9, "variant": 2, **_TOLERANCES, **ISLAND_DEFAULTS},
-        f"Differential evolution; serial: {_ISLANDS}. An island stops when its population "
-        "has converged.",
+        {"F": 0.8, "CR": 0.9, "variant": 2, **_ISLAND_TOLERANCES, **ISLAND_DEFAULTS},
+        f"Differential evolution; serial: {_ISLANDS}. An island whose population has "
+        "converged starts again.",
     )
 
 
@@ -110,9 +113,9 @@ class SADE(PygmoAlgorithm):
         "pygmo-sade",
         "SADE",
         False,
-        {"variant": 2, "variant_adptv": 1, **_TOLERANCES, **ISLAND_DEFAULTS},
-        f"Self-adaptive differential evolution; serial: {_ISLANDS}. An island stops when its "
-        "population has converged.",
+        {"variant": 2, "variant_adptv": 1, **_ISLAND_TOLERANCES, **ISLAND_DEFAULTS},
+        f"Self-adaptive differential evolution; serial: {_ISLANDS}. An island whose "
+        "population has converged starts again.",
     )
 
 
@@ -131,7 +134,7 @@ class DE1220(PygmoAlgorithm):
         {
             "allowed_variants": "2, 3, 7, 10, 13, 14, 15, 16",
             "variant_adptv": 1,
-            **_TOLERANCES,
+            **_ISLAND_TOLERANCES,
             **ISLAND_DEFAULTS,
         },
         f"Differential evolution adapting F, CR and the mutation variant; serial: {_ISLANDS}.",
@@ -193,7 +196,7 @@ class XNES(PygmoAlgorithm):
             "eta_mu": -1.0,
             "eta_sigma": -1.0,
             "eta_b": -1.0,
-            **_TOLERANCES,
+            **_ISLAND_TOLERANCES,
             "force_bounds": True,
             **ISLAND_DEFAULTS,
         },
@@ -282,10 +285,16 @@ class Praxis(PygmoAlgorithm):
         "pygmo-praxis",
         "Praxis",
         False,
-        {"x0": None, "xtol_rel": 1e-8, "ftol_rel": 0.0, "islands": ISLAND_DEFAULTS["islands"]},
+        {
+            "x0": None,
+            "xtol_rel": 1e-8,
+            "ftol_rel": 0.0,
+            "islands": ISLAND_DEFAULTS["islands"],
+            **RESTART_DEFAULTS,
+        },
         "Brent's principal-axis method (NLopt); local, serial: "
         f"{ISLAND_DEFAULTS['islands']} independent starts (x0, then seeded random points), "
-        "one point per start per ask.",
+        "one point per start per ask; a start that converged starts again.",
     )
 
     def start(self) -> np.ndarray:

@@ -18,7 +18,10 @@ Each adapter runs ONE ``pygmo.algorithm.evolve`` in the bridge thread, on a prob
   velocities and covariances carry over, as in pygmo's own archipelago); between epochs the
   ``migrants`` best of island i-1 replace the worst of island i where better (ring). An island
   whose epoch stopped short (fewer evaluations than its generations take) has met the UDA's
-  own ftol/xtol criterion: it is done. Praxis islands are independent starts (no migration).
+  own ftol/xtol criterion: it starts again from a new seeded population (``restarts``, see
+  ``optimization.algorithms.restarts``), which evolves for the rest of the epoch and then
+  migrates with the others. Praxis islands are independent starts (no migration), restarted
+  from seeded random points when NLopt stops.
 - Batch UDAs get a practically unlimited ``gen``: the framework counts evaluations and stops the
   run. One long ``evolve`` (rather than ``gen=1`` in a loop) keeps every UDA's internal state —
   velocities, adapted F and CR, covariance, ABC's trial counters — also for UDAs that have no
@@ -36,6 +39,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -51,6 +55,7 @@ from optimization.algorithms.bridge import (
 )
 from optimization.algorithms.common import check_sizes, describe
 from optimization.algorithms.islands import DEFAULT_ISLANDS, ring_migration
+from optimization.algorithms.restarts import restart_limit, restart_seed
 
 GENERATIONS = 10**9  # "forever": the framework, not pygmo, ends the run
 
@@ -141,6 +146,27 @@ def _failing_for_good(objective: BatchObjective) -> BatchObjective:
     return guarded
 
 
+@dataclass(frozen=True)
+class _Restarts:
+    """Where an island's restarts draw their seeds, and how many it may make (None: no
+    limit; 0: the island ends when the UDA stops)."""
+
+    seed: int  # the run's seed
+    island: int
+    limit: int | None
+
+    def allow(self, done: int) -> bool:
+        return self.limit is None or done < self.limit
+
+    def seeds(self, restart: int) -> tuple[int, int, int]:
+        """Seeds of the population, of the UDA and of the UDA of the epochs after the first."""
+        seed = restart_seed(self.seed, self.island, restart)
+        return tuple(int(s) for s in np.random.SeedSequence(seed).generate_state(3))
+
+
+_NO_RESTARTS = _Restarts(0, 0, 0)
+
+
 def _evolve(
     objective: BatchObjective,
     *,
@@ -153,10 +179,14 @@ def _evolve(
     multi_objective: bool,
     batch: bool,
     epoch: tuple[int, int] | None = None,
+    restarts: _Restarts = _NO_RESTARTS,
 ) -> Any:
     """The library loop: evaluate the initial population (``start``, or ``population`` seeded
     uniform points) as one batch, then let pygmo evolve it. ``epoch`` (islands): (generations
-    per evolve, evaluations per generation or 0 if the UDA never stops by itself)."""
+    per evolve, evaluations per generation or 0 if the UDA never stops by itself). When the
+    UDA stops by itself, the island starts again (``restarts``) from a new uniform population
+    of the same size, drawn from a seed derived from the run's seed, the island and the
+    restart count."""
     import pygmo
 
     exchange = getattr(objective, "exchange", None)
@@ -166,30 +196,64 @@ def _evolve(
     first = np.asarray(objective(start), dtype=float)
     objectives = max(first.reshape(len(start), -1).shape[1], 2) if multi_objective else 1
     problem = pygmo.problem(_Problem(objective, dimension, objectives))
-    pop = pygmo.population(problem, size=0, seed=population_seed)
-    for x, f in zip(start, _fitness_rows(first, objectives), strict=True):
-        pop.push_back(x, f)
-    uda = make_uda(seed=algorithm_seed)
-    if batch:
-        uda.set_bfe(pygmo.bfe(_BatchEvaluator(objective, objectives)))
-    if isinstance(uda, pygmo.nlopt) and (srand := _nlopt_srand()) is not None:
-        srand(algorithm_seed)
+
+    def populated(points: np.ndarray, values: np.ndarray, seed: int) -> Any:
+        pop = pygmo.population(problem, size=0, seed=seed)
+        for x, f in zip(points, _fitness_rows(values, objectives), strict=True):
+            pop.push_back(x, f)
+        return pop
+
+    def algorithm(seed: int, **generations: int) -> Any:
+        uda = make_uda(seed=seed, **generations)
+        if batch:
+            uda.set_bfe(pygmo.bfe(_BatchEvaluator(objective, objectives)))
+        if isinstance(uda, pygmo.nlopt) and (srand := _nlopt_srand()) is not None:
+            srand(seed)
+        return pygmo.algorithm(uda)
+
+    def restarted(restart: int) -> tuple[Any, int, int]:
+        """A new population, evaluated as one batch, and the seeds of its UDAs."""
+        population_seed, first_seed, later_seed = restarts.seeds(restart)
+        points = np.random.default_rng(population_seed).random(start.shape)
+        return populated(points, objective(points), population_seed), first_seed, later_seed
+
+    pop, restart = populated(start, first, population_seed), 0
     if epoch is None:
-        return pygmo.algorithm(uda).evolve(pop)
+        while True:
+            pop = algorithm(algorithm_seed).evolve(pop)
+            if not restarts.allow(restart):
+                return pop
+            restart += 1
+            pop, algorithm_seed, _ = restarted(restart)
     # An island: evolve in epochs, migrating in between (the archipelago answers exchange()).
-    algorithm, (generations, per_generation) = pygmo.algorithm(uda), epoch
+    generations, per_generation = epoch
+    evolver, length, later_seed = algorithm(algorithm_seed), generations, None
     while True:
         before = pop.problem.get_fevals()
-        pop = algorithm.evolve(pop)
-        if per_generation and pop.problem.get_fevals() - before < generations * per_generation:
-            return pop  # the UDA stopped by its own criterion
+        if length:
+            pop = evolver.evolve(pop)
+        used = pop.problem.get_fevals() - before
+        if per_generation and used < length * per_generation:  # the UDA's own criterion
+            if not restarts.allow(restart):
+                return pop
+            restart += 1
+            pop, first_seed, later_seed = restarted(restart)
+            # The new start evolves for what is left of the epoch (its first population took
+            # the time of a generation), so that it reaches the migration with the others.
+            length -= used // per_generation + 1
+            if length > 0:
+                evolver = algorithm(first_seed, gen=length)
+                continue
+            length = 0
         for index, x, f in exchange((pop.get_x().copy(), pop.get_f().copy())):
             pop.set_xf(index, x, f)
+        if length != generations:  # after a restart's shortened epoch: whole epochs again
+            evolver, length = algorithm(later_seed, gen=generations), generations
 
 
 # --- settings ------------------------------------------------------------------------------
 
-ISLAND_SETTINGS = ("islands", "migration_interval", "migrants")
+ISLAND_SETTINGS = ("islands", "migration_interval", "migrants", "restarts")
 # Serial UDAs run as an archipelago (pygmo's defaults: a ring, one migrant per island).
 ISLAND_DEFAULTS = {"islands": DEFAULT_ISLANDS, "migration_interval": 10, "migrants": 1}
 
@@ -315,4 +379,7 @@ class PygmoAlgorithm(BridgedAlgorithm):
             multi_objective=self.info.multi_objective,
             batch=self.info.parallel,
             epoch=epoch,
+            restarts=_NO_RESTARTS
+            if island is None
+            else _Restarts(self.seed, island, restart_limit(self.info, self.settings)),
         )

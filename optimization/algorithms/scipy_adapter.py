@@ -1,9 +1,11 @@
 """SciPy's methods driven through the loop bridge, in the unit cube [0, 1]^d.
 
-Nelder-Mead asks one point at a time, so it runs ``islands`` independent restarts whose points
+Nelder-Mead asks one point at a time, so it runs ``islands`` independent starts whose points
 are asked together. L-BFGS-B and basin-hopping (whose local steps are
 L-BFGS-B) need f and its gradient together: each such request is one batch of d + 1 points,
 x and its d finite-difference neighbours, so every iteration reaches the cluster at once.
+Nelder-Mead's islands and L-BFGS-B start again from a seeded random point when SciPy returns
+(``restarts``), so they use the run's budget.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from optimization.algorithms.bridge import (
 )
 from optimization.algorithms.common import check_sizes, describe, start_point
 from optimization.algorithms.islands import DEFAULT_ISLANDS
+from optimization.algorithms.restarts import (
+    RESTART_DEFAULTS,
+    restart_limit,
+    restart_point,
+    restarting,
+)
 
 
 def _nelder_mead(
@@ -39,18 +47,38 @@ def _nelder_mead(
     return minimize(fun, x0, method="Nelder-Mead", bounds=bounds, options=options)
 
 
+def _nelder_mead_start(
+    objective: BatchObjective,
+    restart: int,
+    *,
+    first: np.ndarray,
+    seed: int,
+    island: int,
+    step: float,
+    options: dict[str, Any],
+) -> Any:
+    """One start of an island: from ``first``, then (restarts) from seeded random points."""
+    x0 = first if restart == 0 else restart_point(seed, island, restart, len(first))
+    # Vertices beyond the upper bound are reflected into the cube by SciPy.
+    simplex = np.vstack([x0, x0 + step * np.eye(len(x0))])
+    return _nelder_mead(objective, x0, simplex, options)
+
+
 class NelderMead(BridgedAlgorithm):
     """``scipy.optimize.minimize(method="Nelder-Mead")`` with bounds [0, 1]^d.
 
     Serial: SciPy asks one point at a time, so the adapter runs ``islands`` independent
-    restarts, island 0 from ``x0`` and the others from uniform random points drawn from the
-    seed (the only use of the seed); every ``ask`` returns the point each live restart wants
-    next, shape (islands, d); the population is not used. Settings: ``x0``
-    (default: cube centre), ``initial_step`` (edge of the starting simplex along each axis, in
-    cube units; SciPy's own default of 5% of x0 is tiny in a unit cube), and SciPy's ``xatol``,
-    ``fatol``, ``maxiter``, ``maxfev`` (both per restart) and ``adaptive``. When every restart
-    has stopped, ``done`` is True and ``ask`` returns an empty (0, d) array; ``result`` holds
-    SciPy's ``OptimizeResult`` of each restart.
+    starts, island 0 from ``x0`` and the others from uniform random points drawn from the
+    seed; every ``ask`` returns the point each live island wants next, shape (islands, d); the
+    population is not used. An island whose SciPy run returns starts again from a uniform
+    random point drawn from the seed, the island and the restart count, at most ``restarts``
+    times (default None: until the run ends). Settings: ``x0`` (default: cube centre),
+    ``initial_step`` (edge of the starting simplex along each axis, in cube units; SciPy's own
+    default of 5% of x0 is tiny in a unit cube), ``restarts``, and SciPy's ``xatol``,
+    ``fatol``, ``maxiter``, ``maxfev`` (both per start) and ``adaptive``. When every island
+    has stopped (only with a ``restarts`` limit), ``done`` is True and ``ask`` returns an
+    empty (0, d) array; ``result`` holds SciPy's ``OptimizeResult`` of each island's last
+    start.
     """
 
     info = AlgorithmInfo(
@@ -68,9 +96,11 @@ class NelderMead(BridgedAlgorithm):
             "maxfev": None,
             "adaptive": False,
             "islands": DEFAULT_ISLANDS,
+            **RESTART_DEFAULTS,
         },
         summary=f"Downhill simplex from SciPy; local, serial: {DEFAULT_ISLANDS} independent "
-        "restarts (x0, then seeded random starts), one point of each per ask.",
+        "starts (x0, then seeded random starts), one point of each per ask; an island that "
+        "converged starts again.",
     )
 
     def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
@@ -83,18 +113,16 @@ class NelderMead(BridgedAlgorithm):
             np.random.default_rng(seed).random(self.dimension)
             for seed in island_seeds(self.seed, self.islands)[1:]
         ]
-        return [self._loop(start) for start in starts]
+        return [self._loop(start, island) for island, start in enumerate(starts)]
 
     def library_loop(self) -> LibraryLoop:
-        return self._loop(start_point(self.info, self.settings["x0"], self.dimension))
+        return self._loop(start_point(self.info, self.settings["x0"], self.dimension), 0)
 
-    def _loop(self, x0: np.ndarray) -> LibraryLoop:
+    def _loop(self, x0: np.ndarray, island: int) -> LibraryLoop:
         settings = self.settings
         step = float(settings["initial_step"])
         if not 0 < step <= 1:
             raise ValueError(f"{describe(self.info)}: setting 'initial_step' must be in (0, 1]")
-        # Vertices beyond the upper bound are reflected into the cube by SciPy.
-        simplex = np.vstack([x0, x0 + step * np.eye(self.dimension)])
         options = {
             "xatol": float(settings["xatol"]),
             "fatol": float(settings["fatol"]),
@@ -102,7 +130,10 @@ class NelderMead(BridgedAlgorithm):
             "maxfev": None if settings["maxfev"] is None else int(settings["maxfev"]),
             "adaptive": bool(settings["adaptive"]),
         }
-        return partial(_nelder_mead, x0=x0, simplex=simplex, options=options)
+        start = partial(
+            _nelder_mead_start, first=x0, seed=self.seed, island=island, step=step, options=options
+        )
+        return restarting(start, restart_limit(self.info, settings))
 
 
 def _value_and_gradient(
@@ -120,9 +151,20 @@ def _value_and_gradient(
     return fun
 
 
-def _lbfgsb(objective: BatchObjective, x0: np.ndarray, eps: float, options: dict[str, Any]) -> Any:
+def _lbfgsb(
+    objective: BatchObjective,
+    restart: int,
+    *,
+    x0: np.ndarray,
+    seed: int,
+    eps: float,
+    options: dict[str, Any],
+) -> Any:
+    """One start: from ``x0``, then (restarts) from seeded random points."""
     from scipy.optimize import minimize  # imported here: keeps the registry import cheap
 
+    if restart:
+        x0 = restart_point(seed, 0, restart, len(x0))
     fun = _value_and_gradient(objective, eps)
     bounds = [(0.0, 1.0)] * len(x0)
     return minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
@@ -186,8 +228,11 @@ class LBFGSB(BridgedAlgorithm):
     Each request of SciPy for f and its gradient at x is one batch of d + 1 points: x, then
     x + eps e_i for each coordinate i (backwards at the upper bound). ``eps`` is in cube units,
     large by default because simulated errors are noisy at tiny steps. The population is not
-    used; deterministic, so neither is ``seed``. Settings: ``x0`` (default: cube centre),
-    ``eps`` and SciPy's options (``maxfun`` counts batches). Stops by itself: ``done``.
+    used. When SciPy returns, the search starts again from a uniform random point drawn from
+    ``seed`` and the restart count, at most ``restarts`` times (default None: until the run
+    ends); the first start is deterministic. Settings: ``x0`` (default: cube centre), ``eps``,
+    ``restarts`` and SciPy's options per start (``maxfun`` counts batches). With a
+    ``restarts`` limit it stops by itself: ``done``.
     """
 
     info = AlgorithmInfo(
@@ -205,13 +250,19 @@ class LBFGSB(BridgedAlgorithm):
             "gtol": 1e-5,
             "maxcor": 10,
             "maxls": 20,
+            **RESTART_DEFAULTS,
         },
-        summary="Quasi-Newton method from SciPy; local, each gradient one batch of d + 1.",
+        summary="Quasi-Newton method from SciPy; local, each gradient one batch of d + 1; "
+        "starts again from a seeded random point when it has converged.",
     )
 
     def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
         super().__init__(dimension, population, seed, **settings)
         check_sizes(self.info, dimension, population)
+
+    @property
+    def points_per_ask(self) -> int:
+        return self.dimension + 1  # a point and its finite-difference neighbours
 
     def library_loop(self) -> LibraryLoop:
         info, settings = self.info, self.settings
@@ -220,7 +271,8 @@ class LBFGSB(BridgedAlgorithm):
         options["ftol"] = _number(info, settings, "ftol", 0.0, np.inf)
         options["gtol"] = _number(info, settings, "gtol", 0.0, np.inf)
         x0 = start_point(info, settings["x0"], self.dimension)
-        return partial(_lbfgsb, x0=x0, eps=_eps(info, settings), options=options)
+        start = partial(_lbfgsb, x0=x0, seed=self.seed, eps=_eps(info, settings), options=options)
+        return restarting(start, restart_limit(info, settings))
 
 
 class BasinHopping(BridgedAlgorithm):
@@ -258,6 +310,10 @@ class BasinHopping(BridgedAlgorithm):
     def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
         super().__init__(dimension, population, seed, **settings)
         check_sizes(self.info, dimension, population)
+
+    @property
+    def points_per_ask(self) -> int:
+        return self.dimension + 1  # a point and its finite-difference neighbours
 
     def library_loop(self) -> LibraryLoop:
         info, settings = self.info, self.settings

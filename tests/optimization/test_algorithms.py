@@ -394,8 +394,8 @@ def test_registry_imports_a_family_and_its_package_only_when_used():
 # --- the loop bridge -----------------------------------------------------------------------
 
 
-def test_nelder_mead_convergence_ends_the_run():
-    algorithm = create_algorithm("scipy-nelder-mead", 3, 1, 0, {"islands": 1})
+def test_nelder_mead_convergence_ends_the_run_without_restarts():
+    algorithm = create_algorithm("scipy-nelder-mead", 3, 1, 0, {"islands": 1, "restarts": 0})
     best, batches = run(algorithm, sphere, 10_000)
     (result,) = algorithm.result  # one island
     assert algorithm.done and result.success
@@ -403,13 +403,13 @@ def test_nelder_mead_convergence_ends_the_run():
     started = time.monotonic()
     assert algorithm.ask().shape == (0, 3)  # no blocking once SciPy has returned
     assert time.monotonic() - started < 0.5
-    restored = create_algorithm("scipy-nelder-mead", 3, 1, 0, {"islands": 1})
+    restored = create_algorithm("scipy-nelder-mead", 3, 1, 0, {"islands": 1, "restarts": 0})
     restored.restore(algorithm.state())  # a finished run restores as finished
     assert restored.done and restored.ask().shape == (0, 3)
 
 
 def test_nelder_mead_settings_reach_scipy():
-    settings = {"maxfev": 12, "adaptive": True, "islands": 3}
+    settings = {"maxfev": 12, "adaptive": True, "islands": 3, "restarts": 0}
     algorithm = create_algorithm("scipy-nelder-mead", 2, 1, 0, settings)
     _, batches = run(algorithm, rosenbrock, 100)
     assert [len(points) for points in batches] == [3] * 12 and algorithm.done

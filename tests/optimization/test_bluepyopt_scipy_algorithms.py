@@ -192,7 +192,8 @@ def test_value_and_gradient_come_from_one_batch_of_forward_differences():
 
 
 def test_lbfgsb_batches_are_x_and_its_difference_points():
-    algorithm = create_algorithm("scipy-lbfgsb", 3, 1, 0, {"x0": "0.2, 0.5, 1.0", "eps": 0.01})
+    settings = {"x0": "0.2, 0.5, 1.0", "eps": 0.01, "restarts": 0}
+    algorithm = create_algorithm("scipy-lbfgsb", 3, 1, 0, settings)
     batches = run(algorithm, sphere, 10_000)
     assert np.array_equal(batches[0][0], [0.2, 0.5, 1.0])
     assert np.allclose(batches[0][1:] - batches[0][0], np.diag([0.01, 0.01, -0.01]))
@@ -200,13 +201,14 @@ def test_lbfgsb_batches_are_x_and_its_difference_points():
         offsets = points[1:] - points[0]
         assert points.shape == (4, 3)
         assert np.allclose(np.abs(offsets), 0.01 * np.eye(3), atol=1e-12)
-    # SciPy stops by itself (here when the biased differences stall its line search)
+    # SciPy stops by itself (here when the biased differences stall its line search); without
+    # restarts, so does the run
     assert algorithm.done and len(batches) == algorithm.result.nfev
     assert np.allclose(algorithm.result.x, 0.3, atol=0.01)
 
 
 def test_lbfgsb_settings_reach_scipy():
-    algorithm = create_algorithm("scipy-lbfgsb", 3, 1, 0, {"maxiter": 2})
+    algorithm = create_algorithm("scipy-lbfgsb", 3, 1, 0, {"maxiter": 2, "restarts": 0})
     run(algorithm, rosenbrock, 10_000)
     assert algorithm.done and algorithm.result.nit == 2
 

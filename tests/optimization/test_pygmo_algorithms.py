@@ -188,7 +188,7 @@ def test_settings_reach_pygmo(make, constructed):
 
 def test_praxis_settings_reach_nlopt(make):
     def evaluations(settings):
-        algorithm = make("pygmo-praxis", settings={"islands": 1, **settings})
+        algorithm = make("pygmo-praxis", settings={"islands": 1, "restarts": 0, **settings})
         count = 0
         while not algorithm.done and count < 5000:
             count += len(step(algorithm))
@@ -290,8 +290,10 @@ def test_closing_or_dropping_a_run_inside_pygmo_ends_its_thread(make, name, step
 
 
 def test_stopping_by_its_own_criterion_ends_the_run(make):
-    """Each island stops when its population has converged; the run when all have."""
-    algorithm = make("pygmo-de", settings={"ftol": 1e-3, "xtol": 1e-3, "islands": 3})
+    """Without restarts, each island stops when its population has converged; the run when
+    all have."""
+    settings = {"ftol": 1e-3, "xtol": 1e-3, "islands": 3, "restarts": 0}
+    algorithm = make("pygmo-de", settings=settings)
     sizes = []
     while not algorithm.done and sum(sizes) < 5000:
         sizes.append(len(step(algorithm)))

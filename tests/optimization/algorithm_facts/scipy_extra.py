@@ -14,6 +14,7 @@ FACTS = {
         {"sphere": 1e5, "rosenbrock": 5.0},
         fail_scipy,
         {"x0": 0.4},
+        # its first start ignores the seed; restarts (later than these budgets) draw from it
         seed_independent=True,
         batch="dimension + 1",
         may_stop_early=True,
