@@ -1,5 +1,6 @@
 """A cluster with more workers than the run evaluates at once is named in the run's log, once
-(real flow, LocalCluster, NEURON)."""
+(real flow, LocalCluster, NEURON); when no note is due, ``idle_workers_note`` is tested on its
+own (tests/optimization/test_restarts.py)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,3 @@ def test_idle_workers_are_named_once(tmp_path, prefect_harness, caplog):
         "time (one per island, setting 'islands': 1), so this run keeps at most 1 of them "
         "busy; more islands would use more of them (and give a different run of the seed)"
     ]
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        run_flow(_spec(2), str(tmp_path / "two.zarr"), ClusterConfig(workers=2))
-    assert _notes(caplog) == []
