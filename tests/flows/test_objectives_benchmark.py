@@ -57,7 +57,7 @@ def test_a_pair_of_runs_gives_marginal_costs_and_a_ratio(prefect_harness, tmp_pa
         # evaluation after the first generation: less than the whole command's
         assert 0 < row["marginal_ms_per_evaluation"] < row["wall_ms_per_evaluation"]
         assert row["cpu_ms_per_evaluation"] > 0
-    assert (rows[0]["objectives"], rows[1]["objectives"]) == (4, 12)
+    assert (rows[0]["error_components"], rows[1]["error_components"]) == (4, 12)
     written = list(csv_module.DictReader(output.open()))
     assert [w["case"] for w in written[:2]] == ["single", "many"]
     ratio = {w["case"]: float(w["ratio"]) for w in written[2:]}
