@@ -214,6 +214,9 @@ def run_command_line(spec: ProblemSpec, workers: int, folder: Path) -> dict:
         "efficiency_generations_only": busy / (float(stats["seconds"].sum()) * workers),
         # a worker's share of the generations' wall time per evaluation (all costs included)
         "generation_ms_per_evaluation": float(stats["seconds"].sum()) * workers / n * 1000,
+        # the run once started: from the end of its first generation to the end of its last
+        "marginal_seconds": profile["last_generation_done"] - profile["first_generation_done"],
+        "marginal_evaluations": n - int(stats["evaluations"][0]),
         "store_ms_per_generation": profile["store_critical_seconds"] / g * 1000,
         "store_background_ms_per_generation": (
             profile["store_write_seconds"] + profile["store_commit_seconds"]

@@ -241,3 +241,27 @@ def benchmark_startup(
         startup_benchmark(problem, repeats, output, say=typer.echo)
     except RuntimeError as error:
         fail(str(error), 1)
+
+
+@app.command("objectives", epilog=PREFECT_STATE)
+def benchmark_objectives(
+    population: int = 100,
+    generations: int = 10,
+    workers: int = 2,
+    repeats: Annotated[int, typer.Option(help="Pairs of runs, the two cases interleaved.")] = 3,
+    output: Annotated[Path, typer.Option(help="CSV file written.")] = Path(
+        "objectives-benchmark.csv"
+    ),
+) -> None:
+    """Marginal cost per evaluation of a 12-objective run (UC1, 3 sweeps × 4 costs,
+    pygmo-nsga2) against 3 × that of the single-sweep CMA-ES run (goal: at most 1.5): wall
+    time per evaluation from the end of the first generation to the end of the last; medians
+    of interleaved pairs of `neuroptimus run` commands; writes a CSV."""
+    from flows.objectives_benchmark import objectives_benchmark
+
+    try:
+        with prefect_ready():
+            objectives_benchmark(load("hh"), population, generations, workers, repeats, output,
+                                 say=typer.echo)  # fmt: skip
+    except (*user_errors(), RuntimeError) as error:
+        fail(str(error), 1)
