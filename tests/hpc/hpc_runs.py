@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -45,37 +44,6 @@ def assert_same_run(ours_path, theirs_path) -> dict[str, np.ndarray]:
     return a
 
 
-def busy_worker(client):
-    """The address of a worker evaluating a chunk now, or None."""
-    for address, keys in client.processing().items():
-        if any("_evaluate_chunk" in str(key) for key in keys):
-            return address
-    return None
-
-
-def evaluating_worker(client):
-    """(address, pid) of a worker whose watchdog slot shows an evaluation running now, or
-    None: a worker busy with a chunk may still be building its model or handing results
-    over between two individuals."""
-    from optimization.hang_watchdog import SLOT, open_slot, slot_path
-
-    address = busy_worker(client)
-    if address is None:
-        return None
-    nanny = client.scheduler_info()["workers"][address]["nanny"]
-    pid = client.run(os.getpid, workers=[address])[address]
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        slot = open_slot(slot_path(nanny, pid), create=False)
-        if slot is not None:
-            running, _, _, owner = SLOT.unpack_from(slot)
-            slot.close()
-            if running and owner == pid:
-                return address, pid
-        time.sleep(0.002)
-    return None
-
-
 def wait_until(condition, timeout: float, what: str, interval: float = 0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,9 +63,10 @@ def committed(path) -> int:
         return 0
 
 
-def worker_evaluating(client, names):
-    """The pid of a worker process whose watchdog slot shows the evaluation of one of the
-    individuals ``names`` (``hang_watchdog.fingerprint``) running now, or None."""
+def worker_evaluating(client, names: set[str] | None = None):
+    """The pid of a worker process whose watchdog slot shows an evaluation running now (of one
+    of the individuals ``names``, ``hang_watchdog.fingerprint``, if given), or None: a worker
+    busy with a chunk may still be building its model or handing results over."""
     from optimization.hang_watchdog import SLOT, open_slot, slot_path
 
     workers = client.run_on_scheduler(
@@ -109,6 +78,6 @@ def worker_evaluating(client, names):
             continue
         running, _, name, owner = SLOT.unpack_from(slot)
         slot.close()
-        if running and owner == pid and name.decode() in names:
+        if running and owner == pid and (names is None or name.decode() in names):
             return pid
     return None

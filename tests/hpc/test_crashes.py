@@ -13,7 +13,6 @@ import os
 import resource
 import signal
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -21,13 +20,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from distributed import Client
-from hpc_runs import busy_worker, uc1_spec, wait_until, worker_evaluating
+from hpc_runs import uc1_spec, wait_until, worker_evaluating
+from mechanism_models import MODEL_HOC, leak_problem
 
 from optimization.cluster import ClusterConfig, make_cluster
 from optimization.dask_evaluator import DaskEvaluator
 from optimization.evaluation import CRASHED, OK, STATUSES, evaluate_batch
 from optimization.hang_watchdog import fingerprint
 from optimization.problem import build_problem
+from optimization.spec import ParameterSpec, load_problem
 from optimization.worker_deaths import DEATHS
 
 CRASH_HOC = """\
@@ -142,11 +143,9 @@ class OutsideKiller(threading.Thread):
 
     def run(self) -> None:
         try:
-            address = wait_until(
-                lambda: busy_worker(self.client), 120, "a worker evaluating a chunk", 0.005
+            pid = wait_until(
+                lambda: worker_evaluating(self.client), 120, "a worker evaluating", 0.005
             )
-            pid = self.client.run(os.getpid, workers=[address])[address]
-            time.sleep(0.5)  # in the middle of the chunk's individuals (0.3 s each)
             os.kill(pid, signal.SIGKILL)
             self.killed = pid
         except BaseException as error:  # noqa: BLE001 - reported by the test
@@ -303,3 +302,45 @@ def test_death_messages_name_the_signal_or_the_exit_status():
     assert "Dask's memory limit" in death_message(-15)
     assert death_message(3) == "worker process exited with status 3"
     assert death_message(None) == "worker process lost (no exit status reported)"
+
+
+# A mechanism that writes through a null pointer when initialized with fault > 0.5: a real
+# segmentation fault in compiled model code.
+SEGFAULT_MOD = """\
+NEURON {
+    SUFFIX neuroptimus_test_segfault
+    RANGE fault
+}
+PARAMETER {
+    fault = 0
+}
+INITIAL {
+VERBATIM
+    if (fault > 0.5) {
+        *(volatile int*)0 = 1;
+    }
+ENDVERBATIM
+}
+"""
+
+
+def test_a_mechanism_that_segfaults_is_stored_as_crashed(tmp_path):
+    """Real compiled code faulting: the individual is `crashed` after its two deaths by
+    SIGSEGV; the others of its chunk get their results."""
+    path = leak_problem(tmp_path, extra_mods={"segfault.mod": SEGFAULT_MOD})
+    (tmp_path / "model.hoc").write_text(
+        MODEL_HOC.replace("insert hh", "insert hh\n    insert neuroptimus_test_segfault")
+    )
+    fault = {"name": "fault", "hoc": "soma.fault_neuroptimus_test_segfault", "lower": 0,
+             "upper": 1, "true_value": 0}  # fmt: skip
+    spec = load_problem(path)
+    spec = spec.model_copy(update={"parameters": [*spec.parameters, ParameterSpec(**fault)]})
+    problem = build_problem(spec)
+    points = np.array([[0.12, 3e-4, 0.1], [0.12, 3e-4, 0.9], [0.1, 5e-4, 0.2]])
+    config = ClusterConfig(workers=2, chunks_per_worker=1)
+    with make_cluster(config) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2)
+        result = DaskEvaluator(client, problem, config=config)(points)
+    assert [STATUSES[s] for s in result.status] == ["ok", "crashed", "ok"], result.message
+    assert result.message[1].count("killed by signal 11 (SIGSEGV)") == 2, result.message[1]
+    assert result.total[0] < result.total[2] < problem.spec.evaluation.penalty

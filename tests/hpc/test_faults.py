@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from distributed import Client
-from hpc_runs import assert_same_run, committed, evaluating_worker, uc1_spec, wait_until
+from hpc_runs import assert_same_run, committed, uc1_spec, wait_until, worker_evaluating
 from test_crashes import crashing_spec
 
 from flows.run import run_flow
@@ -46,8 +46,8 @@ class WorkerKiller(threading.Thread):
     def run(self) -> None:
         try:
             wait_until(lambda: committed(self.store) >= self.after, 300, "a committed generation")
-            _, pid = wait_until(
-                lambda: evaluating_worker(self.client), 120, "a worker evaluating", 0.005
+            pid = wait_until(
+                lambda: worker_evaluating(self.client), 120, "a worker evaluating", 0.005
             )
             os.kill(pid, signal.SIGKILL)
             self.killed = (pid, committed(self.store))
