@@ -377,12 +377,12 @@ class DaskEvaluator:
             again(task, error)
 
         def replaced(
-            task: _Task, key: str, retired: handover.Retired, kept: dict[int, BatchResult]
+            task: _Task, task_key: str, retired: handover.Retired, kept: dict[int, BatchResult]
         ) -> None:
-            """A task (key ``key``) lost with a worker process that retired (``retirement``):
+            """A task (``task_key``) lost with a worker process that retired (``retirement``):
             the rows it evaluated are kept, the others run again as they were, and that
             counts as no loss."""
-            own = retired.task == key  # the task that ruined it, else one it held besides
+            own = retired.task == task_key  # the task that ruined it, else one it held besides
             ended = kept_rows(task, {0: retired.result} if own else kept)
             for row, result in ended.items():
                 finished(_Task(task.chunk, row), result)
