@@ -6,10 +6,14 @@ crashed (``crash_blame`` says when), and the generation goes on. A worker hands 
 over to the client as soon as it exists (``handover``), so the death of a worker or of its
 batch job loses only the evaluations it was running. Each chunk's results are handed to the
 caller as they arrive (streamed into the store); a chunk carries at most a few seconds of
-simulation, so a killed run loses little more than the evaluations in flight."""
+simulation, so a killed run loses little more than the evaluations in flight. A worker whose
+model an evaluation ruined (a user function that deletes a NEURON section) retires and is
+replaced (``retirement``): what it had not evaluated runs again elsewhere, and nobody is
+blamed."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -19,7 +23,7 @@ from typing import Any
 import numpy as np
 from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed, get_worker
 
-from optimization import crash_blame, evaluation, handover
+from optimization import crash_blame, evaluation, handover, retirement
 from optimization.cluster import ClusterConfig, client_config, expected_workers
 from optimization.evaluation import CRASHED, FAILED, TIMEOUT, BatchResult
 from optimization.fresh_process import evaluate_fresh
@@ -29,6 +33,8 @@ from optimization.problem import Problem
 from optimization.simulators import Trace
 from optimization.walltime import WalltimeDrain
 from optimization.worker_deaths import DEATHS, Death, DeathRecorder, death_key, death_message
+
+log = logging.getLogger(__name__)
 
 # -- on the workers -----------------------------------------------------------------------
 
@@ -71,18 +77,27 @@ def _evaluate_chunk(
     inbox: str,
 ) -> BatchResult:
     """The chunk's results, each also handed over to the client's ``inbox`` as it ends (so
-    the death of this worker cannot take it along)."""
+    the death of this worker cannot take it along). An evaluation that ruins this process's
+    model ends the chunk and the process (``retirement``)."""
     problem = _problems[identity]
     label, send = evaluation.worker_label(), handover.hand_over(inbox)
 
     def on_part(first: int, result: BatchResult) -> None:
+        if evaluation.ruin() is not None:
+            return  # retire() hands these rows over with its notice
         result.worker = [label] * len(result.worker)
         send(first, result)
 
-    result = evaluation.evaluate_batch(
-        problem, points, watched(problem.key, hung, crashed), on_part, handover.HAND_OVER_S
-    )
+    try:
+        result = evaluation.evaluate_batch(
+            problem, points, watched(problem.key, hung, crashed), on_part, handover.HAND_OVER_S
+        )
+    except evaluation.ProcessRuined as ruined:  # the rows so far; the rest needs a new process
+        result = ruined.result
     result.worker = [label] * len(result.worker)
+    reason = evaluation.ruin()
+    if reason is not None:
+        retirement.retire(inbox, result, reason)
     return result  # fetched only if its hand-over went missing
 
 
@@ -145,10 +160,11 @@ class WorkersLost(RuntimeError):
 @dataclass
 class _Task:
     """One task of a generation: chunk ``chunk`` whole, or its row ``row`` alone (in a fresh
-    process when ``suspect`` is set)."""
+    process when ``suspect`` is set), or its rows ``rows`` (those a retired worker left)."""
 
     chunk: int
     row: int | None = None
+    rows: tuple[int, ...] | None = None
     losses: int = 0
     lost_with: list[str] = field(default_factory=list)  # death_keys of the workers that died
     # deaths while it ran (alone or in a fresh process): what killed, seconds, which process
@@ -269,6 +285,10 @@ class DaskEvaluator:
         running = as_completed()
 
         def finished(task: _Task, result: BatchResult) -> None:
+            if task.rows is not None:  # some rows of a chunk: kept one by one
+                for i, row in enumerate(task.rows):
+                    finished(_Task(task.chunk, row), result.take(slice(i, i + 1)))
+                return
             done[task.chunk, task.row] = result
             if on_result is not None:
                 first = starts[task.chunk] + (task.row or 0)
@@ -285,15 +305,26 @@ class DaskEvaluator:
             if not pieces:
                 return
             rows = [
-                chunks[t.chunk] if t.row is None else chunks[t.chunk][t.row : t.row + 1]
+                chunks[t.chunk] if t.row is None and t.rows is None else chunks[t.chunk][rows_of(t)]
                 for t in pieces
             ]
             for task, future in zip(pieces, self._submit(rows), strict=True):
                 tasks[future.key] = (task, future)
                 running.add(future)
 
+        def rows_of(task: _Task) -> list[int]:
+            """The rows of its chunk that ``task`` evaluates."""
+            if task.row is not None:
+                return [task.row]
+            return list(range(len(chunks[task.chunk]))) if task.rows is None else list(task.rows)
+
         def size(task: _Task) -> int:
-            return len(chunks[task.chunk]) if task.row is None else 1
+            return len(rows_of(task))
+
+        def kept_rows(task: _Task, parts: dict[int, BatchResult]) -> dict[int, BatchResult]:
+            """The results of ``parts`` (first row in the task → result) by row of the chunk."""
+            rows = rows_of(task)
+            return {rows[i]: result for i, result in handover.rows_of(parts).items()}
 
         def lost(task: _Task, future: Future, kept: dict[int, BatchResult]) -> None:
             """A task that did not finish: its worker died (or the model cannot be built).
@@ -301,20 +332,27 @@ class DaskEvaluator:
             error = future.exception() if future.status == "error" else None
             if error is not None and not isinstance(error, KilledWorker):
                 raise error  # the model cannot be built, … : not a lost worker
+            dead = getattr(error, "last_worker", None)  # the scheduler's WorkerState
+            key = None
+            if getattr(dead, "nanny", None) and getattr(dead, "pid", None):
+                key = death_key(dead.nanny, dead.pid)
+            retired = self._inbox.retired(key) if key else None
+            if retired is not None:
+                replaced(task, future.key, retired, kept)
+                return
             task.losses += 1
             self._hung.update(self.client.get_metadata([HUNG], default={}))
             if task.row is None:
                 if task.losses > self.resubmissions:
                     raise WorkersLost(
-                        f"a chunk of {len(chunks[task.chunk])} individuals was lost with "
-                        f"its worker {task.losses} times"
+                        f"a chunk of {size(task)} individuals was lost with its worker "
+                        f"{task.losses} times"
                     ) from error
-                ended = handover.rows_of(kept)  # those are not run again
+                ended = kept_rows(task, kept)  # those are not run again
                 for row, result in ended.items():
                     finished(_Task(task.chunk, row), result)
                 # run alone, each other individual either ends or shows it kills its worker
-                rows = range(len(chunks[task.chunk]))
-                submit([_Task(task.chunk, row) for row in rows if row not in ended])
+                submit([_Task(task.chunk, row) for row in rows_of(task) if row not in ended])
                 return
             if task.suspect is not None:  # the worker running its fresh process died
                 if task.losses > self.resubmissions:
@@ -325,9 +363,8 @@ class DaskEvaluator:
                 submit([task])
                 return
             name = fingerprint(self.problem.key, chunks[task.chunk][task.row])
-            dead = getattr(error, "last_worker", None)  # the scheduler's WorkerState
-            if getattr(dead, "nanny", None) and getattr(dead, "pid", None):
-                task.lost_with.append(death_key(dead.nanny, dead.pid))
+            if key is not None:
+                task.lost_with.append(key)
             death = None if name in self._hung else self._blame(task, name, deaths)
             if death is not None:  # it was running when its worker died
                 task.lost_with.clear()  # that death is accounted for
@@ -338,6 +375,27 @@ class DaskEvaluator:
                     submit([task])
                     return
             again(task, error)
+
+        def replaced(
+            task: _Task, task_key: str, retired: handover.Retired, kept: dict[int, BatchResult]
+        ) -> None:
+            """A task (``task_key``) lost with a worker process that retired (``retirement``):
+            the rows it evaluated are kept, the others run again as they were, and that
+            counts as no loss."""
+            own = retired.task == task_key  # the task that ruined it, else one it held besides
+            ended = kept_rows(task, {0: retired.result} if own else kept)
+            for row, result in ended.items():
+                finished(_Task(task.chunk, row), result)
+            left = [row for row in rows_of(task) if row not in ended]
+            if own:
+                log.warning(retirement.retired_message(retired, len(left)))
+            if not left:
+                return
+            if task.row is not None:  # alone (or in a fresh process), as it was
+                submit([task])
+                return
+            whole = len(left) == len(chunks[task.chunk])
+            submit([_Task(task.chunk, rows=None if whole else tuple(left), losses=task.losses)])
 
         def again(task: _Task, error: BaseException | None) -> None:
             """Run alone again an individual whose loss blamed nobody, unless that happened

@@ -67,6 +67,20 @@ def hosted_simulator(spec: ProblemSpec, key: str | None = None) -> Simulator:
     return _simulator[1]
 
 
+def ruin() -> str | None:
+    """Why this process's model can be run no more (``Simulator.ruined``), or None."""
+    return _simulator[1].ruined if _simulator is not None else None
+
+
+class ProcessRuined(ModelError):
+    """An evaluation ruined this process's model (``Simulator.ruined``) with individuals of
+    its batch left. ``result``: the rows evaluated, the one that ruined it (failed) last."""
+
+    def __init__(self, message: str, result: BatchResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 @dataclass
 class BatchResult:
     """Per-individual outcome of a batch, as arrays ready for the run store."""
@@ -159,13 +173,28 @@ def evaluate_batch(
     ``evaluate`` replaces ``evaluate_one`` (a cluster wraps it to watch for hung runs).
     ``on_part(first, result)`` gets the results of the rows from ``first`` on as they end: the
     rows since the last part once ``part_s`` has passed since it (so an evaluation that lasts
-    that long is handed over alone, at once), and the rest at the end."""
+    that long is handed over alone, at once), and the rest at the end.
+
+    An evaluation that ruins this process's model (a user function that deletes a NEURON
+    section; that individual fails) ends the batch: ProcessRuined (a ModelError) names it and
+    says how many individuals need a fresh process, and holds the results so far. A Dask
+    worker then hands them over and retires (``retirement``); in a single process, as in
+    ``neuroptimus evaluate``, it ends the call (a ruin by the last row ends the next one)."""
     points = np.atleast_2d(points)
     evaluate = evaluate or evaluate_one
     outcomes: list[Outcome] = []
     first, last = 0, time.monotonic()
     for row in points:
         outcomes.append(evaluate(problem, row))
+        reason = ruin()
+        if reason is not None and len(outcomes) < len(points):
+            left = len(points) - len(outcomes)
+            raise ProcessRuined(
+                f"{reason} while evaluating individual {len(outcomes)} of {len(points)} (it "
+                f"failed), and NEURON cannot rebuild it in this process: the {left} left need "
+                "a fresh process",
+                _batch_result(problem, outcomes),
+            )
         if on_part is not None and len(outcomes) < len(points):
             if time.monotonic() - last >= part_s:
                 on_part(first, _batch_result(problem, outcomes[first:]))

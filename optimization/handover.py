@@ -12,6 +12,10 @@ inbox: nothing is fetched from the worker, so the hand-over costs no round trip.
 
 A chunk of several individuals hands its rows over as they end, once a second at most (see
 ``evaluation.evaluate_batch``): a long evaluation is handed over on its own when it ends.
+
+A worker process that retires (``retirement``) sends its task's results so far with a notice
+of why, in one request the scheduler answers before the process exits: so they reach the
+client before the news that the worker is gone.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import json
 import threading
 import uuid
 import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,10 +41,17 @@ _inboxes: weakref.WeakValueDictionary[str, Inbox] = weakref.WeakValueDictionary(
 _subscribed: weakref.WeakSet[Client] = weakref.WeakSet()
 
 
-def encode(inbox: str, task: str, first: int, result: BatchResult) -> dict[str, Any]:
-    """The event of ``result``, rows ``first``… of task ``task``, for inbox ``inbox``."""
+def encode(
+    inbox: str,
+    task: str,
+    first: int,
+    result: BatchResult,
+    retired: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The event of ``result``, rows ``first``… of task ``task``, for inbox ``inbox``;
+    ``retired``: the notice of a retiring worker (``Retired``: worker, label, reason)."""
     rows, components = np.shape(result.errors)
-    return {
+    event = {
         "inbox": inbox,
         "task": task,
         "first": int(first),
@@ -51,6 +64,9 @@ def encode(inbox: str, task: str, first: int, result: BatchResult) -> dict[str, 
         "messages": json.dumps(list(result.message)),
         "labels": json.dumps(list(result.worker)),  # not "worker": the scheduler sets that
     }
+    if retired is not None:
+        event["retired"] = json.dumps(dict(retired))
+    return event
 
 
 def decode(message: Any) -> tuple[str, str, int, BatchResult] | None:
@@ -80,6 +96,26 @@ def decode(message: Any) -> tuple[str, str, int, BatchResult] | None:
         return None
 
 
+@dataclass(frozen=True)
+class Retired:
+    """A worker process that retired on purpose (``retirement``), as its notice says."""
+
+    task: str  # the task it was running
+    result: BatchResult  # that task's rows it evaluated, from the first
+    worker: str  # worker_deaths.death_key of the process
+    label: str  # the process, as results name it (evaluation.worker_label)
+    reason: str  # what ruined its model
+
+
+def retired_notice(message: Any, task: str, result: BatchResult) -> Retired | None:
+    """The retirement an event (decoded as ``task``, ``result``) announces, or None."""
+    try:
+        notice = json.loads(message["retired"])
+        return Retired(task, result, *(str(notice[k]) for k in ("worker", "label", "reason")))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def hand_over(inbox: str):
     """On a worker, in a task: the function that sends ``(first, result)`` of this task to
     ``inbox``."""
@@ -98,6 +134,7 @@ class Inbox:
     def __init__(self, client: Client) -> None:
         self.token = uuid.uuid4().hex
         self._parts: dict[str, dict[int, BatchResult]] = {}
+        self._retired: dict[str, Retired] = {}  # by the retired process's death_key
         self._lock = threading.Lock()  # filled on the client's event loop, read by the run
         _inboxes[self.token] = self
         if client not in _subscribed:
@@ -115,9 +152,19 @@ class Inbox:
         with self._lock:
             return self._parts.pop(str(task), {})
 
+    def retire(self, retired: Retired) -> None:
+        with self._lock:
+            self._retired.setdefault(retired.worker, retired)
+
+    def retired(self, worker: str) -> Retired | None:
+        """The retirement of the process ``worker`` (a death_key), if it announced one."""
+        with self._lock:
+            return self._retired.get(worker)
+
     def clear(self) -> None:
         with self._lock:
             self._parts.clear()
+            self._retired.clear()
 
 
 def _route(event: tuple[float, Any]) -> None:
@@ -125,7 +172,12 @@ def _route(event: tuple[float, Any]) -> None:
     if decoded is None:
         return
     inbox = _inboxes.get(decoded[0])
-    if inbox is not None:  # else its evaluator is gone
+    if inbox is None:
+        return  # its evaluator is gone
+    retired = retired_notice(event[1], decoded[1], decoded[3])
+    if retired is not None:
+        inbox.retire(retired)  # its results are the evaluator's to take from there
+    else:
         inbox.put(*decoded[1:])
 
 

@@ -20,6 +20,8 @@ from optimization.evaluation import worker_label
 from optimization.hang_watchdog import MEMORY, SLOT, open_slot, slot_path
 
 DEATHS = "neuroptimus-deaths"  # scheduler metadata: death_key → Death
+# The exit status of a worker process that retired on purpose (``retirement``): no death.
+RETIRED = 75  # EX_TEMPFAIL of sysexits.h: "not really an error"
 
 
 def death_key(nanny_address: str, pid: int) -> str:
@@ -45,6 +47,8 @@ def death_message(exitcode: int | None) -> str:
     (SIGSEGV)``."""
     if exitcode is None:
         return "worker process lost (no exit status reported)"
+    if exitcode == RETIRED:
+        return "worker process retired: an evaluation ruined its model"
     if exitcode >= 0:
         return f"worker process exited with status {exitcode}"
     try:
@@ -150,8 +154,8 @@ class DeathRecorder(NannyPlugin):
             self._slot[1].close()
             self._slot = None
         path.unlink(missing_ok=True)  # the process is gone: its slot too
-        if process.exitcode == 0:
-            return  # it ended cleanly
+        if process.exitcode in (0, RETIRED):
+            return  # it ended cleanly, or retired (it told the evaluator why itself)
         # distributed's nanny notes the last process it terminated past its memory limit
         terminated = getattr(manager(nanny), "_last_terminated_pid", None) == process.pid
         death = Death(

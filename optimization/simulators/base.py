@@ -40,7 +40,14 @@ class Trace:
 
 
 class Simulator(abc.ABC):
-    """Runs one model. ``setup`` is called once per worker process before the first ``run``."""
+    """Runs one model. ``setup`` is called once per worker process before the first ``run``.
+
+    ``ruined``: why this process can run the model no more, set by the evaluation that
+    changed it beyond repair (a NEURON section its user function deleted; that individual
+    fails). The evaluations left need a fresh process: a Dask worker retires and is replaced
+    (``retirement``); ``run`` raises ModelError meanwhile."""
+
+    ruined: str | None = None
 
     def __init__(self, spec: ProblemSpec) -> None:
         self.spec = spec

@@ -25,6 +25,8 @@ class NeuronSimulator(Simulator):
     back as built, applies the values and runs each sweep as ``h.run()`` would.
 
     NEURON holds global state, so a process hosts one model: run one simulator per process.
+    A user function that deletes a section of the model fails that individual and ruins the
+    process's model (``ruined``): NEURON cannot rebuild the section there.
     """
 
     def setup(self) -> None:
@@ -116,7 +118,8 @@ class NeuronSimulator(Simulator):
             raise VectorError(f"{where} raised {type(error).__name__}: {error}") from None
         deleted = self._state.deleted_section()
         if deleted is not None:
-            raise VectorError(f"{where} deleted section {deleted}, which NEURON cannot rebuild")
+            self.ruined = f"{where} deleted section {deleted}"
+            raise VectorError(f"{self.ruined}, which NEURON cannot rebuild")
 
     def _read_waveforms(self) -> list:
         stimulus, protocol = self.spec.protocol.stimulus, self.spec.protocol
@@ -177,6 +180,11 @@ class NeuronSimulator(Simulator):
     def run(self, parameters: dict[str, float], deadline: float | None = None) -> list[Trace]:
         if not self._ready:
             self.setup()
+        if self.ruined:
+            raise ModelError(
+                f"{self.ruined} in an earlier evaluation, and NEURON cannot rebuild it in this "
+                "process: the evaluations left need a fresh process"
+            )
         # the model as built (the original reloads it for each evaluation)
         self._state.restore()
         self._apply(parameters)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from optimization.evaluation import BatchResult
-from optimization.handover import decode, encode, rows_of, whole
+from optimization.handover import decode, encode, retired_notice, rows_of, whole
 
 
 def _result(rows: int, start: float = 0.0) -> BatchResult:
@@ -48,3 +48,13 @@ def test_parts_make_a_whole_only_when_every_row_is_there():
     assert whole({2: _result(1)}, 3) is None
     assert sorted(rows_of(parts)) == [0, 1, 2]
     assert rows_of(parts)[2].total.tolist() == _result(1, 10.0).total.tolist()
+
+
+def test_a_retirement_notice_comes_with_the_results():
+    notice = {"worker": "tcp://nanny:1/42", "label": "node:42", "reason": "deleted section dend"}
+    event = encode("inbox", "task-1", 0, _result(2), notice)
+    inbox, task, first, result = decode(event)
+    retired = retired_notice(event, task, result)
+    assert (retired.task, retired.worker, retired.label) == ("task-1", *list(notice.values())[:2])
+    assert retired.reason == "deleted section dend" and retired.result is result
+    assert retired_notice(encode("inbox", "task-1", 0, _result(2)), task, result) is None

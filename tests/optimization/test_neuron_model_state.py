@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from mechanism_models import leak_problem
 
-from optimization.evaluation import FAILED, OK, evaluate_batch
+from optimization.evaluation import FAILED, OK, ProcessRuined, evaluate_batch
 from optimization.preflight import prepare_isolated
 from optimization.problem import build_problem
 from optimization.simulators import ModelError, create_simulator
@@ -192,10 +192,35 @@ def test_a_vector_that_cannot_be_applied_is_that_individuals_failure(tmp_path):
     assert message[6].endswith("deleted section dend, which NEURON cannot rebuild")
 
 
-def test_after_a_deleted_section_the_next_evaluation_names_the_cause(tmp_path):
+def _evaluate_twice(spec, first, then):
+    """Two batches in one process: the second's error message, if it raises."""
+    problem = build_problem(spec)
+    evaluate_batch(problem, np.array(first))
+    try:
+        evaluate_batch(problem, np.array(then))
+    except ModelError as error:
+        return str(error)
+    return None
+
+
+def test_after_a_deleted_section_the_rest_needs_a_fresh_process(tmp_path):
+    """In one process (no Dask worker to replace), the batch ends and says what is left;
+    a Dask worker retires instead (tests/hpc/test_ruined_models.py)."""
     spec = _problem(tmp_path, [NSEG, SPARE], UNEVEN_FUNCTION)
-    with pytest.raises(ModelError, match="section dend was deleted by the user function"):
-        _evaluate(spec, [[3, 0.85], [3, 0.5]])
+    with pytest.raises(ProcessRuined) as caught:
+        _evaluate(spec, [[3, 0.5], [3, 0.85], [3, 0.5], [3, 0.4]])
+    assert re.fullmatch(
+        r"model.user_function: apply in .*fun.py deleted section dend while evaluating "
+        r"individual 2 of 4 \(it failed\), and NEURON cannot rebuild it in this process: "
+        r"the 2 left need a fresh process",
+        str(caught.value),
+    )
+    assert caught.value.result.status.tolist() == [OK, FAILED]  # what was evaluated
+    # deleted by the last individual of a batch: the next batch cannot start
+    message = _in_fresh_process(_evaluate_twice, spec, [[3, 0.85]], [[3, 0.5]])
+    assert message.endswith("deleted section dend in an earlier evaluation, and NEURON "
+                            "cannot rebuild it in this process: the evaluations left need a "
+                            "fresh process")  # fmt: skip
 
 
 @pytest.mark.parametrize(
