@@ -187,13 +187,15 @@ def test_full_disk_and_unwritable_store_fail_before_any_evaluation(tiny_disk, pr
 
 
 def test_disk_full_mid_run_corrupts_nothing_and_the_run_resumes(
-    tiny_disk, prefect_harness, reference
+    tiny_disk, prefect_harness, reference, tmp_path
 ):
     """The disk fills after the first generation: the run stops with the disk's error, the
     committed generations stay readable, and once space is freed the resumed run ends with the
-    reference's result."""
+    reference's result. UC1 slowed by 0.2 s of busy waiting per evaluation (the same numbers),
+    so that the disk fills while generations are left."""
     from flows.run import resume_flow
 
+    spec = crashing_spec(tmp_path, busy_s=0.2, segv=1.0, abrt=0.0)
     store = tiny_disk / "run.zarr"
     filled: list[Path] = []
 
@@ -204,7 +206,7 @@ def test_disk_full_mid_run_corrupts_nothing_and_the_run_resumes(
     filler = threading.Thread(target=fill_after_first_generation, daemon=True)
     filler.start()
     with pytest.raises(StoreError, match=f"cannot write the run store at {store}: No space left"):
-        run_flow(uc1_spec(), str(store), ClusterConfig(workers=2))
+        run_flow(spec, str(store), ClusterConfig(workers=2))
     filler.join(timeout=10)
     assert filled
     survivor = RunStore.open(store)
