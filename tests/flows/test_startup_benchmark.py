@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import csv
+import tempfile
 
 import pytest
 
+from flows.prefect_server import stop_unused_server
 from flows.startup_benchmark import startup_benchmark
 
 pytestmark = pytest.mark.slow
@@ -18,8 +20,19 @@ PHASES = (
 )  # fmt: skip
 
 
-def test_startup_benchmark_times_cold_and_warm_runs_from_process_start_to_exit(tmp_path, capsys):
-    rows = startup_benchmark("hh", 1, tmp_path / "startup.csv", pause_s=0.5)
+def test_startup_benchmark_times_cold_and_warm_runs_from_process_start_to_exit(
+    tmp_path, capsys, monkeypatch
+):
+    # a host server of its own (in a temporary folder of its own): other tests' commands use
+    # the host's shared one, which the cold run could not stop while they run
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    try:
+        rows = startup_benchmark("hh", 1, tmp_path / "startup.csv", pause_s=0.5)
+    finally:
+        stop_unused_server()
     cold, warm = rows
     assert (cold["server"], warm["server"]) == ("cold", "warm")
     assert "at_prefect-server-launched" in cold and "at_prefect-server-found" in warm
