@@ -7,7 +7,7 @@ import csv
 
 import pytest
 
-from flows.startup_benchmark import startup_benchmark
+from neuroptimus.flows.startup_benchmark import startup_benchmark
 
 pytestmark = pytest.mark.slow
 
