@@ -11,7 +11,7 @@ Datashader compiles its kernels (numba) once per process; the explorer does that
 in the background (``population.warm_up``), so it is timed on its own line. Wall time depends
 on what else the machine runs; CPU time (this process) much less, so both are printed.
 
-    python -m analysis.benchmark_large [--evaluations 1000000] [--population 1000]
+    python -m neuroptimus.analysis.benchmark_large [--evaluations 1000000] [--population 1000]
     neuroptimus benchmark explore
 """
 
@@ -27,14 +27,14 @@ from typing import Any
 import holoviews as hv
 import numpy as np
 
-from analysis import population
-from analysis.snapshot import read_snapshot, stored_space
-from optimization.evaluation import BatchResult
-from optimization.parameters import ParameterSpace
-from optimization.problem import expected_length
-from optimization.runner import Checkpoint
-from optimization.spec import ProblemSpec, load_problem
-from storage.run_store import RunStore
+from neuroptimus.analysis import population
+from neuroptimus.analysis.snapshot import read_snapshot, stored_space
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.parameters import ParameterSpace
+from neuroptimus.optimization.problem import expected_length
+from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.optimization.spec import ProblemSpec, load_problem
+from neuroptimus.storage.run_store import RunStore
 
 LIMIT_S = 5.0  # opening plus drawing must stay below this
 
@@ -67,7 +67,7 @@ def problem_spec(
     seed: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """The bundled problem's spec (JSON form) with the run's settings filled in."""
-    from usecases import problem_path
+    from neuroptimus.usecases import problem_path
 
     spec = load_problem(problem_path(problem)).model_dump(mode="json")
     spec["algorithm"].update(name=algorithm, population=population, generations=generations)
@@ -78,7 +78,7 @@ def problem_spec(
 def create_store(
     path: str | Path, spec: dict[str, Any], label: str, package: str = "synthetic"
 ) -> RunStore:
-    """An empty store for ``spec`` (as ``storage.runs.create_run_store`` makes), with a
+    """An empty store for ``spec`` (as ``neuroptimus.storage.runs.create_run_store`` makes), with a
     synthetic target trace of the protocol's length."""
     names = [p["name"] for p in spec["parameters"]]
     components = [f["name"] for f in spec["costs"]["functions"]]

@@ -1,5 +1,5 @@
 """The catalog's figures, built from the curves the catalog keeps (one row per generation), so
-no run store is needed: the paper's Fig 1 B–D drawn by ``analysis.comparison`` (median
+no run store is needed: the paper's Fig 1 B–D drawn by ``neuroptimus.analysis.comparison`` (median
 convergence with min–max band, box plots of final and convergence scores) from a catalog
 comparison (the curves on the leaderboard's evaluation grid), and a run's generation plot.
 Figures are embedded as Bokeh components; BokehJS is served by the site itself
@@ -14,7 +14,7 @@ import holoviews as hv
 import numpy as np
 from bokeh.embed import components
 
-from analysis.comparison import RunScores, box_figures, convergence_figure
+from neuroptimus.analysis.comparison import RunScores, box_figures, convergence_figure
 
 hv.extension("bokeh", logo=False)
 
@@ -48,7 +48,7 @@ def cumulative_points(curve: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
 def run_scores(
     comparison: Mapping[str, Any], runs: Mapping[str, Mapping[str, Any]] | None = None
 ) -> list[RunScores]:
-    """``analysis.comparison``'s scores of the runs of a catalog comparison
+    """``neuroptimus.analysis.comparison``'s scores of the runs of a catalog comparison
     (``Catalog.compare``: every run's curve on one evaluation grid, with its final error and
     convergence score there), so the figures show the leaderboard's own numbers. ``runs``
     (run_id -> list row or record) adds what the comparison leaves out (evaluations, the

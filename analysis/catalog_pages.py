@@ -4,8 +4,9 @@ paper's figures, the run table, a run's text view, a comparison of chosen runs, 
 signed-in users (a pasted token starts a session kept on the server) an upload form with CSRF
 protection.
 
-Everything is read through :class:`storage.catalog.repository.Catalog`; browsing public runs
-needs no account. Figures come from the curves the catalog keeps (``analysis.catalog_figures``).
+Everything is read through :class:`neuroptimus.storage.catalog.repository.Catalog`; browsing
+public runs needs no account. Figures come from the curves the catalog keeps
+(``neuroptimus.analysis.catalog_figures``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from analysis import catalog_figures as figures
-from analysis.comparison import summary_table
-from storage.catalog import api, auth, bounds, uploads
-from storage.catalog.listing import MAX_CURSOR
-from storage.catalog.repository import (
+from neuroptimus.analysis import catalog_figures as figures
+from neuroptimus.analysis.comparison import summary_table
+from neuroptimus.storage.catalog import api, auth, bounds, uploads
+from neuroptimus.storage.catalog.listing import MAX_CURSOR
+from neuroptimus.storage.catalog.repository import (
     Catalog,
     CatalogError,
     Forbidden,
@@ -36,8 +37,8 @@ from storage.catalog.repository import (
     RunConflict,
     RunFilter,
 )
-from storage.catalog.schema import COUNT_MAX
-from storage.catalog.security_headers import csp_nonce
+from neuroptimus.storage.catalog.schema import COUNT_MAX
+from neuroptimus.storage.catalog.security_headers import csp_nonce
 
 TEMPLATES = Path(__file__).parent / "templates" / "catalog"
 PAGE_SIZES = (25, 50, 100, 200)
@@ -160,8 +161,8 @@ def _all_runs(catalog: Catalog, filters: RunFilter, viewer, cap: int = FIGURE_RU
 def _figures(catalog: Catalog, runs: list[dict], budget: int | None, viewer,
              summary: bool = True) -> dict[str, Any]:  # fmt: skip
     """The paper's figures of ``runs`` on the catalog's common grid up to ``budget`` (None:
-    the smallest of theirs), embedded; and ``analysis.comparison``'s per-algorithm summary of
-    the same scores."""
+    the smallest of theirs), embedded; and ``neuroptimus.analysis.comparison``'s per-algorithm
+    summary of the same scores."""
     if not runs:
         return {"figures": [], "summary": [], "grid": None}
     by_id = {r["run_id"]: r for r in runs}

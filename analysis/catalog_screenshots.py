@@ -1,7 +1,7 @@
 """Full-page screenshots of a running catalog's pages (for the README), in headless Chromium:
-``python -m analysis.catalog_screenshots URL OUTDIR``. The pages shown are the use cases, the
-first use case's leaderboard, the run table, a comparison of that use case's runs, one of its
-runs and the sign-in page."""
+``python -m neuroptimus.analysis.catalog_screenshots URL OUTDIR``. The pages shown are the use
+cases, the first use case's leaderboard, the run table, a comparison of that use case's runs,
+one of its runs and the sign-in page."""
 
 from __future__ import annotations
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from analysis.catalog_pages import add_pages
-from storage.catalog.api import Verifier, create_app
-from storage.catalog.database import open_catalog
-from storage.catalog.uploads import UploadLimits
+from neuroptimus.analysis.catalog_pages import add_pages
+from neuroptimus.storage.catalog.api import Verifier, create_app
+from neuroptimus.storage.catalog.database import open_catalog
+from neuroptimus.storage.catalog.uploads import UploadLimits
 
 
 def create_site(

@@ -14,14 +14,14 @@ import pandas as pd
 import panel as pn
 from bokeh.resources import INLINE
 
-from analysis.offline import inline_panel_resources
-from optimization.scores import (
+from neuroptimus.analysis.offline import inline_panel_resources
+from neuroptimus.optimization.scores import (
     convergence_curve,
     convergence_score,
     evaluations_to_reach,
     final_score,
 )
-from storage.run_store import RunStore
+from neuroptimus.storage.run_store import RunStore
 
 hv.extension("bokeh", logo=False)
 

@@ -17,12 +17,17 @@ import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource
 
-from analysis import comparison, figures, pareto_figures, population, selection, traces
-from analysis.feature_figures import is_features
-from analysis.feature_views import feature_views
-from analysis.linked_selection import TRACE_POINTS, LinkedSelection, Simulate, show_figure
-from analysis.linked_selection import shared_simulator as shared_simulator
-from analysis.snapshot import RunSnapshot, read_snapshot, refresh
+from neuroptimus.analysis import comparison, figures, pareto_figures, population, selection, traces
+from neuroptimus.analysis.feature_figures import is_features
+from neuroptimus.analysis.feature_views import feature_views
+from neuroptimus.analysis.linked_selection import (
+    TRACE_POINTS,
+    LinkedSelection,
+    Simulate,
+    show_figure,
+)
+from neuroptimus.analysis.linked_selection import shared_simulator as shared_simulator
+from neuroptimus.analysis.snapshot import RunSnapshot, read_snapshot, refresh
 
 hv.extension("bokeh", logo=False)
 

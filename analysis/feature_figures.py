@@ -15,8 +15,8 @@ from functools import lru_cache
 import holoviews as hv
 import numpy as np
 
-from analysis.traces import PICK_COLOURS
-from optimization.simulators import Trace
+from neuroptimus.analysis.traces import PICK_COLOURS
+from neuroptimus.optimization.simulators import Trace
 
 hv.extension("bokeh", logo=False)
 
@@ -36,8 +36,10 @@ def is_features(spec: dict) -> bool:
 
 @lru_cache(maxsize=16)
 def _objective(spec_json: str):
-    from optimization.features import FeatureObjective  # eFEL: only for features problems
-    from optimization.spec import ProblemSpec
+    from neuroptimus.optimization.features import (
+        FeatureObjective,  # eFEL: only for features problems
+    )
+    from neuroptimus.optimization.spec import ProblemSpec
 
     return FeatureObjective.from_spec(ProblemSpec.model_validate_json(spec_json))
 

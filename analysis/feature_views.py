@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import panel as pn
 
-from analysis import traces
-from analysis.feature_figures import best_feature_figure
-from analysis.linked_selection import TRACE_POINTS, show_figure
-from analysis.snapshot import RunSnapshot
+from neuroptimus.analysis import traces
+from neuroptimus.analysis.feature_figures import best_feature_figure
+from neuroptimus.analysis.linked_selection import TRACE_POINTS, show_figure
+from neuroptimus.analysis.snapshot import RunSnapshot
 
 WAITING = (
     "The best individual's feature values appear when the run has finished (its traces are "

@@ -6,8 +6,8 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
-from analysis.snapshot import RunSnapshot
-from storage.run_store import RunStore
+from neuroptimus.analysis.snapshot import RunSnapshot
+from neuroptimus.storage.run_store import RunStore
 
 Run = RunStore | RunSnapshot
 

@@ -15,9 +15,9 @@ import numpy as np
 import panel as pn
 from panel.io.state import set_curdoc
 
-from analysis import population, selection, traces
-from analysis.feature_figures import feature_values, is_features, picks_feature_figure
-from analysis.snapshot import RunSnapshot
+from neuroptimus.analysis import population, selection, traces
+from neuroptimus.analysis.feature_figures import feature_values, is_features, picks_feature_figure
+from neuroptimus.analysis.snapshot import RunSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ def show_figure(holder: pn.Column, build: Callable[[], object], **pane) -> None:
 
 
 class LinkedSelection:
-    """The selection part of ``analysis.explorer.Explorer`` (which provides the snapshots,
-    the holders, the document and ``labels``/``focus``)."""
+    """The selection part of ``neuroptimus.analysis.explorer.Explorer`` (which provides the
+    snapshots, the holders, the document and ``labels``/``focus``)."""
 
     def _on_box(self, x: str, y: str, bounds: tuple | None) -> None:
         picked = selection.in_box(self.frame, x, y, bounds)

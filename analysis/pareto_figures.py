@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import holoviews as hv
 import numpy as np
 
-from analysis.figures import positive
-from analysis.population import RASTERIZE_ABOVE, run_colour
-from analysis.snapshot import RunSnapshot
-from optimization.pareto import non_dominated
+from neuroptimus.analysis.figures import positive
+from neuroptimus.analysis.population import RASTERIZE_ABOVE, run_colour
+from neuroptimus.analysis.snapshot import RunSnapshot
+from neuroptimus.optimization.pareto import non_dominated
 
 hv.extension("bokeh", logo=False)
 
@@ -89,8 +89,8 @@ def hypervolume_figure(
         stats = snapshot.stats
         if "hypervolume" not in stats or not np.isfinite(stats["hypervolume"]).any():
             continue  # a run without fronts (single-objective), or none computed yet
-        # generations whose volume is pending or was skipped (storage.hypervolume) are left
-        # out, so the curve joins the computed ones
+        # generations whose volume is pending or was skipped (neuroptimus.storage.hypervolume) are
+        # left out, so the curve joins the computed ones
         g = np.flatnonzero(np.isfinite(stats["hypervolume"]))
         box = float(np.prod(snapshot.attrs["penalty"] * snapshot.weights))
         fraction = stats["hypervolume"][g] / box if box > 0 else stats["hypervolume"][g]

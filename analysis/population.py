@@ -19,8 +19,8 @@ from bokeh.core.validation import silence
 from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import BasicTicker, NumeralTickFormatter
 
-from analysis.figures import positive
-from analysis.snapshot import RunSnapshot
+from neuroptimus.analysis.figures import positive
+from neuroptimus.analysis.snapshot import RunSnapshot
 
 hv.extension("bokeh", logo=False)
 silence(FIXED_SIZING_MODE, True)  # panels are sized by their frames (so the grid aligns)

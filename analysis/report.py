@@ -5,13 +5,22 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from analysis.bokeh_page import page
-from analysis.feature_figures import best_feature_figure, is_features
-from analysis.figures import components_figure, convergence_figure, parameters_figure, trace_figure
-from analysis.pareto_figures import front_figure, hypervolume_figure
-from analysis.population import diversity_figure, parameter_space_figure, parameter_spread_figure
-from analysis.snapshot import read_snapshot
-from storage.run_store import RunStore
+from neuroptimus.analysis.bokeh_page import page
+from neuroptimus.analysis.feature_figures import best_feature_figure, is_features
+from neuroptimus.analysis.figures import (
+    components_figure,
+    convergence_figure,
+    parameters_figure,
+    trace_figure,
+)
+from neuroptimus.analysis.pareto_figures import front_figure, hypervolume_figure
+from neuroptimus.analysis.population import (
+    diversity_figure,
+    parameter_space_figure,
+    parameter_spread_figure,
+)
+from neuroptimus.analysis.snapshot import read_snapshot
+from neuroptimus.storage.run_store import RunStore
 
 
 def _summary(store: RunStore) -> str:

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import holoviews as hv
 import pandas as pd
 
-from analysis.figures import positive
-from analysis.snapshot import RunSnapshot
-from analysis.traces import PICK_COLOURS
+from neuroptimus.analysis.figures import positive
+from neuroptimus.analysis.snapshot import RunSnapshot
+from neuroptimus.analysis.traces import PICK_COLOURS
 
 hv.extension("bokeh", logo=False)
 

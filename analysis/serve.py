@@ -9,9 +9,9 @@ from pathlib import Path
 
 import panel as pn
 
-from analysis import population
-from analysis.explorer import Explorer, Simulate
-from storage.run_store import RunStore, StoreError
+from neuroptimus.analysis import population
+from neuroptimus.analysis.explorer import Explorer, Simulate
+from neuroptimus.storage.run_store import RunStore, StoreError
 
 
 def find_stores(paths: Sequence[str | Path]) -> list[str]:

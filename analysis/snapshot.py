@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from optimization.parameters import ParameterSpace
-from optimization.spec import ParameterSpec
-from storage.fronts import read_entries, rows_at
-from storage.run_store import RunStore
+from neuroptimus.optimization.parameters import ParameterSpace
+from neuroptimus.optimization.spec import ParameterSpec
+from neuroptimus.storage.fronts import read_entries, rows_at
+from neuroptimus.storage.run_store import RunStore
 
 # The numeric columns figures need; ``worker`` and ``message`` (strings, slow to read for
 # millions of rows) are read only for the individuals a user picks (see ``messages``).
@@ -33,15 +33,15 @@ class RunSnapshot:
     attrs: dict[str, Any]
     rows: dict[str, np.ndarray]  # ROW_COLUMNS, committed rows only
     stats: dict[str, np.ndarray]  # generations/*, committed generations only
-    # the front's membership table (storage.fronts): evaluation row, generation it joined
-    # the front and the one it left; empty for a run without fronts (single-objective)
+    # the front's membership table (neuroptimus.storage.fronts): evaluation row, generation it
+    # joined the front and the one it left; empty for a run without fronts (single-objective)
     front_rows: np.ndarray
     front_entered: np.ndarray
     front_left: np.ndarray
     target: dict[str, np.ndarray] = field(default_factory=dict)  # time, trace (t × sweeps)
     best_trace: dict[str, np.ndarray] = field(default_factory=dict)  # written when finished
 
-    # -- the RunStore read API, so analysis.figures draws from either -------------------
+    # -- the RunStore read API, so neuroptimus.analysis.figures draws from either ---------------
     @property
     def committed_evaluations(self) -> int:
         return len(self.rows["total"])

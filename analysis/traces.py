@@ -18,9 +18,9 @@ import holoviews as hv
 import numpy as np
 from holoviews.operation.downsample import downsample1d
 
-from analysis.snapshot import RunSnapshot
-from optimization.problem import model_key
-from optimization.simulators import Trace
+from neuroptimus.analysis.snapshot import RunSnapshot
+from neuroptimus.optimization.problem import model_key
+from neuroptimus.optimization.simulators import Trace
 
 hv.extension("bokeh", logo=False)
 
@@ -33,9 +33,9 @@ _problems: dict = {}  # in the worker process: store path -> Problem
 
 def _simulate_row(path: str, values: np.ndarray) -> list[Trace]:
     """Runs in the worker process: rebuild the problem from its store once, then simulate."""
-    from optimization.evaluation import simulate_traces
-    from storage.run_store import RunStore
-    from storage.runs import problem_from_store
+    from neuroptimus.optimization.evaluation import simulate_traces
+    from neuroptimus.storage.run_store import RunStore
+    from neuroptimus.storage.runs import problem_from_store
 
     if path not in _problems:
         _problems[path] = problem_from_store(RunStore.open(path))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.phases import mark
-from storage.metadata import write_metadata
-from storage.run_store import RunStore
+from neuroptimus.flows.phases import mark
+from neuroptimus.storage.metadata import write_metadata
+from neuroptimus.storage.run_store import RunStore
 
 
 @task(name="write-metadata")
@@ -19,7 +19,7 @@ def metadata_task(store: str) -> str:
 @task(name="write-report")
 def report_task(store: str) -> str:
     mark("report-start")
-    from analysis.report_process import write_report_file
+    from neuroptimus.analysis.report_process import write_report_file
 
     path = write_report_file(store, Path(store) / "report.html")
     mark("report-written")

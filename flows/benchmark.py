@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from optimization.spec import ProblemSpec
+from neuroptimus.optimization.spec import ProblemSpec
 
 
 def evaluation_times(spec: ProblemSpec, repeats: int | None = None) -> dict:
@@ -53,8 +53,8 @@ def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
     """The model is built once (the framework's own setup); each repeat then times one
     framework evaluation, and for NEURON models right after it the bare simulation
     (``_bare_neuron``)."""
-    from optimization.evaluation import OK, STATUSES, evaluate_one, hosted_simulator
-    from optimization.problem import build_problem, true_values
+    from neuroptimus.optimization.evaluation import OK, STATUSES, evaluate_one, hosted_simulator
+    from neuroptimus.optimization.problem import build_problem, true_values
 
     simulator = hosted_simulator(spec)
     targets = (
@@ -150,7 +150,7 @@ def overhead(
     with ``full_run``, run one full optimization with the command line (``neuroptimus run``,
     its own process: setup → optimize → analyze, Prefect and Zarr included) on a LocalCluster
     of ``workers``, print where its time and memory go, and write the figures to ``csv``."""
-    from optimization.spec import with_overrides
+    from neuroptimus.optimization.spec import with_overrides
 
     spec = with_overrides(
         spec, algorithm=algorithm, population=population, generations=generations, seed=seed
@@ -179,18 +179,18 @@ def overhead(
 
 def run_command_line(spec: ProblemSpec, workers: int, folder: Path) -> dict:
     """``neuroptimus run`` on ``spec`` in a new process; the figures of its store's profile
-    (``flows.run_profile``), of its generations, and its process's start and end."""
+    (``neuroptimus.flows.run_profile``), of its generations, and its process's start and end."""
     from prefect.settings import PREFECT_API_URL
 
-    from storage.run_store import RunStore
+    from neuroptimus.storage.run_store import RunStore
 
     problem, store = folder / "problem.yaml", folder / "run.zarr"
     problem.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     env = dict(os.environ)
     if PREFECT_API_URL.value():  # the server this process uses (a test harness's, say)
         env["PREFECT_API_URL"] = PREFECT_API_URL.value()
-    command = [sys.executable, "-m", "flows.cli", "run", str(problem), "--store", str(store),
-               "--workers", str(workers)]  # fmt: skip
+    command = [sys.executable, "-m", "neuroptimus.flows.cli", "run", str(problem),
+               "--store", str(store), "--workers", str(workers)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     ended = time.time()
     if result.returncode:
@@ -318,8 +318,8 @@ def write_rows(path: str | Path, rows: list[dict], columns: list[str] | None = N
 
 def _model_cpu(key: str, points: np.ndarray) -> float:
     """CPU seconds per individual of evaluating ``points`` in a plain loop (on a worker)."""
-    from optimization.dask_evaluator import installed_problem
-    from optimization.evaluation import evaluate_batch
+    from neuroptimus.optimization.dask_evaluator import installed_problem
+    from neuroptimus.optimization.evaluation import evaluate_batch
 
     started = time.process_time()
     evaluate_batch(installed_problem(key), points)
@@ -340,9 +340,9 @@ def orchestration(
     import os
     import statistics
 
-    from optimization.cluster import ClusterConfig, connect
-    from optimization.dask_evaluator import DaskEvaluator
-    from optimization.problem import build_problem
+    from neuroptimus.optimization.cluster import ClusterConfig, connect
+    from neuroptimus.optimization.dask_evaluator import DaskEvaluator
+    from neuroptimus.optimization.problem import build_problem
 
     protocol = spec.protocol.model_copy(update={"tstop_ms": 1.0})
     costs = spec.costs.model_copy(update={"functions": spec.costs.functions[:1]})

@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_common import PREFECT_STATE, ProblemArg, fail, load, prefect_ready, user_errors
+from neuroptimus.flows.cli_common import (
+    PREFECT_STATE,
+    ProblemArg,
+    fail,
+    load,
+    prefect_ready,
+    user_errors,
+)
 
 app = typer.Typer(help="Measure the framework (not timed tests).", no_args_is_help=True)
 
@@ -41,7 +48,7 @@ def benchmark_overhead(
     framework's evaluation alone, the bare comparison skipped); then where a full run's time
     and memory go (Prefect and Zarr included). Works on any problem (a bundled name or a
     problem file); a slow model wants a smaller --population and --generations."""
-    from flows.benchmark import overhead
+    from neuroptimus.flows.benchmark import overhead
 
     try:
         overhead(load(problem), population, generations, workers, seed, csv, algorithm,
@@ -76,9 +83,9 @@ def benchmark_algorithms(
     it simulates nothing and rewrites the tables and the page from the stores."""
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from flows.compare import benchmark_flow, check_algorithms, default_folder
-    from optimization.cluster import ClusterConfig
-    from optimization.spec import SpecError
+    from neuroptimus.flows.compare import benchmark_flow, check_algorithms, default_folder
+    from neuroptimus.optimization.cluster import ClusterConfig
+    from neuroptimus.optimization.spec import SpecError
 
     spec = load(problem)
     names = [name.strip() for name in algorithms.split(",") if name.strip()]
@@ -121,7 +128,7 @@ def benchmark_orchestration(
     Wall time depends on how busy the machine is, CPU time much less: the client process
     (client, scheduler, nannies) is the serial part that limits scaling; the workers' CPU
     beyond the model's own cost is the per-worker price."""
-    from flows.benchmark import orchestration
+    from neuroptimus.flows.benchmark import orchestration
 
     settings = [int(text) for text in chunks_per_worker.split(",")]
     orchestration(load("hh"), individuals, workers, repeats, settings)
@@ -138,7 +145,7 @@ def benchmark_explore(
     ] = None,
 ) -> None:
     """Time opening a store of a million individuals and drawing its parameter space."""
-    from analysis.benchmark_large import run as run_benchmark
+    from neuroptimus.analysis.benchmark_large import run as run_benchmark
 
     run_benchmark(evaluations, population, store)
 
@@ -156,9 +163,9 @@ def benchmark_serial(
 ) -> None:
     """Wall time per evaluation of serial algorithms (islands) against a batch algorithm on the
     same cluster, with the same number of evaluations; prints the ratios and writes a CSV."""
-    from flows.compare import check_algorithms
-    from flows.serial_benchmark import serial_benchmark
-    from optimization.spec import SpecError
+    from neuroptimus.flows.compare import check_algorithms
+    from neuroptimus.flows.serial_benchmark import serial_benchmark
+    from neuroptimus.optimization.spec import SpecError
 
     names = [name.strip() for name in algorithms.split(",") if name.strip()]
     try:
@@ -194,9 +201,9 @@ def benchmark_budget(
     that restarts by itself runs with the same budget on a 10-D Rastrigin function and on UC1
     (its error target kept, no stagnation rule), evaluated in this process; prints the share
     of the budget each used and writes a CSV."""
-    from flows.budget_benchmark import budget_algorithms, budget_benchmark
-    from flows.compare import check_algorithms
-    from optimization.spec import SpecError
+    from neuroptimus.flows.budget_benchmark import budget_algorithms, budget_benchmark
+    from neuroptimus.flows.compare import check_algorithms
+    from neuroptimus.optimization.spec import SpecError
 
     names = [name.strip() for name in algorithms.split(",") if name.strip()] or budget_algorithms()
     chosen = tuple(name.strip() for name in problems.split(",") if name.strip())
@@ -221,7 +228,7 @@ def benchmark_fronts(
 ) -> None:
     """What Pareto fronts and hypervolumes cost: a 12-objective NSGA-II run of UC1 (3
     amplitudes × 4 costs), and a worst-case front of mutually non-dominated points."""
-    from flows.benchmark_fronts import fronts_benchmark
+    from neuroptimus.flows.benchmark_fronts import fronts_benchmark
 
     fronts_benchmark(load("hh"), population, generations, workers, worst_generations, pause, csv)
 
@@ -235,7 +242,7 @@ def benchmark_startup(
     """The fixed cost of `neuroptimus run`: runs of 4 evaluations (population 2, 2 generations,
     2 workers), each a new process; prints process start → first generation, last generation
     → exit and their sum (goal: at most 6 s on an idle machine), and writes a CSV."""
-    from flows.startup_benchmark import startup_benchmark
+    from neuroptimus.flows.startup_benchmark import startup_benchmark
 
     try:
         startup_benchmark(problem, repeats, output, say=typer.echo)
@@ -257,7 +264,7 @@ def benchmark_objectives(
     pygmo-nsga2) against 3 × that of the single-sweep CMA-ES run (goal: at most 1.5): wall
     time per evaluation from the end of the first generation to the end of the last; medians
     of interleaved pairs of `neuroptimus run` commands; writes a CSV."""
-    from flows.objectives_benchmark import objectives_benchmark
+    from neuroptimus.flows.objectives_benchmark import objectives_benchmark
 
     try:
         with prefect_ready():

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from flows.benchmark import describe_run, run_command_line, write_figures
-from optimization.evaluation import BatchResult
-from optimization.runner import Checkpoint
-from optimization.spec import ProblemSpec, with_overrides
-from storage import hypervolume as hv
-from storage.run_store import RunStore
+from neuroptimus.flows.benchmark import describe_run, run_command_line, write_figures
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.optimization.spec import ProblemSpec, with_overrides
+from neuroptimus.storage import hypervolume as hv
+from neuroptimus.storage.run_store import RunStore
 
 AMPLITUDES_NA = [0.2, 0.3, 0.4]
 

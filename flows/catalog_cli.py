@@ -64,7 +64,7 @@ def _fail(message: str, code: int = 1) -> None:
 def _bundled_folders(name: str | None) -> list[Path]:
     """Where a run's problem files may be on this machine besides the uploader's folder: the
     bundled use case of the same name (its content is checked by the use-case fingerprint)."""
-    import usecases
+    from neuroptimus import usecases
 
     return [usecases.problem_path(name).parent] if name in usecases.names() else []
 
@@ -107,9 +107,9 @@ def serve(
     """Serve the catalog: pages, the JSON API under /api/v1 and its docs at /docs."""
     import uvicorn
 
-    from analysis.catalog_site import create_site
-    from storage.catalog.uploads import UploadLimits
-    from storage.catalog.verify import verify_best
+    from neuroptimus.analysis.catalog_site import create_site
+    from neuroptimus.storage.catalog.uploads import UploadLimits
+    from neuroptimus.storage.catalog.verify import verify_best
 
     limits = UploadLimits(
         max_bytes=max_upload_mib * 2**20, max_unpacked_bytes=max_unpacked_mib * 2**20,
@@ -134,12 +134,12 @@ def register_use_case(
     """Register a use case: its problem file and the files it names are copied into the
     catalog's files folder and its identity computed from the copies; `serve --verify` then
     re-simulates runs of it on these files (an upload's own problem is never run)."""
-    from optimization.spec import SpecError
-    from storage.catalog.database import open_catalog
-    from storage.catalog.errors import CatalogError
-    from storage.catalog.fingerprint import FingerprintError
-    from storage.catalog.held_problems import RegistrationError
-    from storage.catalog.held_problems import register_use_case as register
+    from neuroptimus.optimization.spec import SpecError
+    from neuroptimus.storage.catalog.database import open_catalog
+    from neuroptimus.storage.catalog.errors import CatalogError
+    from neuroptimus.storage.catalog.fingerprint import FingerprintError
+    from neuroptimus.storage.catalog.held_problems import RegistrationError
+    from neuroptimus.storage.catalog.held_problems import register_use_case as register
 
     try:
         done = register(open_catalog(db), files, problem, admin)
@@ -162,7 +162,7 @@ def token(
     name: Annotated[str, typer.Option(help="A note saying what the token is for.")] = "",
 ) -> None:
     """Print a new API token for USER (shown once: only its hash is stored)."""
-    from storage.catalog.database import open_catalog
+    from neuroptimus.storage.catalog.database import open_catalog
 
     scopes = set(scope or ("read", "upload"))
     unknown = scopes - {"read", "upload", "verify", "admin"}
@@ -186,9 +186,9 @@ def benchmark(
     """Fill a catalog with realistic synthetic runs and time its queries (list, filter, sort,
     page 2, leaderboard; in the catalog and over HTTP) in milliseconds: the figures the
     README quotes."""
-    from analysis.catalog_site import create_site
-    from storage.catalog.database import open_catalog
-    from storage.catalog.scale import fill, time_queries, time_requests
+    from neuroptimus.analysis.catalog_site import create_site
+    from neuroptimus.storage.catalog.database import open_catalog
+    from neuroptimus.storage.catalog.scale import fill, time_queries, time_requests
 
     catalog = open_catalog(db)
     backend = catalog.dialect
@@ -242,7 +242,7 @@ def _push_all(
     paths: list[Path], server: str, token: str | None, with_store: bool, visibility: str,
     check: Callable | None = None,
 ) -> None:  # fmt: skip
-    from storage.catalog.client import (
+    from neuroptimus.storage.catalog.client import (
         UNREACHABLE,
         CatalogClient,
         CatalogClientError,
@@ -304,7 +304,7 @@ def import_original(
 ) -> None:
     """Upload metadata.json files written by the original Neuroptimus (its result folders, the
     paper's archive); their use case is known by names and bounds only."""
-    from storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.client import CatalogClientError
 
     def original_only(path: Path, run) -> None:
         if run.source_format != "original-neuroptimus":
@@ -319,7 +319,7 @@ def import_original(
 
 # -- reading ---------------------------------------------------------------------------------
 def _client(reference: str, server: str | None, token: str | None = None):
-    from storage.catalog.client import CatalogClient, CatalogClientError, run_reference
+    from neuroptimus.storage.catalog.client import CatalogClient, CatalogClientError, run_reference
 
     try:
         base, run_id = run_reference(reference, server)
@@ -338,7 +338,7 @@ def pull(
 ) -> None:
     """Download a run: metadata.json, problem.yaml (to rerun it) and its store, if uploaded.
     An entry whose problem runs its uploader's code needs --trust (what it runs is shown)."""
-    from storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.client import CatalogClientError
 
     client, run_id = _client(run, server, token)  # a token reads its owner's private runs
     claimed = _catalog_run(client, run_id)
@@ -368,7 +368,7 @@ def pull(
 def _unpacked(data: bytes, path: Path, source: str) -> Path:
     """A store zip unpacked beside ``path``, then moved into place (never half a store),
     without its run state and marked as ``source``'s (see ``client.unzip_store``)."""
-    from storage.catalog.client import unzip_store
+    from neuroptimus.storage.catalog.client import unzip_store
 
     path.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -385,8 +385,8 @@ def _unpacked(data: bytes, path: Path, source: str) -> Path:
 def catalog_store(reference: str, server: str | None = None) -> Path:
     """A catalog entry's store, downloaded once into the cache and unpacked read-only (the
     explorer reads it; nothing writes it)."""
-    from optimization.data import cache_folder
-    from storage.catalog.client import CatalogClientError
+    from neuroptimus.optimization.data import cache_folder
+    from neuroptimus.storage.catalog.client import CatalogClientError
 
     client, run_id = _client(reference, server)
     host = client.server.split("://", 1)[-1].replace("/", "_").replace(":", "_")
@@ -417,14 +417,14 @@ def local_stores(arguments: list[str]) -> list[Path]:
 
 # -- reproducing and verifying ----------------------------------------------------------------
 def _own_problem(run):
-    from storage.catalog.trust import own_problem
+    from neuroptimus.storage.catalog.trust import own_problem
 
     return own_problem(run)
 
 
 def _ask_trust(run, trust: bool, client) -> None:
     """Show what of the uploader's would run here; without ``trust`` stop (exit code 2)."""
-    from storage.catalog.trust import code_to_run
+    from neuroptimus.storage.catalog.trust import code_to_run
 
     typer.echo(f"run {run.run_id} is no bundled use case: it runs its uploader's code here:")
     for line in code_to_run(run):
@@ -437,8 +437,8 @@ def _ask_trust(run, trust: bool, client) -> None:
 def _problem_here(run, trust: bool, client, rerun: bool = False):
     """The problem to simulate ``run`` on: the bundled use case it is (this installation's
     own files), else, with ``trust``, its uploader's problem with the files found here."""
-    from storage.catalog.reproduce import ReproduceError, local_problem, problem_data
-    from storage.catalog.trust import own_rerun
+    from neuroptimus.storage.catalog.reproduce import ReproduceError, local_problem, problem_data
+    from neuroptimus.storage.catalog.trust import own_rerun
 
     try:
         problem_data(run)  # a run without a problem (the original tool's): said at once
@@ -453,7 +453,7 @@ def _problem_here(run, trust: bool, client, rerun: bool = False):
 
 
 def _catalog_run(client, run_id: str):
-    from storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.client import CatalogClientError
 
     try:
         return client.catalog_run(run_id)
@@ -481,11 +481,11 @@ def reproduce(
     "identical" (bit for bit: expected with the same package versions), "within tolerance",
     or "differs" (exit code 1). A bundled use case reruns on this installation's files; any
     other problem runs its uploader's code and needs --trust."""
-    from flows.cli import _checked_run
-    from flows.cli_common import cluster_config
-    from flows.prefect_state import private_prefect_state
-    from storage.catalog.ingest import IngestError, run_from_store
-    from storage.catalog.reproduce import ReproduceError, compare_runs, problem_yaml
+    from neuroptimus.flows.cli import _checked_run
+    from neuroptimus.flows.cli_common import cluster_config
+    from neuroptimus.flows.prefect_state import private_prefect_state
+    from neuroptimus.storage.catalog.ingest import IngestError, run_from_store
+    from neuroptimus.storage.catalog.reproduce import ReproduceError, compare_runs, problem_yaml
 
     client, run_id = _client(run, server, token)
     original = _catalog_run(client, run_id)
@@ -540,8 +540,8 @@ def verify(
     with the reported one; record the result in the catalog (exit code 1: not verified). A
     bundled use case is simulated on this installation's files; any other problem runs its
     uploader's code and needs --trust."""
-    from storage.catalog.client import CatalogClientError
-    from storage.catalog.verify import VerificationError, verify_best
+    from neuroptimus.storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.verify import VerificationError, verify_best
 
     client, run_id = _client(run, server, token)
     if post and client.token:
@@ -578,7 +578,7 @@ def verify(
 def _check_verify_scope(client) -> None:
     """Fail at once when the token cannot record a verification (a token without the
     ``read`` scope cannot say: it is tried at the end)."""
-    from storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.client import CatalogClientError
 
     try:
         me = client.me()

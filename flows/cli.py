@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
-from flows import benchmark_cli, catalog_cli
-from flows.cli_common import (
+from neuroptimus.flows import benchmark_cli, catalog_cli
+from neuroptimus.flows.cli_common import (
     PREFECT_STATE,
     ClusterOption,
     ProblemArg,
@@ -26,7 +26,7 @@ from flows.cli_common import (
     prefect_ready,
     user_errors,
 )
-from flows.phases import mark
+from neuroptimus.flows.phases import mark
 
 # Prefect's own INFO lines would drown the progress bar; --verbose brings them back.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -35,8 +35,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The temporary local server of a run can be slow to start on a busy machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
-# True when the process is the command's alone (the console script, python -m flows.cli),
-# not a caller's that runs the command line in-process (a test's CliRunner, a notebook).
+# True when the process is the command's alone (the console script,
+# python -m neuroptimus.flows.cli), not a caller's that runs the command line in-process (a test's
+# CliRunner, a notebook).
 _own_process = False
 
 app = typer.Typer(
@@ -93,13 +94,13 @@ def run(
     setting the algorithm refuses, a store that exists already: one line naming the file or
     field, and exit code 2."""
     _verbose(verbose)
-    from flows.prefect_state import private_prefect_state
+    from neuroptimus.flows.prefect_state import private_prefect_state
 
     # Prefect's server needs seconds of CPU to start: it starts first, and the problem is
     # loaded and checked meanwhile (a mistake stops it again within milliseconds).
     with private_prefect_state() as prefect_state:
-        from optimization.spec import SpecError, with_overrides
-        from storage.runs import default_store
+        from neuroptimus.optimization.spec import SpecError, with_overrides
+        from neuroptimus.storage.runs import default_store
 
         spec = load(problem)
         try:
@@ -121,12 +122,16 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
     """Check the problem while Prefect's server (``prefect_state``) and the cluster start (the
     model is built on one of the cluster's workers, which keeps it), then run the flows on
     that cluster."""
-    from analysis.report_process import early_report_process
-    from flows.early_close import EarlyClose
-    from optimization.cluster import connect
-    from optimization.dask_evaluator import install_problem
-    from optimization.preflight import check_algorithm, prepare_isolated, prepare_on_worker
-    from storage.runs import check_new_store
+    from neuroptimus.analysis.report_process import early_report_process
+    from neuroptimus.flows.early_close import EarlyClose
+    from neuroptimus.optimization.cluster import connect
+    from neuroptimus.optimization.dask_evaluator import install_problem
+    from neuroptimus.optimization.preflight import (
+        check_algorithm,
+        prepare_isolated,
+        prepare_on_worker,
+    )
+    from neuroptimus.storage.runs import check_new_store
 
     try:  # milliseconds: before anything starts
         check_algorithm(spec)
@@ -156,7 +161,7 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
         except user_errors() as error:
             fail(str(error))
         # Prefect and the flows import (a second or more) while the server finishes starting
-        from flows.run import run_prepared_flow
+        from neuroptimus.flows.run import run_prepared_flow
 
         mark("flows-imported")
         # What is imported lives as long as the command: the collector need not rescan it (a
@@ -193,7 +198,7 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its store and checkpoint, then analyze it."""
     _verbose(verbose)
-    from storage.runs import check_not_being_written, check_resumable
+    from neuroptimus.storage.runs import check_not_being_written, check_resumable
 
     config = (
         None if cluster is None and workers is None else cluster_config(cluster or "local", workers)
@@ -207,7 +212,7 @@ def resume(
     except user_errors() as error:
         fail(str(error), 1)
     with prefect_ready():
-        from flows.run import resume_flow
+        from neuroptimus.flows.run import resume_flow
 
         try:
             result = resume_flow(str(store), config, progress=True)
@@ -220,7 +225,7 @@ def resume(
 def analyze(store: Annotated[Path, typer.Argument(help="Run store.")]) -> None:
     """(Re)write metadata.json and report.html of a run store."""
     with prefect_ready():
-        from flows.analyze import analyze_flow
+        from neuroptimus.flows.analyze import analyze_flow
 
         try:
             paths = analyze_flow(str(store))
@@ -265,8 +270,8 @@ def evaluate(
     weighted objective the optimizer sees)."""
     import numpy as np
 
-    from optimization.evaluation import STATUSES, evaluate_one
-    from optimization.problem import build_problem
+    from neuroptimus.optimization.evaluation import STATUSES, evaluate_one
+    from neuroptimus.optimization.problem import build_problem
 
     spec = load(problem)
     values = {p.name: p.true_value for p in spec.parameters}
@@ -319,7 +324,7 @@ def evaluate(
 @app.command()
 def algorithms() -> None:
     """List the available search algorithms and their facts."""
-    from optimization.algorithms import list_algorithms
+    from neuroptimus.optimization.algorithms import list_algorithms
 
     infos = list_algorithms()
     name_width = max(len(info.name) for info in infos) + 2
@@ -339,7 +344,7 @@ def algorithms() -> None:
 @app.command()
 def usecases() -> None:
     """List the bundled benchmark problems."""
-    import usecases as bundled
+    from neuroptimus import usecases as bundled
 
     for name in bundled.names():
         typer.echo(f"{name:<16} {bundled.description(name)}")
@@ -366,8 +371,8 @@ def import_settings(
 
     NEURON settings only: external simulators are not supported yet.
     """
-    from optimization.settings_import import SettingsImportError
-    from optimization.settings_import import import_settings as convert
+    from neuroptimus.optimization.settings_import import SettingsImportError
+    from neuroptimus.optimization.settings_import import import_settings as convert
 
     out = out or settings.parent / "problem.yaml"
     try:
@@ -386,7 +391,7 @@ def import_settings(
 def _check_imported(path: Path) -> None:
     """Validate the written problem; a problem this version cannot read is reported, not
     removed (the user may fix it by hand)."""
-    from optimization.spec import SpecError, load_problem
+    from neuroptimus.optimization.spec import SpecError, load_problem
 
     try:
         load_problem(path)
@@ -412,8 +417,8 @@ def serve(
 
     Open the printed address, choose Deployments → run (or resume, benchmark) → Run → Custom
     run, fill in the form and submit. Ctrl-C stops the worker and the server."""
-    from flows.serve import ServeError
-    from flows.serve import serve as supervise
+    from neuroptimus.flows.serve import ServeError
+    from neuroptimus.flows.serve import serve as supervise
 
     try:
         supervise(host, port, limit, say=typer.echo)
@@ -443,10 +448,10 @@ def explore(
 
     Follows running optimizations: every few seconds the stores are re-read (committed
     generations only) and the views show the new individuals. Ctrl-C stops the server."""
-    from analysis.serve import serve_explorer
-    from flows.catalog_cli import local_stores
-    from storage.catalog.client import CatalogClientError
-    from storage.run_store import StoreError
+    from neuroptimus.analysis.serve import serve_explorer
+    from neuroptimus.flows.catalog_cli import local_stores
+    from neuroptimus.storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.run_store import StoreError
 
     try:
         serve_explorer(local_stores(stores), port=port, show=show, refresh_seconds=refresh)
@@ -488,10 +493,10 @@ def run_and_exit(application: typer.Typer) -> None:
     os._exit(0)
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m flows.cli`
+if __name__ == "__main__":  # pragma: no cover - `python -m neuroptimus.flows.cli`
     # The imported module, not this partly executed __main__, holds every command, also
     # any defined below this line.
-    from flows.cli import app as full_app
+    from neuroptimus.flows.cli import app as full_app
 
     run_and_exit(full_app)
 
@@ -507,7 +512,7 @@ def features_extract(
 ) -> None:
     """Recorded traces per stimulus amplitude → a features file (mean and std over the
     recordings, the original tool's format) for a problem's target.features."""
-    from optimization.feature_extraction import ExtractionError, write_features_file
+    from neuroptimus.optimization.feature_extraction import ExtractionError, write_features_file
 
     try:
         notes = write_features_file(recordings, out)

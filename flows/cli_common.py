@@ -25,8 +25,8 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def load(problem: str):
-    from optimization.spec import SpecError, load_problem
-    from usecases import problem_path
+    from neuroptimus.optimization.spec import SpecError, load_problem
+    from neuroptimus.usecases import problem_path
 
     try:
         return load_problem(problem_path(problem))
@@ -36,7 +36,7 @@ def load(problem: str):
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Mistakes the user can fix: reported in one line, never as a traceback."""
-    from tasks.retry import user_mistakes
+    from neuroptimus.tasks.retry import user_mistakes
 
     return user_mistakes()
 
@@ -44,7 +44,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 @contextmanager
 def prefect_ready() -> Iterator[None]:
     """Prefect's state for this command (see PREFECT_STATE), ready when the block starts."""
-    from flows.prefect_state import private_prefect_state
+    from neuroptimus.flows.prefect_state import private_prefect_state
 
     with private_prefect_state() as state:
         state.wait()
@@ -74,8 +74,8 @@ ClusterOption = Annotated[
 
 def cluster_config(profile: str, workers: int | None):
     """The cluster profile, with --workers (if given) as its number of workers."""
-    from flows.cluster_profiles import load_profile
-    from optimization.cluster import ClusterError
+    from neuroptimus.flows.cluster_profiles import load_profile
+    from neuroptimus.optimization.cluster import ClusterError
 
     try:
         config = load_profile(profile)

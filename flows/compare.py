@@ -11,15 +11,15 @@ from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from flows.optimize import optimize_flow
-from flows.run import resolve_cluster, resolve_problem
-from flows.setup import setup_flow
-from optimization.algorithms import ALGORITHMS
-from optimization.cluster import ClusterConfig, make_cluster
-from optimization.spec import ProblemSpec, SpecError, StoppingSpec, with_overrides
-from storage.metadata import write_metadata
-from storage.run_store import RunStore
-from tasks.catalog import push_to_catalog
+from neuroptimus.flows.optimize import optimize_flow
+from neuroptimus.flows.run import resolve_cluster, resolve_problem
+from neuroptimus.flows.setup import setup_flow
+from neuroptimus.optimization.algorithms import ALGORITHMS
+from neuroptimus.optimization.cluster import ClusterConfig, make_cluster
+from neuroptimus.optimization.spec import ProblemSpec, SpecError, StoppingSpec, with_overrides
+from neuroptimus.storage.metadata import write_metadata
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.tasks.catalog import push_to_catalog
 
 
 def benchmark_spec(problem: ProblemSpec, population: int, generations: int) -> ProblemSpec:
@@ -69,7 +69,7 @@ def algorithm_run(
 def compare_runs(
     stores: list[str], folder: str, title: str, thresholds: list[float]
 ) -> dict[str, str]:
-    from analysis.comparison import write_comparison
+    from neuroptimus.analysis.comparison import write_comparison
 
     return write_comparison(stores, folder, title, thresholds)
 

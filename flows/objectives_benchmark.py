@@ -5,7 +5,8 @@ Two cases, each a whole ``neuroptimus run`` (its own process, a LocalCluster of 
 the same population and number of generations, only the evaluation budget stopping them:
 
 - *many*: UC1 (``hh``) with three stimulus amplitudes × its four cost functions = 12
-  objectives, fitted by pygmo's NSGA-II (``flows.benchmark_fronts.many_objective_spec``);
+  objectives, fitted by pygmo's NSGA-II
+  (``neuroptimus.flows.benchmark_fronts.many_objective_spec``);
 - *single*: UC1 as bundled (one sweep, four costs summed), fitted by CMA-ES.
 
 The *marginal cost* of a run is its wall time per evaluation once it runs: from the end of
@@ -37,9 +38,9 @@ from pathlib import Path
 
 import psutil
 
-from flows.benchmark import run_command_line, write_rows
-from flows.benchmark_fronts import AMPLITUDES_NA, many_objective_spec
-from optimization.spec import ProblemSpec, StoppingSpec, with_overrides
+from neuroptimus.flows.benchmark import run_command_line, write_rows
+from neuroptimus.flows.benchmark_fronts import AMPLITUDES_NA, many_objective_spec
+from neuroptimus.optimization.spec import ProblemSpec, StoppingSpec, with_overrides
 
 GOAL = 1.5
 COLUMNS = (
@@ -100,7 +101,7 @@ class TreeCpu:
             if process.pid in self._before:
                 continue
             try:
-                command = "flows.cli" in " ".join(process.cmdline())
+                command = "neuroptimus.flows.cli" in " ".join(process.cmdline())
                 times = process.cpu_times()
             except psutil.Error:
                 continue

@@ -9,18 +9,18 @@ import numpy as np
 from distributed import Client
 from prefect import flow, get_run_logger
 
-from flows.phases import mark
-from flows.progress import generation_bar
-from flows.run_profile import FlowProfile
-from optimization.algorithms.islands import idle_workers_note
-from optimization.cluster import ClusterConfig, client_config, connect, expected_workers
-from optimization.dask_evaluator import DaskEvaluator
-from optimization.model_output import LOG_NAME, Collector
-from optimization.runner import OptimizationRun
-from storage.run_store import RunStore
-from storage.runs import problem_from_store
-from tasks.artifacts import RunArtifacts
-from tasks.evaluate import run_generation
+from neuroptimus.flows.phases import mark
+from neuroptimus.flows.progress import generation_bar
+from neuroptimus.flows.run_profile import FlowProfile
+from neuroptimus.optimization.algorithms.islands import idle_workers_note
+from neuroptimus.optimization.cluster import ClusterConfig, client_config, connect, expected_workers
+from neuroptimus.optimization.dask_evaluator import DaskEvaluator
+from neuroptimus.optimization.model_output import LOG_NAME, Collector
+from neuroptimus.optimization.runner import OptimizationRun
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs import problem_from_store
+from neuroptimus.tasks.artifacts import RunArtifacts
+from neuroptimus.tasks.evaluate import run_generation
 
 
 # Not validated by Prefect: a Dask client is not a pydantic type.

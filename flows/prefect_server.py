@@ -6,7 +6,8 @@ by itself once no command has used it for ``NEUROPTIMUS_PREFECT_IDLE`` seconds (
 0: it stops with the last command using it). One server per host, user, Prefect version,
 Python and project, in the user's folder of the local temporary directory:
 
-    server-HOST-KEY/lock            taken to start or retire a server (optimization.locks)
+    server-HOST-KEY/lock            taken to start or retire a server
+                                    (neuroptimus.optimization.locks)
     server-HOST-KEY/server.json     the live server: pid, port, home
     server-HOST-KEY/clients/PID/    a command using it: its holder line and its PREFECT_HOME
     server-HOST-KEY/home-TOKEN/     a server's PREFECT_HOME (database, log), gone with it
@@ -37,12 +38,15 @@ import uuid
 from importlib.metadata import version
 from pathlib import Path
 
-from optimization.locks import exclusive_lock, holder_gone, holder_token, process_alive
+import neuroptimus
+from neuroptimus.optimization.locks import exclusive_lock, holder_gone, holder_token, process_alive
 
 IDLE = "NEUROPTIMUS_PREFECT_IDLE"
 DEFAULT_IDLE_S = 600.0
 _FOLDER = "NEUROPTIMUS_PREFECT_FOLDER"  # in a server's environment: its server-… folder
-_ROOT = Path(__file__).resolve().parents[1]
+# the folder holding the neuroptimus package (the project root in a clone, site-packages in a
+# wheel): the server imports it from there
+_ROOT = Path(neuroptimus.__file__).resolve().parents[1]
 _PREFIX = "neuroptimus-prefect"
 
 
@@ -240,8 +244,8 @@ class SharedServer:
         port = _free_port()
         command = [
             sys.executable, "-m", "uvicorn", "--app-dir", str(_ROOT), "--factory",
-            "flows.prefect_server:server_app", "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "error", "--lifespan", "on",
+            "neuroptimus.flows.prefect_server:server_app", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "error", "--lifespan", "on",
         ]  # fmt: skip
         with open(home / "server.log", "ab") as log:  # shown if it fails
             self._child = subprocess.Popen(

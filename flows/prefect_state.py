@@ -4,7 +4,7 @@ Without a configured Prefect (no ``PREFECT_API_URL`` or ``PREFECT_HOME``, in the
 or the active Prefect profile), every flow run would go to the SQLite file under
 ``~/.prefect`` — one file shared by all the runs started on nodes that share a home directory
 (NFS), which SQLite does not survive. So each command uses a Prefect server of its host kept in
-a local temporary folder (``flows.prefect_server``: started by the first command, in the
+a local temporary folder (``neuroptimus.flows.prefect_server``: started by the first command, in the
 background while it does its own setup, and kept warm for the next ones) and a home of its
 own there, removed at the end.
 """
@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from flows.phases import mark
-from flows.prefect_server import SharedServer, idle_seconds
+from neuroptimus.flows.phases import mark
+from neuroptimus.flows.prefect_server import SharedServer, idle_seconds
 
 # Settings that say the user chose where Prefect keeps its state.
 USER_SETTINGS = ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_API_DATABASE_CONNECTION_URL")
@@ -46,8 +46,8 @@ def user_configured() -> bool:
 
 
 class CommandState:
-    """This command's Prefect: the shared server (``flows.prefect_server``) and a home of
-    its own for what Prefect keeps on the command's side."""
+    """This command's Prefect: the shared server (``neuroptimus.flows.prefect_server``) and a
+    home of its own for what Prefect keeps on the command's side."""
 
     def __init__(self) -> None:
         timeout_s = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 180))

@@ -9,16 +9,22 @@ from distributed import Client
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from flows.analyze import analyze_flow
-from flows.cluster_profiles import load_profile
-from flows.optimize import optimize_flow
-from flows.phases import mark
-from flows.setup import check_before_start, setup_flow
-from optimization.cluster import ClusterConfig, ClusterError, connect
-from optimization.problem import Problem
-from optimization.spec import ProblemSpec, SpecError, load_problem, parse_problem, with_overrides
-from storage.runs import default_store
-from tasks.catalog import push_to_catalog
+from neuroptimus.flows.analyze import analyze_flow
+from neuroptimus.flows.cluster_profiles import load_profile
+from neuroptimus.flows.optimize import optimize_flow
+from neuroptimus.flows.phases import mark
+from neuroptimus.flows.setup import check_before_start, setup_flow
+from neuroptimus.optimization.cluster import ClusterConfig, ClusterError, connect
+from neuroptimus.optimization.problem import Problem
+from neuroptimus.optimization.spec import (
+    ProblemSpec,
+    SpecError,
+    load_problem,
+    parse_problem,
+    with_overrides,
+)
+from neuroptimus.storage.runs import default_store
+from neuroptimus.tasks.catalog import push_to_catalog
 
 
 def resolve_problem(
@@ -27,7 +33,7 @@ def resolve_problem(
     """The problem of a run: the use case's ``problem.yaml`` (a bundled name or a path) when
     ``usecase`` is given, else ``problem`` (checked like a problem file), with ``overrides``
     (``algorithm``, ``population``, ``generations``, ``seed``) applied."""
-    from usecases import problem_path
+    from neuroptimus.usecases import problem_path
 
     if usecase:
         spec = load_problem(problem_path(usecase))

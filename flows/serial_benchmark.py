@@ -8,8 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from flows.benchmark import write_rows
-from optimization.spec import ProblemSpec, StoppingSpec, with_overrides
+from neuroptimus.flows.benchmark import write_rows
+from neuroptimus.optimization.spec import ProblemSpec, StoppingSpec, with_overrides
 
 COLUMNS = (
     "problem",
@@ -51,11 +51,11 @@ def serial_benchmark(
 ) -> list[dict]:
     """Run each algorithm for ``evaluations`` evaluations on one LocalCluster of ``workers``
     and compare wall time per evaluation with the last algorithm (the reference, e.g. cmaes)."""
-    from flows.optimize import optimize_flow
-    from flows.setup import setup_flow
-    from optimization.algorithms import create_algorithm
-    from optimization.cluster import ClusterConfig, make_cluster
-    from storage.run_store import RunStore
+    from neuroptimus.flows.optimize import optimize_flow
+    from neuroptimus.flows.setup import setup_flow
+    from neuroptimus.optimization.algorithms import create_algorithm
+    from neuroptimus.optimization.cluster import ClusterConfig, make_cluster
+    from neuroptimus.storage.run_store import RunStore
 
     rows = []
     config = ClusterConfig(workers=workers)

@@ -1,5 +1,5 @@
 """`neuroptimus serve`: supervise a local Prefect server, the deployments and a process
-worker for a workstation (the command line itself is in ``flows.cli``)."""
+worker for a workstation (the command line itself is in ``neuroptimus.flows.cli``)."""
 
 from __future__ import annotations
 
@@ -101,6 +101,8 @@ def serve(host: str, port: int, limit: int, say: Callable[[str], None] = print) 
         )
     api_url = f"http://{host}:{port}/api"
     env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    # the entrypoints are module paths: deploy and the flow runs import this checkout's package
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     prefect = [sys.executable, "-m", "prefect"]
     # Ctrl-C (even when started in the background) and SIGTERM stop everything.
     signal.signal(signal.SIGINT, _interrupt)

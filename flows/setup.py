@@ -6,11 +6,11 @@ from __future__ import annotations
 from distributed import Client
 from prefect import flow
 
-from optimization.preflight import check_algorithm
-from optimization.problem import Problem
-from optimization.spec import ProblemSpec
-from storage.runs import check_new_store
-from tasks.setup import create_store, prepare_problem
+from neuroptimus.optimization.preflight import check_algorithm
+from neuroptimus.optimization.problem import Problem
+from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.storage.runs import check_new_store
+from neuroptimus.tasks.setup import create_store, prepare_problem
 
 
 def check_before_start(problem: ProblemSpec, store: str) -> None:

@@ -1,6 +1,6 @@
 """The fixed cost of ``neuroptimus run``: a run of 4 evaluations (population 2, 2 generations,
 2 workers) started as a command, timed from the parent process (process start, exit) and from
-the phase marks the command writes (see ``flows.phases``).
+the phase marks the command writes (see ``neuroptimus.flows.phases``).
 
 - startup: process start → the first generation starts (imports, checks, cluster, model
   check on a worker, Prefect's server, setup flow);
@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flows.benchmark import write_rows
-from flows.phases import PHASE_LOG, read_marks
+from neuroptimus.flows.benchmark import write_rows
+from neuroptimus.flows.phases import PHASE_LOG, read_marks
 
 COMMAND = ["run", "--population", "2", "--generations", "2", "--workers", "2"]
 FIRST, LAST = "generations-start", "generations-end"
@@ -36,7 +36,10 @@ def time_run(problem: str, folder: Path) -> dict[str, float]:
     """One timed run in ``folder``: seconds from process start to every phase and to exit."""
     log = folder / "phases.txt"
     env = {**os.environ, PHASE_LOG: str(log)}
-    command = [sys.executable, "-m", "flows.cli", *COMMAND, problem, "--store", str(folder / "run")]
+    command = [
+        sys.executable, "-m", "neuroptimus.flows.cli", *COMMAND, problem,
+        "--store", str(folder / "run"),
+    ]  # fmt: skip
     before = _children_cpu()
     started = time.time()
     finished = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -98,7 +101,7 @@ def startup_benchmark(
     """Time ``repeats`` pairs of runs (cold, then warm); print each run's phases and the
     medians; write one CSV row per run (with the load average, since wall times on a busy
     machine mean little)."""
-    from flows.prefect_server import stop_unused_server
+    from neuroptimus.flows.prefect_server import stop_unused_server
 
     rows = []
     for index in range(repeats):

@@ -1,9 +1,9 @@
 """Dask clusters chosen by configuration.
 
 A cluster is a ``ClusterConfig``, given in code or read from a profile file
-(``ClusterConfig.from_file``; ``flows.cluster_profiles`` finds profiles by name): a
+(``ClusterConfig.from_file``; ``neuroptimus.flows.cluster_profiles`` finds profiles by name): a
 LocalCluster or any dask-jobqueue class (SLURM, PBS, SGE, LSF, HTCondor). Worker processes
-are single-threaded (NEURON keeps global state). ``optimization.dask_evaluator`` maps
+are single-threaded (NEURON keeps global state). ``neuroptimus.optimization.dask_evaluator`` maps
 populations onto the cluster; jobs that end are replaced here (adaptive scaling), lost chunks
 and hung simulations are handled there.
 """
@@ -27,13 +27,13 @@ import yaml
 from distributed import Client, LocalCluster
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from optimization.cpus import usable_cpus
-from optimization.liveness import MEMORY, check_cluster
-from optimization.local_cluster import NanniesKeptLocalCluster
-from optimization.lost_jobs import watch_jobs
-from optimization.model_output import ModelOutput
-from optimization.quiet_shutdown import QuietShutdown
-from optimization.walltime import WalltimeError, lifetime_args, schedule
+from neuroptimus.optimization.cpus import usable_cpus
+from neuroptimus.optimization.liveness import MEMORY, check_cluster
+from neuroptimus.optimization.local_cluster import NanniesKeptLocalCluster
+from neuroptimus.optimization.lost_jobs import watch_jobs
+from neuroptimus.optimization.model_output import ModelOutput
+from neuroptimus.optimization.quiet_shutdown import QuietShutdown
+from neuroptimus.optimization.walltime import WalltimeError, lifetime_args, schedule
 
 LOCAL = "distributed.LocalCluster"
 
@@ -169,8 +169,8 @@ class ClusterConfig(BaseModel):
 
     def walltime_schedule(self) -> tuple[float, float] | None:
         """``(drain_after_s, lifetime_s)`` of this queue's workers (see
-        ``optimization.walltime``); None for a local cluster, without a walltime, or when the
-        options set ``--lifetime`` themselves."""
+        ``neuroptimus.optimization.walltime``); None for a local cluster, without a walltime, or
+        when the options set ``--lifetime`` themselves."""
         if self.is_local or self.address:
             return None
         try:
@@ -336,7 +336,8 @@ def connect(config: ClusterConfig) -> Iterator[Client]:
             yield client
         return
     # closing, not the client's own context: that one may only be left in the thread that
-    # entered it, and a command stops its cluster in the background (see flows.early_close)
+    # entered it, and a command stops its cluster in the background
+    # (see neuroptimus.flows.early_close)
     with make_cluster(config) as cluster, closing(_client(config, cluster)) as client:
         # what models print goes to a file per worker, collected into the run's store
         client.register_plugin(ModelOutput())

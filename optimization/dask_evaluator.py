@@ -23,16 +23,22 @@ from typing import Any
 import numpy as np
 from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed, get_worker
 
-from optimization import crash_blame, evaluation, handover, retirement
-from optimization.cluster import ClusterConfig, client_config, expected_workers
-from optimization.evaluation import CRASHED, FAILED, TIMEOUT, BatchResult
-from optimization.fresh_process import evaluate_fresh
-from optimization.hang_watchdog import HUNG, HangWatchdog, fingerprint, watched
-from optimization.liveness import watch_liveness
-from optimization.problem import Problem
-from optimization.simulators import Trace
-from optimization.walltime import WalltimeDrain
-from optimization.worker_deaths import DEATHS, Death, DeathRecorder, death_key, death_message
+from neuroptimus.optimization import crash_blame, evaluation, handover, retirement
+from neuroptimus.optimization.cluster import ClusterConfig, client_config, expected_workers
+from neuroptimus.optimization.evaluation import CRASHED, FAILED, TIMEOUT, BatchResult
+from neuroptimus.optimization.fresh_process import evaluate_fresh
+from neuroptimus.optimization.hang_watchdog import HUNG, HangWatchdog, fingerprint, watched
+from neuroptimus.optimization.liveness import watch_liveness
+from neuroptimus.optimization.problem import Problem
+from neuroptimus.optimization.simulators import Trace
+from neuroptimus.optimization.walltime import WalltimeDrain
+from neuroptimus.optimization.worker_deaths import (
+    DEATHS,
+    Death,
+    DeathRecorder,
+    death_key,
+    death_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +194,7 @@ class DaskEvaluator:
     first loss.
     """
 
-    streams = True  # __call__ takes on_result (see optimization.runner.Evaluator)
+    streams = True  # __call__ takes on_result (see neuroptimus.optimization.runner.Evaluator)
 
     def __init__(
         self,

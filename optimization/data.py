@@ -39,7 +39,7 @@ class DataError(RuntimeError):
 @lru_cache(maxsize=1)
 def registry() -> dict[str, str]:
     """Registered path -> expected ``sha256:<hex>`` from ``usecases/registry.txt``."""
-    text = resources.files("usecases").joinpath("registry.txt").read_text()
+    text = resources.files("neuroptimus.usecases").joinpath("registry.txt").read_text()
     entries = {}
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):

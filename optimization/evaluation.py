@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimization.problem import Problem, model_key
-from optimization.simulators import (
+from neuroptimus.optimization.problem import Problem, model_key
+from neuroptimus.optimization.simulators import (
     ModelError,
     SimulationTimeout,
     Simulator,
@@ -19,7 +19,7 @@ from optimization.simulators import (
     VectorError,
     create_simulator,
 )
-from optimization.spec import ProblemSpec
+from neuroptimus.optimization.spec import ProblemSpec
 
 # Stored as codes into this tuple: new statuses go at the end, so stored codes keep meaning.
 STATUSES = ("ok", "failed", "nan", "timeout", "crashed")

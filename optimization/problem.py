@@ -11,11 +11,11 @@ from functools import cached_property
 
 import numpy as np
 
-from optimization.objective import Objective, make_objective
-from optimization.parameters import ParameterSpace
-from optimization.simulators import ModelError, Simulator, Trace, create_simulator
-from optimization.spec import ProblemSpec
-from optimization.trace_files import (
+from neuroptimus.optimization.objective import Objective, make_objective
+from neuroptimus.optimization.parameters import ParameterSpace
+from neuroptimus.optimization.simulators import ModelError, Simulator, Trace, create_simulator
+from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.optimization.trace_files import (
     TraceFileError,
     read_table,
     upsample_to_simulation_grid,

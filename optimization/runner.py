@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from optimization.algorithms import Algorithm, AlgorithmError, create_algorithm
-from optimization.evaluation import BatchResult
-from optimization.problem import Problem
+from neuroptimus.optimization.algorithms import Algorithm, AlgorithmError, create_algorithm
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.problem import Problem
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Checkpoint:
 
 
 class Store(Protocol):
-    """What the loop needs of a run store (storage.RunStore implements it)."""
+    """What the loop needs of a run store (neuroptimus.storage.RunStore implements it)."""
 
     def write_generation(self, generation, offset, points, result, seconds) -> None: ...
     def commit(self, checkpoint: Checkpoint, journal: Sequence[Any] = ()) -> None: ...

@@ -99,7 +99,7 @@ def algorithm_from_settings(current: Any) -> tuple[dict[str, Any], list[str]]:
 
 def _shared_settings(name: str, options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The original's settings whose name the catalogue algorithm also has (and the rest)."""
-    from optimization.algorithms import ALGORITHMS
+    from neuroptimus.optimization.algorithms import ALGORITHMS
 
     defaults = ALGORITHMS[name].info.defaults
     settings, dropped = {}, []

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimization.nmodl_compat import neuron9_patches
-from optimization.problem_yaml import dump_problem
-from optimization.settings_algorithms import algorithm_from_settings
-from optimization.settings_external import (
+from neuroptimus.optimization.nmodl_compat import neuron9_patches
+from neuroptimus.optimization.problem_yaml import dump_problem
+from neuroptimus.optimization.settings_algorithms import algorithm_from_settings
+from neuroptimus.optimization.settings_external import (
     external_model,
     external_parameters,
     external_protocol_and_target,
@@ -469,7 +469,7 @@ class _Converter:
         return costs
 
     def cost_functions(self, names: list[Any], weights: list[float]) -> list[dict[str, Any]]:
-        from optimization.spec import CostName
+        from neuroptimus.optimization.spec import CostName
 
         known = {name.casefold(): name for name in CostName.__args__}
         functions = []

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from optimization.costs import COST_FUNCTIONS
+from neuroptimus.optimization.costs import COST_FUNCTIONS
 
 CostName = Literal[
     "MSE",
@@ -461,7 +461,7 @@ class CostSpec(_Strict):
 
 def _algorithm_choices(schema: dict[str, Any]) -> None:
     """The form offers the registered algorithms as a drop-down (validation stays _known)."""
-    from optimization.algorithms import ALGORITHMS
+    from neuroptimus.optimization.algorithms import ALGORITHMS
 
     schema["enum"] = list(ALGORITHMS)
 
@@ -474,7 +474,7 @@ class AlgorithmSpec(_Strict):
 
     @model_validator(mode="after")
     def _known(self) -> AlgorithmSpec:
-        from optimization.algorithms import ALGORITHMS
+        from neuroptimus.optimization.algorithms import ALGORITHMS
 
         if self.name not in ALGORITHMS:
             raise ValueError(
@@ -663,7 +663,7 @@ class ProblemSpec(_Strict):
         """A spec path as a local file or folder: a ``data://`` name is fetched (and verified)
         first, any other path made absolute."""
         if path.startswith("data://"):
-            from optimization.data import fetch
+            from neuroptimus.optimization.data import fetch
 
             return fetch(path)
         return Path(self.resolve(path))
@@ -706,8 +706,8 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
         raise SpecError(f"{source}: {_one_line(errors[0])}{more}") from None
     _check_files(spec, source)
     if spec.target.features is not None:
-        from optimization.data import DataError
-        from optimization.features import FeaturesError, complete_protocol
+        from neuroptimus.optimization.data import DataError
+        from neuroptimus.optimization.features import FeaturesError, complete_protocol
 
         try:
             spec = complete_protocol(spec)
@@ -717,7 +717,7 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
 
 
 def _check_files(spec: ProblemSpec, source: str) -> None:
-    from optimization.data import registry
+    from neuroptimus.optimization.data import registry
 
     model = spec.model
     if model.simulator == "python":

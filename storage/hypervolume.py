@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optimization import pareto
+from neuroptimus.optimization import pareto
 
 METHODS = ("none", "pending", "exact", "bf_fpras", "skipped", "failed")
 NONE, PENDING, EXACT, FPRAS, SKIPPED, FAILED = range(len(METHODS))

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from optimization.evaluation import BatchResult
+from neuroptimus.optimization import pickles
+from neuroptimus.optimization.evaluation import BatchResult
 
 _HEADER = struct.Struct("<4sII")
 _MAGIC = b"NOIF"
@@ -53,7 +54,7 @@ def read_records(path: Path) -> tuple[list[tuple[int, np.ndarray, BatchResult]],
         if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
             break
         try:
-            records.append(pickle.loads(payload))
+            records.append(pickles.loads(payload))
         except Exception:  # a record that checks out but does not load: treated as torn
             break
         offset += _HEADER.size + length

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from neuroptimus.optimization import pickles
+
 _LENGTH = struct.Struct("<Q")
 
 
@@ -50,7 +52,7 @@ def read(path: Path, length: int) -> list[Any]:
     while offset < length:
         (size,) = _LENGTH.unpack_from(data, offset)
         offset += _LENGTH.size
-        records.append(pickle.loads(data[offset : offset + size]))
+        records.append(pickles.loads(data[offset : offset + size]))
         offset += size
     return records
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms import get_algorithm
-from storage.catalog.fingerprint import FingerprintError, use_case_identity
-from storage.run_store import RunStore
-from storage.runs import store_run_id
+from neuroptimus.optimization.algorithms import get_algorithm
+from neuroptimus.storage.catalog.fingerprint import FingerprintError, use_case_identity
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs import store_run_id
 
 
 def effective_settings(algorithm: str, given: dict[str, Any]) -> dict[str, Any]:

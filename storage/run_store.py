@@ -10,9 +10,10 @@ Layout::
     fronts/{row, entered, left}   membership intervals of the non-dominated front
     best/{parameters, errors, total, trace, time}   target/{trace, time}
     checkpoint.pkl   (algorithm state after the last committed generation)
-    journal.bin      (append-only records of that state, e.g. told batches; see storage.journal)
+    journal.bin      (append-only records of that state, e.g. told batches;
+                     see neuroptimus.storage.journal)
     inflight/        results of the generations not committed yet, streamed as they arrive
-                     (see storage.inflight); deleted as their generations are committed
+                     (see neuroptimus.storage.inflight); deleted as their generations are committed
 
 Every result is streamed to ``inflight/`` when it arrives; the generation's rows, statistics
 and checkpoint are committed together once it is done. A resume takes the streamed results of
@@ -23,7 +24,7 @@ generation overwrites its own rows and never duplicates them. Arrays grow in lar
 the ``committed_*`` attributes say how many rows and generations a reader may trust while a
 writer is appending (and the checkpoint is the writer's truth); a finished run's arrays are
 cut to those counts. Fronts and hypervolumes are kept for multi-objective algorithms (or on
-request); see ``storage.fronts`` and ``storage.hypervolume``.
+request); see ``neuroptimus.storage.fronts`` and ``neuroptimus.storage.hypervolume``.
 """
 
 from __future__ import annotations
@@ -43,15 +44,16 @@ from typing import Any
 import numpy as np
 import zarr
 
-from optimization.evaluation import STATUSES, BatchResult
-from optimization.locks import LockBusy, LockError, exclusive_lock
-from optimization.runner import Checkpoint
-from storage import hypervolume as hv
-from storage import journal as journals
-from storage.columns import write_all
-from storage.fronts import read_entries, rows_at
-from storage.generation_writer import GenerationWriter, create_arrays
-from storage.inflight import InflightLog
+from neuroptimus.optimization import pickles
+from neuroptimus.optimization.evaluation import STATUSES, BatchResult
+from neuroptimus.optimization.locks import LockBusy, LockError, exclusive_lock
+from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.storage import hypervolume as hv
+from neuroptimus.storage import journal as journals
+from neuroptimus.storage.columns import write_all
+from neuroptimus.storage.fronts import read_entries, rows_at
+from neuroptimus.storage.generation_writer import GenerationWriter, create_arrays
+from neuroptimus.storage.inflight import InflightLog
 
 _BEHIND_S = 0.03  # a background write waits this long before it starts
 
@@ -127,7 +129,7 @@ class RunStore:
             raise StoreError(f"{path} already exists; choose a new --store or resume it")
         check_writable(path)
         group = zarr.open_group(path, mode="w")
-        # what the run keeps fronts for is decided by its creator (storage.runs: the
+        # what the run keeps fronts for is decided by its creator (neuroptimus.storage.runs: the
         # algorithm's facts and the problem's option); a bare store keeps them
         fronts = bool(attributes.get("pareto_fronts", True))
         create_arrays(group, len(parameter_names), len(component_names), fronts)
@@ -168,8 +170,8 @@ class RunStore:
         """Be the only run writing this store: a second one (a resume started while the run
         still goes on) fails at once instead of interleaving its rows. The lock dies with its
         process, so the store of a killed run can be resumed (where the file system has no
-        flock, see optimization.locks: a lock file, taken over when its holder died on this
-        host)."""
+        flock, see neuroptimus.optimization.locks: a lock file, taken over when its holder died on
+        this host)."""
         with ExitStack() as stack:
             try:
                 stack.enter_context(exclusive_lock(self.path / "writer.lock"))
@@ -338,7 +340,7 @@ class RunStore:
         if not path.exists():
             return None
         with open(path, "rb") as handle:
-            return pickle.load(handle)
+            return pickles.load(handle)
 
     def journal(self, checkpoint: Checkpoint | None) -> list[Any]:
         """The journal records the checkpoint's algorithm state continues."""

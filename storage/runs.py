@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from optimization.algorithms import get_algorithm
-from optimization.locks import process_alive
-from optimization.problem import Problem, build_problem
-from optimization.simulators.mechanisms import mechanisms_record
-from optimization.spec import ProblemSpec
-from storage.catalog.fingerprint import FingerprintError, use_case_identity
-from storage.provenance import git_revision, package_versions
-from storage.run_store import RunStore, StoreError, check_writable
+from neuroptimus.optimization.algorithms import get_algorithm
+from neuroptimus.optimization.locks import process_alive
+from neuroptimus.optimization.problem import Problem, build_problem
+from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
+from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.storage.catalog.fingerprint import FingerprintError, use_case_identity
+from neuroptimus.storage.provenance import git_revision, package_versions
+from neuroptimus.storage.run_store import RunStore, StoreError, check_writable
 
 
 def default_store(spec: ProblemSpec, folder: str | Path = "runs") -> str:
@@ -64,7 +64,7 @@ def check_not_being_written(path: str | Path) -> None:
 def _check_not_downloaded(path: Path) -> None:
     """A store from a results catalog is never resumed: that would run its uploader's problem
     (model files, commands) here and load their saved algorithm state."""
-    from storage.catalog.client import FROM_CATALOG
+    from neuroptimus.storage.catalog.client import FROM_CATALOG
 
     if (path / FROM_CATALOG).is_file():
         raise StoreError(

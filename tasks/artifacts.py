@@ -23,7 +23,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from optimization.spec import ProblemSpec
+from neuroptimus.optimization.spec import ProblemSpec
 
 Best = dict[str, Any]
 

@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact
 
-from storage.catalog.client import (
+from neuroptimus.storage.catalog.client import (
     UNREACHABLE,
     URL_VARIABLE,
     CatalogClient,
     CatalogClientError,
     push_run,
 )
-from tasks.artifacts import artifact_key
+from neuroptimus.tasks.artifacts import artifact_key
 
 # a catalog that does not answer must not hold a finished run for long
 TIMEOUT_S = 20.0

@@ -10,8 +10,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from optimization.dask_evaluator import DaskEvaluator
-from optimization.runner import OptimizationRun
+from neuroptimus.optimization.dask_evaluator import DaskEvaluator
+from neuroptimus.optimization.runner import OptimizationRun
 
 
 def _chain(error: BaseException | None) -> list[BaseException]:
@@ -40,11 +40,11 @@ def _infrastructure_types() -> tuple[type[BaseException], ...]:
 
 
 def _user_types() -> tuple[type[BaseException], ...]:
-    from optimization.algorithms import AlgorithmError
-    from optimization.data import DataError
-    from optimization.problem import TargetError
-    from optimization.simulators import ModelError
-    from optimization.spec import SpecError
+    from neuroptimus.optimization.algorithms import AlgorithmError
+    from neuroptimus.optimization.data import DataError
+    from neuroptimus.optimization.problem import TargetError
+    from neuroptimus.optimization.simulators import ModelError
+    from neuroptimus.optimization.spec import SpecError
 
     return (AlgorithmError, ModelError, SpecError, TargetError, DataError, ValueError, TypeError)
 

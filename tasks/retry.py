@@ -8,9 +8,9 @@ from typing import Any
 
 def user_mistakes() -> tuple[type[Exception], ...]:
     """Exceptions that name something the user must fix; retrying them only repeats them."""
-    from optimization.cluster import ClusterError
-    from optimization.preflight import PROBLEM_ERRORS
-    from storage.run_store import StoreError
+    from neuroptimus.optimization.cluster import ClusterError
+    from neuroptimus.optimization.preflight import PROBLEM_ERRORS
+    from neuroptimus.storage.run_store import StoreError
 
     return (*PROBLEM_ERRORS, StoreError, ClusterError)
 

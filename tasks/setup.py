@@ -1,5 +1,5 @@
 """Setup tasks: check the problem on a process that can host its model, and create the run
-store. Only infrastructure failures are retried (see ``tasks.retry``)."""
+store. Only infrastructure failures are retried (see ``neuroptimus.tasks.retry``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from distributed import Client
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from optimization.cluster import client_config
-from optimization.preflight import prepare_isolated, prepare_on_worker
-from optimization.problem import Problem
-from optimization.spec import ProblemSpec
-from storage.runs import create_run_store
-from tasks.retry import infrastructure_only
+from neuroptimus.optimization.cluster import client_config
+from neuroptimus.optimization.preflight import prepare_isolated, prepare_on_worker
+from neuroptimus.optimization.problem import Problem
+from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.storage.runs import create_run_store
+from neuroptimus.tasks.retry import infrastructure_only
 
 
 @task(

@@ -10,12 +10,12 @@ from pathlib import Path
 
 
 def _run(store: str, seed: int, population: int, generations: int) -> str:
-    from optimization.evaluation import evaluate_batch
-    from optimization.problem import build_problem
-    from optimization.runner import OptimizationRun, run_to_end
-    from optimization.spec import load_problem, with_overrides
-    from storage.runs import create_run_store
-    from usecases import problem_path
+    from neuroptimus.optimization.evaluation import evaluate_batch
+    from neuroptimus.optimization.problem import build_problem
+    from neuroptimus.optimization.runner import OptimizationRun, run_to_end
+    from neuroptimus.optimization.spec import load_problem, with_overrides
+    from neuroptimus.storage.runs import create_run_store
+    from neuroptimus.usecases import problem_path
 
     spec = with_overrides(load_problem(problem_path("hh")), population=population,
                           generations=generations, seed=seed)  # fmt: skip

@@ -5,9 +5,9 @@
 
 The registry is lazy: its names come from ``CATALOGUE`` below, and a family's module (one per
 optimizer package, whose classes carry the facts) is imported only when one of its algorithms
-is looked up. Every process imports ``optimization.spec`` (a Dask worker too), and importing
-every family cost each of them most of a second; the family modules themselves import their
-optimizer package only when an algorithm is created.
+is looked up. Every process imports ``neuroptimus.optimization.spec`` (a Dask worker too), and
+importing every family cost each of them most of a second; the family modules themselves import
+their optimizer package only when an algorithm is created.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from optimization.algorithms.base import Algorithm, AlgorithmError, AlgorithmInfo
+from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmError, AlgorithmInfo
 
-# Registry name -> family module (optimization.algorithms.<module>), in listing order. Each
-# family module lists its adapter classes in ``ADAPTERS``; a test checks the two agree.
+# Registry name -> family module (neuroptimus.optimization.algorithms.<module>), in listing order.
+# Each family module lists its adapter classes in ``ADAPTERS``; a test checks the two agree.
 CATALOGUE: dict[str, str] = {
     "random": "random_search",
     "cmaes": "cmaes_adapter",
@@ -63,7 +63,7 @@ FAMILY_MODULES = tuple(dict.fromkeys(CATALOGUE.values()))
 
 def family_classes(module: str) -> dict[str, type[Algorithm]]:
     """The adapter classes of one family module, by registry name (imports the module)."""
-    adapters = importlib.import_module(f"optimization.algorithms.{module}").ADAPTERS
+    adapters = importlib.import_module(f"neuroptimus.optimization.algorithms.{module}").ADAPTERS
     return {cls.info.name: cls for cls in adapters}
 
 

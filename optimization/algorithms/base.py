@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from neuroptimus.optimization import pickles
+
 
 class AlgorithmError(RuntimeError):
     """An optimizer package failed; the message names the algorithm."""
@@ -87,7 +89,7 @@ class Algorithm(abc.ABC):
 
     def restore(self, state: bytes) -> None:
         """Inverse of :meth:`state`."""
-        self.__dict__.update(pickle.loads(state))
+        self.__dict__.update(pickles.loads(state))
 
     def journal_state(self) -> tuple[bytes, Sequence[Any]]:
         """The state as (head, journal): ``journal`` only ever grows by appending, so a store

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms.base import AlgorithmInfo
-from optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
-from optimization.algorithms.common import check_sizes, checked_results, describe
-from optimization.algorithms.routed_random import own_generator, route
+from neuroptimus.optimization.algorithms.base import AlgorithmInfo
+from neuroptimus.optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
+from neuroptimus.optimization.algorithms.common import check_sizes, checked_results, describe
+from neuroptimus.optimization.algorithms.routed_random import own_generator, route
 
 _FOREVER = 2**62  # max_ngen: the framework counts evaluations and ends the run, not BluePyOpt
 

@@ -29,8 +29,8 @@ Library loops must call the objective from their own thread, one call at a time,
 reference the adapter object (so that an abandoned adapter can be garbage-collected; its
 finalizer then stops the thread).
 
-Serial libraries run as several islands (``optimization.algorithms.islands``): one bridge per
-island, their pending points asked together. An island's loop may also call
+Serial libraries run as several islands (``neuroptimus.optimization.algorithms.islands``): one
+bridge per island, their pending points asked together. An island's loop may also call
 ``objective.exchange(snapshot)``, which posts a migration request instead of a batch and
 returns the caller's reply (the archipelago answers it once every island is there).
 
@@ -50,8 +50,9 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms.base import Algorithm, AlgorithmError
-from optimization.algorithms.common import checked_results, describe
+from neuroptimus.optimization import pickles
+from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmError
+from neuroptimus.optimization.algorithms.common import checked_results, describe
 
 BatchObjective = Callable[[np.ndarray], np.ndarray]
 LibraryLoop = Callable[[BatchObjective], Any]  # runs the library to completion; returns its result
@@ -325,7 +326,7 @@ class BridgedAlgorithm(Algorithm):
         self.restore_journal(state, [])
 
     def restore_journal(self, head: bytes, journal: list[Told]) -> None:
-        data = pickle.loads(head)
+        data = pickles.loads(head)
         self._bridge.close()
         self.dimension, self.population = data["dimension"], data["population"]
         self.seed, self.settings = data["seed"], data["settings"]
@@ -341,7 +342,7 @@ class BridgedAlgorithm(Algorithm):
         loops = self.island_loops()
         if loops is None:
             return LoopBridge(self.library_loop(), self.dimension, name, self.info.multi_objective)
-        from optimization.algorithms.islands import Archipelago
+        from neuroptimus.optimization.algorithms.islands import Archipelago
 
         bridges = [
             LoopBridge(loop, self.dimension, f"{name} island {i}", self.info.multi_objective, False)

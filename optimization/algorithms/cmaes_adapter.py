@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms.base import Algorithm, AlgorithmInfo
-from optimization.algorithms.common import (
+from neuroptimus.optimization import pickles
+from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmInfo
+from neuroptimus.optimization.algorithms.common import (
     check_sizes,
     checked_results,
     describe,
@@ -103,7 +104,7 @@ class CMAES(Algorithm):
         return pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, state: bytes) -> None:
-        data = pickle.loads(state)
+        data = pickles.loads(state)
         cma_class = _cma_class()
         cma = cma_class.__new__(cma_class)  # bypasses CMA.__setstate__ (see the class docstring)
         cma.__dict__.update(data["_cma"])

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms.base import AlgorithmError, AlgorithmInfo
+from neuroptimus.optimization.algorithms.base import AlgorithmError, AlgorithmInfo
 
 
 def describe(info: AlgorithmInfo) -> str:

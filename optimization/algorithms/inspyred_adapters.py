@@ -9,10 +9,10 @@ from typing import Any
 from inspyred import ec, swarm
 from inspyred.ec import archivers, emo, replacers, selectors, variators
 
-from optimization.algorithms.base import AlgorithmInfo
-from optimization.algorithms.common import describe
-from optimization.algorithms.inspyred_base import InspyredAlgorithm
-from optimization.algorithms.islands import DEFAULT_ISLANDS
+from neuroptimus.optimization.algorithms.base import AlgorithmInfo
+from neuroptimus.optimization.algorithms.common import describe
+from neuroptimus.optimization.algorithms.inspyred_base import InspyredAlgorithm
+from neuroptimus.optimization.algorithms.islands import DEFAULT_ISLANDS
 
 _MUTATION = {"mutation_rate": 0.1, "gaussian_stdev": 1.0}  # inspyred's defaults
 _BLEND = {"crossover_rate": 1.0, "blx_alpha": 0.1}

@@ -26,13 +26,13 @@ import numpy as np
 from inspyred import ec
 from inspyred.ec import emo
 
-from optimization.algorithms.bridge import (
+from neuroptimus.optimization.algorithms.bridge import (
     BatchObjective,
     BridgedAlgorithm,
     LibraryLoop,
     island_seeds,
 )
-from optimization.algorithms.common import check_sizes, describe
+from neuroptimus.optimization.algorithms.common import check_sizes, describe
 
 
 def _never_terminate(population, num_generations, num_evaluations, args) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms.bridge import LoopBridge, Told, replay_history
+from neuroptimus.optimization.algorithms.bridge import LoopBridge, Told, replay_history
 
 DEFAULT_ISLANDS = 8
 # Replies for all islands from their snapshots (island order); None: no migration.

@@ -6,10 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms.base import AlgorithmInfo
-from optimization.algorithms.common import describe, start_point
-from optimization.algorithms.pygmo_base import ISLAND_DEFAULTS, PygmoAlgorithm, convert_setting
-from optimization.algorithms.restarts import RESTART_DEFAULTS
+from neuroptimus.optimization.algorithms.base import AlgorithmInfo
+from neuroptimus.optimization.algorithms.common import describe, start_point
+from neuroptimus.optimization.algorithms.pygmo_base import (
+    ISLAND_DEFAULTS,
+    PygmoAlgorithm,
+    convert_setting,
+)
+from neuroptimus.optimization.algorithms.restarts import RESTART_DEFAULTS
 
 
 def _info(

@@ -19,8 +19,8 @@ Each adapter runs ONE ``pygmo.algorithm.evolve`` in the bridge thread, on a prob
   ``migrants`` best of island i-1 replace the worst of island i where better (ring). An island
   whose epoch stopped short (fewer evaluations than its generations take) has met the UDA's
   own ftol/xtol criterion: it starts again from a new seeded population (``restarts``, see
-  ``optimization.algorithms.restarts``), which evolves for the rest of the epoch and then
-  migrates with the others. Praxis islands are independent starts (no migration), restarted
+  ``neuroptimus.optimization.algorithms.restarts``), which evolves for the rest of the epoch and
+  then migrates with the others. Praxis islands are independent starts (no migration), restarted
   from seeded random points when NLopt stops.
 - Batch UDAs get a practically unlimited ``gen``: the framework counts evaluations and stops the
   run. One long ``evolve`` (rather than ``gen=1`` in a loop) keeps every UDA's internal state —
@@ -46,16 +46,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from optimization.algorithms.base import AlgorithmInfo
-from optimization.algorithms.bridge import (
+from neuroptimus.optimization.algorithms.base import AlgorithmInfo
+from neuroptimus.optimization.algorithms.bridge import (
     BatchObjective,
     BridgedAlgorithm,
     LibraryLoop,
     island_seeds,
 )
-from optimization.algorithms.common import check_sizes, describe
-from optimization.algorithms.islands import DEFAULT_ISLANDS, ring_migration
-from optimization.algorithms.restarts import restart_limit, restart_seed
+from neuroptimus.optimization.algorithms.common import check_sizes, describe
+from neuroptimus.optimization.algorithms.islands import DEFAULT_ISLANDS, ring_migration
+from neuroptimus.optimization.algorithms.restarts import restart_limit, restart_seed
 
 GENERATIONS = 10**9  # "forever": the framework, not pygmo, ends the run
 

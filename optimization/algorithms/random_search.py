@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms.base import Algorithm, AlgorithmInfo
-from optimization.algorithms.common import check_sizes, checked_results, library_errors
+from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmInfo
+from neuroptimus.optimization.algorithms.common import check_sizes, checked_results, library_errors
 
 
 class RandomSearch(Algorithm):

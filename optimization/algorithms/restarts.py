@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms.base import AlgorithmInfo
-from optimization.algorithms.bridge import BatchObjective, LibraryLoop
-from optimization.algorithms.common import describe
+from neuroptimus.optimization.algorithms.base import AlgorithmInfo
+from neuroptimus.optimization.algorithms.bridge import BatchObjective, LibraryLoop
+from neuroptimus.optimization.algorithms.common import describe
 
 # Restarts per island: None, until the run ends.
 RESTART_DEFAULTS: dict[str, Any] = {"restarts": None}

@@ -16,16 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from optimization.algorithms.base import AlgorithmInfo
-from optimization.algorithms.bridge import (
+from neuroptimus.optimization.algorithms.base import AlgorithmInfo
+from neuroptimus.optimization.algorithms.bridge import (
     BatchObjective,
     BridgedAlgorithm,
     LibraryLoop,
     island_seeds,
 )
-from optimization.algorithms.common import check_sizes, describe, start_point
-from optimization.algorithms.islands import DEFAULT_ISLANDS
-from optimization.algorithms.restarts import (
+from neuroptimus.optimization.algorithms.common import check_sizes, describe, start_point
+from neuroptimus.optimization.algorithms.islands import DEFAULT_ISLANDS
+from neuroptimus.optimization.algorithms.restarts import (
     RESTART_DEFAULTS,
     restart_limit,
     restart_point,

@@ -5,28 +5,28 @@ import os
 # No GUI: NEURON otherwise prints a DISPLAY warning into every worker's (and --json's) output.
 os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
 
-from optimization.simulators.base import (
+from neuroptimus.optimization.simulators.base import (
     ModelError,
     SimulationTimeout,
     Simulator,
     Trace,
     VectorError,
 )
-from optimization.spec import ProblemSpec
+from neuroptimus.optimization.spec import ProblemSpec
 
 
 def create_simulator(spec: ProblemSpec) -> Simulator:
     """The simulator named by the problem's ``model.simulator``."""
     if spec.model.simulator == "neuron":
-        from optimization.simulators.neuron import NeuronSimulator
+        from neuroptimus.optimization.simulators.neuron import NeuronSimulator
 
         return NeuronSimulator(spec)
     if spec.model.simulator == "python":
-        from optimization.simulators.python_model import PythonSimulator
+        from neuroptimus.optimization.simulators.python_model import PythonSimulator
 
         return PythonSimulator(spec)
     if spec.model.simulator == "external":
-        from optimization.simulators.external import ExternalSimulator
+        from neuroptimus.optimization.simulators.external import ExternalSimulator
 
         return ExternalSimulator(spec)
     raise ModelError(f"unknown simulator {spec.model.simulator!r}")

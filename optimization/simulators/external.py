@@ -15,9 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
-from optimization.simulators.external_protocols import JSON_INPUT, read_outputs, write_inputs
-from optimization.simulators.sampled import TraceError
+from neuroptimus.optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
+from neuroptimus.optimization.simulators.external_protocols import (
+    JSON_INPUT,
+    read_outputs,
+    write_inputs,
+)
+from neuroptimus.optimization.simulators.sampled import TraceError
 
 _PYTHONS = ("python", "python3")
 _TAIL_CHARS = 400

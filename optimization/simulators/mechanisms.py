@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from optimization.data import SCHEME, fetch, registry
-from optimization.locks import LockError, LockTimeout, exclusive_lock
-from optimization.simulators.base import ModelError
-from optimization.simulators.nmodl_compiler import NrnivmodlBuild, nrnivmodl_build
-from optimization.simulators.patches import PatchError, apply_patch
+from neuroptimus.optimization.data import SCHEME, fetch, registry
+from neuroptimus.optimization.locks import LockError, LockTimeout, exclusive_lock
+from neuroptimus.optimization.simulators.base import ModelError
+from neuroptimus.optimization.simulators.nmodl_compiler import NrnivmodlBuild, nrnivmodl_build
+from neuroptimus.optimization.simulators.patches import PatchError, apply_patch
 
 _loaded: set[str] = set()
 _COMPLETE = ".complete"  # written once nrnivmodl has succeeded (a killed build has none)
@@ -246,7 +246,7 @@ def mechanisms_record(spec) -> dict | None:
     """What a run store records about the mechanisms: the folder as the problem names it,
     each file's SHA-256, the patches applied (file, SHA-256, the files each changes), and the
     build folder and nrnivmodl of this host (None where it has no nrnivmodl)."""
-    from optimization.simulators.patches import parse_patch
+    from neuroptimus.optimization.simulators.patches import parse_patch
 
     sources = problem_sources(spec)
     if sources is None:

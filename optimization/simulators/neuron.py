@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import math
 
-from optimization.simulators.base import ModelError, Simulator, Trace, VectorError
-from optimization.simulators.mechanisms import load_problem_mechanisms
-from optimization.simulators.neuron_model import (
+from neuroptimus.optimization.simulators.base import ModelError, Simulator, Trace, VectorError
+from neuroptimus.optimization.simulators.mechanisms import load_problem_mechanisms
+from neuroptimus.optimization.simulators.neuron_model import (
     ModelState,
     find_section,
     load_entry_file,
     load_user_function,
     make_setter,
 )
-from optimization.simulators.neuron_run import count_stdrun_calls, probe, run_sweep, way_to_run
-from optimization.simulators.sampled import check_point
-from optimization.trace_files import TraceFileError, read_waveform
+from neuroptimus.optimization.simulators.neuron_run import (
+    count_stdrun_calls,
+    probe,
+    run_sweep,
+    way_to_run,
+)
+from neuroptimus.optimization.simulators.sampled import check_point
+from neuroptimus.optimization.trace_files import TraceFileError, read_waveform
 
 
 class NeuronSimulator(Simulator):

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from optimization.simulators.base import SimulationTimeout
+from neuroptimus.optimization.simulators.base import SimulationTimeout
 
 _WATCHED = ("run", "continuerun", "step", "advance")
 _PROBING = "neuroptimus_probing_"

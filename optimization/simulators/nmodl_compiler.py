@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from optimization.simulators.base import ModelError
+from neuroptimus.optimization.simulators.base import ModelError
 
 _VERSION = re.compile(r"VERSION\s+(\S+)")
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
-from optimization.simulators.neuron_model import working_directory
-from optimization.simulators.sampled import TraceError, as_trace
+from neuroptimus.optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
+from neuroptimus.optimization.simulators.neuron_model import working_directory
+from neuroptimus.optimization.simulators.sampled import TraceError, as_trace
 
 
 class ModelFileError(RuntimeError):

@@ -21,9 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storage.catalog import uploads
-from storage.catalog.auth import app_secret
-from storage.catalog.repository import (
+from neuroptimus.storage.catalog import uploads
+from neuroptimus.storage.catalog.auth import app_secret
+from neuroptimus.storage.catalog.repository import (
     Catalog,
     CatalogError,
     Forbidden,
@@ -32,16 +32,16 @@ from storage.catalog.repository import (
     QuotaExceeded,
     RunConflict,
 )
-from storage.catalog.request_guard import RequestGuardMiddleware
-from storage.catalog.routes_accounts import accounts_router
-from storage.catalog.routes_runs import runs_router
-from storage.catalog.routes_use_cases import use_cases_router
-from storage.catalog.run_ids import run_id_key
-from storage.catalog.security_headers import SecurityHeadersMiddleware, add_docs
-from storage.catalog.unpacking import UnpackingAccount
+from neuroptimus.storage.catalog.request_guard import RequestGuardMiddleware
+from neuroptimus.storage.catalog.routes_accounts import accounts_router
+from neuroptimus.storage.catalog.routes_runs import runs_router
+from neuroptimus.storage.catalog.routes_use_cases import use_cases_router
+from neuroptimus.storage.catalog.run_ids import run_id_key
+from neuroptimus.storage.catalog.security_headers import SecurityHeadersMiddleware, add_docs
+from neuroptimus.storage.catalog.unpacking import UnpackingAccount
 
 # the pages' upload form takes uploads through the API's checks (``api.accept_upload``)
-from storage.catalog.upload_intake import Verifier, accept_upload
+from neuroptimus.storage.catalog.upload_intake import Verifier, accept_upload
 
 __all__ = ["Verifier", "accept_upload", "create_app"]
 

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from optimization.data import SCHEME, registry
-from storage.catalog.schema import UseCaseIdentity
+from neuroptimus.optimization.data import SCHEME, registry
+from neuroptimus.storage.catalog.schema import UseCaseIdentity
 
 # parameter fields that say where a value goes in the model (no paths)
 _TARGET_FIELDS = ("hoc", "section", "segment", "sections", "property")
-# files nrnivmodl reads from a local mechanisms folder (as optimization.simulators.mechanisms)
+# files nrnivmodl reads from a local mechanisms folder
+# (as neuroptimus.optimization.simulators.mechanisms)
 _MECHANISM_SUFFIXES = {".mod", ".inc", ".h", ".hpp", ".c", ".cpp"}
 
 
@@ -119,7 +120,7 @@ def _mechanisms(spec: dict[str, Any], recorded: dict | None, hashes: _Hashes) ->
     model = spec["model"]
     if not model.get("mechanisms"):
         return None
-    if recorded:  # the store's record (storage.runs): the files as they were compiled
+    if recorded:  # the store's record (neuroptimus.storage.runs): the files as they were compiled
         files = dict(sorted(recorded["files"].items()))
         patches = [p["sha256"] for p in recorded.get("patches") or []]
     else:

@@ -19,11 +19,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from optimization.spec import ProblemSpec, SpecError, load_problem
-from storage.catalog.fingerprint import use_case_identity
-from storage.catalog.models import UseCase
-from storage.catalog.repository import Catalog
-from storage.catalog.schema import UseCaseIdentity
+from neuroptimus.optimization.spec import ProblemSpec, SpecError, load_problem
+from neuroptimus.storage.catalog.fingerprint import use_case_identity
+from neuroptimus.storage.catalog.models import UseCase
+from neuroptimus.storage.catalog.repository import Catalog
+from neuroptimus.storage.catalog.schema import UseCaseIdentity
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ class RegistrationError(ValueError):
 
 def held_identity(spec: ProblemSpec) -> UseCaseIdentity:
     """``spec``'s identity with its files read now, as a local run records it."""
-    from optimization.simulators.mechanisms import mechanisms_record
+    from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
 
     return use_case_identity(spec.model_dump(mode="json"), mechanisms_record(spec))
 
 
 @functools.cache
 def _bundled(name: str) -> tuple[ProblemSpec, str] | None:
-    import usecases
+    from neuroptimus import usecases
 
     if name not in usecases.names():
         return None

@@ -6,10 +6,10 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from storage.catalog.curves import convergence_at, value_at
-from storage.catalog.fingerprint import canonical_json
-from storage.catalog.models import Run, RunComponent, RunGeneration, RunParameter
-from storage.catalog.schema import CatalogRun
+from neuroptimus.storage.catalog.curves import convergence_at, value_at
+from neuroptimus.storage.catalog.fingerprint import canonical_json
+from neuroptimus.storage.catalog.models import Run, RunComponent, RunGeneration, RunParameter
+from neuroptimus.storage.catalog.schema import CatalogRun
 
 DEFAULT_GRID = 100  # the grid of the precomputed convergence score
 _TABLES = {"parameters", "components", "curve"}

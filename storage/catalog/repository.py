@@ -21,8 +21,8 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.catalog import leaderboard as boards
-from storage.catalog.errors import (
+from neuroptimus.storage.catalog import leaderboard as boards
+from neuroptimus.storage.catalog.errors import (
     CatalogError,
     Forbidden,
     InvalidInput,
@@ -30,7 +30,7 @@ from storage.catalog.errors import (
     QuotaExceeded,
     RunConflict,
 )
-from storage.catalog.listing import (
+from neuroptimus.storage.catalog.listing import (
     MAX_LIMIT,
     RunFilter,
     conditions,
@@ -40,7 +40,7 @@ from storage.catalog.listing import (
     use_case_seen,
     visible,
 )
-from storage.catalog.models import (
+from neuroptimus.storage.catalog.models import (
     ApiToken,
     Run,
     RunComponent,
@@ -51,8 +51,8 @@ from storage.catalog.models import (
     User,
     Verification,
 )
-from storage.catalog.models import Session as SignIn
-from storage.catalog.records import (
+from neuroptimus.storage.catalog.models import Session as SignIn
+from neuroptimus.storage.catalog.records import (
     catalog_run,
     child_rows,
     content_sha256,
@@ -61,8 +61,8 @@ from storage.catalog.records import (
     run_row,
     utcnow,
 )
-from storage.catalog.schema import CatalogRun, UseCaseIdentity
-from storage.catalog.unpacking import size_text
+from neuroptimus.storage.catalog.schema import CatalogRun, UseCaseIdentity
+from neuroptimus.storage.catalog.unpacking import size_text
 
 SCOPES = frozenset({"read", "upload", "verify", "admin"})
 VISIBILITIES = ("public", "unlisted", "private")

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from optimization.problem_yaml import dump_problem
-from optimization.spec import ProblemSpec, SpecError, parse_problem
-from storage.catalog.schema import CatalogRun
+from neuroptimus.optimization.problem_yaml import dump_problem
+from neuroptimus.optimization.spec import ProblemSpec, SpecError, parse_problem
+from neuroptimus.storage.catalog.schema import CatalogRun
 
 Verdict = Literal["identical", "within tolerance", "differs"]
 RTOL = 1e-6

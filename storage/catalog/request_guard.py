@@ -2,7 +2,8 @@
 byte, bytes that are not UTF-8 or an over-long query string; a JSON body or form over 1 MiB;
 a JSON body nested too deeply or holding what no database stores (64-bit integers at most, no
 NUL, no lone surrogates).
-What a route then reads is bounded by its own declarations (``storage.catalog.bounds``)."""
+What a route then reads is bounded by its own declarations
+(``neuroptimus.storage.catalog.bounds``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.exceptions import HTTPException
 
-from storage.catalog.bounds import json_problem
-from storage.catalog.unpacking import size_text
-from storage.catalog.uploads import json_response
+from neuroptimus.storage.catalog.bounds import json_problem
+from neuroptimus.storage.catalog.unpacking import size_text
+from neuroptimus.storage.catalog.uploads import json_response
 
 MAX_QUERY_STRING = 16 * 1024  # bytes; a filtered run list asks for well under 1 KiB
 # a JSON body (an edit, a token, a verification) or a sign-in form is a few hundred bytes

@@ -24,11 +24,11 @@ from fastapi import (
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.catalog.auth import require
-from storage.catalog.bounds import RunQuery
-from storage.catalog.listing import MAX_CURSOR
-from storage.catalog.repository import Catalog, Forbidden, NotFound, Principal
-from storage.catalog.request_helpers import (
+from neuroptimus.storage.catalog.auth import require
+from neuroptimus.storage.catalog.bounds import RunQuery
+from neuroptimus.storage.catalog.listing import MAX_CURSOR
+from neuroptimus.storage.catalog.repository import Catalog, Forbidden, NotFound, Principal
+from neuroptimus.storage.catalog.request_helpers import (
     Uploader,
     Viewer,
     catalog_of,
@@ -36,8 +36,8 @@ from storage.catalog.request_helpers import (
     remove_file,
     yaml_download,
 )
-from storage.catalog.schema import Visibility
-from storage.catalog.upload_intake import accept_upload
+from neuroptimus.storage.catalog.schema import Visibility
+from neuroptimus.storage.catalog.upload_intake import accept_upload
 
 CSV_COLUMNS = (
     "run_id",

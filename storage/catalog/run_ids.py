@@ -13,8 +13,8 @@ import hmac
 import secrets
 import uuid
 
-from storage.catalog.repository import Catalog, Principal
-from storage.catalog.schema import CatalogRun
+from neuroptimus.storage.catalog.repository import Catalog, Principal
+from neuroptimus.storage.catalog.schema import CatalogRun
 
 KEY_SETTING = "imported_run_id_key"
 ORIGINAL_FORMAT = "original-neuroptimus"

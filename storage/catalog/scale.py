@@ -19,19 +19,19 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, insert, select
 
-from optimization.algorithms import ALGORITHMS
-from storage.catalog.curves import convergence_at
-from storage.catalog.fingerprint import digest
-from storage.catalog.listing import RunFilter
-from storage.catalog.models import (
+from neuroptimus.optimization.algorithms import ALGORITHMS
+from neuroptimus.storage.catalog.curves import convergence_at
+from neuroptimus.storage.catalog.fingerprint import digest
+from neuroptimus.storage.catalog.listing import RunFilter
+from neuroptimus.storage.catalog.models import (
     Run,
     RunComponent,
     RunGeneration,
     RunParameter,
     UseCase,
 )
-from storage.catalog.records import DEFAULT_GRID, utcnow
-from storage.catalog.repository import Catalog
+from neuroptimus.storage.catalog.records import DEFAULT_GRID, utcnow
+from neuroptimus.storage.catalog.repository import Catalog
 
 USE_CASES = ("hh", "vclamp", "ca1-passive", "ca1-simplified", "ca1-detailed", "adexp",
              "pathway", "adexp-external")  # fmt: skip

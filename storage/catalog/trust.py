@@ -8,8 +8,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from optimization.spec import ProblemSpec, parse_problem
-from storage.catalog.schema import CatalogRun
+from neuroptimus.optimization.spec import ProblemSpec, parse_problem
+from neuroptimus.storage.catalog.schema import CatalogRun
 
 # what of a run's problem may change without changing what is simulated
 _RUN_SETTINGS = ("algorithm", "stopping", "evaluation", "pareto_fronts")
@@ -17,7 +17,7 @@ _RUN_SETTINGS = ("algorithm", "stopping", "evaluation", "pareto_fronts")
 
 def own_problem(run: CatalogRun) -> ProblemSpec | None:
     """The bundled use case that is ``run``'s problem (same identity), else None."""
-    from storage.catalog.held_problems import bundled_problem
+    from neuroptimus.storage.catalog.held_problems import bundled_problem
 
     return bundled_problem(run.use_case)
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from fastapi import BackgroundTasks, HTTPException, Request, UploadFile
 
-from storage.catalog import uploads
-from storage.catalog.held_problems import held_problem
-from storage.catalog.repository import Catalog, Principal
-from storage.catalog.request_helpers import catalog_of, remove_file
-from storage.catalog.run_ids import catalog_run_id
-from storage.catalog.schema import CatalogRun
+from neuroptimus.storage.catalog import uploads
+from neuroptimus.storage.catalog.held_problems import held_problem
+from neuroptimus.storage.catalog.repository import Catalog, Principal
+from neuroptimus.storage.catalog.request_helpers import catalog_of, remove_file
+from neuroptimus.storage.catalog.run_ids import catalog_run_id
+from neuroptimus.storage.catalog.schema import CatalogRun
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from storage.catalog.bounds import json_problem
-from storage.catalog.ingest import IngestError, run_from_metadata, run_from_store
-from storage.catalog.schema import CatalogRun
-from storage.catalog.unpacking import Budgets, Reservation, UnpackingBudgetError, size_text
+from neuroptimus.storage.catalog.bounds import json_problem
+from neuroptimus.storage.catalog.ingest import IngestError, run_from_metadata, run_from_store
+from neuroptimus.storage.catalog.schema import CatalogRun
+from neuroptimus.storage.catalog.unpacking import (
+    Budgets,
+    Reservation,
+    UnpackingBudgetError,
+    size_text,
+)
 
 __all__ = ["UploadError", "UploadLimits", "size_text"]
 

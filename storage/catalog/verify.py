@@ -16,9 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
-from optimization.spec import ProblemSpec
-from storage.catalog.reproduce import RTOL, ReproduceError
-from storage.catalog.schema import CatalogRun
+from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.storage.catalog.reproduce import RTOL, ReproduceError
+from neuroptimus.storage.catalog.schema import CatalogRun
 
 METHOD = "resimulate-best"
 
@@ -73,9 +73,9 @@ def simulate_best(spec_data: dict[str, Any], values: list[float]) -> dict[str, A
     """One evaluation (in the calling process): the total error, the components, the status."""
     import numpy as np
 
-    from optimization.evaluation import STATUSES, evaluate_one
-    from optimization.problem import build_problem
-    from optimization.spec import ProblemSpec
+    from neuroptimus.optimization.evaluation import STATUSES, evaluate_one
+    from neuroptimus.optimization.problem import build_problem
+    from neuroptimus.optimization.spec import ProblemSpec
 
     spec = ProblemSpec.model_validate(spec_data)
     problem = build_problem(spec)

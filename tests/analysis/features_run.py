@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from usecases import problem_path
+from neuroptimus.usecases import problem_path
 
 AMPLITUDES = [-0.1, 0.2, 0.3]  # nA; the hyperpolarizing step never spikes
 # Per feature and amplitude (mean, std). Spikecount has no statistic at -0.1 nA (left out of

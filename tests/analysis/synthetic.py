@@ -1,20 +1,21 @@
 """Synthetic run stores for the tests: small stores written through the store's own API
-(the generator is the large-store benchmark's, ``analysis.benchmark_large``), generation by
-generation as the optimize loop writes them, and a stand-in simulator for their traces."""
+(the generator is the large-store benchmark's, ``neuroptimus.analysis.benchmark_large``),
+generation by generation as the optimize loop writes them, and a stand-in simulator for their
+traces."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis.benchmark_large import (
+from neuroptimus.analysis.benchmark_large import (
     create_store,
     problem_spec,
     synthetic_population,
     synthetic_trace,
 )
-from optimization.runner import Checkpoint
-from optimization.simulators import Trace
-from storage.run_store import RunStore
+from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.optimization.simulators import Trace
+from neuroptimus.storage.run_store import RunStore
 
 population = synthetic_population
 

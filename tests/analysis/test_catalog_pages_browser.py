@@ -12,7 +12,7 @@ import threading
 import pytest
 import uvicorn
 
-from analysis.serve import free_port
+from neuroptimus.analysis.serve import free_port
 from tests.analysis.catalog_pages_data import filled_site
 from tests.analysis.conftest import wait_until
 from tests.storage.catalog.original_metadata import original_metadata

@@ -1,16 +1,16 @@
 """The catalog's figures come from the curves it keeps: a catalog comparison of the real
-``hh`` run gives the same curve and scores as ``analysis.comparison`` computes from its store,
-and the paper's figures and the generation plot render as embeddable Bokeh components."""
+``hh`` run gives the same curve and scores as ``neuroptimus.analysis.comparison`` computes from
+its store, and the paper's figures and the generation plot render as embeddable Bokeh components."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from analysis import catalog_figures as cf
-from analysis.comparison import score_run
-from storage.catalog.database import open_catalog
-from storage.catalog.ingest import run_from_store
+from neuroptimus.analysis import catalog_figures as cf
+from neuroptimus.analysis.comparison import score_run
+from neuroptimus.storage.catalog.database import open_catalog
+from neuroptimus.storage.catalog.ingest import run_from_store
 
 
 def _comparison() -> dict:

@@ -9,7 +9,7 @@ import socket
 import numpy as np
 import pytest
 
-from analysis.serve import free_port, serve_explorer
+from neuroptimus.analysis.serve import free_port, serve_explorer
 from tests.analysis.conftest import make_store, wait_until
 from tests.analysis.synthetic import append_generation, simulate_synthetic
 

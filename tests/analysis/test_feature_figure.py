@@ -6,8 +6,8 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
-from analysis.feature_figures import MISSING_NOTE, feature_figure
-from optimization.features import FeatureObjective
+from neuroptimus.analysis.feature_figures import MISSING_NOTE, feature_figure
+from neuroptimus.optimization.features import FeatureObjective
 
 
 def objective() -> FeatureObjective:
@@ -67,8 +67,8 @@ def test_several_individuals_each_in_its_own_colour_beside_the_target():
 def test_trace_target_runs_keep_their_views(store):
     """A trace-target run: the report and the explorer's Traces tab show the target and the
     best trace only, no feature section."""
-    from analysis.explorer import TABS, Explorer
-    from analysis.report import report_parts
+    from neuroptimus.analysis.explorer import TABS, Explorer
+    from neuroptimus.analysis.report import report_parts
     from tests.analysis.synthetic import simulate_synthetic
 
     texts = [part for part in report_parts(store) if isinstance(part, str)]

@@ -10,14 +10,14 @@ import holoviews as hv
 import numpy as np
 import pytest
 
-from analysis import feature_figures
-from analysis.explorer import TABS, Explorer
-from analysis.report import report_parts
-from analysis.traces import TraceSimulator
-from flows.run import run_flow
-from optimization.cluster import ClusterConfig
-from optimization.spec import load_problem
-from storage.run_store import RunStore
+from neuroptimus.analysis import feature_figures
+from neuroptimus.analysis.explorer import TABS, Explorer
+from neuroptimus.analysis.report import report_parts
+from neuroptimus.analysis.traces import TraceSimulator
+from neuroptimus.flows.run import run_flow
+from neuroptimus.optimization.cluster import ClusterConfig
+from neuroptimus.optimization.spec import load_problem
+from neuroptimus.storage.run_store import RunStore
 from tests.analysis.features_run import AMPLITUDES, STATISTICS, write_features_problem
 
 pytestmark = pytest.mark.slow

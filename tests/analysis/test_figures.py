@@ -9,8 +9,8 @@ import holoviews as hv
 import numpy as np
 import pytest
 
-from analysis import comparison, figures, pareto_figures, population, selection, traces
-from analysis.snapshot import read_snapshot
+from neuroptimus.analysis import comparison, figures, pareto_figures, population, selection, traces
+from neuroptimus.analysis.snapshot import read_snapshot
 from tests.analysis.synthetic import simulate_synthetic
 
 

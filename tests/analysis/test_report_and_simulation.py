@@ -8,13 +8,13 @@ import re
 import numpy as np
 import pytest
 
-from analysis.report import write_report
-from analysis.report_process import early_report_process, write_report_file
-from analysis.snapshot import read_snapshot
-from analysis.traces import TraceSimulator
-from optimization.problem import simulate_isolated
-from optimization.spec import ProblemSpec
-from storage.run_store import StoreError
+from neuroptimus.analysis.report import write_report
+from neuroptimus.analysis.report_process import early_report_process, write_report_file
+from neuroptimus.analysis.snapshot import read_snapshot
+from neuroptimus.analysis.traces import TraceSimulator
+from neuroptimus.optimization.problem import simulate_isolated
+from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.storage.run_store import StoreError
 
 
 def test_report_has_every_view_and_no_network_links(store, tmp_path):

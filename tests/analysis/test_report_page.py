@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.report import write_report
+from neuroptimus.analysis.report import write_report
 
 UUID = re.compile(r'"id": "[0-9a-f]{8}-[0-9a-f]{4}-')  # the copy's model ids (see bokeh_page)
 ITEMS = re.compile(r'<script type="application/json" id="figures">(.*?)</script>', re.S)
@@ -24,7 +24,7 @@ def _write_in_fresh_process(store: Path, page: Path, copy: str = "renders") -> s
     (a store that grew meanwhile), or ``renders`` its share."""
     script = f"""
 import os
-from analysis import report
+from neuroptimus.analysis import report
 parent = os.getpid()
 build = report.report_parts
 def in_copy(store):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.snapshot import read_snapshot, refresh
-from optimization.runner import Checkpoint
-from storage.run_store import RunStore
+from neuroptimus.analysis.snapshot import read_snapshot, refresh
+from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.storage.run_store import RunStore
 from tests.analysis import synthetic
 
 

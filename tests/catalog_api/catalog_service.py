@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy
 from fastapi.testclient import TestClient
 
-from storage.catalog.api import create_app
-from storage.catalog.database import open_catalog
+from neuroptimus.storage.catalog.api import create_app
+from neuroptimus.storage.catalog.database import open_catalog
 
 SMALL_UPLOADS = 2 * 2**20  # the test apps' upload limit: "huge" files stay small
 

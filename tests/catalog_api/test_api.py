@@ -14,11 +14,11 @@ import yaml
 from catalog_service import make_service
 from fastapi import Form, Request, Response
 
-from optimization.spec import ProblemSpec
-from storage.catalog import auth
-from storage.catalog.api import create_app
+from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.storage.catalog import auth
+from neuroptimus.storage.catalog.api import create_app
+from neuroptimus.usecases import problem_path
 from tests.storage.catalog.original_metadata import original_metadata
-from usecases import problem_path
 
 
 def _archive() -> tuple[str, bytes]:
@@ -251,7 +251,7 @@ def test_verifications_need_the_verify_scope_and_the_verifier_runs_after_an_uplo
 ):
     checked = []
 
-    def verifier(run, problem):  # what storage.catalog.verify.verify_best answers
+    def verifier(run, problem):  # what neuroptimus.storage.catalog.verify.verify_best answers
         assert problem.name == "hh" and "usecases" in problem.base_dir  # the bundled files
         checked.append(run.run_id)
         return {

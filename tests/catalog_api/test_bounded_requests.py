@@ -16,10 +16,10 @@ from dataclasses import replace
 import pytest
 from catalog_service import SMALL_UPLOADS, RealRun, Service, make_service
 
-from analysis.catalog_pages import add_pages
-from storage.catalog import uploads
-from storage.catalog.repository import QuotaExceeded
-from storage.catalog.uploads import UploadLimits
+from neuroptimus.analysis.catalog_pages import add_pages
+from neuroptimus.storage.catalog import uploads
+from neuroptimus.storage.catalog.repository import QuotaExceeded
+from neuroptimus.storage.catalog.uploads import UploadLimits
 
 LIMITS = UploadLimits(max_bytes=SMALL_UPLOADS, max_unpacked_bytes=4 * 2**20, max_members=500)
 
@@ -408,7 +408,7 @@ def test_catalog_serve_takes_the_limits(monkeypatch, tmp_path):
     import uvicorn
     from typer.testing import CliRunner
 
-    from flows.catalog_cli import app
+    from neuroptimus.flows.catalog_cli import app
 
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda site, **_options: served.setdefault("app", site))

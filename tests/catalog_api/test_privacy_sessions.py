@@ -20,8 +20,8 @@ import sqlalchemy
 from catalog_service import Service, make_service
 from fastapi.testclient import TestClient
 
-from analysis.catalog_pages import add_pages
-from storage.catalog import auth
+from neuroptimus.analysis.catalog_pages import add_pages
+from neuroptimus.storage.catalog import auth
 from tests.storage.catalog.original_metadata import original_metadata
 
 

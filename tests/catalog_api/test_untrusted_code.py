@@ -24,11 +24,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from storage.catalog.fingerprint import digest, use_case_identity
-from storage.catalog.upload_intake import UNVERIFIABLE
-from storage.metadata import run_metadata
-from storage.run_store import RunStore
+from neuroptimus.flows.cli import app
+from neuroptimus.storage.catalog.fingerprint import digest, use_case_identity
+from neuroptimus.storage.catalog.upload_intake import UNVERIFIABLE
+from neuroptimus.storage.metadata import run_metadata
+from neuroptimus.storage.run_store import RunStore
 from tests.flows.catalog_server import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,8 +70,8 @@ def consistent_payload(metadata: dict, marker: Path, folder: Path) -> dict:
 def hh_variant(metadata: dict, folder: Path) -> tuple[Path, dict]:
     """A copy of the bundled ``hh`` in ``folder`` with a wider bound (another use case, the
     same model and target), and the metadata of the session's run as a run of it."""
-    from optimization.spec import load_problem
-    from storage.catalog.held_problems import held_identity
+    from neuroptimus.optimization.spec import load_problem
+    from neuroptimus.storage.catalog.held_problems import held_identity
 
     shutil.copytree(ROOT / "usecases" / "hh", folder)
     path = folder / "problem.yaml"
@@ -111,7 +111,7 @@ def verifying_server(tmp_path):
     log = open(tmp_path / "server.log", "w")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
-        [sys.executable, "-c", "from flows.cli import main; main()", "catalog", "serve",
+        [sys.executable, "-c", "from neuroptimus.flows.cli import main; main()", "catalog", "serve",
          "--db", db, "--files", str(files), "--port", str(port), "--verify"],
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

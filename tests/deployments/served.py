@@ -41,7 +41,7 @@ class Served:
         env.pop("PREFECT_API_URL", None)
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "flows.cli", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "neuroptimus.flows.cli", "serve", "--port", str(self.port)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 

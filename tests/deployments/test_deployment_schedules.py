@@ -15,7 +15,7 @@ import yaml
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 
-from flows.serve import ensure_work_pool
+from neuroptimus.flows.serve import ensure_work_pool
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "deployments" / "README.md"
@@ -70,7 +70,7 @@ def test_readme_schedules_give_valid_run_parameters(schedule):
     from prefect.utilities.callables import parameter_schema
     from prefect.utilities.schema_tools import validate
 
-    from flows.run import run_flow
+    from neuroptimus.flows.run import run_flow
 
     schema = parameter_schema(run_flow.fn).model_dump()
     assert validate(schedule.get("parameters", {}), schema, raise_on_error=False) == []

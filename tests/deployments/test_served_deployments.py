@@ -23,12 +23,12 @@ from prefect.client.schemas.filters import (
     FlowRunFilterParentFlowRunId,
 )
 
-from flows.serve import WORK_POOL
-from optimization.spec import ProblemSpec, load_problem, with_overrides
-from storage.run_store import RunStore
+from neuroptimus.flows.serve import WORK_POOL
+from neuroptimus.optimization.spec import ProblemSpec, load_problem, with_overrides
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.usecases import problem_path
 from tests.deployments.served import serving
 from tests.hpc.hpc_runs import assert_same_run, committed, wait_until
-from usecases import problem_path
 
 pytestmark = pytest.mark.slow
 

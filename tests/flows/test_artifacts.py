@@ -7,9 +7,9 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from optimization.spec import load_problem
-from tasks.artifacts import RunArtifacts
-from usecases import problem_path
+from neuroptimus.optimization.spec import load_problem
+from neuroptimus.tasks.artifacts import RunArtifacts
+from neuroptimus.usecases import problem_path
 
 BEST = {
     "generation": 3,

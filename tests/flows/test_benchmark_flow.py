@@ -10,13 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import flows.compare
-from flows.compare import benchmark_flow, benchmark_spec, check_algorithms, pending_runs
-from optimization.cluster import ClusterConfig
-from optimization.scores import convergence_curve, convergence_score, evaluations_to_reach
-from optimization.spec import SpecError, load_problem
-from storage.run_store import RunStore
-from usecases import problem_path
+import neuroptimus.flows.compare
+from neuroptimus.flows.compare import benchmark_flow, benchmark_spec, check_algorithms, pending_runs
+from neuroptimus.optimization.cluster import ClusterConfig
+from neuroptimus.optimization.scores import (
+    convergence_curve,
+    convergence_score,
+    evaluations_to_reach,
+)
+from neuroptimus.optimization.spec import SpecError, load_problem
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +77,7 @@ def test_benchmark_runs_scores_and_reuses_finished_runs(tmp_path, prefect_harnes
     def no_cluster(*args, **kwargs):
         raise AssertionError("a finished benchmark started a cluster")
 
-    monkeypatch.setattr(flows.compare, "make_cluster", no_cluster)
+    monkeypatch.setattr(neuroptimus.flows.compare, "make_cluster", no_cluster)
     stamps = {s: (folder / s / "checkpoint.pkl").stat().st_mtime_ns for s in runs["store"]}
     for name in ("runs.csv", "summary.csv", "comparison.html"):
         (folder / name).unlink()
@@ -103,8 +107,8 @@ def test_benchmark_runs_scores_and_reuses_finished_runs(tmp_path, prefect_harnes
 
 
 def test_a_folder_of_another_budget_is_refused_naming_the_store(tmp_path):
-    from optimization.problem import build_problem
-    from storage.runs import create_run_store
+    from neuroptimus.optimization.problem import build_problem
+    from neuroptimus.storage.runs import create_run_store
 
     spec = benchmark_spec(load_problem(problem_path("hh")), 4, 2)
     path = tmp_path / "cmaes-seed1.zarr"

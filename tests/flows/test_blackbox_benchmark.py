@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _overhead(name: str, csv: Path) -> tuple[str, dict[str, str]]:
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "benchmark", "overhead", name, "--no-full-run",
-         "--repeats", "3", "--csv", str(csv)],
+        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "overhead", name,
+         "--no-full-run", "--repeats", "3", "--csv", str(csv)],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -17,7 +17,7 @@ from commands import command_env
 sys.path.insert(0, str(Path(__file__).parents[1] / "optimization"))
 from blackbox_models import fake_script, problem  # noqa: E402
 
-from storage.run_store import RunStore  # noqa: E402
+from neuroptimus.storage.run_store import RunStore  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def env(tmp_path):
 
 def cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
+        [sys.executable, "-m", "neuroptimus.flows.cli", *args], capture_output=True, text=True,
         timeout=600, env=env,
     )  # fmt: skip
 

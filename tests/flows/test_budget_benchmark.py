@@ -10,14 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from flows.budget_benchmark import SHIFT, budget_algorithms, rastrigin
+from neuroptimus.flows.budget_benchmark import SHIFT, budget_algorithms, rastrigin
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _budget(csv: Path, *options: str) -> tuple[str, dict[str, dict[str, str]]]:
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "benchmark", "budget", "--problems", "rastrigin",
+        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "budget",
+         "--problems", "rastrigin",
          "--algorithms", "scipy-lbfgsb,pygmo-praxis,pygmo-abc", "--dimension", "3",
          "--evaluations", "400", "--output", str(csv), *options],
         capture_output=True, text=True, timeout=600, cwd=ROOT,

@@ -15,12 +15,17 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from flows.catalog_cli import local_stores
-from flows.cli import app
-from storage.catalog.client import CatalogClientError, run_reference, unzip_store, zip_store
-from storage.catalog.ingest import read_metadata_file, run_from_store
-from storage.metadata import write_metadata
-from storage.run_store import RunStore
+from neuroptimus.flows.catalog_cli import local_stores
+from neuroptimus.flows.cli import app
+from neuroptimus.storage.catalog.client import (
+    CatalogClientError,
+    run_reference,
+    unzip_store,
+    zip_store,
+)
+from neuroptimus.storage.catalog.ingest import read_metadata_file, run_from_store
+from neuroptimus.storage.metadata import write_metadata
+from neuroptimus.storage.run_store import RunStore
 from tests.flows.catalog_server import serving
 from tests.storage.catalog.original_metadata import original_metadata
 
@@ -212,7 +217,7 @@ def test_run_addresses_and_unsafe_zips(tmp_path, hh_run_store):
 
 
 def test_verdicts_of_a_rerun(hh_run_store):
-    from storage.catalog.reproduce import compare_runs
+    from neuroptimus.storage.catalog.reproduce import compare_runs
 
     run = run_from_store(hh_run_store)
     assert compare_runs(run, run)["verdict"] == "identical"

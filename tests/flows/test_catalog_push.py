@@ -8,12 +8,12 @@ import logging
 
 import pytest
 
-from flows.run import run_flow
-from optimization.cluster import ClusterConfig
-from optimization.spec import load_problem, with_overrides
-from storage.run_store import RunStore
+from neuroptimus.flows.run import run_flow
+from neuroptimus.optimization.cluster import ClusterConfig
+from neuroptimus.optimization.spec import load_problem, with_overrides
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.usecases import problem_path
 from tests.flows.catalog_server import free_port
-from usecases import problem_path
 
 
 @pytest.fixture(scope="module")

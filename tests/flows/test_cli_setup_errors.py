@@ -17,8 +17,8 @@ import pytest
 import yaml
 from commands import command_env
 
-from storage.run_store import RunStore
-from usecases import problem_path
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def env(tmp_path_factory):
 def cli(args: list[str], env: dict, cwd: Path | None = None) -> tuple[int, str, str, float]:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
+        [sys.executable, "-m", "neuroptimus.flows.cli", *args], capture_output=True, text=True,
         timeout=600, env=env, cwd=cwd,
     )  # fmt: skip
     return result.returncode, result.stdout, result.stderr, time.monotonic() - started
@@ -168,7 +168,8 @@ def test_kill_9_during_setup_leaves_no_store_and_resume_says_start_again(tmp_pat
     nothing at its store path, or a complete store; resume then starts again or says to."""
     store = tmp_path / "killed.zarr"
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "hh", "--workers", "1", "--store", str(store)],
+        [sys.executable, "-m", "neuroptimus.flows.cli", "run", "hh", "--workers", "1",
+         "--store", str(store)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
     )  # fmt: skip
     time.sleep(random.uniform(0.5, 6.0))

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from flows.early_close import EarlyClose
-from optimization.cluster import ClusterConfig, connect
+from neuroptimus.flows.early_close import EarlyClose
+from neuroptimus.optimization.cluster import ClusterConfig, connect
 
 
 def test_a_real_cluster_stops_in_the_background_and_the_block_waits_for_it():

@@ -12,10 +12,10 @@ import sys
 import pytest
 from mechanism_models import leak_problem
 
-from flows.benchmark import orchestration, overhead
-from flows.benchmark_fronts import fronts_benchmark
-from optimization.spec import load_problem
-from usecases import problem_path
+from neuroptimus.flows.benchmark import orchestration, overhead
+from neuroptimus.flows.benchmark_fronts import fronts_benchmark
+from neuroptimus.optimization.spec import load_problem
+from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +81,7 @@ def test_overhead_compares_an_evaluation_with_bare_neuron_on_any_problem(tmp_pat
     evaluation, the bare NEURON simulation of the same model and values, their ratio."""
     problem, csv = leak_problem(tmp_path), tmp_path / "overhead.csv"
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "benchmark", "overhead", str(problem),
+        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "overhead", str(problem),
          "--no-full-run", "--repeats", "3", "--csv", str(csv)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 
-from flows.run import run_flow
-from optimization.cluster import ClusterConfig
-from optimization.spec import load_problem, with_overrides
-from usecases import problem_path
+from neuroptimus.flows.run import run_flow
+from neuroptimus.optimization.cluster import ClusterConfig
+from neuroptimus.optimization.spec import load_problem, with_overrides
+from neuroptimus.usecases import problem_path
 
 
 def _spec(islands: int):

@@ -27,7 +27,7 @@ def test_converted_settings_evaluate_like_the_bundled_problem(tmp_path, folder, 
     problem = settings.parent / "problem.yaml"
     command = ["import-settings", str(settings), "--out", str(problem)]
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *command],
+        [sys.executable, "-m", "neuroptimus.flows.cli", *command],
         capture_output=True, text=True, timeout=300, cwd=ROOT, env=os.environ.copy(),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

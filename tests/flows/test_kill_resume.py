@@ -14,9 +14,9 @@ import pytest
 import yaml
 from commands import command_env
 
-from optimization.spec import StoppingSpec, load_problem, with_overrides
-from storage.run_store import RunStore
-from usecases import problem_path
+from neuroptimus.optimization.spec import StoppingSpec, load_problem, with_overrides
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ ARGS = ["hh", "--population", "10", "--generations", "8", "--seed", "11", "--wor
 
 
 def _cli(*args):
-    return [sys.executable, "-m", "flows.cli", *args]
+    return [sys.executable, "-m", "neuroptimus.flows.cli", *args]
 
 
 def _run(args, env, timeout=600):

@@ -19,7 +19,7 @@ def test_a_mod_file_that_does_not_compile_stops_the_run_in_one_line(tmp_path):
     store = tmp_path / "runs" / "run.zarr"
     env = command_env(NEUROPTIMUS_CACHE=str(tmp_path / "cache"))  # cold: nrnivmodl runs
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", str(problem), "--workers", "1",
+        [sys.executable, "-m", "neuroptimus.flows.cli", "run", str(problem), "--workers", "1",
          "--store", str(store)],
         capture_output=True, text=True, timeout=600, env=env,
     )  # fmt: skip
@@ -35,6 +35,6 @@ def test_a_mod_file_that_does_not_compile_stops_the_run_in_one_line(tmp_path):
 
 
 def _neuron_version() -> str:
-    from optimization.simulators.nmodl_compiler import nrnivmodl_build
+    from neuroptimus.optimization.simulators.nmodl_compiler import nrnivmodl_build
 
     return nrnivmodl_build().release

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from commands import command_env
 
-from usecases import problem_path
+from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +37,9 @@ def test_model_prints_go_to_the_store_not_the_terminal(tmp_path):
     problem.write_text(yaml.safe_dump(data))
     store = tmp_path / "run.zarr"
     env = command_env(HOME=str(tmp_path / "home"))
-    command = [sys.executable, "-m", "flows.cli", "run", str(problem), "--population", "4",
-               "--generations", "2", "--workers", "2", "--store", str(store)]  # fmt: skip
+    command = [sys.executable, "-m", "neuroptimus.flows.cli", "run", str(problem),
+               "--population", "4", "--generations", "2", "--workers", "2",
+               "--store", str(store)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     for stream in (result.stdout, result.stderr):

@@ -9,9 +9,15 @@ import sys
 
 import pytest
 
-from flows.objectives_benchmark import TreeCpu, cases, medians, objectives_benchmark, ratios
-from optimization.spec import load_problem
-from usecases import problem_path
+from neuroptimus.flows.objectives_benchmark import (
+    TreeCpu,
+    cases,
+    medians,
+    objectives_benchmark,
+    ratios,
+)
+from neuroptimus.optimization.spec import load_problem
+from neuroptimus.usecases import problem_path
 
 
 def _row(case: str, marginal: float, wall: float, cpu: float, sweeps: int) -> dict:
@@ -40,7 +46,7 @@ def test_cpu_of_a_grandchild_is_counted():
     with TreeCpu(every_s=0.05) as cpu:
         subprocess.run([sys.executable, "-c", child], check=True)
     own, others = cpu.seconds()
-    assert own == 0.0  # no process here runs flows.cli
+    assert own == 0.0  # no process here runs neuroptimus.flows.cli
     assert others >= 0.45  # sampled at most 0.05 s before the grandchild ended
 
 

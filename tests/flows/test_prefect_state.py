@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows import prefect_state
-from flows.prefect_server import IDLE, idle_seconds
-from optimization.locks import process_alive
+from neuroptimus.flows import prefect_state
+from neuroptimus.flows.prefect_server import IDLE, idle_seconds
+from neuroptimus.optimization.locks import process_alive
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_a_profile_setting_counts_as_configured(bare_env):
 
 def _run(env: dict, store: Path, seed: int = 1, population: int = 2) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "flows.cli", "run", "hh", "--population", str(population),
+        sys.executable, "-m", "neuroptimus.flows.cli", "run", "hh", "--population", str(population),
         "--generations", "1", "--workers", "1", "--seed", str(seed), "--store", str(store),
     ]  # fmt: skip
     return subprocess.Popen(
@@ -132,7 +132,7 @@ def test_the_next_commands_find_the_server_warm_and_it_leaves_when_idle(tmp_path
 
 def test_run_help_says_where_prefect_state_lives():
     out = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--help"],
+        [sys.executable, "-m", "neuroptimus.flows.cli", "run", "--help"],
         capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "200"},
     ).stdout  # fmt: skip
     text = " ".join(out.split())  # as the terminal wraps it

@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from flows.run import resume_flow, run_flow
-from optimization.cluster import ClusterConfig
-from optimization.spec import load_problem, with_overrides
-from storage.run_store import RunStore
-from usecases import problem_path
+from neuroptimus.flows.run import resume_flow, run_flow
+from neuroptimus.optimization.cluster import ClusterConfig
+from neuroptimus.optimization.spec import load_problem, with_overrides
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow
 

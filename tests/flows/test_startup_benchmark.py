@@ -8,8 +8,8 @@ import tempfile
 
 import pytest
 
-from flows.prefect_server import stop_unused_server
-from flows.startup_benchmark import startup_benchmark
+from neuroptimus.flows.prefect_server import stop_unused_server
+from neuroptimus.flows.startup_benchmark import startup_benchmark
 
 pytestmark = pytest.mark.slow
 

@@ -17,10 +17,10 @@ import yaml
 from commands import command_env
 from hpc.hpc_runs import assert_same_run
 
-from optimization.spec import StoppingSpec, load_problem, with_overrides
-from storage.inflight import read_records
-from storage.run_store import RunStore
-from usecases import problem_path
+from neuroptimus.optimization.spec import StoppingSpec, load_problem, with_overrides
+from neuroptimus.storage.inflight import read_records
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def slow(h, values):
 
 
 def _cli(*args):
-    return [sys.executable, "-m", "flows.cli", *args]
+    return [sys.executable, "-m", "neuroptimus.flows.cli", *args]
 
 
 @pytest.fixture(scope="module")

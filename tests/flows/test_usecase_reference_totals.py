@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _evaluate(name: str, values: list[float]) -> dict:
     text = ",".join(repr(float(v)) for v in values)
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "evaluate", name, "--values", text, "--json"],
+        [sys.executable, "-m", "neuroptimus.flows.cli", "evaluate", name, "--values", text,
+         "--json"],
         capture_output=True, text=True, timeout=900, cwd=ROOT, env=os.environ.copy(),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -59,7 +60,8 @@ def test_uc6_gives_the_original_tools_total_and_feature_errors():
 
 def test_values_are_positional_and_counted():
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "evaluate", "ca1-passive", "--values", "2.5,400"],
+        [sys.executable, "-m", "neuroptimus.flows.cli", "evaluate", "ca1-passive",
+         "--values", "2.5,400"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 2

@@ -11,8 +11,8 @@ POPULATION, GENERATIONS, SEED = 6, 3, 5
 
 
 def uc1_spec():
-    from optimization.spec import load_problem, with_overrides
-    from usecases import problem_path
+    from neuroptimus.optimization.spec import load_problem, with_overrides
+    from neuroptimus.usecases import problem_path
 
     return with_overrides(
         load_problem(problem_path("hh")),
@@ -23,7 +23,7 @@ def uc1_spec():
 def assert_same_run(ours_path, theirs_path) -> dict[str, np.ndarray]:
     """Every evaluation stored exactly once, and the same result bit for bit (the evaluation
     seconds, messages and worker names may differ)."""
-    from storage.run_store import RunStore
+    from neuroptimus.storage.run_store import RunStore
 
     ours, theirs = RunStore.open(ours_path), RunStore.open(theirs_path)
     a, b = ours.evaluations(), theirs.evaluations()
@@ -55,7 +55,7 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.02):
 
 
 def committed(path) -> int:
-    from storage.run_store import RunStore
+    from neuroptimus.storage.run_store import RunStore
 
     try:
         return RunStore.open(path).committed_generations
@@ -67,7 +67,7 @@ def worker_evaluating(client, names: set[str] | None = None):
     """The pid of a worker process whose watchdog slot shows an evaluation running now (of one
     of the individuals ``names``, ``hang_watchdog.fingerprint``, if given), or None: a worker
     busy with a chunk may still be building its model or handing results over."""
-    from optimization.hang_watchdog import SLOT, open_slot, slot_path
+    from neuroptimus.optimization.hang_watchdog import SLOT, open_slot, slot_path
 
     workers = client.run_on_scheduler(
         lambda dask_scheduler: [(s.nanny, s.pid) for s in dask_scheduler.workers.values()]

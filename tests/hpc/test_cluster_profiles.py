@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows import cluster_profiles
-from flows.cluster_profiles import load_profile, profile_folders
-from optimization.cluster import ClusterConfig, ClusterError, job_script
+from neuroptimus.flows import cluster_profiles
+from neuroptimus.flows.cluster_profiles import load_profile, profile_folders
+from neuroptimus.optimization.cluster import ClusterConfig, ClusterError, job_script
 
 PROFILES = Path(__file__).resolve().parents[2] / "deployments" / "clusters"
 
@@ -130,7 +130,7 @@ def test_job_script_of_the_shipped_slurm_profile(tmp_path, monkeypatch):
 
 
 def test_cli_refuses_a_bad_profile_before_starting_anything(tmp_path):
-    from flows.cli import app
+    from neuroptimus.flows.cli import app
 
     path = _write(tmp_path, "cluster_class: distributed.LocalCluster\nqueue: normal\n")
     result = CliRunner().invoke(app, ["run", "hh", "--cluster", str(path)])
@@ -142,7 +142,7 @@ def test_cli_refuses_a_bad_profile_before_starting_anything(tmp_path):
 
 def test_cli_help_shows_the_cluster_option():
     out = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "resume", "--help"],
+        [sys.executable, "-m", "neuroptimus.flows.cli", "resume", "--help"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "--cluster" in out
@@ -182,7 +182,7 @@ class _Client:
 def test_chunks_follow_the_work_and_spare_the_scheduler(workers, n, seconds, chunks):
     from types import SimpleNamespace
 
-    from optimization.dask_evaluator import DaskEvaluator
+    from neuroptimus.optimization.dask_evaluator import DaskEvaluator
 
     problem = SimpleNamespace(
         key="0123456789abcdef",
@@ -200,7 +200,7 @@ def test_a_local_cluster_takes_no_fixed_port(tmp_path):
     script = tmp_path / "cluster.py"
     script.write_text(
         "import socket, warnings\n"
-        "from optimization.cluster import ClusterConfig, make_cluster\n"
+        "from neuroptimus.optimization.cluster import ClusterConfig, make_cluster\n"
         "if __name__ == '__main__':\n"
         "    taken = socket.socket()\n"
         "    try:\n"

@@ -23,13 +23,13 @@ from distributed import Client
 from hpc_runs import uc1_spec, wait_until, worker_evaluating
 from mechanism_models import MODEL_HOC, leak_problem
 
-from optimization.cluster import ClusterConfig, make_cluster
-from optimization.dask_evaluator import DaskEvaluator
-from optimization.evaluation import CRASHED, OK, STATUSES, evaluate_batch
-from optimization.hang_watchdog import fingerprint
-from optimization.problem import build_problem
-from optimization.spec import ParameterSpec, load_problem
-from optimization.worker_deaths import DEATHS
+from neuroptimus.optimization.cluster import ClusterConfig, make_cluster
+from neuroptimus.optimization.dask_evaluator import DaskEvaluator
+from neuroptimus.optimization.evaluation import CRASHED, OK, STATUSES, evaluate_batch
+from neuroptimus.optimization.hang_watchdog import fingerprint
+from neuroptimus.optimization.problem import build_problem
+from neuroptimus.optimization.spec import ParameterSpec, load_problem
+from neuroptimus.optimization.worker_deaths import DEATHS
 
 CRASH_HOC = """\
 // UC1's model, plus a fault: initializing it with a leak conductance above {segv} makes the
@@ -248,7 +248,7 @@ def test_individual_whose_worker_keeps_dying_without_evidence_is_stored_as_faile
 
 
 def test_only_deaths_a_model_can_cause_make_an_individual_a_suspect():
-    from optimization.crash_blame import confirmation, suspicion
+    from neuroptimus.optimization.crash_blame import confirmation, suspicion
 
     mb = 1_000_000
     death = {"exitcode": -signal.SIGKILL, "memory_start": 100 * mb, "memory_limit": 2000 * mb}
@@ -273,8 +273,8 @@ def test_only_deaths_a_model_can_cause_make_an_individual_a_suspect():
 def test_run_with_crashing_individuals_completes(tmp_path, prefect_harness):
     """The whole flow (Prefect, Dask, Zarr): the run ends normally and its store holds the
     culprits with the crashed status, the penalty and the signal."""
-    from flows.run import run_flow
-    from storage.run_store import RunStore
+    from neuroptimus.flows.run import run_flow
+    from neuroptimus.storage.run_store import RunStore
 
     store = tmp_path / "crashing.zarr"
     run_flow(crashing_spec(tmp_path), str(store), ClusterConfig(workers=2))
@@ -294,7 +294,7 @@ def test_run_with_crashing_individuals_completes(tmp_path, prefect_harness):
 
 
 def test_death_messages_name_the_signal_or_the_exit_status():
-    from optimization.worker_deaths import death_message
+    from neuroptimus.optimization.worker_deaths import death_message
 
     assert death_message(-11) == "worker process killed by signal 11 (SIGSEGV)"
     assert death_message(-6) == "worker process killed by signal 6 (SIGABRT)"

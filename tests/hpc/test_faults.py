@@ -22,13 +22,13 @@ from distributed import Client
 from hpc_runs import assert_same_run, committed, uc1_spec, wait_until, worker_evaluating
 from test_crashes import crashing_spec
 
-from flows.run import run_flow
-from optimization.cluster import ClusterConfig, make_cluster
-from optimization.evaluation import OK, TIMEOUT
-from optimization.hang_watchdog import fingerprint
-from optimization.problem import build_problem
-from optimization.worker_deaths import DEATHS
-from storage.run_store import RunStore, StoreError
+from neuroptimus.flows.run import run_flow
+from neuroptimus.optimization.cluster import ClusterConfig, make_cluster
+from neuroptimus.optimization.evaluation import OK, TIMEOUT
+from neuroptimus.optimization.hang_watchdog import fingerprint
+from neuroptimus.optimization.problem import build_problem
+from neuroptimus.optimization.worker_deaths import DEATHS
+from neuroptimus.storage.run_store import RunStore, StoreError
 
 pytestmark = pytest.mark.slow
 
@@ -193,7 +193,7 @@ def test_disk_full_mid_run_corrupts_nothing_and_the_run_resumes(
     committed generations stay readable, and once space is freed the resumed run ends with the
     reference's result. UC1 slowed by 0.2 s of busy waiting per evaluation (the same numbers),
     so that the disk fills while generations are left."""
-    from flows.run import resume_flow
+    from neuroptimus.flows.run import resume_flow
 
     spec = crashing_spec(tmp_path, busy_s=0.2, segv=1.0, abrt=0.0)
     store = tiny_disk / "run.zarr"

@@ -22,10 +22,10 @@ from distributed import Client, LocalCluster
 from hpc_runs import uc1_spec, wait_until
 from test_faults import _hanging_spec
 
-from optimization.cluster import ClusterConfig, connect, make_cluster
-from optimization.dask_evaluator import DaskEvaluator
-from optimization.evaluation import OK, TIMEOUT
-from optimization.problem import build_problem
+from neuroptimus.optimization.cluster import ClusterConfig, connect, make_cluster
+from neuroptimus.optimization.dask_evaluator import DaskEvaluator
+from neuroptimus.optimization.evaluation import OK, TIMEOUT
+from neuroptimus.optimization.problem import build_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +81,7 @@ def test_a_cluster_given_by_address_is_checked_at_connect(caplog):
     started without a nanny: the run sets the scheduler's allowed failures to 0, says in one
     line what it cannot change, raises the worker TTL for the problem and reports the
     paused worker."""
-    caplog.set_level(logging.WARNING, logger="optimization")
+    caplog.set_level(logging.WARNING, logger="neuroptimus.optimization")
     # the worker's process takes more than 80 % of 40 MB at once; no restart past 95 %
     with (
         dask.config.set({"distributed.worker.memory.terminate": False}),

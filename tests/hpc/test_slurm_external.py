@@ -15,10 +15,10 @@ import pytest
 from hpc_runs import assert_same_run, wait_until
 from test_slurm import _jobs, slurm_config
 
-from flows.run import run_flow
-from optimization.cluster import ClusterConfig
-from optimization.spec import load_problem
-from storage.run_store import RunStore
+from neuroptimus.flows.run import run_flow
+from neuroptimus.optimization.cluster import ClusterConfig
+from neuroptimus.optimization.spec import load_problem
+from neuroptimus.storage.run_store import RunStore
 from tests.optimization.blackbox_models import slow_json_example
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,9 @@ import time
 import pytest
 from distributed import Client, LocalCluster
 
-from optimization.cluster import ClusterConfig, ClusterError, job_script
-from optimization.liveness import report_pauses
-from optimization.walltime import WalltimeDrain, walltime_seconds
+from neuroptimus.optimization.cluster import ClusterConfig, ClusterError, job_script
+from neuroptimus.optimization.liveness import report_pauses
+from neuroptimus.optimization.walltime import WalltimeDrain, walltime_seconds
 
 
 def _slurm(walltime: str | None = "02:00:00", margin=None, **options) -> ClusterConfig:
@@ -75,7 +75,7 @@ def test_an_explicit_lifetime_or_no_walltime_is_left_alone():
 def test_the_shipped_long_profile_leaves_time_for_a_use_case_7_evaluation(tmp_path, monkeypatch):
     """slurm-long: workers stop taking evaluations 45 minutes before the 12 h walltime, more
     than use case 7's 20-minute timeout plus the hang grace."""
-    from flows.cluster_profiles import load_profile
+    from neuroptimus.flows.cluster_profiles import load_profile
 
     monkeypatch.chdir(tmp_path)  # the profile's log_directory is made where the run starts
     config = load_profile("slurm-long")
@@ -131,7 +131,7 @@ def test_a_draining_worker_finishes_its_evaluation_starts_nothing_new_and_leaves
     """WalltimeDrain on real workers: the evaluation in flight ends on its worker (it is not
     run again), a task submitted during the drain starts nowhere, and the workers leave. The
     drain's pause is no memory pause: nothing is reported."""
-    caplog.set_level(logging.INFO, logger="optimization")
+    caplog.set_level(logging.INFO, logger="neuroptimus.optimization")
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
         Client(cluster) as client,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimization.algorithms import create_algorithm
+from neuroptimus.optimization.algorithms import create_algorithm
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 import scipy.optimize
 from algorithm_facts import FACTS, batch_ok
 
-from optimization.algorithms import (
+from neuroptimus.optimization.algorithms import (
     ALGORITHMS,
     CATALOGUE,
     FAMILY_MODULES,
@@ -31,7 +31,7 @@ from optimization.algorithms import (
     get_algorithm,
     list_algorithms,
 )
-from optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
+from neuroptimus.optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
 
 NAMES = sorted(ALGORITHMS)
 POPULATION = 8
@@ -374,10 +374,11 @@ def test_registry_imports_a_family_and_its_package_only_when_used():
     script = textwrap.dedent(
         """
         import sys
-        import optimization.spec
-        from optimization.algorithms import ALGORITHMS, create_algorithm
+        import neuroptimus.optimization.spec
+        from neuroptimus.optimization.algorithms import ALGORITHMS, create_algorithm
         packages = ("cmaes", "inspyred", "pygmo", "bluepyopt", "deap", "scipy.stats")
-        ours = [m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("optimization.alg")]
+        family = "neuroptimus.optimization.alg"
+        ours = [m.rsplit(".", 1)[1] for m in sys.modules if m.startswith(family)]
         print(sorted(p for p in packages if p in sys.modules), "inspyred-ga" in ALGORITHMS)
         print(sorted(m for m in ours if m.endswith(("_adapter", "_adapters"))))
         create_algorithm("cmaes", 3, 4, 1).ask()
@@ -552,7 +553,7 @@ def test_bridge_threads_are_daemons_and_do_not_leak():
 def test_abandoned_bridge_does_not_hang_interpreter_exit():
     script = textwrap.dedent(
         """
-        from optimization.algorithms import create_algorithm
+        from neuroptimus.optimization.algorithms import create_algorithm
         algorithm = create_algorithm("scipy-nelder-mead", 3, 1, 0, {})
         points = algorithm.ask()
         algorithm.tell(points, points[:, :1], points.sum(axis=1))

@@ -21,9 +21,9 @@ import scipy.optimize
 from bluepyopt.deapext.optimisations import DEAPOptimisation
 from uc1_runs import assert_reproducible
 
-from optimization.algorithms import ALGORITHMS, create_algorithm
-from optimization.algorithms.bluepyopt_adapters import _BatchEvaluator
-from optimization.algorithms.scipy_adapter import _value_and_gradient
+from neuroptimus.optimization.algorithms import ALGORITHMS, create_algorithm
+from neuroptimus.optimization.algorithms.bluepyopt_adapters import _BatchEvaluator
+from neuroptimus.optimization.algorithms.scipy_adapter import _value_and_gradient
 
 BLUEPYOPT = ["bluepyopt-nsga2", "bluepyopt-ibea"]
 
@@ -276,16 +276,16 @@ def test_bad_settings_are_named(name, settings, named):
 
 @pytest.fixture(scope="module")
 def hh_problem():
-    from optimization.problem import build_problem
-    from optimization.spec import load_problem
-    from usecases import problem_path
+    from neuroptimus.optimization.problem import build_problem
+    from neuroptimus.optimization.spec import load_problem
+    from neuroptimus.usecases import problem_path
 
     return build_problem(load_problem(problem_path("hh")))  # regenerates the target
 
 
 @pytest.mark.parametrize("name, generations", [("bluepyopt-ibea", 8), ("scipy-lbfgsb", 6)])
 def test_short_run_on_use_case_1_is_reproducible(hh_problem, name, generations):
-    from optimization.spec import with_overrides
+    from neuroptimus.optimization.spec import with_overrides
 
     spec = with_overrides(hh_problem.spec, algorithm=name, population=8, generations=generations)
     assert spec.algorithm.name == name  # the registry makes the name valid in problem files

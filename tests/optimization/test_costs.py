@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from optimization.costs import (
+from neuroptimus.optimization.costs import (
     COST_FUNCTIONS,
     CostSettings,
     NonFiniteTraceError,

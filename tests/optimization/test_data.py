@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optimization.data import DataError, fetch, registry
-from optimization.problem import read_target_file
-from optimization.spec import load_problem
-from usecases import problem_path
+from neuroptimus.optimization.data import DataError, fetch, registry
+from neuroptimus.optimization.problem import read_target_file
+from neuroptimus.optimization.spec import load_problem
+from neuroptimus.usecases import problem_path
 
 FOLDER = "testcase_1_hh_pas_surrogate"
 HOC, TARGET = f"{FOLDER}/hh_pas.hoc", f"{FOLDER}/input_data2.dat"
@@ -206,7 +206,7 @@ def test_without_the_data_use_cases_are_listed_and_a_problem_fails_in_one_line(
     base = server.url
     server.close()
     monkeypatch.setenv("NEUROPTIMUS_DATA_URL", base)
-    command = [sys.executable, "-m", "flows.cli"]
+    command = [sys.executable, "-m", "neuroptimus.flows.cli"]
     listed = subprocess.run([*command, "usecases"], capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert "ca1-detailed" in listed.stdout and "hh " in listed.stdout

@@ -11,9 +11,13 @@ import numpy as np
 import pytest
 import yaml
 
-from optimization.feature_extraction import ExtractionError, extract_features, load_recordings
-from optimization.problem import build_problem
-from optimization.spec import load_problem
+from neuroptimus.optimization.feature_extraction import (
+    ExtractionError,
+    extract_features,
+    load_recordings,
+)
+from neuroptimus.optimization.problem import build_problem
+from neuroptimus.optimization.spec import load_problem
 from tests.optimization.test_features import NAMES, model_traces, uc6_problem, write
 from tests.reference_numbers import usecase_traces
 
@@ -146,7 +150,7 @@ def test_the_command_line(tmp_path, traces):
     command = [
         sys.executable,
         "-m",
-        "flows.cli",
+        "neuroptimus.flows.cli",
         "features",
         "extract",
         str(path),
@@ -170,8 +174,8 @@ def test_a_features_problem_end_to_end_on_a_real_neuron_model(tmp_path):
     """UC1's Hodgkin-Huxley soma: two sweeps simulated at the true values are the
     recordings; their features file, with the sweeps taken from it, scores the true values 0
     through `neuroptimus evaluate` (real NEURON, full-resolution sweeps) and others not."""
-    from optimization.problem import simulate_isolated, true_values
-    from usecases import problem_path
+    from neuroptimus.optimization.problem import simulate_isolated, true_values
+    from neuroptimus.usecases import problem_path
 
     hh = yaml.safe_load(problem_path("hh").read_text())
     hh["model"]["hoc"] = str(problem_path("hh").parent / "model.hoc")
@@ -190,7 +194,7 @@ def test_a_features_problem_end_to_end_on_a_real_neuron_model(tmp_path):
     hh["target"] = {"features": "features.json"}
     hh["costs"] = {"features": [{"name": n, "weight": 1} for n in names]}
     problem = write(tmp_path, hh)
-    command = [sys.executable, "-m", "flows.cli", "evaluate", str(problem), "--json"]
+    command = [sys.executable, "-m", "neuroptimus.flows.cli", "evaluate", str(problem), "--json"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
     true = json.loads(done.stdout)
     assert list(true["components"])[:2] == ["Spikecount [0.2 nA]", "AP_amplitude [0.2 nA]"]

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from optimization.data import fetch
-from optimization.problem import build_problem
-from optimization.simulators import Trace
-from optimization.spec import SpecError, load_problem, with_overrides
+from neuroptimus.optimization.data import fetch
+from neuroptimus.optimization.problem import build_problem
+from neuroptimus.optimization.simulators import Trace
+from neuroptimus.optimization.spec import SpecError, load_problem, with_overrides
 from tests.reference_numbers import usecase, usecase_traces
 
 UC6 = "data://testcase_6_Detailed_CA1_pyramidal_cell_model/"
@@ -267,8 +267,8 @@ def test_trace_targets_still_need_their_fields(tmp_path):
 
 
 def test_a_run_store_of_a_features_problem_gives_the_problem_back(tmp_path, reference):
-    from storage.run_store import RunStore
-    from storage.runs import create_run_store, problem_from_store
+    from neuroptimus.storage.run_store import RunStore
+    from neuroptimus.storage.runs import create_run_store, problem_from_store
 
     problem = build_problem(load_problem(write(tmp_path, uc6_problem(efel_rule="efel4"))))
     create_run_store(problem, tmp_path / "run").close()
@@ -283,7 +283,7 @@ def test_a_run_store_of_a_features_problem_gives_the_problem_back(tmp_path, refe
 
 
 def test_the_best_so_far_table_shows_the_feature_weights(tmp_path):
-    from tasks.artifacts import best_markdown
+    from neuroptimus.tasks.artifacts import best_markdown
 
     spec = load_problem(write(tmp_path, uc6_problem()))
     names = build_problem(spec).component_names

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimization.evaluation import BatchResult
-from optimization.handover import decode, encode, retired_notice, rows_of, whole
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.handover import decode, encode, retired_notice, rows_of, whole
 
 
 def _result(rows: int, start: float = 0.0) -> BatchResult:

@@ -8,8 +8,8 @@ from inspyred import ec, swarm
 from inspyred.ec import archivers, emo, replacers, variators
 from uc1_runs import assert_reproducible
 
-from optimization.algorithms import ALGORITHMS, AlgorithmError, create_algorithm
-from optimization.algorithms.inspyred_adapters import ADAPTERS
+from neuroptimus.optimization.algorithms import ALGORITHMS, AlgorithmError, create_algorithm
+from neuroptimus.optimization.algorithms.inspyred_adapters import ADAPTERS
 
 NAMES = [cls.info.name for cls in ADAPTERS]
 SERIAL = {"inspyred-paes", "inspyred-sa"}
@@ -252,16 +252,16 @@ def test_library_failure_names_the_algorithm(make, monkeypatch):
 
 @pytest.fixture(scope="module")
 def hh_problem():
-    from optimization.problem import build_problem
-    from optimization.spec import load_problem
-    from usecases import problem_path
+    from neuroptimus.optimization.problem import build_problem
+    from neuroptimus.optimization.spec import load_problem
+    from neuroptimus.usecases import problem_path
 
     return build_problem(load_problem(problem_path("hh")))  # regenerates the target
 
 
 @pytest.mark.parametrize("name", ["inspyred-pso", "inspyred-nsga2"])
 def test_short_run_on_use_case_1_is_reproducible(hh_problem, name):
-    from optimization.spec import with_overrides
+    from neuroptimus.optimization.spec import with_overrides
 
     spec = with_overrides(hh_problem.spec, algorithm=name, population=8, generations=5, seed=1)
     assert spec.algorithm.name == name  # the registry makes the name valid in problem files

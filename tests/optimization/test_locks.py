@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from optimization.locks import LockBusy, LockError, exclusive_lock, process_alive
+from neuroptimus.optimization.locks import LockBusy, LockError, exclusive_lock, process_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTENDER = """\
 import sys, time
 from pathlib import Path
-from optimization.locks import exclusive_lock
+from neuroptimus.optimization.locks import exclusive_lock
 path, log, hold_s, name = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 with exclusive_lock(path, wait=True, use_flock=sys.argv[5] == "flock"):
     with open(log, "a") as handle:

@@ -18,25 +18,25 @@ from pathlib import Path
 import pytest
 from mechanism_models import BAD_CXX_MOD, BAD_MOD, LEAK_MOD, leak_problem
 
-from optimization.data import fetch, registry
-from optimization.problem import build_problem
-from optimization.simulators import ModelError, mechanisms
-from optimization.simulators.mechanisms import (
+from neuroptimus.optimization.data import fetch, registry
+from neuroptimus.optimization.problem import build_problem
+from neuroptimus.optimization.simulators import ModelError, mechanisms
+from neuroptimus.optimization.simulators.mechanisms import (
     MechanismSources,
     compile_mechanisms,
     mechanisms_record,
 )
-from optimization.simulators.nmodl_compiler import nrnivmodl, nrnivmodl_build
-from optimization.simulators.patches import PatchError, apply_patch
-from optimization.spec import SpecError, load_problem
-from storage.metadata import write_metadata
-from storage.runs import create_run_store
+from neuroptimus.optimization.simulators.nmodl_compiler import nrnivmodl, nrnivmodl_build
+from neuroptimus.optimization.simulators.patches import PatchError, apply_patch
+from neuroptimus.optimization.spec import SpecError, load_problem
+from neuroptimus.storage.metadata import write_metadata
+from neuroptimus.storage.runs import create_run_store
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = """\
 import sys
 from pathlib import Path
-from optimization.simulators.mechanisms import load_mechanisms, compile_mechanisms
+from neuroptimus.optimization.simulators.mechanisms import load_mechanisms, compile_mechanisms
 from neuron import h
 load_mechanisms(Path(sys.argv[1]))
 load_mechanisms(Path(sys.argv[1]))  # loaded once per process: the second call does nothing
@@ -188,7 +188,8 @@ def test_nrnivmodl_is_found_beside_the_interpreter_without_path(tmp_path):
            "NEUROPTIMUS_CACHE": str(tmp_path / "cache")}  # fmt: skip
     assert shutil.which("nrnivmodl", path=env["PATH"]) is None  # else this proves nothing
     script = (
-        "import sys\nfrom optimization.simulators.mechanisms import compile_mechanisms\n"
+        "import sys\n"
+        "from neuroptimus.optimization.simulators.mechanisms import compile_mechanisms\n"
         "print(compile_mechanisms(sys.argv[1]))\n"
     )
     result = subprocess.run(  # the virtualenv's interpreter, the virtualenv not activated

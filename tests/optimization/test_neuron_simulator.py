@@ -9,11 +9,16 @@ import re
 import numpy as np
 import pytest
 
-from optimization.data import fetch
-from optimization.evaluation import FAILED, OK, TIMEOUT, evaluate_batch
-from optimization.problem import build_problem, load_targets, read_target_file, simulate_isolated
-from optimization.spec import load_problem
-from usecases import problem_path
+from neuroptimus.optimization.data import fetch
+from neuroptimus.optimization.evaluation import FAILED, OK, TIMEOUT, evaluate_batch
+from neuroptimus.optimization.problem import (
+    build_problem,
+    load_targets,
+    read_target_file,
+    simulate_isolated,
+)
+from neuroptimus.optimization.spec import load_problem
+from neuroptimus.usecases import problem_path
 
 UPSTREAM_TARGETS = {
     "hh": "data://testcase_1_hh_pas_surrogate/input_data2.dat",

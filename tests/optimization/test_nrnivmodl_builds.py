@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from mechanism_models import LEAK_MOD
 
-from optimization.simulators import ModelError
-from optimization.simulators.mechanisms import MechanismSources, compile_mechanisms
-from optimization.simulators.nmodl_compiler import nrnivmodl, nrnivmodl_build
+from neuroptimus.optimization.simulators import ModelError
+from neuroptimus.optimization.simulators.mechanisms import MechanismSources, compile_mechanisms
+from neuroptimus.optimization.simulators.nmodl_compiler import nrnivmodl, nrnivmodl_build
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = nrnivmodl()
@@ -73,7 +73,7 @@ def test_another_nrnivmodl_build_compiles_into_another_folder(mods, tmp_path, mo
 
 HOLDER = """\
 import sys
-from optimization.simulators.mechanisms import compile_mechanisms
+from neuroptimus.optimization.simulators.mechanisms import compile_mechanisms
 compile_mechanisms(sys.argv[1])
 """
 

@@ -10,11 +10,11 @@ from multiprocessing import get_context
 import numpy as np
 import pytest
 
-from optimization.evaluation import simulate_traces
-from optimization.problem import build_problem, expected_length, model_key
-from optimization.simulators import ModelError
-from optimization.spec import UserFunctionSpec, load_problem
-from usecases import problem_path
+from neuroptimus.optimization.evaluation import simulate_traces
+from neuroptimus.optimization.problem import build_problem, expected_length, model_key
+from neuroptimus.optimization.simulators import ModelError
+from neuroptimus.optimization.spec import UserFunctionSpec, load_problem
+from neuroptimus.usecases import problem_path
 
 
 def _spec():

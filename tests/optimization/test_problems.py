@@ -10,10 +10,10 @@ from multiprocessing import get_context
 import numpy as np
 import pytest
 
-from optimization.costs import COST_FUNCTIONS
-from optimization.evaluation import OK, evaluate_batch
-from optimization.parameters import ParameterSpace
-from optimization.problem import (
+from neuroptimus.optimization.costs import COST_FUNCTIONS
+from neuroptimus.optimization.evaluation import OK, evaluate_batch
+from neuroptimus.optimization.parameters import ParameterSpace
+from neuroptimus.optimization.problem import (
     TargetError,
     build_problem,
     check_target_lengths,
@@ -21,9 +21,9 @@ from optimization.problem import (
     read_target_file,
     simulate_isolated,
 )
-from optimization.simulators import ModelError
-from optimization.spec import ParameterSpec, load_problem
-from usecases import problem_path
+from neuroptimus.optimization.simulators import ModelError
+from neuroptimus.optimization.spec import ParameterSpec, load_problem
+from neuroptimus.usecases import problem_path
 
 TRUE = {"gnabar_hh": 0.12, "gkbar_hh": 0.036, "gl_hh": 0.0003}
 OTHER = {"gnabar_hh": 0.2, "gkbar_hh": 0.05, "gl_hh": 0.0001}

@@ -10,9 +10,9 @@ import pygmo
 import pytest
 from uc1_runs import assert_reproducible
 
-from optimization.algorithms import ALGORITHMS, AlgorithmError, create_algorithm
-from optimization.algorithms import pygmo_adapters as adapters
-from optimization.algorithms import pygmo_base as machinery
+from neuroptimus.optimization.algorithms import ALGORITHMS, AlgorithmError, create_algorithm
+from neuroptimus.optimization.algorithms import pygmo_adapters as adapters
+from neuroptimus.optimization.algorithms import pygmo_base as machinery
 
 NAMES = [cls.info.name for cls in adapters.ADAPTERS]
 BATCHED = {"pygmo-pso-gen", "pygmo-nsga2", "pygmo-cmaes", "pygmo-gaco", "pygmo-maco", "pygmo-nspso"}
@@ -311,7 +311,7 @@ def test_stopping_by_its_own_criterion_ends_the_run(make):
 
 
 def test_ring_migration_replaces_the_worst_by_better_neighbours():
-    from optimization.algorithms.islands import ring_migration
+    from neuroptimus.optimization.algorithms.islands import ring_migration
 
     x = [np.full((3, 2), float(i)) for i in range(3)]
     f = [np.array([[5.0], [1.0], [9.0]]), np.array([[2.0], [7.0], [3.0]]), np.array([[8.0]] * 3)]
@@ -392,9 +392,9 @@ def test_bad_island_settings_are_named(value):
 
 @pytest.fixture(scope="module")
 def hh_problem():
-    from optimization.problem import build_problem
-    from optimization.spec import load_problem
-    from usecases import problem_path
+    from neuroptimus.optimization.problem import build_problem
+    from neuroptimus.optimization.spec import load_problem
+    from neuroptimus.usecases import problem_path
 
     return build_problem(load_problem(problem_path("hh")))  # regenerates the target
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimization.algorithms import ALGORITHMS, create_algorithm
-from optimization.algorithms.bridge import island_seeds
-from optimization.algorithms.islands import idle_workers_note
-from optimization.algorithms.restarts import restart_seed
-from optimization.evaluation import BatchResult
-from optimization.problem import build_problem, expected_length
-from optimization.runner import OptimizationRun, run_to_end
-from optimization.spec import load_problem, with_overrides
-from storage.runs import create_run_store
-from usecases import problem_path
+from neuroptimus.optimization.algorithms import ALGORITHMS, create_algorithm
+from neuroptimus.optimization.algorithms.bridge import island_seeds
+from neuroptimus.optimization.algorithms.islands import idle_workers_note
+from neuroptimus.optimization.algorithms.restarts import restart_seed
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.problem import build_problem, expected_length
+from neuroptimus.optimization.runner import OptimizationRun, run_to_end
+from neuroptimus.optimization.spec import load_problem, with_overrides
+from neuroptimus.storage.runs import create_run_store
+from neuroptimus.usecases import problem_path
 
 RESTARTING = sorted(name for name, cls in ALGORITHMS.items() if "restarts" in cls.info.defaults)
 # Loose tolerances: every start converges within a few dozen evaluations.

@@ -10,7 +10,7 @@ import types
 import deap.tools
 import deap.tools.mutation
 
-from optimization.algorithms.routed_random import ROUTER, own_generator, route
+from neuroptimus.optimization.algorithms.routed_random import ROUTER, own_generator, route
 
 
 def mutated(seed: int | None = None) -> list[float]:

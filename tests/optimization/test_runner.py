@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimization.evaluation import BatchResult
-from optimization.problem import build_problem, expected_length
-from optimization.runner import OptimizationRun, run_to_end
-from optimization.spec import load_problem, with_overrides
-from storage.runs import create_run_store
-from usecases import problem_path
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.problem import build_problem, expected_length
+from neuroptimus.optimization.runner import OptimizationRun, run_to_end
+from neuroptimus.optimization.spec import load_problem, with_overrides
+from neuroptimus.storage.runs import create_run_store
+from neuroptimus.usecases import problem_path
 
 
 def _problem(algorithm: str, population: int, generations: int, max_evaluations=None):
@@ -83,7 +83,7 @@ def test_multi_objective_algorithms_are_told_the_weighted_components(tmp_path, m
 def test_an_algorithm_failure_names_it_and_keeps_what_was_evaluated(tmp_path, monkeypatch):
     import cmaes
 
-    from optimization.algorithms import AlgorithmError
+    from neuroptimus.optimization.algorithms import AlgorithmError
 
     problem = _problem("cmaes", 6, 10)
     store = create_run_store(problem, tmp_path / "run.zarr")

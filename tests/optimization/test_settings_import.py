@@ -18,13 +18,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from optimization.algorithms import CATALOGUE
-from optimization.data import fetch, registry
-from optimization.settings_algorithms import ORIGINAL_ALGORITHMS, original_algorithm_id
-from optimization.settings_import import SettingsImportError, convert_settings, import_settings
-from optimization.simulators.sampled import expected_samples
-from optimization.spec import load_problem
-from usecases import problem_path
+from neuroptimus.optimization.algorithms import CATALOGUE
+from neuroptimus.optimization.data import fetch, registry
+from neuroptimus.optimization.settings_algorithms import ORIGINAL_ALGORITHMS, original_algorithm_id
+from neuroptimus.optimization.settings_import import (
+    SettingsImportError,
+    convert_settings,
+    import_settings,
+)
+from neuroptimus.optimization.simulators.sampled import expected_samples
+from neuroptimus.optimization.spec import load_problem
+from neuroptimus.usecases import problem_path
 
 UC1 = "testcase_1_hh_pas_surrogate"
 UC2 = "testcase_2_VClamp_surrogate"
@@ -345,7 +349,7 @@ def test_malformed_missing_and_external_settings(tmp_path):
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "import-settings", *args],
+        [sys.executable, "-m", "neuroptimus.flows.cli", "import-settings", *args],
         capture_output=True, text=True, timeout=300, env=os.environ.copy(),
     )  # fmt: skip
 

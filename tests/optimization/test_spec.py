@@ -8,8 +8,8 @@ import sys
 import pytest
 import yaml
 
-from optimization.spec import SpecError, load_problem, with_overrides
-from usecases import names, problem_path
+from neuroptimus.optimization.spec import SpecError, load_problem, with_overrides
+from neuroptimus.usecases import names, problem_path
 
 
 @pytest.mark.parametrize("name", ["hh", "vclamp"])
@@ -124,7 +124,7 @@ def test_overrides_are_validated():
 def test_cli_reports_one_line_and_exit_code_2(tmp_path):
     path = _broken(tmp_path, _set(["parameters", 2, "upper"], 1e-6))
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "evaluate", str(path)],
+        [sys.executable, "-m", "neuroptimus.flows.cli", "evaluate", str(path)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2

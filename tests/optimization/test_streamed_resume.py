@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from test_runner import _evaluate, _problem_with
 
-from optimization.evaluation import BatchResult
-from optimization.runner import OptimizationRun, run_to_end
-from storage.inflight import read_records
-from storage.run_store import RunStore
-from storage.runs import create_run_store
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.runner import OptimizationRun, run_to_end
+from neuroptimus.storage.inflight import read_records
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs import create_run_store
 
 
 class Killed(BaseException):

@@ -7,11 +7,15 @@ import numpy as np
 import pytest
 import yaml
 
-from optimization.data import fetch
-from optimization.problem import TargetError, expected_length, read_target_file
-from optimization.spec import SpecError, load_problem
-from optimization.trace_files import TraceFileError, read_waveform, upsample_to_simulation_grid
-from usecases import problem_path
+from neuroptimus.optimization.data import fetch
+from neuroptimus.optimization.problem import TargetError, expected_length, read_target_file
+from neuroptimus.optimization.spec import SpecError, load_problem
+from neuroptimus.optimization.trace_files import (
+    TraceFileError,
+    read_waveform,
+    upsample_to_simulation_grid,
+)
+from neuroptimus.usecases import problem_path
 
 
 def _spike_train(n: int, step_ms: float) -> np.ndarray:

@@ -9,9 +9,9 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from optimization.evaluation import hosted_simulator
-from optimization.spec import load_problem
-from usecases import problem_path
+from neuroptimus.optimization.evaluation import hosted_simulator
+from neuroptimus.optimization.spec import load_problem
+from neuroptimus.usecases import problem_path
 
 # the reference vector of usecase_totals.json, the hoc defaults, and one near the bounds
 A = [0.005, 0.002, 0.0005, 0.002, 0.01, 0.01, 0.005, 0.02, 0.1]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimization.algorithms import create_algorithm
-from optimization.algorithms.bridge import BridgedAlgorithm
-from optimization.evaluation import BatchResult, evaluate_batch
-from optimization.problem import Problem
+from neuroptimus.optimization.algorithms import create_algorithm
+from neuroptimus.optimization.algorithms.bridge import BridgedAlgorithm
+from neuroptimus.optimization.evaluation import BatchResult, evaluate_batch
+from neuroptimus.optimization.problem import Problem
 
 
 def short_run(

@@ -9,11 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from optimization.evaluation import BatchResult
-from optimization.pareto import hypervolume, non_dominated
-from optimization.runner import Checkpoint
-from storage import hypervolume as hv
-from storage.run_store import RunStore
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.pareto import hypervolume, non_dominated
+from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.storage import hypervolume as hv
+from neuroptimus.storage.run_store import RunStore
 
 
 def _result(errors, status=None):
@@ -154,8 +154,8 @@ def test_a_volume_pending_when_the_run_was_killed_is_computed_on_resume(tmp_path
 
 
 def test_runs_without_fronts_have_none_and_readers_cope(tmp_path):
-    from analysis.pareto_figures import hypervolume_figure
-    from analysis.snapshot import read_snapshot
+    from neuroptimus.analysis.pareto_figures import hypervolume_figure
+    from neuroptimus.analysis.snapshot import read_snapshot
 
     store = RunStore.create(
         tmp_path / "single.zarr", ["a"], ["c0", "c1"],
@@ -174,9 +174,9 @@ def test_runs_without_fronts_have_none_and_readers_cope(tmp_path):
 
 
 def test_fronts_are_kept_for_multi_objective_algorithms_or_on_request():
-    from optimization.spec import load_problem, with_overrides
-    from storage.runs import keeps_fronts
-    from usecases import problem_path
+    from neuroptimus.optimization.spec import load_problem, with_overrides
+    from neuroptimus.storage.runs import keeps_fronts
+    from neuroptimus.usecases import problem_path
 
     spec = load_problem(problem_path("hh"))
     assert not keeps_fronts(spec)  # CMA-ES sees the weighted sum

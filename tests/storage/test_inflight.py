@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from optimization.evaluation import BatchResult
-from storage.inflight import InflightLog, read_records
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.storage.inflight import InflightLog, read_records
 
 
 def _result(values: np.ndarray) -> BatchResult:

@@ -6,14 +6,14 @@ import json
 
 import numpy as np
 
-from optimization.algorithms import get_algorithm
-from optimization.evaluation import BatchResult
-from optimization.problem import build_problem, expected_length
-from optimization.runner import OptimizationRun, run_to_end
-from optimization.spec import load_problem, with_overrides
-from storage.metadata import write_metadata
-from storage.runs import create_run_store
-from usecases import problem_path
+from neuroptimus.optimization.algorithms import get_algorithm
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.problem import build_problem, expected_length
+from neuroptimus.optimization.runner import OptimizationRun, run_to_end
+from neuroptimus.optimization.spec import load_problem, with_overrides
+from neuroptimus.storage.metadata import write_metadata
+from neuroptimus.storage.runs import create_run_store
+from neuroptimus.usecases import problem_path
 
 
 def _evaluate(values: np.ndarray) -> BatchResult:

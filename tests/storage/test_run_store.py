@@ -9,10 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from optimization.evaluation import BatchResult
-from optimization.runner import Checkpoint
-from storage import hypervolume as hv
-from storage.run_store import RunStore, StoreError, check_writable
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.storage import hypervolume as hv
+from neuroptimus.storage.run_store import RunStore, StoreError, check_writable
 
 
 def _result(n, k, start=0.0, failed=()):

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 from prefect import flow
 
-from optimization.algorithms import AlgorithmError
-from optimization.evaluation import BatchResult
-from optimization.problem import build_problem, expected_length
-from optimization.runner import OptimizationRun
-from optimization.simulators import ModelError
-from optimization.spec import load_problem, with_overrides
-from storage.run_store import RunStore, StoreError
-from storage.runs import create_run_store, problem_from_store
-from tasks.evaluate import is_infrastructure_failure, run_generation
-from usecases import problem_path
+from neuroptimus.optimization.algorithms import AlgorithmError
+from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.problem import build_problem, expected_length
+from neuroptimus.optimization.runner import OptimizationRun
+from neuroptimus.optimization.simulators import ModelError
+from neuroptimus.optimization.spec import load_problem, with_overrides
+from neuroptimus.storage.run_store import RunStore, StoreError
+from neuroptimus.storage.runs import create_run_store, problem_from_store
+from neuroptimus.tasks.evaluate import is_infrastructure_failure, run_generation
+from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from storage.catalog.database import open_catalog
-from storage.catalog.ingest import run_from_store
+from neuroptimus.storage.catalog.database import open_catalog
+from neuroptimus.storage.catalog.ingest import run_from_store
 
 
 @pytest.fixture

@@ -8,17 +8,17 @@ import uuid
 
 import pytest
 
-from optimization.data import registry
-from optimization.spec import load_problem
-from storage.catalog.fingerprint import (
+from neuroptimus.optimization.data import registry
+from neuroptimus.optimization.spec import load_problem
+from neuroptimus.storage.catalog.fingerprint import (
     FingerprintError,
     component_names,
     use_case_identity,
     weak_identity,
 )
-from storage.run_store import RunStore
-from storage.runs import store_run_id
-from usecases import problem_path
+from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs import store_run_id
+from neuroptimus.usecases import problem_path
 
 
 def _spec(folder, name="hh"):

@@ -12,14 +12,14 @@ import pytest
 import zarr
 from original_metadata import original_metadata
 
-from storage.catalog.ingest import (
+from neuroptimus.storage.catalog.ingest import (
     IngestError,
     read_metadata_file,
     run_from_metadata,
     run_from_store,
 )
-from storage.metadata import write_metadata
-from storage.run_store import RunStore
+from neuroptimus.storage.metadata import write_metadata
+from neuroptimus.storage.run_store import RunStore
 
 
 def test_a_store_becomes_a_complete_run_with_its_numbers(hh_run_store):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from storage.catalog.schema import CatalogRun, GenerationRow
+from neuroptimus.storage.catalog.schema import CatalogRun, GenerationRow
 
 
 def variant(
