@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv as csv_module
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,14 @@ import numpy as np
 import yaml
 
 from neuroptimus.optimization.spec import ProblemSpec
+
+
+def machine() -> str:
+    """The machine a benchmark ran on, in words (no host name)."""
+    return (
+        f"{os.cpu_count()} CPUs {platform.machine()}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def evaluation_times(spec: ProblemSpec, repeats: int | None = None) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroptimus.flows.benchmark import write_rows
+from neuroptimus.flows.benchmark import machine, write_rows
 from neuroptimus.optimization.spec import ProblemSpec, StoppingSpec, parse_problem, with_overrides
 
 COLUMNS = (
@@ -125,14 +124,6 @@ def _run(problem, evaluate, folder: Path) -> tuple[int, str, float, int | str]:
     return run.evaluations, reason, run.stopping.best, islands
 
 
-def machine() -> str:
-    """The machine, in words (no host name), and its load when asked."""
-    return (
-        f"{os.cpu_count()} CPUs {platform.machine()}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}"
-    )
-
-
 def budget_benchmark(
     uc1: ProblemSpec,
     algorithms: list[str],
@@ -170,7 +161,8 @@ def budget_benchmark(
                     evaluate = _analytic(problem, rastrigin)
                 else:
                     evaluate = lambda values, problem=problem: evaluate_batch(problem, values)  # noqa: E731
-                started, where = time.perf_counter(), machine()
+                started = time.perf_counter()
+                where = f"{machine()}, load {os.getloadavg()[0]:.1f}"
                 used, reason, best, islands = _run(problem, evaluate, Path(folder) / name)
                 label = f"{name}-{dimension}d" if analytic else name
                 target = spec.stopping.error_target

@@ -28,7 +28,6 @@ are printed beside, as they depend much less on that other work.
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import tempfile
 import threading
@@ -38,7 +37,7 @@ from pathlib import Path
 
 import psutil
 
-from neuroptimus.flows.benchmark import run_command_line, write_rows
+from neuroptimus.flows.benchmark import machine, run_command_line, write_rows
 from neuroptimus.flows.benchmark_fronts import AMPLITUDES_NA, many_objective_spec
 from neuroptimus.optimization.spec import ProblemSpec, StoppingSpec, with_overrides
 
@@ -111,11 +110,6 @@ class TreeCpu:
         """(the run command's process, all the others)."""
         own = sum(cpu for command, cpu in self._last.values() if command)
         return own, sum(cpu for _, cpu in self._last.values()) - own
-
-
-def machine() -> str:
-    return (f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")  # fmt: skip
 
 
 def timed_run(name: str, spec: ProblemSpec, workers: int, repeat: int) -> dict:
