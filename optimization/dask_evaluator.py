@@ -310,10 +310,7 @@ class DaskEvaluator:
             pieces = [t for t in pieces if t.suspect is None]
             if not pieces:
                 return
-            rows = [
-                chunks[t.chunk] if t.row is None and t.rows is None else chunks[t.chunk][rows_of(t)]
-                for t in pieces
-            ]
+            rows = [chunks[t.chunk][rows_of(t)] for t in pieces]
             for task, future in zip(pieces, self._submit(rows), strict=True):
                 tasks[future.key] = (task, future)
                 running.add(future)
