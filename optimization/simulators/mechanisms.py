@@ -198,8 +198,9 @@ def compile_error(output: str, mod_names: list[str]) -> tuple[str | None, str]:
         match = _NMODL_ERROR.match(line)
         if match:
             message, mod = match.group(1).strip(), match.group(2)
-            if " at line " in message and k + 1 < len(lines) and lines[k + 1].strip():
-                message += f": {lines[k + 1].strip()}"
+            source = _source_line(lines[k + 1 : k + 8]) if " at line " in message else None
+            if source:
+                message += f": {source}"
             if mod is None:  # the file being translated when it failed
                 translating = [
                     m.group(1)
@@ -221,6 +222,15 @@ def compile_error(output: str, mod_names: list[str]) -> tuple[str | None, str]:
             return stems.get(match.group(1)), line.strip()
     tail = [line.strip() for line in lines if line.strip()][-3:]
     return None, " | ".join(tail) or "nrnivmodl failed without a message"
+
+
+def _source_line(following: list[str]) -> str | None:
+    """The offending source line the translator echoes after its error: the line above its
+    caret (``^``). Other translators running beside it (make -j) may print between."""
+    for line, below in zip(following, following[1:]):
+        if below.strip() == "^" and line.strip():
+            return line.strip()
+    return None
 
 
 def load_mechanisms(sources: MechanismSources | str | Path) -> Path:

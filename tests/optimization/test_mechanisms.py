@@ -224,6 +224,21 @@ def test_a_mod_file_that_does_not_compile_is_one_line_naming_it(
     assert expected in message
 
 
+def test_the_offending_line_is_found_when_another_translator_prints_between():
+    # make -j runs one translator per .mod file; leak.mod's line can land inside bad.mod's error
+    output = (
+        "Translating bad.mod into x86_64/bad.cpp\n"
+        " Error: Illegal block at line 9 in file bad.mod\n"
+        "Translating leak.mod into x86_64/leak.cpp\n"
+        "    g = = 2\n"
+        "         ^\n"
+        "make: *** [makemod2c_inc:3: bad.cpp] Error 1\n"
+    )
+    assert mechanisms.compile_error(output, ["bad.mod", "leak.mod"]) == (
+        "bad.mod", "Illegal block at line 9: g = = 2"
+    )
+
+
 def test_patches_keep_line_endings_and_find_moved_lines(tmp_path):
     (tmp_path / "x.mod").write_bytes(b"a\r\nb\nc\r\nd\ne\n")
     patch = tmp_path / "x.patch"
