@@ -105,10 +105,10 @@ def test_old_names_map_into_the_package_and_others_are_left_alone():
 
 def test_a_module_that_moved_twice_is_followed(monkeypatch):
     monkeypatch.setattr(pickles, "MOVED", {
-        "neuroptimus.optimization.runner": "neuroptimus.optimization.loop.runner",
-        "neuroptimus.optimization.loop.runner": "neuroptimus.optimization.run.loop",
+        "neuroptimus.optimization.first_home": "neuroptimus.optimization.second.home",
+        "neuroptimus.optimization.second.home": "neuroptimus.optimization.third.home",
     })  # fmt: skip
-    assert pickles.new_name("optimization.runner") == "neuroptimus.optimization.run.loop"
+    assert pickles.new_name("optimization.first_home") == "neuroptimus.optimization.third.home"
 
 
 # rename-imports: keep old names (this file is about them)
