@@ -29,11 +29,11 @@ import numpy as np
 
 from neuroptimus.analysis import population
 from neuroptimus.analysis.snapshot import read_snapshot, stored_space
-from neuroptimus.optimization.evaluation import BatchResult
-from neuroptimus.optimization.parameters import ParameterSpace
-from neuroptimus.optimization.problem import expected_length
-from neuroptimus.optimization.runner import Checkpoint
-from neuroptimus.optimization.spec import ProblemSpec, load_problem
+from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.loop.runner import Checkpoint
+from neuroptimus.optimization.problem.build import expected_length
+from neuroptimus.optimization.problem.parameters import ParameterSpace
+from neuroptimus.optimization.problem.spec import ProblemSpec, load_problem
 from neuroptimus.storage.run_store import RunStore
 
 LIMIT_S = 5.0  # opening plus drawing must stay below this

@@ -15,7 +15,7 @@ import panel as pn
 from bokeh.resources import INLINE
 
 from neuroptimus.analysis.offline import inline_panel_resources
-from neuroptimus.optimization.scores import (
+from neuroptimus.optimization.scoring.scores import (
     convergence_curve,
     convergence_score,
     evaluations_to_reach,

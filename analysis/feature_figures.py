@@ -36,10 +36,10 @@ def is_features(spec: dict) -> bool:
 
 @lru_cache(maxsize=16)
 def _objective(spec_json: str):
-    from neuroptimus.optimization.features import (
+    from neuroptimus.optimization.problem.spec import ProblemSpec
+    from neuroptimus.optimization.scoring.features import (
         FeatureObjective,  # eFEL: only for features problems
     )
-    from neuroptimus.optimization.spec import ProblemSpec
 
     return FeatureObjective.from_spec(ProblemSpec.model_validate_json(spec_json))
 

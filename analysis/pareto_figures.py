@@ -11,7 +11,7 @@ import numpy as np
 from neuroptimus.analysis.figures import positive
 from neuroptimus.analysis.population import RASTERIZE_ABOVE, run_colour
 from neuroptimus.analysis.snapshot import RunSnapshot
-from neuroptimus.optimization.pareto import non_dominated
+from neuroptimus.optimization.scoring.pareto import non_dominated
 
 hv.extension("bokeh", logo=False)
 

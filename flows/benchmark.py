@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.optimization.problem.spec import ProblemSpec
 
 
 def machine() -> str:
@@ -62,8 +62,13 @@ def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
     """The model is built once (the framework's own setup); each repeat then times one
     framework evaluation, and for NEURON models right after it the bare simulation
     (``_bare_neuron``)."""
-    from neuroptimus.optimization.evaluation import OK, STATUSES, evaluate_one, hosted_simulator
-    from neuroptimus.optimization.problem import build_problem, true_values
+    from neuroptimus.optimization.loop.evaluation import (
+        OK,
+        STATUSES,
+        evaluate_one,
+        hosted_simulator,
+    )
+    from neuroptimus.optimization.problem.build import build_problem, true_values
 
     simulator = hosted_simulator(spec)
     targets = (
@@ -159,7 +164,7 @@ def overhead(
     with ``full_run``, run one full optimization with the command line (``neuroptimus run``,
     its own process: setup → optimize → analyze, Prefect and Zarr included) on a LocalCluster
     of ``workers``, print where its time and memory go, and write the figures to ``csv``."""
-    from neuroptimus.optimization.spec import with_overrides
+    from neuroptimus.optimization.problem.spec import with_overrides
 
     spec = with_overrides(
         spec, algorithm=algorithm, population=population, generations=generations, seed=seed
@@ -327,8 +332,8 @@ def write_rows(path: str | Path, rows: list[dict], columns: list[str] | None = N
 
 def _model_cpu(key: str, points: np.ndarray) -> float:
     """CPU seconds per individual of evaluating ``points`` in a plain loop (on a worker)."""
-    from neuroptimus.optimization.dask_evaluator import installed_problem
-    from neuroptimus.optimization.evaluation import evaluate_batch
+    from neuroptimus.optimization.execution.dask_evaluator import installed_problem
+    from neuroptimus.optimization.loop.evaluation import evaluate_batch
 
     started = time.process_time()
     evaluate_batch(installed_problem(key), points)
@@ -349,9 +354,9 @@ def orchestration(
     import os
     import statistics
 
-    from neuroptimus.optimization.cluster import ClusterConfig, connect
-    from neuroptimus.optimization.dask_evaluator import DaskEvaluator
-    from neuroptimus.optimization.problem import build_problem
+    from neuroptimus.optimization.execution.cluster import ClusterConfig, connect
+    from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
+    from neuroptimus.optimization.problem.build import build_problem
 
     protocol = spec.protocol.model_copy(update={"tstop_ms": 1.0})
     costs = spec.costs.model_copy(update={"functions": spec.costs.functions[:1]})

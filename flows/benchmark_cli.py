@@ -84,8 +84,8 @@ def benchmark_algorithms(
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from neuroptimus.flows.compare import benchmark_flow, check_algorithms, default_folder
-    from neuroptimus.optimization.cluster import ClusterConfig
-    from neuroptimus.optimization.spec import SpecError
+    from neuroptimus.optimization.execution.cluster import ClusterConfig
+    from neuroptimus.optimization.problem.spec import SpecError
 
     spec = load(problem)
     names = [name.strip() for name in algorithms.split(",") if name.strip()]
@@ -165,7 +165,7 @@ def benchmark_serial(
     same cluster, with the same number of evaluations; prints the ratios and writes a CSV."""
     from neuroptimus.flows.compare import check_algorithms
     from neuroptimus.flows.serial_benchmark import serial_benchmark
-    from neuroptimus.optimization.spec import SpecError
+    from neuroptimus.optimization.problem.spec import SpecError
 
     names = [name.strip() for name in algorithms.split(",") if name.strip()]
     try:
@@ -203,7 +203,7 @@ def benchmark_budget(
     of the budget each used and writes a CSV."""
     from neuroptimus.flows.budget_benchmark import budget_algorithms, budget_benchmark
     from neuroptimus.flows.compare import check_algorithms
-    from neuroptimus.optimization.spec import SpecError
+    from neuroptimus.optimization.problem.spec import SpecError
 
     names = [name.strip() for name in algorithms.split(",") if name.strip()] or budget_algorithms()
     chosen = tuple(name.strip() for name in problems.split(",") if name.strip())

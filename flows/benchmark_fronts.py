@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from neuroptimus.flows.benchmark import describe_run, run_command_line, write_figures
-from neuroptimus.optimization.evaluation import BatchResult
-from neuroptimus.optimization.runner import Checkpoint
-from neuroptimus.optimization.spec import ProblemSpec, with_overrides
+from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.loop.runner import Checkpoint
+from neuroptimus.optimization.problem.spec import ProblemSpec, with_overrides
 from neuroptimus.storage import hypervolume as hv
 from neuroptimus.storage.run_store import RunStore
 

@@ -21,7 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from neuroptimus.flows.benchmark import machine, write_rows
-from neuroptimus.optimization.spec import ProblemSpec, StoppingSpec, parse_problem, with_overrides
+from neuroptimus.optimization.problem.spec import (
+    ProblemSpec,
+    StoppingSpec,
+    parse_problem,
+    with_overrides,
+)
 
 COLUMNS = (
     "problem",
@@ -95,7 +100,7 @@ def test_function_spec(problem: ProblemSpec, dimension: int) -> ProblemSpec:
 def _analytic(problem, function: Callable[[np.ndarray], np.ndarray]):
     """An evaluator giving every cost component the function's value (the weights sum to 1,
     so the total is the value)."""
-    from neuroptimus.optimization.evaluation import BatchResult
+    from neuroptimus.optimization.loop.evaluation import BatchResult
 
     components = len(problem.objective.weights)
 
@@ -111,7 +116,7 @@ def _analytic(problem, function: Callable[[np.ndarray], np.ndarray]):
 
 def _run(problem, evaluate, folder: Path) -> tuple[int, str, float, int | str]:
     """Evaluations used, why the run stopped, its best total, and its islands."""
-    from neuroptimus.optimization.runner import OptimizationRun, run_to_end
+    from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
     from neuroptimus.storage.runs import create_run_store
 
     store = create_run_store(problem, folder / f"{problem.spec.algorithm.name}.zarr")
@@ -138,8 +143,8 @@ def budget_benchmark(
     """Run every algorithm on each problem with ``evaluations`` as budget (``restarts``: that
     setting, for comparison; None: the default); the CSV is rewritten after each run (a long
     benchmark leaves what it has done)."""
-    from neuroptimus.optimization.evaluation import evaluate_batch
-    from neuroptimus.optimization.problem import build_problem, expected_length, load_targets
+    from neuroptimus.optimization.loop.evaluation import evaluate_batch
+    from neuroptimus.optimization.problem.build import build_problem, expected_length, load_targets
 
     unknown = [name for name in problems if name not in (TEST_FUNCTION, "hh")]
     if unknown or not problems:

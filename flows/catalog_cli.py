@@ -134,7 +134,7 @@ def register_use_case(
     """Register a use case: its problem file and the files it names are copied into the
     catalog's files folder and its identity computed from the copies; `serve --verify` then
     re-simulates runs of it on these files (an upload's own problem is never run)."""
-    from neuroptimus.optimization.spec import SpecError
+    from neuroptimus.optimization.problem.spec import SpecError
     from neuroptimus.storage.catalog.database import open_catalog
     from neuroptimus.storage.catalog.errors import CatalogError
     from neuroptimus.storage.catalog.fingerprint import FingerprintError
@@ -385,7 +385,7 @@ def _unpacked(data: bytes, path: Path, source: str) -> Path:
 def catalog_store(reference: str, server: str | None = None) -> Path:
     """A catalog entry's store, downloaded once into the cache and unpacked read-only (the
     explorer reads it; nothing writes it)."""
-    from neuroptimus.optimization.data import cache_folder
+    from neuroptimus.optimization.problem.data import cache_folder
     from neuroptimus.storage.catalog.client import CatalogClientError
 
     client, run_id = _client(reference, server)

@@ -99,7 +99,7 @@ def run(
     # Prefect's server needs seconds of CPU to start: it starts first, and the problem is
     # loaded and checked meanwhile (a mistake stops it again within milliseconds).
     with private_prefect_state() as prefect_state:
-        from neuroptimus.optimization.spec import SpecError, with_overrides
+        from neuroptimus.optimization.problem.spec import SpecError, with_overrides
         from neuroptimus.storage.runs import default_store
 
         spec = load(problem)
@@ -124,9 +124,9 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
     that cluster."""
     from neuroptimus.analysis.report_process import early_report_process
     from neuroptimus.flows.early_close import EarlyClose
-    from neuroptimus.optimization.cluster import connect
-    from neuroptimus.optimization.dask_evaluator import install_problem
-    from neuroptimus.optimization.preflight import (
+    from neuroptimus.optimization.execution.cluster import connect
+    from neuroptimus.optimization.execution.dask_evaluator import install_problem
+    from neuroptimus.optimization.problem.preflight import (
         check_algorithm,
         prepare_isolated,
         prepare_on_worker,
@@ -270,8 +270,8 @@ def evaluate(
     weighted objective the optimizer sees)."""
     import numpy as np
 
-    from neuroptimus.optimization.evaluation import STATUSES, evaluate_one
-    from neuroptimus.optimization.problem import build_problem
+    from neuroptimus.optimization.loop.evaluation import STATUSES, evaluate_one
+    from neuroptimus.optimization.problem.build import build_problem
 
     spec = load(problem)
     values = {p.name: p.true_value for p in spec.parameters}
@@ -371,8 +371,8 @@ def import_settings(
 
     NEURON settings only: external simulators are not supported yet.
     """
-    from neuroptimus.optimization.settings_import import SettingsImportError
-    from neuroptimus.optimization.settings_import import import_settings as convert
+    from neuroptimus.optimization.original.settings import SettingsImportError
+    from neuroptimus.optimization.original.settings import import_settings as convert
 
     out = out or settings.parent / "problem.yaml"
     try:
@@ -391,7 +391,7 @@ def import_settings(
 def _check_imported(path: Path) -> None:
     """Validate the written problem; a problem this version cannot read is reported, not
     removed (the user may fix it by hand)."""
-    from neuroptimus.optimization.spec import SpecError, load_problem
+    from neuroptimus.optimization.problem.spec import SpecError, load_problem
 
     try:
         load_problem(path)
@@ -512,7 +512,10 @@ def features_extract(
 ) -> None:
     """Recorded traces per stimulus amplitude → a features file (mean and std over the
     recordings, the original tool's format) for a problem's target.features."""
-    from neuroptimus.optimization.feature_extraction import ExtractionError, write_features_file
+    from neuroptimus.optimization.scoring.feature_extraction import (
+        ExtractionError,
+        write_features_file,
+    )
 
     try:
         notes = write_features_file(recordings, out)

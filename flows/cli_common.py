@@ -25,7 +25,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def load(problem: str):
-    from neuroptimus.optimization.spec import SpecError, load_problem
+    from neuroptimus.optimization.problem.spec import SpecError, load_problem
     from neuroptimus.usecases import problem_path
 
     try:
@@ -75,7 +75,7 @@ ClusterOption = Annotated[
 def cluster_config(profile: str, workers: int | None):
     """The cluster profile, with --workers (if given) as its number of workers."""
     from neuroptimus.flows.cluster_profiles import load_profile
-    from neuroptimus.optimization.cluster import ClusterError
+    from neuroptimus.optimization.execution.cluster import ClusterError
 
     try:
         config = load_profile(profile)

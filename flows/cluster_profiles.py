@@ -1,13 +1,13 @@
 """Cluster profiles by name: where the command line and the deployments look for
-``NAME.yaml`` (the library, ``neuroptimus.optimization.cluster``, reads a profile file it is
-given)."""
+``NAME.yaml`` (the library, ``neuroptimus.optimization.execution.cluster``, reads a profile
+file it is given)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from neuroptimus.optimization.cluster import ClusterConfig, ClusterError
+from neuroptimus.optimization.execution.cluster import ClusterConfig, ClusterError
 
 # The profiles shipped with a source checkout (deployments/clusters next to flows/).
 REPOSITORY_PROFILES = Path(__file__).resolve().parents[1] / "deployments" / "clusters"

@@ -15,8 +15,13 @@ from neuroptimus.flows.optimize import optimize_flow
 from neuroptimus.flows.run import resolve_cluster, resolve_problem
 from neuroptimus.flows.setup import setup_flow
 from neuroptimus.optimization.algorithms import ALGORITHMS
-from neuroptimus.optimization.cluster import ClusterConfig, make_cluster
-from neuroptimus.optimization.spec import ProblemSpec, SpecError, StoppingSpec, with_overrides
+from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
+from neuroptimus.optimization.problem.spec import (
+    ProblemSpec,
+    SpecError,
+    StoppingSpec,
+    with_overrides,
+)
 from neuroptimus.storage.metadata import write_metadata
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.tasks.catalog import push_to_catalog

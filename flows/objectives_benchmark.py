@@ -39,7 +39,7 @@ import psutil
 
 from neuroptimus.flows.benchmark import machine, run_command_line, write_rows
 from neuroptimus.flows.benchmark_fronts import AMPLITUDES_NA, many_objective_spec
-from neuroptimus.optimization.spec import ProblemSpec, StoppingSpec, with_overrides
+from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec, with_overrides
 
 GOAL = 1.5
 COLUMNS = (

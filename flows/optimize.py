@@ -13,10 +13,15 @@ from neuroptimus.flows.phases import mark
 from neuroptimus.flows.progress import generation_bar
 from neuroptimus.flows.run_profile import FlowProfile
 from neuroptimus.optimization.algorithms.islands import idle_workers_note
-from neuroptimus.optimization.cluster import ClusterConfig, client_config, connect, expected_workers
-from neuroptimus.optimization.dask_evaluator import DaskEvaluator
-from neuroptimus.optimization.model_output import LOG_NAME, Collector
-from neuroptimus.optimization.runner import OptimizationRun
+from neuroptimus.optimization.execution.cluster import (
+    ClusterConfig,
+    client_config,
+    connect,
+    expected_workers,
+)
+from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
+from neuroptimus.optimization.execution.model_output import LOG_NAME, Collector
+from neuroptimus.optimization.loop.runner import OptimizationRun
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.storage.runs import problem_from_store
 from neuroptimus.tasks.artifacts import RunArtifacts

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from neuroptimus.flows.benchmark import write_rows
-from neuroptimus.optimization.spec import ProblemSpec, StoppingSpec, with_overrides
+from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec, with_overrides
 
 COLUMNS = (
     "problem",
@@ -54,7 +54,7 @@ def serial_benchmark(
     from neuroptimus.flows.optimize import optimize_flow
     from neuroptimus.flows.setup import setup_flow
     from neuroptimus.optimization.algorithms import create_algorithm
-    from neuroptimus.optimization.cluster import ClusterConfig, make_cluster
+    from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
     from neuroptimus.storage.run_store import RunStore
 
     rows = []

@@ -12,14 +12,14 @@ server) does not import NumPy, pydantic and the simulators first.
 import importlib
 
 _HOMES = {
-    "BatchResult": "neuroptimus.optimization.evaluation",
-    "evaluate_batch": "neuroptimus.optimization.evaluation",
-    "evaluate_one": "neuroptimus.optimization.evaluation",
-    "Problem": "neuroptimus.optimization.problem",
-    "build_problem": "neuroptimus.optimization.problem",
-    "ProblemSpec": "neuroptimus.optimization.spec",
-    "SpecError": "neuroptimus.optimization.spec",
-    "load_problem": "neuroptimus.optimization.spec",
+    "BatchResult": "neuroptimus.optimization.loop.evaluation",
+    "evaluate_batch": "neuroptimus.optimization.loop.evaluation",
+    "evaluate_one": "neuroptimus.optimization.loop.evaluation",
+    "Problem": "neuroptimus.optimization.problem.build",
+    "build_problem": "neuroptimus.optimization.problem.build",
+    "ProblemSpec": "neuroptimus.optimization.problem.spec",
+    "SpecError": "neuroptimus.optimization.problem.spec",
+    "load_problem": "neuroptimus.optimization.problem.spec",
 }
 
 

@@ -14,7 +14,42 @@ from typing import IO, Any
 OLD_LAYERS = ("optimization", "storage", "tasks", "flows", "analysis", "usecases")
 # Modules that moved further than the prefix: old -> new module path (a commit that moves a module
 # whose classes are pickled adds its line here).
-MOVED: dict[str, str] = {}
+MOVED: dict[str, str] = {
+    "neuroptimus.optimization.spec": "neuroptimus.optimization.problem.spec",
+    "neuroptimus.optimization.problem_yaml": "neuroptimus.optimization.problem.problem_yaml",
+    "neuroptimus.optimization.parameters": "neuroptimus.optimization.problem.parameters",
+    "neuroptimus.optimization.problem": "neuroptimus.optimization.problem.build",
+    "neuroptimus.optimization.preflight": "neuroptimus.optimization.problem.preflight",
+    "neuroptimus.optimization.data": "neuroptimus.optimization.problem.data",
+    "neuroptimus.optimization.trace_files": "neuroptimus.optimization.problem.trace_files",
+    "neuroptimus.optimization.costs": "neuroptimus.optimization.scoring.costs",
+    "neuroptimus.optimization.objective": "neuroptimus.optimization.scoring.objective",
+    "neuroptimus.optimization.features": "neuroptimus.optimization.scoring.features",
+    "neuroptimus.optimization.feature_extraction": "neuroptimus.optimization.scoring.feature_extraction",
+    "neuroptimus.optimization.scores": "neuroptimus.optimization.scoring.scores",
+    "neuroptimus.optimization.pareto": "neuroptimus.optimization.scoring.pareto",
+    "neuroptimus.optimization.nmodl_compat": "neuroptimus.optimization.simulators.nmodl_compat",
+    "neuroptimus.optimization.cluster": "neuroptimus.optimization.execution.cluster",
+    "neuroptimus.optimization.local_cluster": "neuroptimus.optimization.execution.local_cluster",
+    "neuroptimus.optimization.cpus": "neuroptimus.optimization.execution.cpus",
+    "neuroptimus.optimization.dask_evaluator": "neuroptimus.optimization.execution.dask_evaluator",
+    "neuroptimus.optimization.handover": "neuroptimus.optimization.execution.handover",
+    "neuroptimus.optimization.liveness": "neuroptimus.optimization.execution.liveness",
+    "neuroptimus.optimization.hang_watchdog": "neuroptimus.optimization.execution.hang_watchdog",
+    "neuroptimus.optimization.walltime": "neuroptimus.optimization.execution.walltime",
+    "neuroptimus.optimization.lost_jobs": "neuroptimus.optimization.execution.lost_jobs",
+    "neuroptimus.optimization.worker_deaths": "neuroptimus.optimization.execution.worker_deaths",
+    "neuroptimus.optimization.crash_blame": "neuroptimus.optimization.execution.crash_blame",
+    "neuroptimus.optimization.fresh_process": "neuroptimus.optimization.execution.fresh_process",
+    "neuroptimus.optimization.quiet_shutdown": "neuroptimus.optimization.execution.quiet_shutdown",
+    "neuroptimus.optimization.model_output": "neuroptimus.optimization.execution.model_output",
+    "neuroptimus.optimization.retirement": "neuroptimus.optimization.execution.retirement",
+    "neuroptimus.optimization.runner": "neuroptimus.optimization.loop.runner",
+    "neuroptimus.optimization.evaluation": "neuroptimus.optimization.loop.evaluation",
+    "neuroptimus.optimization.settings_import": "neuroptimus.optimization.original.settings",
+    "neuroptimus.optimization.settings_external": "neuroptimus.optimization.original.external",
+    "neuroptimus.optimization.settings_algorithms": "neuroptimus.optimization.original.algorithms",
+}
 
 
 def new_name(module: str) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import zarr
 
-from neuroptimus.optimization.pareto import merge_front
+from neuroptimus.optimization.scoring.pareto import merge_front
 
 STILL_ON = np.iinfo(np.int32).max
 CHUNK = 4096

@@ -30,14 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroptimus.optimization import pareto
+from neuroptimus.optimization.scoring import pareto
 
 METHODS = ("none", "pending", "exact", "bf_fpras", "skipped", "failed")
 NONE, PENDING, EXACT, FPRAS, SKIPPED, FAILED = range(len(METHODS))
 EPS_RANGE = (0.01, 0.5)
 DELTA = 0.05  # the FPRAS's error bound holds with probability 1 - DELTA
 
-# The helper loads optimization/pareto.py by its path: importing the packages would pull in
+# The helper loads optimization/scoring/pareto.py by its path: importing the packages would pull in
 # zarr, pydantic and the simulators, seconds of start-up for a numpy + pygmo job.
 _HELPER = """
 import importlib.util, os, pickle, sys, time

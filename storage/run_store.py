@@ -45,9 +45,9 @@ import numpy as np
 import zarr
 
 from neuroptimus.optimization import pickles
-from neuroptimus.optimization.evaluation import STATUSES, BatchResult
 from neuroptimus.optimization.locks import LockBusy, LockError, exclusive_lock
-from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.optimization.loop.evaluation import STATUSES, BatchResult
+from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.storage import hypervolume as hv
 from neuroptimus.storage import journal as journals
 from neuroptimus.storage.columns import write_all

@@ -14,9 +14,9 @@ import numpy as np
 
 from neuroptimus.optimization.algorithms import get_algorithm
 from neuroptimus.optimization.locks import process_alive
-from neuroptimus.optimization.problem import Problem, build_problem
+from neuroptimus.optimization.problem.build import Problem, build_problem
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
-from neuroptimus.optimization.spec import ProblemSpec
 from neuroptimus.storage.catalog.fingerprint import FingerprintError, use_case_identity
 from neuroptimus.storage.provenance import git_revision, package_versions
 from neuroptimus.storage.run_store import RunStore, StoreError, check_writable

@@ -23,7 +23,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.optimization.problem.spec import ProblemSpec
 
 Best = dict[str, Any]
 

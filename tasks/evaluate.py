@@ -10,8 +10,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from neuroptimus.optimization.dask_evaluator import DaskEvaluator
-from neuroptimus.optimization.runner import OptimizationRun
+from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
+from neuroptimus.optimization.loop.runner import OptimizationRun
 
 
 def _chain(error: BaseException | None) -> list[BaseException]:
@@ -41,10 +41,10 @@ def _infrastructure_types() -> tuple[type[BaseException], ...]:
 
 def _user_types() -> tuple[type[BaseException], ...]:
     from neuroptimus.optimization.algorithms import AlgorithmError
-    from neuroptimus.optimization.data import DataError
-    from neuroptimus.optimization.problem import TargetError
+    from neuroptimus.optimization.problem.build import TargetError
+    from neuroptimus.optimization.problem.data import DataError
+    from neuroptimus.optimization.problem.spec import SpecError
     from neuroptimus.optimization.simulators import ModelError
-    from neuroptimus.optimization.spec import SpecError
 
     return (AlgorithmError, ModelError, SpecError, TargetError, DataError, ValueError, TypeError)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 def user_mistakes() -> tuple[type[Exception], ...]:
     """Exceptions that name something the user must fix; retrying them only repeats them."""
-    from neuroptimus.optimization.cluster import ClusterError
-    from neuroptimus.optimization.preflight import PROBLEM_ERRORS
+    from neuroptimus.optimization.execution.cluster import ClusterError
+    from neuroptimus.optimization.problem.preflight import PROBLEM_ERRORS
     from neuroptimus.storage.run_store import StoreError
 
     return (*PROBLEM_ERRORS, StoreError, ClusterError)

@@ -1,7 +1,7 @@
 """Shared fixtures: where the upstream data come from, Prefect's test harness.
 
 The benchmark problems' upstream files are read through the product's own registry
-(``neuroptimus.optimization.data.fetch``). With ``../shared/usecases/upstream`` present (or
+(``neuroptimus.optimization.problem.data.fetch``). With ``../shared/usecases/upstream`` present (or
 ``NEUROPTIMUS_SHARED`` pointing at a folder holding it) the registry reads that mirror;
 without it — a plain clone — the same tests download each file once into the pooch cache and
 verify it. Nothing is skipped for a missing mirror.

@@ -43,7 +43,7 @@ def test_a_users_modules_named_like_our_layers_do_not_shadow_them(tmp_path):
     code = (
         "import sys\n"
         "import neuroptimus.analysis.figures, neuroptimus.flows.cli, neuroptimus.storage.runs\n"
-        "import neuroptimus.tasks.evaluate, neuroptimus.optimization.costs as costs\n"
+        "import neuroptimus.tasks.evaluate, neuroptimus.optimization.scoring.costs as costs\n"
         "from neuroptimus import usecases\n"
         "from neuroptimus.optimization.algorithms import list_algorithms\n"
         "assert len(list_algorithms()) > 20 and 'hh' in usecases.names()  # imports every family\n"
@@ -57,7 +57,7 @@ def test_a_users_modules_named_like_our_layers_do_not_shadow_them(tmp_path):
         env={**os.environ, "PYTHONPATH": path},
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "neuroptimus.optimization.costs"
+    assert done.stdout.strip() == "neuroptimus.optimization.scoring.costs"
 
 
 def test_the_command_line_runs_as_a_module_beside_a_users_flows_py(tmp_path):

@@ -5,7 +5,8 @@
 
 The registry is lazy: its names come from ``CATALOGUE`` below, and a family's module (one per
 optimizer package, whose classes carry the facts) is imported only when one of its algorithms
-is looked up. Every process imports ``neuroptimus.optimization.spec`` (a Dask worker too), and
+is looked up. Every process imports ``neuroptimus.optimization.problem.spec`` (a Dask worker
+too), and
 importing every family cost each of them most of a second; the family modules themselves import
 their optimizer package only when an algorithm is created.
 """

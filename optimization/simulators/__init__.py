@@ -5,6 +5,7 @@ import os
 # No GUI: NEURON otherwise prints a DISPLAY warning into every worker's (and --json's) output.
 os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
 
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.base import (
     ModelError,
     SimulationTimeout,
@@ -12,7 +13,6 @@ from neuroptimus.optimization.simulators.base import (
     Trace,
     VectorError,
 )
-from neuroptimus.optimization.spec import ProblemSpec
 
 
 def create_simulator(spec: ProblemSpec) -> Simulator:

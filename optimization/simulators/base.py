@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from neuroptimus.optimization.spec import ProblemSpec
+    from neuroptimus.optimization.problem.spec import ProblemSpec
 
 
 class SimulationTimeout(RuntimeError):

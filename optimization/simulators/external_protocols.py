@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.base import Trace
 from neuroptimus.optimization.simulators.sampled import TraceError, as_trace
-from neuroptimus.optimization.spec import ProblemSpec
 
 JSON_INPUT = "params.json"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from neuroptimus.optimization.problem.trace_files import TraceFileError, read_waveform
 from neuroptimus.optimization.simulators.base import ModelError, Simulator, Trace, VectorError
 from neuroptimus.optimization.simulators.mechanisms import load_problem_mechanisms
 from neuroptimus.optimization.simulators.neuron_model import (
@@ -21,7 +22,6 @@ from neuroptimus.optimization.simulators.neuron_run import (
     way_to_run,
 )
 from neuroptimus.optimization.simulators.sampled import check_point
-from neuroptimus.optimization.trace_files import TraceFileError, read_waveform
 
 
 class NeuronSimulator(Simulator):

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from neuroptimus.optimization.problem.spec import ParameterSpec, UserFunctionSpec
 from neuroptimus.optimization.simulators.base import ModelError, VectorError
-from neuroptimus.optimization.spec import ParameterSpec, UserFunctionSpec
 
 Setter = Callable[[float], None]
 

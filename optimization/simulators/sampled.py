@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.base import Trace
-from neuroptimus.optimization.spec import ProblemSpec
 
 
 class TraceError(ValueError):

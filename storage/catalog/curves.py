@@ -2,7 +2,8 @@
 
 The catalog keeps one point per generation: the cumulative evaluations at its end and the best
 error found so far. On a grid of ``budget // grid`` evaluations (as
-``neuroptimus.optimization.scores``), the value at a mark is the best after the last generation
+``neuroptimus.optimization.scoring.scores``), the value at a mark is the best after the last
+generation
 completed within the mark (before the first generation ends: the first generation's best, the
 earliest the catalog knows); a run that stopped before the budget keeps its last value to the
 end.
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from neuroptimus.optimization.scores import convergence_score
+from neuroptimus.optimization.scoring.scores import convergence_score
 
 
 def grid_marks(budget: int, grid: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from neuroptimus.optimization.data import SCHEME, registry
+from neuroptimus.optimization.problem.data import SCHEME, registry
 from neuroptimus.storage.catalog.schema import UseCaseIdentity
 
 # parameter fields that say where a value goes in the model (no paths)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from neuroptimus.optimization.spec import ProblemSpec, SpecError, load_problem
+from neuroptimus.optimization.problem.spec import ProblemSpec, SpecError, load_problem
 from neuroptimus.storage.catalog.fingerprint import use_case_identity
 from neuroptimus.storage.catalog.models import UseCase
 from neuroptimus.storage.catalog.repository import Catalog

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from neuroptimus.optimization.problem_yaml import dump_problem
-from neuroptimus.optimization.spec import ProblemSpec, SpecError, parse_problem
+from neuroptimus.optimization.problem.problem_yaml import dump_problem
+from neuroptimus.optimization.problem.spec import ProblemSpec, SpecError, parse_problem
 from neuroptimus.storage.catalog.schema import CatalogRun
 
 Verdict = Literal["identical", "within tolerance", "differs"]

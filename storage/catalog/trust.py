@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from neuroptimus.optimization.spec import ProblemSpec, parse_problem
+from neuroptimus.optimization.problem.spec import ProblemSpec, parse_problem
 from neuroptimus.storage.catalog.schema import CatalogRun
 
 # what of a run's problem may change without changing what is simulated

@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
-from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.catalog.reproduce import RTOL, ReproduceError
 from neuroptimus.storage.catalog.schema import CatalogRun
 
@@ -73,9 +73,9 @@ def simulate_best(spec_data: dict[str, Any], values: list[float]) -> dict[str, A
     """One evaluation (in the calling process): the total error, the components, the status."""
     import numpy as np
 
-    from neuroptimus.optimization.evaluation import STATUSES, evaluate_one
-    from neuroptimus.optimization.problem import build_problem
-    from neuroptimus.optimization.spec import ProblemSpec
+    from neuroptimus.optimization.loop.evaluation import STATUSES, evaluate_one
+    from neuroptimus.optimization.problem.build import build_problem
+    from neuroptimus.optimization.problem.spec import ProblemSpec
 
     spec = ProblemSpec.model_validate(spec_data)
     problem = build_problem(spec)

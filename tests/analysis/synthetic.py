@@ -13,7 +13,7 @@ from neuroptimus.analysis.benchmark_large import (
     synthetic_population,
     synthetic_trace,
 )
-from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.optimization.simulators import Trace
 from neuroptimus.storage.run_store import RunStore
 

@@ -7,7 +7,7 @@ import holoviews as hv
 import numpy as np
 
 from neuroptimus.analysis.feature_figures import MISSING_NOTE, feature_figure
-from neuroptimus.optimization.features import FeatureObjective
+from neuroptimus.optimization.scoring.features import FeatureObjective
 
 
 def objective() -> FeatureObjective:

@@ -15,8 +15,8 @@ from neuroptimus.analysis.explorer import TABS, Explorer
 from neuroptimus.analysis.report import report_parts
 from neuroptimus.analysis.traces import TraceSimulator
 from neuroptimus.flows.run import run_flow
-from neuroptimus.optimization.cluster import ClusterConfig
-from neuroptimus.optimization.spec import load_problem
+from neuroptimus.optimization.execution.cluster import ClusterConfig
+from neuroptimus.optimization.problem.spec import load_problem
 from neuroptimus.storage.run_store import RunStore
 from tests.analysis.features_run import AMPLITUDES, STATISTICS, write_features_problem
 

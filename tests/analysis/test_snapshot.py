@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from neuroptimus.analysis.snapshot import read_snapshot, refresh
-from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.storage.run_store import RunStore
 from tests.analysis import synthetic
 

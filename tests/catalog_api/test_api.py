@@ -14,7 +14,7 @@ import yaml
 from catalog_service import make_service
 from fastapi import Form, Request, Response
 
-from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.catalog import auth
 from neuroptimus.storage.catalog.api import create_app
 from neuroptimus.usecases import problem_path

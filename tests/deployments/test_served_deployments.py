@@ -24,7 +24,7 @@ from prefect.client.schemas.filters import (
 )
 
 from neuroptimus.flows.serve import WORK_POOL
-from neuroptimus.optimization.spec import ProblemSpec, load_problem, with_overrides
+from neuroptimus.optimization.problem.spec import ProblemSpec, load_problem, with_overrides
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.usecases import problem_path
 from tests.deployments.served import serving

@@ -12,13 +12,13 @@ import pytest
 
 import neuroptimus.flows.compare
 from neuroptimus.flows.compare import benchmark_flow, benchmark_spec, check_algorithms, pending_runs
-from neuroptimus.optimization.cluster import ClusterConfig
-from neuroptimus.optimization.scores import (
+from neuroptimus.optimization.execution.cluster import ClusterConfig
+from neuroptimus.optimization.problem.spec import SpecError, load_problem
+from neuroptimus.optimization.scoring.scores import (
     convergence_curve,
     convergence_score,
     evaluations_to_reach,
 )
-from neuroptimus.optimization.spec import SpecError, load_problem
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.usecases import problem_path
 
@@ -107,7 +107,7 @@ def test_benchmark_runs_scores_and_reuses_finished_runs(tmp_path, prefect_harnes
 
 
 def test_a_folder_of_another_budget_is_refused_naming_the_store(tmp_path):
-    from neuroptimus.optimization.problem import build_problem
+    from neuroptimus.optimization.problem.build import build_problem
     from neuroptimus.storage.runs import create_run_store
 
     spec = benchmark_spec(load_problem(problem_path("hh")), 4, 2)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 
 from neuroptimus.flows.early_close import EarlyClose
-from neuroptimus.optimization.cluster import ClusterConfig, connect
+from neuroptimus.optimization.execution.cluster import ClusterConfig, connect
 
 
 def test_a_real_cluster_stops_in_the_background_and_the_block_waits_for_it():

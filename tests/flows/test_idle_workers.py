@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 
 from neuroptimus.flows.run import run_flow
-from neuroptimus.optimization.cluster import ClusterConfig
-from neuroptimus.optimization.spec import load_problem, with_overrides
+from neuroptimus.optimization.execution.cluster import ClusterConfig
+from neuroptimus.optimization.problem.spec import load_problem, with_overrides
 from neuroptimus.usecases import problem_path
 
 

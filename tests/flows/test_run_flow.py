@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from neuroptimus.flows.run import resume_flow, run_flow
-from neuroptimus.optimization.cluster import ClusterConfig
-from neuroptimus.optimization.spec import load_problem, with_overrides
+from neuroptimus.optimization.execution.cluster import ClusterConfig
+from neuroptimus.optimization.problem.spec import load_problem, with_overrides
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.usecases import problem_path
 

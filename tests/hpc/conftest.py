@@ -45,7 +45,7 @@ def slurm():
 def reference(tmp_path_factory, prefect_harness):
     """The fault-free UC1 run on a LocalCluster: what every faulty run must reproduce."""
     from neuroptimus.flows.run import run_flow
-    from neuroptimus.optimization.cluster import ClusterConfig
+    from neuroptimus.optimization.execution.cluster import ClusterConfig
 
     path = tmp_path_factory.mktemp("reference") / "reference.zarr"
     run_flow(uc1_spec(), str(path), ClusterConfig(workers=2))

@@ -11,7 +11,7 @@ POPULATION, GENERATIONS, SEED = 6, 3, 5
 
 
 def uc1_spec():
-    from neuroptimus.optimization.spec import load_problem, with_overrides
+    from neuroptimus.optimization.problem.spec import load_problem, with_overrides
     from neuroptimus.usecases import problem_path
 
     return with_overrides(
@@ -67,7 +67,7 @@ def worker_evaluating(client, names: set[str] | None = None):
     """The pid of a worker process whose watchdog slot shows an evaluation running now (of one
     of the individuals ``names``, ``hang_watchdog.fingerprint``, if given), or None: a worker
     busy with a chunk may still be building its model or handing results over."""
-    from neuroptimus.optimization.hang_watchdog import SLOT, open_slot, slot_path
+    from neuroptimus.optimization.execution.hang_watchdog import SLOT, open_slot, slot_path
 
     workers = client.run_on_scheduler(
         lambda dask_scheduler: [(s.nanny, s.pid) for s in dask_scheduler.workers.values()]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from neuroptimus.flows import cluster_profiles
 from neuroptimus.flows.cluster_profiles import load_profile, profile_folders
-from neuroptimus.optimization.cluster import ClusterConfig, ClusterError, job_script
+from neuroptimus.optimization.execution.cluster import ClusterConfig, ClusterError, job_script
 
 PROFILES = Path(__file__).resolve().parents[2] / "deployments" / "clusters"
 
@@ -182,7 +182,7 @@ class _Client:
 def test_chunks_follow_the_work_and_spare_the_scheduler(workers, n, seconds, chunks):
     from types import SimpleNamespace
 
-    from neuroptimus.optimization.dask_evaluator import DaskEvaluator
+    from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
 
     problem = SimpleNamespace(
         key="0123456789abcdef",
@@ -200,7 +200,7 @@ def test_a_local_cluster_takes_no_fixed_port(tmp_path):
     script = tmp_path / "cluster.py"
     script.write_text(
         "import socket, warnings\n"
-        "from neuroptimus.optimization.cluster import ClusterConfig, make_cluster\n"
+        "from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster\n"
         "if __name__ == '__main__':\n"
         "    taken = socket.socket()\n"
         "    try:\n"

@@ -23,13 +23,13 @@ from distributed import Client
 from hpc_runs import uc1_spec, wait_until, worker_evaluating
 from mechanism_models import MODEL_HOC, leak_problem
 
-from neuroptimus.optimization.cluster import ClusterConfig, make_cluster
-from neuroptimus.optimization.dask_evaluator import DaskEvaluator
-from neuroptimus.optimization.evaluation import CRASHED, OK, STATUSES, evaluate_batch
-from neuroptimus.optimization.hang_watchdog import fingerprint
-from neuroptimus.optimization.problem import build_problem
-from neuroptimus.optimization.spec import ParameterSpec, load_problem
-from neuroptimus.optimization.worker_deaths import DEATHS
+from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
+from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
+from neuroptimus.optimization.execution.hang_watchdog import fingerprint
+from neuroptimus.optimization.execution.worker_deaths import DEATHS
+from neuroptimus.optimization.loop.evaluation import CRASHED, OK, STATUSES, evaluate_batch
+from neuroptimus.optimization.problem.build import build_problem
+from neuroptimus.optimization.problem.spec import ParameterSpec, load_problem
 
 CRASH_HOC = """\
 // UC1's model, plus a fault: initializing it with a leak conductance above {segv} makes the
@@ -248,7 +248,7 @@ def test_individual_whose_worker_keeps_dying_without_evidence_is_stored_as_faile
 
 
 def test_only_deaths_a_model_can_cause_make_an_individual_a_suspect():
-    from neuroptimus.optimization.crash_blame import confirmation, suspicion
+    from neuroptimus.optimization.execution.crash_blame import confirmation, suspicion
 
     mb = 1_000_000
     death = {"exitcode": -signal.SIGKILL, "memory_start": 100 * mb, "memory_limit": 2000 * mb}
@@ -294,7 +294,7 @@ def test_run_with_crashing_individuals_completes(tmp_path, prefect_harness):
 
 
 def test_death_messages_name_the_signal_or_the_exit_status():
-    from neuroptimus.optimization.worker_deaths import death_message
+    from neuroptimus.optimization.execution.worker_deaths import death_message
 
     assert death_message(-11) == "worker process killed by signal 11 (SIGSEGV)"
     assert death_message(-6) == "worker process killed by signal 6 (SIGABRT)"

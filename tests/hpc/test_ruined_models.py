@@ -13,12 +13,12 @@ from multiprocessing import get_context
 import numpy as np
 from distributed import Client
 
-from neuroptimus.optimization.cluster import ClusterConfig, make_cluster
-from neuroptimus.optimization.dask_evaluator import DaskEvaluator
-from neuroptimus.optimization.evaluation import OK, STATUSES, evaluate_batch
-from neuroptimus.optimization.problem import build_problem
-from neuroptimus.optimization.spec import parse_problem
-from neuroptimus.optimization.worker_deaths import DEATHS
+from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
+from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
+from neuroptimus.optimization.execution.worker_deaths import DEATHS
+from neuroptimus.optimization.loop.evaluation import OK, STATUSES, evaluate_batch
+from neuroptimus.optimization.problem.build import build_problem
+from neuroptimus.optimization.problem.spec import parse_problem
 
 CELL = """\
 create soma, dend
@@ -73,7 +73,9 @@ def test_after_a_deleted_section_the_worker_is_replaced_and_the_rest_evaluated(t
                        for i, g in enumerate([0.06, 0.07, 0.08, 0.1, 0.11, 0.14])])  # fmt: skip
     config = ClusterConfig(workers=1, chunks_per_worker=2, resubmissions=0)
     with (
-        caplog.at_level(logging.WARNING, logger="neuroptimus.optimization.dask_evaluator"),
+        caplog.at_level(
+            logging.WARNING, logger="neuroptimus.optimization.execution.dask_evaluator"
+        ),
         make_cluster(config) as cluster,
         Client(cluster) as client,
     ):

@@ -14,8 +14,8 @@ import yaml
 from hpc_runs import assert_same_run, committed, uc1_spec, wait_until
 
 from neuroptimus.flows.run import run_flow
-from neuroptimus.optimization.cluster import ClusterConfig
-from neuroptimus.optimization.evaluation import OK
+from neuroptimus.optimization.execution.cluster import ClusterConfig
+from neuroptimus.optimization.loop.evaluation import OK
 from tests.deployments.served import serving
 
 pytestmark = pytest.mark.slow
@@ -119,7 +119,7 @@ def test_deployment_run_from_the_form_runs_on_slurm_jobs(slurm, tmp_path, refere
 def test_job_cancelled_while_queued_is_replaced(slurm, tmp_path):
     """A job whose workers never started (held in the queue, then cancelled) is dropped once
     the queue no longer lists it, and adaptive scaling submits another."""
-    from neuroptimus.optimization.cluster import make_cluster
+    from neuroptimus.optimization.execution.cluster import make_cluster
 
     config = slurm_config(tmp_path, workers=1)
     config.options["job_extra_directives"] = ["--begin=now+1hour"]  # stays pending

@@ -10,9 +10,9 @@ import time
 import pytest
 from distributed import Client, LocalCluster
 
-from neuroptimus.optimization.cluster import ClusterConfig, ClusterError, job_script
-from neuroptimus.optimization.liveness import report_pauses
-from neuroptimus.optimization.walltime import WalltimeDrain, walltime_seconds
+from neuroptimus.optimization.execution.cluster import ClusterConfig, ClusterError, job_script
+from neuroptimus.optimization.execution.liveness import report_pauses
+from neuroptimus.optimization.execution.walltime import WalltimeDrain, walltime_seconds
 
 
 def _slurm(walltime: str | None = "02:00:00", margin=None, **options) -> ClusterConfig:

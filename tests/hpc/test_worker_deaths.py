@@ -14,7 +14,7 @@ import signal
 from distributed import Client, LocalCluster
 from hpc_runs import wait_until
 
-from neuroptimus.optimization.worker_deaths import DEATHS, DeathRecorder, death_key
+from neuroptimus.optimization.execution.worker_deaths import DEATHS, DeathRecorder, death_key
 
 
 def _scheduler_keys(client: Client) -> dict[str, str]:

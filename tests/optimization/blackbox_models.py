@@ -154,8 +154,8 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 def setup_error(path: Path) -> str | None:
     """The one-line error of the run's setup (preflight) for the problem file, or None."""
-    from neuroptimus.optimization.preflight import PROBLEM_ERRORS, prepare_here
-    from neuroptimus.optimization.spec import load_problem
+    from neuroptimus.optimization.problem.preflight import PROBLEM_ERRORS, prepare_here
+    from neuroptimus.optimization.problem.spec import load_problem
 
     try:
         prepare_here(load_problem(path))
@@ -169,10 +169,10 @@ def evaluate(path: Path, vectors: list[list[float]], check: bool = True) -> list
     one simulator; ``check``: through the setup's check first (else no check run)."""
     import numpy as np
 
-    from neuroptimus.optimization.evaluation import STATUSES, evaluate_one, simulator_for
-    from neuroptimus.optimization.preflight import prepare_here
-    from neuroptimus.optimization.problem import build_problem
-    from neuroptimus.optimization.spec import load_problem
+    from neuroptimus.optimization.loop.evaluation import STATUSES, evaluate_one, simulator_for
+    from neuroptimus.optimization.problem.build import build_problem
+    from neuroptimus.optimization.problem.preflight import prepare_here
+    from neuroptimus.optimization.problem.spec import load_problem
 
     spec = load_problem(path)
     problem = prepare_here(spec) if check else build_problem(spec)

@@ -374,7 +374,7 @@ def test_registry_imports_a_family_and_its_package_only_when_used():
     script = textwrap.dedent(
         """
         import sys
-        import neuroptimus.optimization.spec
+        import neuroptimus.optimization.problem.spec
         from neuroptimus.optimization.algorithms import ALGORITHMS, create_algorithm
         packages = ("cmaes", "inspyred", "pygmo", "bluepyopt", "deap", "scipy.stats")
         family = "neuroptimus.optimization.alg"

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.costs import (
+from neuroptimus.optimization.scoring.costs import (
     COST_FUNCTIONS,
     CostSettings,
     NonFiniteTraceError,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from neuroptimus.optimization.cpus import _job_cpus, usable_cpus
+from neuroptimus.optimization.execution.cpus import _job_cpus, usable_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_JOB: dict[str, str] = {}
@@ -39,7 +39,7 @@ def _in_child(code: str, cpus: set[int]) -> str:
 def test_affinity_of_one_cpu_gives_one_worker():
     mine = sorted(os.sched_getaffinity(0))
     code = (
-        "from neuroptimus.optimization.cpus import usable_cpus\n"
+        "from neuroptimus.optimization.execution.cpus import usable_cpus\n"
         "print(usable_cpus(membership=''))"
     )
     assert _in_child(code, {mine[0]}) == "1"
@@ -52,7 +52,7 @@ def test_local_cluster_starts_one_worker_per_usable_cpu():
     """make_cluster's default, end to end: a process bound to one CPU of several starts one
     worker (os.cpu_count() would still say all of them)."""
     code = """
-        from neuroptimus.optimization.cluster import ClusterConfig, make_cluster
+        from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
         if __name__ == "__main__":
             with make_cluster(ClusterConfig()) as cluster:
                 print(len(cluster.workers), os.cpu_count())

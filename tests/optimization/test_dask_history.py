@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuroptimus.optimization.cluster import BOUNDED_HISTORY, ClusterConfig, connect
+from neuroptimus.optimization.execution.cluster import BOUNDED_HISTORY, ClusterConfig, connect
 
 
 def _total(values: np.ndarray) -> float:

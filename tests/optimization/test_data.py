@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.data import DataError, fetch, registry
-from neuroptimus.optimization.problem import read_target_file
-from neuroptimus.optimization.spec import load_problem
+from neuroptimus.optimization.problem.build import read_target_file
+from neuroptimus.optimization.problem.data import DataError, fetch, registry
+from neuroptimus.optimization.problem.spec import load_problem
 from neuroptimus.usecases import problem_path
 
 FOLDER = "testcase_1_hh_pas_surrogate"

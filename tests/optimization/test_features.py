@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from neuroptimus.optimization.data import fetch
-from neuroptimus.optimization.problem import build_problem
+from neuroptimus.optimization.problem.build import build_problem
+from neuroptimus.optimization.problem.data import fetch
+from neuroptimus.optimization.problem.spec import SpecError, load_problem, with_overrides
 from neuroptimus.optimization.simulators import Trace
-from neuroptimus.optimization.spec import SpecError, load_problem, with_overrides
 from tests.reference_numbers import usecase, usecase_traces
 
 UC6 = "data://testcase_6_Detailed_CA1_pyramidal_cell_model/"

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuroptimus.optimization.evaluation import BatchResult
-from neuroptimus.optimization.handover import decode, encode, retired_notice, rows_of, whole
+from neuroptimus.optimization.execution.handover import (
+    decode,
+    encode,
+    retired_notice,
+    rows_of,
+    whole,
+)
+from neuroptimus.optimization.loop.evaluation import BatchResult
 
 
 def _result(rows: int, start: float = 0.0) -> BatchResult:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from mechanism_models import BAD_CXX_MOD, BAD_MOD, LEAK_MOD, leak_problem
 
-from neuroptimus.optimization.data import fetch, registry
-from neuroptimus.optimization.problem import build_problem
+from neuroptimus.optimization.problem.build import build_problem
+from neuroptimus.optimization.problem.data import fetch, registry
+from neuroptimus.optimization.problem.spec import SpecError, load_problem
 from neuroptimus.optimization.simulators import ModelError, mechanisms
 from neuroptimus.optimization.simulators.mechanisms import (
     MechanismSources,
@@ -28,7 +29,6 @@ from neuroptimus.optimization.simulators.mechanisms import (
 )
 from neuroptimus.optimization.simulators.nmodl_compiler import nrnivmodl, nrnivmodl_build
 from neuroptimus.optimization.simulators.patches import PatchError, apply_patch
-from neuroptimus.optimization.spec import SpecError, load_problem
 from neuroptimus.storage.metadata import write_metadata
 from neuroptimus.storage.runs import create_run_store
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from mechanism_models import leak_problem
 
-from neuroptimus.optimization.evaluation import FAILED, OK, ProcessRuined, evaluate_batch
-from neuroptimus.optimization.preflight import prepare_isolated
-from neuroptimus.optimization.problem import build_problem
+from neuroptimus.optimization.loop.evaluation import FAILED, OK, ProcessRuined, evaluate_batch
+from neuroptimus.optimization.problem.build import build_problem
+from neuroptimus.optimization.problem.preflight import prepare_isolated
+from neuroptimus.optimization.problem.spec import load_problem, parse_problem
 from neuroptimus.optimization.simulators import ModelError, create_simulator
-from neuroptimus.optimization.spec import load_problem, parse_problem
 
 CELL = """\
 create soma, dend

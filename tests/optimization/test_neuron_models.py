@@ -13,10 +13,10 @@ from multiprocessing import get_context
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.preflight import prepare_isolated
-from neuroptimus.optimization.problem import TargetError
+from neuroptimus.optimization.problem.build import TargetError
+from neuroptimus.optimization.problem.preflight import prepare_isolated
+from neuroptimus.optimization.problem.spec import parse_problem
 from neuroptimus.optimization.simulators import ModelError, create_simulator
-from neuroptimus.optimization.spec import parse_problem
 
 # A soma with HH and a passive 5-segment dendrite; the entry file loads a sibling by a path
 # relative to its folder, and leaves the dendrite accessed.

@@ -13,8 +13,8 @@ from multiprocessing import get_context
 import numpy as np
 import pytest
 
+from neuroptimus.optimization.problem.spec import parse_problem
 from neuroptimus.optimization.simulators import create_simulator
-from neuroptimus.optimization.spec import parse_problem
 
 SOMA = """\
 create soma

@@ -9,15 +9,15 @@ import re
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.data import fetch
-from neuroptimus.optimization.evaluation import FAILED, OK, TIMEOUT, evaluate_batch
-from neuroptimus.optimization.problem import (
+from neuroptimus.optimization.loop.evaluation import FAILED, OK, TIMEOUT, evaluate_batch
+from neuroptimus.optimization.problem.build import (
     build_problem,
     load_targets,
     read_target_file,
     simulate_isolated,
 )
-from neuroptimus.optimization.spec import load_problem
+from neuroptimus.optimization.problem.data import fetch
+from neuroptimus.optimization.problem.spec import load_problem
 from neuroptimus.usecases import problem_path
 
 UPSTREAM_TARGETS = {

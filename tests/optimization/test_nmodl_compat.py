@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neuroptimus.optimization.data import fetch
-from neuroptimus.optimization.nmodl_compat import neuron9_patches, range_function_clashes
+from neuroptimus.optimization.problem.data import fetch
+from neuroptimus.optimization.simulators.nmodl_compat import neuron9_patches, range_function_clashes
 
 MOD = """COMMENT
 FUNCTION gbar(v) inside a comment block: not a function

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.pareto import hypervolume, non_dominated
+from neuroptimus.optimization.scoring.pareto import hypervolume, non_dominated
 
 
 def test_non_dominated_on_a_hand_made_set():
@@ -50,7 +50,7 @@ def test_hypervolume_of_staircases():
 
 
 def test_merging_into_a_front_equals_filtering_everything():
-    from neuroptimus.optimization.pareto import merge_front
+    from neuroptimus.optimization.scoring.pareto import merge_front
 
     rng = np.random.default_rng(4)
     for _ in range(20):

@@ -10,10 +10,10 @@ from multiprocessing import get_context
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.evaluation import simulate_traces
-from neuroptimus.optimization.problem import build_problem, expected_length, model_key
+from neuroptimus.optimization.loop.evaluation import simulate_traces
+from neuroptimus.optimization.problem.build import build_problem, expected_length, model_key
+from neuroptimus.optimization.problem.spec import UserFunctionSpec, load_problem
 from neuroptimus.optimization.simulators import ModelError
-from neuroptimus.optimization.spec import UserFunctionSpec, load_problem
 from neuroptimus.usecases import problem_path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from neuroptimus.optimization.problem_yaml import dump_problem
+from neuroptimus.optimization.problem.problem_yaml import dump_problem
 
 
 def test_tricky_scalars_read_back_and_layout_is_one_line_per_item():

@@ -10,10 +10,8 @@ from multiprocessing import get_context
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.costs import COST_FUNCTIONS
-from neuroptimus.optimization.evaluation import OK, evaluate_batch
-from neuroptimus.optimization.parameters import ParameterSpace
-from neuroptimus.optimization.problem import (
+from neuroptimus.optimization.loop.evaluation import OK, evaluate_batch
+from neuroptimus.optimization.problem.build import (
     TargetError,
     build_problem,
     check_target_lengths,
@@ -21,8 +19,10 @@ from neuroptimus.optimization.problem import (
     read_target_file,
     simulate_isolated,
 )
+from neuroptimus.optimization.problem.parameters import ParameterSpace
+from neuroptimus.optimization.problem.spec import ParameterSpec, load_problem
+from neuroptimus.optimization.scoring.costs import COST_FUNCTIONS
 from neuroptimus.optimization.simulators import ModelError
-from neuroptimus.optimization.spec import ParameterSpec, load_problem
 from neuroptimus.usecases import problem_path
 
 TRUE = {"gnabar_hh": 0.12, "gkbar_hh": 0.036, "gl_hh": 0.0003}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from neuroptimus.optimization.cluster import ClusterConfig, connect
-from neuroptimus.optimization.quiet_shutdown import HEARTBEAT_FAILED
+from neuroptimus.optimization.execution.cluster import ClusterConfig, connect
+from neuroptimus.optimization.execution.quiet_shutdown import HEARTBEAT_FAILED
 
 
 def _passed_by_the_worker_logger() -> dict[str, bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.scores import (
+from neuroptimus.optimization.scoring.scores import (
     ZERO_ERROR_LOG10,
     convergence_curve,
     convergence_score,

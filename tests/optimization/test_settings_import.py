@@ -19,15 +19,15 @@ import pytest
 import yaml
 
 from neuroptimus.optimization.algorithms import CATALOGUE
-from neuroptimus.optimization.data import fetch, registry
-from neuroptimus.optimization.settings_algorithms import ORIGINAL_ALGORITHMS, original_algorithm_id
-from neuroptimus.optimization.settings_import import (
+from neuroptimus.optimization.original.algorithms import ORIGINAL_ALGORITHMS, original_algorithm_id
+from neuroptimus.optimization.original.settings import (
     SettingsImportError,
     convert_settings,
     import_settings,
 )
+from neuroptimus.optimization.problem.data import fetch, registry
+from neuroptimus.optimization.problem.spec import load_problem
 from neuroptimus.optimization.simulators.sampled import expected_samples
-from neuroptimus.optimization.spec import load_problem
 from neuroptimus.usecases import problem_path
 
 UC1 = "testcase_1_hh_pas_surrogate"

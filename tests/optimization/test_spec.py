@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from neuroptimus.optimization.spec import SpecError, load_problem, with_overrides
+from neuroptimus.optimization.problem.spec import SpecError, load_problem, with_overrides
 from neuroptimus.usecases import names, problem_path
 
 

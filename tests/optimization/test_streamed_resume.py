@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from test_runner import _evaluate, _problem_with
 
-from neuroptimus.optimization.evaluation import BatchResult
-from neuroptimus.optimization.runner import OptimizationRun, run_to_end
+from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
 from neuroptimus.storage.inflight import read_records
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.storage.runs import create_run_store

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import yaml
 
-from neuroptimus.optimization.data import fetch
-from neuroptimus.optimization.problem import TargetError, expected_length, read_target_file
-from neuroptimus.optimization.spec import SpecError, load_problem
-from neuroptimus.optimization.trace_files import (
+from neuroptimus.optimization.problem.build import TargetError, expected_length, read_target_file
+from neuroptimus.optimization.problem.data import fetch
+from neuroptimus.optimization.problem.spec import SpecError, load_problem
+from neuroptimus.optimization.problem.trace_files import (
     TraceFileError,
     read_waveform,
     upsample_to_simulation_grid,

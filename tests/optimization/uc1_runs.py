@@ -7,8 +7,8 @@ import numpy as np
 
 from neuroptimus.optimization.algorithms import create_algorithm
 from neuroptimus.optimization.algorithms.bridge import BridgedAlgorithm
-from neuroptimus.optimization.evaluation import BatchResult, evaluate_batch
-from neuroptimus.optimization.problem import Problem
+from neuroptimus.optimization.loop.evaluation import BatchResult, evaluate_batch
+from neuroptimus.optimization.problem.build import Problem
 
 
 def short_run(

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.evaluation import BatchResult
-from neuroptimus.optimization.pareto import hypervolume, non_dominated
-from neuroptimus.optimization.runner import Checkpoint
+from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.loop.runner import Checkpoint
+from neuroptimus.optimization.scoring.pareto import hypervolume, non_dominated
 from neuroptimus.storage import hypervolume as hv
 from neuroptimus.storage.run_store import RunStore
 
@@ -174,7 +174,7 @@ def test_runs_without_fronts_have_none_and_readers_cope(tmp_path):
 
 
 def test_fronts_are_kept_for_multi_objective_algorithms_or_on_request():
-    from neuroptimus.optimization.spec import load_problem, with_overrides
+    from neuroptimus.optimization.problem.spec import load_problem, with_overrides
     from neuroptimus.storage.runs import keeps_fronts
     from neuroptimus.usecases import problem_path
 

@@ -16,8 +16,8 @@ import pytest
 
 from neuroptimus.optimization import pickles
 from neuroptimus.optimization.algorithms import create_algorithm
-from neuroptimus.optimization.evaluation import BatchResult
-from neuroptimus.optimization.runner import Checkpoint, Stopping
+from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.loop.runner import Checkpoint, Stopping
 from neuroptimus.storage import journal as journals
 from neuroptimus.storage.inflight import InflightLog, read_records
 
@@ -96,7 +96,7 @@ def test_streamed_results_written_before_the_rename_are_reused(tmp_path, user_mo
 
 
 def test_old_names_map_into_the_package_and_others_are_left_alone():
-    assert pickles.new_name("optimization.runner") == "neuroptimus.optimization.runner"
+    assert pickles.new_name("optimization.runner") == "neuroptimus.optimization.loop.runner"
     assert pickles.new_name("storage.journal") == "neuroptimus.storage.journal"
     assert pickles.new_name("neuroptimus.flows.run") == "neuroptimus.flows.run"
     assert pickles.new_name("numpy.core.multiarray") == "numpy.core.multiarray"

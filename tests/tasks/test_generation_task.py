@@ -11,11 +11,11 @@ import pytest
 from prefect import flow
 
 from neuroptimus.optimization.algorithms import AlgorithmError
-from neuroptimus.optimization.evaluation import BatchResult
-from neuroptimus.optimization.problem import build_problem, expected_length
-from neuroptimus.optimization.runner import OptimizationRun
+from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.loop.runner import OptimizationRun
+from neuroptimus.optimization.problem.build import build_problem, expected_length
+from neuroptimus.optimization.problem.spec import load_problem, with_overrides
 from neuroptimus.optimization.simulators import ModelError
-from neuroptimus.optimization.spec import load_problem, with_overrides
 from neuroptimus.storage.run_store import RunStore, StoreError
 from neuroptimus.storage.runs import create_run_store, problem_from_store
 from neuroptimus.tasks.evaluate import is_infrastructure_failure, run_generation

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from neuroptimus.optimization.data import registry
-from neuroptimus.optimization.spec import load_problem
+from neuroptimus.optimization.problem.data import registry
+from neuroptimus.optimization.problem.spec import load_problem
 from neuroptimus.storage.catalog.fingerprint import (
     FingerprintError,
     component_names,

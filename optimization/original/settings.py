@@ -24,15 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neuroptimus.optimization.nmodl_compat import neuron9_patches
-from neuroptimus.optimization.problem_yaml import dump_problem
-from neuroptimus.optimization.settings_algorithms import algorithm_from_settings
-from neuroptimus.optimization.settings_external import (
+from neuroptimus.optimization.original.algorithms import algorithm_from_settings
+from neuroptimus.optimization.original.external import (
     external_model,
     external_parameters,
     external_protocol_and_target,
     is_external,
 )
+from neuroptimus.optimization.problem.problem_yaml import dump_problem
+from neuroptimus.optimization.simulators.nmodl_compat import neuron9_patches
 
 USER_FUNCTION_FILE = "user_function.py"
 
@@ -469,7 +469,7 @@ class _Converter:
         return costs
 
     def cost_functions(self, names: list[Any], weights: list[float]) -> list[dict[str, Any]]:
-        from neuroptimus.optimization.spec import CostName
+        from neuroptimus.optimization.problem.spec import CostName
 
         known = {name.casefold(): name for name in CostName.__args__}
         functions = []

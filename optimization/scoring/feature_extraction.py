@@ -15,7 +15,8 @@ A recordings file (YAML, paths relative to it) lists trace files per stimulus am
       0.2: [cell1_0.2nA.dat]
 
 Every column of a file (after the time column) is one recording. Each recording is measured
-the way a simulated sweep is scored (``neuroptimus.optimization.features``: same eFEL call, same
+the way a simulated sweep is scored (``neuroptimus.optimization.scoring.features``: same eFEL
+call, same
 reduction), and per feature and amplitude the file gets the mean and the standard deviation
 (numpy's, ddof 0) over the recordings where eFEL gives a value; a feature no recording of
 an amplitude has is left out there. A standard deviation below ``std_floor`` is raised to it;
@@ -33,8 +34,8 @@ import efel
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from neuroptimus.optimization.features import PREFIX, measure, reduce_values
-from neuroptimus.optimization.spec import read_yaml
+from neuroptimus.optimization.problem.spec import read_yaml
+from neuroptimus.optimization.scoring.features import PREFIX, measure, reduce_values
 
 
 class ExtractionError(ValueError):

@@ -23,22 +23,32 @@ from typing import Any
 import numpy as np
 from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed, get_worker
 
-from neuroptimus.optimization import crash_blame, evaluation, handover, retirement
-from neuroptimus.optimization.cluster import ClusterConfig, client_config, expected_workers
-from neuroptimus.optimization.evaluation import CRASHED, FAILED, TIMEOUT, BatchResult
-from neuroptimus.optimization.fresh_process import evaluate_fresh
-from neuroptimus.optimization.hang_watchdog import HUNG, HangWatchdog, fingerprint, watched
-from neuroptimus.optimization.liveness import watch_liveness
-from neuroptimus.optimization.problem import Problem
-from neuroptimus.optimization.simulators import Trace
-from neuroptimus.optimization.walltime import WalltimeDrain
-from neuroptimus.optimization.worker_deaths import (
+from neuroptimus.optimization.execution import crash_blame, handover, retirement
+from neuroptimus.optimization.execution.cluster import (
+    ClusterConfig,
+    client_config,
+    expected_workers,
+)
+from neuroptimus.optimization.execution.fresh_process import evaluate_fresh
+from neuroptimus.optimization.execution.hang_watchdog import (
+    HUNG,
+    HangWatchdog,
+    fingerprint,
+    watched,
+)
+from neuroptimus.optimization.execution.liveness import watch_liveness
+from neuroptimus.optimization.execution.walltime import WalltimeDrain
+from neuroptimus.optimization.execution.worker_deaths import (
     DEATHS,
     Death,
     DeathRecorder,
     death_key,
     death_message,
 )
+from neuroptimus.optimization.loop import evaluation
+from neuroptimus.optimization.loop.evaluation import CRASHED, FAILED, TIMEOUT, BatchResult
+from neuroptimus.optimization.problem.build import Problem
+from neuroptimus.optimization.simulators import Trace
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +204,7 @@ class DaskEvaluator:
     first loss.
     """
 
-    streams = True  # __call__ takes on_result (see neuroptimus.optimization.runner.Evaluator)
+    streams = True  # __call__ takes on_result (see neuroptimus.optimization.loop.runner.Evaluator)
 
     def __init__(
         self,

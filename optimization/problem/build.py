@@ -11,16 +11,16 @@ from functools import cached_property
 
 import numpy as np
 
-from neuroptimus.optimization.objective import Objective, make_objective
-from neuroptimus.optimization.parameters import ParameterSpace
-from neuroptimus.optimization.simulators import ModelError, Simulator, Trace, create_simulator
-from neuroptimus.optimization.spec import ProblemSpec
-from neuroptimus.optimization.trace_files import (
+from neuroptimus.optimization.problem.parameters import ParameterSpace
+from neuroptimus.optimization.problem.spec import ProblemSpec
+from neuroptimus.optimization.problem.trace_files import (
     TraceFileError,
     read_table,
     upsample_to_simulation_grid,
     voltage_in_mV,
 )
+from neuroptimus.optimization.scoring.objective import Objective, make_objective
+from neuroptimus.optimization.simulators import ModelError, Simulator, Trace, create_simulator
 
 
 class TargetError(ValueError):

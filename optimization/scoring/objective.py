@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuroptimus.optimization.costs import COST_FUNCTIONS, CostSettings
+from neuroptimus.optimization.problem.spec import ProblemSpec
+from neuroptimus.optimization.scoring.costs import COST_FUNCTIONS, CostSettings
 from neuroptimus.optimization.simulators.base import Trace
-from neuroptimus.optimization.spec import ProblemSpec
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def make_objective(spec: ProblemSpec, targets: list[np.ndarray]):
     """The objective of a problem: Table-1 costs over target traces, or eFEL feature
     statistics (``target.features``; ``targets`` is then unused)."""
     if spec.target.features is not None:
-        from neuroptimus.optimization.features import (
+        from neuroptimus.optimization.scoring.features import (
             FeatureObjective,  # imports eFEL: only when needed
         )
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import efel
 import numpy as np
 
-from neuroptimus.optimization.spec import ProblemSpec
+from neuroptimus.optimization.problem.spec import ProblemSpec
 
 MISSING = 250.0  # the original's error for a feature eFEL cannot compute
 FIRST_AP_DROPPED = frozenset(
@@ -211,7 +211,7 @@ def feature_error(statistic: tuple[float, float] | None, value: float | None) ->
 @dataclass(frozen=True)
 class FeatureObjective:
     """Error components, one per (sweep, feature), sweep-major and unweighted; ``total``
-    weights them. Same interface as ``neuroptimus.optimization.objective.Objective``."""
+    weights them. Same interface as ``neuroptimus.optimization.scoring.objective.Objective``."""
 
     features: tuple[str, ...]
     amplitudes: tuple[float, ...]  # one per sweep, nA

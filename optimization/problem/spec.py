@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from neuroptimus.optimization.costs import COST_FUNCTIONS
+from neuroptimus.optimization.scoring.costs import COST_FUNCTIONS
 
 CostName = Literal[
     "MSE",
@@ -663,7 +663,7 @@ class ProblemSpec(_Strict):
         """A spec path as a local file or folder: a ``data://`` name is fetched (and verified)
         first, any other path made absolute."""
         if path.startswith("data://"):
-            from neuroptimus.optimization.data import fetch
+            from neuroptimus.optimization.problem.data import fetch
 
             return fetch(path)
         return Path(self.resolve(path))
@@ -706,8 +706,8 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
         raise SpecError(f"{source}: {_one_line(errors[0])}{more}") from None
     _check_files(spec, source)
     if spec.target.features is not None:
-        from neuroptimus.optimization.data import DataError
-        from neuroptimus.optimization.features import FeaturesError, complete_protocol
+        from neuroptimus.optimization.problem.data import DataError
+        from neuroptimus.optimization.scoring.features import FeaturesError, complete_protocol
 
         try:
             spec = complete_protocol(spec)
@@ -717,7 +717,7 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
 
 
 def _check_files(spec: ProblemSpec, source: str) -> None:
-    from neuroptimus.optimization.data import registry
+    from neuroptimus.optimization.problem.data import registry
 
     model = spec.model
     if model.simulator == "python":

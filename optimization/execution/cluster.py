@@ -3,7 +3,8 @@
 A cluster is a ``ClusterConfig``, given in code or read from a profile file
 (``ClusterConfig.from_file``; ``neuroptimus.flows.cluster_profiles`` finds profiles by name): a
 LocalCluster or any dask-jobqueue class (SLURM, PBS, SGE, LSF, HTCondor). Worker processes
-are single-threaded (NEURON keeps global state). ``neuroptimus.optimization.dask_evaluator`` maps
+are single-threaded (NEURON keeps global state).
+``neuroptimus.optimization.execution.dask_evaluator`` maps
 populations onto the cluster; jobs that end are replaced here (adaptive scaling), lost chunks
 and hung simulations are handled there.
 """
@@ -27,13 +28,13 @@ import yaml
 from distributed import Client, LocalCluster
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from neuroptimus.optimization.cpus import usable_cpus
-from neuroptimus.optimization.liveness import MEMORY, check_cluster
-from neuroptimus.optimization.local_cluster import NanniesKeptLocalCluster
-from neuroptimus.optimization.lost_jobs import watch_jobs
-from neuroptimus.optimization.model_output import ModelOutput
-from neuroptimus.optimization.quiet_shutdown import QuietShutdown
-from neuroptimus.optimization.walltime import WalltimeError, lifetime_args, schedule
+from neuroptimus.optimization.execution.cpus import usable_cpus
+from neuroptimus.optimization.execution.liveness import MEMORY, check_cluster
+from neuroptimus.optimization.execution.local_cluster import NanniesKeptLocalCluster
+from neuroptimus.optimization.execution.lost_jobs import watch_jobs
+from neuroptimus.optimization.execution.model_output import ModelOutput
+from neuroptimus.optimization.execution.quiet_shutdown import QuietShutdown
+from neuroptimus.optimization.execution.walltime import WalltimeError, lifetime_args, schedule
 
 LOCAL = "distributed.LocalCluster"
 
@@ -169,7 +170,8 @@ class ClusterConfig(BaseModel):
 
     def walltime_schedule(self) -> tuple[float, float] | None:
         """``(drain_after_s, lifetime_s)`` of this queue's workers (see
-        ``neuroptimus.optimization.walltime``); None for a local cluster, without a walltime, or
+        ``neuroptimus.optimization.execution.walltime``); None for a local cluster, without a
+        walltime, or
         when the options set ``--lifetime`` themselves."""
         if self.is_local or self.address:
             return None

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from neuroptimus.optimization.algorithms import Algorithm, AlgorithmError, create_algorithm
-from neuroptimus.optimization.evaluation import BatchResult
-from neuroptimus.optimization.problem import Problem
+from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.problem.build import Problem
 
 
 @dataclass

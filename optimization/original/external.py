@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from neuroptimus.optimization.settings_import import _Converter
+    from neuroptimus.optimization.original.settings import _Converter
 
 _PYTHONS = ("python", "python3")
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuroptimus.optimization.problem import Problem, model_key
+from neuroptimus.optimization.problem.build import Problem, model_key
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators import (
     ModelError,
     SimulationTimeout,
@@ -19,7 +20,6 @@ from neuroptimus.optimization.simulators import (
     VectorError,
     create_simulator,
 )
-from neuroptimus.optimization.spec import ProblemSpec
 
 # Stored as codes into this tuple: new statuses go at the end, so stored codes keep meaning.
 STATUSES = ("ok", "failed", "nan", "timeout", "crashed")

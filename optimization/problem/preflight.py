@@ -15,19 +15,19 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
-from neuroptimus.optimization import evaluation
 from neuroptimus.optimization.algorithms import AlgorithmError, create_algorithm
-from neuroptimus.optimization.data import DataError
-from neuroptimus.optimization.problem import (
+from neuroptimus.optimization.loop import evaluation
+from neuroptimus.optimization.problem.build import (
     Problem,
     TargetError,
     build_problem,
     load_targets,
     true_values,
 )
+from neuroptimus.optimization.problem.data import DataError
+from neuroptimus.optimization.problem.spec import ProblemSpec, SpecError
 from neuroptimus.optimization.simulators import ModelError, SimulationTimeout
 from neuroptimus.optimization.simulators.sampled import check_point
-from neuroptimus.optimization.spec import ProblemSpec, SpecError
 
 # What a user can fix in the problem (file, model or data); never worth a retry.
 PROBLEM_ERRORS: tuple[type[Exception], ...] = (

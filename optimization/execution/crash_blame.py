@@ -43,7 +43,7 @@ from typing import Any
 
 from dask.utils import format_bytes
 
-from neuroptimus.optimization.worker_deaths import death_message
+from neuroptimus.optimization.execution.worker_deaths import death_message
 
 # Signals a process raises itself (a model's fault), unlike SIGKILL and SIGTERM.
 MODEL_SIGNALS = frozenset(

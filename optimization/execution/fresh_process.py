@@ -8,7 +8,8 @@ past the evaluation's time limit plus the grace (a hang), or once its memory pas
 worker's memory limit as the nanny would, and reports how it ended with its peak memory.
 Nothing the process does can take the worker along.
 
-Run as ``python -m neuroptimus.optimization.fresh_process JOB RESULT READY_FD PARENT_PID``."""
+Run as
+``python -m neuroptimus.optimization.execution.fresh_process JOB RESULT READY_FD PARENT_PID``."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroptimus.optimization.problem import Problem
+from neuroptimus.optimization.problem.build import Problem
 
 # The longest a fresh process may take to start Python and build the model.
 BUILD_S = 300.0
@@ -156,7 +157,7 @@ def _die_with_parent(parent: int) -> None:
 def main(argv: list[str]) -> None:
     job, result, ready, parent = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3])
     _die_with_parent(parent)
-    from neuroptimus.optimization import evaluation
+    from neuroptimus.optimization.loop import evaluation
 
     problem, values = pickle.loads(job.read_bytes())
     evaluation.simulator_for(problem)

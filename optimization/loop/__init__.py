@@ -1,0 +1,1 @@
+"""The run loop: ask the algorithm, evaluate the population, tell, store, stop."""

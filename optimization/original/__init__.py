@@ -1,0 +1,1 @@
+"""Importing the original Neuroptimus's settings files (algorithms, external programs)."""

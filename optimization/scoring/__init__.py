@@ -1,0 +1,2 @@
+"""Scoring a simulation against its target: cost functions, eFEL features, objectives, Pareto
+fronts."""
