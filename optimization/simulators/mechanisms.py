@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from neuroptimus.optimization.data import SCHEME, fetch, registry
 from neuroptimus.optimization.locks import LockError, LockTimeout, exclusive_lock
+from neuroptimus.optimization.problem.data import SCHEME, fetch, registry
 from neuroptimus.optimization.simulators.base import ModelError
 from neuroptimus.optimization.simulators.nmodl_compiler import NrnivmodlBuild, nrnivmodl_build
 from neuroptimus.optimization.simulators.patches import PatchError, apply_patch
@@ -227,7 +227,7 @@ def compile_error(output: str, mod_names: list[str]) -> tuple[str | None, str]:
 def _source_line(following: list[str]) -> str | None:
     """The offending source line the translator echoes after its error: the line above its
     caret (``^``). Other translators running beside it (make -j) may print between."""
-    for line, below in zip(following, following[1:]):
+    for line, below in zip(following, following[1:], strict=False):
         if below.strip() == "^" and line.strip():
             return line.strip()
     return None
