@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 
 from neuroptimus.analysis import catalog_figures as figures
 from neuroptimus.analysis.comparison import summary_table
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.storage.catalog import api, auth, bounds, uploads
 from neuroptimus.storage.catalog.listing import MAX_CURSOR
 from neuroptimus.storage.catalog.repository import (
@@ -54,7 +55,7 @@ CATALOG_STATUS = {NotFound: 404, Forbidden: 403, RunConflict: 409, InvalidInput:
                   QuotaExceeded: 413}  # fmt: skip
 
 
-class BadQuery(ValueError):
+class BadQuery(UserError, ValueError):
     """A query parameter that cannot be read (the page answers 400 and says which)."""
 
 

@@ -12,10 +12,11 @@ from neuroptimus.flows.cli_common import (
     PREFECT_STATE,
     ProblemArg,
     fail,
+    fail_on,
     load,
     prefect_ready,
-    user_errors,
 )
+from neuroptimus.optimization.errors import NeuroptimusError
 
 app = typer.Typer(help="Measure the framework (not timed tests).", no_args_is_help=True)
 
@@ -53,8 +54,8 @@ def benchmark_overhead(
     try:
         overhead(load(problem), population, generations, workers, seed, csv, algorithm,
                  full_run, repeats)  # fmt: skip
-    except user_errors() as error:
-        fail(str(error), 1)
+    except NeuroptimusError as error:
+        fail_on(error)
 
 
 @app.command("algorithms", epilog=PREFECT_STATE)
@@ -106,8 +107,8 @@ def benchmark_algorithms(
                 spec, names, seeds, population, generations, str(folder),
                 ClusterConfig(workers=workers), progress=True, thresholds=levels,
             )  # fmt: skip
-        except (*user_errors(), SpecError) as error:
-            fail(str(error), 1)
+        except NeuroptimusError as error:
+            fail_on(error)
     typer.echo(f"finished in {time.perf_counter() - started:.0f} s")
     for kind, path in paths.items():
         typer.echo(f"{kind:<8} {path}")
@@ -165,15 +166,14 @@ def benchmark_serial(
     same cluster, with the same number of evaluations; prints the ratios and writes a CSV."""
     from neuroptimus.flows.compare import check_algorithms
     from neuroptimus.flows.serial_benchmark import serial_benchmark
-    from neuroptimus.optimization.problem.spec import SpecError
 
     names = [name.strip() for name in algorithms.split(",") if name.strip()]
     try:
         check_algorithms(names)
         with prefect_ready():
             serial_benchmark(load(problem), names, evaluations, workers, seed, output)
-    except (*user_errors(), SpecError) as error:
-        fail(str(error), 1)
+    except NeuroptimusError as error:
+        fail_on(error)
 
 
 @app.command("budget")
@@ -203,7 +203,6 @@ def benchmark_budget(
     of the budget each used and writes a CSV."""
     from neuroptimus.flows.budget_benchmark import budget_algorithms, budget_benchmark
     from neuroptimus.flows.compare import check_algorithms
-    from neuroptimus.optimization.problem.spec import SpecError
 
     names = [name.strip() for name in algorithms.split(",") if name.strip()] or budget_algorithms()
     chosen = tuple(name.strip() for name in problems.split(",") if name.strip())
@@ -213,8 +212,8 @@ def benchmark_budget(
             load("hh"), names, evaluations, dimension, seed, output,
             chosen, say=typer.echo, restarts=restarts,
         )  # fmt: skip
-    except (*user_errors(), SpecError) as error:
-        fail(str(error), 1)
+    except NeuroptimusError as error:
+        fail_on(error)
 
 
 @app.command("fronts")
@@ -270,5 +269,5 @@ def benchmark_objectives(
         with prefect_ready():
             objectives_benchmark(load("hh"), population, generations, workers, repeats, output,
                                  say=typer.echo)  # fmt: skip
-    except (*user_errors(), RuntimeError) as error:
-        fail(str(error), 1)
+    except (NeuroptimusError, RuntimeError) as error:
+        fail_on(error)

@@ -20,6 +20,9 @@ from typing import Annotated
 
 import typer
 
+from neuroptimus.flows.cli_common import fail, fail_on
+from neuroptimus.optimization.errors import exit_code
+
 app = typer.Typer(
     help="The results catalog: a shared, searchable record of runs to compare and reproduce.",
     no_args_is_help=True,
@@ -54,11 +57,6 @@ DbOption = Annotated[
     ),
 ]  # fmt: skip
 VISIBILITIES = ("public", "unlisted", "private")
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
 
 
 def _bundled_folders(name: str | None) -> list[Path]:
@@ -144,7 +142,7 @@ def register_use_case(
     try:
         done = register(open_catalog(db), files, problem, admin)
     except (RegistrationError, SpecError, FingerprintError, CatalogError) as error:
-        _fail(str(error), 2)
+        fail_on(error)
     typer.echo(f"registered {done['slug']}  fingerprint {done['fingerprint']}  "
                f"files {files / done['files']}")  # fmt: skip
 
@@ -167,7 +165,7 @@ def token(
     scopes = set(scope or ("read", "upload"))
     unknown = scopes - {"read", "upload", "verify", "admin"}
     if unknown:
-        _fail(f"unknown scope(s) {', '.join(sorted(unknown))}: read, upload, verify, admin", 2)
+        fail(f"unknown scope(s) {', '.join(sorted(unknown))}: read, upload, verify, admin")
     typer.echo(open_catalog(db).issue_token(user, scopes, name))
 
 
@@ -231,10 +229,10 @@ def _run_paths(paths: list[Path]) -> list[Path]:
             }
             inside = sorted(stores)
             if not inside:
-                _fail(f"{path}: neither a run store nor a folder of run stores", 2)
+                fail(f"{path}: neither a run store nor a folder of run stores")
             found.extend(inside)
         else:
-            _fail(f"{path}: no such run store or metadata file", 2)
+            fail(f"{path}: no such run store or metadata file")
     return list(dict.fromkeys(found))
 
 
@@ -251,10 +249,10 @@ def _push_all(
     )
 
     if visibility not in VISIBILITIES:
-        _fail(f"--visibility {visibility!r}: one of {', '.join(VISIBILITIES)}", 2)
+        fail(f"--visibility {visibility!r}: one of {', '.join(VISIBILITIES)}")
     if not token:
-        _fail("give a token with --token or NEUROPTIMUS_CATALOG_TOKEN "
-              "(`neuroptimus catalog token --user NAME` on the server makes one)", 2)  # fmt: skip
+        fail("give a token with --token or NEUROPTIMUS_CATALOG_TOKEN "
+              "(`neuroptimus catalog token --user NAME` on the server makes one)")  # fmt: skip
     failed = 0
     with CatalogClient(server, token) as client:
         for path in _run_paths(paths):
@@ -264,7 +262,7 @@ def _push_all(
                 entry = push_run(client, path, with_store, visibility)
             except CatalogClientError as error:
                 if error.status in (UNREACHABLE, 401, 403):
-                    _fail(str(error))  # the others would fail the same way
+                    fail_on(error)  # the others would fail the same way
                 typer.secho(f"error: {path}: {error}", err=True, fg=typer.colors.RED)
                 failed += 1
                 continue
@@ -291,7 +289,7 @@ def push(
     """Upload runs to a catalog; pushing a run again changes nothing (the run's id is its key).
     Prints each entry's address."""
     if not server:
-        _fail("give the catalog with --server URL (or NEUROPTIMUS_CATALOG_URL)", 2)
+        fail("give the catalog with --server URL (or NEUROPTIMUS_CATALOG_URL)")
     _push_all(paths, server, token, with_store, visibility)
 
 
@@ -313,7 +311,7 @@ def import_original(
             )
 
     if not server:
-        _fail("give the catalog with --server URL (or NEUROPTIMUS_CATALOG_URL)", 2)
+        fail("give the catalog with --server URL (or NEUROPTIMUS_CATALOG_URL)")
     _push_all(files, server, token, False, visibility, original_only)
 
 
@@ -324,7 +322,7 @@ def _client(reference: str, server: str | None, token: str | None = None):
     try:
         base, run_id = run_reference(reference, server)
     except CatalogClientError as error:
-        _fail(str(error), 2)
+        fail_on(error)
     return CatalogClient(base, token), run_id
 
 
@@ -352,7 +350,7 @@ def pull(
                 for name in ("metadata.json", "problem.yaml", "store.zip", "archive")
             }
     except CatalogClientError as error:
-        _fail(str(error))
+        fail_on(error)
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         if data is None:
@@ -431,7 +429,7 @@ def _ask_trust(run, trust: bool, client) -> None:
         typer.echo(f"  {line}")
     if not trust:
         client.close()
-        _fail("nothing was run: check the code above, then add --trust to run it", 2)
+        fail("nothing was run: check the code above, then add --trust to run it")
 
 
 def _problem_here(run, trust: bool, client, rerun: bool = False):
@@ -449,7 +447,7 @@ def _problem_here(run, trust: bool, client, rerun: bool = False):
         return local_problem(run, _bundled_folders(run.use_case.name))
     except ReproduceError as error:
         client.close()
-        _fail(str(error), 2)
+        fail_on(error)
 
 
 def _catalog_run(client, run_id: str):
@@ -459,7 +457,7 @@ def _catalog_run(client, run_id: str):
         return client.catalog_run(run_id)
     except CatalogClientError as error:
         client.close()
-        _fail(str(error))
+        fail_on(error)
 
 
 @app.command()
@@ -493,7 +491,7 @@ def reproduce(
     try:
         text = problem_yaml(original)
     except ReproduceError as error:
-        _fail(str(error), 2)
+        fail_on(error)
     spec = _problem_here(original, trust, client, rerun=True)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "problem.yaml").write_text(text)
@@ -504,7 +502,7 @@ def reproduce(
     try:
         rerun = run_from_store(store)
     except IngestError as error:
-        _fail(str(error))
+        fail_on(error)
     result = compare_runs(original, rerun, rtol)
     if rerun.use_case.fingerprint != original.use_case.fingerprint:
         typer.secho("note: the problem's files here differ from the uploader's "
@@ -552,7 +550,7 @@ def verify(
         result = verify_best(claimed, spec, rtol)
     except VerificationError as error:
         client.close()
-        _fail(str(error), 2)
+        fail_on(error)
     typer.echo(
         f"reported total error   {result['reported']!r}\nsimulated total error  "
         f"{result['reproduced']!r} (relative difference {result['rel_diff']:.3g}, status "
@@ -563,7 +561,7 @@ def verify(
             with client:
                 client.post_verification(run_id, result)
         except CatalogClientError as error:
-            _fail(f"not recorded: {error}")
+            fail(f"not recorded: {error}", exit_code(error))
         typer.echo(f"recorded  {client.run_url(run_id)}")
     else:
         client.close()
@@ -586,9 +584,9 @@ def _check_verify_scope(client) -> None:
         if error.status == 403:
             return
         client.close()
-        _fail(str(error))
+        fail_on(error)
     if not me.get("is_admin") and not {"verify", "admin"} & set(me.get("scopes", ())):
         client.close()
-        _fail(f"the token of {me.get('handle')} lacks the 'verify' scope: the result could not "
+        fail(f"the token of {me.get('handle')} lacks the 'verify' scope: the result could not "
               "be recorded (make one with `neuroptimus catalog token --scope verify`, or "
               "use --no-post)")  # fmt: skip

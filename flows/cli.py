@@ -22,11 +22,12 @@ from neuroptimus.flows.cli_common import (
     ProblemArg,
     cluster_config,
     fail,
+    fail_on,
     load,
     prefect_ready,
-    user_errors,
 )
 from neuroptimus.flows.phases import mark
+from neuroptimus.optimization.errors import NeuroptimusError
 
 # Prefect's own INFO lines would drown the progress bar; --verbose brings them back.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -136,8 +137,8 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
     try:  # milliseconds: before anything starts
         check_algorithm(spec)
         check_new_store(store)
-    except user_errors() as error:
-        fail(str(error))
+    except NeuroptimusError as error:
+        fail_on(error)
     mark("checked")
     with ExitStack() as started:
         # The report's libraries import in a process of their own while the flows run: from
@@ -158,8 +159,8 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
             if config.is_local:  # the other workers build the model too, before the flows
                 install_problem(client, prepared)
                 mark("problem-installed")
-        except user_errors() as error:
-            fail(str(error))
+        except NeuroptimusError as error:
+            fail_on(error)
         # Prefect and the flows import (a second or more) while the server finishes starting
         from neuroptimus.flows.run import run_prepared_flow
 
@@ -177,8 +178,8 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
             result = run_prepared_flow(
                 prepared, str(store), client, progress=True, optimized=cluster.close_soon
             )
-        except user_errors() as error:
-            fail(str(error), 1)
+        except NeuroptimusError as error:
+            fail_on(error)
         mark("flow-finished")
     return result
 
@@ -205,19 +206,19 @@ def resume(
     )
     try:
         check_resumable(store)
-    except user_errors() as error:
-        fail(str(error))
+    except NeuroptimusError as error:
+        fail_on(error)
     try:
         check_not_being_written(store)
-    except user_errors() as error:
-        fail(str(error), 1)
+    except NeuroptimusError as error:
+        fail_on(error)
     with prefect_ready():
         from neuroptimus.flows.run import resume_flow
 
         try:
             result = resume_flow(str(store), config, progress=True)
-        except user_errors() as error:
-            fail(str(error), 1)
+        except NeuroptimusError as error:
+            fail_on(error)
     _print_result(result)
 
 
@@ -229,8 +230,8 @@ def analyze(store: Annotated[Path, typer.Argument(help="Run store.")]) -> None:
 
         try:
             paths = analyze_flow(str(store))
-        except user_errors() as error:
-            fail(str(error), 1)
+        except NeuroptimusError as error:
+            fail_on(error)
     typer.echo(f"report:   {paths['report']}\nmetadata: {paths['metadata']}")
 
 
@@ -303,8 +304,8 @@ def evaluate(
             built = build_problem(spec)
             vector = np.array([values[name] for name in built.space.names])
             errors, status, message, _ = evaluate_one(built, vector)
-    except user_errors() as error:
-        fail(str(error), 1)
+    except NeuroptimusError as error:
+        fail_on(error)
     names, weights = built.component_names, built.objective.weights
     total = float(built.objective.total(errors)) if status == 0 else spec.evaluation.penalty
     if as_json:

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from neuroptimus.optimization.errors import USER_EXIT, exit_code
+
 ProblemArg = Annotated[
     str,
     typer.Argument(
@@ -19,9 +21,16 @@ ProblemArg = Annotated[
 ]
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = USER_EXIT) -> None:
+    """Stop the command with ``error: message`` in one line (exit code 2: the user's mistake;
+    3: the machine's, see ``neuroptimus.optimization.errors``; 1: a check that said no)."""
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
+
+
+def fail_on(error: BaseException) -> None:
+    """Stop the command on one of Neuroptimus's errors: its one line, its family's exit code."""
+    fail(str(error), exit_code(error))
 
 
 def load(problem: str):
@@ -32,13 +41,6 @@ def load(problem: str):
         return load_problem(problem_path(problem))
     except SpecError as error:
         fail(str(error))
-
-
-def user_errors() -> tuple[type[Exception], ...]:
-    """Mistakes the user can fix: reported in one line, never as a traceback."""
-    from neuroptimus.tasks.retry import user_mistakes
-
-    return user_mistakes()
 
 
 @contextmanager

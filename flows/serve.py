@@ -13,10 +13,12 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from neuroptimus.optimization.errors import InfrastructureError
+
 WORK_POOL = "neuroptimus"  # the process work pool named in deployments/prefect.yaml
 
 
-class ServeError(RuntimeError):
+class ServeError(InfrastructureError, RuntimeError):
     """serve cannot start or goes down; ``code`` is the exit code to give (2: a mistake in
     how it was called, 1: a part failed)."""
 

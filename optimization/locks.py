@@ -23,16 +23,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from neuroptimus.optimization.errors import InfrastructureError, NeuroptimusError, UserError
+
 # flock's answers on file systems without it (ENOLCK: NFS without lockd; ENOSYS: Lustre's
 # "noflock"; the others: FUSE and friends)
 _NO_FLOCK = {errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
 
 
-class LockError(RuntimeError):
+class LockError(NeuroptimusError, RuntimeError):
     """The lock cannot be taken here (or not within the time allowed)."""
 
 
-class LockBusy(LockError):
+class LockBusy(LockError, UserError):
     """Another process holds the lock; ``holder`` names it (``pid P on HOST``)."""
 
     def __init__(self, path: Path, holder: str, hint: str = "") -> None:
@@ -40,7 +42,7 @@ class LockBusy(LockError):
         self.holder, self.hint = holder, hint
 
 
-class LockTimeout(LockError):
+class LockTimeout(LockError, InfrastructureError):
     """Another process still held the lock when the time allowed for waiting ran out."""
 
     def __init__(self, path: Path, holder: str, timeout_s: float, hint: str = "") -> None:

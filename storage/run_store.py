@@ -45,6 +45,7 @@ import numpy as np
 import zarr
 
 from neuroptimus.optimization import pickles
+from neuroptimus.optimization.errors import NeuroptimusError
 from neuroptimus.optimization.locks import LockBusy, LockError, exclusive_lock
 from neuroptimus.optimization.loop.evaluation import STATUSES, BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint
@@ -61,7 +62,7 @@ warnings.filterwarnings("ignore", message=".*StringDType.*")
 warnings.filterwarnings("ignore", category=UserWarning, module="zarr.*")
 
 
-class StoreError(RuntimeError):
+class StoreError(NeuroptimusError, RuntimeError):
     """The store is missing, unwritable or not a Neuroptimus run."""
 
 

@@ -12,12 +12,12 @@ from neuroptimus.optimization.problem.build import Problem
 from neuroptimus.optimization.problem.preflight import prepare_isolated, prepare_on_worker
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.runs import create_run_store
-from neuroptimus.tasks.retry import infrastructure_only
+from neuroptimus.tasks.retry import retry_condition
 
 
 @task(
     name="prepare-problem", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE,
-    retry_condition_fn=infrastructure_only,
+    retry_condition_fn=retry_condition,
 )  # fmt: skip
 def prepare_problem(spec: ProblemSpec, client: Client | None = None) -> Problem:
     """Build the model, check every parameter target, section and recording against it, and
@@ -38,7 +38,7 @@ def prepare_problem(spec: ProblemSpec, client: Client | None = None) -> Problem:
 
 @task(
     name="create-store", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE,
-    retry_condition_fn=infrastructure_only,
+    retry_condition_fn=retry_condition,
 )  # fmt: skip
 def create_store(problem: Problem, path: str) -> str:
     """The store, complete or not at all (built aside and renamed into place)."""

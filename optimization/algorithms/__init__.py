@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmError, AlgorithmInfo
+from neuroptimus.optimization.errors import UserError
 
 # Registry name -> family module (neuroptimus.optimization.algorithms.<module>), in listing order.
 # Each family module lists its adapter classes in ``ADAPTERS``; a test checks the two agree.
@@ -90,7 +91,7 @@ class _Registry(Mapping[str, type[Algorithm]]):
 ALGORITHMS: Mapping[str, type[Algorithm]] = _Registry()
 
 
-class UnknownAlgorithmError(KeyError, ValueError):
+class UnknownAlgorithmError(UserError, KeyError, ValueError):
     """No algorithm of that name (both a KeyError and a ValueError, for either style)."""
 
     def __str__(self) -> str:  # KeyError would show the repr of the message

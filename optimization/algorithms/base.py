@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from neuroptimus.optimization import pickles
+from neuroptimus.optimization.errors import UserError
 
 
-class AlgorithmError(RuntimeError):
+class AlgorithmError(UserError, RuntimeError):
     """An optimizer package failed; the message names the algorithm."""
 
 

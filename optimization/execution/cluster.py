@@ -28,6 +28,7 @@ import yaml
 from distributed import Client, LocalCluster
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.execution.cpus import usable_cpus
 from neuroptimus.optimization.execution.liveness import MEMORY, check_cluster
 from neuroptimus.optimization.execution.local_cluster import NanniesKeptLocalCluster
@@ -39,7 +40,7 @@ from neuroptimus.optimization.execution.walltime import WalltimeError, lifetime_
 LOCAL = "distributed.LocalCluster"
 
 
-class ClusterError(ValueError):
+class ClusterError(UserError, ValueError):
     """A cluster profile or configuration that cannot work."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed, get_worker
 
+from neuroptimus.optimization.errors import InfrastructureError
 from neuroptimus.optimization.execution import crash_blame, handover, retirement
 from neuroptimus.optimization.execution.cluster import (
     ClusterConfig,
@@ -168,7 +169,7 @@ _STREAM_TASK_S = 2.0
 _DEATH_REPORT_S = 10.0
 
 
-class WorkersLost(RuntimeError):
+class WorkersLost(InfrastructureError, RuntimeError):
     """Tasks were lost with their workers again and again, with no individual to blame: an
     infrastructure failure (the one kind a retry of the generation may cure)."""
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuroptimus.optimization.errors import InfrastructureError
 from neuroptimus.optimization.problem.build import Problem
 
 # The longest a fresh process may take to start Python and build the model.
@@ -33,7 +34,7 @@ BUILD_S = 300.0
 _LOOK_S = 0.05  # how often the worker looks at the process
 
 
-class FreshProcessError(RuntimeError):
+class FreshProcessError(InfrastructureError, RuntimeError):
     """The fresh process could not evaluate the individual for a reason of its own (it did
     not start, or could not build the model)."""
 

@@ -20,6 +20,8 @@ import dask.utils
 from distributed import WorkerPlugin
 from distributed.core import Status
 
+from neuroptimus.optimization.errors import UserError
+
 # Default margin: the longest evaluation a worker still starts before its walltime (a tenth
 # of the walltime when that is shorter, so that short debug queues keep most of their time).
 DEFAULT_MARGIN_S = 300.0
@@ -31,7 +33,7 @@ RESULT_WAIT_S = 30.0
 STOP_SLACK_S = 60.0
 
 
-class WalltimeError(ValueError):
+class WalltimeError(UserError, ValueError):
     """A walltime or margin that cannot work."""
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.original.algorithms import algorithm_from_settings
 from neuroptimus.optimization.original.external import (
     external_model,
@@ -41,7 +42,7 @@ _TIME_COLUMN = re.compile(r"^\s*\d+(\.\d*)?([eE][-+]?\d+)?\s+[-+]?(\d+\.?\d*|\.\
 _DEF_LINE = re.compile(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 
 
-class SettingsImportError(ValueError):
+class SettingsImportError(UserError, ValueError):
     """A settings file that cannot be converted; the message is one line naming the field."""
 
 

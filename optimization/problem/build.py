@@ -11,6 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.parameters import ParameterSpace
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.problem.trace_files import (
@@ -23,7 +24,7 @@ from neuroptimus.optimization.scoring.objective import Objective, make_objective
 from neuroptimus.optimization.simulators import ModelError, Simulator, Trace, create_simulator
 
 
-class TargetError(ValueError):
+class TargetError(UserError, ValueError):
     """The target data cannot be used with this protocol (missing, wrong shape or length)."""
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pooch
 
+from neuroptimus.optimization.errors import UserError
+
 SCHEME = "data://"
 MIRROR_VARIABLE = "NEUROPTIMUS_DATA_MIRROR"
 URL_VARIABLE = "NEUROPTIMUS_DATA_URL"
@@ -32,7 +34,7 @@ BASE_URL = (
 )
 
 
-class DataError(RuntimeError):
+class DataError(UserError, RuntimeError):
     """A registered file is unknown, unreachable or fails its checksum."""
 
 

@@ -4,8 +4,8 @@ by the simulator) and the target loaded and checked against the protocol.
 
 The model is built in a process that may host it — a worker of the run's own cluster (which
 then keeps it for the evaluations) or a spawned process — never in the caller's, since NEURON
-keeps global state. Every mistake is raised as one of ``PROBLEM_ERRORS`` with a one-line
-message; anything else (a lost worker, a killed process) is an infrastructure failure.
+keeps global state. Every mistake is raised as a ``UserError`` with a one-line message;
+anything else (a lost worker, a killed process) is an infrastructure failure.
 """
 
 from __future__ import annotations
@@ -16,27 +16,17 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 from neuroptimus.optimization.algorithms import AlgorithmError, create_algorithm
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.loop import evaluation
 from neuroptimus.optimization.problem.build import (
     Problem,
-    TargetError,
     build_problem,
     load_targets,
     true_values,
 )
-from neuroptimus.optimization.problem.data import DataError
 from neuroptimus.optimization.problem.spec import ProblemSpec, SpecError
 from neuroptimus.optimization.simulators import ModelError, SimulationTimeout
 from neuroptimus.optimization.simulators.sampled import check_point
-
-# What a user can fix in the problem (file, model or data); never worth a retry.
-PROBLEM_ERRORS: tuple[type[Exception], ...] = (
-    SpecError,
-    ModelError,
-    TargetError,
-    DataError,
-    AlgorithmError,
-)
 
 
 def check_algorithm(spec: ProblemSpec) -> None:
@@ -141,5 +131,5 @@ def _prepare_reporting(spec: ProblemSpec) -> Problem | Exception:
     traceback on the user's terminal."""
     try:
         return prepare_here(spec)
-    except PROBLEM_ERRORS as error:
+    except UserError as error:
         return error

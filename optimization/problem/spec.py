@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.scoring.costs import COST_FUNCTIONS
 
 CostName = Literal[
@@ -42,7 +43,7 @@ CostName = Literal[
 assert set(CostName.__args__) == set(COST_FUNCTIONS), "CostName must list the Table-1 names"
 
 
-class SpecError(ValueError):
+class SpecError(UserError, ValueError):
     """A problem file is malformed; the message is one line naming file, field and fix."""
 
 

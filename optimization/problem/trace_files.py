@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neuroptimus.optimization.errors import UserError
+
 # Volts versus millivolts: a membrane potential in volts stays within ±0.25 and sits below
 # -0.02 (rest at -0.04 … -0.09 V); in millivolts no physiological value exceeds ±1000 but a
 # trace in volts never exceeds ±1.
@@ -15,7 +17,7 @@ _VOLT_REST = -0.02
 _MILLIVOLT_SIGN = 1.0
 
 
-class TraceFileError(ValueError):
+class TraceFileError(UserError, ValueError):
     """A trace or waveform file cannot be used as given (one line naming the file)."""
 
 

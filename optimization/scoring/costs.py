@@ -22,11 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from neuroptimus.optimization.errors import UserError
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 
 
-class NonFiniteTraceError(ValueError):
+class NonFiniteTraceError(UserError, ValueError):
     """The model trace holds NaN or inf: a failed simulation, scored with the penalty."""
 
 

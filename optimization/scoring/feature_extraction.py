@@ -34,11 +34,12 @@ import efel
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.spec import read_yaml
 from neuroptimus.optimization.scoring.features import PREFIX, measure, reduce_values
 
 
-class ExtractionError(ValueError):
+class ExtractionError(UserError, ValueError):
     """The recordings cannot be used; the message names the file and the field."""
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import efel
 import numpy as np
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.spec import ProblemSpec
 
 MISSING = 250.0  # the original's error for a feature eFEL cannot compute
@@ -37,7 +38,7 @@ EFEL4_ZERO = frozenset(
 PREFIX = "stimAmp_"
 
 
-class FeaturesError(ValueError):
+class FeaturesError(UserError, ValueError):
     """A features file cannot be used; the message names the file and the field."""
 
 

@@ -8,19 +8,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neuroptimus.optimization.errors import UserError
+
 if TYPE_CHECKING:
     from neuroptimus.optimization.problem.spec import ProblemSpec
 
 
-class SimulationTimeout(RuntimeError):
+class SimulationTimeout(UserError, RuntimeError):
     """A simulation ran past its per-evaluation deadline."""
 
 
-class ModelError(RuntimeError):
+class ModelError(UserError, RuntimeError):
     """The user's model cannot be built (bad hoc file, unknown section or parameter …)."""
 
 
-class VectorError(RuntimeError):
+class VectorError(UserError, RuntimeError):
     """One parameter vector cannot be applied to the model (a hoc assignment NEURON refuses,
     a user function that raises, a NaN): that individual fails, the run goes on."""
 

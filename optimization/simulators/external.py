@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
 from neuroptimus.optimization.simulators.external_protocols import (
     JSON_INPUT,
@@ -27,7 +28,7 @@ _PYTHONS = ("python", "python3")
 _TAIL_CHARS = 400
 
 
-class ExternalModelError(RuntimeError):
+class ExternalModelError(UserError, RuntimeError):
     """The program failed for these values (exit code, no output): this individual fails."""
 
 

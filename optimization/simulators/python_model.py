@@ -11,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.simulators.base import ModelError, SimulationTimeout, Simulator, Trace
 from neuroptimus.optimization.simulators.neuron_model import working_directory
 from neuroptimus.optimization.simulators.sampled import TraceError, as_trace
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(UserError, RuntimeError):
     """The model file's simulate raised: this individual fails, the run goes on."""
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.base import Trace
 
 
-class TraceError(ValueError):
+class TraceError(UserError, ValueError):
     """A model returned or wrote something that is not a usable trace (one line, names the
     file and what to fix)."""
 

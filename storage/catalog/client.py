@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from neuroptimus.optimization.errors import InfrastructureError, NeuroptimusError
 from neuroptimus.storage.catalog.schema import CatalogRun
 
 TOKEN_VARIABLE = "NEUROPTIMUS_CATALOG_TOKEN"
@@ -34,7 +35,7 @@ _RUN_STATE = ("checkpoint.pkl", "journal.bin", "inflight", "writer.lock")
 FROM_CATALOG = "from-catalog.json"
 
 
-class CatalogClientError(RuntimeError):
+class CatalogClientError(NeuroptimusError, RuntimeError):
     """The catalog could not be reached or refused a request, or what was to be sent is not a
     run (one line, for the user). ``status``: the HTTP status of a refusal, ``UNREACHABLE``
     when no answer came, None for a mistake found here."""
@@ -42,6 +43,10 @@ class CatalogClientError(RuntimeError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class CatalogUnavailable(CatalogClientError, InfrastructureError):
+    """No answer came, or the server failed (5xx): worth trying again later."""
 
 
 UNREACHABLE = 0
@@ -148,12 +153,13 @@ class CatalogClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:  # no route, refused connection, timeout
-            raise CatalogClientError(
+            raise CatalogUnavailable(
                 f"cannot reach the catalog at {self.server}: {error or type(error).__name__}",
                 UNREACHABLE,
             ) from None
         if response.status_code >= 400:
-            raise CatalogClientError(
+            refusal = CatalogUnavailable if response.status_code >= 500 else CatalogClientError
+            raise refusal(
                 f"the catalog at {self.server} answered {response.status_code}: "
                 f"{_detail(response)}",
                 response.status_code,

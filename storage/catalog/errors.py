@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from neuroptimus.optimization.errors import UserError
 
-class CatalogError(Exception):
+
+class CatalogError(UserError):
     """Base of the catalog's errors."""
 
 

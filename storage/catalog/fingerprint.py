@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.data import SCHEME, registry
 from neuroptimus.storage.catalog.schema import UseCaseIdentity
 
@@ -27,11 +28,11 @@ _TARGET_FIELDS = ("hoc", "section", "segment", "sections", "property")
 _MECHANISM_SUFFIXES = {".mod", ".inc", ".h", ".hpp", ".c", ".cpp"}
 
 
-class FingerprintError(ValueError):
+class FingerprintError(UserError, ValueError):
     """A file the problem names cannot be read, so its content cannot be hashed."""
 
 
-class IdentityMismatch(ValueError):
+class IdentityMismatch(UserError, ValueError):
     """A claimed use-case identity is not the one its problem gives (one sentence)."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.spec import ProblemSpec, SpecError, load_problem
 from neuroptimus.storage.catalog.fingerprint import use_case_identity
 from neuroptimus.storage.catalog.models import UseCase
@@ -31,7 +32,7 @@ REGISTERED = "use-cases"  # the registered use cases' folders, inside the catalo
 PROBLEM = "problem.yaml"
 
 
-class RegistrationError(ValueError):
+class RegistrationError(UserError, ValueError):
     """A problem cannot be registered (files outside its folder, a file that changed)."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.storage.catalog.fingerprint import (
     FingerprintError,
     IdentityMismatch,
@@ -36,7 +37,7 @@ _OURS = ("optimization_name", "generation_statistics", "algorithm")
 _ORIGINAL = ("opt_name", "final_fitness", "number_of_evaluations")
 
 
-class IngestError(ValueError):
+class IngestError(UserError, ValueError):
     """A run cannot be cataloged; the message names what is wrong and where."""
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.problem_yaml import dump_problem
 from neuroptimus.optimization.problem.spec import ProblemSpec, SpecError, parse_problem
 from neuroptimus.storage.catalog.schema import CatalogRun
@@ -22,7 +23,7 @@ Verdict = Literal["identical", "within tolerance", "differs"]
 RTOL = 1e-6
 
 
-class ReproduceError(ValueError):
+class ReproduceError(UserError, ValueError):
     """The run cannot be rerun here (no problem recorded, model files not found)."""
 
 

@@ -11,6 +11,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
+from neuroptimus.optimization.errors import UserError
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -50,7 +52,7 @@ def refusal(budget: str, limit: int, what: str) -> Refusal:
                         "again in a minute.")  # fmt: skip
 
 
-class UnpackingBudgetError(Exception):
+class UnpackingBudgetError(UserError):
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.detail)
         self.status, self.detail = refusal.status, refusal.detail

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.storage.catalog.bounds import json_problem
 from neuroptimus.storage.catalog.ingest import IngestError, run_from_metadata, run_from_store
 from neuroptimus.storage.catalog.schema import CatalogRun
@@ -35,7 +36,7 @@ from neuroptimus.storage.catalog.unpacking import (
 __all__ = ["UploadError", "UploadLimits", "size_text"]
 
 
-class UploadError(Exception):
+class UploadError(UserError):
     """An upload refused: ``status`` is the HTTP status, ``detail`` one clear sentence."""
 
     def __init__(self, status: int, detail: str) -> None:

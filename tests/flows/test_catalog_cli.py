@@ -87,10 +87,10 @@ def test_push_is_idempotent_and_pull_gets_the_same_run(
     assert not (tmp_path / "p" / "archive").exists()  # none was uploaded
 
 
-def test_a_wrong_token_is_one_line_and_exit_code_1(catalog, hh_run_store):
+def test_a_wrong_token_is_one_line_and_exit_code_2(catalog, hh_run_store):
     url, _ = catalog
     result = cli("catalog", "push", str(hh_run_store), "--server", url, "--token", "npt_wrong")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # the user's mistake
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "401" in lines[0], lines
     assert "Traceback" not in result.output
@@ -102,7 +102,7 @@ def test_verify_marks_the_run_verified(catalog, tokens, pushed):
     url, _ = catalog
     denied = cli("catalog", "verify", pushed.run_id, "--server", url,
                  "--token", tokens["alice"])  # fmt: skip  # an upload token cannot verify
-    assert denied.exit_code == 1 and "lacks the 'verify' scope" in denied.stderr
+    assert denied.exit_code == 2 and "lacks the 'verify' scope" in denied.stderr
     assert "simulated" not in denied.stdout  # refused before simulating
     assert httpx.get(f"{url}/api/v1/runs/{pushed.run_id}").json()["verified"] is None
 

@@ -154,12 +154,13 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 def setup_error(path: Path) -> str | None:
     """The one-line error of the run's setup (preflight) for the problem file, or None."""
-    from neuroptimus.optimization.problem.preflight import PROBLEM_ERRORS, prepare_here
+    from neuroptimus.optimization.errors import UserError
+    from neuroptimus.optimization.problem.preflight import prepare_here
     from neuroptimus.optimization.problem.spec import load_problem
 
     try:
         prepare_here(load_problem(path))
-    except PROBLEM_ERRORS as error:
+    except UserError as error:
         return str(error)
     return None
 

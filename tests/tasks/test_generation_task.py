@@ -18,7 +18,8 @@ from neuroptimus.optimization.problem.spec import load_problem, with_overrides
 from neuroptimus.optimization.simulators import ModelError
 from neuroptimus.storage.run_store import RunStore, StoreError
 from neuroptimus.storage.runs import create_run_store, problem_from_store
-from neuroptimus.tasks.evaluate import is_infrastructure_failure, run_generation
+from neuroptimus.optimization.errors import is_retryable
+from neuroptimus.tasks.evaluate import run_generation
 from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -137,10 +138,10 @@ def test_an_infrastructure_failure_that_persists_ends_after_the_retries(tmp_path
 
 
 def test_classification_follows_the_cause_chain():
-    assert is_infrastructure_failure(_store_error())
-    assert is_infrastructure_failure(_lost_worker())
-    assert not is_infrastructure_failure(StoreError("the store is not a run store"))
+    assert is_retryable(_store_error())
+    assert is_retryable(_lost_worker())
+    assert not is_retryable(StoreError("the store is not a run store"))
     wrapped = AlgorithmError("pygmo failed")
     wrapped.__cause__ = OSError("inside the library")
-    assert not is_infrastructure_failure(wrapped)
-    assert not is_infrastructure_failure(None)
+    assert not is_retryable(wrapped)
+    assert not is_retryable(None)
