@@ -29,9 +29,9 @@ import numpy as np
 
 from neuroptimus.analysis import population
 from neuroptimus.analysis.snapshot import read_snapshot, stored_space
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.evaluation.individual import BatchResult
+from neuroptimus.optimization.evaluation.problem import expected_length
 from neuroptimus.optimization.loop.runner import Checkpoint
-from neuroptimus.optimization.problem.build import expected_length
 from neuroptimus.optimization.problem.parameters import ParameterSpace
 from neuroptimus.optimization.problem.spec import ProblemSpec, load_problem
 from neuroptimus.storage.run_store import RunStore

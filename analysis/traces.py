@@ -19,7 +19,7 @@ import numpy as np
 from holoviews.operation.downsample import downsample1d
 
 from neuroptimus.analysis.snapshot import RunSnapshot
-from neuroptimus.optimization.problem.build import model_key
+from neuroptimus.optimization.evaluation.problem import model_key
 from neuroptimus.optimization.simulators import Trace
 
 hv.extension("bokeh", logo=False)
@@ -33,7 +33,7 @@ _problems: dict = {}  # in the worker process: store path -> Problem
 
 def _simulate_row(path: str, values: np.ndarray) -> list[Trace]:
     """Runs in the worker process: rebuild the problem from its store once, then simulate."""
-    from neuroptimus.optimization.loop.evaluation import simulate_traces
+    from neuroptimus.optimization.evaluation.individual import simulate_traces
     from neuroptimus.storage.run_store import RunStore
     from neuroptimus.storage.runs import problem_from_store
 

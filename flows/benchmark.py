@@ -62,13 +62,13 @@ def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
     """The model is built once (the framework's own setup); each repeat then times one
     framework evaluation, and for NEURON models right after it the bare simulation
     (``_bare_neuron``)."""
-    from neuroptimus.optimization.loop.evaluation import (
+    from neuroptimus.optimization.evaluation.individual import (
         OK,
         STATUSES,
         evaluate_one,
         hosted_simulator,
     )
-    from neuroptimus.optimization.problem.build import build_problem, true_values
+    from neuroptimus.optimization.evaluation.problem import build_problem, true_values
 
     simulator = hosted_simulator(spec)
     targets = (
@@ -332,8 +332,8 @@ def write_rows(path: str | Path, rows: list[dict], columns: list[str] | None = N
 
 def _model_cpu(key: str, points: np.ndarray) -> float:
     """CPU seconds per individual of evaluating ``points`` in a plain loop (on a worker)."""
+    from neuroptimus.optimization.evaluation.individual import evaluate_batch
     from neuroptimus.optimization.execution.dask_evaluator import installed_problem
-    from neuroptimus.optimization.loop.evaluation import evaluate_batch
 
     started = time.process_time()
     evaluate_batch(installed_problem(key), points)
@@ -354,9 +354,9 @@ def orchestration(
     import os
     import statistics
 
+    from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.optimization.execution.cluster import ClusterConfig, connect
     from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
-    from neuroptimus.optimization.problem.build import build_problem
 
     protocol = spec.protocol.model_copy(update={"tstop_ms": 1.0})
     costs = spec.costs.model_copy(update={"functions": spec.costs.functions[:1]})

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroptimus.flows.benchmark import describe_run, run_command_line, write_figures
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.optimization.problem.spec import ProblemSpec, with_overrides
 from neuroptimus.storage import hypervolume as hv

@@ -100,7 +100,7 @@ def test_function_spec(problem: ProblemSpec, dimension: int) -> ProblemSpec:
 def _analytic(problem, function: Callable[[np.ndarray], np.ndarray]):
     """An evaluator giving every cost component the function's value (the weights sum to 1,
     so the total is the value)."""
-    from neuroptimus.optimization.loop.evaluation import BatchResult
+    from neuroptimus.optimization.evaluation.individual import BatchResult
 
     components = len(problem.objective.weights)
 
@@ -143,8 +143,12 @@ def budget_benchmark(
     """Run every algorithm on each problem with ``evaluations`` as budget (``restarts``: that
     setting, for comparison; None: the default); the CSV is rewritten after each run (a long
     benchmark leaves what it has done)."""
-    from neuroptimus.optimization.loop.evaluation import evaluate_batch
-    from neuroptimus.optimization.problem.build import build_problem, expected_length, load_targets
+    from neuroptimus.optimization.evaluation.individual import evaluate_batch
+    from neuroptimus.optimization.evaluation.problem import (
+        build_problem,
+        expected_length,
+        load_targets,
+    )
 
     unknown = [name for name in problems if name not in (TEST_FUNCTION, "hh")]
     if unknown or not problems:

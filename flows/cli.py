@@ -127,7 +127,7 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
     from neuroptimus.flows.early_close import EarlyClose
     from neuroptimus.optimization.execution.cluster import connect
     from neuroptimus.optimization.execution.dask_evaluator import install_problem
-    from neuroptimus.optimization.problem.preflight import (
+    from neuroptimus.optimization.loop.preflight import (
         check_algorithm,
         prepare_isolated,
         prepare_on_worker,
@@ -271,8 +271,8 @@ def evaluate(
     weighted objective the optimizer sees)."""
     import numpy as np
 
-    from neuroptimus.optimization.loop.evaluation import STATUSES, evaluate_one
-    from neuroptimus.optimization.problem.build import build_problem
+    from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one
+    from neuroptimus.optimization.evaluation.problem import build_problem
 
     spec = load(problem)
     values = {p.name: p.true_value for p in spec.parameters}

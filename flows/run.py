@@ -14,8 +14,8 @@ from neuroptimus.flows.cluster_profiles import load_profile
 from neuroptimus.flows.optimize import optimize_flow
 from neuroptimus.flows.phases import mark
 from neuroptimus.flows.setup import check_before_start, setup_flow
+from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.execution.cluster import ClusterConfig, ClusterError, connect
-from neuroptimus.optimization.problem.build import Problem
 from neuroptimus.optimization.problem.spec import (
     ProblemSpec,
     SpecError,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from distributed import Client
 from prefect import flow
 
-from neuroptimus.optimization.problem.build import Problem
-from neuroptimus.optimization.problem.preflight import check_algorithm
+from neuroptimus.optimization.evaluation.problem import Problem
+from neuroptimus.optimization.loop.preflight import check_algorithm
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.runs import check_new_store
 from neuroptimus.tasks.setup import create_store, prepare_problem

@@ -12,11 +12,11 @@ server) does not import NumPy, pydantic and the simulators first.
 import importlib
 
 _HOMES = {
-    "BatchResult": "neuroptimus.optimization.loop.evaluation",
-    "evaluate_batch": "neuroptimus.optimization.loop.evaluation",
-    "evaluate_one": "neuroptimus.optimization.loop.evaluation",
-    "Problem": "neuroptimus.optimization.problem.build",
-    "build_problem": "neuroptimus.optimization.problem.build",
+    "BatchResult": "neuroptimus.optimization.evaluation.individual",
+    "evaluate_batch": "neuroptimus.optimization.evaluation.individual",
+    "evaluate_one": "neuroptimus.optimization.evaluation.individual",
+    "Problem": "neuroptimus.optimization.evaluation.problem",
+    "build_problem": "neuroptimus.optimization.evaluation.problem",
     "ProblemSpec": "neuroptimus.optimization.problem.spec",
     "SpecError": "neuroptimus.optimization.problem.spec",
     "load_problem": "neuroptimus.optimization.problem.spec",

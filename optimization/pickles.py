@@ -18,8 +18,8 @@ MOVED: dict[str, str] = {
     "neuroptimus.optimization.spec": "neuroptimus.optimization.problem.spec",
     "neuroptimus.optimization.problem_yaml": "neuroptimus.optimization.problem.problem_yaml",
     "neuroptimus.optimization.parameters": "neuroptimus.optimization.problem.parameters",
-    "neuroptimus.optimization.problem": "neuroptimus.optimization.problem.build",
-    "neuroptimus.optimization.preflight": "neuroptimus.optimization.problem.preflight",
+    "neuroptimus.optimization.problem": "neuroptimus.optimization.evaluation.problem",
+    "neuroptimus.optimization.preflight": "neuroptimus.optimization.loop.preflight",
     "neuroptimus.optimization.data": "neuroptimus.optimization.problem.data",
     "neuroptimus.optimization.trace_files": "neuroptimus.optimization.problem.trace_files",
     "neuroptimus.optimization.costs": "neuroptimus.optimization.scoring.costs",
@@ -45,10 +45,13 @@ MOVED: dict[str, str] = {
     "neuroptimus.optimization.model_output": "neuroptimus.optimization.execution.model_output",
     "neuroptimus.optimization.retirement": "neuroptimus.optimization.execution.retirement",
     "neuroptimus.optimization.runner": "neuroptimus.optimization.loop.runner",
-    "neuroptimus.optimization.evaluation": "neuroptimus.optimization.loop.evaluation",
+    "neuroptimus.optimization.evaluation": "neuroptimus.optimization.evaluation.individual",
     "neuroptimus.optimization.settings_import": "neuroptimus.optimization.original.settings",
     "neuroptimus.optimization.settings_external": "neuroptimus.optimization.original.external",
     "neuroptimus.optimization.settings_algorithms": "neuroptimus.optimization.original.algorithms",
+    "neuroptimus.optimization.problem.build": "neuroptimus.optimization.evaluation.problem",
+    "neuroptimus.optimization.loop.evaluation": "neuroptimus.optimization.evaluation.individual",
+    "neuroptimus.optimization.problem.preflight": "neuroptimus.optimization.loop.preflight",
 }
 
 

@@ -16,7 +16,7 @@ from collections import Counter
 import numpy as np
 import zarr
 
-from neuroptimus.optimization.loop.evaluation import OK, BatchResult
+from neuroptimus.optimization.evaluation.individual import OK, BatchResult
 from neuroptimus.storage import hypervolume as hv
 from neuroptimus.storage.columns import Write, chunk_writes, room, write_all
 from neuroptimus.storage.fronts import FrontTable, create_front_arrays

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroptimus.optimization import pickles
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.evaluation.individual import BatchResult
 
 _HEADER = struct.Struct("<4sII")
 _MAGIC = b"NOIF"

@@ -46,8 +46,8 @@ import zarr
 
 from neuroptimus.optimization import pickles
 from neuroptimus.optimization.errors import NeuroptimusError
+from neuroptimus.optimization.evaluation.individual import STATUSES, BatchResult
 from neuroptimus.optimization.locks import LockBusy, LockError, exclusive_lock
-from neuroptimus.optimization.loop.evaluation import STATUSES, BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.storage import hypervolume as hv
 from neuroptimus.storage import journal as journals

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from neuroptimus.optimization.algorithms import get_algorithm
+from neuroptimus.optimization.evaluation.problem import Problem, build_problem
 from neuroptimus.optimization.locks import process_alive
-from neuroptimus.optimization.problem.build import Problem, build_problem
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
 from neuroptimus.storage.catalog.fingerprint import FingerprintError, use_case_identity

@@ -7,9 +7,9 @@ from distributed import Client
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.execution.cluster import client_config
-from neuroptimus.optimization.problem.build import Problem
-from neuroptimus.optimization.problem.preflight import prepare_isolated, prepare_on_worker
+from neuroptimus.optimization.loop.preflight import prepare_isolated, prepare_on_worker
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.runs import create_run_store
 from neuroptimus.tasks.retry import retry_condition

@@ -24,6 +24,9 @@ import numpy as np
 from distributed import Client, Future, KilledWorker, WorkerPlugin, as_completed, get_worker
 
 from neuroptimus.optimization.errors import InfrastructureError
+from neuroptimus.optimization.evaluation import individual as evaluation
+from neuroptimus.optimization.evaluation.individual import CRASHED, FAILED, TIMEOUT, BatchResult
+from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.execution import crash_blame, handover, retirement
 from neuroptimus.optimization.execution.cluster import (
     ClusterConfig,
@@ -46,9 +49,6 @@ from neuroptimus.optimization.execution.worker_deaths import (
     death_key,
     death_message,
 )
-from neuroptimus.optimization.loop import evaluation
-from neuroptimus.optimization.loop.evaluation import CRASHED, FAILED, TIMEOUT, BatchResult
-from neuroptimus.optimization.problem.build import Problem
 from neuroptimus.optimization.simulators import Trace
 
 log = logging.getLogger(__name__)

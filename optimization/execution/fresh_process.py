@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroptimus.optimization.errors import InfrastructureError
-from neuroptimus.optimization.problem.build import Problem
+from neuroptimus.optimization.evaluation.problem import Problem
 
 # The longest a fresh process may take to start Python and build the model.
 BUILD_S = 300.0
@@ -158,7 +158,7 @@ def _die_with_parent(parent: int) -> None:
 def main(argv: list[str]) -> None:
     job, result, ready, parent = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3])
     _die_with_parent(parent)
-    from neuroptimus.optimization.loop import evaluation
+    from neuroptimus.optimization.evaluation import individual as evaluation
 
     problem, values = pickle.loads(job.read_bytes())
     evaluation.simulator_for(problem)

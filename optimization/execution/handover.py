@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from distributed import Client, get_worker
 
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.evaluation.individual import BatchResult
 
 TOPIC = "neuroptimus-results"
 HAND_OVER_S = 1.0  # results of shorter evaluations are gathered into one event per second

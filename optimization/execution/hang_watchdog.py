@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from distributed import NannyPlugin, get_worker
 
-from neuroptimus.optimization.loop import evaluation
-from neuroptimus.optimization.loop.evaluation import CRASHED, TIMEOUT
-from neuroptimus.optimization.problem.build import Problem
+from neuroptimus.optimization.evaluation import individual as evaluation
+from neuroptimus.optimization.evaluation.individual import CRASHED, TIMEOUT
+from neuroptimus.optimization.evaluation.problem import Problem
 
 # deadline and start (time.monotonic; deadline 0 = idle), the individual's fingerprint and
 # the pid of the worker process that wrote them (a slot left by a dead worker is stale)

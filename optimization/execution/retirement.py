@@ -23,9 +23,9 @@ from typing import NoReturn
 from distributed import get_worker
 from distributed.utils import sync
 
+from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.execution import handover
 from neuroptimus.optimization.execution.worker_deaths import RETIRED, death_key
-from neuroptimus.optimization.loop.evaluation import BatchResult
 from neuroptimus.optimization.simulators import ModelError
 
 _NOTICE_S = 60.0  # the longest the scheduler may take to answer the notice

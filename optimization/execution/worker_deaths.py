@@ -16,8 +16,8 @@ from typing import TypedDict
 
 from distributed import NannyPlugin
 
+from neuroptimus.optimization.evaluation.individual import worker_label
 from neuroptimus.optimization.execution.hang_watchdog import MEMORY, SLOT, open_slot, slot_path
-from neuroptimus.optimization.loop.evaluation import worker_label
 
 DEATHS = "neuroptimus-deaths"  # scheduler metadata: death_key → Death
 # The exit status of a worker process that retired on purpose (``retirement``): no death.

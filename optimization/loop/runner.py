@@ -26,8 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from neuroptimus.optimization.algorithms import Algorithm, AlgorithmError, create_algorithm
-from neuroptimus.optimization.loop.evaluation import BatchResult
-from neuroptimus.optimization.problem.build import Problem
+from neuroptimus.optimization.evaluation.individual import BatchResult
+from neuroptimus.optimization.evaluation.problem import Problem
 
 
 @dataclass

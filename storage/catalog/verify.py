@@ -73,8 +73,8 @@ def simulate_best(spec_data: dict[str, Any], values: list[float]) -> dict[str, A
     """One evaluation (in the calling process): the total error, the components, the status."""
     import numpy as np
 
-    from neuroptimus.optimization.loop.evaluation import STATUSES, evaluate_one
-    from neuroptimus.optimization.problem.build import build_problem
+    from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one
+    from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.optimization.problem.spec import ProblemSpec
 
     spec = ProblemSpec.model_validate(spec_data)

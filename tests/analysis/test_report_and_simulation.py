@@ -12,7 +12,7 @@ from neuroptimus.analysis.report import write_report
 from neuroptimus.analysis.report_process import early_report_process, write_report_file
 from neuroptimus.analysis.snapshot import read_snapshot
 from neuroptimus.analysis.traces import TraceSimulator
-from neuroptimus.optimization.problem.build import simulate_isolated
+from neuroptimus.optimization.evaluation.problem import simulate_isolated
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.run_store import StoreError
 

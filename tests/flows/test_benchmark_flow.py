@@ -107,7 +107,7 @@ def test_benchmark_runs_scores_and_reuses_finished_runs(tmp_path, prefect_harnes
 
 
 def test_a_folder_of_another_budget_is_refused_naming_the_store(tmp_path):
-    from neuroptimus.optimization.problem.build import build_problem
+    from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.storage.runs import create_run_store
 
     spec = benchmark_spec(load_problem(problem_path("hh")), 4, 2)

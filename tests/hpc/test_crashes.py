@@ -23,12 +23,12 @@ from distributed import Client
 from hpc_runs import uc1_spec, wait_until, worker_evaluating
 from mechanism_models import MODEL_HOC, leak_problem
 
+from neuroptimus.optimization.evaluation.individual import CRASHED, OK, STATUSES, evaluate_batch
+from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
 from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
 from neuroptimus.optimization.execution.hang_watchdog import fingerprint
 from neuroptimus.optimization.execution.worker_deaths import DEATHS
-from neuroptimus.optimization.loop.evaluation import CRASHED, OK, STATUSES, evaluate_batch
-from neuroptimus.optimization.problem.build import build_problem
 from neuroptimus.optimization.problem.spec import ParameterSpec, load_problem
 
 CRASH_HOC = """\

@@ -23,11 +23,11 @@ from hpc_runs import assert_same_run, committed, uc1_spec, wait_until, worker_ev
 from test_crashes import crashing_spec
 
 from neuroptimus.flows.run import run_flow
+from neuroptimus.optimization.evaluation.individual import OK, TIMEOUT
+from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
 from neuroptimus.optimization.execution.hang_watchdog import fingerprint
 from neuroptimus.optimization.execution.worker_deaths import DEATHS
-from neuroptimus.optimization.loop.evaluation import OK, TIMEOUT
-from neuroptimus.optimization.problem.build import build_problem
 from neuroptimus.storage.run_store import RunStore, StoreError
 
 pytestmark = pytest.mark.slow

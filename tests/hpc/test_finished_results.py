@@ -14,11 +14,11 @@ from distributed import Client
 from hpc_runs import uc1_spec, wait_until
 from test_crashes import _evaluate_alone, _points, crashing_spec
 
+from neuroptimus.optimization.evaluation.individual import OK
+from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.execution import handover
 from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
 from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
-from neuroptimus.optimization.loop.evaluation import OK
-from neuroptimus.optimization.problem.build import build_problem
 
 
 def _pid(label: str) -> int:

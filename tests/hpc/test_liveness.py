@@ -22,10 +22,10 @@ from distributed import Client, LocalCluster
 from hpc_runs import uc1_spec, wait_until
 from test_faults import _hanging_spec
 
+from neuroptimus.optimization.evaluation.individual import OK, TIMEOUT
+from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.execution.cluster import ClusterConfig, connect, make_cluster
 from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
-from neuroptimus.optimization.loop.evaluation import OK, TIMEOUT
-from neuroptimus.optimization.problem.build import build_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 

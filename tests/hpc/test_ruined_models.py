@@ -13,11 +13,11 @@ from multiprocessing import get_context
 import numpy as np
 from distributed import Client
 
+from neuroptimus.optimization.evaluation.individual import OK, STATUSES, evaluate_batch
+from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
 from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
 from neuroptimus.optimization.execution.worker_deaths import DEATHS
-from neuroptimus.optimization.loop.evaluation import OK, STATUSES, evaluate_batch
-from neuroptimus.optimization.problem.build import build_problem
 from neuroptimus.optimization.problem.spec import parse_problem
 
 CELL = """\

@@ -14,8 +14,8 @@ import yaml
 from hpc_runs import assert_same_run, committed, uc1_spec, wait_until
 
 from neuroptimus.flows.run import run_flow
+from neuroptimus.optimization.evaluation.individual import OK
 from neuroptimus.optimization.execution.cluster import ClusterConfig
-from neuroptimus.optimization.loop.evaluation import OK
 from tests.deployments.served import serving
 
 pytestmark = pytest.mark.slow

@@ -155,7 +155,7 @@ def write(folder: Path, name: str, text: str) -> Path:
 def setup_error(path: Path) -> str | None:
     """The one-line error of the run's setup (preflight) for the problem file, or None."""
     from neuroptimus.optimization.errors import UserError
-    from neuroptimus.optimization.problem.preflight import prepare_here
+    from neuroptimus.optimization.loop.preflight import prepare_here
     from neuroptimus.optimization.problem.spec import load_problem
 
     try:
@@ -170,9 +170,9 @@ def evaluate(path: Path, vectors: list[list[float]], check: bool = True) -> list
     one simulator; ``check``: through the setup's check first (else no check run)."""
     import numpy as np
 
-    from neuroptimus.optimization.loop.evaluation import STATUSES, evaluate_one, simulator_for
-    from neuroptimus.optimization.problem.build import build_problem
-    from neuroptimus.optimization.problem.preflight import prepare_here
+    from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one, simulator_for
+    from neuroptimus.optimization.evaluation.problem import build_problem
+    from neuroptimus.optimization.loop.preflight import prepare_here
     from neuroptimus.optimization.problem.spec import load_problem
 
     spec = load_problem(path)

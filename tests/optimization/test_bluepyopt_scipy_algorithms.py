@@ -276,7 +276,7 @@ def test_bad_settings_are_named(name, settings, named):
 
 @pytest.fixture(scope="module")
 def hh_problem():
-    from neuroptimus.optimization.problem.build import build_problem
+    from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.optimization.problem.spec import load_problem
     from neuroptimus.usecases import problem_path
 

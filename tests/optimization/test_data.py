@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.problem.build import read_target_file
+from neuroptimus.optimization.evaluation.problem import read_target_file
 from neuroptimus.optimization.problem.data import DataError, fetch, registry
 from neuroptimus.optimization.problem.spec import load_problem
 from neuroptimus.usecases import problem_path

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from neuroptimus.optimization.problem.build import build_problem
+from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.problem.spec import load_problem
 from neuroptimus.optimization.scoring.feature_extraction import (
     ExtractionError,
@@ -174,7 +174,7 @@ def test_a_features_problem_end_to_end_on_a_real_neuron_model(tmp_path):
     """UC1's Hodgkin-Huxley soma: two sweeps simulated at the true values are the
     recordings; their features file, with the sweeps taken from it, scores the true values 0
     through `neuroptimus evaluate` (real NEURON, full-resolution sweeps) and others not."""
-    from neuroptimus.optimization.problem.build import simulate_isolated, true_values
+    from neuroptimus.optimization.evaluation.problem import simulate_isolated, true_values
     from neuroptimus.usecases import problem_path
 
     hh = yaml.safe_load(problem_path("hh").read_text())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from neuroptimus.optimization.problem.build import build_problem
+from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.problem.data import fetch
 from neuroptimus.optimization.problem.spec import SpecError, load_problem, with_overrides
 from neuroptimus.optimization.simulators import Trace

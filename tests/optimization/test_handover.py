@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.execution.handover import (
     decode,
     encode,
@@ -12,7 +13,6 @@ from neuroptimus.optimization.execution.handover import (
     rows_of,
     whole,
 )
-from neuroptimus.optimization.loop.evaluation import BatchResult
 
 
 def _result(rows: int, start: float = 0.0) -> BatchResult:

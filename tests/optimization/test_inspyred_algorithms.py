@@ -252,7 +252,7 @@ def test_library_failure_names_the_algorithm(make, monkeypatch):
 
 @pytest.fixture(scope="module")
 def hh_problem():
-    from neuroptimus.optimization.problem.build import build_problem
+    from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.optimization.problem.spec import load_problem
     from neuroptimus.usecases import problem_path
 

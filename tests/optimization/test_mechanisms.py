@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from mechanism_models import BAD_CXX_MOD, BAD_MOD, LEAK_MOD, leak_problem
 
-from neuroptimus.optimization.problem.build import build_problem
+from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.problem.data import fetch, registry
 from neuroptimus.optimization.problem.spec import SpecError, load_problem
 from neuroptimus.optimization.simulators import ModelError, mechanisms

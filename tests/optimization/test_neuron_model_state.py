@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from mechanism_models import leak_problem
 
-from neuroptimus.optimization.loop.evaluation import FAILED, OK, ProcessRuined, evaluate_batch
-from neuroptimus.optimization.problem.build import build_problem
-from neuroptimus.optimization.problem.preflight import prepare_isolated
+from neuroptimus.optimization.evaluation.individual import FAILED, OK, ProcessRuined, evaluate_batch
+from neuroptimus.optimization.evaluation.problem import build_problem
+from neuroptimus.optimization.loop.preflight import prepare_isolated
 from neuroptimus.optimization.problem.spec import load_problem, parse_problem
 from neuroptimus.optimization.simulators import ModelError, create_simulator
 

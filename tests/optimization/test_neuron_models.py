@@ -13,8 +13,8 @@ from multiprocessing import get_context
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.problem.build import TargetError
-from neuroptimus.optimization.problem.preflight import prepare_isolated
+from neuroptimus.optimization.evaluation.problem import TargetError
+from neuroptimus.optimization.loop.preflight import prepare_isolated
 from neuroptimus.optimization.problem.spec import parse_problem
 from neuroptimus.optimization.simulators import ModelError, create_simulator
 

@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.loop.evaluation import FAILED, OK, TIMEOUT, evaluate_batch
-from neuroptimus.optimization.problem.build import (
+from neuroptimus.optimization.evaluation.individual import FAILED, OK, TIMEOUT, evaluate_batch
+from neuroptimus.optimization.evaluation.problem import (
     build_problem,
     load_targets,
     read_target_file,

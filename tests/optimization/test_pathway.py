@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from blackbox_models import in_fresh_process, problem, setup_error, write
 
-from neuroptimus.optimization.problem.build import problem_key
+from neuroptimus.optimization.evaluation.problem import problem_key
 from neuroptimus.optimization.problem.data import fetch
 from neuroptimus.optimization.problem.spec import load_problem, parse_problem
 from neuroptimus.usecases import problem_path
@@ -56,7 +56,7 @@ def test_pathway_is_the_original_settings():
 
 
 def test_pathway_target_is_the_34_points_in_file_order():
-    from neuroptimus.optimization.problem.build import build_problem, load_targets
+    from neuroptimus.optimization.evaluation.problem import build_problem, load_targets
 
     spec = load_problem(problem_path("pathway"))
     (target,) = load_targets(spec)
@@ -100,8 +100,8 @@ def _stand_in_problem(tmp_path: Path) -> Path:
 
 
 def _evaluate(path: Path, values: list[float]):
-    from neuroptimus.optimization.loop.evaluation import STATUSES, evaluate_one
-    from neuroptimus.optimization.problem.preflight import prepare_here
+    from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one
+    from neuroptimus.optimization.loop.preflight import prepare_here
 
     problem = prepare_here(load_problem(path))  # the setup check runs the stand-in too
     errors, status, message, _ = evaluate_one(problem, np.array(values))
@@ -150,8 +150,8 @@ def test_a_spawned_python3_is_the_interpreter_running_neuroptimus(tmp_path, monk
 
 
 def _evaluate_plain(path: Path):
-    from neuroptimus.optimization.loop.evaluation import STATUSES, evaluate_one
-    from neuroptimus.optimization.problem.build import build_problem
+    from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one
+    from neuroptimus.optimization.evaluation.problem import build_problem
 
     problem = build_problem(load_problem(path), [np.ones(1501)] * 2)
     errors, status, message, _ = evaluate_one(problem, np.array([10.0, 60.0, 100.0]))

@@ -10,8 +10,8 @@ from multiprocessing import get_context
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.loop.evaluation import simulate_traces
-from neuroptimus.optimization.problem.build import build_problem, expected_length, model_key
+from neuroptimus.optimization.evaluation.individual import simulate_traces
+from neuroptimus.optimization.evaluation.problem import build_problem, expected_length, model_key
 from neuroptimus.optimization.problem.spec import UserFunctionSpec, load_problem
 from neuroptimus.optimization.simulators import ModelError
 from neuroptimus.usecases import problem_path

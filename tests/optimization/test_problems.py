@@ -10,8 +10,8 @@ from multiprocessing import get_context
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.loop.evaluation import OK, evaluate_batch
-from neuroptimus.optimization.problem.build import (
+from neuroptimus.optimization.evaluation.individual import OK, evaluate_batch
+from neuroptimus.optimization.evaluation.problem import (
     TargetError,
     build_problem,
     check_target_lengths,

@@ -12,9 +12,9 @@ from neuroptimus.optimization.algorithms import ALGORITHMS, create_algorithm
 from neuroptimus.optimization.algorithms.bridge import island_seeds
 from neuroptimus.optimization.algorithms.islands import idle_workers_note
 from neuroptimus.optimization.algorithms.restarts import restart_seed
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.evaluation.individual import BatchResult
+from neuroptimus.optimization.evaluation.problem import build_problem, expected_length
 from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-from neuroptimus.optimization.problem.build import build_problem, expected_length
 from neuroptimus.optimization.problem.spec import load_problem, with_overrides
 from neuroptimus.storage.runs import create_run_store
 from neuroptimus.usecases import problem_path

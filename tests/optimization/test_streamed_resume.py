@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_runner import _evaluate, _problem_with
 
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
 from neuroptimus.storage.inflight import read_records
 from neuroptimus.storage.run_store import RunStore

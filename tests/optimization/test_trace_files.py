@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 import yaml
 
-from neuroptimus.optimization.problem.build import TargetError, expected_length, read_target_file
+from neuroptimus.optimization.evaluation.problem import (
+    TargetError,
+    expected_length,
+    read_target_file,
+)
 from neuroptimus.optimization.problem.data import fetch
 from neuroptimus.optimization.problem.spec import SpecError, load_problem
 from neuroptimus.optimization.problem.trace_files import (

@@ -9,7 +9,7 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from neuroptimus.optimization.loop.evaluation import hosted_simulator
+from neuroptimus.optimization.evaluation.individual import hosted_simulator
 from neuroptimus.optimization.problem.spec import load_problem
 from neuroptimus.usecases import problem_path
 

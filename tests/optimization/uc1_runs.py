@@ -7,8 +7,8 @@ import numpy as np
 
 from neuroptimus.optimization.algorithms import create_algorithm
 from neuroptimus.optimization.algorithms.bridge import BridgedAlgorithm
-from neuroptimus.optimization.loop.evaluation import BatchResult, evaluate_batch
-from neuroptimus.optimization.problem.build import Problem
+from neuroptimus.optimization.evaluation.individual import BatchResult, evaluate_batch
+from neuroptimus.optimization.evaluation.problem import Problem
 
 
 def short_run(

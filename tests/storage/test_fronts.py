@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.optimization.scoring.pareto import hypervolume, non_dominated
 from neuroptimus.storage import hypervolume as hv

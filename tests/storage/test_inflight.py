@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.storage.inflight import InflightLog, read_records
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from neuroptimus.optimization import pickles
 from neuroptimus.optimization.algorithms import create_algorithm
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint, Stopping
 from neuroptimus.storage import journal as journals
 from neuroptimus.storage.inflight import InflightLog, read_records

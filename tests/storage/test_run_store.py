@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.storage import hypervolume as hv
 from neuroptimus.storage.run_store import RunStore, StoreError, check_writable

@@ -11,14 +11,14 @@ import pytest
 from prefect import flow
 
 from neuroptimus.optimization.algorithms import AlgorithmError
-from neuroptimus.optimization.loop.evaluation import BatchResult
+from neuroptimus.optimization.errors import is_retryable
+from neuroptimus.optimization.evaluation.individual import BatchResult
+from neuroptimus.optimization.evaluation.problem import build_problem, expected_length
 from neuroptimus.optimization.loop.runner import OptimizationRun
-from neuroptimus.optimization.problem.build import build_problem, expected_length
 from neuroptimus.optimization.problem.spec import load_problem, with_overrides
 from neuroptimus.optimization.simulators import ModelError
 from neuroptimus.storage.run_store import RunStore, StoreError
 from neuroptimus.storage.runs import create_run_store, problem_from_store
-from neuroptimus.optimization.errors import is_retryable
 from neuroptimus.tasks.evaluate import run_generation
 from neuroptimus.usecases import problem_path
 

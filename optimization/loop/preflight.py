@@ -17,8 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 from neuroptimus.optimization.algorithms import AlgorithmError, create_algorithm
 from neuroptimus.optimization.errors import UserError
-from neuroptimus.optimization.loop import evaluation
-from neuroptimus.optimization.problem.build import (
+from neuroptimus.optimization.evaluation import individual as evaluation
+from neuroptimus.optimization.evaluation.problem import (
     Problem,
     build_problem,
     load_targets,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuroptimus.optimization.problem.build import Problem, model_key
+from neuroptimus.optimization.evaluation.problem import Problem, model_key
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators import (
     ModelError,
