@@ -16,7 +16,8 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 from neuroptimus.optimization import evaluation
-from neuroptimus.optimization.algorithms import AlgorithmError, create_algorithm
+from neuroptimus.optimization.algorithms import AlgorithmError
+from neuroptimus.optimization.algorithms.chain import create_for_spec
 from neuroptimus.optimization.data import DataError
 from neuroptimus.optimization.problem import (
     Problem,
@@ -42,14 +43,10 @@ PROBLEM_ERRORS: tuple[type[Exception], ...] = (
 def check_algorithm(spec: ProblemSpec) -> None:
     """Construct the algorithm with the problem's dimension, population, seed and settings:
     a population too small for it or an out-of-range setting fails here (cheap, no model)."""
-    algorithm = spec.algorithm
     try:
         with warnings.catch_warnings():  # the run itself shows a package's warnings
             warnings.simplefilter("ignore")
-            create_algorithm(
-                algorithm.name, len(spec.parameters), algorithm.population, spec.seed,
-                dict(algorithm.settings),
-            )  # fmt: skip
+            create_for_spec(spec).close()  # a chain checks every stage
     except (ValueError, TypeError, AlgorithmError) as error:
         raise SpecError(str(error)) from None  # names the algorithm and the setting
 
