@@ -14,11 +14,12 @@ STAGE_COLOUR = "#7f7f7f"
 
 def stage_starts(attrs: dict[str, Any], evaluations: np.ndarray) -> list[tuple[int, str]]:
     """(first generation, label) of each stage after the first: the generation whose rows
-    begin at the stage's first evaluation (no generation holds two stages)."""
-    offsets = np.concatenate([[0], np.cumsum(np.asarray(evaluations, dtype=int))])
+    begin at the stage's first evaluation (no generation holds two stages); ``evaluations``:
+    the store's ``generations/evaluations``, the evaluations done after each generation."""
+    before = np.concatenate([[0], np.asarray(evaluations, dtype=int)[:-1]])
     starts = []
     for stage in (attrs.get("stages") or [])[1:]:
-        generation = int(np.searchsorted(offsets, stage["first_evaluation"], side="left"))
+        generation = int(np.searchsorted(before, stage["first_evaluation"], side="left"))
         if generation < len(evaluations):  # the stage has a committed generation
             starts.append((generation, f"stage {stage['stage'] + 1}: {stage['label']}"))
     return starts
