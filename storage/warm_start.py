@@ -73,6 +73,7 @@ def _download(source: str, folder: Path) -> Path:
     try:
         server, run_id = run_reference(source)
         with CatalogClient(server) as client:
+            client.run(run_id)  # a run the catalog does not have is said as such
             data = client.download(run_id, "store.zip", missing_ok=True)
         if data is None:
             raise WarmStartError(
