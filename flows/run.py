@@ -93,8 +93,8 @@ def run_flow(
             NEUROPTIMUS_CATALOG_TOKEN). Empty: NEUROPTIMUS_CATALOG_URL, if set. A failed push
             is logged as a warning and never fails the run.
         warm_start: Start from the best individuals of a run store, a folder of run stores or
-            a catalog entry <server>/runs/<id> of the same use case (paths as the flow's
-            process sees them).
+            a catalog entry <server>/runs/<id> of the same use case (a relative path is
+            relative to the problem file's folder).
     """
     cluster = resolve_cluster(cluster, cluster_profile) or ClusterConfig()
     spec = resolve_problem(

@@ -498,8 +498,13 @@ def _check_algorithm(name: str, settings: dict[str, Any]) -> None:
         )
 
 
+def _algorithm_or_chain(schema: dict[str, Any]) -> None:
+    _algorithm_choices(schema)
+    schema["enum"].append("chain")
+
+
 class AlgorithmSpec(_Strict):
-    name: str = Field("cmaes", json_schema_extra=_algorithm_choices)
+    name: str = Field("cmaes", json_schema_extra=_algorithm_or_chain)
     population: Annotated[int, Field(ge=1, le=100_000)] = 20
     generations: Annotated[int, Field(ge=1)] = 50
     settings: dict[str, float | int | bool | str] = Field(default_factory=dict)

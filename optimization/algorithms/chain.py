@@ -230,7 +230,8 @@ class Chain(Algorithm):
         head, journal = self._current.journal_state()
         data = {
             "stage": self._stage, "told": self._told, "stage_told": self._stage_told,
-            "begun": self._begun, "starts": self._starts, "notes": self._notes,
+            "begun": self._begun, "starts": [_plain(start) for start in self._starts],
+            "notes": self._notes,
             "best": self._best, "past": len(self._past), "current": head,
         }  # fmt: skip
         return pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL), [*self._past, *journal]
@@ -240,7 +241,8 @@ class Chain(Algorithm):
         self._current.close()
         self._stage, self._told = data["stage"], data["told"]
         self._stage_told, self._begun = data["stage_told"], list(data["begun"])
-        self._starts, self._notes = list(data["starts"]), list(data["notes"])
+        self._starts = [None if s is None else StartingPoint(*s) for s in data["starts"]]
+        self._notes = list(data["notes"])
         self._best, self._asked, self._cut, self._switched = data["best"], None, False, False
         past = data["past"]
         self._past = list(journal[:past])
@@ -255,3 +257,9 @@ class Chain(Algorithm):
 
     def close(self) -> None:
         self._current.close()
+
+
+def _plain(start: StartingPoint | None) -> tuple | None:
+    """A start as plain values for the checkpoint (no class of ours in the pickle: a module
+    that moves later cannot break reading it back)."""
+    return None if start is None else (start.points, start.totals, start.source)
