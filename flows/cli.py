@@ -151,10 +151,12 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
         prepare_on_worker,
     )
     from neuroptimus.storage.runs import check_new_store
+    from neuroptimus.storage.warm_start import check_warm_start
 
     try:  # milliseconds: before anything starts
         check_algorithm(spec)
         check_new_store(store)
+        check_warm_start(spec)
     except user_errors() as error:
         fail(str(error))
     mark("checked")

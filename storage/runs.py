@@ -87,7 +87,7 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
     use_case = _identity(spec_json, mechanisms, problem.component_names)
     start = None
     if spec.warm_start:  # read before anything is built: a wrong source fails first
-        start = read_warm_start(spec.warm_start, problem, use_case, start_points_wanted(spec))
+        start = read_warm_start(spec.warm_start, spec, use_case, start_points_wanted(spec))
     _remove_abandoned(path)
     building = path.with_name(f".{path.name}.building-{socket.gethostname()}-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)

@@ -14,6 +14,7 @@ builds it afresh, so a resumed run starts from the same points.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from neuroptimus.optimization.algorithms.start import best_points
-from neuroptimus.optimization.problem import Problem
+from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
+from neuroptimus.optimization.spec import ProblemSpec
 from neuroptimus.storage.catalog.fingerprint import FingerprintError, use_case_identity
 from neuroptimus.storage.run_store import RunStore, StoreError
 
@@ -33,8 +35,21 @@ class WarmStartError(StoreError):
     problem (one sentence naming the source)."""
 
 
+def check_warm_start(spec: ProblemSpec) -> None:
+    """Fail before anything starts (one line) when the problem's warm start cannot be used:
+    a source that is missing, empty or of another use case."""
+    if not spec.warm_start:
+        return
+    try:
+        mechanisms = mechanisms_record(spec)
+        use_case = use_case_identity(spec.model_dump(mode="json"), mechanisms)
+    except FingerprintError:
+        use_case = None
+    read_warm_start(spec.warm_start, spec, use_case and use_case.model_dump(mode="json"), 1)
+
+
 def read_warm_start(
-    source: str, problem: Problem, use_case: dict[str, Any] | None, count: int
+    source: str, spec: ProblemSpec, use_case: dict[str, Any] | None, count: int
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The ``count`` best distinct successful individuals of ``source`` (arrays for the new
     store's ``start`` group) and the ``warm_start`` attribute recording them."""
@@ -45,9 +60,9 @@ def read_warm_start(
         )
     if source.startswith(_URL):
         with tempfile.TemporaryDirectory(prefix="neuroptimus-warm-start-") as folder:
-            return _read(source, [_download(source, Path(folder))], problem, use_case, count)
-    path = Path(problem.spec.resolve(source))
-    return _read(source, _stores_in(path), problem, use_case, count)
+            return _read(source, [_download(source, Path(folder))], spec, use_case, count)
+    path = Path(spec.resolve(source))
+    return _read(source, _stores_in(path), spec, use_case, count)
 
 
 def _stores_in(path: Path) -> list[Path]:
@@ -63,18 +78,10 @@ def _stores_in(path: Path) -> list[Path]:
 
 def _download(source: str, folder: Path) -> Path:
     """A catalog entry's store unpacked into ``folder`` (without its saved state)."""
-    from neuroptimus.storage.catalog.client import (
-        CatalogClient,
-        CatalogClientError,
-        run_reference,
-        unzip_store,
-    )
+    from neuroptimus.storage.catalog.client import CatalogClientError, unzip_store
 
     try:
-        server, run_id = run_reference(source)
-        with CatalogClient(server) as client:
-            client.run(run_id)  # a run the catalog does not have is said as such
-            data = client.download(run_id, "store.zip", missing_ok=True)
+        data = _store_zip(source)
         if data is None:
             raise WarmStartError(
                 f"warm start: {source} has no store (it was pushed without --with-store)"
@@ -82,6 +89,16 @@ def _download(source: str, folder: Path) -> Path:
         return unzip_store(data, folder / "store", source)
     except CatalogClientError as error:
         raise WarmStartError(f"warm start from {source}: {error}") from None
+
+
+@functools.lru_cache(maxsize=4)  # checked before the run starts, read again by its setup
+def _store_zip(source: str) -> bytes | None:
+    from neuroptimus.storage.catalog.client import CatalogClient, run_reference
+
+    server, run_id = run_reference(source)
+    with CatalogClient(server) as client:
+        client.run(run_id)  # a run the catalog does not have is said as such
+        return client.download(run_id, "store.zip", missing_ok=True)
 
 
 def _fingerprint(store: RunStore) -> str | None:
@@ -98,10 +115,10 @@ def _fingerprint(store: RunStore) -> str | None:
 
 
 def _read(
-    source: str, paths: list[Path], problem: Problem, use_case: dict[str, Any], count: int
+    source: str, paths: list[Path], spec: ProblemSpec, use_case: dict[str, Any], count: int
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     ours = use_case["fingerprint"]
-    names = list(problem.space.names)
+    names = [parameter.name for parameter in spec.parameters]
     parameters, totals, read, other = [], [], [], None
     for path in paths:
         try:

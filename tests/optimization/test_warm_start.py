@@ -21,7 +21,7 @@ from neuroptimus.optimization.spec import load_problem, parse_problem, with_over
 from neuroptimus.storage.metadata import run_metadata
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.storage.runs import create_run_store
-from neuroptimus.storage.warm_start import WarmStartError
+from neuroptimus.storage.warm_start import WarmStartError, check_warm_start
 from neuroptimus.usecases import problem_path
 
 
@@ -92,9 +92,12 @@ def test_a_folder_of_stores_gives_the_best_of_all_and_skips_other_use_cases(tmp_
 
 def test_a_source_of_another_use_case_is_one_line(tmp_path, source):
     problem = _problem(warm_start=str(source.path), upper=0.5)
+    with pytest.raises(WarmStartError) as early:  # the command line's check, before the cluster
+        check_warm_start(problem.spec)
     with pytest.raises(WarmStartError) as error:
         create_run_store(problem, tmp_path / "run.zarr")
     message = str(error.value)
+    assert str(early.value) == message
     assert message.startswith(f"warm start: {source.path} is a run of another use case")
     assert message.endswith("a warm start takes runs of the same problem") and "\n" not in message
     assert not (tmp_path / "run.zarr").exists()  # failed before the store was built
