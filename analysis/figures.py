@@ -7,6 +7,7 @@ import holoviews as hv
 import numpy as np
 
 from neuroptimus.analysis.snapshot import RunSnapshot
+from neuroptimus.analysis.stages import stage_marks
 from neuroptimus.storage.run_store import RunStore
 
 Run = RunStore | RunSnapshot
@@ -94,7 +95,10 @@ def convergence_figure(store: Run) -> hv.Overlay:
             ("median", "generation median", "#ff7f0e", 1),
         ]
     ]
-    return hv.Overlay(lines).opts(
+    # a chain: a dashed line where each stage began
+    top = float(np.nanmax(positive(stats["median"]))) if len(generation) else 1.0
+    marks = stage_marks(store.attrs, stats.get("evaluations", []), top)
+    return hv.Overlay(lines + marks).opts(
         title="Convergence", logy=True, width=WIDTH, height=HEIGHT, legend_position="right",
         **log_limits(*lines),
     )  # fmt: skip

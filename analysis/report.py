@@ -20,6 +20,7 @@ from neuroptimus.analysis.population import (
     parameter_spread_figure,
 )
 from neuroptimus.analysis.snapshot import read_snapshot
+from neuroptimus.analysis.stages import start_summary
 from neuroptimus.storage.run_store import RunStore
 
 
@@ -32,6 +33,7 @@ def _summary(store: RunStore) -> str:
         f"<p>{store.committed_evaluations} evaluations in {store.committed_generations} "
         f"generations · seed {attrs['seed']} · stopped: {html.escape(str(attrs.get('finished')))}"
         "</p>",
+        start_summary(attrs),  # a warm start's source, a chain's stages
     ]
     if best:
         true = {p["name"]: p.get("true_value") for p in spec["parameters"]}

@@ -74,7 +74,11 @@ def _print_result(result: dict) -> None:
 def run(
     problem: ProblemArg = "hh",
     algorithm: Annotated[
-        str | None, typer.Option(help="Algorithm name (see `algorithms`).")
+        str | None,
+        typer.Option(
+            help="Algorithm name (see `algorithms`); A+B chains them, the last stage taking a "
+            "fifth of the budget (unless the problem file gives these stages)."
+        ),
     ] = None,
     population: Annotated[int | None, typer.Option(help="Individuals per generation.")] = None,
     generations: Annotated[
@@ -86,6 +90,13 @@ def run(
         int | None, typer.Option(help="Dask worker processes (default: cores).")
     ] = None,
     cluster: ClusterOption = "local",
+    warm_start: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from the best individuals of a run store, a folder of run stores or a "
+            "catalog entry <server>/runs/<id> of the same use case."
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines.")] = False,
 ) -> None:
     """Optimize a problem: setup → optimize (on a Dask cluster) → analyze.
@@ -107,7 +118,7 @@ def run(
         try:
             spec = with_overrides(
                 spec, algorithm=algorithm, population=population, generations=generations,
-                seed=seed,
+                seed=seed, warm_start=_source(warm_start),
             )  # fmt: skip
         except SpecError as error:
             fail(str(error))
@@ -117,6 +128,14 @@ def run(
         result = _checked_run(spec, store, config, prefect_state)
     mark("stopped")  # the cluster and Prefect's server
     _print_result(result)
+
+
+def _source(warm_start: str | None) -> str | None:
+    """A warm start's source as the problem keeps it: a path made absolute (the problem
+    resolves relative ones against its own folder), a catalog address as given."""
+    if warm_start is None or warm_start.startswith(("http://", "https://")):
+        return warm_start
+    return str(Path(warm_start).resolve())
 
 
 def _checked_run(spec, store: Path, config, prefect_state) -> dict:
@@ -133,10 +152,12 @@ def _checked_run(spec, store: Path, config, prefect_state) -> dict:
         prepare_on_worker,
     )
     from neuroptimus.storage.runs import check_new_store
+    from neuroptimus.storage.warm_start import check_warm_start
 
     try:  # milliseconds: before anything starts
         check_algorithm(spec)
         check_new_store(store)
+        check_warm_start(spec)
     except NeuroptimusError as error:
         fail_on(error)
     mark("checked")

@@ -79,6 +79,8 @@ def _optimize(
         logger.info("%s has already finished (%s): nothing to evaluate", store, run.stop_reason)
     elif run.resumed_at:
         logger.info("resuming %s after generation %d", store, run.resumed_at)
+    if run.start_note:  # a warm start the algorithm cannot take: said, not ignored
+        logger.warning("warm start: %s", run.start_note)
     spec = problem.spec
     label = f"{spec.name} · {run.algorithm.info.label}"
     artifacts = RunArtifacts(spec, run.algorithm.info.label, run.evaluations)

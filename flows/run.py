@@ -32,7 +32,7 @@ def resolve_problem(
 ) -> ProblemSpec:
     """The problem of a run: the use case's ``problem.yaml`` (a bundled name or a path) when
     ``usecase`` is given, else ``problem`` (checked like a problem file), with ``overrides``
-    (``algorithm``, ``population``, ``generations``, ``seed``) applied."""
+    (``algorithm``, ``population``, ``generations``, ``seed``, ``warm_start``) applied."""
     from neuroptimus.usecases import problem_path
 
     if usecase:
@@ -68,6 +68,7 @@ def run_flow(
     generations: Annotated[int, Field(ge=1)] | None = None,
     seed: Annotated[int, Field(ge=0, lt=2**32)] | None = None,
     catalog_url: str | None = None,
+    warm_start: str | None = None,
 ) -> dict:
     """Optimize a problem into a new run store and write its report.
 
@@ -91,11 +92,14 @@ def run_flow(
         catalog_url: Push the finished run to this results catalog (token:
             NEUROPTIMUS_CATALOG_TOKEN). Empty: NEUROPTIMUS_CATALOG_URL, if set. A failed push
             is logged as a warning and never fails the run.
+        warm_start: Start from the best individuals of a run store, a folder of run stores or
+            a catalog entry <server>/runs/<id> of the same use case (a relative path is
+            relative to the problem file's folder).
     """
     cluster = resolve_cluster(cluster, cluster_profile) or ClusterConfig()
     spec = resolve_problem(
         problem, usecase, algorithm=algorithm, population=population,
-        generations=generations, seed=seed,
+        generations=generations, seed=seed, warm_start=warm_start,
     )  # fmt: skip
     store = store or default_store(spec)
     check_before_start(spec, store)  # before the cluster starts

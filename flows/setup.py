@@ -10,14 +10,16 @@ from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.loop.preflight import check_algorithm
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.runs import check_new_store
+from neuroptimus.storage.warm_start import check_warm_start
 from neuroptimus.tasks.setup import create_store, prepare_problem
 
 
 def check_before_start(problem: ProblemSpec, store: str) -> None:
     """The checks that need no model (milliseconds): the algorithm accepts its population and
-    settings, and ``store`` can become a new store."""
+    settings, ``store`` can become a new store, a warm start's source is of this problem."""
     check_algorithm(problem)
     check_new_store(store)
+    check_warm_start(problem)
 
 
 # Not validated by Prefect: a Dask client and a prepared problem are not pydantic types.

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from neuroptimus.optimization.algorithms import get_algorithm
+from neuroptimus.optimization.algorithms.chain import CHAIN
 from neuroptimus.storage.catalog.fingerprint import FingerprintError, use_case_identity
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.storage.runs import store_run_id
@@ -22,7 +23,9 @@ from neuroptimus.storage.runs import store_run_id
 
 def effective_settings(algorithm: str, given: dict[str, Any]) -> dict[str, Any]:
     """The settings the algorithm ran with: its defaults (``islands`` included), overridden by
-    those the problem file gave."""
+    those the problem file gave (a chain has none: its stages have theirs)."""
+    if algorithm == CHAIN:
+        return dict(given)
     return {**get_algorithm(algorithm).info.defaults, **given}
 
 
@@ -88,7 +91,11 @@ def run_metadata(store: RunStore, use_case: dict[str, Any] | None = None) -> dic
             "seed": attrs["seed"],
             "max_evaluations": attrs["budget"],
             "stopping": spec["stopping"],
+            # a chain: each stage begun, with the evaluations before it (else absent)
+            **({"stages": attrs["stages"]} if attrs.get("stages") else {}),
         },
+        # the run began at the best individuals of these runs (else absent)
+        **({"warm_start": attrs["warm_start"]} if attrs.get("warm_start") else {}),
         "stop_reason": attrs.get("finished"),
         "evaluations": store.committed_evaluations,
         "evaluations_to_best": best["index"] + 1 if best else None,

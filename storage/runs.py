@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroptimus.optimization.algorithms import get_algorithm
+from neuroptimus.optimization.algorithms.chain import algorithm_info, start_points_wanted
 from neuroptimus.optimization.evaluation.problem import Problem, build_problem
 from neuroptimus.optimization.locks import process_alive
 from neuroptimus.optimization.problem.spec import ProblemSpec
@@ -20,6 +20,7 @@ from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
 from neuroptimus.storage.catalog.fingerprint import FingerprintError, use_case_identity
 from neuroptimus.storage.provenance import git_revision, package_versions
 from neuroptimus.storage.run_store import RunStore, StoreError, check_writable
+from neuroptimus.storage.warm_start import read_warm_start
 
 
 def default_store(spec: ProblemSpec, folder: str | Path = "runs") -> str:
@@ -78,14 +79,18 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
     hidden sibling folder and renamed into place, so ``path`` either holds a complete store
     or nothing (a run killed meanwhile leaves the sibling, removed by the next attempt)."""
     spec = problem.spec
-    info = get_algorithm(spec.algorithm.name).info
+    info = algorithm_info(spec.algorithm)
     path = Path(path)
     check_new_store(path)
+    spec_json = spec.model_dump(mode="json")
+    mechanisms = mechanisms_record(spec)
+    use_case = _identity(spec_json, mechanisms, problem.component_names)
+    start = None
+    if spec.warm_start:  # read before anything is built: a wrong source fails first
+        start = read_warm_start(spec.warm_start, spec, use_case, start_points_wanted(spec))
     _remove_abandoned(path)
     building = path.with_name(f".{path.name}.building-{socket.gethostname()}-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
-    spec_json = spec.model_dump(mode="json")
-    mechanisms = mechanisms_record(spec)
     store = RunStore.create(
         building,
         list(problem.space.names),
@@ -94,7 +99,7 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
             # the catalog's key of this run: survives moves and renames of the store
             "run_id": str(uuid.uuid4()),
             # which problem this is by content, hashed while its files are at hand
-            "use_case": _identity(spec_json, mechanisms, problem.component_names),
+            "use_case": use_case,
             "spec": spec_json,
             "versions": package_versions(),
             "git_revision": git_revision(),
@@ -110,6 +115,9 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
         },
     )
     _write_target(store, problem)
+    if start is not None:
+        store.write_arrays("start", start[0])
+        store.set_attributes(warm_start=start[1])
     if path.exists():
         path.rmdir()  # an empty folder the user made for the store
     os.rename(building, path)
@@ -151,7 +159,7 @@ def keeps_fronts(spec: ProblemSpec) -> bool:
     ``pareto_fronts`` option asks for them (or not) whatever the algorithm."""
     if spec.pareto_fronts is not None:
         return spec.pareto_fronts
-    return get_algorithm(spec.algorithm.name).info.multi_objective
+    return algorithm_info(spec.algorithm).multi_objective
 
 
 def problem_from_store(store: RunStore) -> Problem:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from neuroptimus.optimization import pickles
+from neuroptimus.optimization.algorithms.start import StartingPoint
 from neuroptimus.optimization.errors import UserError
 
 
@@ -100,6 +101,22 @@ class Algorithm(abc.ABC):
     def restore_journal(self, head: bytes, journal: Sequence[Any]) -> None:
         """Inverse of :meth:`journal_state`."""
         self.restore(head)
+
+    def start_from(self, start: StartingPoint) -> str | None:
+        """Begin at ``start`` (called once, before the first ``ask``): None when taken, else
+        one sentence saying why the algorithm starts as its settings say instead."""
+        return f"{self.info.label} cannot start from given points; it starts as its settings say"
+
+    @property
+    def ends_generation(self) -> bool:
+        """True after a ``tell`` that should end the runner's generation there (a chain's
+        stage is over), so that no generation mixes two stages."""
+        return False
+
+    def store_attributes(self) -> dict[str, Any]:
+        """Facts about the algorithm's progress the run store keeps as attributes, readable
+        without its state (a chain: where each stage began). Default: none."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """Release threads or other resources (default: nothing to release)."""

@@ -24,6 +24,7 @@ from neuroptimus.optimization.algorithms.base import AlgorithmInfo
 from neuroptimus.optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
 from neuroptimus.optimization.algorithms.common import check_sizes, checked_results, describe
 from neuroptimus.optimization.algorithms.routed_random import own_generator, route
+from neuroptimus.optimization.algorithms.start import filled_population
 
 _FOREVER = 2**62  # max_ngen: the framework counts evaluations and ends the run, not BluePyOpt
 
@@ -86,6 +87,7 @@ def _deap_loop(
     eta: float,
     cxpb: float,
     mutpb: float,
+    parents: np.ndarray | None = None,
 ) -> Any:
     """Run BluePyOpt's (mu + lambda) loop with mu = lambda = population, without end."""
     import bluepyopt
@@ -107,7 +109,10 @@ def _deap_loop(
                 map_function=evaluator.map,
                 selector_name=selector,
             )
-            return optimisation.run(max_ngen=_FOREVER, cp_filename=None)
+            parent_population = None if parents is None else [list(map(float, p)) for p in parents]
+            return optimisation.run(
+                max_ngen=_FOREVER, cp_filename=None, parent_population=parent_population
+            )
     finally:
         logging.getLogger("__main__").removeFilter(quiet)
 
@@ -132,6 +137,7 @@ class _BluePyOptAlgorithm(BridgedAlgorithm):
     """
 
     selector: str
+    takes_start = True
 
     def __init__(
         self,
@@ -178,7 +184,16 @@ class _BluePyOptAlgorithm(BridgedAlgorithm):
             eta=eta,
             cxpb=cxpb,
             mutpb=mutpb,
+            parents=self._parents(),
         )
+
+    def _parents(self) -> np.ndarray | None:
+        """The first population when given start points (``start_from``): the best of them,
+        then uniform points drawn from the seed; None: BluePyOpt draws its own."""
+        if self._start is None:
+            return None
+        head = self._start.head(self.population)
+        return filled_population(head, self.population, self.dimension, self.seed)
 
 
 _DEFAULTS = {"eta": 10.0, "cxpb": 1.0, "mutpb": 1.0}  # DEAPOptimisation's own

@@ -46,13 +46,14 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from neuroptimus.optimization import pickles
 from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmError
 from neuroptimus.optimization.algorithms.common import checked_results, describe
+from neuroptimus.optimization.algorithms.start import StartingPoint
 
 BatchObjective = Callable[[np.ndarray], np.ndarray]
 LibraryLoop = Callable[[BatchObjective], Any]  # runs the library to completion; returns its result
@@ -259,9 +260,24 @@ class BridgedAlgorithm(Algorithm):
     islands (``island_loops``, optionally with ``migration``) behind one ask/tell.
     """
 
+    # The family's loops use ``self._start`` (see ``start_from``).
+    takes_start: ClassVar[bool] = False
+
     def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
         super().__init__(dimension, population, seed, **settings)
+        self._start: StartingPoint | None = None
         self._bridge = self._new_bridge()
+
+    def start_from(self, start: StartingPoint) -> str | None:
+        """Keep ``start`` for the library loops (rebuilt here; their thread starts at the first
+        ``ask``). It is no part of the saved state: the runner gives it again before a
+        restore."""
+        if not self.takes_start:
+            return super().start_from(start)
+        self._start = start
+        self._bridge.close()
+        self._bridge = self._new_bridge()
+        return None
 
     @abc.abstractmethod
     def library_loop(self) -> LibraryLoop:

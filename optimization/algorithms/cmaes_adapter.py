@@ -17,6 +17,11 @@ from neuroptimus.optimization.algorithms.common import (
     library_errors,
     start_point,
 )
+from neuroptimus.optimization.algorithms.start import StartingPoint
+
+# The smallest step size a start gives (cube units): best points that all coincide (a
+# converged run) would otherwise leave CMA-ES nothing to search with.
+MIN_START_SIGMA = 1e-3
 
 
 def _cma_class() -> type:
@@ -45,7 +50,9 @@ class CMAES(Algorithm):
     Settings: ``sigma`` (default 0.3) is the initial step size in cube units — about a third
     of the box, the usual advice when the optimum may be anywhere in it; ``x0`` is the initial
     mean (default: the cube centre; a number, d numbers or "a, b, ..."). The population is the
-    framework's; ``seed`` seeds the package's generator.
+    framework's; ``seed`` seeds the package's generator. Started from given points
+    (``start_from``: a warm start, a chain's stage), the mean is the best of them and the step
+    size their spread.
 
     :meth:`state` pickles the ``CMA`` object's attributes directly: ``CMA``'s own pickling
     replaces its seeded generator by an unseeded one and rebuilds the covariance matrix from one
@@ -70,18 +77,29 @@ class CMAES(Algorithm):
         sigma = float(self.settings["sigma"])
         if not sigma > 0:
             raise ValueError(f"{describe(self.info)}: setting 'sigma' must be positive")
-        mean = start_point(self.info, self.settings["x0"], dimension)
+        self._cma = self._new_cma(start_point(self.info, self.settings["x0"], dimension), sigma)
+        self._asked: np.ndarray | None = None
+
+    def _new_cma(self, mean: np.ndarray, sigma: float) -> Any:
         # Below 4 the library's mu is 1, its rank-mu rate 0, and two of the bounds it takes
         # the minimum of divide by that 0 (the minimum is then the finite third): no warning.
         with library_errors(self.info, "setup"), np.errstate(divide="ignore"):
-            self._cma = _cma_class()(
+            return _cma_class()(
                 mean=mean,
                 sigma=sigma,
-                bounds=np.tile([0.0, 1.0], (dimension, 1)),
-                seed=seed,
-                population_size=population,
+                bounds=np.tile([0.0, 1.0], (self.dimension, 1)),
+                seed=self.seed,
+                population_size=self.population,
             )
-        self._asked: np.ndarray | None = None
+
+    def start_from(self, start: StartingPoint) -> str | None:
+        """The mean at the best point; the step size the spread of the best half population
+        (the ``sigma`` setting bounds it, and stands in for it with a single point)."""
+        ceiling = float(self.settings["sigma"])
+        spread = start.spread(max(2, self.population // 2))
+        sigma = ceiling if spread is None else float(np.clip(spread, MIN_START_SIGMA, ceiling))
+        self._cma = self._new_cma(start.best, sigma)
+        return None
 
     def ask(self) -> np.ndarray:
         with library_errors(self.info, "ask()"):

@@ -49,6 +49,7 @@ def _evolve(
     seed: int,
     args: dict[str, Any],
     multi_objective: bool,
+    seeds: list[list[float]] | None = None,
 ) -> list:
     """Thread body: one inspyred run whose evaluator sends each generation as one batch."""
     algorithm = build(Random(seed), args)
@@ -65,8 +66,9 @@ def _evolve(
 
     bounder = ec.Bounder(0.0, 1.0)
     return algorithm.evolve(
-        generator, evaluator, pop_size=pop_size, maximize=False, bounder=bounder, **args
-    )
+        generator, evaluator, pop_size=pop_size, seeds=seeds, maximize=False, bounder=bounder,
+        **args,
+    )  # fmt: skip
 
 
 class InspyredAlgorithm(BridgedAlgorithm):
@@ -78,6 +80,7 @@ class InspyredAlgorithm(BridgedAlgorithm):
     """
 
     min_population = 1
+    takes_start = True
 
     @staticmethod
     def build(prng: Random, args: dict[str, Any]) -> ec.EvolutionaryComputation:
@@ -91,12 +94,24 @@ class InspyredAlgorithm(BridgedAlgorithm):
     def island_loops(self) -> list[LibraryLoop] | None:
         if self.info.parallel:
             return None
-        return [self._loop(seed) for seed in island_seeds(self.seed, self.islands)]
+        seeds = island_seeds(self.seed, self.islands)
+        return [self._loop(seed, island) for island, seed in enumerate(seeds)]
 
     def library_loop(self) -> LibraryLoop:
         return self._loop(self.seed)
 
-    def _loop(self, seed: int) -> LibraryLoop:
+    def _seeds(self, island: int | None, size: int) -> list[list[float]] | None:
+        """inspyred's ``seeds``: the given start points (``start_from``) that begin the
+        population (island i of a serial method: the i-th best, the (i + islands)-th …)."""
+        if self._start is None:
+            return None
+        if island is None:
+            given = self._start.head(size)
+        else:
+            given = self._start.for_island(island, self.islands, size)
+        return [list(map(float, point)) for point in given] or None
+
+    def _loop(self, seed: int, island: int | None = None) -> LibraryLoop:
         check_sizes(self.info, self.dimension, self.population)
         if self.info.parallel and self.population < self.min_population:
             raise ValueError(
@@ -110,6 +125,7 @@ class InspyredAlgorithm(BridgedAlgorithm):
             seed=seed,
             args=self.evolve_args(),
             multi_objective=self.info.multi_objective,
+            seeds=self._seeds(island, self.population if self.info.parallel else 1),
         )
 
     # --- checked settings ---------------------------------------------------------------

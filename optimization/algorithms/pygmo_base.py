@@ -56,6 +56,7 @@ from neuroptimus.optimization.algorithms.bridge import (
 from neuroptimus.optimization.algorithms.common import check_sizes, describe
 from neuroptimus.optimization.algorithms.islands import DEFAULT_ISLANDS, ring_migration
 from neuroptimus.optimization.algorithms.restarts import restart_limit, restart_seed
+from neuroptimus.optimization.algorithms.start import filled_population
 
 GENERATIONS = 10**9  # "forever": the framework, not pygmo, ends the run
 
@@ -295,6 +296,7 @@ class PygmoAlgorithm(BridgedAlgorithm):
     ``info.defaults``; ``info.parallel`` says whether the UDA gets the batch evaluator."""
 
     uda: ClassVar[str]  # name of the pygmo class
+    takes_start = True
     min_population: ClassVar[int] = 2  # pygmo refuses (or crashes on) smaller populations
     has_memory: ClassVar[bool] = False  # the UDA takes ``memory`` (islands set it)
     # Evaluations per generation per individual of a UDA that can stop by itself (0: never).
@@ -342,6 +344,25 @@ class PygmoAlgorithm(BridgedAlgorithm):
         """Initial population of an island; None: uniform points drawn from its seed."""
         return self.start()
 
+    def _initial(self, island: int | None, seed: int, population_seed: int) -> np.ndarray | None:
+        """The initial population of the run (``island`` None) or of an island: given start
+        points (``start_from``) at its head, island i taking the i-th best, the (i +
+        islands)-th …; the rest as without them."""
+        initial = self.start() if island is None else self.island_start(island, seed)
+        if self._start is None:
+            return initial
+        if island is None:
+            given = self._start.head(self.population)
+        else:
+            given = self._start.for_island(island, self.islands, self.population)
+        if not len(given):
+            return initial
+        if initial is None:
+            return filled_population(given, self.population, self.dimension, population_seed)
+        initial = np.array(initial, dtype=float)
+        initial[: len(given)] = given[: len(initial)]
+        return initial
+
     def library_loop(self) -> LibraryLoop:
         """The loop of one library run (of island 0 for a serial UDA)."""
         if self.info.parallel:
@@ -371,7 +392,7 @@ class PygmoAlgorithm(BridgedAlgorithm):
         return partial(
             _evolve,
             make_uda=make_uda,
-            start=self.start() if island is None else self.island_start(island, seed),
+            start=self._initial(island, seed, int(population_seed)),
             dimension=self.dimension,
             population=self.population,
             population_seed=int(population_seed),

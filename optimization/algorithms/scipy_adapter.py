@@ -5,7 +5,8 @@ are asked together. L-BFGS-B and basin-hopping (whose local steps are
 L-BFGS-B) need f and its gradient together: each such request is one batch of d + 1 points,
 x and its d finite-difference neighbours, so every iteration reaches the cluster at once.
 Nelder-Mead's islands and L-BFGS-B start again from a seeded random point when SciPy returns
-(``restarts``), so they use the run's budget.
+(``restarts``), so they use the run's budget. Given start points (``start_from``), the first
+start is the best of them (Nelder-Mead's island i: the i-th best).
 """
 
 from __future__ import annotations
@@ -64,6 +65,13 @@ def _nelder_mead_start(
     return _nelder_mead(objective, x0, simplex, options)
 
 
+def _x0(algorithm: BridgedAlgorithm) -> np.ndarray:
+    """The first start: the best given point (``start_from``), else the ``x0`` setting."""
+    if algorithm._start is not None:
+        return algorithm._start.best
+    return start_point(algorithm.info, algorithm.settings["x0"], algorithm.dimension)
+
+
 class NelderMead(BridgedAlgorithm):
     """``scipy.optimize.minimize(method="Nelder-Mead")`` with bounds [0, 1]^d.
 
@@ -81,6 +89,7 @@ class NelderMead(BridgedAlgorithm):
     start.
     """
 
+    takes_start = True
     info = AlgorithmInfo(
         name="scipy-nelder-mead",
         label="Nelder-Mead (SciPy)",
@@ -113,10 +122,13 @@ class NelderMead(BridgedAlgorithm):
             np.random.default_rng(seed).random(self.dimension)
             for seed in island_seeds(self.seed, self.islands)[1:]
         ]
+        if self._start is not None:  # island i from the i-th best given point, if any
+            given = self._start.head(self.islands)
+            starts[: len(given)] = list(given)
         return [self._loop(start, island) for island, start in enumerate(starts)]
 
     def library_loop(self) -> LibraryLoop:
-        return self._loop(start_point(self.info, self.settings["x0"], self.dimension), 0)
+        return self._loop(_x0(self), 0)
 
     def _loop(self, x0: np.ndarray, island: int) -> LibraryLoop:
         settings = self.settings
@@ -235,6 +247,7 @@ class LBFGSB(BridgedAlgorithm):
     ``restarts`` limit it stops by itself: ``done``.
     """
 
+    takes_start = True
     info = AlgorithmInfo(
         name="scipy-lbfgsb",
         label="L-BFGS-B (SciPy)",
@@ -270,7 +283,7 @@ class LBFGSB(BridgedAlgorithm):
         options["maxls"] = _count(info, settings, "maxls")
         options["ftol"] = _number(info, settings, "ftol", 0.0, np.inf)
         options["gtol"] = _number(info, settings, "gtol", 0.0, np.inf)
-        x0 = start_point(info, settings["x0"], self.dimension)
+        x0 = _x0(self)
         start = partial(_lbfgsb, x0=x0, seed=self.seed, eps=_eps(info, settings), options=options)
         return restarting(start, restart_limit(info, settings))
 
@@ -287,6 +300,7 @@ class BasinHopping(BridgedAlgorithm):
     jumps without a new best): ``done``.
     """
 
+    takes_start = True
     info = AlgorithmInfo(
         name="scipy-basinhopping",
         label="Basin-hopping (SciPy)",
@@ -318,6 +332,8 @@ class BasinHopping(BridgedAlgorithm):
     def library_loop(self) -> LibraryLoop:
         info, settings = self.info, self.settings
         x0 = settings["x0"]
+        if self._start is not None:
+            x0 = self._start.best
         options = {
             "niter": _count(info, settings, "niter", 0),
             "T": _number(info, settings, "T", 0.0, np.inf),

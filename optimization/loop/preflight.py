@@ -15,9 +15,10 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
-from neuroptimus.optimization.algorithms import AlgorithmError, create_algorithm
+from neuroptimus.optimization.algorithms import AlgorithmError
+from neuroptimus.optimization.algorithms.chain import create_for_spec
 from neuroptimus.optimization.errors import UserError
-from neuroptimus.optimization.evaluation import individual as evaluation
+from neuroptimus.optimization.evaluation.individual import individual as evaluation
 from neuroptimus.optimization.evaluation.problem import (
     Problem,
     build_problem,
@@ -32,14 +33,10 @@ from neuroptimus.optimization.simulators.sampled import check_point
 def check_algorithm(spec: ProblemSpec) -> None:
     """Construct the algorithm with the problem's dimension, population, seed and settings:
     a population too small for it or an out-of-range setting fails here (cheap, no model)."""
-    algorithm = spec.algorithm
     try:
         with warnings.catch_warnings():  # the run itself shows a package's warnings
             warnings.simplefilter("ignore")
-            create_algorithm(
-                algorithm.name, len(spec.parameters), algorithm.population, spec.seed,
-                dict(algorithm.settings),
-            )  # fmt: skip
+            create_for_spec(spec).close()  # a chain checks every stage
     except (ValueError, TypeError, AlgorithmError) as error:
         raise SpecError(str(error)) from None  # names the algorithm and the setting
 

@@ -25,7 +25,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from neuroptimus.optimization.algorithms import Algorithm, AlgorithmError, create_algorithm
+from neuroptimus.optimization.algorithms import Algorithm, AlgorithmError
+from neuroptimus.optimization.algorithms.chain import create_for_spec
+from neuroptimus.optimization.algorithms.start import StartingPoint
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.evaluation.problem import Problem
 
@@ -51,6 +53,7 @@ class Store(Protocol):
     def journal(self, checkpoint: Checkpoint | None) -> list[Any]: ...
     def rollback(self, checkpoint: Checkpoint | None) -> None: ...
     def set_attributes(self, **values: Any) -> None: ...
+    def arrays(self, group: str) -> dict[str, np.ndarray]: ...
     def stream(self, generation: int, values: np.ndarray, result: BatchResult) -> None: ...
     def streamed(self, generation: int, values: np.ndarray) -> list[BatchResult | None]: ...
 
@@ -103,16 +106,19 @@ class OptimizationRun:
         # called with (evaluations done, best total so far) as results arrive (progress bars)
         self.on_results: Callable[[int, float], None] | None = None
         self.reused = 0  # evaluations taken from the store's streamed results
+        self._algorithm_attributes: dict[str, Any] = {}  # store_attributes() last written
 
     def _new_algorithm(self) -> Algorithm:
-        spec = self.problem.spec
-        return create_algorithm(
-            spec.algorithm.name,
-            self.problem.space.dimension,
-            spec.algorithm.population,
-            spec.seed,
-            dict(spec.algorithm.settings),
-        )
+        """The problem's algorithm (or chain), begun at the store's start points if it has
+        any (a warm start); ``start_note`` says why not when it cannot take them."""
+        algorithm = create_for_spec(self.problem.spec)
+        given = self.store.arrays("start")
+        self.start_note = None
+        if given:
+            points = self.problem.space.to_unit(given["parameters"])
+            start = StartingPoint(points, given["total"], source="warm start")
+            self.start_note = algorithm.start_from(start)
+        return algorithm
 
     def _load(self, checkpoint: Checkpoint | None) -> None:
         """Put the algorithm and the counters where ``checkpoint`` left them."""
@@ -215,6 +221,8 @@ class OptimizationRun:
                 rows = sum(len(r[0]) for r in rounds)
                 if self._cut_by_budget or rows >= wanted or self.stop_reason is not None:
                     break
+                if self.algorithm.ends_generation:  # a chain's stage is over
+                    break
         except AlgorithmError as error:
             self._keep_failed(rounds, error)
             raise
@@ -305,8 +313,18 @@ class OptimizationRun:
         )
         self.store.commit(checkpoint, list(journal[self._journal_saved :]))
         self._journal_saved = len(journal)
+        self._keep_algorithm_attributes()
+
+    def _keep_algorithm_attributes(self) -> None:
+        """The algorithm's progress facts (a chain's stages) into the store's attributes, when
+        they changed (after the commit: they describe committed generations only)."""
+        values = self.algorithm.store_attributes()
+        if values != self._algorithm_attributes:
+            self.store.set_attributes(**values)
+            self._algorithm_attributes = values
 
     def finish(self) -> str:
+        self._keep_algorithm_attributes()  # a resume of a finished run: they may lag
         reason = self.stop_reason or "stopped"
         self.store.set_attributes(finished=reason, generations_run=self.generation)
         return reason

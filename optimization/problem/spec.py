@@ -467,16 +467,72 @@ def _algorithm_choices(schema: dict[str, Any]) -> None:
     schema["enum"] = list(ALGORITHMS)
 
 
+class StageSpec(_Strict):
+    """One stage of a chain: an algorithm run for ``evaluations``, from the best so far."""
+
+    name: str = Field(json_schema_extra=_algorithm_choices)
+    evaluations: Annotated[int, Field(ge=1)]
+    population: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        None, description="default: the algorithm's population"
+    )
+    settings: dict[str, float | int | bool | str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> StageSpec:
+        _check_algorithm(self.name, self.settings)
+        return self
+
+
+def _check_algorithm(name: str, settings: dict[str, Any]) -> None:
+    from neuroptimus.optimization.algorithms import ALGORITHMS
+
+    if name not in ALGORITHMS:
+        raise ValueError(
+            f"unknown algorithm {name!r}; choose one of {', '.join(sorted(ALGORITHMS))}"
+        )
+    known = ALGORITHMS[name].info.defaults
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ValueError(
+            f"algorithm {name!r} has no setting {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known)) or 'none'}"
+        )
+
+
+def _algorithm_or_chain(schema: dict[str, Any]) -> None:
+    _algorithm_choices(schema)
+    schema["enum"].append("chain")
+
+
 class AlgorithmSpec(_Strict):
-    name: str = Field("cmaes", json_schema_extra=_algorithm_choices)
+    name: str = Field("cmaes", json_schema_extra=_algorithm_or_chain)
     population: Annotated[int, Field(ge=1, le=100_000)] = 20
     generations: Annotated[int, Field(ge=1)] = 50
     settings: dict[str, float | int | bool | str] = Field(default_factory=dict)
+    # Left out of the stored spec when unset, so that problems without it keep their keys.
+    chain: Annotated[list[StageSpec], Field(min_length=1)] | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="algorithms run in turn, each stage from the best so far (name: chain); "
+        "the budget is the sum of the stages' evaluations",
+    )  # fmt: skip
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chain_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("chain") and "name" not in data:
+            data = {**data, "name": "chain"}
+        return data
 
     @model_validator(mode="after")
     def _known(self) -> AlgorithmSpec:
         from neuroptimus.optimization.algorithms import ALGORITHMS
 
+        if self.chain is not None or self.name == "chain":
+            if self.chain is None or self.name != "chain":
+                raise ValueError("a chain is `name: chain` with a `chain:` list of stages")
+            if self.settings:
+                raise ValueError("a chain's settings go into its stages (chain[i].settings)")
+            return self
         if self.name not in ALGORITHMS:
             raise ValueError(
                 f"unknown algorithm {self.name!r}; choose one of {', '.join(sorted(ALGORITHMS))}"
@@ -536,6 +592,11 @@ class ProblemSpec(_Strict):
     stopping: StoppingSpec = Field(StoppingSpec(), title="Stopping")
     evaluation: EvaluationSpec = Field(EvaluationSpec(), title="Evaluation")
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 1234
+    warm_start: str | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="start from the best individuals of earlier runs of the same use case: "
+        "a run store, a folder of run stores, or a catalog entry <server>/runs/<id>",
+    )  # fmt: skip
     pareto_fronts: bool | None = Field(
         None,
         description="keep the non-dominated front of the weighted error components and its "
@@ -652,6 +713,8 @@ class ProblemSpec(_Strict):
     def budget(self) -> int:
         """Model evaluations allowed, counted by the framework."""
         alg = self.algorithm
+        if alg.chain and not self.stopping.max_evaluations:
+            return sum(stage.evaluations for stage in alg.chain)
         return self.stopping.max_evaluations or alg.population * alg.generations
 
     def resolve(self, path: str) -> str:
@@ -769,15 +832,53 @@ def load_problem(path: str | Path) -> ProblemSpec:
 
 def with_overrides(spec: ProblemSpec, **changes: Any) -> ProblemSpec:
     """A copy with command-line overrides (``algorithm``, ``population``, ``generations``,
-    ``seed``) applied and validated again."""
+    ``seed``, ``max_evaluations``, ``warm_start``) applied and validated again."""
     data = spec.model_dump()
     for key in ("population", "generations"):
         if changes.get(key) is not None:
             data["algorithm"][key] = changes[key]
-    if changes.get("algorithm") is not None and changes["algorithm"] != data["algorithm"]["name"]:
-        data["algorithm"] = {**data["algorithm"], "name": changes["algorithm"], "settings": {}}
-    if changes.get("seed") is not None:
-        data["seed"] = changes["seed"]
     if changes.get("max_evaluations") is not None:
         data["stopping"]["max_evaluations"] = changes["max_evaluations"]
+    if changes.get("algorithm") is not None:
+        data["algorithm"] = _algorithm_override(data, changes["algorithm"])
+    if changes.get("seed") is not None:
+        data["seed"] = changes["seed"]
+    if changes.get("warm_start") is not None:
+        data["warm_start"] = changes["warm_start"]
     return parse_problem(data, source="command line", base_dir=spec.base_dir)
+
+
+# ``--algorithm a+b``: the last stage takes this share of the budget, the others the rest.
+LAST_STAGE_SHARE = 0.2
+
+
+def _algorithm_override(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """The algorithm section for ``--algorithm NAME``: unchanged when it names the problem's
+    algorithm (or its chain's stages in order), else NAME with default settings; ``a+b+…`` is
+    a chain whose last stage takes a fifth of the budget (population × generations, or
+    max_evaluations) and the stages before it share the rest equally."""
+    current = data["algorithm"]
+    names = name.split("+")
+    given = [stage["name"] for stage in current.get("chain") or []] or [current["name"]]
+    if names == given:
+        return current
+    if len(names) == 1:
+        return {**{k: v for k, v in current.items() if k != "chain"}, "name": name,
+                "settings": {}}  # fmt: skip
+    if not all(names):
+        raise SpecError(
+            f"command line: --algorithm {name}: name each stage, as in cmaes+scipy-nelder-mead"
+        )
+    budget = (
+        data["stopping"].get("max_evaluations") or current["population"] * current["generations"]
+    )
+    last = max(1, round(budget * LAST_STAGE_SHARE))
+    first, extra = divmod(budget - last, len(names) - 1)
+    if first < 1:
+        raise SpecError(
+            f"command line: --algorithm {name}: a budget of {budget} evaluations is too small "
+            f"for {len(names)} stages"
+        )
+    shares = [first + (1 if k < extra else 0) for k in range(len(names) - 1)] + [last]
+    stages = [{"name": n, "evaluations": e} for n, e in zip(names, shares, strict=True)]
+    return {**current, "name": "chain", "settings": {}, "chain": stages}
