@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from neuroptimus.flows import benchmark_cli, catalog_cli
+from neuroptimus.flows import benchmark_cli, bluepyopt_cli, catalog_cli
 from neuroptimus.flows.cli_common import (
     PREFECT_STATE,
     ClusterOption,
@@ -49,6 +49,7 @@ app.add_typer(benchmark_cli.app, name="benchmark")
 features_app = typer.Typer(help="eFEL feature statistics files.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
 app.add_typer(catalog_cli.app, name="catalog")
+app.command("import-bluepyopt")(bluepyopt_cli.import_bluepyopt)
 
 
 def _verbose(verbose: bool) -> None:
@@ -313,10 +314,11 @@ def evaluate(
             payload["status"] = STATUSES[status]
         typer.echo(json.dumps(payload))
         return
-    typer.echo(f"{'component':<28} {'value':>14} {'weight':>8} {'weighted':>14}")
+    width = max([28, *map(len, names)])  # e-model names are protocol.recording.feature
+    typer.echo(f"{'component':<{width}} {'value':>14} {'weight':>8} {'weighted':>14}")
     for name, value, weight in zip(names, errors, weights, strict=True):
-        typer.echo(f"{name:<28} {value:>14.6g} {weight:>8.4g} {value * weight:>14.6g}")
-    typer.echo(f"{'total':<28} {'':>14} {'':>8} {total:>14.6g}")
+        typer.echo(f"{name:<{width}} {value:>14.6g} {weight:>8.4g} {value * weight:>14.6g}")
+    typer.echo(f"{'total':<{width}} {'':>14} {'':>8} {total:>14.6g}")
     if status:
         typer.echo(f"status: {STATUSES[status]} ({message})")
 
