@@ -17,6 +17,7 @@ from neuroptimus.optimization.cluster import ClusterConfig, client_config, conne
 from neuroptimus.optimization.dask_evaluator import DaskEvaluator
 from neuroptimus.optimization.model_output import LOG_NAME, Collector
 from neuroptimus.optimization.runner import OptimizationRun
+from neuroptimus.optimization.trace_grid import on_one_grid
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.storage.runs import problem_from_store
 from neuroptimus.tasks.artifacts import RunArtifacts
@@ -108,6 +109,7 @@ def _optimize(
         best = run_store.best()
         values = np.array([best["parameters"][name] for name in problem.space.names])
         traces = evaluator.simulate(values)
+        time, table = on_one_grid(traces)  # CVODE sweeps of e-models differ in length
         if printed := model_output.now():
             logger.info("the model printed %d lines: %s", printed, model_output.path)
     run_store.write_arrays(
@@ -116,8 +118,8 @@ def _optimize(
             "parameters": values,
             "errors": np.array(list(best["errors"].values())),
             "total": np.array(best["total"]),
-            "trace": np.column_stack([t.values for t in traces]),
-            "time": traces[0].time_ms,
+            "trace": table,
+            "time": time,
         },
     )
     reason = run.finish()

@@ -58,6 +58,11 @@ class EModelObjective:
         return cls(tuple(recordings), np.array(weights, float), names)
 
     @property
+    def targets(self) -> tuple:
+        """No target traces: the features' statistics are the target."""
+        return ()
+
+    @property
     def component_names(self) -> list[str]:
         return list(self.names)
 

@@ -218,6 +218,16 @@ def component_names(protocols: list[EModelProtocolSpec]) -> list[str]:
     ]
 
 
+def component_weights(protocols: list[EModelProtocolSpec]) -> dict[str, float]:
+    """Each component's weight, by its name (see component_names)."""
+    return {
+        f"{protocol.name}.{recording.name}.{feature.name}": feature.weight
+        for protocol in protocols
+        for recording in protocol.recordings
+        for feature in recording.features
+    }
+
+
 def check_emodel_problem(spec: Any) -> None:
     """Whole-problem checks of an e-model problem (``spec`` is a ProblemSpec)."""
     model = spec.model

@@ -704,7 +704,7 @@ _NAMES_ITS_FIELD = re.compile(r"^(parameters|(protocols?|target|costs|model)(\.\
 
 def _one_line(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
-    # the model kind's tag (neuron, python, external) is no field of the file
+    # the model kind's tag (neuron, python, external, emodel) is no field of the file
     location = tuple(
         p for p in error["loc"]
         if not str(p).startswith("function-after")

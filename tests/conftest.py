@@ -1,11 +1,11 @@
 """Shared fixtures: where the upstream data come from, Prefect's test harness.
 
 The benchmark problems' upstream files are read through the product's own registry
-(``neuroptimus.optimization.data.fetch``). With ``../shared/usecases/upstream`` (and
-``bluepyopt``) present (or
-``NEUROPTIMUS_SHARED`` pointing at a folder holding it) the registry reads that mirror;
-without it — a plain clone — the same tests download each file once into the pooch cache and
-verify it. Nothing is skipped for a missing mirror.
+(``neuroptimus.optimization.data.fetch``). With ``../shared/usecases/upstream`` and
+``../shared/usecases/bluepyopt`` present (or ``NEUROPTIMUS_SHARED`` pointing at a folder
+holding them) the registry reads those mirrors; without them — a plain clone — the same tests
+download each file once into the pooch cache and verify it. Nothing is skipped for a missing
+mirror.
 """
 
 from __future__ import annotations

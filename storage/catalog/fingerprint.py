@@ -21,7 +21,7 @@ from neuroptimus.optimization.data import SCHEME, registry
 from neuroptimus.storage.catalog.schema import UseCaseIdentity
 
 # parameter fields that say where a value goes in the model (no paths)
-_TARGET_FIELDS = ("hoc", "section", "segment", "sections", "property")
+_TARGET_FIELDS = ("hoc", "section", "segment", "sections", "property", "distribution")
 # files nrnivmodl reads from a local mechanisms folder
 # (as neuroptimus.optimization.simulators.mechanisms)
 _MECHANISM_SUFFIXES = {".mod", ".inc", ".h", ".hpp", ".c", ".cpp"}
@@ -142,6 +142,10 @@ def _model(spec: dict[str, Any], mechanisms: dict | None, hashes: _Hashes) -> di
             **{k: model.get(k) for k in kept},
             "folder": hashes.folder(spec, model.get("folder") or "."),
         }
+    if simulator == "emodel":  # the cell's settings, its morphology and mechanisms by content
+        kept = {k: v for k, v in model.items() if k not in ("morphology", "mechanisms", "patches")}
+        return {**kept, "morphology": hashes.file(spec, model["morphology"]),
+                "mechanisms": _mechanisms(spec, mechanisms, hashes)}  # fmt: skip
     function = model.get("user_function")
     return {
         "simulator": simulator,
@@ -172,6 +176,11 @@ def _target(spec: dict[str, Any], hashes: _Hashes) -> dict[str, Any]:
 
 def component_names(spec: dict[str, Any]) -> list[str]:
     """The error components a problem scores, as the objective names them."""
+    if spec.get("protocols") is not None:  # an emodel problem: protocol.recording.feature
+        return [
+            f"{p['name']}.{r['name']}.{f['name']}"
+            for p in spec["protocols"] for r in p["recordings"] for f in r.get("features") or []
+        ]  # fmt: skip
     costs, protocol = spec["costs"], spec["protocol"]
     stimulus = protocol.get("stimulus") or {}
     if costs.get("features"):
@@ -196,6 +205,13 @@ def content_core(
          **{k: p[k] for k in _TARGET_FIELDS if p.get(k) is not None}}
         for p in spec["parameters"]
     ]  # fmt: skip
+    if spec.get("protocols") is not None:  # an emodel problem: its protocols score it
+        return {
+            "parameters": parameters,
+            "protocols": spec["protocols"],
+            "penalty": (spec.get("evaluation") or {}).get("penalty", 100.0),
+            "model": _model(spec, mechanisms, hashes),
+        }
     costs = spec["costs"]
     return {
         "parameters": parameters,

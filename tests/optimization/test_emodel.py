@@ -285,3 +285,20 @@ def test_bluepyopt_files_come_from_bluepyopt_at_the_pinned_commit(tmp_path, monk
     monkeypatch.setenv("NEUROPTIMUS_DATA_MIRROR", os.pathsep.join([str(tmp_path / "none"),
                                                                    str(tmp_path / "bluepyopt")]))
     assert fetch("data://" + name) == mirror / "features.json"
+
+
+def test_traces_of_several_lengths_are_stored_on_one_grid():
+    """A run store keeps an evaluation's traces as one table: CVODE traces of protocols of
+    different durations are interpolated onto eFEL's 0.1 ms grid, NaN past their end."""
+    from neuroptimus.optimization.simulators.base import Trace
+    from neuroptimus.optimization.trace_grid import on_one_grid
+
+    short = TimedTrace(np.array([0.0, 1.0, 3.0]), 0.5, times=np.array([0.0, 0.5, 1.5]))
+    long = TimedTrace(np.array([2.0, 4.0]), 3.0, times=np.array([0.0, 3.0]))
+    time, table = on_one_grid([short, long])
+    assert time[-1] == pytest.approx(3.0) and len(time) == 31
+    assert table[5, 0] == pytest.approx(1.0) and table[10, 0] == pytest.approx(2.0)
+    assert np.isnan(table[16:, 0]).all() and table[15, 1] == pytest.approx(3.0)
+    same = [Trace(np.arange(4.0), 0.5), Trace(np.arange(4.0) * 2, 0.5)]
+    time, table = on_one_grid(same)
+    assert list(time) == [0, 0.5, 1, 1.5] and table[:, 1].tolist() == [0, 2, 4, 6]
