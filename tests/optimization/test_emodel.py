@@ -302,3 +302,19 @@ def test_traces_of_several_lengths_are_stored_on_one_grid():
     same = [Trace(np.arange(4.0), 0.5), Trace(np.arange(4.0) * 2, 0.5)]
     time, table = on_one_grid(same)
     assert list(time) == [0, 0.5, 1, 1.5] and table[:, 1].tolist() == [0, 2, 4, 6]
+
+
+def test_the_catalog_knows_an_emodel_problem_by_its_content():
+    """Components named as the objective names them; a changed feature statistic is another
+    problem, another folder for the same files is not."""
+    from neuroptimus.storage.catalog.fingerprint import use_case_identity
+
+    spec = load_problem(problem_path("l5pc")).model_dump(mode="json")
+    identity = use_case_identity(spec)
+    assert identity.components == list(json.loads(REFERENCE.read_text())["objectives"])
+    assert identity.simulator == "emodel"
+    moved = {**spec, "base_dir": "/elsewhere"}
+    assert use_case_identity(moved).fingerprint == identity.fingerprint
+    changed = json.loads(json.dumps(spec))
+    changed["protocols"][1]["recordings"][0]["features"][0]["mean"] += 1
+    assert use_case_identity(changed).fingerprint != identity.fingerprint
