@@ -178,7 +178,7 @@ class EModelProtocolSpec(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
     stimuli: Annotated[list[StepSpec], Field(min_length=1)]
     recordings: Annotated[list[RecordingSpec], Field(min_length=1)]
-    feature_window_ms: tuple[float, float] | None = Field(
+    feature_window_ms: Annotated[list[float], Field(min_length=2, max_length=2)] | None = Field(
         None, description="eFEL's stim_start and stim_end; default: the first stimulus's "
         "delay and delay + duration (BluePyOpt's rule)"
     )  # fmt: skip
@@ -192,7 +192,7 @@ class EModelProtocolSpec(_Strict):
     @property
     def window_ms(self) -> tuple[float, float]:
         if self.feature_window_ms is not None:
-            return self.feature_window_ms
+            return (self.feature_window_ms[0], self.feature_window_ms[1])
         first = self.stimuli[0]
         return (first.delay_ms, first.delay_ms + first.duration_ms)
 
