@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import math
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -264,4 +265,9 @@ def evaluate_distribution(text: str, distance: float, value: float) -> float:
     """The expression's value at a soma distance (µm) for a parameter value."""
     names = {"distance": distance, "value": value, "exp": math.exp, "log": math.log,
              "sqrt": math.sqrt, "pi": math.pi, "math": math}  # fmt: skip
-    return float(eval(compile(text, "<distribution>", "eval"), {"__builtins__": {}}, names))
+    return float(eval(_compiled(text), {"__builtins__": {}}, names))
+
+
+@lru_cache(maxsize=64)
+def _compiled(text: str):
+    return compile(check_expression(text), "<distribution>", "eval")

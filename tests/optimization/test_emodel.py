@@ -160,6 +160,14 @@ def _small_problem(tmp_path: Path) -> dict:
                  "threshold_mV": -55,
                  "features": [{"name": "AP_width", "mean": 1, "std": 1}]},
             ],  # fmt: skip
+        }, {
+            "name": "Fixed",
+            "cvode": False,
+            "dt_ms": 0.05,
+            "stimuli": [{"amplitude_nA": 0.5, "delay_ms": 10, "duration_ms": 20,
+                         "total_duration_ms": 40}],  # fmt: skip
+            "recordings": [{"name": "soma", "features": [{"name": "Spikecount", "mean": 1,
+                                                          "std": 1}]}],  # fmt: skip
         }],
     }
 
@@ -225,7 +233,9 @@ def test_a_recording_at_a_soma_distance_and_the_scores(small_run):
     assert small_run["dend_section"] == "apic[0]"
     # the segment holding the point 150 µm away (its middle is what NEURON records)
     assert abs(small_run["dend_distance"] - 150) <= 200 / 11 / 2
-    (t, v), (t_dend, v_dend) = small_run["traces"]
+    (t, v), (t_dend, v_dend), (t_fixed, _) = small_run["traces"]
+    assert np.array_equal(t_dend, t)
+    assert np.allclose(t_fixed, np.arange(801) * 0.05)  # fixed steps: every dt_ms to 40 ms
     assert np.all(np.diff(t) > 0) and t[-1] == pytest.approx(150)
     assert len(np.unique(np.round(np.diff(t), 9))) > 10  # CVODE's own steps
     trace = {"T": t, "V": v, "stim_start": [20.0], "stim_end": [120.0]}
@@ -238,6 +248,14 @@ def test_a_recording_at_a_soma_distance_and_the_scores(small_run):
     assert spikes == pytest.approx(abs(count - 5) / 2)
     flat = TimedTrace(np.full(1501, -65.0), 0.1, times=np.linspace(0, 150, 1501))
     assert score(flat, (20.0, 120.0), ScoredFeature("AP_width", 1, 1, -20)) == 250
+
+
+def test_a_morphology_neuron_cannot_read_is_named():
+    from neuroptimus.optimization.simulators.base import ModelError
+    from neuroptimus.optimization.simulators.morphology import import_morphology
+
+    with pytest.raises(ModelError, match=r"cell.h5: NEURON's Import3d reads .asc, .swc files"):
+        import_morphology(None, None, Path("cell.h5"))
 
 
 def test_an_emodel_problem_is_checked_field_by_field(tmp_path):
