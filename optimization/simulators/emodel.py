@@ -194,7 +194,8 @@ class EModelSimulator(Simulator):
         return traces
 
     def _sweep(self, protocol: EModelProtocolSpec) -> list[TimedTrace]:
-        """One protocol's run: its clamps and recordings exist only for it."""
+        """One protocol's run: its clamps and recordings exist only for it (NEURON drops
+        them with the last reference, when this call returns)."""
         h = self._h
         clamps = []
         for k, stimulus in enumerate(protocol.stimuli):
@@ -221,5 +222,4 @@ class EModelSimulator(Simulator):
             t = times.as_numpy().copy()
             step = float(np.mean(np.diff(t))) if len(t) > 1 else protocol.dt_ms
             traces.append(TimedTrace(values.as_numpy().copy(), step, times=t))
-        del clamps
         return traces
