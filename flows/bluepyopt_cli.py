@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from neuroptimus.flows.cli_common import fail
+from neuroptimus.flows.cli_common import check_imported, fail
 
 
 def import_bluepyopt(
@@ -30,7 +30,6 @@ def import_bluepyopt(
     comments atop the problem file.
     """
     from neuroptimus.optimization.bluepyopt_import import BluePyOptImportError, convert_folder
-    from neuroptimus.optimization.spec import SpecError, load_problem
 
     out = out or folder / "problem.yaml"
     if out.exists() and not force:
@@ -45,9 +44,4 @@ def import_bluepyopt(
         typer.secho(f"note      {note}", fg=typer.colors.YELLOW)
     out.write_text(result.text)
     typer.echo(f"wrote     {out}")
-    try:
-        load_problem(out)
-    except SpecError as error:
-        typer.secho(f"check     the problem does not validate: {error}", fg=typer.colors.RED)
-        raise typer.Exit(1) from None
-    typer.echo(f"check     {out.name} is a valid problem: neuroptimus evaluate {out}")
+    check_imported(out)

@@ -20,6 +20,7 @@ from neuroptimus.flows.cli_common import (
     PREFECT_STATE,
     ClusterOption,
     ProblemArg,
+    check_imported,
     cluster_config,
     fail,
     load,
@@ -387,20 +388,7 @@ def import_settings(
         typer.secho(f"note      {note}", fg=typer.colors.YELLOW)
     for path in [out, *(out.parent / name for name in result.files)]:
         typer.echo(f"wrote     {path}")
-    _check_imported(out)
-
-
-def _check_imported(path: Path) -> None:
-    """Validate the written problem; a problem this version cannot read is reported, not
-    removed (the user may fix it by hand)."""
-    from neuroptimus.optimization.spec import SpecError, load_problem
-
-    try:
-        load_problem(path)
-    except SpecError as error:
-        typer.secho(f"check     the problem does not validate: {error}", fg=typer.colors.RED)
-        raise typer.Exit(1) from None
-    typer.echo(f"check     {path.name} is a valid problem: neuroptimus evaluate {path}")
+    check_imported(out)
 
 
 @app.command()
