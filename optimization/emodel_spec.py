@@ -211,16 +211,11 @@ class EModelProtocolSpec(_Strict):
 
 def component_names(protocols: list[EModelProtocolSpec]) -> list[str]:
     """``protocol.recording.feature`` per scored feature (BluePyOpt's objective names)."""
-    return [
-        f"{protocol.name}.{recording.name}.{feature.name}"
-        for protocol in protocols
-        for recording in protocol.recordings
-        for feature in recording.features
-    ]
+    return list(component_weights(protocols))
 
 
 def component_weights(protocols: list[EModelProtocolSpec]) -> dict[str, float]:
-    """Each component's weight, by its name (see component_names)."""
+    """Each component's weight by its name, ``protocol.recording.feature``, in order."""
     return {
         f"{protocol.name}.{recording.name}.{feature.name}": feature.weight
         for protocol in protocols

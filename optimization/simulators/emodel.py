@@ -31,6 +31,7 @@ from neuroptimus.optimization.simulators.base import (
 from neuroptimus.optimization.simulators.mechanisms import load_problem_mechanisms
 from neuroptimus.optimization.simulators.morphology import build_cell, section_list
 from neuroptimus.optimization.simulators.sampled import check_point
+from neuroptimus.optimization.spec import ParameterSpec
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,9 @@ class EModelSimulator(Simulator):
                             f"model.insert.{sections}: no mechanism {mechanism!r} (is it in "
                             "model.mechanisms?)"
                         ) from None
-        self._fixed = [self._fixed_setter(k, f) for k, f in enumerate(model.fixed)]
-        self._free = {p.name: self._free_setter(p) for p in spec.parameters}
+        fixed = [(self._setter(f"model.fixed[{k}]", f), f.value) for k, f in enumerate(model.fixed)]
+        self._fixed = fixed
+        self._free = {p.name: self._setter(f"parameter {p.name}", p) for p in spec.parameters}
         self._locations = {
             (protocol.name, k): self._segment(stimulus.location, f"{protocol.name} stimulus")
             for protocol in spec.protocols
@@ -124,20 +126,13 @@ class EModelSimulator(Simulator):
             raise ModelError(f"{error} (at the setup check's values)") from None
         self._ready = True
 
-    def _fixed_setter(self, k: int, fixed: FixedValue):
-        if fixed.hoc is not None:
-            return lambda: setattr(self._h, fixed.hoc, fixed.value)
-        expression = self.spec.model.distributions.get(fixed.distribution)
-        placement = _Placement(self._h, self._cell, f"model.fixed[{k}]", fixed.sections,
-                               fixed.property, expression)  # fmt: skip
-        return lambda: placement.apply(fixed.value)
-
-    def _free_setter(self, parameter):
-        if parameter.hoc is not None:
-            return lambda value: setattr(self._h, parameter.hoc, value)
-        expression = self.spec.model.distributions.get(parameter.distribution)
-        placement = _Placement(self._h, self._cell, f"parameter {parameter.name}",
-                               parameter.sections, parameter.property, expression)  # fmt: skip
+    def _setter(self, label: str, target: FixedValue | ParameterSpec):
+        """How a value reaches its target: a global, or a section list (see _Placement)."""
+        if target.hoc is not None:
+            return lambda value: setattr(self._h, target.hoc, value)
+        expression = self.spec.model.distributions.get(target.distribution)
+        placement = _Placement(self._h, self._cell, label, target.sections, target.property,
+                               expression)  # fmt: skip
         return placement.apply
 
     def _segment(self, location: LocationSpec, what: str):
@@ -170,8 +165,8 @@ class EModelSimulator(Simulator):
         return found
 
     def _apply(self, parameters: dict[str, float]) -> None:
-        for setter in self._fixed:
-            setter()
+        for setter, value in self._fixed:
+            setter(value)
         for p in self.spec.parameters:
             value = float(parameters[p.name])
             if not np.isfinite(value):

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from neuroptimus.optimization.emodel_spec import SECTION_LISTS
 from neuroptimus.optimization.simulators.base import ModelError
 
 TEMPLATE = "NeuroptimusEModelCell"
-SECTION_LISTS = ("all", "somatic", "basal", "apical", "axonal", "myelinated")
 SECTION_ARRAYS = ("soma", "dend", "apic", "axon", "myelin")
 
 # The section arrays are declared (one placeholder each, deleted in init()) so that Import3d
