@@ -39,7 +39,8 @@ def trace_figure(store: Run) -> hv.Overlay:
     """Best individual's simulated trace over the target, one colour pair per sweep."""
     target, best = store.arrays("target"), store.arrays("best")
     spec = store.attrs["spec"]
-    unit = "nA" if spec["protocol"]["recording"]["variable"] == "clamp_current" else "mV"
+    recording = (spec.get("protocol") or {}).get("recording") or {}  # emodel: voltages
+    unit = "nA" if recording.get("variable") == "clamp_current" else "mV"
     if "trace" not in target:  # feature-statistics targets have no trace
         return best_traces_figure(spec, best, unit)
     curves = []
@@ -64,14 +65,18 @@ def trace_figure(store: Run) -> hv.Overlay:
 
 def best_traces_figure(spec: dict, best: dict[str, np.ndarray], unit: str) -> hv.Overlay:
     """Best individual's simulated sweeps alone, labelled by stimulus amplitude."""
-    amplitudes = spec["protocol"]["stimulus"].get("amplitudes") or []
+    amplitudes = ((spec.get("protocol") or {}).get("stimulus") or {}).get("amplitudes") or []
+    if spec.get("protocols"):  # an emodel problem: its recordings, protocol by protocol
+        labels = [f"{p['name']}.{r['name']}" for p in spec["protocols"] for r in p["recordings"]]
+    else:
+        labels = [f"{a:g} nA" for a in amplitudes]
     curves = [hv.Curve([], "time (ms)", unit)]  # an empty figure until the run has finished
     if "trace" in best:
         sweeps = best["trace"].shape[1]
         colours = hv.plotting.util.process_cmap("viridis", max(sweeps, 2))
         curves = [
             hv.Curve((best["time"], best["trace"][:, k]), "time (ms)", unit,
-                     label=f"{amplitudes[k]:g} nA" if k < len(amplitudes) else f"sweep {k + 1}",
+                     label=labels[k] if k < len(labels) else f"sweep {k + 1}",
                      ).opts(color=colours[k], line_width=1)
             for k in range(sweeps)
         ]  # fmt: skip

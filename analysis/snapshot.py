@@ -103,7 +103,8 @@ class RunSnapshot:
 
     @property
     def trace_unit(self) -> str:
-        variable = self.spec["protocol"]["recording"]["variable"]
+        recording = (self.spec.get("protocol") or {}).get("recording") or {}  # emodel: voltages
+        variable = recording.get("variable", "v")
         return "nA" if variable == "clamp_current" else "mV"
 
     @cached_property

@@ -21,6 +21,7 @@ from holoviews.operation.downsample import downsample1d
 from neuroptimus.analysis.snapshot import RunSnapshot
 from neuroptimus.optimization.evaluation.problem import model_key
 from neuroptimus.optimization.simulators import Trace
+from neuroptimus.optimization.trace_grid import on_one_grid
 
 hv.extension("bokeh", logo=False)
 
@@ -124,8 +125,8 @@ def traces_figure(
                           color=BEST_COLOUR, line_width=1.2)  # fmt: skip
     for index, (label, traces) in enumerate(picks):
         colour = PICK_COLOURS[index % len(PICK_COLOURS)]
-        values = np.column_stack([t.values for t in traces])
-        curves += _curves(traces[0].time_ms, values, label, unit, color=colour, line_width=1)
+        time, values = on_one_grid(traces)
+        curves += _curves(time, values, label, unit, color=colour, line_width=1)
     if not curves:
         curves = [hv.Curve([], "time (ms)", f"recorded ({unit})")]
     look = dict(

@@ -15,11 +15,12 @@ from typing import Annotated
 
 import typer
 
-from neuroptimus.flows import benchmark_cli, catalog_cli
+from neuroptimus.flows import benchmark_cli, bluepyopt_cli, catalog_cli
 from neuroptimus.flows.cli_common import (
     PREFECT_STATE,
     ClusterOption,
     ProblemArg,
+    check_imported,
     cluster_config,
     fail,
     fail_on,
@@ -50,6 +51,7 @@ app.add_typer(benchmark_cli.app, name="benchmark")
 features_app = typer.Typer(help="eFEL feature statistics files.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
 app.add_typer(catalog_cli.app, name="catalog")
+app.command("import-bluepyopt")(bluepyopt_cli.import_bluepyopt)
 
 
 def _verbose(verbose: bool) -> None:
@@ -335,10 +337,11 @@ def evaluate(
             payload["status"] = STATUSES[status]
         typer.echo(json.dumps(payload))
         return
-    typer.echo(f"{'component':<28} {'value':>14} {'weight':>8} {'weighted':>14}")
+    width = max([28, *map(len, names)])  # e-model names are protocol.recording.feature
+    typer.echo(f"{'component':<{width}} {'value':>14} {'weight':>8} {'weighted':>14}")
     for name, value, weight in zip(names, errors, weights, strict=True):
-        typer.echo(f"{name:<28} {value:>14.6g} {weight:>8.4g} {value * weight:>14.6g}")
-    typer.echo(f"{'total':<28} {'':>14} {'':>8} {total:>14.6g}")
+        typer.echo(f"{name:<{width}} {value:>14.6g} {weight:>8.4g} {value * weight:>14.6g}")
+    typer.echo(f"{'total':<{width}} {'':>14} {'':>8} {total:>14.6g}")
     if status:
         typer.echo(f"status: {STATUSES[status]} ({message})")
 
@@ -407,20 +410,7 @@ def import_settings(
         typer.secho(f"note      {note}", fg=typer.colors.YELLOW)
     for path in [out, *(out.parent / name for name in result.files)]:
         typer.echo(f"wrote     {path}")
-    _check_imported(out)
-
-
-def _check_imported(path: Path) -> None:
-    """Validate the written problem; a problem this version cannot read is reported, not
-    removed (the user may fix it by hand)."""
-    from neuroptimus.optimization.problem.spec import SpecError, load_problem
-
-    try:
-        load_problem(path)
-    except SpecError as error:
-        typer.secho(f"check     the problem does not validate: {error}", fg=typer.colors.RED)
-        raise typer.Exit(1) from None
-    typer.echo(f"check     {path.name} is a valid problem: neuroptimus evaluate {path}")
+    check_imported(out)
 
 
 @app.command()

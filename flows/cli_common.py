@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -89,3 +90,16 @@ def cluster_config(profile: str, workers: int | None):
     return config.model_copy(
         update={"workers": workers, "adapt_minimum": None, "adapt_maximum": None}
     )
+
+
+def check_imported(path: Path) -> None:
+    """Validate the written problem; a problem this version cannot read is reported, not
+    removed (the user may fix it by hand)."""
+    from neuroptimus.optimization.problem.spec import SpecError, load_problem
+
+    try:
+        load_problem(path)
+    except SpecError as error:
+        typer.secho(f"check     the problem does not validate: {error}", fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    typer.echo(f"check     {path.name} is a valid problem: neuroptimus evaluate {path}")

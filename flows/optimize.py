@@ -22,6 +22,7 @@ from neuroptimus.optimization.execution.cluster import (
 from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
 from neuroptimus.optimization.execution.model_output import LOG_NAME, Collector
 from neuroptimus.optimization.loop.runner import OptimizationRun
+from neuroptimus.optimization.trace_grid import on_one_grid
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.storage.runs import problem_from_store
 from neuroptimus.tasks.artifacts import RunArtifacts
@@ -115,6 +116,7 @@ def _optimize(
         best = run_store.best()
         values = np.array([best["parameters"][name] for name in problem.space.names])
         traces = evaluator.simulate(values)
+        time, table = on_one_grid(traces)  # CVODE sweeps of e-models differ in length
         if printed := model_output.now():
             logger.info("the model printed %d lines: %s", printed, model_output.path)
     run_store.write_arrays(
@@ -123,8 +125,8 @@ def _optimize(
             "parameters": values,
             "errors": np.array(list(best["errors"].values())),
             "total": np.array(best["total"]),
-            "trace": np.column_stack([t.values for t in traces]),
-            "time": traces[0].time_ms,
+            "trace": table,
+            "time": time,
         },
     )
     reason = run.finish()

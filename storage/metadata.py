@@ -49,7 +49,7 @@ def run_metadata(store: RunStore, use_case: dict[str, Any] | None = None) -> dic
         "model_name": spec["name"],
         "description": spec.get("description", ""),
         "created": attrs["created"],
-        "model": {**spec["model"], "protocol": spec["protocol"]},
+        "model": {**spec["model"], "protocol": spec.get("protocol", spec.get("protocols"))},
         # the mechanism files (SHA-256) and the patches applied to them before compiling
         "mechanisms": attrs.get("mechanisms"),
         "parameters": [
@@ -74,12 +74,7 @@ def run_metadata(store: RunStore, use_case: dict[str, Any] | None = None) -> dic
             for name, value in (best["errors"].items() if best else [])
         ],
         "final_error": best["total"] if best else None,
-        "target": {
-            **spec["target"],
-            "length_ms": spec["protocol"]["tstop_ms"],
-            "spike_threshold_mV": spec["costs"]["spike_threshold_mV"],
-            "spike_window_samples": spec["costs"]["spike_window_samples"],
-        },
+        "target": _target(spec),
         "algorithm": {
             "name": algorithm["label"],
             "key": algorithm["name"],
@@ -137,3 +132,16 @@ def write_metadata(store: RunStore, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(json.dumps(run_metadata(store), indent=2, allow_nan=False))
     return path
+
+
+def _target(spec: dict) -> dict:
+    """The target as the original's metadata describes it; an emodel problem's is the
+    features of its protocols (each with its own duration)."""
+    if "target" not in spec:
+        return {"features": "protocols"}
+    return {
+        **spec["target"],
+        "length_ms": spec["protocol"]["tstop_ms"],
+        "spike_threshold_mV": spec["costs"]["spike_threshold_mV"],
+        "spike_window_samples": spec["costs"]["spike_window_samples"],
+    }

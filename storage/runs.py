@@ -166,7 +166,7 @@ def problem_from_store(store: RunStore) -> Problem:
     """The problem a store was created for, with its stored target (no re-simulation)."""
     attrs = store.attrs
     spec = ProblemSpec.model_validate(attrs["spec"])
-    if spec.target.features is not None:  # no target traces: the features file again
+    if spec.target is None or spec.target.features is not None:  # no target traces
         return build_problem(spec)
     targets = store.arrays("target")["trace"]
     return build_problem(spec, [targets[:, k] for k in range(targets.shape[1])])

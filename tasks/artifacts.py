@@ -51,8 +51,13 @@ def best_markdown(spec: ProblemSpec, label: str, best: Best, evaluations: int, s
             f"| {parameter.name} | {value:.6g} | {parameter.lower:g} | {parameter.upper:g} "
             f"| {parameter.unit} |"
         )
-    terms = spec.costs.functions or spec.costs.features  # features: eFEL statistics
-    weights = {term.name: term.weight for term in terms}
+    if spec.costs is None:  # an emodel problem: weights per protocol.recording.feature
+        from neuroptimus.optimization.emodel_spec import component_weights
+
+        weights = component_weights(spec.protocols)
+    else:
+        terms = spec.costs.functions or spec.costs.features  # features: eFEL statistics
+        weights = {term.name: term.weight for term in terms}
     lines += ["", "| error component | value | weight |", "|---|---:|---:|"]
     for name, value in best["errors"].items():
         weight = weights.get(name.split(" [")[0])  # per sweep: "… [sweep 2]", "… [0.1 nA]"

@@ -1,10 +1,11 @@
 """Shared fixtures: where the upstream data come from, Prefect's test harness.
 
 The benchmark problems' upstream files are read through the product's own registry
-(``neuroptimus.optimization.problem.data.fetch``). With ``../shared/usecases/upstream`` present (or
-``NEUROPTIMUS_SHARED`` pointing at a folder holding it) the registry reads that mirror;
-without it — a plain clone — the same tests download each file once into the pooch cache and
-verify it. Nothing is skipped for a missing mirror.
+(``neuroptimus.optimization.problem.data.fetch``). With ``../shared/usecases/upstream`` and
+``../shared/usecases/bluepyopt`` present (or ``NEUROPTIMUS_SHARED`` pointing at a folder
+holding them) the registry reads those mirrors; without them — a plain clone — the same tests
+download each file once into the pooch cache and verify it. Nothing is skipped for a missing
+mirror.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import pytest
 
 SHARED = Path(os.environ.get("NEUROPTIMUS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 UPSTREAM = SHARED / "usecases" / "upstream"
-if UPSTREAM.is_dir():
-    os.environ.setdefault("NEUROPTIMUS_DATA_MIRROR", str(UPSTREAM))
+BLUEPYOPT = SHARED / "usecases" / "bluepyopt"  # BluePyOpt's files (names under bluepyopt/)
+MIRRORS = [str(folder) for folder in (UPSTREAM, BLUEPYOPT) if folder.is_dir()]
+if MIRRORS:
+    os.environ.setdefault("NEUROPTIMUS_DATA_MIRROR", os.pathsep.join(MIRRORS))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The commands' shared Prefect server outlives the session by a minute, not ten.
 os.environ.setdefault("NEUROPTIMUS_PREFECT_IDLE", "60")

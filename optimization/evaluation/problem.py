@@ -47,6 +47,9 @@ def model_key(spec: dict) -> str:
         "compare_on": target.get("compare_on", "target_grid"),
         "base_dir": spec.get("base_dir"),
     }
+    if spec.get("protocols") is not None:  # emodel problems (only then, so other keys stay)
+        baked["protocols"] = spec["protocols"]
+        baked["distributions"] = [p.get("distribution") for p in spec.get("parameters") or []]
     return hashlib.sha256(json.dumps(baked).encode()).hexdigest()[:16]
 
 
@@ -55,6 +58,8 @@ def problem_key(spec: dict) -> str:
     the target, the costs and the evaluation settings; not the algorithm."""
     fields = ("model", "parameters", "protocol", "target", "costs", "evaluation", "base_dir")
     chosen = {k: spec.get(k) for k in fields}
+    if spec.get("protocols") is not None:  # emodel problems (only then, so other keys stay)
+        chosen["protocols"] = spec["protocols"]
     if isinstance(chosen["evaluation"], dict):  # how setup checks the model changes no result
         chosen["evaluation"] = {
             k: v for k, v in chosen["evaluation"].items() if k != "setup_check_s"
@@ -92,9 +97,12 @@ class Problem:
 
 def build_problem(spec: ProblemSpec, targets: list[np.ndarray] | None = None) -> Problem:
     """Load (or regenerate) the target and assemble the problem."""
-    if targets is None:
+    if spec.protocols is not None:  # an emodel problem: scored by its protocols' features
+        targets = []
+    elif targets is None:
         targets = load_targets(spec)
-    check_target_lengths(spec, targets)
+    if targets:
+        check_target_lengths(spec, targets)
     try:
         objective = make_objective(spec, targets)
     except ValueError as error:  # a features file changed since the problem file was read
@@ -108,8 +116,8 @@ def true_values(spec: ProblemSpec) -> dict[str, float]:
 
 def load_targets(spec: ProblemSpec) -> list[np.ndarray]:
     """One target array per sweep, from the target file or simulated from the true values
-    (none for a features target)."""
-    if spec.target.features is not None:
+    (none for a features target or an emodel problem)."""
+    if spec.target is None or spec.target.features is not None:
         return []
     if spec.target.regenerate:
         return [trace.values for trace in simulate_isolated(spec, true_values(spec))]

@@ -47,9 +47,11 @@ def prepare_here(spec: ProblemSpec) -> Problem:
     # names the missing parameter target, section or recorded variable
     simulator = evaluation.hosted_simulator(spec)
     checked = None
-    if spec.model.simulator != "neuron" and spec.evaluation.setup_check_s != 0:
+    # NEURON and e-models check themselves at setup (an e-model's check run costs seconds)
+    in_process = spec.model.simulator in ("neuron", "emodel")
+    if not in_process and spec.evaluation.setup_check_s != 0:
         checked = check_run(spec, simulator)  # None: still running at setup_check_s
-    if spec.target.regenerate:
+    if spec.target is not None and spec.target.regenerate:
         traces = checked or simulator.run(true_values(spec))  # checked: the true values
         targets = [trace.values for trace in traces]
     else:
@@ -68,6 +70,8 @@ def _model_file(spec: ProblemSpec) -> str:
     model = spec.model
     if model.simulator == "python":
         return f"model.file {model.file}"
+    if model.simulator == "emodel":
+        return f"model.morphology {model.morphology}"
     return f"model.command {' '.join(model.command)}"
 
 

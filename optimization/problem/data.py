@@ -3,12 +3,15 @@
 A spec refers to a registered file as ``data://<path>`` (for example
 ``data://testcase_1_hh_pas_surrogate/input_data2.dat``). Where the file comes from:
 
-- ``NEUROPTIMUS_DATA_MIRROR``: a local folder holding the same tree; the file is read from
-  there (verified, never copied). When set, nothing is downloaded.
-- otherwise it is downloaded once from ``NEUROPTIMUS_DATA_URL`` (default: the original
-  repository's raw files at the pinned commit; a base URL the registered path is appended to,
-  or a template with ``{path}``) into ``NEUROPTIMUS_DATA_CACHE`` (default: the user's cache
-  folder, ``neuroptimus``) and verified before it is used.
+- ``NEUROPTIMUS_DATA_MIRROR``: a local folder holding the same tree, or several separated by
+  ``os.pathsep``; the file is read from the first that holds it (verified, never copied). A
+  folder named after a source (``bluepyopt``) holds that source's files at their paths in the
+  source's repository. When set, nothing is downloaded.
+- otherwise it is downloaded once from ``NEUROPTIMUS_DATA_URL`` (default: the raw files of the
+  name's source repository at its pinned commit — the original tool's, or BluePyOpt's for
+  names under ``bluepyopt/``; a base URL the registered path is appended to, or a template
+  with ``{path}``) into ``NEUROPTIMUS_DATA_CACHE`` (default: the user's cache folder,
+  ``neuroptimus``) and verified before it is used.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ BASE_URL = (
     "https://raw.githubusercontent.com/KaliLab/neuroptimus/"
     "a0d7c9dfbf5646d9d1c39228fb9518bd3ab79e06/neuroptimus/new_test_files/"
 )
+
+# Registered names under a source's prefix come from that repository (the rest of the name is
+# the path in it); every other name from BASE_URL.
+SOURCES = {
+    "bluepyopt": "https://raw.githubusercontent.com/BlueBrain/BluePyOpt/"
+    "146bb019a866007d76eafcaca89d8b45e20be0f6/",
+}
 
 
 class DataError(UserError, RuntimeError):
@@ -65,17 +75,40 @@ def fetch(uri_or_path: str) -> Path:
     expected = entries[name]
     mirror = os.environ.get(MIRROR_VARIABLE)
     if mirror:
-        path = Path(mirror) / name
-        if not path.is_file():
+        path = _in_mirror(name)
+        if path is None:
             raise DataError(f"{uri_or_path}: missing from the mirror {MIRROR_VARIABLE}={mirror}")
         verify(path, expected)
         return path
     return _download(uri_or_path, name, expected)
 
 
+def _source(name: str) -> tuple[str, str] | None:
+    """(source prefix, path in its repository) of a name under a source's prefix."""
+    prefix, _, rest = name.partition("/")
+    return (prefix, rest) if prefix in SOURCES and rest else None
+
+
+def _in_mirror(name: str) -> Path | None:
+    """Where the mirror folders hold a registered name (file or folder), if any."""
+    source = _source(name)
+    for folder in filter(None, os.environ.get(MIRROR_VARIABLE, "").split(os.pathsep)):
+        candidates = [Path(folder) / name]
+        if source and Path(folder).name == source[0]:
+            candidates.append(Path(folder) / source[1])
+        for path in candidates:
+            if path.exists():
+                return path
+    return None
+
+
 def file_url(name: str) -> str:
     """Where a registered file is downloaded from (``NEUROPTIMUS_DATA_URL`` or the default)."""
-    base = os.environ.get(URL_VARIABLE) or BASE_URL
+    base = os.environ.get(URL_VARIABLE)
+    source = _source(name)
+    if not base and source:
+        return SOURCES[source[0]] + source[1]
+    base = base or BASE_URL
     if not base.startswith(_PROTOCOLS):
         raise DataError(
             f"{URL_VARIABLE}={base}: not a download URL (it must start with "
@@ -136,7 +169,7 @@ def _fetch_folder(uri: str, name: str) -> Path:
     a copy of the downloaded files arranged as the folder (the download cache is flat)."""
     files = {entry: fetch(SCHEME + entry) for entry in _folder_files(name)}
     if os.environ.get(MIRROR_VARIABLE):
-        return Path(os.environ[MIRROR_VARIABLE]) / name.rstrip("/")
+        return _in_mirror(name.rstrip("/"))
     folder = cache_folder() / "folders" / name.rstrip("/")
     for entry, path in files.items():
         copy = folder / entry.removeprefix(name.rstrip("/") + "/")

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from neuroptimus.optimization.emodel_spec import EModelProtocolSpec, EModelSpec
 from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.scoring.costs import COST_FUNCTIONS
 
@@ -54,7 +55,8 @@ class _Strict(BaseModel):
 class ParameterSpec(_Strict):
     """One fitted parameter with its search bounds."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    # dotted like BluePyOpt's names (gNaTs2_tbar_NaTs2_t.apical)
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
     hoc: str | None = Field(None, description="hoc assignment target, e.g. soma.gnabar_hh")
     section: str | None = Field(None, description="one section (with segment and property)")
     segment: Annotated[int, Field(ge=0)] | None = Field(
@@ -64,6 +66,10 @@ class ParameterSpec(_Strict):
         None, description="'all' (every section) or a hoc SectionList (or section) name"
     )
     property: str | None = Field(None, description="section property or range variable")
+    distribution: str | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="emodel models: a name of model.distributions (value by soma distance)",
+    )  # fmt: skip
     lower: float
     upper: float
     log: bool = Field(False, description="search log10(value) uniformly")
@@ -212,11 +218,12 @@ def _model_kind(value: Any) -> str:
 AnyModelSpec = Annotated[
     Annotated[ModelSpec, Tag("neuron")]
     | Annotated[PythonModelSpec, Tag("python")]
-    | Annotated[ExternalModelSpec, Tag("external")],
+    | Annotated[ExternalModelSpec, Tag("external")]
+    | Annotated[EModelSpec, Tag("emodel")],
     Discriminator(
         _model_kind,
         custom_error_type="simulator",
-        custom_error_message="model.simulator must be neuron, python or external",
+        custom_error_message="model.simulator must be neuron, python, external or emodel",
     ),
 ]
 
@@ -585,9 +592,14 @@ class ProblemSpec(_Strict):
     description: str = ""
     model: AnyModelSpec = Field(title="Model", json_schema_extra=_any_of)
     parameters: Annotated[list[ParameterSpec], Field(min_length=1)]
-    protocol: ProtocolSpec = Field(title="Protocol")
-    target: TargetSpec = Field(title="Target")
-    costs: CostSpec = Field(title="Costs")
+    # Required but for emodel problems, whose sweeps and scores are their `protocols`.
+    protocol: ProtocolSpec = Field(None, title="Protocol", exclude_if=lambda v: v is None)
+    target: TargetSpec = Field(None, title="Target", exclude_if=lambda v: v is None)
+    costs: CostSpec = Field(None, title="Costs", exclude_if=lambda v: v is None)
+    protocols: list[EModelProtocolSpec] = Field(
+        None, title="Protocols", exclude_if=lambda value: value is None,
+        description="emodel models: the protocols, each one sweep with its features",
+    )  # fmt: skip
     algorithm: AlgorithmSpec = Field(AlgorithmSpec(), title="Algorithm")
     stopping: StoppingSpec = Field(StoppingSpec(), title="Stopping")
     evaluation: EvaluationSpec = Field(EvaluationSpec(), title="Evaluation")
@@ -611,6 +623,17 @@ class ProblemSpec(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"parameter names must be unique: {', '.join(duplicates)} repeated")
+        if self.model.simulator == "emodel":
+            from neuroptimus.optimization.emodel_spec import check_emodel_problem
+
+            check_emodel_problem(self)
+            return self
+        for field in ("protocol", "target", "costs"):
+            if getattr(self, field) is None:
+                raise ValueError(f"{field}: required field is missing")
+        if self.protocols is not None or any(p.distribution for p in self.parameters):
+            raise ValueError("protocols: protocols and parameter distributions are for "
+                             "model.simulator: emodel")  # fmt: skip
         if self.model.simulator == "neuron":
             self._check_neuron()
         else:
@@ -740,18 +763,22 @@ def _field_path(location: tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
+_NAMES_ITS_FIELD = re.compile(r"^(parameters|(protocols?|target|costs|model)(\.\w+)?): ")
+
+
 def _one_line(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
-    # the model kind's tag (neuron, python, external) is no field of the file
+    # the model kind's tag (neuron, python, external, emodel) is no field of the file
     location = tuple(
         p for p in error["loc"]
-        if not str(p).startswith("function-after") and p not in ("neuron", "python", "external")
+        if not str(p).startswith("function-after")
+        and p not in ("neuron", "python", "external", "emodel")
     )  # fmt: skip
     if error["type"] == "missing":
         message = "required field is missing"
     elif error["type"] == "extra_forbidden":
         message = "unknown field (check its spelling)"
-    if not location and re.match(r"^(parameters|(protocol|target|model)\.\w+): ", message):
+    if not location and _NAMES_ITS_FIELD.match(message):
         return message  # a whole-problem check that names its field itself
     return f"{_field_path(location)}: {message}"
 
@@ -769,7 +796,7 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise SpecError(f"{source}: {_one_line(errors[0])}{more}") from None
     _check_files(spec, source)
-    if spec.target.features is not None:
+    if spec.target is not None and spec.target.features is not None:
         from neuroptimus.optimization.problem.data import DataError
         from neuroptimus.optimization.scoring.features import FeaturesError, complete_protocol
 
@@ -788,15 +815,19 @@ def _check_files(spec: ProblemSpec, source: str) -> None:
         checks = [("model.file", model.file)]
     elif model.simulator == "external":
         checks = [("model.folder", model.folder)]
+    elif model.simulator == "emodel":
+        checks = [("model.morphology", model.morphology), ("model.mechanisms", model.mechanisms)]
+        checks += [(f"model.patches[{k}]", patch) for k, patch in enumerate(model.patches)]
     else:
         checks = [("model.hoc", model.hoc), ("model.mechanisms", model.mechanisms)]
         if model.user_function:
             checks.append(("model.user_function.file", model.user_function.file))
         checks += [(f"model.patches[{k}]", patch) for k, patch in enumerate(model.patches)]
-    stimulus = spec.protocol.stimulus
+    stimulus = spec.protocol.stimulus if spec.protocol else None
     for k, waveform in enumerate((stimulus.waveforms if stimulus else None) or []):
         checks.append((f"protocol.stimulus.waveforms[{k}]", waveform))
-    checks += [("target.file", spec.target.file), ("target.features", spec.target.features)]
+    if spec.target is not None:
+        checks += [("target.file", spec.target.file), ("target.features", spec.target.features)]
     entries = registry()
     for field, value in checks:
         if value is None:

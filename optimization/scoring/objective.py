@@ -63,6 +63,10 @@ class Objective:
 def make_objective(spec: ProblemSpec, targets: list[np.ndarray]):
     """The objective of a problem: Table-1 costs over target traces, or eFEL feature
     statistics (``target.features``; ``targets`` is then unused)."""
+    if spec.protocols is not None:
+        from neuroptimus.optimization.emodel_objective import EModelObjective
+
+        return EModelObjective.from_spec(spec)
     if spec.target.features is not None:
         from neuroptimus.optimization.scoring.features import (
             FeatureObjective,  # imports eFEL: only when needed

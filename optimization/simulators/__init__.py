@@ -25,6 +25,10 @@ def create_simulator(spec: ProblemSpec) -> Simulator:
         from neuroptimus.optimization.simulators.python_model import PythonSimulator
 
         return PythonSimulator(spec)
+    if spec.model.simulator == "emodel":
+        from neuroptimus.optimization.simulators.emodel import EModelSimulator
+
+        return EModelSimulator(spec)
     if spec.model.simulator == "external":
         from neuroptimus.optimization.simulators.external import ExternalSimulator
 

@@ -22,7 +22,7 @@ from neuroptimus.optimization.problem.data import SCHEME, registry
 from neuroptimus.storage.catalog.schema import UseCaseIdentity
 
 # parameter fields that say where a value goes in the model (no paths)
-_TARGET_FIELDS = ("hoc", "section", "segment", "sections", "property")
+_TARGET_FIELDS = ("hoc", "section", "segment", "sections", "property", "distribution")
 # files nrnivmodl reads from a local mechanisms folder
 # (as neuroptimus.optimization.simulators.mechanisms)
 _MECHANISM_SUFFIXES = {".mod", ".inc", ".h", ".hpp", ".c", ".cpp"}
@@ -143,6 +143,10 @@ def _model(spec: dict[str, Any], mechanisms: dict | None, hashes: _Hashes) -> di
             **{k: model.get(k) for k in kept},
             "folder": hashes.folder(spec, model.get("folder") or "."),
         }
+    if simulator == "emodel":  # the cell's settings, its morphology and mechanisms by content
+        kept = {k: v for k, v in model.items() if k not in ("morphology", "mechanisms", "patches")}
+        return {**kept, "morphology": hashes.file(spec, model["morphology"]),
+                "mechanisms": _mechanisms(spec, mechanisms, hashes)}  # fmt: skip
     function = model.get("user_function")
     return {
         "simulator": simulator,
@@ -173,6 +177,11 @@ def _target(spec: dict[str, Any], hashes: _Hashes) -> dict[str, Any]:
 
 def component_names(spec: dict[str, Any]) -> list[str]:
     """The error components a problem scores, as the objective names them."""
+    if spec.get("protocols") is not None:  # an emodel problem: protocol.recording.feature
+        from neuroptimus.optimization.emodel_spec import EModelProtocolSpec
+        from neuroptimus.optimization.emodel_spec import component_names as emodel_components
+
+        return emodel_components([EModelProtocolSpec.model_validate(p) for p in spec["protocols"]])
     costs, protocol = spec["costs"], spec["protocol"]
     stimulus = protocol.get("stimulus") or {}
     if costs.get("features"):
@@ -197,6 +206,13 @@ def content_core(
          **{k: p[k] for k in _TARGET_FIELDS if p.get(k) is not None}}
         for p in spec["parameters"]
     ]  # fmt: skip
+    if spec.get("protocols") is not None:  # an emodel problem: its protocols score it
+        return {
+            "parameters": parameters,
+            "protocols": spec["protocols"],
+            "penalty": (spec.get("evaluation") or {}).get("penalty", 100.0),
+            "model": _model(spec, mechanisms, hashes),
+        }
     costs = spec["costs"]
     return {
         "parameters": parameters,

@@ -92,18 +92,23 @@ def _named_files(spec: ProblemSpec) -> list[tuple[str, str, bool]]:
         named.append(("model.file", model.file, False))
     elif model.simulator == "external":
         named.append(("model.folder", model.folder or ".", True))
+    elif model.simulator == "emodel":
+        named += [("model.morphology", model.morphology, False),
+                  ("model.mechanisms", model.mechanisms, True)]  # fmt: skip
+        named += [(f"model.patches[{k}]", p, False) for k, p in enumerate(model.patches)]
     else:
         named += [("model.hoc", model.hoc, False), ("model.mechanisms", model.mechanisms, True)]
         named += [(f"model.patches[{k}]", p, False) for k, p in enumerate(model.patches)]
         if model.user_function:
             named.append(("model.user_function.file", model.user_function.file, False))
-    stimulus = spec.protocol.stimulus
+    stimulus = spec.protocol.stimulus if spec.protocol else None
     for k, waveform in enumerate((stimulus.waveforms if stimulus else None) or []):
         named.append((f"protocol.stimulus.waveforms[{k}]", waveform, False))
-    named += [
-        ("target.file", spec.target.file, False),
-        ("target.features", spec.target.features, False),
-    ]
+    if spec.target is not None:
+        named += [
+            ("target.file", spec.target.file, False),
+            ("target.features", spec.target.features, False),
+        ]
     return [(f, p, d) for f, p, d in named if p and not p.startswith("data://")]
 
 
