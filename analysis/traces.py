@@ -21,7 +21,7 @@ from holoviews.operation.downsample import downsample1d
 from neuroptimus.analysis.snapshot import RunSnapshot
 from neuroptimus.optimization.evaluation.problem import model_key
 from neuroptimus.optimization.simulators import Trace
-from neuroptimus.optimization.trace_grid import on_one_grid
+from neuroptimus.optimization.simulators.trace_grid import on_one_grid
 
 hv.extension("bokeh", logo=False)
 

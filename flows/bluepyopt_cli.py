@@ -29,7 +29,10 @@ def import_bluepyopt(
     taken as they have it; that, and what cannot be carried over, is printed and kept as
     comments atop the problem file.
     """
-    from neuroptimus.optimization.bluepyopt_import import BluePyOptImportError, convert_folder
+    from neuroptimus.optimization.problem.bluepyopt_import import (
+        BluePyOptImportError,
+        convert_folder,
+    )
 
     out = out or folder / "problem.yaml"
     if out.exists() and not force:

@@ -22,7 +22,7 @@ from neuroptimus.optimization.execution.cluster import (
 from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
 from neuroptimus.optimization.execution.model_output import LOG_NAME, Collector
 from neuroptimus.optimization.loop.runner import OptimizationRun
-from neuroptimus.optimization.trace_grid import on_one_grid
+from neuroptimus.optimization.simulators.trace_grid import on_one_grid
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.storage.runs import problem_from_store
 from neuroptimus.tasks.artifacts import RunArtifacts

@@ -52,7 +52,7 @@ def best_markdown(spec: ProblemSpec, label: str, best: Best, evaluations: int, s
             f"| {parameter.unit} |"
         )
     if spec.costs is None:  # an emodel problem: weights per protocol.recording.feature
-        from neuroptimus.optimization.emodel_spec import component_weights
+        from neuroptimus.optimization.problem.emodel_spec import component_weights
 
         weights = component_weights(spec.protocols)
     else:

@@ -25,8 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from neuroptimus.optimization.emodel_spec import EModelProtocolSpec, EModelSpec
 from neuroptimus.optimization.errors import UserError
+from neuroptimus.optimization.problem.emodel_spec import EModelProtocolSpec, EModelSpec
 from neuroptimus.optimization.scoring.costs import COST_FUNCTIONS
 
 CostName = Literal[
@@ -624,7 +624,7 @@ class ProblemSpec(_Strict):
         if duplicates:
             raise ValueError(f"parameter names must be unique: {', '.join(duplicates)} repeated")
         if self.model.simulator == "emodel":
-            from neuroptimus.optimization.emodel_spec import check_emodel_problem
+            from neuroptimus.optimization.problem.emodel_spec import check_emodel_problem
 
             check_emodel_problem(self)
             return self

@@ -64,7 +64,7 @@ def make_objective(spec: ProblemSpec, targets: list[np.ndarray]):
     """The objective of a problem: Table-1 costs over target traces, or eFEL feature
     statistics (``target.features``; ``targets`` is then unused)."""
     if spec.protocols is not None:
-        from neuroptimus.optimization.emodel_objective import EModelObjective
+        from neuroptimus.optimization.scoring.emodel_objective import EModelObjective
 
         return EModelObjective.from_spec(spec)
     if spec.target.features is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroptimus.optimization.emodel_spec import (
+from neuroptimus.optimization.problem.emodel_spec import (
     EModelProtocolSpec,
     FixedValue,
     LocationSpec,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from neuroptimus.optimization.emodel_spec import SECTION_LISTS
+from neuroptimus.optimization.problem.emodel_spec import SECTION_LISTS
 from neuroptimus.optimization.simulators.base import ModelError
 
 TEMPLATE = "NeuroptimusEModelCell"

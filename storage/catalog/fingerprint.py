@@ -178,8 +178,10 @@ def _target(spec: dict[str, Any], hashes: _Hashes) -> dict[str, Any]:
 def component_names(spec: dict[str, Any]) -> list[str]:
     """The error components a problem scores, as the objective names them."""
     if spec.get("protocols") is not None:  # an emodel problem: protocol.recording.feature
-        from neuroptimus.optimization.emodel_spec import EModelProtocolSpec
-        from neuroptimus.optimization.emodel_spec import component_names as emodel_components
+        from neuroptimus.optimization.problem.emodel_spec import EModelProtocolSpec
+        from neuroptimus.optimization.problem.emodel_spec import (
+            component_names as emodel_components,
+        )
 
         return emodel_components([EModelProtocolSpec.model_validate(p) for p in spec["protocols"]])
     costs, protocol = spec["costs"], spec["protocol"]

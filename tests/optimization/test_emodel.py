@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import yaml
 
-from neuroptimus.optimization.bluepyopt_import import BluePyOptImportError, convert_folder
-from neuroptimus.optimization.emodel_objective import ScoredFeature, score
+from neuroptimus.optimization.problem.bluepyopt_import import BluePyOptImportError, convert_folder
 from neuroptimus.optimization.problem.data import fetch, file_url
 from neuroptimus.optimization.problem.spec import SpecError, load_problem, parse_problem
+from neuroptimus.optimization.scoring.emodel_objective import ScoredFeature, score
 from neuroptimus.optimization.simulators.emodel import TimedTrace
 from neuroptimus.usecases import problem_path
 
@@ -309,7 +309,7 @@ def test_traces_of_several_lengths_are_stored_on_one_grid():
     """A run store keeps an evaluation's traces as one table: CVODE traces of protocols of
     different durations are interpolated onto eFEL's 0.1 ms grid, NaN past their end."""
     from neuroptimus.optimization.simulators.base import Trace
-    from neuroptimus.optimization.trace_grid import on_one_grid
+    from neuroptimus.optimization.simulators.trace_grid import on_one_grid
 
     short = TimedTrace(np.array([0.0, 1.0, 3.0]), 0.5, times=np.array([0.0, 0.5, 1.5]))
     long = TimedTrace(np.array([2.0, 4.0]), 3.0, times=np.array([0.0, 3.0]))

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from neuroptimus.optimization.emodel_spec import MISSING_SCORE, SECTION_LISTS
+from neuroptimus.optimization.problem.emodel_spec import MISSING_SCORE, SECTION_LISTS
 
 MORPHOLOGY_SUFFIXES = (".asc", ".swc", ".h5")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

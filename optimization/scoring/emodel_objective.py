@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import efel
 import numpy as np
 
-from neuroptimus.optimization.emodel_spec import MISSING_SCORE, component_names
+from neuroptimus.optimization.problem.emodel_spec import MISSING_SCORE, component_names
 from neuroptimus.optimization.simulators.base import Trace
 
 
