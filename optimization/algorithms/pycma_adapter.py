@@ -19,6 +19,7 @@ still keeps ``population`` workers busy.
 
 from __future__ import annotations
 
+import functools
 import math
 import pickle
 import warnings
@@ -37,6 +38,21 @@ from neuroptimus.optimization.algorithms.common import (
 )
 
 TAU_THRESHOLD = 0.85  # pycma's SurrogatePopulationSettings.tau_truth_threshold
+
+
+@functools.cache
+def _blas() -> Any:
+    """threadpoolctl's controller of the BLAS libraries numpy loaded (found once)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> Any:
+    """The model's linear algebra (a pseudo-inverse of up to d(d+3) rows) on one BLAS thread:
+    OpenBLAS's threads make it 10-100 times slower when the cores are busy (measured at 20-D
+    on 2 loaded cores: 0.4-12 s instead of 0.05 s), and the flow process has other work."""
+    return _blas().limit(limits=1, user_api="blas")
 
 
 def _tau_sample(popsize: int, evaluated: int) -> int:
@@ -113,7 +129,7 @@ class LqCMAES(Algorithm):
 
     # -- ask/tell ---------------------------------------------------------------------------
     def ask(self) -> np.ndarray:
-        with library_errors(self.info, "ask()"):
+        with library_errors(self.info, "ask()"), one_blas_thread():
             if self._candidates is None:
                 self._sample = self._es.ask()  # told back as sampled (pycma looks them up)
                 self._candidates = np.clip(np.array(self._sample, dtype=float), 0.0, 1.0)
@@ -128,7 +144,7 @@ class LqCMAES(Algorithm):
     def tell(self, points: np.ndarray, errors: np.ndarray, totals: np.ndarray) -> None:
         asked = None if self._asked is None else self._candidates[self._asked]
         _, totals = checked_results(self.info, asked, points, errors, totals)
-        with library_errors(self.info, "tell()"), warnings.catch_warnings():
+        with library_errors(self.info, "tell()"), warnings.catch_warnings(), one_blas_thread():
             warnings.simplefilter("ignore")  # pycma's notes on a repeated point or a pinv
             model = self._model
             for row, total in zip(self._asked, totals, strict=True):
