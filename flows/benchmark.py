@@ -244,6 +244,11 @@ def run_command_line(spec: ProblemSpec, workers: int, folder: Path) -> dict:
             profile.get("store_stream_write_seconds", 0.0) / g * 1000
         ),
         "artifacts_ms_per_generation": profile["artifacts_seconds"] / g * 1000,
+        # the algorithm's own time (its asks and tells), beside the generations' evaluations
+        "algorithm_ms_per_generation": float(stats["algorithm_seconds"].sum()) / g * 1000,
+        "algorithm_percent_of_evaluation": (
+            100 * float(stats["algorithm_seconds"].sum()) / float(stats["seconds"].sum())
+        ),
         "artifacts_api_ms_per_generation": profile["artifacts_api_seconds"] / g * 1000,
         "cluster_start_seconds": profile["cluster_ready"] - profile["cluster_starting"],
         "start_to_first_generation_seconds": first_started - profile["process_started"],
@@ -291,6 +296,9 @@ def describe_run(f: dict) -> str:
         f"streaming each result into the store: {f['stream_ms_per_generation']:.2f} ms per "
         f"generation on the critical path ({f['stream_background_ms_per_generation']:.1f} ms "
         "written in the background)",
+        f"the algorithm's own time (ask and tell): {f['algorithm_ms_per_generation']:.1f} ms per "
+        f"generation, {f['algorithm_percent_of_evaluation']:.2f} % of the generations' "
+        "evaluation time",
         f"cluster start: {f['cluster_start_seconds']:.1f} s",
         f"fixed cost: process start → first generation {f['start_to_first_generation_seconds']:.1f}"
         f" s; last generation → report written {f['last_generation_to_report_seconds']:.1f} s "

@@ -33,6 +33,7 @@ GENERATION_COLUMNS = {
     "cumulative_best": ("f8", math.nan), "median": ("f8", math.nan), "mean": ("f8", math.nan),
     "worst": ("f8", math.nan), "seconds": ("f8", math.nan),
     "time": ("f8", math.nan),  # when the generation was written (seconds since the epoch)
+    "algorithm_seconds": ("f8", math.nan),  # the algorithm's own time: its asks and tells
 }  # fmt: skip
 FRONT_COLUMNS = {
     "front_size": ("i8", 0), "hypervolume": ("f8", math.nan),
@@ -168,7 +169,13 @@ class GenerationWriter:
                 self._columns[name] = grown
 
     def prepare(
-        self, generation: int, offset: int, points: np.ndarray, result: BatchResult, seconds: float
+        self,
+        generation: int,
+        offset: int,
+        points: np.ndarray,
+        result: BatchResult,
+        seconds: float,
+        algorithm_seconds: float = math.nan,
     ) -> list[Write]:
         """The writes of one generation's rows (at ``offset``, overwriting from there on),
         statistics and front; the caller sends them (``columns.write_all``)."""
@@ -197,6 +204,7 @@ class GenerationWriter:
             mean=float(totals.mean()) if n else math.nan,
             worst=float(totals.max()) if n else math.nan, seconds=seconds,
             cumulative_best=float(np.nanmin([previous, best])), time=time.time(),
+            algorithm_seconds=algorithm_seconds,
         )  # fmt: skip
         if self.fronts:
             fronts_started = time.perf_counter()

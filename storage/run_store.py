@@ -5,7 +5,7 @@ Layout::
     evaluations/{parameters (n×d), errors (n×k), total, generation, status, seconds,
                  worker, message}
     generations/{evaluations, best, cumulative_best, median, mean, worst, failed, seconds,
-                 time}  and, where fronts are kept (``pareto_fronts``),
+                 time, algorithm_seconds}  and, where fronts are kept (``pareto_fronts``),
                  {front_size, hypervolume, hypervolume_error, hypervolume_method}
     fronts/{row, entered, left}   membership intervals of the non-dominated front
     best/{parameters, errors, total, trace, time}   target/{trace, time}
@@ -30,6 +30,7 @@ request); see ``neuroptimus.storage.fronts`` and ``neuroptimus.storage.hypervolu
 from __future__ import annotations
 
 import functools
+import math
 import os
 import pickle
 import time
@@ -202,10 +203,18 @@ class RunStore:
     # -- writing --------------------------------------------------------------------------
     @_writes
     def write_generation(
-        self, generation: int, offset: int, points: np.ndarray, result: BatchResult, seconds: float
+        self,
+        generation: int,
+        offset: int,
+        points: np.ndarray,
+        result: BatchResult,
+        seconds: float,
+        algorithm_seconds: float = math.nan,
     ) -> None:
         """Write one generation's rows at ``offset`` (overwriting anything from there on), its
-        statistics and, where kept, its front (its hypervolume follows later).
+        statistics and, where kept, its front (its hypervolume follows later). ``seconds`` is
+        the wall time of its evaluations, ``algorithm_seconds`` the algorithm's own (ask and
+        tell).
 
         With ``write_behind`` the writes (and the commit's) go out in a background thread
         (``flush`` waits for them) while the caller goes on to the next generation; a kill
@@ -218,8 +227,9 @@ class RunStore:
         # UC1's wall time). At most a twentieth of the generation: a short one never waits.
         pause_s = min(_BEHIND_S, seconds / 20)
         self._in_background(
-            "write", self._write, generation, offset, points, result, seconds, pause_s=pause_s
-        )
+            "write", self._write, generation, offset, points, result, seconds, algorithm_seconds,
+            pause_s=pause_s,
+        )  # fmt: skip
         self.seconds["critical"] += time.perf_counter() - started
 
     def _write(self, *generation: Any) -> None:

@@ -25,6 +25,8 @@ from neuroptimus.optimization.errors import UserError
 CATALOGUE: dict[str, str] = {
     "random": "random_search",
     "cmaes": "cmaes_adapter",
+    "cma-lq": "pycma_adapter",
+    "optuna-tpe": "optuna_adapter",
     **dict.fromkeys(("scipy-nelder-mead", "scipy-lbfgsb", "scipy-basinhopping"), "scipy_adapter"),
     **dict.fromkeys(
         (

@@ -47,7 +47,9 @@ class Checkpoint:
 class Store(Protocol):
     """What the loop needs of a run store (neuroptimus.storage.RunStore implements it)."""
 
-    def write_generation(self, generation, offset, points, result, seconds) -> None: ...
+    def write_generation(
+        self, generation, offset, points, result, seconds, algorithm_seconds=...
+    ) -> None: ...
     def commit(self, checkpoint: Checkpoint, journal: Sequence[Any] = ()) -> None: ...
     def checkpoint(self) -> Checkpoint | None: ...
     def journal(self, checkpoint: Checkpoint | None) -> list[Any]: ...
@@ -107,6 +109,7 @@ class OptimizationRun:
         self.on_results: Callable[[int, float], None] | None = None
         self.reused = 0  # evaluations taken from the store's streamed results
         self._algorithm_attributes: dict[str, Any] = {}  # store_attributes() last written
+        self._algorithm_seconds = 0.0  # set per generation (run_generation)
 
     def _new_algorithm(self) -> Algorithm:
         """The problem's algorithm (or chain), begun at the store's start points if it has
@@ -167,12 +170,15 @@ class OptimizationRun:
         failed evaluation is asked again as it was)."""
         if self._pending is not None:
             return self._pending
+        started = time.perf_counter()
         try:
             points = np.atleast_2d(self.algorithm.ask())
         except AlgorithmError:
             raise
         except Exception as error:
             raise AlgorithmError(f"{self.algorithm.info.label} failed in ask(): {error}") from error
+        finally:
+            self._algorithm_seconds += time.perf_counter() - started
         if points.size == 0:
             self._exhausted = True
             return points.reshape(0, self.problem.space.dimension)
@@ -201,6 +207,7 @@ class OptimizationRun:
             else:  # nothing told: the pending batch (if any) is asked again as it was
                 self.evaluations, self.stopping = self._attempt[0], replace(self._attempt[1])
         self._attempt = (self.evaluations, replace(self.stopping))
+        self._algorithm_seconds = 0.0  # the algorithm's own time (ask and tell) this generation
         rounds: list[tuple[np.ndarray, BatchResult, float]] = []
         wanted = 1 if self.algorithm.info.parallel else self.problem.spec.algorithm.population
         try:
@@ -268,21 +275,26 @@ class OptimizationRun:
         return BatchResult.concatenate(parts)
 
     def _tell(self, points: np.ndarray, result: BatchResult) -> None:
+        # Multi-objective algorithms see one objective per weighted cost component.
+        weighted = result.errors * self.problem.objective.weights
+        started = time.perf_counter()
         try:
-            # Multi-objective algorithms see one objective per weighted cost component.
-            weighted = result.errors * self.problem.objective.weights
             self.algorithm.tell(points, weighted, result.total)
         except AlgorithmError:
             raise
         except Exception as failure:
             label = self.algorithm.info.label
             raise AlgorithmError(f"{label} failed in tell(): {failure}") from failure
+        finally:
+            self._algorithm_seconds += time.perf_counter() - started
 
     def _write(self, rounds: list[tuple[np.ndarray, BatchResult, float]], offset: int) -> int:
         points = np.concatenate([r[0] for r in rounds])
         result = BatchResult.concatenate([r[1] for r in rounds])
         seconds = float(sum(r[2] for r in rounds))
-        self.store.write_generation(self.generation, offset, self.to_real(points), result, seconds)
+        self.store.write_generation(
+            self.generation, offset, self.to_real(points), result, seconds, self._algorithm_seconds
+        )
         return len(points)
 
     def _keep_failed(

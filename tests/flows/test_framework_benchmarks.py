@@ -41,6 +41,7 @@ def test_overhead_reports_the_efficiency_of_a_whole_run(prefect_harness, capsys,
     assert figures["bare_simulation_ms"] > 0 and figures["framework_evaluation_ms"] > 0
     assert figures["generation_to_bare_ratio"] > 0 and figures["run_evaluation_to_bare_ratio"] > 0
     for name in ("store_ms_per_generation", "artifacts_ms_per_generation",
+                 "algorithm_ms_per_generation", "algorithm_percent_of_evaluation",
                  "cluster_start_seconds", "start_to_first_generation_seconds",
                  "last_generation_to_report_seconds", "rss_end_mb"):  # fmt: skip
         assert figures[name] >= 0, name
@@ -49,7 +50,8 @@ def test_overhead_reports_the_efficiency_of_a_whole_run(prefect_harness, capsys,
     for line in ("framework evaluation", "bare NEURON", "ratio",
                  "parallel efficiency, whole optimize flow", "parallel efficiency, generations",
                  "store writes", "Prefect artifacts", "cluster start", "fixed cost",
-                 "memory of the flow process", "streaming each result into the store"):  # fmt: skip
+                 "memory of the flow process", "streaming each result into the store",
+                 "the algorithm's own time"):  # fmt: skip
         assert line in out, line
     # every result was handed over as it arrived (written behind unless its generation was
     # committed first, as these short ones may be)

@@ -53,6 +53,8 @@ class Streaming:
 CASES = [
     ("cmaes", 6, {}, 15),  # the middle of generation 2 (of 6 points each)
     ("pygmo-de", 6, {"islands": 2}, 21),  # the second round of generation 1 (12, then 3 × 2)
+    ("cma-lq", 6, {"popsize": 12}, 15),  # generation 2: batches of 6 of 12 candidates each
+    ("optuna-tpe", 6, {}, 15),  # its state: the sampler and a journal of the told batches
 ]
 
 
