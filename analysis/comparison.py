@@ -26,7 +26,8 @@ from neuroptimus.storage.run_store import RunStore
 hv.extension("bokeh", logo=False)
 
 
-# Errors the README quotes "runs reaching" for; `benchmark algorithms --thresholds` adds others.
+# Errors docs/comparing.md quotes "runs reaching" for;
+# `benchmark algorithms --thresholds` adds others.
 DEFAULT_THRESHOLDS = (1e-10,)
 
 

@@ -317,7 +317,7 @@ def describe_run(f: dict) -> str:
 
 
 def write_figures(path: str | Path, scenarios: dict[str, dict]) -> None:
-    """Figures as CSV rows ``scenario,figure,value`` (the README quotes them from here)."""
+    """Figures as CSV rows ``scenario,figure,value`` (docs/benchmarks.md quotes them from here)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:

@@ -183,7 +183,7 @@ def benchmark(
 ) -> None:
     """Fill a catalog with realistic synthetic runs and time its queries (list, filter, sort,
     page 2, leaderboard; in the catalog and over HTTP) in milliseconds: the figures the
-    README quotes."""
+    documentation quotes (docs/catalog.md)."""
     from neuroptimus.analysis.catalog_site import create_site
     from neuroptimus.storage.catalog.database import open_catalog
     from neuroptimus.storage.catalog.scale import fill, time_queries, time_requests

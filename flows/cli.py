@@ -518,7 +518,10 @@ if __name__ == "__main__":  # pragma: no cover - `python -m neuroptimus.flows.cl
 @features_app.command("extract")
 def features_extract(
     recordings: Annotated[
-        Path, typer.Argument(help="YAML listing trace files per stimulus amplitude (see README).")
+        Path,
+        typer.Argument(
+            help="YAML listing trace files per stimulus amplitude (see docs/problems.md)."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="The features JSON to write.")] = Path("features.json"),
 ) -> None:

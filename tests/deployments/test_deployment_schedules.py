@@ -1,5 +1,5 @@
 """Schedules in prefect.yaml, created by the real `prefect deploy` on a test Prefect server:
-the cron and interval forms deployments/README.md shows, with their time zone, parameters and
+the cron and interval forms docs/deployments.md shows, with their time zone, parameters and
 active flag, and the shipped benchmark's nightly schedule, created inactive."""
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from prefect.settings import PREFECT_API_URL
 from neuroptimus.flows.serve import ensure_work_pool
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "deployments" / "README.md"
+PAGE = ROOT / "docs" / "deployments.md"
 
 
-def _readme_schedules() -> list[dict]:
-    """The `schedules:` example of deployments/README.md (section "Schedules")."""
-    text = README.read_text().split("### Schedules", 1)[1]
+def _documented_schedules() -> list[dict]:
+    """The `schedules:` example of docs/deployments.md (section "Schedules")."""
+    text = PAGE.read_text().split("### Schedules", 1)[1]
     block = text.split("```yaml", 1)[1].split("```", 1)[0]
     return yaml.safe_load(block)["schedules"]
 
@@ -33,7 +33,7 @@ def test_schedules_of_prefect_yaml_are_created_by_prefect_deploy(tmp_path, prefe
     ensure_work_pool(api_url)
     config = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
     (run,) = [d for d in config["deployments"] if d["name"] == "run"]
-    run["schedules"] = _readme_schedules()
+    run["schedules"] = _documented_schedules()
     prefect_file = tmp_path / "prefect.yaml"
     prefect_file.write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "PREFECT_API_URL": api_url}
@@ -64,7 +64,7 @@ def test_schedules_of_prefect_yaml_are_created_by_prefect_deploy(tmp_path, prefe
     assert benchmark.schedule.timezone == "UTC"
 
 
-@pytest.mark.parametrize("schedule", _readme_schedules(), ids=lambda s: s["slug"])
+@pytest.mark.parametrize("schedule", _documented_schedules(), ids=lambda s: s["slug"])
 def test_readme_schedules_give_valid_run_parameters(schedule):
     """What the server checks before it starts a scheduled run (enforce_parameter_schema)."""
     from prefect.utilities.callables import parameter_schema

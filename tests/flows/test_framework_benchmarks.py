@@ -1,5 +1,5 @@
 """The framework benchmarks run end to end on a real LocalCluster and print their tables (their
-figures are measurements, written down in the READMEs, not checked here)."""
+figures are measurements, written down in docs/benchmarks.md and docs/hpc.md, not checked here)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`neuroptimus benchmark startup` times real command-line runs from the phase marks they write
-(its figures are measurements for the README, not checked here)."""
+(its figures are measurements for docs/benchmarks.md, not checked here)."""
 
 from __future__ import annotations
 

@@ -96,7 +96,7 @@ def test_cancelled_job_is_replaced_and_the_run_completes(
 
 
 def test_deployment_run_from_the_form_runs_on_slurm_jobs(slurm, tmp_path, reference):
-    """What deployments/README.md has a user do on a login node: `neuroptimus serve`, then a
+    """What docs/deployments.md has a user do on a login node: `neuroptimus serve`, then a
     run of the `run` deployment with the problem form and a cluster profile of the site's
     SLURM; the populations go to SLURM jobs and the result is the reference's."""
     profile = tmp_path / "site-slurm.yaml"

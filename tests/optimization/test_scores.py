@@ -31,8 +31,8 @@ def test_scores():
 
 
 def test_convergence_score_has_no_floor():
-    """The README's definition: tiny errors count as they are (the old score clamped them at
-    1e-12, so 1e-20 and 1e-12 scored the same)."""
+    """The definition in docs/comparing.md: tiny errors count as they are (the old score
+    clamped them at 1e-12, so 1e-20 and 1e-12 scored the same)."""
     assert convergence_score(np.array([1e-20, 1e-30])) == pytest.approx(-50.0, abs=1e-12)
     assert convergence_score(np.array([1e-300])) == pytest.approx(-300.0, abs=1e-12)
     assert convergence_score(np.array([1e-20])) < convergence_score(np.array([1e-12]))
