@@ -33,7 +33,8 @@ from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.evaluation.problem import expected_length
 from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.optimization.problem.parameters import ParameterSpace
-from neuroptimus.optimization.problem.spec import ProblemSpec, load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.run_store import RunStore
 
 LIMIT_S = 5.0  # opening plus drawing must stay below this

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from neuroptimus.optimization.problem.model_spec import ParameterSpec
 from neuroptimus.optimization.problem.parameters import ParameterSpace
-from neuroptimus.optimization.problem.spec import ParameterSpec
 from neuroptimus.storage.fronts import read_entries, rows_at
 from neuroptimus.storage.run_store import RunStore
 

@@ -164,7 +164,7 @@ def overhead(
     with ``full_run``, run one full optimization with the command line (``neuroptimus run``,
     its own process: setup → optimize → analyze, Prefect and Zarr included) on a LocalCluster
     of ``workers``, print where its time and memory go, and write the figures to ``csv``."""
-    from neuroptimus.optimization.problem.spec import with_overrides
+    from neuroptimus.optimization.problem.problem_file import with_overrides
 
     spec = with_overrides(
         spec, algorithm=algorithm, population=population, generations=generations, seed=seed

@@ -86,7 +86,7 @@ def benchmark_algorithms(
 
     from neuroptimus.flows.compare import benchmark_flow, check_algorithms, default_folder
     from neuroptimus.optimization.execution.cluster import ClusterConfig
-    from neuroptimus.optimization.problem.spec import SpecError
+    from neuroptimus.optimization.problem.spec_base import SpecError
 
     spec = load(problem)
     names = [name.strip() for name in algorithms.split(",") if name.strip()]

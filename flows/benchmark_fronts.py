@@ -22,7 +22,8 @@ import numpy as np
 from neuroptimus.flows.benchmark import describe_run, run_command_line, write_figures
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint
-from neuroptimus.optimization.problem.spec import ProblemSpec, with_overrides
+from neuroptimus.optimization.problem.problem_file import with_overrides
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage import hypervolume as hv
 from neuroptimus.storage.run_store import RunStore
 

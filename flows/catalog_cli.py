@@ -132,7 +132,7 @@ def register_use_case(
     """Register a use case: its problem file and the files it names are copied into the
     catalog's files folder and its identity computed from the copies; `serve --verify` then
     re-simulates runs of it on these files (an upload's own problem is never run)."""
-    from neuroptimus.optimization.problem.spec import SpecError
+    from neuroptimus.optimization.problem.spec_base import SpecError
     from neuroptimus.storage.catalog.database import open_catalog
     from neuroptimus.storage.catalog.errors import CatalogError
     from neuroptimus.storage.catalog.fingerprint import FingerprintError

@@ -113,7 +113,8 @@ def run(
     # Prefect's server needs seconds of CPU to start: it starts first, and the problem is
     # loaded and checked meanwhile (a mistake stops it again within milliseconds).
     with private_prefect_state() as prefect_state:
-        from neuroptimus.optimization.problem.spec import SpecError, with_overrides
+        from neuroptimus.optimization.problem.problem_file import with_overrides
+        from neuroptimus.optimization.problem.spec_base import SpecError
         from neuroptimus.storage.runs import default_store
 
         spec = load(problem)

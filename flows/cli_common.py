@@ -35,7 +35,8 @@ def fail_on(error: BaseException) -> None:
 
 
 def load(problem: str):
-    from neuroptimus.optimization.problem.spec import SpecError, load_problem
+    from neuroptimus.optimization.problem.problem_file import load_problem
+    from neuroptimus.optimization.problem.spec_base import SpecError
     from neuroptimus.usecases import problem_path
 
     try:
@@ -95,7 +96,8 @@ def cluster_config(profile: str, workers: int | None):
 def check_imported(path: Path) -> None:
     """Validate the written problem; a problem this version cannot read is reported, not
     removed (the user may fix it by hand)."""
-    from neuroptimus.optimization.problem.spec import SpecError, load_problem
+    from neuroptimus.optimization.problem.problem_file import load_problem
+    from neuroptimus.optimization.problem.spec_base import SpecError
 
     try:
         load_problem(path)

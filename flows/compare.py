@@ -16,12 +16,9 @@ from neuroptimus.flows.run import resolve_cluster, resolve_problem
 from neuroptimus.flows.setup import setup_flow
 from neuroptimus.optimization.algorithms import ALGORITHMS
 from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
-from neuroptimus.optimization.problem.spec import (
-    ProblemSpec,
-    SpecError,
-    StoppingSpec,
-    with_overrides,
-)
+from neuroptimus.optimization.problem.problem_file import with_overrides
+from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.storage.metadata import write_metadata
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.tasks.catalog import push_to_catalog

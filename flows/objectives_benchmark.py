@@ -39,7 +39,8 @@ import psutil
 
 from neuroptimus.flows.benchmark import machine, run_command_line, write_rows
 from neuroptimus.flows.benchmark_fronts import AMPLITUDES_NA, many_objective_spec
-from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec, with_overrides
+from neuroptimus.optimization.problem.problem_file import with_overrides
+from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec
 
 GOAL = 1.5
 COLUMNS = (

@@ -16,13 +16,13 @@ from neuroptimus.flows.phases import mark
 from neuroptimus.flows.setup import check_before_start, setup_flow
 from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.execution.cluster import ClusterConfig, ClusterError, connect
-from neuroptimus.optimization.problem.spec import (
-    ProblemSpec,
-    SpecError,
+from neuroptimus.optimization.problem.problem_file import (
     load_problem,
     parse_problem,
     with_overrides,
 )
+from neuroptimus.optimization.problem.spec import ProblemSpec
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.storage.runs import default_store
 from neuroptimus.tasks.catalog import push_to_catalog
 

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from neuroptimus.flows.benchmark import write_rows
-from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec, with_overrides
+from neuroptimus.optimization.problem.problem_file import with_overrides
+from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec
 
 COLUMNS = (
     "problem",

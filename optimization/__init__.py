@@ -18,8 +18,8 @@ _HOMES = {
     "Problem": "neuroptimus.optimization.evaluation.problem",
     "build_problem": "neuroptimus.optimization.evaluation.problem",
     "ProblemSpec": "neuroptimus.optimization.problem.spec",
-    "SpecError": "neuroptimus.optimization.problem.spec",
-    "load_problem": "neuroptimus.optimization.problem.spec",
+    "SpecError": "neuroptimus.optimization.problem.spec_base",
+    "load_problem": "neuroptimus.optimization.problem.problem_file",
 }
 
 

@@ -20,7 +20,7 @@ from neuroptimus.optimization.errors import (
     exit_code,
     is_retryable,
 )
-from neuroptimus.optimization.problem.spec import SpecError
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.optimization.simulators import ModelError
 from neuroptimus.storage.catalog.client import CatalogClientError, CatalogUnavailable
 from neuroptimus.storage.run_store import StoreError

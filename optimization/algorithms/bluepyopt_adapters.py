@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from neuroptimus.optimization.algorithms.base import AlgorithmInfo
-from neuroptimus.optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
+from neuroptimus.optimization.algorithms.bridge import BatchObjective, LibraryLoop
+from neuroptimus.optimization.algorithms.bridged import BridgedAlgorithm
 from neuroptimus.optimization.algorithms.common import check_sizes, checked_results, describe
 from neuroptimus.optimization.algorithms.routed_random import own_generator, route
 from neuroptimus.optimization.algorithms.start import filled_population

@@ -26,12 +26,8 @@ import numpy as np
 from inspyred import ec
 from inspyred.ec import emo
 
-from neuroptimus.optimization.algorithms.bridge import (
-    BatchObjective,
-    BridgedAlgorithm,
-    LibraryLoop,
-    island_seeds,
-)
+from neuroptimus.optimization.algorithms.bridge import BatchObjective, LibraryLoop
+from neuroptimus.optimization.algorithms.bridged import BridgedAlgorithm, island_seeds
 from neuroptimus.optimization.algorithms.common import check_sizes, describe
 
 

@@ -47,12 +47,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from neuroptimus.optimization.algorithms.base import AlgorithmInfo
-from neuroptimus.optimization.algorithms.bridge import (
-    BatchObjective,
-    BridgedAlgorithm,
-    LibraryLoop,
-    island_seeds,
-)
+from neuroptimus.optimization.algorithms.bridge import BatchObjective, LibraryLoop
+from neuroptimus.optimization.algorithms.bridged import BridgedAlgorithm, island_seeds
 from neuroptimus.optimization.algorithms.common import check_sizes, describe
 from neuroptimus.optimization.algorithms.islands import DEFAULT_ISLANDS, ring_migration
 from neuroptimus.optimization.algorithms.restarts import restart_limit, restart_seed

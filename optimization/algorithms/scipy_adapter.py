@@ -18,12 +18,8 @@ from typing import Any
 import numpy as np
 
 from neuroptimus.optimization.algorithms.base import AlgorithmInfo
-from neuroptimus.optimization.algorithms.bridge import (
-    BatchObjective,
-    BridgedAlgorithm,
-    LibraryLoop,
-    island_seeds,
-)
+from neuroptimus.optimization.algorithms.bridge import BatchObjective, LibraryLoop
+from neuroptimus.optimization.algorithms.bridged import BridgedAlgorithm, island_seeds
 from neuroptimus.optimization.algorithms.common import check_sizes, describe, start_point
 from neuroptimus.optimization.algorithms.islands import DEFAULT_ISLANDS
 from neuroptimus.optimization.algorithms.restarts import (

@@ -18,14 +18,15 @@ from concurrent.futures import ProcessPoolExecutor
 from neuroptimus.optimization.algorithms import AlgorithmError
 from neuroptimus.optimization.algorithms.chain import create_for_spec
 from neuroptimus.optimization.errors import UserError
-from neuroptimus.optimization.evaluation.individual import individual as evaluation
+from neuroptimus.optimization.evaluation import individual as evaluation
 from neuroptimus.optimization.evaluation.problem import (
     Problem,
     build_problem,
     load_targets,
     true_values,
 )
-from neuroptimus.optimization.problem.spec import ProblemSpec, SpecError
+from neuroptimus.optimization.problem.spec import ProblemSpec
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.optimization.simulators import ModelError, SimulationTimeout
 from neuroptimus.optimization.simulators.sampled import check_point
 

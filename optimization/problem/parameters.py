@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuroptimus.optimization.problem.spec import ParameterSpec
+from neuroptimus.optimization.problem.model_spec import ParameterSpec
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from neuroptimus.optimization.errors import UserError
+from neuroptimus.optimization.problem.spec import CostName
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -453,3 +454,4 @@ COST_FUNCTIONS: dict[str, CostFunction] = {
     "AP width": ap_width,
     "Derivative difference": derivative_difference,
 }
+assert set(CostName.__args__) == set(COST_FUNCTIONS), "CostName must list the Table-1 names"

@@ -35,8 +35,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from neuroptimus.optimization.errors import UserError
-from neuroptimus.optimization.problem.spec import read_yaml
-from neuroptimus.optimization.scoring.features import PREFIX, measure, reduce_values
+from neuroptimus.optimization.problem.feature_targets import PREFIX
+from neuroptimus.optimization.problem.problem_file import read_yaml
+from neuroptimus.optimization.scoring.features import measure, reduce_values
 
 
 class ExtractionError(UserError, ValueError):

@@ -21,7 +21,7 @@ from neuroptimus.optimization.problem.emodel_spec import (
     LocationSpec,
     evaluate_distribution,
 )
-from neuroptimus.optimization.problem.spec import ParameterSpec
+from neuroptimus.optimization.problem.model_spec import ParameterSpec
 from neuroptimus.optimization.simulators.base import (
     ModelError,
     SimulationTimeout,

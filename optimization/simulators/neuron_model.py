@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from neuroptimus.optimization.problem.spec import ParameterSpec, UserFunctionSpec
+from neuroptimus.optimization.problem.model_spec import ParameterSpec, UserFunctionSpec
 from neuroptimus.optimization.simulators.base import ModelError, VectorError
 
 Setter = Callable[[float], None]

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from neuroptimus.optimization.errors import UserError
+from neuroptimus.optimization.problem.problem_file import parse_problem
 from neuroptimus.optimization.problem.problem_yaml import dump_problem
-from neuroptimus.optimization.problem.spec import ProblemSpec, SpecError, parse_problem
+from neuroptimus.optimization.problem.spec import ProblemSpec
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.storage.catalog.schema import CatalogRun
 
 Verdict = Literal["identical", "within tolerance", "differs"]

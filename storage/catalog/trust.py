@@ -8,7 +8,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from neuroptimus.optimization.problem.spec import ProblemSpec, parse_problem
+from neuroptimus.optimization.problem.problem_file import parse_problem
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.catalog.schema import CatalogRun
 
 # what of a run's problem may change without changing what is simulated

@@ -70,7 +70,7 @@ def consistent_payload(metadata: dict, marker: Path, folder: Path) -> dict:
 def hh_variant(metadata: dict, folder: Path) -> tuple[Path, dict]:
     """A copy of the bundled ``hh`` in ``folder`` with a wider bound (another use case, the
     same model and target), and the metadata of the session's run as a run of it."""
-    from neuroptimus.optimization.problem.spec import load_problem
+    from neuroptimus.optimization.problem.problem_file import load_problem
     from neuroptimus.storage.catalog.held_problems import held_identity
 
     shutil.copytree(ROOT / "usecases" / "hh", folder)

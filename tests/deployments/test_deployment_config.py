@@ -24,7 +24,9 @@ from neuroptimus.flows.run import (
 from neuroptimus.flows.serve import WORK_POOL
 from neuroptimus.optimization.algorithms import ALGORITHMS
 from neuroptimus.optimization.execution.cluster import ClusterConfig, ClusterError
-from neuroptimus.optimization.problem.spec import CostName, ProblemSpec, SpecError, load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
+from neuroptimus.optimization.problem.spec import CostName, ProblemSpec
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.tasks.artifacts import artifact_key, best_markdown
 from neuroptimus.usecases import problem_path
 

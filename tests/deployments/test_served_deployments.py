@@ -24,7 +24,8 @@ from prefect.client.schemas.filters import (
 )
 
 from neuroptimus.flows.serve import WORK_POOL
-from neuroptimus.optimization.problem.spec import ProblemSpec, load_problem, with_overrides
+from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.usecases import problem_path
 from tests.deployments.served import serving

@@ -7,7 +7,7 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from neuroptimus.optimization.problem.spec import load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.tasks.artifacts import RunArtifacts
 from neuroptimus.usecases import problem_path
 

@@ -13,7 +13,8 @@ import pytest
 import neuroptimus.flows.compare
 from neuroptimus.flows.compare import benchmark_flow, benchmark_spec, check_algorithms, pending_runs
 from neuroptimus.optimization.execution.cluster import ClusterConfig
-from neuroptimus.optimization.problem.spec import SpecError, load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.optimization.scoring.scores import (
     convergence_curve,
     convergence_score,

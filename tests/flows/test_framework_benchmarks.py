@@ -14,7 +14,7 @@ from mechanism_models import leak_problem
 
 from neuroptimus.flows.benchmark import orchestration, overhead
 from neuroptimus.flows.benchmark_fronts import fronts_benchmark
-from neuroptimus.optimization.problem.spec import load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow

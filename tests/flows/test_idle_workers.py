@@ -8,7 +8,7 @@ import logging
 
 from neuroptimus.flows.run import run_flow
 from neuroptimus.optimization.execution.cluster import ClusterConfig
-from neuroptimus.optimization.problem.spec import load_problem, with_overrides
+from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
 from neuroptimus.usecases import problem_path
 
 

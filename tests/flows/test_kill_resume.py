@@ -14,7 +14,8 @@ import pytest
 import yaml
 from commands import command_env
 
-from neuroptimus.optimization.problem.spec import StoppingSpec, load_problem, with_overrides
+from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
+from neuroptimus.optimization.problem.spec import StoppingSpec
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.usecases import problem_path
 

@@ -16,7 +16,7 @@ from neuroptimus.flows.objectives_benchmark import (
     objectives_benchmark,
     ratios,
 )
-from neuroptimus.optimization.problem.spec import load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.usecases import problem_path
 
 

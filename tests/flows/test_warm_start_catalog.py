@@ -11,7 +11,7 @@ from neuroptimus.flows.cli import app
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.evaluation.problem import build_problem, expected_length
 from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-from neuroptimus.optimization.problem.spec import load_problem, with_overrides
+from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
 from neuroptimus.storage.catalog.client import CatalogClient, push_run
 from neuroptimus.storage.runs import create_run_store
 from neuroptimus.storage.warm_start import WarmStartError

@@ -11,7 +11,7 @@ POPULATION, GENERATIONS, SEED = 6, 3, 5
 
 
 def uc1_spec():
-    from neuroptimus.optimization.problem.spec import load_problem, with_overrides
+    from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
     from neuroptimus.usecases import problem_path
 
     return with_overrides(

@@ -29,7 +29,8 @@ from neuroptimus.optimization.execution.cluster import ClusterConfig, make_clust
 from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
 from neuroptimus.optimization.execution.hang_watchdog import fingerprint
 from neuroptimus.optimization.execution.worker_deaths import DEATHS
-from neuroptimus.optimization.problem.spec import ParameterSpec, load_problem
+from neuroptimus.optimization.problem.model_spec import ParameterSpec
+from neuroptimus.optimization.problem.problem_file import load_problem
 
 CRASH_HOC = """\
 // UC1's model, plus a fault: initializing it with a leak conductance above {segv} makes the

@@ -18,7 +18,7 @@ from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
 from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
 from neuroptimus.optimization.execution.worker_deaths import DEATHS
-from neuroptimus.optimization.problem.spec import parse_problem
+from neuroptimus.optimization.problem.problem_file import parse_problem
 
 CELL = """\
 create soma, dend

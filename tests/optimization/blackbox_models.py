@@ -156,7 +156,7 @@ def setup_error(path: Path) -> str | None:
     """The one-line error of the run's setup (preflight) for the problem file, or None."""
     from neuroptimus.optimization.errors import UserError
     from neuroptimus.optimization.loop.preflight import prepare_here
-    from neuroptimus.optimization.problem.spec import load_problem
+    from neuroptimus.optimization.problem.problem_file import load_problem
 
     try:
         prepare_here(load_problem(path))
@@ -173,7 +173,7 @@ def evaluate(path: Path, vectors: list[list[float]], check: bool = True) -> list
     from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one, simulator_for
     from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.optimization.loop.preflight import prepare_here
-    from neuroptimus.optimization.problem.spec import load_problem
+    from neuroptimus.optimization.problem.problem_file import load_problem
 
     spec = load_problem(path)
     problem = prepare_here(spec) if check else build_problem(spec)

@@ -31,7 +31,8 @@ from neuroptimus.optimization.algorithms import (
     get_algorithm,
     list_algorithms,
 )
-from neuroptimus.optimization.algorithms.bridge import BatchObjective, BridgedAlgorithm, LibraryLoop
+from neuroptimus.optimization.algorithms.bridge import BatchObjective, LibraryLoop
+from neuroptimus.optimization.algorithms.bridged import BridgedAlgorithm
 
 NAMES = sorted(ALGORITHMS)
 POPULATION = 8

@@ -277,7 +277,7 @@ def test_bad_settings_are_named(name, settings, named):
 @pytest.fixture(scope="module")
 def hh_problem():
     from neuroptimus.optimization.evaluation.problem import build_problem
-    from neuroptimus.optimization.problem.spec import load_problem
+    from neuroptimus.optimization.problem.problem_file import load_problem
     from neuroptimus.usecases import problem_path
 
     return build_problem(load_problem(problem_path("hh")))  # regenerates the target
@@ -285,7 +285,7 @@ def hh_problem():
 
 @pytest.mark.parametrize("name, generations", [("bluepyopt-ibea", 8), ("scipy-lbfgsb", 6)])
 def test_short_run_on_use_case_1_is_reproducible(hh_problem, name, generations):
-    from neuroptimus.optimization.problem.spec import with_overrides
+    from neuroptimus.optimization.problem.problem_file import with_overrides
 
     spec = with_overrides(hh_problem.spec, algorithm=name, population=8, generations=generations)
     assert spec.algorithm.name == name  # the registry makes the name valid in problem files

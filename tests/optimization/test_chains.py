@@ -15,12 +15,12 @@ from neuroptimus.optimization.algorithms import create_algorithm
 from neuroptimus.optimization.algorithms.start import StartingPoint
 from neuroptimus.optimization.evaluation.problem import build_problem, expected_length
 from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-from neuroptimus.optimization.problem.spec import (
-    SpecError,
+from neuroptimus.optimization.problem.problem_file import (
     load_problem,
     parse_problem,
     with_overrides,
 )
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.storage.metadata import run_metadata
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.storage.runs import create_run_store

@@ -18,7 +18,7 @@ import pytest
 
 from neuroptimus.optimization.evaluation.problem import read_target_file
 from neuroptimus.optimization.problem.data import DataError, fetch, registry
-from neuroptimus.optimization.problem.spec import load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.usecases import problem_path
 
 FOLDER = "testcase_1_hh_pas_surrogate"

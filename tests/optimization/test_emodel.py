@@ -23,7 +23,8 @@ import yaml
 
 from neuroptimus.optimization.problem.bluepyopt_import import BluePyOptImportError, convert_folder
 from neuroptimus.optimization.problem.data import fetch, file_url
-from neuroptimus.optimization.problem.spec import SpecError, load_problem, parse_problem
+from neuroptimus.optimization.problem.problem_file import load_problem, parse_problem
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.optimization.scoring.emodel_objective import ScoredFeature, score
 from neuroptimus.optimization.simulators.emodel import TimedTrace
 from neuroptimus.usecases import problem_path

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from neuroptimus.optimization.evaluation.problem import build_problem
-from neuroptimus.optimization.problem.spec import load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.optimization.scoring.feature_extraction import (
     ExtractionError,
     extract_features,

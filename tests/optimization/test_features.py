@@ -12,7 +12,8 @@ import yaml
 
 from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.problem.data import fetch
-from neuroptimus.optimization.problem.spec import SpecError, load_problem, with_overrides
+from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.optimization.simulators import Trace
 from tests.reference_numbers import usecase, usecase_traces
 

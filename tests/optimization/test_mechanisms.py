@@ -20,7 +20,8 @@ from mechanism_models import BAD_CXX_MOD, BAD_MOD, LEAK_MOD, leak_problem
 
 from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.problem.data import fetch, registry
-from neuroptimus.optimization.problem.spec import SpecError, load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.optimization.simulators import ModelError, mechanisms
 from neuroptimus.optimization.simulators.mechanisms import (
     MechanismSources,

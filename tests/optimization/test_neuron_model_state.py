@@ -18,7 +18,7 @@ from mechanism_models import leak_problem
 from neuroptimus.optimization.evaluation.individual import FAILED, OK, ProcessRuined, evaluate_batch
 from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.loop.preflight import prepare_isolated
-from neuroptimus.optimization.problem.spec import load_problem, parse_problem
+from neuroptimus.optimization.problem.problem_file import load_problem, parse_problem
 from neuroptimus.optimization.simulators import ModelError, create_simulator
 
 CELL = """\

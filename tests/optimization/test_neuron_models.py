@@ -15,7 +15,7 @@ import pytest
 
 from neuroptimus.optimization.evaluation.problem import TargetError
 from neuroptimus.optimization.loop.preflight import prepare_isolated
-from neuroptimus.optimization.problem.spec import parse_problem
+from neuroptimus.optimization.problem.problem_file import parse_problem
 from neuroptimus.optimization.simulators import ModelError, create_simulator
 
 # A soma with HH and a passive 5-segment dendrite; the entry file loads a sibling by a path

@@ -13,7 +13,7 @@ from multiprocessing import get_context
 import numpy as np
 import pytest
 
-from neuroptimus.optimization.problem.spec import parse_problem
+from neuroptimus.optimization.problem.problem_file import parse_problem
 from neuroptimus.optimization.simulators import create_simulator
 
 SOMA = """\

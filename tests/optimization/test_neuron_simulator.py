@@ -17,7 +17,7 @@ from neuroptimus.optimization.evaluation.problem import (
     simulate_isolated,
 )
 from neuroptimus.optimization.problem.data import fetch
-from neuroptimus.optimization.problem.spec import load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.usecases import problem_path
 
 UPSTREAM_TARGETS = {

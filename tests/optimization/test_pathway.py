@@ -18,7 +18,7 @@ from blackbox_models import in_fresh_process, problem, setup_error, write
 
 from neuroptimus.optimization.evaluation.problem import problem_key
 from neuroptimus.optimization.problem.data import fetch
-from neuroptimus.optimization.problem.spec import load_problem, parse_problem
+from neuroptimus.optimization.problem.problem_file import load_problem, parse_problem
 from neuroptimus.usecases import problem_path
 
 UC7 = "testcase_7_Biochemical_pathway_model"

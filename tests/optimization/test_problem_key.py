@@ -12,7 +12,8 @@ import pytest
 
 from neuroptimus.optimization.evaluation.individual import simulate_traces
 from neuroptimus.optimization.evaluation.problem import build_problem, expected_length, model_key
-from neuroptimus.optimization.problem.spec import UserFunctionSpec, load_problem
+from neuroptimus.optimization.problem.model_spec import UserFunctionSpec
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.optimization.simulators import ModelError
 from neuroptimus.usecases import problem_path
 

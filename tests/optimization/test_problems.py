@@ -19,8 +19,9 @@ from neuroptimus.optimization.evaluation.problem import (
     read_target_file,
     simulate_isolated,
 )
+from neuroptimus.optimization.problem.model_spec import ParameterSpec
 from neuroptimus.optimization.problem.parameters import ParameterSpace
-from neuroptimus.optimization.problem.spec import ParameterSpec, load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.optimization.scoring.costs import COST_FUNCTIONS
 from neuroptimus.optimization.simulators import ModelError
 from neuroptimus.usecases import problem_path

@@ -393,7 +393,7 @@ def test_bad_island_settings_are_named(value):
 @pytest.fixture(scope="module")
 def hh_problem():
     from neuroptimus.optimization.evaluation.problem import build_problem
-    from neuroptimus.optimization.problem.spec import load_problem
+    from neuroptimus.optimization.problem.problem_file import load_problem
     from neuroptimus.usecases import problem_path
 
     return build_problem(load_problem(problem_path("hh")))  # regenerates the target

@@ -14,7 +14,8 @@ from blackbox_models import (
     write,
 )
 
-from neuroptimus.optimization.problem.spec import SpecError, load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
+from neuroptimus.optimization.problem.spec_base import SpecError
 
 TRUE = [10.0, 60.0, 100.0]
 OTHER = [20.0, 150.0, 250.0]

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from neuroptimus.optimization.algorithms import ALGORITHMS, create_algorithm
-from neuroptimus.optimization.algorithms.bridge import island_seeds
+from neuroptimus.optimization.algorithms.bridged import island_seeds
 from neuroptimus.optimization.algorithms.islands import idle_workers_note
 from neuroptimus.optimization.algorithms.restarts import restart_seed
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.evaluation.problem import build_problem, expected_length
 from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-from neuroptimus.optimization.problem.spec import load_problem, with_overrides
+from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
 from neuroptimus.storage.runs import create_run_store
 from neuroptimus.usecases import problem_path
 

@@ -26,7 +26,7 @@ from neuroptimus.optimization.original.settings import (
     import_settings,
 )
 from neuroptimus.optimization.problem.data import fetch, registry
-from neuroptimus.optimization.problem.spec import load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.optimization.simulators.sampled import expected_samples
 from neuroptimus.usecases import problem_path
 

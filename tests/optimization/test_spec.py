@@ -8,7 +8,8 @@ import sys
 import pytest
 import yaml
 
-from neuroptimus.optimization.problem.spec import SpecError, load_problem, with_overrides
+from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.usecases import names, problem_path
 
 

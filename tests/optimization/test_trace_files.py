@@ -13,7 +13,8 @@ from neuroptimus.optimization.evaluation.problem import (
     read_target_file,
 )
 from neuroptimus.optimization.problem.data import fetch
-from neuroptimus.optimization.problem.spec import SpecError, load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
+from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.optimization.problem.trace_files import (
     TraceFileError,
     read_waveform,

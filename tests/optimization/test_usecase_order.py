@@ -10,7 +10,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from neuroptimus.optimization.evaluation.individual import hosted_simulator
-from neuroptimus.optimization.problem.spec import load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.usecases import problem_path
 
 # the reference vector of usecase_totals.json, the hoc defaults, and one near the bounds

@@ -17,7 +17,11 @@ from test_streamed_resume import Killed, Streaming
 from neuroptimus.analysis.stages import start_summary
 from neuroptimus.optimization.evaluation.problem import build_problem, expected_length
 from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-from neuroptimus.optimization.problem.spec import load_problem, parse_problem, with_overrides
+from neuroptimus.optimization.problem.problem_file import (
+    load_problem,
+    parse_problem,
+    with_overrides,
+)
 from neuroptimus.storage.metadata import run_metadata
 from neuroptimus.storage.run_store import RunStore
 from neuroptimus.storage.runs import create_run_store

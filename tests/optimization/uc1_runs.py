@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from neuroptimus.optimization.algorithms import create_algorithm
-from neuroptimus.optimization.algorithms.bridge import BridgedAlgorithm
+from neuroptimus.optimization.algorithms.bridged import BridgedAlgorithm
 from neuroptimus.optimization.evaluation.individual import BatchResult, evaluate_batch
 from neuroptimus.optimization.evaluation.problem import Problem
 

@@ -174,7 +174,7 @@ def test_runs_without_fronts_have_none_and_readers_cope(tmp_path):
 
 
 def test_fronts_are_kept_for_multi_objective_algorithms_or_on_request():
-    from neuroptimus.optimization.problem.spec import load_problem, with_overrides
+    from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
     from neuroptimus.storage.runs import keeps_fronts
     from neuroptimus.usecases import problem_path
 

@@ -15,7 +15,7 @@ from neuroptimus.optimization.errors import is_retryable
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.evaluation.problem import build_problem, expected_length
 from neuroptimus.optimization.loop.runner import OptimizationRun
-from neuroptimus.optimization.problem.spec import load_problem, with_overrides
+from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
 from neuroptimus.optimization.simulators import ModelError
 from neuroptimus.storage.run_store import RunStore, StoreError
 from neuroptimus.storage.runs import create_run_store, problem_from_store

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from neuroptimus.optimization.problem.data import registry
-from neuroptimus.optimization.problem.spec import load_problem
+from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.storage.catalog.fingerprint import (
     FingerprintError,
     component_names,
