@@ -132,10 +132,10 @@ def register_use_case(
     """Register a use case: its problem file and the files it names are copied into the
     catalog's files folder and its identity computed from the copies; `serve --verify` then
     re-simulates runs of it on these files (an upload's own problem is never run)."""
+    from neuroptimus.optimization.problem.identity import FingerprintError
     from neuroptimus.optimization.problem.spec_base import SpecError
     from neuroptimus.storage.catalog.database import open_catalog
     from neuroptimus.storage.catalog.errors import CatalogError
-    from neuroptimus.storage.catalog.fingerprint import FingerprintError
     from neuroptimus.storage.catalog.held_problems import RegistrationError
     from neuroptimus.storage.catalog.held_problems import register_use_case as register
 
@@ -479,8 +479,8 @@ def reproduce(
     "identical" (bit for bit: expected with the same package versions), "within tolerance",
     or "differs" (exit code 1). A bundled use case reruns on this installation's files; any
     other problem runs its uploader's code and needs --trust."""
-    from neuroptimus.flows.cli import _checked_run
     from neuroptimus.flows.cli_common import cluster_config
+    from neuroptimus.flows.launch import launch_run
     from neuroptimus.flows.prefect_state import private_prefect_state
     from neuroptimus.storage.catalog.ingest import IngestError, run_from_store
     from neuroptimus.storage.catalog.reproduce import ReproduceError, compare_runs, problem_yaml
@@ -498,7 +498,7 @@ def reproduce(
     store = folder / f"rerun-{time.strftime('%Y%m%d-%H%M%S')}.zarr"
     typer.echo(f"rerunning {original.optimization_name} (seed {original.seed}) into {store}")
     with private_prefect_state() as prefect_state:
-        _checked_run(spec, store, cluster_config(cluster, workers), prefect_state)
+        launch_run(spec, store, cluster_config(cluster, workers), prefect_state)
     try:
         rerun = run_from_store(store)
     except IngestError as error:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import atexit
-import gc
 import json
 import os
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +26,7 @@ from neuroptimus.flows.cli_common import (
     load,
     prefect_ready,
 )
+from neuroptimus.flows.launch import claim_process, launch_run
 from neuroptimus.flows.phases import mark
 from neuroptimus.optimization.errors import NeuroptimusError
 
@@ -36,11 +36,6 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The temporary local server of a run can be slow to start on a busy machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-
-# True when the process is the command's alone (the console script,
-# python -m neuroptimus.flows.cli), not a caller's that runs the command line in-process (a test's
-# CliRunner, a notebook).
-_own_process = False
 
 app = typer.Typer(
     help="Fit neuron-model parameters to data: run, resume and inspect optimizations.",
@@ -128,7 +123,7 @@ def run(
         config = cluster_config(cluster, workers)
         store = store or Path(default_store(spec))
         typer.echo(f"run store: {store}")
-        result = _checked_run(spec, store, config, prefect_state)
+        result = launch_run(spec, store, config, prefect_state)
     mark("stopped")  # the cluster and Prefect's server
     _print_result(result)
 
@@ -139,73 +134,6 @@ def _source(warm_start: str | None) -> str | None:
     if warm_start is None or warm_start.startswith(("http://", "https://")):
         return warm_start
     return str(Path(warm_start).resolve())
-
-
-def _checked_run(spec, store: Path, config, prefect_state) -> dict:
-    """Check the problem while Prefect's server (``prefect_state``) and the cluster start (the
-    model is built on one of the cluster's workers, which keeps it), then run the flows on
-    that cluster."""
-    from neuroptimus.analysis.report_process import early_report_process
-    from neuroptimus.flows.early_close import EarlyClose
-    from neuroptimus.optimization.execution.cluster import connect
-    from neuroptimus.optimization.execution.dask_evaluator import install_problem
-    from neuroptimus.optimization.loop.preflight import (
-        check_algorithm,
-        prepare_isolated,
-        prepare_on_worker,
-    )
-    from neuroptimus.storage.runs import check_new_store
-    from neuroptimus.storage.warm_start import check_warm_start
-
-    try:  # milliseconds: before anything starts
-        check_algorithm(spec)
-        check_new_store(store)
-        check_warm_start(spec)
-    except NeuroptimusError as error:
-        fail_on(error)
-    mark("checked")
-    with ExitStack() as started:
-        # The report's libraries import in a process of their own while the flows run: from
-        # the start when Prefect's server runs already, else once this process has done its
-        # own start and only waits for the server (earlier, the import would slow it).
-        started.callback(mark, "report-process-closed")
-        if prefect_state.warm:
-            started.enter_context(early_report_process())
-        try:
-            started.callback(mark, "cluster-closed")
-            cluster = EarlyClose(connect(config))  # stopped while the report is written
-            client = started.enter_context(cluster)
-            mark("cluster-started")
-            # a batch queue's workers may not run yet: check in a process of this machine
-            prepare = prepare_on_worker if config.is_local else lambda _, s: prepare_isolated(s)
-            prepared = prepare(client, spec)
-            mark("model-checked")
-            if config.is_local:  # the other workers build the model too, before the flows
-                install_problem(client, prepared)
-                mark("problem-installed")
-        except NeuroptimusError as error:
-            fail_on(error)
-        # Prefect and the flows import (a second or more) while the server finishes starting
-        from neuroptimus.flows.run import run_prepared_flow
-
-        mark("flows-imported")
-        # What is imported lives as long as the command: the collector need not rescan it (a
-        # tenth of a second less in the flows' first calls). Only in the command's own
-        # process: frozen objects are never collected, and a caller's garbage would stay.
-        if _own_process:
-            gc.freeze()
-        if not prefect_state.warm:
-            started.enter_context(early_report_process())
-        prefect_state.wait()
-        mark("prefect-ready")
-        try:
-            result = run_prepared_flow(
-                prepared, str(store), client, progress=True, optimized=cluster.close_soon
-            )
-        except NeuroptimusError as error:
-            fail_on(error)
-        mark("flow-finished")
-    return result
 
 
 @app.command(epilog=PREFECT_STATE)
@@ -483,8 +411,7 @@ def run_and_exit(application: typer.Typer) -> None:
     down (freeing thousands of modules' objects: about a second). The exit hooks the libraries
     registered still run first (they send Prefect's queued logs, stop a temporary server
     Prefect started itself, flush the logs); a failure exits the usual way."""
-    global _own_process
-    _own_process = True
+    claim_process()
     try:
         application()
     except SystemExit as done:

@@ -52,6 +52,7 @@ MOVED: dict[str, str] = {
     "neuroptimus.optimization.problem.build": "neuroptimus.optimization.evaluation.problem",
     "neuroptimus.optimization.loop.evaluation": "neuroptimus.optimization.evaluation.individual",
     "neuroptimus.optimization.problem.preflight": "neuroptimus.optimization.loop.preflight",
+    "neuroptimus.storage.catalog.fingerprint": "neuroptimus.optimization.problem.identity",
 }
 
 

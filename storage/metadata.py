@@ -16,9 +16,8 @@ import numpy as np
 
 from neuroptimus.optimization.algorithms import get_algorithm
 from neuroptimus.optimization.algorithms.chain import CHAIN
-from neuroptimus.storage.catalog.fingerprint import FingerprintError, use_case_identity
-from neuroptimus.storage.run_store import RunStore
-from neuroptimus.storage.runs import store_run_id
+from neuroptimus.optimization.problem.identity import FingerprintError, use_case_identity
+from neuroptimus.storage.run_store import RunStore, store_run_id
 
 
 def effective_settings(algorithm: str, given: dict[str, Any]) -> dict[str, Any]:

@@ -63,6 +63,9 @@ warnings.filterwarnings("ignore", message=".*StringDType.*")
 warnings.filterwarnings("ignore", category=UserWarning, module="zarr.*")
 
 
+# beside a store unpacked from a catalog: where it came from (``neuroptimus resume`` refuses it)
+FROM_CATALOG = "from-catalog.json"
+
 class StoreError(NeuroptimusError, RuntimeError):
     """The store is missing, unwritable or not a Neuroptimus run."""
 
@@ -499,3 +502,15 @@ def check_writable(path: Path) -> None:
         probe.unlink()
     except OSError as error:
         raise _write_error(path, error) from None
+
+
+def store_run_id(store: RunStore) -> str:
+    """A store's ``run_id``. A store made before stores had one is given a random one now,
+    kept in the store (so pushing it again finds the same catalog entry); an id derived from
+    what the store recorded could be guessed by whoever knows the run."""
+    found = store.attrs.get("run_id")
+    if found:
+        return str(found)
+    run_id = str(uuid.uuid4())
+    RunStore.open(store.path, mode="r+").set_attributes(run_id=run_id)
+    return run_id

@@ -15,11 +15,11 @@ import numpy as np
 from neuroptimus.optimization.algorithms.chain import algorithm_info, start_points_wanted
 from neuroptimus.optimization.evaluation.problem import Problem, build_problem
 from neuroptimus.optimization.locks import process_alive
+from neuroptimus.optimization.problem.identity import FingerprintError, use_case_identity
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
-from neuroptimus.storage.catalog.fingerprint import FingerprintError, use_case_identity
 from neuroptimus.storage.provenance import git_revision, package_versions
-from neuroptimus.storage.run_store import RunStore, StoreError, check_writable
+from neuroptimus.storage.run_store import FROM_CATALOG, RunStore, StoreError, check_writable
 from neuroptimus.storage.warm_start import read_warm_start
 
 
@@ -65,8 +65,6 @@ def check_not_being_written(path: str | Path) -> None:
 def _check_not_downloaded(path: Path) -> None:
     """A store from a results catalog is never resumed: that would run its uploader's problem
     (model files, commands) here and load their saved algorithm state."""
-    from neuroptimus.storage.catalog.client import FROM_CATALOG
-
     if (path / FROM_CATALOG).is_file():
         raise StoreError(
             f"{path} was downloaded from a results catalog and is not resumed here (that would "
@@ -131,18 +129,6 @@ def _identity(spec: dict, mechanisms: dict | None, components: list[str]) -> dic
         return use_case_identity(spec, mechanisms, components).model_dump(mode="json")
     except FingerprintError:
         return None
-
-
-def store_run_id(store: RunStore) -> str:
-    """A store's ``run_id``. A store made before stores had one is given a random one now,
-    kept in the store (so pushing it again finds the same catalog entry); an id derived from
-    what the store recorded could be guessed by whoever knows the run."""
-    found = store.attrs.get("run_id")
-    if found:
-        return str(found)
-    run_id = str(uuid.uuid4())
-    RunStore.open(store.path, mode="r+").set_attributes(run_id=run_id)
-    return run_id
 
 
 def _remove_abandoned(path: Path) -> None:

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from neuroptimus.optimization.algorithms.start import best_points
+from neuroptimus.optimization.problem.identity import FingerprintError, use_case_identity
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
-from neuroptimus.storage.catalog.fingerprint import FingerprintError, use_case_identity
 from neuroptimus.storage.run_store import RunStore, StoreError
 
 _URL = ("http://", "https://")

@@ -19,6 +19,7 @@ import httpx
 
 from neuroptimus.optimization.errors import InfrastructureError, NeuroptimusError
 from neuroptimus.storage.catalog.schema import CatalogRun
+from neuroptimus.storage.run_store import FROM_CATALOG
 
 TOKEN_VARIABLE = "NEUROPTIMUS_CATALOG_TOKEN"
 URL_VARIABLE = "NEUROPTIMUS_CATALOG_URL"
@@ -31,8 +32,6 @@ _RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 _NOT_SHIPPED = ("writer.lock", "inflight/")
 # a run's saved state (pickles): a store from a catalog is never resumed, so never unpacked
 _RUN_STATE = ("checkpoint.pkl", "journal.bin", "inflight", "writer.lock")
-# beside a store unpacked from a catalog: where it came from (``neuroptimus resume`` refuses it)
-FROM_CATALOG = "from-catalog.json"
 
 
 class CatalogClientError(NeuroptimusError, RuntimeError):

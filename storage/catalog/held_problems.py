@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import select
 
 from neuroptimus.optimization.errors import UserError
+from neuroptimus.optimization.problem.identity import use_case_identity
 from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.problem.spec_base import SpecError
-from neuroptimus.storage.catalog.fingerprint import use_case_identity
 from neuroptimus.storage.catalog.models import UseCase
 from neuroptimus.storage.catalog.repository import Catalog
 from neuroptimus.storage.catalog.schema import UseCaseIdentity

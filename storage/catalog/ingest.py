@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from neuroptimus.optimization.errors import UserError
-from neuroptimus.storage.catalog.fingerprint import (
+from neuroptimus.optimization.problem.identity import (
     FingerprintError,
     IdentityMismatch,
     recomputed_identity,

@@ -6,8 +6,8 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from neuroptimus.optimization.problem.identity import canonical_json
 from neuroptimus.storage.catalog.curves import convergence_at, value_at
-from neuroptimus.storage.catalog.fingerprint import canonical_json
 from neuroptimus.storage.catalog.models import Run, RunComponent, RunGeneration, RunParameter
 from neuroptimus.storage.catalog.schema import CatalogRun
 

@@ -20,8 +20,8 @@ import numpy as np
 from sqlalchemy import func, insert, select
 
 from neuroptimus.optimization.algorithms import ALGORITHMS
+from neuroptimus.optimization.problem.identity import digest
 from neuroptimus.storage.catalog.curves import convergence_at
-from neuroptimus.storage.catalog.fingerprint import digest
 from neuroptimus.storage.catalog.listing import RunFilter
 from neuroptimus.storage.catalog.models import (
     Run,

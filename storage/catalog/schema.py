@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from neuroptimus.optimization.problem.identity import UseCaseIdentity
+
 # What the catalog's columns hold (PostgreSQL refuses more; SQLite takes 64-bit integers):
 # counts are 32-bit, seeds 64-bit, names as long as their columns.
 COUNT_MAX = 2**31 - 1
@@ -30,21 +32,6 @@ def _finite_or_none(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise ValueError("must be a finite number (or null when unknown)")
     return value
-
-
-class UseCaseIdentity(_Strict):
-    """Which problem a run solved. ``fingerprint`` is the SHA-256 of ``core`` (canonical JSON):
-    ``content`` fingerprints hash the model files, target data, bounds, protocol, cost functions,
-    weights and penalty; ``weak`` ones (the original tool's metadata) only names and bounds."""
-
-    fingerprint: str = Field(pattern=r"^[0-9a-f]{64}$")
-    kind: Literal["content", "weak"]
-    name: str = Field(min_length=1, max_length=200)  # the problem's own name: the slug's stem
-    description: str = ""
-    simulator: str = Field("", max_length=50)
-    parameters: list[str]
-    components: list[str]  # error components (sweep × cost function), in the run's order
-    core: dict[str, Any]  # what was hashed
 
 
 class ParameterRow(_Strict):

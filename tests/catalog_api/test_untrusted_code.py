@@ -25,7 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from neuroptimus.flows.cli import app
-from neuroptimus.storage.catalog.fingerprint import digest, use_case_identity
+from neuroptimus.optimization.problem.identity import digest, use_case_identity
 from neuroptimus.storage.catalog.upload_intake import UNVERIFIABLE
 from neuroptimus.storage.metadata import run_metadata
 from neuroptimus.storage.run_store import RunStore

@@ -326,7 +326,7 @@ def test_traces_of_several_lengths_are_stored_on_one_grid():
 def test_the_catalog_knows_an_emodel_problem_by_its_content():
     """Components named as the objective names them; a changed feature statistic is another
     problem, another folder for the same files is not."""
-    from neuroptimus.storage.catalog.fingerprint import use_case_identity
+    from neuroptimus.optimization.problem.identity import use_case_identity
 
     spec = load_problem(problem_path("l5pc")).model_dump(mode="json")
     identity = use_case_identity(spec)

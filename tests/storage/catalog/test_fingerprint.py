@@ -9,15 +9,14 @@ import uuid
 import pytest
 
 from neuroptimus.optimization.problem.data import registry
-from neuroptimus.optimization.problem.problem_file import load_problem
-from neuroptimus.storage.catalog.fingerprint import (
+from neuroptimus.optimization.problem.identity import (
     FingerprintError,
     component_names,
     use_case_identity,
     weak_identity,
 )
-from neuroptimus.storage.run_store import RunStore
-from neuroptimus.storage.runs import store_run_id
+from neuroptimus.optimization.problem.problem_file import load_problem
+from neuroptimus.storage.run_store import RunStore, store_run_id
 from neuroptimus.usecases import problem_path
 
 

@@ -15,17 +15,35 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.data import SCHEME, registry
-from neuroptimus.storage.catalog.schema import UseCaseIdentity
 
 # parameter fields that say where a value goes in the model (no paths)
 _TARGET_FIELDS = ("hoc", "section", "segment", "sections", "property", "distribution")
 # files nrnivmodl reads from a local mechanisms folder
 # (as neuroptimus.optimization.simulators.mechanisms)
 _MECHANISM_SUFFIXES = {".mod", ".inc", ".h", ".hpp", ".c", ".cpp"}
+
+
+class UseCaseIdentity(BaseModel):
+    """Which problem a run solved. ``fingerprint`` is the SHA-256 of ``core`` (canonical JSON):
+    ``content`` fingerprints hash the model files, target data, bounds, protocol, cost functions,
+    weights and penalty; ``weak`` ones (the original tool's metadata) only names and bounds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fingerprint: str = Field(pattern=r"^[0-9a-f]{64}$")
+    kind: Literal["content", "weak"]
+    name: str = Field(min_length=1, max_length=200)  # the problem's own name: the slug's stem
+    description: str = ""
+    simulator: str = Field("", max_length=50)
+    parameters: list[str]
+    components: list[str]  # error components (sweep × cost function), in the run's order
+    core: dict[str, Any]  # what was hashed
 
 
 class FingerprintError(UserError, ValueError):
