@@ -98,8 +98,8 @@ def serve(
         float, typer.Option(min=0.001, help="Unpacked bytes a user's runs may hold, GiB.")
     ] = 20.0,
     staging_gib: Annotated[
-        float, typer.Option(min=0.001, help="Most all uploads being checked may unpack at "
-                            "once, GiB.")
+        float,
+        typer.Option(min=0.001, help="Most all uploads being checked may unpack at once, GiB."),
     ] = 4.0,
 ) -> None:
     """Serve the catalog: pages, the JSON API under /api/v1 and its docs at /docs."""

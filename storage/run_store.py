@@ -66,6 +66,7 @@ warnings.filterwarnings("ignore", category=UserWarning, module="zarr.*")
 # beside a store unpacked from a catalog: where it came from (``neuroptimus resume`` refuses it)
 FROM_CATALOG = "from-catalog.json"
 
+
 class StoreError(NeuroptimusError, RuntimeError):
     """The store is missing, unwritable or not a Neuroptimus run."""
 

@@ -53,7 +53,11 @@ def test_a_users_modules_named_like_our_layers_do_not_shadow_them(tmp_path):
     )
     path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "PYTHONPATH": path},
     )
     assert done.returncode == 0, done.stderr
@@ -64,8 +68,12 @@ def test_the_command_line_runs_as_a_module_beside_a_users_flows_py(tmp_path):
     (tmp_path / "flows.py").write_text("raise SystemExit('the user flows.py ran')\n")
     path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
     done = subprocess.run(
-        [sys.executable, "-m", "neuroptimus.flows.cli", "usecases"], cwd=tmp_path,
-        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": path},
+        [sys.executable, "-m", "neuroptimus.flows.cli", "usecases"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": path},
     )
     assert done.returncode == 0, done.stderr
     assert "hh" in done.stdout
@@ -82,7 +90,8 @@ def test_no_module_imports_a_bare_layer_name():
             )  # fmt: skip
             offenders += [
                 f"{path.relative_to(ROOT)}:{node.lineno} {name}"
-                for name in names if name.partition(".")[0] in LAYERS
+                for name in names
+                if name.partition(".")[0] in LAYERS
             ]
     assert offenders == []
 

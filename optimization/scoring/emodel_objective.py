@@ -47,7 +47,9 @@ class EModelObjective:
             for recording in protocol.recordings:
                 features = tuple(
                     ScoredFeature(
-                        f.name, f.mean, f.std,
+                        f.name,
+                        f.mean,
+                        f.std,
                         recording.threshold_mV if f.threshold_mV is None else f.threshold_mV,
                     )  # fmt: skip
                     for f in recording.features

@@ -384,9 +384,7 @@ class Catalog:
     @staticmethod
     def _unpacked(session: Session, user_id: int) -> int:
         total = session.scalar(
-            select(func.coalesce(func.sum(Run.unpacked_bytes), 0)).where(
-                Run.uploader_id == user_id
-            )
+            select(func.coalesce(func.sum(Run.unpacked_bytes), 0)).where(Run.uploader_id == user_id)
         )
         return int(total or 0)
 

@@ -84,7 +84,7 @@ def body_problem(body: bytes) -> tuple[int, str] | None:
 
 
 def _small_body(scope: dict) -> str | None:
-    """"JSON" or "form" for a body that must be small (only uploads are large, and they are
+    """ "JSON" or "form" for a body that must be small (only uploads are large, and they are
     multipart), else None."""
     if scope.get("method") not in ("POST", "PUT", "PATCH", "DELETE"):
         return None

@@ -247,7 +247,6 @@ class RunListQuery(RunQuery):
     format: Literal["json", "csv"] | None = None
 
 
-
 class RunChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     visibility: Visibility | None = None

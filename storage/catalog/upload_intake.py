@@ -72,9 +72,7 @@ def accept_upload(
         if store is not None and store.filename:
             path = _save(store, staging / "store.zip", "store.zip", limits.max_bytes)
             identity = run.use_case.model_dump(mode="json")
-            found, unpacked["store"] = uploads.read_store(
-                path, staging, limits, booking, identity
-            )
+            found, unpacked["store"] = uploads.read_store(path, staging, limits, booking, identity)
             uploads.check_same_run(run, found)
             staged["store"] = (path, f"runs/{run.run_id}/store.zip")
             # the unpacked store is read: its files go now, its bytes stay booked

@@ -188,8 +188,14 @@ def test_filters_read_the_same_on_the_api_and_the_pages(bounded, real_run):
     run = real_run.variant()
     run["algorithm"] = {**run["algorithm"], "seed": seed}
     assert bounded.upload(run, bounded.alice).status_code == 201
-    for query in (f"seed={seed}", "min_budget=0", "min_budget=8&max_budget=8", "seed=&q=",
-                  "verified=no", f"q={run['optimization_name'].split()[0]}&state=complete"):
+    for query in (
+        f"seed={seed}",
+        "min_budget=0",
+        "min_budget=8&max_budget=8",
+        "seed=&q=",
+        "verified=no",
+        f"q={run['optimization_name'].split()[0]}&state=complete",
+    ):
         api = bounded.client.get(f"/api/v1/runs?{query}")
         page = bounded.client.get(f"/runs?{query}")
         assert api.status_code == page.status_code == 200, (query, api.text)
@@ -283,18 +289,28 @@ def test_zip_bombs_of_many_small_entries_stop_at_their_budget(service, bounded, 
     unpacked, by its ratio (default limits) or by the upload's budget (small limits)."""
     bomb = _many_small_entries(400, 64 * 2**10)  # 25 MiB of zeros in about 60 kB
     assert len(bomb) < 2**17
-    send = lambda s: (lambda _c: s.upload(real_run.metadata, s.alice, store=bomb))  # noqa: E731
+    send = lambda s: lambda _c: s.upload(real_run.metadata, s.alice, store=bomb)  # noqa: E731
     failures = [
         _refused(service, "the bomb at default limits", send(service), 400, "zip bomb"),
         _refused(bounded, "the bomb at 4 MiB per upload", send(bounded), 413, "4 MiB"),
-        _refused(bounded, "too many entries",
-                 lambda _c: bounded.upload(real_run.metadata, bounded.alice,
-                                           store=_many_small_entries(501, 0)),
-                 413, "500 entries"),  # fmt: skip
-        _refused(bounded, "an archive of many small entries",
-                 lambda _c: bounded.upload(real_run.metadata, bounded.alice,
-                                           archive=("model.zip", bomb)),
-                 413, "4 MiB"),  # fmt: skip
+        _refused(
+            bounded,
+            "too many entries",
+            lambda _c: bounded.upload(
+                real_run.metadata, bounded.alice, store=_many_small_entries(501, 0)
+            ),
+            413,
+            "500 entries",
+        ),  # fmt: skip
+        _refused(
+            bounded,
+            "an archive of many small entries",
+            lambda _c: bounded.upload(
+                real_run.metadata, bounded.alice, archive=("model.zip", bomb)
+            ),
+            413,
+            "4 MiB",
+        ),  # fmt: skip
     ]
     assert not [f for f in failures if f], "\n".join(failures)
     # what was written before the bomb was stopped: at most its ratio's worth and a block
@@ -355,8 +371,12 @@ def test_a_users_quota_counts_kept_runs_and_uploads_in_progress(catalog_url, tmp
 
 
 def test_parallel_uploads_share_one_budget(catalog_url, tmp_path, real_run):
-    limits = replace(LIMITS, max_staging_bytes=int(1.6 * 2**20), max_unpacked_bytes=2**20 + 2**19,
-                     max_user_members=100)
+    limits = replace(
+        LIMITS,
+        max_staging_bytes=int(1.6 * 2**20),
+        max_unpacked_bytes=2**20 + 2**19,
+        max_user_members=100,
+    )
     service = make_service(catalog_url, tmp_path / "files", limits=limits)
     account = service.client.app.state.unpacking
     try:
@@ -420,7 +440,9 @@ def test_catalog_serve_takes_the_limits(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     limits = served["app"].state.limits
     assert (limits.max_bytes, limits.max_unpacked_bytes, limits.max_members) == (
-        3 * 2**20, 5 * 2**20, 7
+        3 * 2**20,
+        5 * 2**20,
+        7,
     )
     assert (limits.max_user_bytes, limits.max_staging_bytes) == (2**29, 2**30)
     assert served["app"].state.unpacking.budgets == limits.budgets()

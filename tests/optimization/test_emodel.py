@@ -137,39 +137,76 @@ def _small_problem(tmp_path: Path) -> dict:
             "fixed": [
                 {"hoc": "celsius", "value": 6.3},
                 {"sections": "all", "property": "e_pas", "value": -65},
-                {"sections": "apical", "property": "g_pas", "distribution": "linear",
-                 "value": 1e-4},
+                {
+                    "sections": "apical",
+                    "property": "g_pas",
+                    "distribution": "linear",
+                    "value": 1e-4,
+                },
             ],  # fmt: skip
         },
         "parameters": [
-            {"name": "gnabar_hh.somatic", "sections": "somatic", "property": "gnabar_hh",
-             "lower": 0.05, "upper": 0.2, "true_value": 0.12},
-            {"name": "g_pas.basal", "sections": "basal", "property": "g_pas", "lower": 1e-5,
-             "upper": 1e-3, "true_value": 1e-4},
+            {
+                "name": "gnabar_hh.somatic",
+                "sections": "somatic",
+                "property": "gnabar_hh",
+                "lower": 0.05,
+                "upper": 0.2,
+                "true_value": 0.12,
+            },
+            {
+                "name": "g_pas.basal",
+                "sections": "basal",
+                "property": "g_pas",
+                "lower": 1e-5,
+                "upper": 1e-3,
+                "true_value": 1e-4,
+            },
         ],  # fmt: skip
-        "protocols": [{
-            "name": "Step",
-            "stimuli": [
-                {"amplitude_nA": 1.0, "delay_ms": 20, "duration_ms": 100,
-                 "total_duration_ms": 150},
-                {"amplitude_nA": -0.05, "delay_ms": 0, "duration_ms": 150,
-                 "total_duration_ms": 150},
-            ],  # fmt: skip
-            "recordings": [
-                {"name": "soma", "features": [{"name": "Spikecount", "mean": 5, "std": 2}]},
-                {"name": "dend", "location": {"sections": "apical", "soma_distance_um": 150},
-                 "threshold_mV": -55,
-                 "features": [{"name": "AP_width", "mean": 1, "std": 1}]},
-            ],  # fmt: skip
-        }, {
-            "name": "Fixed",
-            "cvode": False,
-            "dt_ms": 0.05,
-            "stimuli": [{"amplitude_nA": 0.5, "delay_ms": 10, "duration_ms": 20,
-                         "total_duration_ms": 40}],  # fmt: skip
-            "recordings": [{"name": "soma", "features": [{"name": "Spikecount", "mean": 1,
-                                                          "std": 1}]}],  # fmt: skip
-        }],
+        "protocols": [
+            {
+                "name": "Step",
+                "stimuli": [
+                    {
+                        "amplitude_nA": 1.0,
+                        "delay_ms": 20,
+                        "duration_ms": 100,
+                        "total_duration_ms": 150,
+                    },
+                    {
+                        "amplitude_nA": -0.05,
+                        "delay_ms": 0,
+                        "duration_ms": 150,
+                        "total_duration_ms": 150,
+                    },
+                ],  # fmt: skip
+                "recordings": [
+                    {"name": "soma", "features": [{"name": "Spikecount", "mean": 5, "std": 2}]},
+                    {
+                        "name": "dend",
+                        "location": {"sections": "apical", "soma_distance_um": 150},
+                        "threshold_mV": -55,
+                        "features": [{"name": "AP_width", "mean": 1, "std": 1}],
+                    },
+                ],  # fmt: skip
+            },
+            {
+                "name": "Fixed",
+                "cvode": False,
+                "dt_ms": 0.05,
+                "stimuli": [
+                    {
+                        "amplitude_nA": 0.5,
+                        "delay_ms": 10,
+                        "duration_ms": 20,
+                        "total_duration_ms": 40,
+                    }
+                ],  # fmt: skip
+                "recordings": [
+                    {"name": "soma", "features": [{"name": "Spikecount", "mean": 1, "std": 1}]}
+                ],  # fmt: skip
+            },
+        ],
     }
 
 
@@ -187,8 +224,10 @@ def _build_and_run(data: dict) -> dict:
     h.distance(0, 0.5, sec=cell.soma[0])
     dend = simulator._locations[("Step", "dend")]
     return {
-        "lists": {name: [s.name().split(".")[-1] for s in getattr(cell, name)]
-                  for name in ("somatic", "axonal", "basal", "apical", "all")},  # fmt: skip
+        "lists": {
+            name: [s.name().split(".")[-1] for s in getattr(cell, name)]
+            for name in ("somatic", "axonal", "basal", "apical", "all")
+        },  # fmt: skip
         "axon": [(s.L, s.nseg, s.diam) for s in cell.axon],
         "apical_nseg": cell.apic[0].nseg,
         "g_pas": [(h.distance(1, seg.x, sec=seg.sec), seg.g_pas) for seg in cell.apic[0]],
@@ -301,8 +340,10 @@ def test_bluepyopt_files_come_from_bluepyopt_at_the_pinned_commit(tmp_path, monk
     mirror = tmp_path / "bluepyopt" / "examples" / "l5pc" / "config"
     mirror.mkdir(parents=True)
     shutil.copy(fetch("data://" + name), mirror / "features.json")
-    monkeypatch.setenv("NEUROPTIMUS_DATA_MIRROR", os.pathsep.join([str(tmp_path / "none"),
-                                                                   str(tmp_path / "bluepyopt")]))
+    monkeypatch.setenv(
+        "NEUROPTIMUS_DATA_MIRROR",
+        os.pathsep.join([str(tmp_path / "none"), str(tmp_path / "bluepyopt")]),
+    )
     assert fetch("data://" + name) == mirror / "features.json"
 
 

@@ -236,7 +236,8 @@ def test_the_offending_line_is_found_when_another_translator_prints_between():
         "make: *** [makemod2c_inc:3: bad.cpp] Error 1\n"
     )
     assert mechanisms.compile_error(output, ["bad.mod", "leak.mod"]) == (
-        "bad.mod", "Illegal block at line 9: g = = 2"
+        "bad.mod",
+        "Illegal block at line 9: g = = 2",
     )
 
 
