@@ -20,13 +20,14 @@ from typing import Any
 
 import yaml
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.emodel_spec import MISSING_SCORE, SECTION_LISTS
 
 MORPHOLOGY_SUFFIXES = (".asc", ".swc", ".h5")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-class BluePyOptImportError(ValueError):
+class BluePyOptImportError(UserError, ValueError):
     """The folder cannot be converted; the message names the file and the field."""
 
 

@@ -1,0 +1,56 @@
+"""The architecture is checked, not only described: import-linter's contracts (the layers, the
+library without Prefect or the web, the run store without the catalog, the library's concepts
+in one direction, no import cycles), ruff's lint and format, and every product module
+importable on its own."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ("optimization", "storage", "tasks", "flows", "analysis", "usecases")
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: pip install -e '.[test]'")
+    return found
+
+
+def _run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_the_import_contracts_hold():
+    result = _run(_tool("lint-imports"), "--no-cache")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def test_ruff_lint_and_format_are_clean():
+    lint = _run(_tool("ruff"), "check", ".")
+    assert lint.returncode == 0, lint.stdout[-4000:]
+    formatted = _run(_tool("ruff"), "format", "--check", ".")
+    assert formatted.returncode == 0, formatted.stdout[-4000:]
+
+
+def test_every_product_module_imports():
+    failed = []
+    for layer in LAYERS:
+        package = importlib.import_module(f"neuroptimus.{layer}")
+        for module in pkgutil.walk_packages(package.__path__, f"neuroptimus.{layer}."):
+            if ".migrations." in module.name:  # Alembic's scripts run inside Alembic only
+                continue
+            try:
+                importlib.import_module(module.name)
+            except Exception as error:  # noqa: BLE001 - every failure is reported together
+                failed.append(f"{module.name}: {type(error).__name__}: {error}")
+    assert not failed, "\n".join(failed)
