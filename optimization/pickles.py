@@ -53,6 +53,23 @@ MOVED: dict[str, str] = {
     "neuroptimus.optimization.loop.evaluation": "neuroptimus.optimization.evaluation.individual",
     "neuroptimus.optimization.problem.preflight": "neuroptimus.optimization.loop.preflight",
     "neuroptimus.storage.catalog.fingerprint": "neuroptimus.optimization.problem.identity",
+    "neuroptimus.flows.cli": "neuroptimus.flows.cli",
+    "neuroptimus.flows.cli_common": "neuroptimus.flows.cli.common",
+    "neuroptimus.flows.catalog_cli": "neuroptimus.flows.cli.catalog",
+    "neuroptimus.flows.benchmark_cli": "neuroptimus.flows.cli.benchmark",
+    "neuroptimus.flows.bluepyopt_cli": "neuroptimus.flows.cli.bluepyopt",
+    "neuroptimus.flows.launch": "neuroptimus.flows.cli.launch",
+    "neuroptimus.flows.early_close": "neuroptimus.flows.cli.early_close",
+    "neuroptimus.flows.prefect_server": "neuroptimus.flows.server.shared",
+    "neuroptimus.flows.prefect_state": "neuroptimus.flows.server.state",
+    "neuroptimus.flows.serve": "neuroptimus.flows.server.serve",
+    "neuroptimus.flows.benchmark": "neuroptimus.flows.benchmarks.overhead",
+    "neuroptimus.flows.benchmark_fronts": "neuroptimus.flows.benchmarks.fronts",
+    "neuroptimus.flows.budget_benchmark": "neuroptimus.flows.benchmarks.budget",
+    "neuroptimus.flows.objectives_benchmark": "neuroptimus.flows.benchmarks.objectives",
+    "neuroptimus.flows.serial_benchmark": "neuroptimus.flows.benchmarks.serial",
+    "neuroptimus.flows.startup_benchmark": "neuroptimus.flows.benchmarks.startup",
+    "neuroptimus.analysis.benchmark_large": "neuroptimus.flows.benchmarks.large_store",
 }
 
 

@@ -340,7 +340,7 @@ def connect(config: ClusterConfig) -> Iterator[Client]:
         return
     # closing, not the client's own context: that one may only be left in the thread that
     # entered it, and a command stops its cluster in the background
-    # (see neuroptimus.flows.early_close)
+    # (see neuroptimus.flows.cli.early_close)
     with make_cluster(config) as cluster, closing(_client(config, cluster)) as client:
         # what models print goes to a file per worker, collected into the run's store
         client.register_plugin(ModelOutput())

@@ -1,5 +1,5 @@
 """Synthetic run stores for the tests: small stores written through the store's own API
-(the generator is the large-store benchmark's, ``neuroptimus.analysis.benchmark_large``),
+(the generator is the large-store benchmark's, ``neuroptimus.flows.benchmarks.large_store``),
 generation by generation as the optimize loop writes them, and a stand-in simulator for their
 traces."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuroptimus.analysis.benchmark_large import (
+from neuroptimus.flows.benchmarks.large_store import (
     create_store,
     problem_spec,
     synthetic_population,

@@ -428,7 +428,7 @@ def test_catalog_serve_takes_the_limits(monkeypatch, tmp_path):
     import uvicorn
     from typer.testing import CliRunner
 
-    from neuroptimus.flows.catalog_cli import app
+    from neuroptimus.flows.cli.catalog import app
 
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda site, **_options: served.setdefault("app", site))

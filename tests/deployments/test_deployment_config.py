@@ -21,7 +21,7 @@ from neuroptimus.flows.run import (
     resume_flow,
     run_flow,
 )
-from neuroptimus.flows.serve import WORK_POOL
+from neuroptimus.flows.server.serve import WORK_POOL
 from neuroptimus.optimization.algorithms import ALGORITHMS
 from neuroptimus.optimization.execution.cluster import ClusterConfig, ClusterError
 from neuroptimus.optimization.problem.problem_file import load_problem
@@ -78,7 +78,8 @@ def test_problem_form_is_typed_throughout(flow):
     # Literal → a choice list; the algorithm is a choice among the registered ones.
     assert fields["CostTerm"]["name"]["enum"] == list(typing.get_args(CostName))
     assert fields["StimulusSpec"]["type"]["enum"] == ["IClamp", "VClamp"]
-    assert fields["AlgorithmSpec"]["name"]["enum"] == list(ALGORITHMS)
+    # the registered algorithms, and "chain" for a chain of them (its stages in algorithm.chain)
+    assert fields["AlgorithmSpec"]["name"]["enum"] == [*ALGORITHMS, "chain"]
     # numbers with their bounds
     assert (
         fields["AlgorithmSpec"]["population"].items() >= {"minimum": 1, "maximum": 100_000}.items()

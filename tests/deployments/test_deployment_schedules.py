@@ -15,7 +15,7 @@ import yaml
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 
-from neuroptimus.flows.serve import ensure_work_pool
+from neuroptimus.flows.server.serve import ensure_work_pool
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "deployments.md"

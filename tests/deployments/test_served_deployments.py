@@ -23,7 +23,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterParentFlowRunId,
 )
 
-from neuroptimus.flows.serve import WORK_POOL
+from neuroptimus.flows.server.serve import WORK_POOL
 from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.run_store import RunStore

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroptimus.flows.budget_benchmark import SHIFT, budget_algorithms, rastrigin
+from neuroptimus.flows.benchmarks.budget import SHIFT, budget_algorithms, rastrigin
 
 ROOT = Path(__file__).resolve().parents[2]
 

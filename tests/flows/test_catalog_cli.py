@@ -15,8 +15,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from neuroptimus.flows.catalog_cli import local_stores
 from neuroptimus.flows.cli import app
+from neuroptimus.flows.cli.catalog import local_stores
 from neuroptimus.storage.catalog.client import (
     CatalogClientError,
     run_reference,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from neuroptimus.flows.early_close import EarlyClose
+from neuroptimus.flows.cli.early_close import EarlyClose
 from neuroptimus.optimization.execution.cluster import ClusterConfig, connect
 
 

@@ -12,8 +12,8 @@ import sys
 import pytest
 from mechanism_models import leak_problem
 
-from neuroptimus.flows.benchmark import orchestration, overhead
-from neuroptimus.flows.benchmark_fronts import fronts_benchmark
+from neuroptimus.flows.benchmarks.fronts import fronts_benchmark
+from neuroptimus.flows.benchmarks.overhead import orchestration, overhead
 from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.usecases import problem_path
 

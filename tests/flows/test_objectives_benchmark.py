@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from neuroptimus.flows.objectives_benchmark import (
+from neuroptimus.flows.benchmarks.objectives import (
     TreeCpu,
     cases,
     medians,

@@ -8,8 +8,8 @@ import tempfile
 
 import pytest
 
-from neuroptimus.flows.prefect_server import stop_unused_server
-from neuroptimus.flows.startup_benchmark import startup_benchmark
+from neuroptimus.flows.benchmarks.startup import startup_benchmark
+from neuroptimus.flows.server.shared import stop_unused_server
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroptimus.flows.benchmark import describe_run, run_command_line, write_figures
+from neuroptimus.flows.benchmarks.overhead import describe_run, run_command_line, write_figures
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.optimization.problem.problem_file import with_overrides

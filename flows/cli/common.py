@@ -48,7 +48,7 @@ def load(problem: str):
 @contextmanager
 def prefect_ready() -> Iterator[None]:
     """Prefect's state for this command (see PREFECT_STATE), ready when the block starts."""
-    from neuroptimus.flows.prefect_state import private_prefect_state
+    from neuroptimus.flows.server.state import private_prefect_state
 
     with private_prefect_state() as state:
         state.wait()

@@ -6,7 +6,7 @@ the same population and number of generations, only the evaluation budget stoppi
 
 - *many*: UC1 (``hh``) with three stimulus amplitudes × its four cost functions = 12
   objectives, fitted by pygmo's NSGA-II
-  (``neuroptimus.flows.benchmark_fronts.many_objective_spec``);
+  (``neuroptimus.flows.benchmarks.fronts.many_objective_spec``);
 - *single*: UC1 as bundled (one sweep, four costs summed), fitted by CMA-ES.
 
 The *marginal cost* of a run is its wall time per evaluation once it runs: from the end of
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import psutil
 
-from neuroptimus.flows.benchmark import machine, run_command_line, write_rows
-from neuroptimus.flows.benchmark_fronts import AMPLITUDES_NA, many_objective_spec
+from neuroptimus.flows.benchmarks.fronts import AMPLITUDES_NA, many_objective_spec
+from neuroptimus.flows.benchmarks.overhead import machine, run_command_line, write_rows
 from neuroptimus.optimization.problem.problem_file import with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec
 

@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from neuroptimus.flows.cli_common import fail, fail_on
+from neuroptimus.flows.cli.common import fail, fail_on
 from neuroptimus.optimization.errors import exit_code
 
 app = typer.Typer(
@@ -479,9 +479,9 @@ def reproduce(
     "identical" (bit for bit: expected with the same package versions), "within tolerance",
     or "differs" (exit code 1). A bundled use case reruns on this installation's files; any
     other problem runs its uploader's code and needs --trust."""
-    from neuroptimus.flows.cli_common import cluster_config
-    from neuroptimus.flows.launch import launch_run
-    from neuroptimus.flows.prefect_state import private_prefect_state
+    from neuroptimus.flows.cli.common import cluster_config
+    from neuroptimus.flows.cli.launch import launch_run
+    from neuroptimus.flows.server.state import private_prefect_state
     from neuroptimus.storage.catalog.ingest import IngestError, run_from_store
     from neuroptimus.storage.catalog.reproduce import ReproduceError, compare_runs, problem_yaml
 

@@ -14,8 +14,10 @@ from typing import Annotated
 
 import typer
 
-from neuroptimus.flows import benchmark_cli, bluepyopt_cli, catalog_cli
-from neuroptimus.flows.cli_common import (
+from neuroptimus.flows.cli import benchmark as benchmark_cli
+from neuroptimus.flows.cli import bluepyopt as bluepyopt_cli
+from neuroptimus.flows.cli import catalog as catalog_cli
+from neuroptimus.flows.cli.common import (
     PREFECT_STATE,
     ClusterOption,
     ProblemArg,
@@ -26,7 +28,7 @@ from neuroptimus.flows.cli_common import (
     load,
     prefect_ready,
 )
-from neuroptimus.flows.launch import claim_process, launch_run
+from neuroptimus.flows.cli.launch import claim_process, launch_run
 from neuroptimus.flows.phases import mark
 from neuroptimus.optimization.errors import NeuroptimusError
 
@@ -103,7 +105,7 @@ def run(
     setting the algorithm refuses, a store that exists already: one line naming the file or
     field, and exit code 2."""
     _verbose(verbose)
-    from neuroptimus.flows.prefect_state import private_prefect_state
+    from neuroptimus.flows.server.state import private_prefect_state
 
     # Prefect's server needs seconds of CPU to start: it starts first, and the problem is
     # loaded and checked meanwhile (a mistake stops it again within milliseconds).
@@ -358,8 +360,8 @@ def serve(
 
     Open the printed address, choose Deployments → run (or resume, benchmark) → Run → Custom
     run, fill in the form and submit. Ctrl-C stops the worker and the server."""
-    from neuroptimus.flows.serve import ServeError
-    from neuroptimus.flows.serve import serve as supervise
+    from neuroptimus.flows.server.serve import ServeError
+    from neuroptimus.flows.server.serve import serve as supervise
 
     try:
         supervise(host, port, limit, say=typer.echo)
@@ -390,7 +392,7 @@ def explore(
     Follows running optimizations: every few seconds the stores are re-read (committed
     generations only) and the views show the new individuals. Ctrl-C stops the server."""
     from neuroptimus.analysis.serve import serve_explorer
-    from neuroptimus.flows.catalog_cli import local_stores
+    from neuroptimus.flows.cli.catalog import local_stores
     from neuroptimus.storage.catalog.client import CatalogClientError
     from neuroptimus.storage.run_store import StoreError
 
@@ -432,13 +434,6 @@ def run_and_exit(application: typer.Typer) -> None:
             pass
     os._exit(0)
 
-
-if __name__ == "__main__":  # pragma: no cover - `python -m neuroptimus.flows.cli`
-    # The imported module, not this partly executed __main__, holds every command, also
-    # any defined below this line.
-    from neuroptimus.flows.cli import app as full_app
-
-    run_and_exit(full_app)
 
 # -- feature statistics (`neuroptimus features …`) ---------------------------------------------
 

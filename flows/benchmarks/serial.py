@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from neuroptimus.flows.benchmark import write_rows
+from neuroptimus.flows.benchmarks.overhead import write_rows
 from neuroptimus.optimization.problem.problem_file import with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec
 

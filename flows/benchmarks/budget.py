@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroptimus.flows.benchmark import machine, write_rows
+from neuroptimus.flows.benchmarks.overhead import machine, write_rows
 from neuroptimus.optimization.problem.problem_file import parse_problem, with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec
 

@@ -8,7 +8,7 @@ import gc
 from contextlib import ExitStack
 from pathlib import Path
 
-from neuroptimus.flows.cli_common import fail_on
+from neuroptimus.flows.cli.common import fail_on
 from neuroptimus.flows.phases import mark
 from neuroptimus.optimization.errors import NeuroptimusError
 
@@ -30,7 +30,7 @@ def launch_run(spec, store: Path, config, prefect_state) -> dict:
     workers, which keeps it), then run the flows on that cluster. A mistake stops the command
     in one line (``fail_on``)."""
     from neuroptimus.analysis.report_process import early_report_process
-    from neuroptimus.flows.early_close import EarlyClose
+    from neuroptimus.flows.cli.early_close import EarlyClose
     from neuroptimus.optimization.execution.cluster import connect
     from neuroptimus.optimization.execution.dask_evaluator import install_problem
     from neuroptimus.optimization.loop.preflight import (

@@ -244,7 +244,7 @@ class SharedServer:
         port = _free_port()
         command = [
             sys.executable, "-m", "uvicorn", "--app-dir", str(_ROOT), "--factory",
-            "neuroptimus.flows.prefect_server:server_app", "--host", "127.0.0.1",
+            "neuroptimus.flows.server.shared:server_app", "--host", "127.0.0.1",
             "--port", str(port), "--log-level", "error", "--lifespan", "on",
         ]  # fmt: skip
         with open(home / "server.log", "ab") as log:  # shown if it fails

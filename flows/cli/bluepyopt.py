@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from neuroptimus.flows.cli_common import check_imported, fail
+from neuroptimus.flows.cli.common import check_imported, fail
 
 
 def import_bluepyopt(

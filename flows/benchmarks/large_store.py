@@ -11,7 +11,7 @@ Datashader compiles its kernels (numba) once per process; the explorer does that
 in the background (``population.warm_up``), so it is timed on its own line. Wall time depends
 on what else the machine runs; CPU time (this process) much less, so both are printed.
 
-    python -m neuroptimus.analysis.benchmark_large [--evaluations 1000000] [--population 1000]
+    python -m neuroptimus.flows.benchmarks.large_store [--evaluations 1000000] [--population 1000]
     neuroptimus benchmark explore
 """
 

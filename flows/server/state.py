@@ -4,7 +4,7 @@ Without a configured Prefect (no ``PREFECT_API_URL`` or ``PREFECT_HOME``, in the
 or the active Prefect profile), every flow run would go to the SQLite file under
 ``~/.prefect`` — one file shared by all the runs started on nodes that share a home directory
 (NFS), which SQLite does not survive. So each command uses a Prefect server of its host kept in
-a local temporary folder (``neuroptimus.flows.prefect_server``: started by the first command, in the
+a local temporary folder (``neuroptimus.flows.server.shared``: started by the first command, in the
 background while it does its own setup, and kept warm for the next ones) and a home of its
 own there, removed at the end.
 """
@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from neuroptimus.flows.phases import mark
-from neuroptimus.flows.prefect_server import SharedServer, idle_seconds
+from neuroptimus.flows.server.shared import SharedServer, idle_seconds
 
 # Settings that say the user chose where Prefect keeps its state.
 USER_SETTINGS = ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_API_DATABASE_CONNECTION_URL")
@@ -46,7 +46,7 @@ def user_configured() -> bool:
 
 
 class CommandState:
-    """This command's Prefect: the shared server (``neuroptimus.flows.prefect_server``) and a
+    """This command's Prefect: the shared server (``neuroptimus.flows.server.shared``) and a
     home of its own for what Prefect keeps on the command's side."""
 
     def __init__(self) -> None:

@@ -1,0 +1,1 @@
+"""The self-benchmarks (``neuroptimus benchmark …``): what the framework itself costs, measured."""
