@@ -21,7 +21,7 @@ from neuroptimus.optimization.scoring.scores import (
     evaluations_to_reach,
     final_score,
 )
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 
 hv.extension("bokeh", logo=False)
 

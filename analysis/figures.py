@@ -8,7 +8,7 @@ import numpy as np
 
 from neuroptimus.analysis.snapshot import RunSnapshot
 from neuroptimus.analysis.stages import stage_marks
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 
 Run = RunStore | RunSnapshot
 

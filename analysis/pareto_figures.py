@@ -89,8 +89,8 @@ def hypervolume_figure(
         stats = snapshot.stats
         if "hypervolume" not in stats or not np.isfinite(stats["hypervolume"]).any():
             continue  # a run without fronts (single-objective), or none computed yet
-        # generations whose volume is pending or was skipped (neuroptimus.storage.hypervolume) are
-        # left out, so the curve joins the computed ones
+        # generations whose volume is pending or was skipped
+        # (neuroptimus.storage.runs.hypervolume) are left out, so the curve joins the computed ones
         g = np.flatnonzero(np.isfinite(stats["hypervolume"]))
         box = float(np.prod(snapshot.attrs["penalty"] * snapshot.weights))
         fraction = stats["hypervolume"][g] / box if box > 0 else stats["hypervolume"][g]

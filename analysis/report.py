@@ -21,7 +21,7 @@ from neuroptimus.analysis.population import (
 )
 from neuroptimus.analysis.snapshot import read_snapshot
 from neuroptimus.analysis.stages import start_summary
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 
 
 def _summary(store: RunStore) -> str:

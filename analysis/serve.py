@@ -11,7 +11,7 @@ import panel as pn
 
 from neuroptimus.analysis import population
 from neuroptimus.analysis.explorer import Explorer, Simulate
-from neuroptimus.storage.run_store import RunStore, StoreError
+from neuroptimus.storage.runs.run_store import RunStore, StoreError
 
 
 def find_stores(paths: Sequence[str | Path]) -> list[str]:

@@ -17,8 +17,8 @@ import numpy as np
 
 from neuroptimus.optimization.problem.model_spec import ParameterSpec
 from neuroptimus.optimization.problem.parameters import ParameterSpace
-from neuroptimus.storage.fronts import read_entries, rows_at
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.fronts import read_entries, rows_at
+from neuroptimus.storage.runs.run_store import RunStore
 
 # The numeric columns figures need; ``worker`` and ``message`` (strings, slow to read for
 # millions of rows) are read only for the individuals a user picks (see ``messages``).
@@ -33,7 +33,7 @@ class RunSnapshot:
     attrs: dict[str, Any]
     rows: dict[str, np.ndarray]  # ROW_COLUMNS, committed rows only
     stats: dict[str, np.ndarray]  # generations/*, committed generations only
-    # the front's membership table (neuroptimus.storage.fronts): evaluation row, generation it
+    # the front's membership table (neuroptimus.storage.runs.fronts): evaluation row, generation it
     # joined the front and the one it left; empty for a run without fronts (single-objective)
     front_rows: np.ndarray
     front_entered: np.ndarray

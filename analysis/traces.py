@@ -35,8 +35,8 @@ _problems: dict = {}  # in the worker process: store path -> Problem
 def _simulate_row(path: str, values: np.ndarray) -> list[Trace]:
     """Runs in the worker process: rebuild the problem from its store once, then simulate."""
     from neuroptimus.optimization.evaluation.individual import simulate_traces
-    from neuroptimus.storage.run_store import RunStore
-    from neuroptimus.storage.runs import problem_from_store
+    from neuroptimus.storage.runs.create import problem_from_store
+    from neuroptimus.storage.runs.run_store import RunStore
 
     if path not in _problems:
         _problems[path] = problem_from_store(RunStore.open(path))

@@ -7,8 +7,8 @@ from pathlib import Path
 from prefect import flow, task
 
 from neuroptimus.flows.phases import mark
-from neuroptimus.storage.metadata import write_metadata
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.metadata import write_metadata
+from neuroptimus.storage.runs.run_store import RunStore
 
 
 @task(name="write-metadata")

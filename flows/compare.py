@@ -19,8 +19,8 @@ from neuroptimus.optimization.execution.cluster import ClusterConfig, make_clust
 from neuroptimus.optimization.problem.problem_file import with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec
 from neuroptimus.optimization.problem.spec_base import SpecError
-from neuroptimus.storage.metadata import write_metadata
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.metadata import write_metadata
+from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.tasks.catalog import push_to_catalog
 
 

@@ -23,8 +23,8 @@ from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
 from neuroptimus.optimization.execution.model_output import LOG_NAME, Collector
 from neuroptimus.optimization.loop.runner import OptimizationRun
 from neuroptimus.optimization.simulators.trace_grid import on_one_grid
-from neuroptimus.storage.run_store import RunStore
-from neuroptimus.storage.runs import problem_from_store
+from neuroptimus.storage.runs.create import problem_from_store
+from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.tasks.artifacts import RunArtifacts
 from neuroptimus.tasks.evaluate import run_generation
 

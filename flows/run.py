@@ -23,7 +23,7 @@ from neuroptimus.optimization.problem.problem_file import (
 )
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.problem.spec_base import SpecError
-from neuroptimus.storage.runs import default_store
+from neuroptimus.storage.runs.create import default_store
 from neuroptimus.tasks.catalog import push_to_catalog
 
 

@@ -9,7 +9,7 @@ from prefect import flow
 from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.loop.preflight import check_algorithm
 from neuroptimus.optimization.problem.spec import ProblemSpec
-from neuroptimus.storage.runs import check_new_store
+from neuroptimus.storage.runs.create import check_new_store
 from neuroptimus.storage.warm_start import check_warm_start
 from neuroptimus.tasks.setup import create_store, prepare_problem
 

@@ -53,7 +53,6 @@ MOVED: dict[str, str] = {
     "neuroptimus.optimization.loop.evaluation": "neuroptimus.optimization.evaluation.individual",
     "neuroptimus.optimization.problem.preflight": "neuroptimus.optimization.loop.preflight",
     "neuroptimus.storage.catalog.fingerprint": "neuroptimus.optimization.problem.identity",
-    "neuroptimus.flows.cli": "neuroptimus.flows.cli",
     "neuroptimus.flows.cli_common": "neuroptimus.flows.cli.common",
     "neuroptimus.flows.catalog_cli": "neuroptimus.flows.cli.catalog",
     "neuroptimus.flows.benchmark_cli": "neuroptimus.flows.cli.benchmark",
@@ -70,6 +69,16 @@ MOVED: dict[str, str] = {
     "neuroptimus.flows.serial_benchmark": "neuroptimus.flows.benchmarks.serial",
     "neuroptimus.flows.startup_benchmark": "neuroptimus.flows.benchmarks.startup",
     "neuroptimus.analysis.benchmark_large": "neuroptimus.flows.benchmarks.large_store",
+    "neuroptimus.storage.run_store": "neuroptimus.storage.runs.run_store",
+    "neuroptimus.storage.runs": "neuroptimus.storage.runs.create",
+    "neuroptimus.storage.columns": "neuroptimus.storage.runs.columns",
+    "neuroptimus.storage.generation_writer": "neuroptimus.storage.runs.generation_writer",
+    "neuroptimus.storage.inflight": "neuroptimus.storage.runs.inflight",
+    "neuroptimus.storage.journal": "neuroptimus.storage.runs.journal",
+    "neuroptimus.storage.fronts": "neuroptimus.storage.runs.fronts",
+    "neuroptimus.storage.hypervolume": "neuroptimus.storage.runs.hypervolume",
+    "neuroptimus.storage.metadata": "neuroptimus.storage.runs.metadata",
+    "neuroptimus.storage.provenance": "neuroptimus.storage.runs.provenance",
 }
 
 

@@ -1,5 +1,5 @@
 """Run storage: the Zarr run store, metadata.json export."""
 
-from neuroptimus.storage.run_store import RunStore, StoreError
+from neuroptimus.storage.runs.run_store import RunStore, StoreError
 
 __all__ = ["RunStore", "StoreError"]

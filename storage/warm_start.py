@@ -21,11 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from neuroptimus.optimization.algorithms.chain import start_points_wanted
 from neuroptimus.optimization.algorithms.start import best_points
+from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.problem.identity import FingerprintError, use_case_identity
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
-from neuroptimus.storage.run_store import RunStore, StoreError
+from neuroptimus.storage.runs.create import create_run_store, run_identity
+from neuroptimus.storage.runs.run_store import RunStore, StoreError
 
 _URL = ("http://", "https://")
 
@@ -156,3 +159,14 @@ def _read(
         "best_total": float(best_totals[0]),
     }
     return {"parameters": best, "total": best_totals}, attribute
+
+
+def new_run_store(problem: Problem, path: str | Path) -> RunStore:
+    """``create_run_store`` for any problem: a warm start's source is read first (a wrong one
+    fails before anything is built) and its points go into the new store."""
+    spec = problem.spec
+    start = None
+    if spec.warm_start:
+        use_case = run_identity(problem)
+        start = read_warm_start(spec.warm_start, spec, use_case, start_points_wanted(spec))
+    return create_run_store(problem, path, start)

@@ -11,7 +11,7 @@ from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.execution.cluster import client_config
 from neuroptimus.optimization.loop.preflight import prepare_isolated, prepare_on_worker
 from neuroptimus.optimization.problem.spec import ProblemSpec
-from neuroptimus.storage.runs import create_run_store
+from neuroptimus.storage.warm_start import new_run_store
 from neuroptimus.tasks.retry import retry_condition
 
 
@@ -42,5 +42,5 @@ def prepare_problem(spec: ProblemSpec, client: Client | None = None) -> Problem:
 )  # fmt: skip
 def create_store(problem: Problem, path: str) -> str:
     """The store, complete or not at all (built aside and renamed into place)."""
-    create_run_store(problem, path)
+    new_run_store(problem, path)  # with its warm start's points, if it has one
     return path

@@ -14,7 +14,7 @@ def _run(store: str, seed: int, population: int, generations: int) -> str:
     from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
     from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
-    from neuroptimus.storage.runs import create_run_store
+    from neuroptimus.storage.runs.create import create_run_store
     from neuroptimus.usecases import problem_path
 
     spec = with_overrides(load_problem(problem_path("hh")), population=population,

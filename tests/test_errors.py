@@ -23,7 +23,7 @@ from neuroptimus.optimization.errors import (
 from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.optimization.simulators import ModelError
 from neuroptimus.storage.catalog.client import CatalogClientError, CatalogUnavailable
-from neuroptimus.storage.run_store import StoreError
+from neuroptimus.storage.runs.run_store import StoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("optimization", "storage", "tasks", "flows", "analysis", "usecases")

@@ -42,7 +42,8 @@ def test_a_users_modules_named_like_our_layers_do_not_shadow_them(tmp_path):
         (tmp_path / f"{name}.py").write_text(f"raise SystemExit('the user {name}.py ran')\n")
     code = (
         "import sys\n"
-        "import neuroptimus.analysis.figures, neuroptimus.flows.cli, neuroptimus.storage.runs\n"
+        "import neuroptimus.analysis.figures, neuroptimus.flows.cli\n"
+        "import neuroptimus.storage.runs.create\n"
         "import neuroptimus.tasks.evaluate, neuroptimus.optimization.scoring.costs as costs\n"
         "from neuroptimus import usecases\n"
         "from neuroptimus.optimization.algorithms import list_algorithms\n"

@@ -113,7 +113,7 @@ def _analytic(problem, function: Callable[[np.ndarray], np.ndarray]):
 def _run(problem, evaluate, folder: Path) -> tuple[int, str, float, int | str]:
     """Evaluations used, why the run stopped, its best total, and its islands."""
     from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-    from neuroptimus.storage.runs import create_run_store
+    from neuroptimus.storage.runs.create import create_run_store
 
     store = create_run_store(problem, folder / f"{problem.spec.algorithm.name}.zarr")
     run = OptimizationRun(problem, store)

@@ -24,8 +24,8 @@ from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.optimization.problem.problem_file import with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec
-from neuroptimus.storage import hypervolume as hv
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs import hypervolume as hv
+from neuroptimus.storage.runs.run_store import RunStore
 
 AMPLITUDES_NA = [0.2, 0.3, 0.4]
 

@@ -35,7 +35,7 @@ from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.optimization.problem.parameters import ParameterSpace
 from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.optimization.problem.spec import ProblemSpec
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 
 LIMIT_S = 5.0  # opening plus drawing must stay below this
 
@@ -79,8 +79,8 @@ def problem_spec(
 def create_store(
     path: str | Path, spec: dict[str, Any], label: str, package: str = "synthetic"
 ) -> RunStore:
-    """An empty store for ``spec`` (as ``neuroptimus.storage.runs.create_run_store`` makes), with a
-    synthetic target trace of the protocol's length."""
+    """An empty store for ``spec`` (as ``neuroptimus.storage.runs.create.create_run_store``
+    makes), with a synthetic target trace of the protocol's length."""
     names = [p["name"] for p in spec["parameters"]]
     components = [f["name"] for f in spec["costs"]["functions"]]
     budget = spec["algorithm"]["population"] * spec["algorithm"]["generations"]

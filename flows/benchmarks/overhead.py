@@ -196,7 +196,7 @@ def run_command_line(spec: ProblemSpec, workers: int, folder: Path) -> dict:
     (``neuroptimus.flows.run_profile``), of its generations, and its process's start and end."""
     from prefect.settings import PREFECT_API_URL
 
-    from neuroptimus.storage.run_store import RunStore
+    from neuroptimus.storage.runs.run_store import RunStore
 
     problem, store = folder / "problem.yaml", folder / "run.zarr"
     problem.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))

@@ -56,7 +56,7 @@ def serial_benchmark(
     from neuroptimus.flows.setup import setup_flow
     from neuroptimus.optimization.algorithms import create_algorithm
     from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
-    from neuroptimus.storage.run_store import RunStore
+    from neuroptimus.storage.runs.run_store import RunStore
 
     rows = []
     config = ClusterConfig(workers=workers)

@@ -112,7 +112,7 @@ def run(
     with private_prefect_state() as prefect_state:
         from neuroptimus.optimization.problem.problem_file import with_overrides
         from neuroptimus.optimization.problem.spec_base import SpecError
-        from neuroptimus.storage.runs import default_store
+        from neuroptimus.storage.runs.create import default_store
 
         spec = load(problem)
         try:
@@ -153,7 +153,7 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its store and checkpoint, then analyze it."""
     _verbose(verbose)
-    from neuroptimus.storage.runs import check_not_being_written, check_resumable
+    from neuroptimus.storage.runs.create import check_not_being_written, check_resumable
 
     config = (
         None if cluster is None and workers is None else cluster_config(cluster or "local", workers)
@@ -394,7 +394,7 @@ def explore(
     from neuroptimus.analysis.serve import serve_explorer
     from neuroptimus.flows.cli.catalog import local_stores
     from neuroptimus.storage.catalog.client import CatalogClientError
-    from neuroptimus.storage.run_store import StoreError
+    from neuroptimus.storage.runs.run_store import StoreError
 
     try:
         serve_explorer(local_stores(stores), port=port, show=show, refresh_seconds=refresh)

@@ -38,7 +38,7 @@ def launch_run(spec, store: Path, config, prefect_state) -> dict:
         prepare_isolated,
         prepare_on_worker,
     )
-    from neuroptimus.storage.runs import check_new_store
+    from neuroptimus.storage.runs.create import check_new_store
     from neuroptimus.storage.warm_start import check_warm_start
 
     try:  # milliseconds: before anything starts

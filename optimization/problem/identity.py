@@ -139,7 +139,9 @@ def _mechanisms(spec: dict[str, Any], recorded: dict | None, hashes: _Hashes) ->
     model = spec["model"]
     if not model.get("mechanisms"):
         return None
-    if recorded:  # the store's record (neuroptimus.storage.runs): the files as they were compiled
+    if (
+        recorded
+    ):  # the store's record (neuroptimus.storage.runs.create): the files as they were compiled
         files = dict(sorted(recorded["files"].items()))
         patches = [p["sha256"] for p in recorded.get("patches") or []]
     else:

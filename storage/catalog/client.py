@@ -19,7 +19,7 @@ import httpx
 
 from neuroptimus.optimization.errors import InfrastructureError, NeuroptimusError
 from neuroptimus.storage.catalog.schema import CatalogRun
-from neuroptimus.storage.run_store import FROM_CATALOG
+from neuroptimus.storage.runs.run_store import FROM_CATALOG
 
 TOKEN_VARIABLE = "NEUROPTIMUS_CATALOG_TOKEN"
 URL_VARIABLE = "NEUROPTIMUS_CATALOG_URL"

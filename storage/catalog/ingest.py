@@ -1,7 +1,7 @@
 """A run as the catalog records it (``CatalogRun``), from a run store or a metadata.json.
 
-Two shapes of metadata.json are read: ours (neuroptimus.storage.metadata: it carries ``run_id``,
-``use_case`` and ``problem``) and the original Neuroptimus tool's (``opt_name``,
+Two shapes of metadata.json are read: ours (neuroptimus.storage.runs.metadata: it carries
+``run_id``, ``use_case`` and ``problem``) and the original Neuroptimus tool's (``opt_name``,
 ``final_fitness``, …), whose problem is known only by names and bounds (a weak fingerprint)
 and whose run id is derived from its content (the same file always gets the same id).
 """
@@ -95,8 +95,8 @@ def store_metadata(
     its metadata.json claims, checked against the store's problem like any other), else with
     ``hash_files`` the files its problem names are hashed now (only where the run was made:
     a catalog server never resolves a path from an upload)."""
-    from neuroptimus.storage.metadata import run_metadata, store_use_case
-    from neuroptimus.storage.run_store import RunStore, StoreError
+    from neuroptimus.storage.runs.metadata import run_metadata, store_use_case
+    from neuroptimus.storage.runs.run_store import RunStore, StoreError
 
     try:
         store = RunStore.open(path)

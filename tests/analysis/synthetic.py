@@ -15,7 +15,7 @@ from neuroptimus.flows.benchmarks.large_store import (
 )
 from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.optimization.simulators import Trace
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 
 population = synthetic_population
 

@@ -17,7 +17,7 @@ from neuroptimus.analysis.traces import TraceSimulator
 from neuroptimus.flows.run import run_flow
 from neuroptimus.optimization.execution.cluster import ClusterConfig
 from neuroptimus.optimization.problem.problem_file import load_problem
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 from tests.analysis.features_run import AMPLITUDES, STATISTICS, write_features_problem
 
 pytestmark = pytest.mark.slow

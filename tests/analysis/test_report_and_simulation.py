@@ -14,7 +14,7 @@ from neuroptimus.analysis.snapshot import read_snapshot
 from neuroptimus.analysis.traces import TraceSimulator
 from neuroptimus.optimization.evaluation.problem import simulate_isolated
 from neuroptimus.optimization.problem.spec import ProblemSpec
-from neuroptimus.storage.run_store import StoreError
+from neuroptimus.storage.runs.run_store import StoreError
 
 
 def test_report_has_every_view_and_no_network_links(store, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 
 from neuroptimus.analysis.snapshot import read_snapshot, refresh
 from neuroptimus.optimization.loop.runner import Checkpoint
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 from tests.analysis import synthetic
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from catalog_service import RealRun, Service, make_service, zip_folder
 
-from neuroptimus.storage.metadata import run_metadata
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.metadata import run_metadata
+from neuroptimus.storage.runs.run_store import RunStore
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 from neuroptimus.flows.cli import app
 from neuroptimus.optimization.problem.identity import digest, use_case_identity
 from neuroptimus.storage.catalog.upload_intake import UNVERIFIABLE
-from neuroptimus.storage.metadata import run_metadata
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.metadata import run_metadata
+from neuroptimus.storage.runs.run_store import RunStore
 from tests.flows.catalog_server import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]

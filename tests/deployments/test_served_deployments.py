@@ -26,7 +26,7 @@ from prefect.client.schemas.filters import (
 from neuroptimus.flows.server.serve import WORK_POOL
 from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.usecases import problem_path
 from tests.deployments.served import serving
 from tests.hpc.hpc_runs import assert_same_run, committed, wait_until

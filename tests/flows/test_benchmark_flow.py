@@ -20,7 +20,7 @@ from neuroptimus.optimization.scoring.scores import (
     convergence_score,
     evaluations_to_reach,
 )
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow
@@ -109,7 +109,7 @@ def test_benchmark_runs_scores_and_reuses_finished_runs(tmp_path, prefect_harnes
 
 def test_a_folder_of_another_budget_is_refused_naming_the_store(tmp_path):
     from neuroptimus.optimization.evaluation.problem import build_problem
-    from neuroptimus.storage.runs import create_run_store
+    from neuroptimus.storage.runs.create import create_run_store
 
     spec = benchmark_spec(load_problem(problem_path("hh")), 4, 2)
     path = tmp_path / "cmaes-seed1.zarr"

@@ -17,7 +17,7 @@ from commands import command_env
 sys.path.insert(0, str(Path(__file__).parents[1] / "optimization"))
 from blackbox_models import fake_script, problem  # noqa: E402
 
-from neuroptimus.storage.run_store import RunStore  # noqa: E402
+from neuroptimus.storage.runs.run_store import RunStore  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -24,8 +24,8 @@ from neuroptimus.storage.catalog.client import (
     zip_store,
 )
 from neuroptimus.storage.catalog.ingest import read_metadata_file, run_from_store
-from neuroptimus.storage.metadata import write_metadata
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.metadata import write_metadata
+from neuroptimus.storage.runs.run_store import RunStore
 from tests.flows.catalog_server import serving
 from tests.storage.catalog.original_metadata import original_metadata
 

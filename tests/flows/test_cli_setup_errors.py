@@ -17,7 +17,7 @@ import pytest
 import yaml
 from commands import command_env
 
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow

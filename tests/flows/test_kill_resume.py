@@ -16,7 +16,7 @@ from commands import command_env
 
 from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
 from neuroptimus.optimization.problem.spec import StoppingSpec
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow

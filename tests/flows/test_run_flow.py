@@ -11,7 +11,7 @@ import pytest
 from neuroptimus.flows.run import resume_flow, run_flow
 from neuroptimus.optimization.execution.cluster import ClusterConfig
 from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow

@@ -19,8 +19,8 @@ from hpc.hpc_runs import assert_same_run
 
 from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
 from neuroptimus.optimization.problem.spec import StoppingSpec
-from neuroptimus.storage.inflight import read_records
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.inflight import read_records
+from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow

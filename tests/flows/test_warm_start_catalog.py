@@ -13,8 +13,7 @@ from neuroptimus.optimization.evaluation.problem import build_problem, expected_
 from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
 from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
 from neuroptimus.storage.catalog.client import CatalogClient, push_run
-from neuroptimus.storage.runs import create_run_store
-from neuroptimus.storage.warm_start import WarmStartError
+from neuroptimus.storage.warm_start import WarmStartError, new_run_store
 from neuroptimus.usecases import problem_path
 from tests.flows.catalog_server import serving
 
@@ -36,7 +35,7 @@ def _problem(warm_start=None, seed=5):
 
 
 def test_a_run_starts_from_a_catalog_entry(tmp_path):
-    source = create_run_store(_problem(), tmp_path / "source.zarr")
+    source = new_run_store(_problem(), tmp_path / "source.zarr")
     run_to_end(OptimizationRun(_problem(), source), _evaluate)
     source.close()
     with serving(tmp_path / "catalog") as (url, db):
@@ -45,10 +44,10 @@ def test_a_run_starts_from_a_catalog_entry(tmp_path):
         assert made.exit_code == 0, made.output
         with CatalogClient(url, made.stdout.strip()) as client:
             pushed = push_run(client, source.path, with_store=True)
-        store = create_run_store(_problem(pushed.url), tmp_path / "run.zarr")
+        store = new_run_store(_problem(pushed.url), tmp_path / "run.zarr")
         missing = f"{url}/runs/{'0' * 8}-{'0000-' * 3}{'0' * 12}"
         with pytest.raises(WarmStartError, match="answered 404") as refused:
-            create_run_store(_problem(missing), tmp_path / "x.zarr")
+            new_run_store(_problem(missing), tmp_path / "x.zarr")
         assert str(refused.value).startswith(f"warm start from {missing}: the catalog at")
     rows = source.evaluations()
     best = np.argsort(rows["total"], kind="stable")[:8]

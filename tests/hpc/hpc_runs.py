@@ -23,7 +23,7 @@ def uc1_spec():
 def assert_same_run(ours_path, theirs_path) -> dict[str, np.ndarray]:
     """Every evaluation stored exactly once, and the same result bit for bit (the evaluation
     seconds, messages and worker names may differ)."""
-    from neuroptimus.storage.run_store import RunStore
+    from neuroptimus.storage.runs.run_store import RunStore
 
     ours, theirs = RunStore.open(ours_path), RunStore.open(theirs_path)
     a, b = ours.evaluations(), theirs.evaluations()
@@ -55,7 +55,7 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.02):
 
 
 def committed(path) -> int:
-    from neuroptimus.storage.run_store import RunStore
+    from neuroptimus.storage.runs.run_store import RunStore
 
     try:
         return RunStore.open(path).committed_generations

@@ -275,7 +275,7 @@ def test_run_with_crashing_individuals_completes(tmp_path, prefect_harness):
     """The whole flow (Prefect, Dask, Zarr): the run ends normally and its store holds the
     culprits with the crashed status, the penalty and the signal."""
     from neuroptimus.flows.run import run_flow
-    from neuroptimus.storage.run_store import RunStore
+    from neuroptimus.storage.runs.run_store import RunStore
 
     store = tmp_path / "crashing.zarr"
     run_flow(crashing_spec(tmp_path), str(store), ClusterConfig(workers=2))

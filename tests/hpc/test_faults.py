@@ -28,7 +28,7 @@ from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
 from neuroptimus.optimization.execution.hang_watchdog import fingerprint
 from neuroptimus.optimization.execution.worker_deaths import DEATHS
-from neuroptimus.storage.run_store import RunStore, StoreError
+from neuroptimus.storage.runs.run_store import RunStore, StoreError
 
 pytestmark = pytest.mark.slow
 

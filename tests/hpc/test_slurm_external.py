@@ -18,7 +18,7 @@ from test_slurm import _jobs, slurm_config
 from neuroptimus.flows.run import run_flow
 from neuroptimus.optimization.execution.cluster import ClusterConfig
 from neuroptimus.optimization.problem.problem_file import load_problem
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 from tests.optimization.blackbox_models import slow_json_example
 
 pytestmark = pytest.mark.slow

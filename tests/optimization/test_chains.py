@@ -21,9 +21,9 @@ from neuroptimus.optimization.problem.problem_file import (
     with_overrides,
 )
 from neuroptimus.optimization.problem.spec_base import SpecError
-from neuroptimus.storage.metadata import run_metadata
-from neuroptimus.storage.run_store import RunStore
-from neuroptimus.storage.runs import create_run_store
+from neuroptimus.storage.runs.create import create_run_store
+from neuroptimus.storage.runs.metadata import run_metadata
+from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.usecases import problem_path
 
 

@@ -268,8 +268,8 @@ def test_trace_targets_still_need_their_fields(tmp_path):
 
 
 def test_a_run_store_of_a_features_problem_gives_the_problem_back(tmp_path, reference):
-    from neuroptimus.storage.run_store import RunStore
-    from neuroptimus.storage.runs import create_run_store, problem_from_store
+    from neuroptimus.storage.runs.create import create_run_store, problem_from_store
+    from neuroptimus.storage.runs.run_store import RunStore
 
     problem = build_problem(load_problem(write(tmp_path, uc6_problem(efel_rule="efel4"))))
     create_run_store(problem, tmp_path / "run").close()

@@ -30,8 +30,8 @@ from neuroptimus.optimization.simulators.mechanisms import (
 )
 from neuroptimus.optimization.simulators.nmodl_compiler import nrnivmodl, nrnivmodl_build
 from neuroptimus.optimization.simulators.patches import PatchError, apply_patch
-from neuroptimus.storage.metadata import write_metadata
-from neuroptimus.storage.runs import create_run_store
+from neuroptimus.storage.runs.create import create_run_store
+from neuroptimus.storage.runs.metadata import write_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = """\

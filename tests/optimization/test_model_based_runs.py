@@ -9,7 +9,7 @@ from test_runner import _evaluate, _problem
 
 from neuroptimus.optimization.evaluation.problem import build_problem, expected_length
 from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-from neuroptimus.storage.runs import create_run_store
+from neuroptimus.storage.runs.create import create_run_store
 
 
 def _log_scaled(algorithm: str, population: int, generations: int):

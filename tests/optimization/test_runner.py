@@ -13,7 +13,7 @@ from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.evaluation.problem import build_problem, expected_length
 from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
 from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
-from neuroptimus.storage.runs import create_run_store
+from neuroptimus.storage.runs.create import create_run_store
 from neuroptimus.usecases import problem_path
 
 

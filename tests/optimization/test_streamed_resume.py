@@ -15,9 +15,9 @@ from test_runner import _evaluate, _problem_with
 
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-from neuroptimus.storage.inflight import read_records
-from neuroptimus.storage.run_store import RunStore
-from neuroptimus.storage.runs import create_run_store
+from neuroptimus.storage.runs.create import create_run_store
+from neuroptimus.storage.runs.inflight import read_records
+from neuroptimus.storage.runs.run_store import RunStore
 
 
 class Killed(BaseException):

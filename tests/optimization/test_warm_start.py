@@ -22,10 +22,9 @@ from neuroptimus.optimization.problem.problem_file import (
     parse_problem,
     with_overrides,
 )
-from neuroptimus.storage.metadata import run_metadata
-from neuroptimus.storage.run_store import RunStore
-from neuroptimus.storage.runs import create_run_store
-from neuroptimus.storage.warm_start import WarmStartError, check_warm_start
+from neuroptimus.storage.runs.metadata import run_metadata
+from neuroptimus.storage.runs.run_store import RunStore
+from neuroptimus.storage.warm_start import WarmStartError, check_warm_start, new_run_store
 from neuroptimus.usecases import problem_path
 
 
@@ -44,7 +43,7 @@ def _problem(algorithm="cmaes", budget=24, seed=4, warm_start=None, upper=None):
 
 def _source(path, **options):
     problem = _problem(**options)
-    store = create_run_store(problem, path)
+    store = new_run_store(problem, path)
     run_to_end(OptimizationRun(problem, store), _evaluate)
     return store
 
@@ -62,7 +61,7 @@ def _best(store, count):
 
 def test_a_run_starts_at_the_best_of_its_source_and_records_it(tmp_path, source):
     problem = _problem(warm_start=str(source.path))
-    store = create_run_store(problem, tmp_path / "run.zarr")
+    store = new_run_store(problem, tmp_path / "run.zarr")
     start = store.arrays("start")
     points, totals = _best(source, 8)  # population 6, or one per island of 8: 8
     assert np.array_equal(start["parameters"], points) and np.array_equal(start["total"], totals)
@@ -89,7 +88,7 @@ def test_a_folder_of_stores_gives_the_best_of_all_and_skips_other_use_cases(tmp_
     _source(folder / "c.zarr", seed=11, upper=0.5)  # another use case
     (folder / "notes.txt").write_text("not a store")
     problem = _problem(warm_start=str(folder))
-    store = create_run_store(problem, tmp_path / "run.zarr")
+    store = new_run_store(problem, tmp_path / "run.zarr")
     assert store.attrs["warm_start"]["skipped_stores"] == 1
     assert np.array_equal(store.arrays("start")["total"], _best(second, 8)[1])
 
@@ -99,7 +98,7 @@ def test_a_source_of_another_use_case_is_one_line(tmp_path, source):
     with pytest.raises(WarmStartError) as early:  # the command line's check, before the cluster
         check_warm_start(problem.spec)
     with pytest.raises(WarmStartError) as error:
-        create_run_store(problem, tmp_path / "run.zarr")
+        new_run_store(problem, tmp_path / "run.zarr")
     message = str(error.value)
     assert str(early.value) == message
     assert message.startswith(f"warm start: {source.path} is a run of another use case")
@@ -119,13 +118,13 @@ def test_nothing_pickled_in_a_source_is_loaded(tmp_path, source):
 
     for name in ("checkpoint.pkl", "journal.bin"):
         (copy / name).write_bytes(pickle.dumps(Trap()))
-    create_run_store(_problem(warm_start=str(copy)), tmp_path / "run.zarr")
+    new_run_store(_problem(warm_start=str(copy)), tmp_path / "run.zarr")
     assert not marker.exists()
 
 
 def test_a_warm_start_the_algorithm_cannot_take_is_said(tmp_path, source):
     problem = _problem("random", warm_start=str(source.path))
-    run = OptimizationRun(problem, create_run_store(problem, tmp_path / "run.zarr"))
+    run = OptimizationRun(problem, new_run_store(problem, tmp_path / "run.zarr"))
     assert run.start_note.startswith("Random search cannot start from given points")
 
 
@@ -134,10 +133,10 @@ def test_a_warm_started_chain_resumes_from_the_same_points(tmp_path, source, kil
     def problem():
         return _problem("cmaes+scipy-nelder-mead", 30, warm_start=str(source.path))
 
-    reference = create_run_store(problem(), tmp_path / "ref.zarr")
+    reference = new_run_store(problem(), tmp_path / "ref.zarr")
     run_to_end(OptimizationRun(problem(), reference), Streaming())
 
-    store = create_run_store(problem(), tmp_path / "run.zarr")
+    store = new_run_store(problem(), tmp_path / "run.zarr")
     run = OptimizationRun(problem(), store)
     with pytest.raises(Killed):
         run_to_end(run, Streaming(kill_at, flush=store._inflight.flush))

@@ -12,8 +12,8 @@ import pytest
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint
 from neuroptimus.optimization.scoring.pareto import hypervolume, non_dominated
-from neuroptimus.storage import hypervolume as hv
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs import hypervolume as hv
+from neuroptimus.storage.runs.run_store import RunStore
 
 
 def _result(errors, status=None):
@@ -175,7 +175,7 @@ def test_runs_without_fronts_have_none_and_readers_cope(tmp_path):
 
 def test_fronts_are_kept_for_multi_objective_algorithms_or_on_request():
     from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
-    from neuroptimus.storage.runs import keeps_fronts
+    from neuroptimus.storage.runs.create import keeps_fronts
     from neuroptimus.usecases import problem_path
 
     spec = load_problem(problem_path("hh"))

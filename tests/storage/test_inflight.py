@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from neuroptimus.optimization.evaluation.individual import BatchResult
-from neuroptimus.storage.inflight import InflightLog, read_records
+from neuroptimus.storage.runs.inflight import InflightLog, read_records
 
 
 def _result(values: np.ndarray) -> BatchResult:

@@ -4,6 +4,7 @@ in tests/data/legacy_store were written by the code before the rename (see its R
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import pickle
 import pickletools
@@ -18,8 +19,8 @@ from neuroptimus.optimization import pickles
 from neuroptimus.optimization.algorithms import create_algorithm
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint, Stopping
-from neuroptimus.storage import journal as journals
-from neuroptimus.storage.inflight import InflightLog, read_records
+from neuroptimus.storage.runs import journal as journals
+from neuroptimus.storage.runs.inflight import InflightLog, read_records
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_store"
 ALGORITHMS = ("cmaes", "random", "inspyred-ga", "pygmo-de", "scipy-nelder-mead")
@@ -97,10 +98,20 @@ def test_streamed_results_written_before_the_rename_are_reused(tmp_path, user_mo
 
 def test_old_names_map_into_the_package_and_others_are_left_alone():
     assert pickles.new_name("optimization.runner") == "neuroptimus.optimization.loop.runner"
-    assert pickles.new_name("storage.journal") == "neuroptimus.storage.journal"
+    assert pickles.new_name("storage.journal") == "neuroptimus.storage.runs.journal"
     assert pickles.new_name("neuroptimus.flows.run") == "neuroptimus.flows.run"
     assert pickles.new_name("numpy.core.multiarray") == "numpy.core.multiarray"
     assert pickles.new_name("optimizations.x") == "optimizations.x"
+
+
+def test_every_moved_module_leads_to_a_module_that_exists():
+    for old in pickles.MOVED:
+        seen, module = set(), old
+        while module in pickles.MOVED:  # what new_name walks, without looping for ever
+            assert module not in seen, f"{old}: the moves loop at {module}"
+            seen.add(module)
+            module = pickles.MOVED[module]
+        assert importlib.util.find_spec(module) is not None, f"{old} -> {module}: no such module"
 
 
 def test_a_module_that_moved_twice_is_followed(monkeypatch):

@@ -11,8 +11,8 @@ import pytest
 
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.loop.runner import Checkpoint
-from neuroptimus.storage import hypervolume as hv
-from neuroptimus.storage.run_store import RunStore, StoreError, check_writable
+from neuroptimus.storage.runs import hypervolume as hv
+from neuroptimus.storage.runs.run_store import RunStore, StoreError, check_writable
 
 
 def _result(n, k, start=0.0, failed=()):

@@ -17,8 +17,8 @@ from neuroptimus.optimization.evaluation.problem import build_problem, expected_
 from neuroptimus.optimization.loop.runner import OptimizationRun
 from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
 from neuroptimus.optimization.simulators import ModelError
-from neuroptimus.storage.run_store import RunStore, StoreError
-from neuroptimus.storage.runs import create_run_store, problem_from_store
+from neuroptimus.storage.runs.create import create_run_store, problem_from_store
+from neuroptimus.storage.runs.run_store import RunStore, StoreError
 from neuroptimus.tasks.evaluate import run_generation
 from neuroptimus.usecases import problem_path
 

@@ -16,7 +16,7 @@ from neuroptimus.optimization.problem.identity import (
     weak_identity,
 )
 from neuroptimus.optimization.problem.problem_file import load_problem
-from neuroptimus.storage.run_store import RunStore, store_run_id
+from neuroptimus.storage.runs.run_store import RunStore, store_run_id
 from neuroptimus.usecases import problem_path
 
 

@@ -18,8 +18,8 @@ from neuroptimus.storage.catalog.ingest import (
     run_from_metadata,
     run_from_store,
 )
-from neuroptimus.storage.metadata import write_metadata
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.metadata import write_metadata
+from neuroptimus.storage.runs.run_store import RunStore
 
 
 def test_a_store_becomes_a_complete_run_with_its_numbers(hh_run_store):

@@ -9,18 +9,18 @@ import socket
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from neuroptimus.optimization.algorithms.chain import algorithm_info, start_points_wanted
+from neuroptimus.optimization.algorithms.chain import algorithm_info
 from neuroptimus.optimization.evaluation.problem import Problem, build_problem
 from neuroptimus.optimization.locks import process_alive
 from neuroptimus.optimization.problem.identity import FingerprintError, use_case_identity
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
-from neuroptimus.storage.provenance import git_revision, package_versions
-from neuroptimus.storage.run_store import FROM_CATALOG, RunStore, StoreError, check_writable
-from neuroptimus.storage.warm_start import read_warm_start
+from neuroptimus.storage.runs.provenance import git_revision, package_versions
+from neuroptimus.storage.runs.run_store import FROM_CATALOG, RunStore, StoreError, check_writable
 
 
 def default_store(spec: ProblemSpec, folder: str | Path = "runs") -> str:
@@ -72,20 +72,28 @@ def _check_not_downloaded(path: Path) -> None:
         )
 
 
-def create_run_store(problem: Problem, path: str | Path) -> RunStore:
+def create_run_store(
+    problem: Problem,
+    path: str | Path,
+    start: tuple[dict[str, np.ndarray], dict[str, Any]] | None = None,
+) -> RunStore:
     """A new store holding the spec, provenance and target of ``problem``. It is built in a
     hidden sibling folder and renamed into place, so ``path`` either holds a complete store
-    or nothing (a run killed meanwhile leaves the sibling, removed by the next attempt)."""
+    or nothing (a run killed meanwhile leaves the sibling, removed by the next attempt).
+    ``start``: the points a warm start read (``neuroptimus.storage.warm_start``), kept in the
+    store's ``start`` group and its ``warm_start`` attribute."""
     spec = problem.spec
     info = algorithm_info(spec.algorithm)
     path = Path(path)
     check_new_store(path)
     spec_json = spec.model_dump(mode="json")
     mechanisms = mechanisms_record(spec)
-    use_case = _identity(spec_json, mechanisms, problem.component_names)
-    start = None
-    if spec.warm_start:  # read before anything is built: a wrong source fails first
-        start = read_warm_start(spec.warm_start, spec, use_case, start_points_wanted(spec))
+    use_case = run_identity(problem)
+    if spec.warm_start and start is None:
+        raise StoreError(
+            f"the problem starts warm from {spec.warm_start}: create its store with "
+            "neuroptimus.storage.warm_start.new_run_store, which reads the source first"
+        )
     _remove_abandoned(path)
     building = path.with_name(f".{path.name}.building-{socket.gethostname()}-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
@@ -122,13 +130,17 @@ def create_run_store(problem: Problem, path: str | Path) -> RunStore:
     return RunStore.open(path, mode="r+")
 
 
-def _identity(spec: dict, mechanisms: dict | None, components: list[str]) -> dict | None:
-    """The use case's identity, or None if a file cannot be hashed (the run goes on; the
-    catalog hashes the files again when the run is pushed)."""
+def run_identity(problem: Problem) -> dict | None:
+    """The use case's identity of a problem, or None if a file cannot be hashed (the run goes
+    on; the catalog hashes the files again when the run is pushed)."""
+    spec = problem.spec
     try:
-        return use_case_identity(spec, mechanisms, components).model_dump(mode="json")
+        identity = use_case_identity(
+            spec.model_dump(mode="json"), mechanisms_record(spec), problem.component_names
+        )
     except FingerprintError:
         return None
+    return identity.model_dump(mode="json")
 
 
 def _remove_abandoned(path: Path) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from neuroptimus.optimization.algorithms import get_algorithm
 from neuroptimus.optimization.algorithms.chain import CHAIN
 from neuroptimus.optimization.problem.identity import FingerprintError, use_case_identity
-from neuroptimus.storage.run_store import RunStore, store_run_id
+from neuroptimus.storage.runs.run_store import RunStore, store_run_id
 
 
 def effective_settings(algorithm: str, given: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 It keeps in memory what the next generation needs (the statistics columns, the front table)
 so that a generation reads nothing back from disk, and sends all its writes to Zarr at once.
-Hypervolumes are computed beside the run (``neuroptimus.storage.hypervolume``) and written into the
-statistics of their generation when they arrive — a later generation's write, or ``finish``.
+Hypervolumes are computed beside the run (``neuroptimus.storage.runs.hypervolume``) and written
+into the statistics of their generation when they arrive — a later generation's write, or
+``finish``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import numpy as np
 import zarr
 
 from neuroptimus.optimization.evaluation.individual import OK, BatchResult
-from neuroptimus.storage import hypervolume as hv
-from neuroptimus.storage.columns import Write, chunk_writes, room, write_all
-from neuroptimus.storage.fronts import FrontTable, create_front_arrays
+from neuroptimus.storage.runs import hypervolume as hv
+from neuroptimus.storage.runs.columns import Write, chunk_writes, room, write_all
+from neuroptimus.storage.runs.fronts import FrontTable, create_front_arrays
 
 # How long finishing a run waits for the hypervolumes still being computed.
 FINISH_TIMEOUT_S = 10.0

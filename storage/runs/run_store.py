@@ -11,9 +11,10 @@ Layout::
     best/{parameters, errors, total, trace, time}   target/{trace, time}
     checkpoint.pkl   (algorithm state after the last committed generation)
     journal.bin      (append-only records of that state, e.g. told batches;
-                     see neuroptimus.storage.journal)
+                     see neuroptimus.storage.runs.journal)
     inflight/        results of the generations not committed yet, streamed as they arrive
-                     (see neuroptimus.storage.inflight); deleted as their generations are committed
+                     (see neuroptimus.storage.runs.inflight); deleted as their generations are
+                     committed
 
 Every result is streamed to ``inflight/`` when it arrives; the generation's rows, statistics
 and checkpoint are committed together once it is done. A resume takes the streamed results of
@@ -24,7 +25,7 @@ generation overwrites its own rows and never duplicates them. Arrays grow in lar
 the ``committed_*`` attributes say how many rows and generations a reader may trust while a
 writer is appending (and the checkpoint is the writer's truth); a finished run's arrays are
 cut to those counts. Fronts and hypervolumes are kept for multi-objective algorithms (or on
-request); see ``neuroptimus.storage.fronts`` and ``neuroptimus.storage.hypervolume``.
+request); see ``neuroptimus.storage.runs.fronts`` and ``neuroptimus.storage.runs.hypervolume``.
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ from neuroptimus.optimization.errors import NeuroptimusError
 from neuroptimus.optimization.evaluation.individual import STATUSES, BatchResult
 from neuroptimus.optimization.locks import LockBusy, LockError, exclusive_lock
 from neuroptimus.optimization.loop.runner import Checkpoint
-from neuroptimus.storage import hypervolume as hv
-from neuroptimus.storage import journal as journals
-from neuroptimus.storage.columns import write_all
-from neuroptimus.storage.fronts import read_entries, rows_at
-from neuroptimus.storage.generation_writer import GenerationWriter, create_arrays
-from neuroptimus.storage.inflight import InflightLog
+from neuroptimus.storage.runs import hypervolume as hv
+from neuroptimus.storage.runs import journal as journals
+from neuroptimus.storage.runs.columns import write_all
+from neuroptimus.storage.runs.fronts import read_entries, rows_at
+from neuroptimus.storage.runs.generation_writer import GenerationWriter, create_arrays
+from neuroptimus.storage.runs.inflight import InflightLog
 
 _BEHIND_S = 0.03  # a background write waits this long before it starts
 
@@ -135,8 +136,9 @@ class RunStore:
             raise StoreError(f"{path} already exists; choose a new --store or resume it")
         check_writable(path)
         group = zarr.open_group(path, mode="w")
-        # what the run keeps fronts for is decided by its creator (neuroptimus.storage.runs: the
-        # algorithm's facts and the problem's option); a bare store keeps them
+        # what the run keeps fronts for is decided by its creator
+        # (neuroptimus.storage.runs.create: the algorithm's facts and the problem's option); a
+        # bare store keeps them
         fronts = bool(attributes.get("pareto_fronts", True))
         create_arrays(group, len(parameter_names), len(component_names), fronts)
         k = len(component_names)
