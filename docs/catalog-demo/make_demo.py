@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from neuroptimus.storage.catalog.ingest import run_from_metadata, store_metadata
+from neuroptimus.storage.catalog.intake.ingest import run_from_metadata, store_metadata
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = HERE.parents[1] / "usecases"

@@ -105,9 +105,9 @@ def serve(
     """Serve the catalog: pages, the JSON API under /api/v1 and its docs at /docs."""
     import uvicorn
 
-    from neuroptimus.analysis.catalog_site import create_site
-    from neuroptimus.storage.catalog.uploads import UploadLimits
+    from neuroptimus.storage.catalog.intake.uploads import UploadLimits
     from neuroptimus.storage.catalog.verify import verify_best
+    from neuroptimus.storage.catalog.web.site import create_site
 
     limits = UploadLimits(
         max_bytes=max_upload_mib * 2**20, max_unpacked_bytes=max_unpacked_mib * 2**20,
@@ -134,10 +134,10 @@ def register_use_case(
     re-simulates runs of it on these files (an upload's own problem is never run)."""
     from neuroptimus.optimization.problem.identity import FingerprintError
     from neuroptimus.optimization.problem.spec_base import SpecError
-    from neuroptimus.storage.catalog.database import open_catalog
+    from neuroptimus.storage.catalog.db.database import open_catalog
     from neuroptimus.storage.catalog.errors import CatalogError
-    from neuroptimus.storage.catalog.held_problems import RegistrationError
-    from neuroptimus.storage.catalog.held_problems import register_use_case as register
+    from neuroptimus.storage.catalog.intake.held_problems import RegistrationError
+    from neuroptimus.storage.catalog.intake.held_problems import register_use_case as register
 
     try:
         done = register(open_catalog(db), files, problem, admin)
@@ -160,7 +160,7 @@ def token(
     name: Annotated[str, typer.Option(help="A note saying what the token is for.")] = "",
 ) -> None:
     """Print a new API token for USER (shown once: only its hash is stored)."""
-    from neuroptimus.storage.catalog.database import open_catalog
+    from neuroptimus.storage.catalog.db.database import open_catalog
 
     scopes = set(scope or ("read", "upload"))
     unknown = scopes - {"read", "upload", "verify", "admin"}
@@ -184,9 +184,9 @@ def benchmark(
     """Fill a catalog with realistic synthetic runs and time its queries (list, filter, sort,
     page 2, leaderboard; in the catalog and over HTTP) in milliseconds: the figures the
     documentation quotes (docs/catalog.md)."""
-    from neuroptimus.analysis.catalog_site import create_site
-    from neuroptimus.storage.catalog.database import open_catalog
-    from neuroptimus.storage.catalog.scale import fill, time_queries, time_requests
+    from neuroptimus.flows.benchmarks.catalog_scale import fill, time_queries, time_requests
+    from neuroptimus.storage.catalog.db.database import open_catalog
+    from neuroptimus.storage.catalog.web.site import create_site
 
     catalog = open_catalog(db)
     backend = catalog.dialect
@@ -482,7 +482,7 @@ def reproduce(
     from neuroptimus.flows.cli.common import cluster_config
     from neuroptimus.flows.cli.launch import launch_run
     from neuroptimus.flows.server.state import private_prefect_state
-    from neuroptimus.storage.catalog.ingest import IngestError, run_from_store
+    from neuroptimus.storage.catalog.intake.ingest import IngestError, run_from_store
     from neuroptimus.storage.catalog.reproduce import ReproduceError, compare_runs, problem_yaml
 
     client, run_id = _client(run, server, token)

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from neuroptimus.storage.catalog.db.listing import RunFilter
 from neuroptimus.storage.catalog.errors import InvalidInput
-from neuroptimus.storage.catalog.listing import RunFilter
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)

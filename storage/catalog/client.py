@@ -198,7 +198,7 @@ class CatalogClient:
 
     def catalog_run(self, run_id: str) -> CatalogRun:
         """The run as the catalog records it, read from its metadata.json by our own ingest."""
-        from neuroptimus.storage.catalog.ingest import IngestError, run_from_metadata
+        from neuroptimus.storage.catalog.intake.ingest import IngestError, run_from_metadata
 
         data = json.loads(self.download(run_id, "metadata.json") or b"null")
         try:
@@ -254,7 +254,7 @@ class Pushed(NamedTuple):
 def run_upload(path: str | Path) -> tuple[CatalogRun, bytes, Path | None]:
     """``(run, metadata.json bytes, store folder or None)`` of a run store or a metadata.json
     file (ours or the original tool's), checked here before anything is sent."""
-    from neuroptimus.storage.catalog.ingest import (
+    from neuroptimus.storage.catalog.intake.ingest import (
         IngestError,
         read_metadata_file,
         run_from_metadata,
@@ -285,7 +285,8 @@ def push_run(
     """Upload one run store or metadata.json (with the store zipped if ``with_store``)."""
     run, metadata, store = run_upload(path)
     store_zip = zip_store(store) if with_store and store is not None else None
-    # the original tool's runs get their id from the catalog (neuroptimus.storage.catalog.run_ids)
+    # the original tool's runs get their id from the catalog
+    # (neuroptimus.storage.catalog.db.run_ids)
     own_id = None if run.source_format == "original-neuroptimus" else run.run_id
     answer, created = client.put_run(own_id, metadata, store_zip, visibility)
     notes = [str(note) for note in answer.get("warnings") or []]

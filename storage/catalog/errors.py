@@ -27,3 +27,14 @@ class InvalidInput(CatalogError, ValueError):
 
 class QuotaExceeded(CatalogError):
     """The run would take its uploader past the unpacked bytes a user may keep."""
+
+
+def size_text(size: float) -> str:
+    """``2 MiB``, ``97.7 KiB``, ``512 bytes``: sizes in messages."""
+    if size < 1024:
+        return f"{int(size)} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            return f"{size:.3g} {unit}"
+    raise AssertionError("unreachable")

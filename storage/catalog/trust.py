@@ -18,7 +18,7 @@ _RUN_SETTINGS = ("algorithm", "stopping", "evaluation", "pareto_fronts")
 
 def own_problem(run: CatalogRun) -> ProblemSpec | None:
     """The bundled use case that is ``run``'s problem (same identity), else None."""
-    from neuroptimus.storage.catalog.held_problems import bundled_problem
+    from neuroptimus.storage.catalog.intake.held_problems import bundled_problem
 
     return bundled_problem(run.use_case)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neuroptimus.storage.catalog.ingest import run_from_metadata, run_from_store
+from neuroptimus.storage.catalog.intake.ingest import run_from_metadata, run_from_store
 from neuroptimus.storage.catalog.schema import CatalogRun
 from tests.storage.catalog.original_metadata import original_metadata
 
@@ -74,7 +74,7 @@ def fill(catalog, store: Path) -> SiteData:
 
 def filled_site(folder: Path, store: Path) -> tuple[Any, Any, SiteData]:
     """(app, catalog, data): the whole site on an SQLite catalog in ``folder``, filled."""
-    from neuroptimus.analysis.catalog_site import create_site
+    from neuroptimus.storage.catalog.web.site import create_site
 
     app = create_site(f"sqlite:///{folder / 'catalog.sqlite'}", folder / "files")
     return app, app.state.catalog, fill(app.state.catalog, store)

@@ -12,8 +12,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from neuroptimus.analysis.catalog_pages import _number as shown
-from neuroptimus.analysis.catalog_site import create_site
+from neuroptimus.storage.catalog.web.pages import _number as shown
+from neuroptimus.storage.catalog.web.site import create_site
 from tests.analysis.catalog_pages_data import derived, filled_site
 from tests.storage.catalog.original_metadata import original_metadata
 
@@ -226,7 +226,7 @@ def test_the_site_serves_the_api_and_the_pages(tmp_path):
 
 
 def _filter():
-    from neuroptimus.storage.catalog.repository import RunFilter
+    from neuroptimus.storage.catalog.db.repository import RunFilter
 
     return RunFilter()
 

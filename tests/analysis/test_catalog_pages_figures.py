@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuroptimus.analysis import catalog_figures as cf
 from neuroptimus.analysis.comparison import score_run
-from neuroptimus.storage.catalog.database import open_catalog
-from neuroptimus.storage.catalog.ingest import run_from_store
+from neuroptimus.storage.catalog.db.database import open_catalog
+from neuroptimus.storage.catalog.intake.ingest import run_from_store
+from neuroptimus.storage.catalog.web import figures as cf
 
 
 def _comparison() -> dict:

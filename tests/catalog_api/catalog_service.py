@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy
 from fastapi.testclient import TestClient
 
-from neuroptimus.storage.catalog.api import create_app
-from neuroptimus.storage.catalog.database import open_catalog
+from neuroptimus.storage.catalog.db.database import open_catalog
+from neuroptimus.storage.catalog.web.app import create_app
 
 SMALL_UPLOADS = 2 * 2**20  # the test apps' upload limit: "huge" files stay small
 

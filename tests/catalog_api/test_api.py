@@ -15,8 +15,8 @@ from catalog_service import make_service
 from fastapi import Form, Request, Response
 
 from neuroptimus.optimization.problem.spec import ProblemSpec
-from neuroptimus.storage.catalog import auth
-from neuroptimus.storage.catalog.api import create_app
+from neuroptimus.storage.catalog.web import auth
+from neuroptimus.storage.catalog.web.app import create_app
 from neuroptimus.usecases import problem_path
 from tests.storage.catalog.original_metadata import original_metadata
 

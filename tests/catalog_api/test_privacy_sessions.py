@@ -20,8 +20,8 @@ import sqlalchemy
 from catalog_service import Service, make_service
 from fastapi.testclient import TestClient
 
-from neuroptimus.analysis.catalog_pages import add_pages
-from neuroptimus.storage.catalog import auth
+from neuroptimus.storage.catalog.web import auth
+from neuroptimus.storage.catalog.web.pages import add_pages
 from tests.storage.catalog.original_metadata import original_metadata
 
 

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from neuroptimus.flows.cli import app
 from neuroptimus.optimization.problem.identity import digest, use_case_identity
-from neuroptimus.storage.catalog.upload_intake import UNVERIFIABLE
+from neuroptimus.storage.catalog.web.upload_intake import UNVERIFIABLE
 from neuroptimus.storage.runs.metadata import run_metadata
 from neuroptimus.storage.runs.run_store import RunStore
 from tests.flows.catalog_server import free_port, serving
@@ -71,7 +71,7 @@ def hh_variant(metadata: dict, folder: Path) -> tuple[Path, dict]:
     """A copy of the bundled ``hh`` in ``folder`` with a wider bound (another use case, the
     same model and target), and the metadata of the session's run as a run of it."""
     from neuroptimus.optimization.problem.problem_file import load_problem
-    from neuroptimus.storage.catalog.held_problems import held_identity
+    from neuroptimus.storage.catalog.intake.held_problems import held_identity
 
     shutil.copytree(ROOT / "usecases" / "hh", folder)
     path = folder / "problem.yaml"

@@ -24,7 +24,7 @@ def free_port() -> int:
 def serving(folder: Path, db: str | None = None) -> Iterator[tuple[str, str]]:
     """``(server URL, database URL)`` of a catalog served until the block ends (``db``:
     default an SQLite file in ``folder``)."""
-    from neuroptimus.analysis.catalog_site import create_site
+    from neuroptimus.storage.catalog.web.site import create_site
 
     db = db or f"sqlite:///{folder / 'catalog.sqlite'}"
     port = free_port()

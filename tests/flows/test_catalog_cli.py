@@ -23,7 +23,7 @@ from neuroptimus.storage.catalog.client import (
     unzip_store,
     zip_store,
 )
-from neuroptimus.storage.catalog.ingest import read_metadata_file, run_from_store
+from neuroptimus.storage.catalog.intake.ingest import read_metadata_file, run_from_store
 from neuroptimus.storage.runs.metadata import write_metadata
 from neuroptimus.storage.runs.run_store import RunStore
 from tests.flows.catalog_server import serving

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from neuroptimus.storage.catalog.database import open_catalog
-from neuroptimus.storage.catalog.ingest import run_from_store
+from neuroptimus.storage.catalog.db.database import open_catalog
+from neuroptimus.storage.catalog.intake.ingest import run_from_store
 
 
 @pytest.fixture

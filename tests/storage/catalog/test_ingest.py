@@ -12,7 +12,7 @@ import pytest
 import zarr
 from original_metadata import original_metadata
 
-from neuroptimus.storage.catalog.ingest import (
+from neuroptimus.storage.catalog.intake.ingest import (
     IngestError,
     read_metadata_file,
     run_from_metadata,

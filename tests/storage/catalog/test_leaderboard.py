@@ -8,7 +8,7 @@ import math
 import pytest
 from variants import variant
 
-from neuroptimus.storage.catalog.repository import InvalidInput, NotFound
+from neuroptimus.storage.catalog.db.repository import InvalidInput, NotFound
 
 L = math.log10
 

@@ -9,9 +9,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from variants import variant
 
-from neuroptimus.storage.catalog.database import open_catalog
-from neuroptimus.storage.catalog.models import Base
-from neuroptimus.storage.catalog.repository import (
+from neuroptimus.storage.catalog.db.database import open_catalog
+from neuroptimus.storage.catalog.db.models import Base
+from neuroptimus.storage.catalog.db.repository import (
     Forbidden,
     InvalidInput,
     NotFound,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from neuroptimus.storage.catalog import scale
-from neuroptimus.storage.catalog.listing import RunFilter
+from neuroptimus.flows.benchmarks import catalog_scale as scale
+from neuroptimus.storage.catalog.db.listing import RunFilter
 
 
 def test_filled_runs_are_listed_ranked_and_timed(catalog):

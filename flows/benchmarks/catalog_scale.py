@@ -21,17 +21,17 @@ from sqlalchemy import func, insert, select
 
 from neuroptimus.optimization.algorithms import ALGORITHMS
 from neuroptimus.optimization.problem.identity import digest
-from neuroptimus.storage.catalog.curves import convergence_at
-from neuroptimus.storage.catalog.listing import RunFilter
-from neuroptimus.storage.catalog.models import (
+from neuroptimus.storage.catalog.db.curves import convergence_at
+from neuroptimus.storage.catalog.db.listing import RunFilter
+from neuroptimus.storage.catalog.db.models import (
     Run,
     RunComponent,
     RunGeneration,
     RunParameter,
     UseCase,
 )
-from neuroptimus.storage.catalog.records import DEFAULT_GRID, utcnow
-from neuroptimus.storage.catalog.repository import Catalog
+from neuroptimus.storage.catalog.db.records import DEFAULT_GRID, utcnow
+from neuroptimus.storage.catalog.db.repository import Catalog
 
 USE_CASES = ("hh", "vclamp", "ca1-passive", "ca1-simplified", "ca1-detailed", "adexp",
              "pathway", "adexp-external")  # fmt: skip

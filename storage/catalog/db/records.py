@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from neuroptimus.optimization.problem.identity import canonical_json
-from neuroptimus.storage.catalog.curves import convergence_at, value_at
-from neuroptimus.storage.catalog.models import Run, RunComponent, RunGeneration, RunParameter
+from neuroptimus.storage.catalog.db.curves import convergence_at, value_at
+from neuroptimus.storage.catalog.db.models import Run, RunComponent, RunGeneration, RunParameter
 from neuroptimus.storage.catalog.schema import CatalogRun
 
 DEFAULT_GRID = 100  # the grid of the precomputed convergence score

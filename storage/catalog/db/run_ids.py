@@ -13,7 +13,7 @@ import hmac
 import secrets
 import uuid
 
-from neuroptimus.storage.catalog.repository import Catalog, Principal
+from neuroptimus.storage.catalog.db.repository import Catalog, Principal
 from neuroptimus.storage.catalog.schema import CatalogRun
 
 KEY_SETTING = "imported_run_id_key"

@@ -24,11 +24,12 @@ from fastapi import (
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from neuroptimus.storage.catalog.auth import require
 from neuroptimus.storage.catalog.bounds import RunQuery
-from neuroptimus.storage.catalog.listing import MAX_CURSOR
-from neuroptimus.storage.catalog.repository import Catalog, Forbidden, NotFound, Principal
-from neuroptimus.storage.catalog.request_helpers import (
+from neuroptimus.storage.catalog.db.listing import MAX_CURSOR
+from neuroptimus.storage.catalog.db.repository import Catalog, Forbidden, NotFound, Principal
+from neuroptimus.storage.catalog.schema import Visibility
+from neuroptimus.storage.catalog.web.auth import require
+from neuroptimus.storage.catalog.web.request_helpers import (
     Uploader,
     Viewer,
     catalog_of,
@@ -36,8 +37,7 @@ from neuroptimus.storage.catalog.request_helpers import (
     remove_file,
     yaml_download,
 )
-from neuroptimus.storage.catalog.schema import Visibility
-from neuroptimus.storage.catalog.upload_intake import accept_upload
+from neuroptimus.storage.catalog.web.upload_intake import accept_upload
 
 CSV_COLUMNS = (
     "run_id",

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, Select, exists, false, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session, aliased
 
+from neuroptimus.storage.catalog.db.models import Run, UseCase, User
+from neuroptimus.storage.catalog.db.records import parse_time
 from neuroptimus.storage.catalog.errors import InvalidInput
-from neuroptimus.storage.catalog.models import Run, UseCase, User
-from neuroptimus.storage.catalog.records import parse_time
 
 SORT_KEYS = ("final_error", "evaluations", "budget", "seed", "uploaded_at", "created_at",
              "wall_seconds")  # fmt: skip

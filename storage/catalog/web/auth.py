@@ -21,7 +21,7 @@ from datetime import UTC
 
 from fastapi import HTTPException, Request, Response
 
-from neuroptimus.storage.catalog.repository import Catalog, Principal
+from neuroptimus.storage.catalog.db.repository import Catalog, Principal
 
 SESSION_COOKIE = "npt_session"
 PRESESSION_COOKIE = "npt_form"  # binds the sign-in form's CSRF token to this browser

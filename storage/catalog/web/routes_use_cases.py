@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from neuroptimus.storage.catalog.bounds import MAX_FILTER_TEXT
-from neuroptimus.storage.catalog.repository import RunFilter
-from neuroptimus.storage.catalog.request_helpers import Viewer, catalog_of, yaml_download
+from neuroptimus.storage.catalog.db.repository import RunFilter
 from neuroptimus.storage.catalog.schema import COUNT_MAX
+from neuroptimus.storage.catalog.web.request_helpers import Viewer, catalog_of, yaml_download
 
 
 def use_cases_router() -> APIRouter:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from neuroptimus.storage.catalog.models import Base
+from neuroptimus.storage.catalog.db.models import Base
 
 connection = context.config.attributes["connection"]
 # batch mode: SQLite alters a table by copying it, PostgreSQL in place; one tree serves both

@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from neuroptimus.storage.catalog.repository import Catalog
+from neuroptimus.storage.catalog.db.repository import Catalog
 
 DEFAULT_URL = "sqlite:///neuroptimus-catalog.sqlite"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

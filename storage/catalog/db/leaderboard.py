@@ -2,7 +2,7 @@
 
 A leaderboard compares runs at one budget B: runs given less than B are left out (and
 counted); each run's final error is its best after B evaluations and its convergence score is
-recomputed on the grid of B (neuroptimus.storage.catalog.curves). For runs whose own budget is
+recomputed on the grid of B (neuroptimus.storage.catalog.db.curves). For runs whose own budget is
 B, both numbers were computed at upload (``final_at_budget``, ``convergence_at_budget``), so a
 leaderboard reads one row per run and no curves. Spreads are quartiles (linear interpolation,
 numpy's default) over the runs of a group.
@@ -17,10 +17,10 @@ import numpy as np
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from neuroptimus.storage.catalog.curves import convergence_at, grid_marks, on_grid, value_at
+from neuroptimus.storage.catalog.db.curves import convergence_at, grid_marks, on_grid, value_at
+from neuroptimus.storage.catalog.db.models import Run, RunGeneration, UseCase, User
+from neuroptimus.storage.catalog.db.records import DEFAULT_GRID, iso
 from neuroptimus.storage.catalog.errors import InvalidInput
-from neuroptimus.storage.catalog.models import Run, RunGeneration, UseCase, User
-from neuroptimus.storage.catalog.records import DEFAULT_GRID, iso
 
 GROUPINGS = {
     "algorithm": ("algorithm_key",),

@@ -1,5 +1,5 @@
 """Full-page screenshots of a running catalog's pages (for docs/catalog.md), in headless Chromium:
-``python -m neuroptimus.analysis.catalog_screenshots URL OUTDIR``. The pages shown are the use
+``python -m neuroptimus.storage.catalog.web.screenshots URL OUTDIR``. The pages shown are the use
 cases, the first use case's leaderboard, the run table, a comparison of that use case's runs,
 one of its runs and the sign-in page."""
 

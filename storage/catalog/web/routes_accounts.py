@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from neuroptimus.storage.catalog.auth import has_scope
 from neuroptimus.storage.catalog.bounds import INT32_MAX
-from neuroptimus.storage.catalog.request_helpers import Reader, catalog_of
+from neuroptimus.storage.catalog.web.auth import has_scope
+from neuroptimus.storage.catalog.web.request_helpers import Reader, catalog_of
 
 
 class NewToken(BaseModel):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from neuroptimus.analysis.catalog_pages import add_pages
-from neuroptimus.storage.catalog.api import Verifier, create_app
-from neuroptimus.storage.catalog.database import open_catalog
-from neuroptimus.storage.catalog.uploads import UploadLimits
+from neuroptimus.storage.catalog.db.database import open_catalog
+from neuroptimus.storage.catalog.intake.uploads import UploadLimits
+from neuroptimus.storage.catalog.web.app import Verifier, create_app
+from neuroptimus.storage.catalog.web.pages import add_pages
 
 
 def create_site(

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import yaml
 from fastapi import Depends, HTTPException, Request, Response
 
-from neuroptimus.storage.catalog.auth import require, viewer
-from neuroptimus.storage.catalog.repository import Catalog, Principal
+from neuroptimus.storage.catalog.db.repository import Catalog, Principal
+from neuroptimus.storage.catalog.web.auth import require, viewer
 
 Viewer = Annotated[Principal | None, Depends(viewer)]
 Uploader = Annotated[Principal, Depends(require("upload"))]

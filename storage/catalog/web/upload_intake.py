@@ -14,12 +14,12 @@ from typing import Any
 
 from fastapi import BackgroundTasks, HTTPException, Request, UploadFile
 
-from neuroptimus.storage.catalog import uploads
-from neuroptimus.storage.catalog.held_problems import held_problem
-from neuroptimus.storage.catalog.repository import Catalog, Principal
-from neuroptimus.storage.catalog.request_helpers import catalog_of, remove_file
-from neuroptimus.storage.catalog.run_ids import catalog_run_id
+from neuroptimus.storage.catalog.db.repository import Catalog, Principal
+from neuroptimus.storage.catalog.db.run_ids import catalog_run_id
+from neuroptimus.storage.catalog.intake import uploads
+from neuroptimus.storage.catalog.intake.held_problems import held_problem
 from neuroptimus.storage.catalog.schema import CatalogRun
+from neuroptimus.storage.catalog.web.request_helpers import catalog_of, remove_file
 
 log = logging.getLogger(__name__)
 

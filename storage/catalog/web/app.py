@@ -21,9 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from neuroptimus.storage.catalog import uploads
-from neuroptimus.storage.catalog.auth import app_secret
-from neuroptimus.storage.catalog.repository import (
+from neuroptimus.storage.catalog.db.repository import (
     Catalog,
     CatalogError,
     Forbidden,
@@ -32,16 +30,19 @@ from neuroptimus.storage.catalog.repository import (
     QuotaExceeded,
     RunConflict,
 )
-from neuroptimus.storage.catalog.request_guard import RequestGuardMiddleware
-from neuroptimus.storage.catalog.routes_accounts import accounts_router
-from neuroptimus.storage.catalog.routes_runs import runs_router
-from neuroptimus.storage.catalog.routes_use_cases import use_cases_router
-from neuroptimus.storage.catalog.run_ids import run_id_key
-from neuroptimus.storage.catalog.security_headers import SecurityHeadersMiddleware, add_docs
-from neuroptimus.storage.catalog.unpacking import UnpackingAccount
+from neuroptimus.storage.catalog.db.run_ids import run_id_key
+from neuroptimus.storage.catalog.intake import uploads
+from neuroptimus.storage.catalog.intake.unpacking import UnpackingAccount
+from neuroptimus.storage.catalog.web import request_guard
+from neuroptimus.storage.catalog.web.auth import app_secret
+from neuroptimus.storage.catalog.web.request_guard import RequestGuardMiddleware
+from neuroptimus.storage.catalog.web.routes_accounts import accounts_router
+from neuroptimus.storage.catalog.web.routes_runs import runs_router
+from neuroptimus.storage.catalog.web.routes_use_cases import use_cases_router
+from neuroptimus.storage.catalog.web.security_headers import SecurityHeadersMiddleware, add_docs
 
 # the pages' upload form takes uploads through the API's checks (``api.accept_upload``)
-from neuroptimus.storage.catalog.upload_intake import Verifier, accept_upload
+from neuroptimus.storage.catalog.web.upload_intake import Verifier, accept_upload
 
 __all__ = ["Verifier", "accept_upload", "create_app"]
 
@@ -101,7 +102,9 @@ def create_app(
     # inside the body limit: reads whole JSON bodies to check them
     app.add_middleware(RequestGuardMiddleware)
     # every request, the pages' upload form too: all files of one upload together
-    app.add_middleware(uploads.BodyLimitMiddleware, max_bytes=max_upload_bytes + FORM_OVERHEAD)
+    app.add_middleware(
+        request_guard.BodyLimitMiddleware, max_bytes=max_upload_bytes + FORM_OVERHEAD
+    )
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response has them
     _add_error_handlers(app)
 

@@ -24,8 +24,8 @@ from neuroptimus.optimization.problem.identity import use_case_identity
 from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.problem.spec_base import SpecError
-from neuroptimus.storage.catalog.models import UseCase
-from neuroptimus.storage.catalog.repository import Catalog
+from neuroptimus.storage.catalog.db.models import UseCase
+from neuroptimus.storage.catalog.db.repository import Catalog
 from neuroptimus.storage.catalog.schema import UseCaseIdentity
 
 log = logging.getLogger(__name__)

@@ -21,16 +21,8 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from neuroptimus.storage.catalog import leaderboard as boards
-from neuroptimus.storage.catalog.errors import (
-    CatalogError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    QuotaExceeded,
-    RunConflict,
-)
-from neuroptimus.storage.catalog.listing import (
+from neuroptimus.storage.catalog.db import leaderboard as boards
+from neuroptimus.storage.catalog.db.listing import (
     MAX_LIMIT,
     RunFilter,
     conditions,
@@ -40,7 +32,7 @@ from neuroptimus.storage.catalog.listing import (
     use_case_seen,
     visible,
 )
-from neuroptimus.storage.catalog.models import (
+from neuroptimus.storage.catalog.db.models import (
     ApiToken,
     Run,
     RunComponent,
@@ -51,8 +43,8 @@ from neuroptimus.storage.catalog.models import (
     User,
     Verification,
 )
-from neuroptimus.storage.catalog.models import Session as SignIn
-from neuroptimus.storage.catalog.records import (
+from neuroptimus.storage.catalog.db.models import Session as SignIn
+from neuroptimus.storage.catalog.db.records import (
     catalog_run,
     child_rows,
     content_sha256,
@@ -61,8 +53,16 @@ from neuroptimus.storage.catalog.records import (
     run_row,
     utcnow,
 )
+from neuroptimus.storage.catalog.errors import (
+    CatalogError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+    RunConflict,
+    size_text,
+)
 from neuroptimus.storage.catalog.schema import CatalogRun, UseCaseIdentity
-from neuroptimus.storage.catalog.unpacking import size_text
 
 SCOPES = frozenset({"read", "upload", "verify", "admin"})
 VISIBILITIES = ("public", "unlisted", "private")

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from neuroptimus.optimization.errors import UserError
+from neuroptimus.storage.catalog.errors import size_text
 
 
 @dataclass(frozen=True)
@@ -20,17 +21,6 @@ class Refusal:
 
     status: int
     detail: str
-
-
-def size_text(size: float) -> str:
-    """``2 MiB``, ``97.7 KiB``, ``512 bytes``: sizes in messages."""
-    if size < 1024:
-        return f"{int(size)} bytes"
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= 1024
-        if size < 1024 or unit == "GiB":
-            return f"{size:.3g} {unit}"
-    raise AssertionError("unreachable")
 
 
 def refusal(budget: str, limit: int, what: str) -> Refusal:

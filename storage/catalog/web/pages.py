@@ -4,9 +4,9 @@ paper's figures, the run table, a run's text view, a comparison of chosen runs, 
 signed-in users (a pasted token starts a session kept on the server) an upload form with CSRF
 protection.
 
-Everything is read through :class:`neuroptimus.storage.catalog.repository.Catalog`; browsing
+Everything is read through :class:`neuroptimus.storage.catalog.db.repository.Catalog`; browsing
 public runs needs no account. Figures come from the curves the catalog keeps
-(``neuroptimus.analysis.catalog_figures``).
+(``neuroptimus.storage.catalog.web.figures``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from neuroptimus.analysis import catalog_figures as figures
 from neuroptimus.analysis.comparison import summary_table
 from neuroptimus.optimization.errors import UserError
-from neuroptimus.storage.catalog import api, auth, bounds, uploads
-from neuroptimus.storage.catalog.listing import MAX_CURSOR
-from neuroptimus.storage.catalog.repository import (
+from neuroptimus.storage.catalog import bounds
+from neuroptimus.storage.catalog.db.listing import MAX_CURSOR
+from neuroptimus.storage.catalog.db.repository import (
     Catalog,
     CatalogError,
     Forbidden,
@@ -38,10 +37,14 @@ from neuroptimus.storage.catalog.repository import (
     RunConflict,
     RunFilter,
 )
+from neuroptimus.storage.catalog.intake import uploads
 from neuroptimus.storage.catalog.schema import COUNT_MAX
-from neuroptimus.storage.catalog.security_headers import csp_nonce
+from neuroptimus.storage.catalog.web import app as api
+from neuroptimus.storage.catalog.web import auth
+from neuroptimus.storage.catalog.web import figures as figures
+from neuroptimus.storage.catalog.web.security_headers import csp_nonce
 
-TEMPLATES = Path(__file__).parent / "templates" / "catalog"
+TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZES = (25, 50, 100, 200)
 MAX_COMPARED = 200  # runs chosen by id on the compare page
 FIGURE_RUNS = 500  # a figure draws at most this many runs (the page says when it is cut)

@@ -24,14 +24,14 @@ from pydantic import ValidationError
 
 from neuroptimus.optimization.errors import UserError
 from neuroptimus.storage.catalog.bounds import json_problem
-from neuroptimus.storage.catalog.ingest import IngestError, run_from_metadata, run_from_store
-from neuroptimus.storage.catalog.schema import CatalogRun
-from neuroptimus.storage.catalog.unpacking import (
+from neuroptimus.storage.catalog.intake.ingest import IngestError, run_from_metadata, run_from_store
+from neuroptimus.storage.catalog.intake.unpacking import (
     Budgets,
     Reservation,
     UnpackingBudgetError,
     size_text,
 )
+from neuroptimus.storage.catalog.schema import CatalogRun
 
 __all__ = ["UploadError", "UploadLimits", "size_text"]
 
@@ -354,44 +354,3 @@ def check_archive(
     if count == 0:
         raise UploadError(400, "the archive is empty.")
     return suffix, total
-
-
-class BodyLimitMiddleware:
-    """Refuses request bodies over ``max_bytes`` under ``prefix`` with 413: at once when the
-    Content-Length says so, else as soon as that many bytes have arrived (chunked uploads),
-    before the multipart parser has spooled a huge body to disk (plain ASGI)."""
-
-    def __init__(self, app: Any, max_bytes: int, prefix: str = "/") -> None:
-        self.app, self.max_bytes, self.prefix = app, max_bytes, prefix
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
-        too_big = f"the upload is larger than {size_text(self.max_bytes)}."
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await json_response(send, 413, too_big)
-            return
-        received = 0
-
-        async def limited() -> dict:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                # FastAPI passes HTTPExceptions from body parsing on to the handlers
-                from starlette.exceptions import HTTPException
-
-                raise HTTPException(413, too_big)
-            return message
-
-        await self.app(scope, limited, send)
-
-
-async def json_response(send: Any, status: int, detail: str) -> None:
-    """Answer a request with ``{"detail": detail}`` from plain ASGI middleware."""
-    body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
