@@ -25,7 +25,7 @@ def identifiability_of(
     features = snapshot.spec.get("target", {}).get("features") is not None
     return identifiability.analyse(
         snapshot.parameters, rows["parameters"], snapshot.unit, rows["total"], rows["errors"],
-        rows["status"], features=features, factor=factor, k_sd=k_sd,
+        rows["status"], rows["generation"], features=features, factor=factor, k_sd=k_sd,
     )  # fmt: skip
 
 
@@ -43,20 +43,20 @@ def identifiability_text(result: identifiability.Identifiability) -> str:
     lines = [
         f"{result.evaluated} individuals, best total {result.best_total:.6g}; near-optimal: "
         f"{result.rule}: {len(result.near_rows)} individuals",
-        f"{'parameter':<20} {'best':>11} {'near-optimal range':>25} {'width':>6} {'flat':>5} "
-        f"{'rise':>5}  flags",
+        f"{'parameter':<20} {'best':>11} {'near-optimal range':>23} {'width':>6} {'rise':>5} "
+        f"{'z':>6}  flags",
     ]
     for p in result.parameters:
         span = f"{p.near_low:.4g} – {p.near_high:.4g}"
         lines.append(
-            f"{p.name:<20} {p.best:>11.4g} {span:>25} {p.near_width:>6.2f} "
-            f"{p.flat_fraction:>5.2f} {p.envelope_rise:>5.2f}  {'; '.join(p.flags)}"
+            f"{p.name:<20} {p.best:>11.4g} {span:>23} {p.near_width:>6.2f} "
+            f"{p.envelope_rise:>5.2f} {p.constraint_z:>6.1f}  {'; '.join(p.flags)}"
         )
     lines.append(
-        "width: the near-optimal range as a share of the bounds; flat: share of the searched "
-        "range where the lowest error found is near-optimal (not constrained from "
-        f"{identifiability.FLAT:g}, with ≥ {identifiability.MIN_NEAR} near-optimal "
-        "individuals); rise: decades the lowest error found rises across the range"
+        "width: the near-optimal range as a share of the bounds; rise: decades the lowest "
+        "error found rises across the range; z: how far the error's dependence on it (rank "
+        "envelope) lies above that of a parameter with no effect, in SDs (not constrained "
+        f"below {identifiability.Z:g})"
     )
     return "\n".join(lines)
 

@@ -11,19 +11,26 @@ log10):
   ≤ ``k_sd``), with each parameter's range there and the correlations between parameters;
 * flags: ``not constrained``, ``at lower bound`` / ``at upper bound``, ``correlated with …``.
 
-*Not constrained* uses the profile's **flat fraction**: of the slices the search reached, the
-share where the envelope is near-optimal (a near-optimal individual lies there). A parameter
-the error does not depend on has a flat profile: near-optimal individuals turn up wherever the
-search put it, so its flat fraction is that of a parameter drawn at random (close to 1 once
-the near-optimal set has a few members per slice). A parameter the data determine has
-near-optimal individuals in a narrow part of its range only. The flag is raised at a flat
-fraction of at least ``FLAT`` when the near-optimal set has at least ``MIN_NEAR`` members
-(fewer cannot tell a flat profile from a lucky one). What the flag says is *the error found
-does not depend on it within the near-optimal tolerance*: an exactly inert parameter and one
-whose effect stays below the tolerance look alike from the population (the local sensitivity
-at the best, ``neuroptimus.optimization.trust.sensitivity``, tells them apart). The envelope's
-rise (decades between its highest and lowest slice) is reported beside it: how much moving the
-parameter alone across the searched range can worsen the best error found.
+*Not constrained* asks whether the error depends on the parameter at all. Looking along the
+profile alone cannot tell: an optimizer samples its late, good individuals where it converged,
+and couples the parameters it samples (CMA-ES's covariance), so a parameter with no effect
+still shows low errors in one part of its range. The test therefore compares individuals
+evaluated together (a generation; consecutive ones merged up to ``group_size`` rows) and
+takes out what the other parameters say about this one: in each group the parameter's
+normalised value is regressed on the others' (linearly: exact for CMA-ES's Gaussian samples,
+nothing to take out for random ones), and the residual, what the algorithm chose for this
+parameter independently of the rest, is set against each individual's rank of total error in
+its group (a quadratic in the residual, so a valley counts as well as a slope). If the error
+does not depend on the parameter, that residual is independent of the error and shuffling it
+within each group changes nothing; ``constraint_z`` is how many standard deviations (over
+``PERMUTATIONS`` shuffles, fixed seed) the explained variation lies above the shuffles'
+mean. Below ``Z`` the parameter is flagged *not constrained*: the stored errors do not show
+that it matters. A parameter with no effect passes below ``Z`` about 98 times in 100;
+with few individuals a weak parameter is flagged too (the population cannot tell it from no
+effect), which the local sensitivity at the best
+(``neuroptimus.optimization.trust.sensitivity``: an exactly inert parameter has a zero column)
+settles. The profile's rise (decades between its highest and lowest slice) is reported
+beside it.
 """
 
 from __future__ import annotations
@@ -35,8 +42,11 @@ import numpy as np
 
 FACTOR = 2.0  # near-optimal: total ≤ FACTOR × best total
 K_SD = 2.0  # near-optimal for a features target: every feature within K_SD standard deviations
-FLAT = 0.5  # not constrained: near-optimal over at least this share of the searched range
-MIN_NEAR = 5  # fewer near-optimal individuals: no "not constrained" flag
+Z = 2.0  # not constrained: explained rank variation within Z SDs of the shuffles' (or below)
+PERMUTATIONS = 200  # shuffles per parameter
+MIN_INDIVIDUALS = 20  # fewer: no "not constrained" flag (nothing to tell it from)
+MAX_ROWS = 50_000  # the test uses an evenly spaced subset of larger populations
+MIN_NEAR = 5  # the features rule needs this many individuals, else the factor applies
 CORRELATED = 0.7  # |Pearson r| among the near-optimal individuals (unit cube) for the flag
 MIN_CORRELATED = 10  # near-optimal individuals needed before a correlation is flagged
 AT_BOUND = 0.01  # the best within this share of the range of a bound
@@ -62,8 +72,8 @@ class ParameterTrust:
     near_low: float  # range among the near-optimal individuals (real units)
     near_high: float
     near_width: float  # that range as a share of the bounds (unit cube)
-    flat_fraction: float  # share of the searched slices where the profile is near-optimal
     envelope_rise: float  # decades between the profile's highest and lowest slice
+    constraint_z: float  # dependence of the error on it, in SDs above no effect (see above)
     bound: str | None  # "lower" / "upper" when the best sits at a bound
     correlated: tuple[tuple[str, float], ...]  # (other parameter, r) above CORRELATED
     not_constrained: bool
@@ -103,8 +113,8 @@ class Identifiability:
                 "near_optimal_low": p.near_low,
                 "near_optimal_high": p.near_high,
                 "near_optimal_width": p.near_width,
-                "flat_fraction": p.flat_fraction,
                 "envelope_rise_decades": p.envelope_rise,
+                "constraint_z": p.constraint_z,
                 "flags": "; ".join(p.flags),
             }
             for p in self.parameters
@@ -142,6 +152,7 @@ def analyse(
     total: np.ndarray,
     errors: np.ndarray,
     status: np.ndarray,
+    generation: np.ndarray | None = None,
     features: bool = False,
     factor: float = FACTOR,
     k_sd: float = K_SD,
@@ -149,7 +160,8 @@ def analyse(
 ) -> Identifiability:
     """The identifiability of ``parameters`` (specs with name, lower, upper, log) from the
     stored individuals: ``values`` (n × d, real units), ``unit`` (the same in the unit cube),
-    ``total``, ``errors`` (n × k, unweighted) and ``status`` (0: ok)."""
+    ``total``, ``errors`` (n × k, unweighted), ``status`` (0: ok) and ``generation`` (None:
+    all evaluated at once)."""
     if factor <= 1:
         raise ValueError(f"the near-optimal factor must be above 1, not {factor:g}")
     total = np.asarray(total, dtype=float)
@@ -157,6 +169,7 @@ def analyse(
     rows = np.flatnonzero(usable)
     if not len(rows):
         raise ValueError("no successfully evaluated individual to analyse")
+    generation = np.zeros(len(total)) if generation is None else np.asarray(generation)
     values, unit, total = values[rows], np.clip(unit[rows], 0.0, 1.0), total[rows]
     errors = np.asarray(errors, dtype=float)[rows]
     near, threshold, rule = near_optimal(total, errors, features, factor, k_sd)
@@ -164,12 +177,12 @@ def analyse(
     best = int(np.argmin(total))
     correlation = _correlation(unit[near])
     names = [p["name"] for p in parameters]
+    dependence = DependenceTest(unit, total, generation[rows])
     trusted = []
     for j, spec in enumerate(parameters):
         profile = _profile(spec, unit[:, j], total, near, bins)
         searched = profile.counts > 0
-        flat = float(profile.near[searched].mean())
-        enough = int(near.sum()) >= MIN_NEAR
+        z = dependence.z(j)
         partners = []
         if near.sum() >= MIN_CORRELATED:
             for i, other in enumerate(names):
@@ -183,11 +196,11 @@ def analyse(
                 near_low=float(values[near, j].min()),
                 near_high=float(values[near, j].max()),
                 near_width=float(np.ptp(unit[near, j])),
-                flat_fraction=flat,
                 envelope_rise=_rise(profile.envelope[searched]),
+                constraint_z=z,
                 bound=_bound(unit[best, j]),
                 correlated=tuple(partners),
-                not_constrained=enough and flat >= FLAT,
+                not_constrained=len(rows) >= MIN_INDIVIDUALS and z < Z,
                 profile=profile,
             )
         )
@@ -195,6 +208,86 @@ def analyse(
         parameters=trusted, best_total=float(total[best]), threshold=threshold, rule=rule,
         evaluated=len(rows), near_rows=rows[near], correlation=correlation,
     )  # fmt: skip
+
+
+class DependenceTest:
+    """Whether the error depends on each parameter, given the others (see the module's
+    documentation): ``z(j)``."""
+
+    def __init__(self, unit: np.ndarray, total: np.ndarray, generation: np.ndarray):
+        if len(total) > MAX_ROWS:  # evenly spaced rows keep every stage of the run
+            keep = np.linspace(0, len(total) - 1, MAX_ROWS).astype(int)
+            unit, total, generation = unit[keep], total[keep], generation[keep]
+        n, d = unit.shape
+        self.group = _groups(generation, max(10, d + 5))
+        self.count = int(self.group.max()) + 1
+        self.rank = np.empty(n)  # centred rank quantile of the total in its group
+        self.residual = np.zeros((n, d))  # standardised within the group
+        for g in range(self.count):
+            rows = np.flatnonzero(self.group == g)
+            order = np.argsort(np.argsort(total[rows], kind="stable"), kind="stable")
+            self.rank[rows] = (order + 0.5) / len(rows) - 0.5
+            for j in range(d):
+                self.residual[rows, j] = _residual(unit[rows], j)
+
+    def _sums(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.group, weights=values, minlength=self.count)
+
+    def z(self, j: int) -> float:
+        x = self.residual[:, j]
+        # the quadratic term, centred in its group (unchanged by shuffles within groups)
+        square = x**2 - (self._sums(x**2) / np.bincount(self.group))[self.group]
+        sxx, sxq, sqq = self._sums(x * x), self._sums(x * square), self._sums(square * square)
+        det = sxx * sqq - sxq**2
+        usable = det > 1e-12 * np.maximum(sxx * sqq, 1e-300)
+
+        def explained(x: np.ndarray, square: np.ndarray) -> float:
+            a, b = self._sums(x * self.rank), self._sums(square * self.rank)
+            fitted = (sqq * a * a - 2 * sxq * a * b + sxx * b * b)[usable] / det[usable]
+            return float(fitted.sum())
+
+        observed = explained(x, square)
+        rng = np.random.default_rng(j)  # fixed: the same store gives the same table
+        sorted_rows = np.argsort(self.group, kind="stable")
+        pair = np.column_stack([x, square])
+        permuted = np.empty_like(pair)
+        shuffled = np.empty(PERMUTATIONS)
+        for i in range(PERMUTATIONS):
+            order = np.argsort(self.group + rng.random(len(x)), kind="stable")
+            permuted[sorted_rows] = pair[order]  # shuffled within the groups
+            shuffled[i] = explained(permuted[:, 0], permuted[:, 1])
+        spread = shuffled.std()
+        return float((observed - shuffled.mean()) / spread) if spread > 0 else 0.0
+
+
+def _residual(unit: np.ndarray, j: int) -> np.ndarray:
+    """Column ``j`` less its linear regression on the other columns, standardised (zeros when
+    nothing is left: too few rows, or no variation)."""
+    m, d = unit.shape
+    if m <= d + 1:  # too few rows to regress on every other parameter: centre only
+        design = np.ones((m, 1))
+    else:
+        design = np.column_stack([np.ones(m), np.delete(unit, j, axis=1)])
+    coefficients, *_ = np.linalg.lstsq(design, unit[:, j], rcond=None)
+    left = unit[:, j] - design @ coefficients
+    spread = left.std()
+    return left / spread if spread > 1e-12 else np.zeros(m)
+
+
+def _groups(generation: np.ndarray, size: int) -> np.ndarray:
+    """A group number per row: its generation, consecutive generations merged (in order)
+    until each group has at least ``size`` rows (a smaller last one joins the one before)."""
+    values, inverse, counts = np.unique(generation, return_inverse=True, return_counts=True)
+    label = np.zeros(len(values), dtype=int)
+    current, filled = 0, 0
+    for i, count in enumerate(counts):
+        label[i] = current
+        filled += count
+        if filled >= size:
+            current, filled = current + 1, 0
+    if 0 < filled < size and current > 0:
+        label[label == current] = current - 1
+    return label[inverse]
 
 
 def _profile(spec: dict, u: np.ndarray, total: np.ndarray, near: np.ndarray, bins: int):
