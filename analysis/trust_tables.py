@@ -54,9 +54,9 @@ def identifiability_text(result: identifiability.Identifiability) -> str:
         )
     lines.append(
         "width: the near-optimal range as a share of the bounds; rise: decades the lowest "
-        "error found rises across the range; z: how far the error's dependence on it (rank "
-        "envelope) lies above that of a parameter with no effect, in SDs (not constrained "
-        f"below {identifiability.Z:g})"
+        "error found rises across the range; z: how far the error's dependence on it (given "
+        "the other parameters, within generations) lies above what a parameter with no effect "
+        f"shows, in SDs of shuffles (not constrained below {identifiability.Z:g})"
     )
     return "\n".join(lines)
 

@@ -23,12 +23,17 @@ def identifiability_command(store: Path, factor: float, k_sd: float, csv: Path |
         identifiability_text,
         write_csv,
     )
+    from neuroptimus.optimization.trust.identifiability import IdentifiabilityError
 
     try:
         result = identifiability_of(store, factor, k_sd)
-        written = write_csv(result.table(), csv or store / "identifiability.csv")
-    except (*_store_errors(), OSError) as error:
+    except (*_store_errors(), IdentifiabilityError) as error:
         fail(str(error), 1)
+    path = csv or store / "identifiability.csv"
+    try:
+        written = write_csv(result.table(), path)
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror or error}", 1)
     typer.echo(identifiability_text(result))
     typer.echo(f"csv:      {written}")
 
@@ -52,5 +57,9 @@ def sensitivity_command(store: Path, step: float, cluster, csv: Path | None) -> 
         except _store_errors() as error:
             fail(str(error), 1)
     typer.echo(sensitivity_text(found))
-    written = write_csv(sensitivity_rows(found), csv or store / "sensitivity.csv")
+    path = csv or store / "sensitivity.csv"
+    try:
+        written = write_csv(sensitivity_rows(found), path)
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror or error}", 1)
     typer.echo(f"csv:      {written}")

@@ -52,6 +52,10 @@ MIN_CORRELATED = 10  # near-optimal individuals needed before a correlation is f
 AT_BOUND = 0.01  # the best within this share of the range of a bound
 
 
+class IdentifiabilityError(ValueError):
+    """The individuals cannot be analysed (none succeeded, a factor that admits nothing)."""
+
+
 @dataclass(frozen=True)
 class Profile:
     """One parameter's lower-envelope profile over ``len(envelope)`` equal slices."""
@@ -163,12 +167,14 @@ def analyse(
     ``total``, ``errors`` (n × k, unweighted), ``status`` (0: ok) and ``generation`` (None:
     all evaluated at once)."""
     if factor <= 1:
-        raise ValueError(f"the near-optimal factor must be above 1, not {factor:g}")
+        raise IdentifiabilityError(f"the near-optimal factor must be above 1, not {factor:g}")
     total = np.asarray(total, dtype=float)
     usable = (np.asarray(status) == 0) & np.isfinite(total)
     rows = np.flatnonzero(usable)
     if not len(rows):
-        raise ValueError("no successfully evaluated individual to analyse")
+        raise IdentifiabilityError(
+            "no successfully evaluated individual to analyse: every stored evaluation failed"
+        )
     generation = np.zeros(len(total)) if generation is None else np.asarray(generation)
     values, unit, total = values[rows], np.clip(unit[rows], 0.0, 1.0), total[rows]
     errors = np.asarray(errors, dtype=float)[rows]
@@ -343,4 +349,7 @@ def _correlation(unit: np.ndarray) -> np.ndarray:
     return np.clip(r, -1.0, 1.0)
 
 
-__all__ = ["FACTOR", "K_SD", "Identifiability", "ParameterTrust", "Profile", "analyse"]
+__all__ = [
+    "FACTOR", "K_SD", "Identifiability", "IdentifiabilityError", "ParameterTrust", "Profile",
+    "analyse",
+]  # fmt: skip

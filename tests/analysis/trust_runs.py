@@ -45,7 +45,7 @@ PARAMETERS = [
 ]
 
 
-def write_problem(folder: Path, population: int = 10, generations: int = 15) -> Path:
+def write_problem(folder: Path, population: int = 20, generations: int = 20) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "wave.py").write_text(textwrap.dedent(MODEL).lstrip())
     write_recording(folder / "recording.txt")
