@@ -15,8 +15,12 @@ share of the parameter's range, or of its log10 range for a log-scaled one): ``u
   so the data cannot fix the parameters' combination along it.
 
 Components are costs, not residuals: at an exact minimum of a smooth cost its first
-derivatives vanish, and the curvature says more. A parameter whose column is exactly zero
-changed no component at all (an inert parameter gives bitwise-identical simulations).
+derivatives vanish, and the curvature says more; and with k components JᵀJ has rank k at most,
+so with fewer components than parameters (a single MSE) there is one stiff direction per
+component and the rest are sloppy with eigenvalue 0 (any basis of what the components do not
+see). A parameter whose column is exactly zero changed no component at all (an inert parameter
+gives bitwise-identical simulations) and left the total at the best's: it is a sloppy
+direction of its own, listed last.
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ class Sensitivity:
     sensitivity: np.ndarray  # d: column norms of the Jacobian (NaN: an evaluation failed)
     slope: np.ndarray  # d: ∂ total / ∂u
     curvature: np.ndarray  # d: ∂² total / ∂u² where the pair is centred (NaN elsewhere)
-    eigenvalues: np.ndarray  # of JᵀJ over the parameters with a column, largest first
-    eigenvectors: np.ndarray  # d × m, column i belongs to eigenvalues[i] (0 for the others)
+    eigenvalues: np.ndarray  # of JᵀJ, largest first (none for a parameter that failed)
+    eigenvectors: np.ndarray  # d × m, column i belongs to eigenvalues[i]
     failed: np.ndarray  # bool per parameter: one of its two evaluations did not succeed
 
 
@@ -83,18 +87,28 @@ def analyse(
     curvature = np.full(d, np.nan)
     curvature[centred] = (total[1::2] + total[0::2] - 2 * best_total)[centred] / step**2
     sensitivity = np.sqrt(np.sum(jacobian**2, axis=0))
-    used = np.flatnonzero(~failed)
+    # A parameter that changed nothing (a zero column, and the total at both points that of
+    # the best: not merely a valley's symmetric sides) is a sloppy direction by itself; the
+    # others' JᵀJ is decomposed without it, so it is not mixed into an arbitrary null space.
+    same = (total[0::2] == best_total) & (total[1::2] == best_total)
+    zero = ~failed & (sensitivity == 0) & same
+    used = np.flatnonzero(~failed & ~zero)
     eigenvalues, eigenvectors = np.zeros(0), np.zeros((d, 0))
     if len(used):
         part = jacobian[:, used]
         values, vectors = np.linalg.eigh(part.T @ part)
         order = np.argsort(values)[::-1]
-        eigenvalues = np.maximum(values[order], 0.0)  # rounding can give -1e-18
+        eigenvalues = values[order]
+        # rounding leaves ~1e-20 where JᵀJ has no rank (fewer components than parameters)
+        eigenvalues[eigenvalues < 1e-12 * max(eigenvalues[0], 0.0)] = 0.0
         eigenvectors = np.zeros((d, len(used)))
         eigenvectors[used] = vectors[:, order]
         # a sign per vector: its largest entry positive (eigh's sign is arbitrary)
         signs = np.sign(eigenvectors[np.abs(eigenvectors).argmax(axis=0), np.arange(len(used))])
         eigenvectors *= np.where(signs == 0, 1.0, signs)
+    inert = np.flatnonzero(zero)
+    eigenvalues = np.concatenate([eigenvalues, np.zeros(len(inert))])
+    eigenvectors = np.concatenate([eigenvectors, np.eye(d)[:, inert]], axis=1)
     return Sensitivity(
         step=step, jacobian=jacobian, sensitivity=sensitivity, slope=slope,
         curvature=curvature, eigenvalues=eigenvalues, eigenvectors=eigenvectors, failed=failed,
