@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from functools import partial
 
 import numpy as np
 import pytest
@@ -35,6 +36,14 @@ def wave_store(tmp_path_factory):
     return _in_fresh_process(trust_runs.run_store, tmp_path_factory.mktemp("wave"))
 
 
+@pytest.fixture(scope="module")
+def tradeoff_store(tmp_path_factory):
+    """The two-gain variant (only their product matters; the period's bound is below the
+    recording's 40 ms), CMA-ES 20 × 20."""
+    folder = tmp_path_factory.mktemp("tradeoff")
+    return _in_fresh_process(partial(trust_runs.run_store, tradeoff=True), folder)
+
+
 def test_the_parameter_the_model_never_reads_is_the_one_not_constrained(wave_store):
     result = identifiability_of(wave_store)
     by_name = {p.name: p for p in result.parameters}
@@ -52,6 +61,20 @@ def test_the_parameter_the_model_never_reads_is_the_one_not_constrained(wave_sto
         assert p.near_low <= p.best <= p.near_high
     # the near-optimal fits spread much wider in the unused parameter than in the others
     assert by_name["unused"].near_width > 3 * by_name["amplitude_mV"].near_width
+
+
+def test_a_trade_off_is_a_correlation_and_a_best_at_its_bound_is_flagged(tradeoff_store):
+    result = identifiability_of(tradeoff_store)
+    gain_a, gain_b, period = result.parameters
+    # only the product matters: among the near-optimal fits, one gain falls as the other rises
+    assert len(result.near_rows) >= 10
+    assert gain_a.correlated[0][0] == "gain_b" and gain_a.correlated[0][1] < -0.8
+    assert "correlated with gain_a" in "; ".join(gain_b.flags)
+    # each gain is determined once the other is given: the dependence test sees both
+    assert not gain_a.not_constrained and not gain_b.not_constrained
+    # the recording's period (40 ms) lies beyond the upper bound (39.8 ms)
+    assert period.bound == "upper" and "at upper bound" in period.flags
+    assert not period.correlated
 
 
 def test_profile_is_the_lower_envelope_of_the_stored_totals(wave_store):
@@ -133,3 +156,19 @@ def test_report_has_the_identifiability_section_and_says_how_to_add_sensitivity(
     assert "neuroptimus analyze STORE --sensitivity" in text
     titles = [getattr(p, "opts", None) and p.opts.get().kwargs.get("title") for p in parts]
     assert any(t and t.startswith("Profiles: lowest total error") for t in titles)
+
+
+def test_near_optimal_for_features_is_every_feature_within_k_sd_else_the_factor():
+    from neuroptimus.optimization.trust.identifiability import near_optimal
+
+    # components of a features target: |mean − value| / std per feature
+    errors = np.array([[0.5, 1.9], [2.5, 0.1], [1.0, 1.0], [0.2, 0.3], [1.5, 1.5], [0.0, 2.0],
+                       [3.0, 3.0]])  # fmt: skip
+    total = errors.sum(axis=1)
+    mask, threshold, rule = near_optimal(total, errors, features=True, k_sd=2.0)
+    assert list(mask) == [True, False, True, True, True, True, False]
+    assert threshold is None and rule == "every feature within 2 standard deviations"
+    # with fewer than 5 such individuals the factor applies, and the rule says so
+    mask, threshold, rule = near_optimal(total, errors, features=True, k_sd=1.0)
+    assert threshold == pytest.approx(2 * 0.5) and list(mask) == [False] * 3 + [True] + [False] * 3
+    assert "fewer than 5 individuals have every feature within 1 SD" in rule

@@ -28,6 +28,19 @@ def simulate(samples, values, sweep):
     return [-65.0 + a * math.sin(2 * math.pi * 0.5 * i / period) for i in range(samples)]
 """
 
+# The same wave with its amplitude the product of two gains (only the product matters: the
+# near-optimal fits trade one for the other) and the period's bound below the recording's
+# 40 ms (the best sits at it).
+TRADEOFF_MODEL = MODEL.replace(
+    'a, period = values["amplitude_mV"], values["period_ms"]',
+    'a, period = values["gain_a"] * values["gain_b"], values["period_ms"]',
+)
+TRADEOFF_PARAMETERS = [
+    {"name": "gain_a", "lower": 1.0, "upper": 8.0},
+    {"name": "gain_b", "lower": 1.0, "upper": 8.0},
+    {"name": "period_ms", "lower": 20.0, "upper": 39.8, "log": True},
+]
+
 TSTOP_MS, DT_MS = 100.0, 0.5
 
 
@@ -45,15 +58,19 @@ PARAMETERS = [
 ]
 
 
-def write_problem(folder: Path, population: int = 20, generations: int = 20) -> Path:
+def write_problem(
+    folder: Path, population: int = 20, generations: int = 20, tradeoff: bool = False
+) -> Path:
+    """The wave problem's files in ``folder`` (``tradeoff``: its two-gain variant)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "wave.py").write_text(textwrap.dedent(MODEL).lstrip())
+    model = TRADEOFF_MODEL if tradeoff else MODEL
+    (folder / "wave.py").write_text(textwrap.dedent(model).lstrip())
     write_recording(folder / "recording.txt")
     data = {
         "name": "wave",
         "description": "a sine wave whose third parameter is never read",
         "model": {"simulator": "python", "file": "wave.py"},
-        "parameters": PARAMETERS,
+        "parameters": TRADEOFF_PARAMETERS if tradeoff else PARAMETERS,
         "protocol": {"tstop_ms": TSTOP_MS, "dt_ms": DT_MS},
         "target": {"file": "recording.txt", "sampling_rate_hz": 1000 / DT_MS},
         "costs": {"functions": [{"name": "MSE", "weight": 1.0}]},
@@ -66,7 +83,7 @@ def write_problem(folder: Path, population: int = 20, generations: int = 20) -> 
     return path
 
 
-def run_store(folder: Path, **sizes: int) -> Path:
+def run_store(folder: Path, **settings) -> Path:
     """A finished run store of the wave problem in ``folder`` (CMA-ES, real evaluations)."""
     from neuroptimus.optimization.evaluation import evaluate_batch
     from neuroptimus.optimization.problem import build_problem
@@ -74,7 +91,7 @@ def run_store(folder: Path, **sizes: int) -> Path:
     from neuroptimus.optimization.spec import load_problem
     from neuroptimus.storage.runs import create_run_store
 
-    problem = build_problem(load_problem(write_problem(folder / "problem", **sizes)))
+    problem = build_problem(load_problem(write_problem(folder / "problem", **settings)))
     path = folder / "wave.zarr"
     store = create_run_store(problem, path)
     run_to_end(OptimizationRun(problem, store), lambda points, **_: evaluate_batch(problem, points))
