@@ -15,17 +15,19 @@ log10):
 profile alone cannot tell: an optimizer samples its late, good individuals where it converged,
 and couples the parameters it samples (CMA-ES's covariance), so a parameter with no effect
 still shows low errors in one part of its range. The test therefore compares individuals
-evaluated together (a generation; consecutive ones merged up to ``group_size`` rows) and
-takes out what the other parameters say about this one: in each group the parameter's
-normalised value is regressed on the others' (linearly: exact for CMA-ES's Gaussian samples,
-nothing to take out for random ones), and the residual, what the algorithm chose for this
+evaluated together (a generation; consecutive ones merged until a group has at least
+max(10, d + 5) rows for d parameters) and takes out what the other parameters say about this
+one: in each group the parameter's normalised value is regressed on the others' (linearly:
+exact for CMA-ES's Gaussian samples, nothing to take out for random ones; a group too small
+for the regression is only centred), and the residual, what the algorithm chose for this
 parameter independently of the rest, is set against each individual's rank of total error in
 its group (a quadratic in the residual, so a valley counts as well as a slope). If the error
 does not depend on the parameter, that residual is independent of the error and shuffling it
 within each group changes nothing; ``constraint_z`` is how many standard deviations (over
 ``PERMUTATIONS`` shuffles, fixed seed) the explained variation lies above the shuffles'
 mean. Below ``Z`` the parameter is flagged *not constrained*: the stored errors do not show
-that it matters. A parameter with no effect passes below ``Z`` about 98 times in 100;
+that it matters. A parameter with no effect stays below ``Z`` about 98 times in 100 (the
+shuffles' spread is close to normal);
 with few individuals a weak parameter is flagged too (the population cannot tell it from no
 effect), which the local sensitivity at the best
 (``neuroptimus.optimization.trust.sensitivity``: an exactly inert parameter has a zero column)
@@ -43,9 +45,9 @@ import numpy as np
 FACTOR = 2.0  # near-optimal: total ≤ FACTOR × best total
 K_SD = 2.0  # near-optimal for a features target: every feature within K_SD standard deviations
 Z = 2.0  # not constrained: explained rank variation within Z SDs of the shuffles' (or below)
-PERMUTATIONS = 200  # shuffles per parameter
+PERMUTATIONS = 100  # shuffles per parameter
 MIN_INDIVIDUALS = 10  # fewer: no "not constrained" flag (too few distinct shuffles)
-MAX_ROWS = 50_000  # the test uses an evenly spaced subset of larger populations
+MAX_ROWS = 10_000  # the test uses an evenly spaced subset of larger populations
 MIN_NEAR = 5  # the features rule needs this many individuals, else the factor applies
 CORRELATED = 0.7  # |Pearson r| among the near-optimal individuals (unit cube) for the flag
 MIN_CORRELATED = 10  # near-optimal individuals needed before a correlation is flagged
@@ -224,60 +226,56 @@ class DependenceTest:
         if len(total) > MAX_ROWS:  # evenly spaced rows keep every stage of the run
             keep = np.linspace(0, len(total) - 1, MAX_ROWS).astype(int)
             unit, total, generation = unit[keep], total[keep], generation[keep]
-        n, d = unit.shape
-        self.group = _groups(generation, max(10, d + 5))
-        self.count = int(self.group.max()) + 1
-        self.rank = np.empty(n)  # centred rank quantile of the total in its group
-        self.residual = np.zeros((n, d))  # standardised within the group
-        for g in range(self.count):
-            rows = np.flatnonzero(self.group == g)
+        self.unit = unit
+        group = _groups(generation, max(10, unit.shape[1] + 5))
+        self.groups = [np.flatnonzero(group == g) for g in range(int(group.max()) + 1)]
+        self.rank = []  # per group: the centred rank quantile of each row's total
+        for rows in self.groups:
             order = np.argsort(np.argsort(total[rows], kind="stable"), kind="stable")
-            self.rank[rows] = (order + 0.5) / len(rows) - 0.5
-            for j in range(d):
-                self.residual[rows, j] = _residual(unit[rows], j)
-
-    def _sums(self, values: np.ndarray) -> np.ndarray:
-        return np.bincount(self.group, weights=values, minlength=self.count)
+            self.rank.append((order + 0.5) / len(rows) - 0.5)
 
     def z(self, j: int) -> float:
-        x = self.residual[:, j]
-        # the quadratic term, centred in its group (unchanged by shuffles within groups)
-        square = x**2 - (self._sums(x**2) / np.bincount(self.group))[self.group]
-        sxx, sxq, sqq = self._sums(x * x), self._sums(x * square), self._sums(square * square)
-        det = sxx * sqq - sxq**2
-        usable = det > 1e-12 * np.maximum(sxx * sqq, 1e-300)
-
-        def explained(x: np.ndarray, square: np.ndarray) -> float:
-            a, b = self._sums(x * self.rank), self._sums(square * self.rank)
-            fitted = (sqq * a * a - 2 * sxq * a * b + sxx * b * b)[usable] / det[usable]
-            return float(fitted.sum())
-
-        observed = explained(x, square)
+        """Explained rank variation of parameter ``j``'s residual against that of its
+        residual shuffled within the groups (and taken out of the others again, so that both
+        have the degrees of freedom the regression leaves)."""
         rng = np.random.default_rng(j)  # fixed: the same store gives the same table
-        sorted_rows = np.argsort(self.group, kind="stable")
-        pair = np.column_stack([x, square])
-        permuted = np.empty_like(pair)
-        shuffled = np.empty(PERMUTATIONS)
-        for i in range(PERMUTATIONS):
-            order = np.argsort(self.group + rng.random(len(x)), kind="stable")
-            permuted[sorted_rows] = pair[order]  # shuffled within the groups
-            shuffled[i] = explained(permuted[:, 0], permuted[:, 1])
+        explained = np.zeros(PERMUTATIONS + 1)  # [observed, shuffles...]
+        for rows, rank in zip(self.groups, self.rank, strict=True):
+            design = _design(self.unit[rows], j)
+            projection = np.eye(len(rows)) - design @ np.linalg.pinv(design)
+            residual = projection @ self.unit[rows, j]
+            orders = np.argsort(rng.random((PERMUTATIONS, len(rows))), axis=1)
+            columns = np.column_stack([residual, projection @ residual[orders].T])
+            explained += _explained(columns, rank)
+        observed, shuffled = explained[0], explained[1:]
         spread = shuffled.std()
-        return float((observed - shuffled.mean()) / spread) if spread > 0 else 0.0
+        return float((observed - shuffled.mean()) / spread) if spread > 1e-15 else 0.0
 
 
-def _residual(unit: np.ndarray, j: int) -> np.ndarray:
-    """Column ``j`` less its linear regression on the other columns, standardised (zeros when
-    nothing is left: too few rows, or no variation)."""
-    m, d = unit.shape
-    if m <= d + 1:  # too few rows to regress on every other parameter: centre only
-        design = np.ones((m, 1))
-    else:
-        design = np.column_stack([np.ones(m), np.delete(unit, j, axis=1)])
-    coefficients, *_ = np.linalg.lstsq(design, unit[:, j], rcond=None)
-    left = unit[:, j] - design @ coefficients
-    spread = left.std()
-    return left / spread if spread > 1e-12 else np.zeros(m)
+def _explained(columns: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Per column x (standardised): the variation of ``rank`` that a least-squares fit on x
+    and x² (centred) explains."""
+    spread = columns.std(axis=0)
+    x = columns / np.where(spread > 1e-12, spread, np.inf)
+    square = x**2 - (x**2).mean(axis=0)
+    sxx, sxq, sqq = (x * x).sum(0), (x * square).sum(0), (square * square).sum(0)
+    a, b = x.T @ rank, square.T @ rank
+    det = sxx * sqq - sxq**2
+    usable = det > 1e-12 * np.maximum(sxx * sqq, 1e-300)
+    fitted = np.zeros(columns.shape[1])
+    fitted[usable] = ((sqq * a * a - 2 * sxq * a * b + sxx * b * b) / np.where(usable, det, 1))[
+        usable
+    ]
+    return fitted
+
+
+def _design(unit: np.ndarray, j: int) -> np.ndarray:
+    """The regressors of column ``j``: a constant and the other columns (the constant alone
+    when the rows are too few to regress on every other parameter)."""
+    m = len(unit)
+    if m <= unit.shape[1] + 1:
+        return np.ones((m, 1))
+    return np.column_stack([np.ones(m), np.delete(unit, j, axis=1)])
 
 
 def _groups(generation: np.ndarray, size: int) -> np.ndarray:

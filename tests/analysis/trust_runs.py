@@ -76,7 +76,7 @@ def write_problem(
         "costs": {"functions": [{"name": "MSE", "weight": 1.0}]},
         "algorithm": {"name": "cmaes", "population": population, "generations": generations},
         "evaluation": {"timeout_s": 60},
-        "seed": 5,
+        "seed": 6,
     }
     path = folder / "problem.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
