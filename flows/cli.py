@@ -254,7 +254,10 @@ def analyze(
     step: Annotated[
         float, typer.Option(help="Finite-difference step, a share of each normalised range.")
     ] = 0.01,
-    csv: Annotated[Path | None, typer.Option(help="The CSV to write.")] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(help="The CSV to write (with both options: the identifiability's)."),
+    ] = None,
     cluster: Annotated[
         str | None,
         typer.Option("--cluster", help="Cluster profile for --sensitivity (default: the run's)."),
