@@ -31,7 +31,8 @@ from neuroptimus.analysis.snapshot import RunSnapshot, read_snapshot, refresh
 
 hv.extension("bokeh", logo=False)
 
-TABS = ("convergence", "space", "diversity", "pareto", "traces")  # the views, in tab order
+# the views, in tab order
+TABS = ("convergence", "space", "diversity", "pareto", "traces", "trust")
 MAX_PAIR_PARAMETERS = 5  # more panels than 5 × 5 get too small to read
 
 INTRO = {
@@ -48,6 +49,10 @@ INTRO = {
     "projected onto two components, and the hypervolume they dominate.",
     "traces": "The target recording (black) and the best individual of each run (red; stored "
     "when a run finishes). Pick individuals in *Parameter space* to simulate others.",
+    "trust": "How far to trust the fit of the run in focus: which parameters its evaluated "
+    "individuals constrain (profiles of the lowest error across each range, the near-optimal "
+    "individuals' ranges and correlations, flags), and the local sensitivity at the best when "
+    "`neuroptimus analyze STORE --sensitivity` stored one.",
 }
 
 
@@ -147,7 +152,8 @@ class Explorer(LinkedSelection):
 
     def _views(self) -> None:
         names = ("convergence", "boxes", "run", "components", "space", "table", "bars",
-                 "picked", "diversity", "spread", "front", "volume", "traces")  # fmt: skip
+                 "picked", "diversity", "spread", "front", "volume", "traces",
+                 "trust")  # fmt: skip
         self.holders = {name: pn.Column(sizing_mode="stretch_width") for name in names}
         h = self.holders
         intro = {k: pn.pane.Markdown(v, sizing_mode="stretch_width") for k, v in INTRO.items()}
@@ -163,6 +169,7 @@ class Explorer(LinkedSelection):
             ("Pareto front", pn.Column(intro["pareto"], pn.Row(self.pareto_x, self.pareto_y),
                                        h["front"], h["volume"])),
             ("Traces", pn.Column(intro["traces"], h["traces"])),
+            ("Identifiability", pn.Column(intro["trust"], h["trust"])),
             dynamic=True, sizing_mode="stretch_width",
         )  # fmt: skip
         self.tabs.param.watch(self._on_tab, "active")
@@ -228,6 +235,8 @@ class Explorer(LinkedSelection):
         if part == "traces":
             shown = list(zip(active, names, strict=True))[:6]
             h["traces"].objects = [view for s, n in shown for view in _trace_views(s, n)]
+        if part == "trust":
+            h["trust"].objects = trust_views(focus, labels[focus.path])
 
     def _pair_plot(self) -> hv.Layout:
         focus = self.focus()
@@ -312,6 +321,33 @@ def _trace_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]
         return feature_views(snapshot, name)
     title = f"Target and best: {name}"
     return [pn.pane.HoloViews(traces.traces_figure(snapshot, title=title, downsample=TRACE_POINTS))]
+
+
+def trust_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]:
+    """The Identifiability tab's views of one run (a note where they cannot be drawn)."""
+    from neuroptimus.analysis import trust_figures
+    from neuroptimus.analysis.trust_tables import identifiability_of
+    from neuroptimus.optimization.trust.identifiability import IdentifiabilityError
+    from neuroptimus.storage.sensitivity import read_sensitivity
+
+    try:
+        result = identifiability_of(snapshot)
+    except IdentifiabilityError as error:
+        return [pn.pane.Alert(f"{name}: {error}", alert_type="info")]
+    views = [
+        pn.pane.Markdown(f"### {name}\n{trust_figures.IDENTIFIABILITY_NOTE}"),
+        pn.pane.HTML(trust_figures.identifiability_table(result), sizing_mode="stretch_width"),
+        pn.pane.HoloViews(trust_figures.profile_figure(snapshot.parameters, result, snapshot)),
+        pn.pane.HoloViews(trust_figures.correlation_figure(result)),
+    ]
+    found = read_sensitivity(snapshot.path)
+    if found is None:
+        return views + [pn.pane.Markdown("No local sensitivity stored for this run.")]
+    return views + [
+        pn.pane.Markdown(f"### Local sensitivity at the best\n{trust_figures.SENSITIVITY_NOTE}"),
+        pn.pane.HTML(trust_figures.sensitivity_table(found), sizing_mode="stretch_width"),
+        pn.pane.HoloViews(trust_figures.sensitivity_figures(found)),
+    ]
 
 
 def _scores(snapshots: Sequence[RunSnapshot]) -> list[comparison.RunScores]:

@@ -70,6 +70,39 @@ def _features(store: RunStore) -> list:
     return [_section("Features", FEATURES_NOTE), figure]
 
 
+def _trust(snapshot) -> list:
+    """How far to trust the fit: identifiability from the individuals, and the local
+    sensitivity when ``neuroptimus analyze --sensitivity`` stored one; a note where a part
+    cannot be drawn (the rest of the report is still worth writing)."""
+    from neuroptimus.analysis import trust_figures as figures
+    from neuroptimus.analysis.trust_tables import identifiability_of
+    from neuroptimus.storage.sensitivity import read_sensitivity
+
+    title = "How far to trust the fit: identifiability"
+    try:
+        result = identifiability_of(snapshot)
+        parts = [
+            _section(title, figures.IDENTIFIABILITY_NOTE),
+            figures.identifiability_table(result),
+            figures.profile_figure(snapshot.parameters, result, snapshot),
+            figures.correlation_figure(result),
+        ]
+    except Exception as error:
+        parts = [_section(title, f"Cannot analyse the individuals: {error}")]
+    found = read_sensitivity(snapshot.path)
+    title = "Local sensitivity at the best"
+    if found is None:
+        return parts + [
+            _section(title, "Not computed: `neuroptimus analyze STORE --sensitivity` evaluates "
+                     "the best's neighbours and adds it here.")
+        ]  # fmt: skip
+    return parts + [
+        _section(title, figures.SENSITIVITY_NOTE),
+        figures.sensitivity_table(found),
+        figures.sensitivity_figures(found),
+    ]
+
+
 def report_parts(store: RunStore) -> list:
     """The report's content in order: HTML (a summary, section titles and notes) and the
     HoloViews figures of the run, section by section."""
@@ -91,6 +124,7 @@ def report_parts(store: RunStore) -> list:
         _section("Population diversity", "Spread of the population in normalised units."),
         diversity_figure([snapshot]),
         parameter_spread_figure(snapshot),
+        *_trust(snapshot),
     ]
     if len(snapshot.component_names) > 1 and len(snapshot.front_rows):
         parts += [

@@ -177,8 +177,60 @@ def resume(
 
 
 @app.command(epilog=PREFECT_STATE)
-def analyze(store: Annotated[Path, typer.Argument(help="Run store.")]) -> None:
-    """(Re)write metadata.json and report.html of a run store."""
+def analyze(
+    store: Annotated[Path, typer.Argument(help="Run store.")],
+    identifiability: Annotated[
+        bool,
+        typer.Option(
+            "--identifiability",
+            help="Print which parameters the stored individuals constrain (no simulation) and "
+            "write the table as CSV (--csv, default STORE/identifiability.csv).",
+        ),
+    ] = False,
+    sensitivity: Annotated[
+        bool,
+        typer.Option(
+            "--sensitivity",
+            help="Evaluate 2 points per parameter around the best on the run's cluster (or "
+            "--cluster), store the Jacobian in the store, print it, and rewrite the report.",
+        ),
+    ] = False,
+    factor: Annotated[
+        float, typer.Option(help="Near-optimal: total within this factor of the best.")
+    ] = 2.0,
+    k_sd: Annotated[
+        float,
+        typer.Option(
+            "--k-sd",
+            help="Near-optimal for a features target: every feature within this many "
+            "standard deviations.",
+        ),
+    ] = 2.0,
+    step: Annotated[
+        float, typer.Option(help="Finite-difference step, a share of each normalised range.")
+    ] = 0.01,
+    csv: Annotated[
+        Path | None,
+        typer.Option(help="The CSV to write (with both options: the identifiability's)."),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option("--cluster", help="Cluster profile for --sensitivity (default: the run's)."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
+) -> None:
+    """(Re)write metadata.json and report.html of a run store; or tell how far to trust its
+    fit: --identifiability (from the stored individuals) and --sensitivity (simulates)."""
+    from neuroptimus.flows.trust_cli import identifiability_command, sensitivity_command
+
+    if identifiability:
+        identifiability_command(store, factor, k_sd, csv)
+    if sensitivity:
+        given = cluster is not None or workers is not None
+        config = cluster_config(cluster or "local", workers) if given else None
+        sensitivity_command(store, step, config, csv if not identifiability else None)
+    if identifiability and not sensitivity:
+        return  # a table from the store: the report is left as it is
     with prefect_ready():
         from neuroptimus.flows.analyze import analyze_flow
 

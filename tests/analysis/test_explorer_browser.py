@@ -102,6 +102,7 @@ def test_every_view_renders(page):
         ("Diversity", "Population diversity per generation"),
         ("Pareto front", "Pareto front after generation 4"),
         ("Traces", "Target and best: Random search · seed 3"),
+        ("Identifiability", "Correlations among the"),
     ]:
         _tab(page, tab)
         _wait_for_title(page, title)

@@ -1,0 +1,65 @@
+"""What ``neuroptimus analyze STORE --identifiability / --sensitivity`` does (kept out of
+``cli.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from neuroptimus.flows.cli_common import fail, prefect_ready, user_errors
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    from neuroptimus.storage.run_store import StoreError
+
+    return (*user_errors(), StoreError)
+
+
+def identifiability_command(store: Path, factor: float, k_sd: float, csv: Path | None) -> None:
+    """Print the identifiability table of ``store`` and write it as CSV."""
+    from neuroptimus.analysis.trust_tables import (
+        identifiability_of,
+        identifiability_text,
+        write_csv,
+    )
+    from neuroptimus.optimization.trust.identifiability import IdentifiabilityError
+
+    try:
+        result = identifiability_of(store, factor, k_sd)
+    except (*_store_errors(), IdentifiabilityError) as error:
+        fail(str(error), 1)
+    path = csv or store / "identifiability.csv"
+    try:
+        written = write_csv(result.table(), path)
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror or error}", 1)
+    typer.echo(identifiability_text(result))
+    typer.echo(f"csv:      {written}")
+
+
+def sensitivity_command(store: Path, step: float, cluster, csv: Path | None) -> None:
+    """Run the sensitivity flow on ``store``, print its table and write it as CSV."""
+    from neuroptimus.analysis.trust_tables import sensitivity_rows, sensitivity_text, write_csv
+    from neuroptimus.storage.run_store import RunStore
+    from neuroptimus.storage.sensitivity import check_local_model
+
+    try:
+        RunStore.open(store)
+        check_local_model(store)
+    except _store_errors() as error:
+        fail(str(error), 1)
+    with prefect_ready():
+        from neuroptimus.flows.sensitivity import sensitivity_flow
+
+        try:
+            found = sensitivity_flow(str(store), cluster, step)
+        except _store_errors() as error:
+            fail(str(error), 1)
+    typer.echo(sensitivity_text(found))
+    path = csv or store / "sensitivity.csv"
+    try:
+        written = write_csv(sensitivity_rows(found), path)
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror or error}", 1)
+    typer.echo(f"csv:      {written}")
