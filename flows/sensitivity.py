@@ -8,12 +8,12 @@ import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from neuroptimus.optimization.cluster import ClusterConfig, connect
-from neuroptimus.optimization.dask_evaluator import DaskEvaluator
-from neuroptimus.optimization.evaluation import BatchResult
+from neuroptimus.optimization.execution.cluster import ClusterConfig, connect
+from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
+from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.trust import sensitivity
-from neuroptimus.storage.run_store import RunStore, StoreError
-from neuroptimus.storage.runs import problem_from_store
+from neuroptimus.storage.runs.run_store import RunStore, StoreError
+from neuroptimus.storage.runs.create import problem_from_store
 from neuroptimus.storage.sensitivity import check_local_model, write_sensitivity
 from neuroptimus.tasks.evaluate import retry_infrastructure_only
 

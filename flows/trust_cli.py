@@ -7,11 +7,11 @@ from pathlib import Path
 
 import typer
 
-from neuroptimus.flows.cli_common import fail, prefect_ready, user_errors
+from neuroptimus.flows.cli.common import fail, prefect_ready, user_errors
 
 
 def _store_errors() -> tuple[type[Exception], ...]:
-    from neuroptimus.storage.run_store import StoreError
+    from neuroptimus.storage.runs.run_store import StoreError
 
     return (*user_errors(), StoreError)
 
@@ -41,7 +41,7 @@ def identifiability_command(store: Path, factor: float, k_sd: float, csv: Path |
 def sensitivity_command(store: Path, step: float, cluster, csv: Path | None) -> None:
     """Run the sensitivity flow on ``store``, print its table and write it as CSV."""
     from neuroptimus.analysis.trust_tables import sensitivity_rows, sensitivity_text, write_csv
-    from neuroptimus.storage.run_store import RunStore
+    from neuroptimus.storage.runs.run_store import RunStore
     from neuroptimus.storage.sensitivity import check_local_model
 
     try:

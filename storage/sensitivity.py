@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from neuroptimus.storage.run_store import RunStore, StoreError
+from neuroptimus.storage.runs.run_store import RunStore, StoreError
 
 GROUP = "sensitivity"
 ARRAYS = (

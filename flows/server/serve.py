@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import neuroptimus
 from neuroptimus.optimization.errors import InfrastructureError
 
 WORK_POOL = "neuroptimus"  # the process work pool named in deployments/prefect.yaml
@@ -91,7 +92,7 @@ def _interrupt(signum, frame) -> None:
 def serve(host: str, port: int, limit: int, say: Callable[[str], None] = print) -> None:
     """Run a Prefect server (SQLite in PREFECT_HOME), deploy deployments/prefect.yaml and run
     a process worker until Ctrl-C or SIGTERM (or until one of them exits: ServeError)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(neuroptimus.__file__).resolve().parents[1]  # the checkout (or the wheel's site)
     prefect_file = root / "deployments" / "prefect.yaml"
     if not prefect_file.is_file():
         raise ServeError(

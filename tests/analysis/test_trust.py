@@ -17,7 +17,7 @@ from neuroptimus.analysis.snapshot import read_snapshot
 from neuroptimus.analysis.trust_tables import identifiability_of
 from neuroptimus.flows.cli import app
 from neuroptimus.optimization.trust.identifiability import analyse
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 from tests.analysis import trust_runs
 
 

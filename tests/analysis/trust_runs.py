@@ -85,11 +85,11 @@ def write_problem(
 
 def run_store(folder: Path, **settings) -> Path:
     """A finished run store of the wave problem in ``folder`` (CMA-ES, real evaluations)."""
-    from neuroptimus.optimization.evaluation import evaluate_batch
-    from neuroptimus.optimization.problem import build_problem
-    from neuroptimus.optimization.runner import OptimizationRun, run_to_end
-    from neuroptimus.optimization.spec import load_problem
-    from neuroptimus.storage.runs import create_run_store
+    from neuroptimus.optimization.evaluation.individual import evaluate_batch
+    from neuroptimus.optimization.evaluation.problem import build_problem
+    from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
+    from neuroptimus.optimization.problem.spec import load_problem
+    from neuroptimus.storage.runs.create import create_run_store
 
     problem = build_problem(load_problem(write_problem(folder / "problem", **settings)))
     path = folder / "wave.zarr"

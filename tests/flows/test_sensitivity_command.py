@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from neuroptimus.flows.cli import app
 from neuroptimus.storage.catalog.client import FROM_CATALOG
-from neuroptimus.storage.run_store import RunStore
+from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.storage.sensitivity import read_sensitivity, write_sensitivity
 from tests.analysis import trust_runs
 
