@@ -328,7 +328,7 @@ def trust_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]:
     from neuroptimus.analysis import trust_figures
     from neuroptimus.analysis.trust_tables import identifiability_of
     from neuroptimus.optimization.trust.identifiability import IdentifiabilityError
-    from neuroptimus.storage.sensitivity import read_sensitivity
+    from neuroptimus.storage.runs.sensitivity import read_sensitivity
 
     try:
         result = identifiability_of(snapshot)

@@ -76,7 +76,7 @@ def _trust(snapshot) -> list:
     cannot be drawn (the rest of the report is still worth writing)."""
     from neuroptimus.analysis import trust_figures as figures
     from neuroptimus.analysis.trust_tables import identifiability_of
-    from neuroptimus.storage.sensitivity import read_sensitivity
+    from neuroptimus.storage.runs.sensitivity import read_sensitivity
 
     title = "How far to trust the fit: identifiability"
     try:

@@ -44,9 +44,9 @@ def _panel(parameter: dict, trust: ParameterTrust, result: Identifiability, near
     x = hv.Dimension(name, range=(float(parameter["lower"]), float(parameter["upper"])))
     y = hv.Dimension("total", label="lowest total error")
     searched = profile.counts > 0
-    steps = hv.Curve(
-        (profile.centres[searched], positive(profile.envelope[searched])), x, y
-    ).opts(interpolation="steps-mid", color="#1f77b4", line_width=2)
+    steps = hv.Curve((profile.centres[searched], positive(profile.envelope[searched])), x, y).opts(
+        interpolation="steps-mid", color="#1f77b4", line_width=2
+    )
     layers = [steps]
     if len(near_values[0]):
         layers.append(
@@ -75,9 +75,13 @@ def profile_figure(parameters: list[dict], result: Identifiability, run) -> hv.L
         _panel(p, t, result, (rows["parameters"][near, j], rows["total"][near]))
         for j, (p, t) in enumerate(zip(parameters, result.parameters, strict=True))
     ]
-    return hv.Layout(panels).cols(4).opts(
-        title=f"Profiles: lowest total error across each parameter's range ({result.rule})",
-        shared_axes=False,
+    return (
+        hv.Layout(panels)
+        .cols(4)
+        .opts(
+            title=f"Profiles: lowest total error across each parameter's range ({result.rule})",
+            shared_axes=False,
+        )
     )
 
 

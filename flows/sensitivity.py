@@ -8,19 +8,19 @@ import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.execution.cluster import ClusterConfig, connect
 from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
-from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.trust import sensitivity
-from neuroptimus.storage.runs.run_store import RunStore, StoreError
 from neuroptimus.storage.runs.create import problem_from_store
-from neuroptimus.storage.sensitivity import check_local_model, write_sensitivity
-from neuroptimus.tasks.evaluate import retry_infrastructure_only
+from neuroptimus.storage.runs.run_store import RunStore, StoreError
+from neuroptimus.storage.runs.sensitivity import check_local_model, write_sensitivity
+from neuroptimus.tasks.retry import retry_condition
 
 
 @task(
     name="sensitivity-evaluations", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE,
-    retry_condition_fn=retry_infrastructure_only,
+    retry_condition_fn=retry_condition,
 )  # fmt: skip
 def evaluate_points(evaluator: DaskEvaluator, points: np.ndarray) -> BatchResult:
     """The 2·d points around the best, as one batch on the cluster (a lost worker's points

@@ -112,6 +112,8 @@ MOVED: dict[str, str] = {
     "neuroptimus.storage.catalog.records": "neuroptimus.storage.catalog.db.records",
     "neuroptimus.storage.catalog.intake.upload_intake": "neuroptimus.storage.catalog.web.upload_intake",
     "neuroptimus.storage.catalog.db.scale": "neuroptimus.flows.benchmarks.catalog_scale",
+    "neuroptimus.flows.trust_cli": "neuroptimus.flows.cli.trust",
+    "neuroptimus.storage.sensitivity": "neuroptimus.storage.runs.sensitivity",
 }
 
 

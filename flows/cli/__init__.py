@@ -221,7 +221,7 @@ def analyze(
 ) -> None:
     """(Re)write metadata.json and report.html of a run store; or tell how far to trust its
     fit: --identifiability (from the stored individuals) and --sensitivity (simulates)."""
-    from neuroptimus.flows.trust_cli import identifiability_command, sensitivity_command
+    from neuroptimus.flows.cli.trust import identifiability_command, sensitivity_command
 
     if identifiability:
         identifiability_command(store, factor, k_sd, csv)

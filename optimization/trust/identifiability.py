@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neuroptimus.optimization.errors import UserError
+
 FACTOR = 2.0  # near-optimal: total ≤ FACTOR × best total
 K_SD = 2.0  # near-optimal for a features target: every feature within K_SD standard deviations
 Z = 2.0  # not constrained: explained rank variation within Z SDs of the shuffles' (or below)
@@ -54,7 +56,7 @@ MIN_CORRELATED = 10  # near-optimal individuals needed before a correlation is f
 AT_BOUND = 0.01  # the best within this share of the range of a bound
 
 
-class IdentifiabilityError(ValueError):
+class IdentifiabilityError(UserError, ValueError):
     """The individuals cannot be analysed (none succeeded, a factor that admits nothing)."""
 
 

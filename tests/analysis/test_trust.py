@@ -142,7 +142,7 @@ def test_a_store_with_no_successful_individual_is_one_line(wave_store, tmp_path)
     status = store.group["evaluations"]["status"]
     status[...] = np.ones(status.shape, dtype=status.dtype)
     result = CliRunner().invoke(app, ["analyze", str(broken), "--identifiability"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.strip() == (
         "error: no successfully evaluated individual to analyse: every stored evaluation failed"
     )

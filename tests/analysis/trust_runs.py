@@ -51,6 +51,7 @@ def write_recording(path: Path) -> None:
     trace = -65.0 + 8.0 * np.sin(2 * np.pi * time / 40.0) + noise
     np.savetxt(path, np.column_stack([time, trace]), fmt="%.10g")
 
+
 PARAMETERS = [
     {"name": "amplitude_mV", "lower": 1.0, "upper": 20.0},
     {"name": "unused", "lower": 0.0, "upper": 1.0},

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from neuroptimus.storage.runs.run_store import RunStore, StoreError
+from neuroptimus.storage.runs.run_store import FROM_CATALOG, RunStore, StoreError
 
 GROUP = "sensitivity"
 ARRAYS = (
@@ -30,8 +30,6 @@ ARRAYS = (
 def check_local_model(path: str | Path) -> None:
     """A store downloaded from a results catalog is not simulated here: that would run its
     uploader's model files and commands."""
-    from neuroptimus.storage.catalog.client import FROM_CATALOG
-
     if (Path(path) / FROM_CATALOG).is_file():
         raise StoreError(
             f"{path} was downloaded from a results catalog: its sensitivity is not computed "

@@ -7,13 +7,8 @@ from pathlib import Path
 
 import typer
 
-from neuroptimus.flows.cli.common import fail, prefect_ready, user_errors
-
-
-def _store_errors() -> tuple[type[Exception], ...]:
-    from neuroptimus.storage.runs.run_store import StoreError
-
-    return (*user_errors(), StoreError)
+from neuroptimus.flows.cli.common import fail, fail_on, prefect_ready
+from neuroptimus.optimization.errors import NeuroptimusError
 
 
 def identifiability_command(store: Path, factor: float, k_sd: float, csv: Path | None) -> None:
@@ -23,12 +18,11 @@ def identifiability_command(store: Path, factor: float, k_sd: float, csv: Path |
         identifiability_text,
         write_csv,
     )
-    from neuroptimus.optimization.trust.identifiability import IdentifiabilityError
 
     try:
         result = identifiability_of(store, factor, k_sd)
-    except (*_store_errors(), IdentifiabilityError) as error:
-        fail(str(error), 1)
+    except NeuroptimusError as error:
+        fail_on(error)
     path = csv or store / "identifiability.csv"
     try:
         written = write_csv(result.table(), path)
@@ -42,20 +36,20 @@ def sensitivity_command(store: Path, step: float, cluster, csv: Path | None) -> 
     """Run the sensitivity flow on ``store``, print its table and write it as CSV."""
     from neuroptimus.analysis.trust_tables import sensitivity_rows, sensitivity_text, write_csv
     from neuroptimus.storage.runs.run_store import RunStore
-    from neuroptimus.storage.sensitivity import check_local_model
+    from neuroptimus.storage.runs.sensitivity import check_local_model
 
     try:
         RunStore.open(store)
         check_local_model(store)
-    except _store_errors() as error:
-        fail(str(error), 1)
+    except NeuroptimusError as error:
+        fail_on(error)
     with prefect_ready():
         from neuroptimus.flows.sensitivity import sensitivity_flow
 
         try:
             found = sensitivity_flow(str(store), cluster, step)
-        except _store_errors() as error:
-            fail(str(error), 1)
+        except NeuroptimusError as error:
+            fail_on(error)
     typer.echo(sensitivity_text(found))
     path = csv or store / "sensitivity.csv"
     try:
