@@ -164,7 +164,7 @@ class FeatureSpec(_Strict):
     threshold_mV: float | None = Field(None, description="default: the recording's")
 
 
-class RecordingSpec(_Strict):
+class EModelRecordingSpec(_Strict):
     """The membrane voltage at a location, and the features measured on it."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -178,7 +178,7 @@ class EModelProtocolSpec(_Strict):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
     stimuli: Annotated[list[StepSpec], Field(min_length=1)]
-    recordings: Annotated[list[RecordingSpec], Field(min_length=1)]
+    recordings: Annotated[list[EModelRecordingSpec], Field(min_length=1)]
     feature_window_ms: Annotated[list[float], Field(min_length=2, max_length=2)] | None = Field(
         None, description="eFEL's stim_start and stim_end; default: the first stimulus's "
         "delay and delay + duration (BluePyOpt's rule)"

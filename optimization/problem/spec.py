@@ -228,11 +228,12 @@ class ProblemSpec(_Strict):
     description: str = ""
     model: AnyModelSpec = Field(title="Model", json_schema_extra=form_any_of)
     parameters: Annotated[list[ParameterSpec], Field(min_length=1)]
-    # Required but for emodel problems, whose sweeps and scores are their `protocols`.
-    protocol: ProtocolSpec = Field(None, title="Protocol", exclude_if=lambda v: v is None)
-    target: TargetSpec = Field(None, title="Target", exclude_if=lambda v: v is None)
-    costs: CostSpec = Field(None, title="Costs", exclude_if=lambda v: v is None)
-    protocols: list[EModelProtocolSpec] = Field(
+    # Required but for emodel problems, whose sweeps and scores are their `protocols` (the
+    # check is _consistent's; typed optional so that the Prefect form accepts their absence).
+    protocol: ProtocolSpec | None = Field(None, title="Protocol", exclude_if=lambda v: v is None)
+    target: TargetSpec | None = Field(None, title="Target", exclude_if=lambda v: v is None)
+    costs: CostSpec | None = Field(None, title="Costs", exclude_if=lambda v: v is None)
+    protocols: list[EModelProtocolSpec] | None = Field(
         None, title="Protocols", exclude_if=lambda value: value is None,
         description="emodel models: the protocols, each one sweep with its features",
     )  # fmt: skip
