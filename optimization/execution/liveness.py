@@ -171,28 +171,32 @@ class PauseReporter(WorkerPlugin):
         )
 
 
-_reported: set[str] = set()  # workers whose pause was logged (once each)
+def _pause_logger(reported: set[str]):
+    """The handler of one client's pause events; ``reported``: the workers whose pause it
+    logged as a warning (again: as info). Per client, since a later cluster's worker may
+    get an address an earlier one had."""
 
+    def on_pause(event: tuple[float, Any]) -> None:
+        message = event[1]
+        worker = message.get("worker", "?")
+        if not message.get("paused"):
+            log.info("worker %s goes on: its memory fell below Dask's pause threshold", worker)
+            return
+        level = logging.INFO if worker in reported else logging.WARNING
+        reported.add(worker)
+        log.log(
+            level,
+            "worker %s paused: its process uses %.0f MB, past Dask's pause threshold of %.0f %% "
+            "of its memory limit (%.0f MB); it takes no evaluations until its memory falls "
+            "below that, and a generation whose workers are all paused waits "
+            "(distributed.worker.memory.pause)",
+            worker, message["memory"] / 1e6, message["threshold"] * 100, message["limit"] / 1e6,
+        )  # fmt: skip
 
-def _on_pause(event: tuple[float, Any]) -> None:
-    message = event[1]
-    worker = message.get("worker", "?")
-    if not message.get("paused"):
-        log.info("worker %s goes on: its memory fell below Dask's pause threshold", worker)
-        return
-    level = logging.INFO if worker in _reported else logging.WARNING
-    _reported.add(worker)
-    log.log(
-        level,
-        "worker %s paused: its process uses %.0f MB, past Dask's pause threshold of %.0f %% "
-        "of its memory limit (%.0f MB); it takes no evaluations until its memory falls below "
-        "that, and a generation whose workers are all paused waits "
-        "(distributed.worker.memory.pause)",
-        worker, message["memory"] / 1e6, message["threshold"] * 100, message["limit"] / 1e6,
-    )  # fmt: skip
+    return on_pause
 
 
 def report_pauses(client: Client) -> None:
     """Log a line when a worker of ``client``'s cluster is paused for its memory."""
-    client.subscribe_topic(PAUSED, _on_pause)
+    client.subscribe_topic(PAUSED, _pause_logger(set()))
     client.register_plugin(PauseReporter())

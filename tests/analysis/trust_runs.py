@@ -89,7 +89,7 @@ def run_store(folder: Path, **settings) -> Path:
     from neuroptimus.optimization.evaluation.individual import evaluate_batch
     from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-    from neuroptimus.optimization.problem.spec import load_problem
+    from neuroptimus.optimization.problem.problem_file import load_problem
     from neuroptimus.storage.runs.create import create_run_store
 
     problem = build_problem(load_problem(write_problem(folder / "problem", **settings)))
