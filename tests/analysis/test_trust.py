@@ -21,19 +21,9 @@ from neuroptimus.storage.runs.run_store import RunStore
 from tests.analysis import trust_runs
 
 
-def _in_fresh_process(function, *args):
-    """A process hosts one model: the run gets a spawned process of its own."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
-
-
 @pytest.fixture(scope="module")
 def wave_store(tmp_path_factory):
-    """CMA-ES, 20 × 20 on the wave problem (seed 6): a real, finished run store."""
-    return _in_fresh_process(trust_runs.run_store, tmp_path_factory.mktemp("wave"))
+    return trust_runs.wave_store_in(tmp_path_factory.mktemp("wave"))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +31,7 @@ def tradeoff_store(tmp_path_factory):
     """The two-gain variant (only their product matters; the period's bound is below the
     recording's 40 ms), CMA-ES 20 × 20."""
     folder = tmp_path_factory.mktemp("tradeoff")
-    return _in_fresh_process(partial(trust_runs.run_store, tradeoff=True), folder)
+    return trust_runs.in_fresh_process(partial(trust_runs.run_store, tradeoff=True), folder)
 
 
 def test_the_parameter_the_model_never_reads_is_the_one_not_constrained(wave_store):

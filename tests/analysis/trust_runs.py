@@ -98,3 +98,18 @@ def run_store(folder: Path, **settings) -> Path:
     run_to_end(OptimizationRun(problem, store), lambda points, **_: evaluate_batch(problem, points))
     store.close()
     return path
+
+
+def in_fresh_process(function, *args):
+    """``function(*args)`` in a spawned process: a process hosts one model."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def wave_store_in(folder: Path) -> Path:
+    """CMA-ES, 20 × 20 on the wave problem (seed 6): a real, finished run store in ``folder``,
+    fitted in a process of its own."""
+    return in_fresh_process(run_store, folder)

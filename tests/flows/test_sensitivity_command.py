@@ -22,17 +22,9 @@ from neuroptimus.storage.runs.sensitivity import read_sensitivity, write_sensiti
 from tests.analysis import trust_runs
 
 
-def _in_fresh_process(function, *args):
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
-
-
 @pytest.fixture(scope="module")
 def wave_store(tmp_path_factory):
-    return _in_fresh_process(trust_runs.run_store, tmp_path_factory.mktemp("wave"))
+    return trust_runs.wave_store_in(tmp_path_factory.mktemp("wave"))
 
 
 @pytest.mark.slow

@@ -24,11 +24,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from neuroptimus.storage.catalog.db.repository import (
     Catalog,
     CatalogError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    QuotaExceeded,
-    RunConflict,
 )
 from neuroptimus.storage.catalog.db.run_ids import run_id_key
 from neuroptimus.storage.catalog.intake import uploads
@@ -131,12 +126,9 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    statuses = {NotFound: 404, Forbidden: 403, RunConflict: 409, InvalidInput: 422,
-                QuotaExceeded: 413}  # fmt: skip
-
     @app.exception_handler(CatalogError)
     def catalog_error(request: Request, error: CatalogError) -> JSONResponse:
-        return _error(statuses.get(type(error), 400), _sentence(str(error)))
+        return _error(error.http_status, _sentence(str(error)))
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

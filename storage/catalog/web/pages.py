@@ -30,11 +30,8 @@ from neuroptimus.storage.catalog.db.listing import MAX_CURSOR
 from neuroptimus.storage.catalog.db.repository import (
     Catalog,
     CatalogError,
-    Forbidden,
     InvalidInput,
     NotFound,
-    QuotaExceeded,
-    RunConflict,
     RunFilter,
 )
 from neuroptimus.storage.catalog.intake import uploads
@@ -54,8 +51,6 @@ FILTERS = ("use_case", "algorithm", "package", "uploader", "seed", "min_budget",
            "verified", "state", "q")  # fmt: skip
 
 
-CATALOG_STATUS = {NotFound: 404, Forbidden: 403, RunConflict: 409, InvalidInput: 422,
-                  QuotaExceeded: 413}  # fmt: skip
 
 
 class BadQuery(UserError, ValueError):
@@ -382,7 +377,7 @@ def add_pages(app: FastAPI, catalog: Catalog) -> None:
                                        background=background)  # fmt: skip
         except (HTTPException, uploads.UploadError, CatalogError) as error:
             status = getattr(error, "status_code", None) or getattr(error, "status", None)
-            status = status or CATALOG_STATUS.get(type(error), 400)
+            status = status or getattr(error, "http_status", 400)
             detail = getattr(error, "detail", None) or str(error)
             return render(request, "upload.html", status=status, csrf=auth.csrf_token(request),
                           error=f"Not uploaded: {detail}")  # fmt: skip
