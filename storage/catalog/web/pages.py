@@ -51,8 +51,6 @@ FILTERS = ("use_case", "algorithm", "package", "uploader", "seed", "min_budget",
            "verified", "state", "q")  # fmt: skip
 
 
-
-
 class BadQuery(UserError, ValueError):
     """A query parameter that cannot be read (the page answers 400 and says which)."""
 
