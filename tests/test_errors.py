@@ -5,6 +5,7 @@ retries, and commands turn a user's mistake into one line and exit code 2."""
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import subprocess
 import sys
@@ -31,6 +32,7 @@ LAYERS = ("optimization", "storage", "tasks", "flows", "analysis", "usecases")
 NOT_ERRORS = {"neuroptimus.optimization.algorithms.bridge._Abandoned"}
 
 
+@functools.cache  # read once for both tests that ask
 def _exception_classes() -> list[str]:
     """Dotted names of the product's classes that derive from an exception, by reading it."""
     names = []
@@ -110,8 +112,9 @@ def test_errors_keep_their_builtin_bases():
         ["run", "no-such-problem.yaml"],
         ["resume", "no-such-store.zarr"],
         ["catalog", "pull", "not-a-run-id"],
+        ["explore", "no-such-store.zarr"],
     ],
-    ids=["evaluate", "run", "resume", "catalog-pull"],
+    ids=["evaluate", "run", "resume", "catalog-pull", "explore"],
 )
 def test_a_users_mistake_is_one_line_and_exit_code_2(tmp_path, arguments):
     result = subprocess.run(

@@ -445,13 +445,11 @@ def explore(
     generations only) and the views show the new individuals. Ctrl-C stops the server."""
     from neuroptimus.analysis.serve import serve_explorer
     from neuroptimus.flows.cli.catalog import local_stores
-    from neuroptimus.storage.catalog.client import CatalogClientError
-    from neuroptimus.storage.runs.run_store import StoreError
 
     try:
         serve_explorer(local_stores(stores), port=port, show=show, refresh_seconds=refresh)
-    except (StoreError, CatalogClientError) as error:
-        fail(str(error), 1)
+    except NeuroptimusError as error:
+        fail_on(error)
     except KeyboardInterrupt:
         typer.echo("\nstopped")
 
