@@ -38,6 +38,9 @@ class AlgorithmInfo:
     # ask and island, possibly after a first batch holding the initial populations)
     defaults: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    # how many stored evaluations a start may hand to the algorithm's model (surrogate-based
+    # methods learn from all of them; the others take only their population's worth)
+    model_points: int = 0
 
 
 class Algorithm(abc.ABC):

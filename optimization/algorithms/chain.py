@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from neuroptimus.optimization import pickles
-from neuroptimus.optimization.algorithms import create_algorithm, get_algorithm
+from neuroptimus.optimization.algorithms import CATALOGUE, create_algorithm, get_algorithm
 from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmInfo
 from neuroptimus.optimization.algorithms.common import checked_results
 from neuroptimus.optimization.algorithms.islands import DEFAULT_ISLANDS
@@ -80,11 +80,13 @@ def algorithm_info(spec: AlgorithmSpec) -> AlgorithmInfo:
 
 def start_points_wanted(spec: ProblemSpec) -> int:
     """How many best points a start may use: the largest population of the run (or of its
-    stages), or one per island."""
+    stages), one per island, or as many as a surrogate model takes (``model_points``)."""
     algorithm = spec.algorithm
     sizes = [algorithm.population, DEFAULT_ISLANDS]
     for part in [algorithm, *(algorithm.chain or [])]:
         sizes += [part.population or 0, int(part.settings.get("islands") or 0)]
+        if part.name in CATALOGUE:
+            sizes.append(get_algorithm(part.name).info.model_points)
     return max(sizes)
 
 

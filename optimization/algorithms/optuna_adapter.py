@@ -4,6 +4,9 @@ The tree-structured Parzen estimator models the density of good and of bad point
 proposes where their ratio is highest (Bergstra et al. 2011). ``multivariate`` models the
 parameters jointly; ``constant_liar`` makes the proposals of one batch, asked before any of
 them is told, avoid each other (the pending ones count as bad). The study lives in memory.
+
+A start (a warm start, a chain's earlier stage) hands it evaluations already made: they enter
+the study as finished trials, so the model begins with them instead of with random points.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from neuroptimus.optimization.algorithms.common import (
     describe,
     library_errors,
 )
+from neuroptimus.optimization.algorithms.start import StartingPoint
+
+MODEL_POINTS = 1000  # stored evaluations a start may add to the study (the best ones)
 
 
 def _optuna() -> Any:
@@ -52,6 +58,7 @@ class OptunaTPE(Algorithm):
         parallel=True,
         defaults={"startup_trials": 10},
         summary="Tree-structured Parzen estimator; a batch of proposals kept apart per ask.",
+        model_points=MODEL_POINTS,
     )
 
     def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
@@ -81,6 +88,26 @@ class OptunaTPE(Algorithm):
         self._study = optuna.create_study(sampler=sampler, direction="minimize")
         self._trials: list[Any] = []  # the pending ask's trials
 
+    def start_from(self, start: StartingPoint) -> str | None:
+        """The start's points join the study as finished trials (the first journal entry, so a
+        resumed run rebuilds the same study)."""
+        points, totals = start.head(self.info.model_points), start.totals[: self.info.model_points]
+        with library_errors(self.info, "start"):
+            self._add_trials(points, totals)
+        self._journal.append((points, totals))
+        return None
+
+    def _add_trials(self, points: np.ndarray, totals: np.ndarray) -> None:
+        optuna, names = _optuna(), list(self._distributions)
+        self._study.add_trials(
+            optuna.trial.create_trial(
+                params=dict(zip(names, map(float, point), strict=True)),
+                distributions=self._distributions,
+                value=float(total),
+            )
+            for point, total in zip(points, totals, strict=True)
+        )
+
     def ask(self) -> np.ndarray:
         names = list(self._distributions)
         with library_errors(self.info, "ask()"), warnings.catch_warnings():
@@ -105,19 +132,10 @@ class OptunaTPE(Algorithm):
 
     def restore_journal(self, head: bytes, journal: Sequence[Any]) -> None:
         data = pickles.loads(head)
-        optuna = _optuna()
         with library_errors(self.info, "resume"):
             self._start(data["sampler"])
-            names = list(self._distributions)
             for points, totals in journal:
-                self._study.add_trials(
-                    optuna.trial.create_trial(
-                        params=dict(zip(names, map(float, point), strict=True)),
-                        distributions=self._distributions,
-                        value=float(total),
-                    )
-                    for point, total in zip(points, totals, strict=True)
-                )
+                self._add_trials(points, totals)
         self._journal = [(np.asarray(p), np.asarray(t)) for p, t in journal]
         self._asked, self._trials = None, []
 

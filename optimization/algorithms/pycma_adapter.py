@@ -34,6 +34,7 @@ import numpy as np
 
 from neuroptimus.optimization import pickles
 from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmInfo
+from neuroptimus.optimization.algorithms.cmaes_adapter import MIN_START_SIGMA
 from neuroptimus.optimization.algorithms.common import (
     check_sizes,
     checked_results,
@@ -41,8 +42,12 @@ from neuroptimus.optimization.algorithms.common import (
     library_errors,
     start_point,
 )
+from neuroptimus.optimization.algorithms.start import StartingPoint
 
 TAU_THRESHOLD = 0.85  # pycma's SurrogatePopulationSettings.tau_truth_threshold
+# stored evaluations a start hands the model, best first: above a 20-D full quadratic's 231
+# coefficients twice over; the model prunes to its own size limit
+MODEL_POINTS = 500
 
 
 @functools.cache
@@ -92,6 +97,7 @@ class LqCMAES(Algorithm):
         parallel=True,
         defaults={"sigma": 0.3, "x0": None, "popsize": 0},
         summary="CMA-ES with a linear-quadratic surrogate; its optimum joins every sample.",
+        model_points=MODEL_POINTS,
     )
 
     def __init__(self, dimension: int, population: int, seed: int, **settings: Any) -> None:
@@ -107,30 +113,48 @@ class LqCMAES(Algorithm):
                 f"({population}) and 2, or 0 for the population"
             )
         mean = start_point(self.info, self.settings["x0"], dimension)
+        self.popsize = popsize
         with library_errors(self.info, "setup"):
-            import cma
             from cma.fitness_models import LQModel
 
-            options = {
-                "bounds": [0.0, 1.0],
-                "popsize": popsize,
-                "randn": StandardNormal(seed),
-                "seed": math.nan,  # a number would reseed numpy's process-wide generator
-                "verbose": -9,
-                "verb_log": 0,  # no output files
-                "verb_disp": 0,
-                "CMA_diagonal": False,
-            }
-            self._es = cma.CMAEvolutionStrategy(mean, sigma, options)
+            self._es = self._new_es(mean, sigma)
             self._model = LQModel()
             self._model.settings.max_absolute_size = popsize  # as SurrogatePopulation sets it
-        self.popsize = popsize
         self._sample: list[np.ndarray] = []  # this iteration's candidates, as pycma made them
         self._candidates: np.ndarray | None = None  # the same inside the cube, evaluated
         self._values = np.full(popsize, np.nan)  # their true values, NaN: not evaluated
         self._asked: np.ndarray | None = None  # rows of the candidates in the pending ask
         self.true_evaluations = 0
         self.iterations = 0
+
+    def _new_es(self, mean: np.ndarray, sigma: float) -> Any:
+        import cma
+
+        options = {
+            "bounds": [0.0, 1.0],
+            "popsize": self.popsize,
+            "randn": StandardNormal(self.seed),
+            "seed": math.nan,  # a number would reseed numpy's process-wide generator
+            "verbose": -9,
+            "verb_log": 0,  # no output files
+            "verb_disp": 0,
+            "CMA_diagonal": False,
+        }
+        return cma.CMAEvolutionStrategy(mean, sigma, options)
+
+    def start_from(self, start: StartingPoint) -> str | None:
+        """As ``cmaes``: the mean at the best point, the step size the spread of the best half
+        population (bounded by ``sigma``). The surrogate model begins with the start's points
+        (the best ones; it keeps as many as its size allows)."""
+        ceiling = float(self.settings["sigma"])
+        spread = start.spread(max(2, self.population // 2))
+        sigma = ceiling if spread is None else float(np.clip(spread, MIN_START_SIGMA, ceiling))
+        count = self.info.model_points
+        with library_errors(self.info, "start"), warnings.catch_warnings(), one_blas_thread():
+            warnings.simplefilter("ignore")  # pycma's note on a repeated point
+            self._es = self._new_es(start.best, sigma)
+            self._model.add_data(start.head(count), start.totals[:count])
+        return None
 
     # -- ask/tell ---------------------------------------------------------------------------
     def ask(self) -> np.ndarray:

@@ -148,3 +148,48 @@ def test_a_warm_started_chain_resumes_from_the_same_points(tmp_path, source, kil
     for name in ("parameters", "total", "generation"):
         assert ours[name].tobytes() == theirs[name].tobytes(), name
     assert reference.attrs["stages"][0]["started_from"] == "warm start"
+
+
+@pytest.mark.parametrize("algorithm", ["optuna-tpe", "cma-lq"])
+def test_a_surrogate_model_begins_with_every_stored_evaluation(tmp_path, source, algorithm):
+    """Model-based methods take all of the source's evaluations (up to their model's share),
+    not a population's worth: TPE as finished trials, lq-CMA-ES in its model."""
+    problem = _problem(algorithm, warm_start=str(source.path))
+    store = new_run_store(problem, tmp_path / "run.zarr")
+    assert store.attrs["warm_start"]["points"] == 24  # all of the source's evaluations
+    run = OptimizationRun(problem, store)
+    assert run.start_note is None
+    points = problem.space.to_unit(_best(source, 24)[0])
+    if algorithm == "optuna-tpe":
+        trials = run.algorithm._study.trials
+        assert len(trials) == 24
+        assert min(t.value for t in trials) == _best(source, 1)[1][0]
+    else:
+        assert run.algorithm._model.size > 0
+        assert np.allclose(run.algorithm._es.mean, points[0])
+        assert np.allclose(run.algorithm._model.X[0], points[0])  # the best, added last (on top)
+    run_to_end(run, _evaluate)
+    cold = _source(tmp_path / "cold.zarr", algorithm=algorithm)
+    first = np.median(store.evaluations()["total"][:6])
+    assert first < np.median(cold.evaluations()["total"][:6])
+
+
+def test_a_warm_started_tpe_resumes_with_the_same_study(tmp_path, source, kill_at=14):
+    """Killed after two checkpoints: the study is rebuilt from the journal, the stored
+    evaluations it began with first."""
+    def problem():
+        return _problem("optuna-tpe", 30, warm_start=str(source.path))
+
+    reference = new_run_store(problem(), tmp_path / "ref.zarr")
+    run_to_end(OptimizationRun(problem(), reference), Streaming())
+    store = new_run_store(problem(), tmp_path / "run.zarr")
+    run = OptimizationRun(problem(), store)
+    with pytest.raises(Killed):
+        run_to_end(run, Streaming(kill_at, flush=store._inflight.flush))
+    store._inflight.close()
+    run.algorithm.close()
+    resumed = OptimizationRun(problem(), RunStore.open(store.path, mode="r+"))
+    run_to_end(resumed, Streaming())
+    ours, theirs = resumed.store.evaluations(), reference.evaluations()
+    for name in ("parameters", "total"):
+        assert ours[name].tobytes() == theirs[name].tobytes(), name
