@@ -1,7 +1,8 @@
 """Any program as a model: run per sweep (or per evaluation) in a fresh temporary folder that
 holds links to the model folder's files, talking through files (protocols in
-``external_protocols``). The program's whole process group is killed at the deadline, so a
-script that spawns simulators (UC7's run.py) leaves nothing running."""
+``external_protocols``). The program's whole process group is killed at the deadline, or when
+the worker running it dies (``group_leader``), so a script that spawns simulators (UC7's
+run.py) leaves nothing running."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from neuroptimus.optimization.simulators.external_protocols import (
     read_outputs,
     write_inputs,
 )
+from neuroptimus.optimization.simulators.group_leader import led
 from neuroptimus.optimization.simulators.sampled import TraceError
 
 _PYTHONS = ("python", "python3")
@@ -152,9 +154,10 @@ class ExternalSimulator(Simulator):
         environment = child_environment(self.folder)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
-                # a session of its own: the timeout kills the program and all it started
+                # a session of its own: the timeout kills the program and all it started,
+                # and so does its leader if this worker dies first
                 process = subprocess.Popen(
-                    argv, cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                    led(argv), cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                     start_new_session=True, env=environment,
                 )  # fmt: skip
             except OSError as error:

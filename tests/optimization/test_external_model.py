@@ -5,7 +5,10 @@ can fail: at setup one line, during a run one failed individual with its stderr.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
@@ -137,11 +140,34 @@ def test_timeout_kills_the_process_group_and_the_run_goes_on(tmp_path):
     assert after[1] == "ok"
     child = int((tmp_path / "child.pid").read_text())
     time.sleep(0.5)
-    assert not Path(f"/proc/{child}").exists() or "Z" in _state(child), "child left running"
+    assert _state(child) in ("gone", "Z"), "child left running"
 
 
 def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().split()[2]
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return "gone"
+
+
+def test_a_worker_that_dies_mid_evaluation_leaves_nothing_running(tmp_path):
+    """The process evaluating dies by SIGKILL (a Ctrl-C'd run, a nanny's restart, a cancelled
+    job): the program and the child it started end with it, long before their time limit."""
+    fake_script(tmp_path, "hang", "params[1] > 100")
+    path = problem(tmp_path, EXTERNAL, evaluation={"timeout_s": 600})
+    worker = get_context("spawn").Process(target=evaluate, args=(path, [OTHER], False))
+    worker.start()
+    pid_file, deadline = tmp_path / "child.pid", time.monotonic() + 120
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert worker.is_alive() and time.monotonic() < deadline, "the program never started"
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join()
+    deadline = time.monotonic() + 30
+    while _state(child) not in ("gone", "Z"):
+        assert time.monotonic() < deadline, "the program's child outlived its worker"
+        time.sleep(0.1)
 
 
 BREAKS = [
