@@ -25,7 +25,9 @@ def move_held_out(data: Any) -> Any:
         return data
     protocols = data.get("protocols")
     if not isinstance(names, list) or not isinstance(protocols, list):
-        raise ValueError("validation.hold_out: names protocols of an emodel problem's protocols")
+        raise ValueError(
+            "validation.hold_out: names protocols of an emodel problem (model.simulator: emodel)"
+        )
     by_name = {p.get("name"): p for p in protocols if isinstance(p, dict)}
     unknown = [n for n in names if n not in by_name]
     if unknown:
