@@ -76,7 +76,7 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
 def _checked_validation(spec: ProblemSpec, source: str) -> ProblemSpec:
     """``spec`` once its validation, made a problem of its own, passed every check a problem
     passes (errors name ``validation.…`` fields); a features target's protocol completed."""
-    from neuroptimus.optimization.problem.validation_spec import validation_spec
+    from neuroptimus.optimization.problem.spec import validation_spec
 
     try:
         held_out = validation_spec(spec)

@@ -444,3 +444,27 @@ class ProblemSpec(_Strict):
 
             return fetch(path)
         return Path(self.resolve(path))
+
+
+def validation_spec(spec: ProblemSpec) -> ProblemSpec:
+    """The validation as a problem: ``spec`` with its protocol(s), target and costs replaced by
+    the held-out ones. Its own ``validation`` is the training's protocol and target (with
+    ``best: 0``), so a features target shared by both is checked against both sets of
+    sweeps. Raises pydantic's ValidationError (locations are the validation's own)."""
+    validation = spec.validation
+    data = spec.model_dump(by_alias=True, exclude={"validation"})
+    held = validation.model_dump(by_alias=True, exclude_unset=True)
+    if spec.model.simulator == "emodel":
+        data["protocols"] = held["protocols"]
+        data["validation"] = {
+            "best": 0,
+            "protocols": [p.model_dump(by_alias=True) for p in spec.protocols],
+        }
+    else:
+        data.update(protocol=held["protocol"], target=held["target"])
+        data["costs"] = held.get("costs") or data["costs"]
+        data["validation"] = {
+            "best": 0, "protocol": spec.protocol.model_dump(by_alias=True),
+            "target": spec.target.model_dump(), "costs": spec.costs.model_dump(),
+        }  # fmt: skip
+    return ProblemSpec.model_validate(data)

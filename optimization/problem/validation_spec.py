@@ -3,15 +3,12 @@ the training's own schema (``protocol``, ``target``, ``costs``; an e-model probl
 ``protocols``, or ``hold_out``: names of its protocols moved out of the training), on which the
 run's best individuals are evaluated after the optimization (held-out validation).
 
-``validation_spec`` makes the validation a problem of its own, the training problem with its
-protocol and target replaced, checked by the same code as any problem."""
+``spec.validation_spec`` makes the validation a problem of its own, the training problem with
+its protocol and target replaced, checked by the same code as any problem."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from neuroptimus.optimization.problem.spec import ProblemSpec
+from typing import Any
 
 
 def move_held_out(data: Any) -> Any:
@@ -40,8 +37,9 @@ def move_held_out(data: Any) -> Any:
     return {**data, "protocols": kept, "validation": validation}
 
 
-def check_validation(spec: ProblemSpec) -> None:
-    """Checks of the section against its problem that name ``validation.…`` fields."""
+def check_validation(spec: Any) -> None:
+    """Checks of the section against its problem (``spec``: a ProblemSpec) that name
+    ``validation.…`` fields."""
     validation = spec.validation
     if spec.model.simulator == "emodel":
         if validation.protocol is not None or validation.target is not None:
@@ -62,34 +60,3 @@ def check_validation(spec: ProblemSpec) -> None:
     if (validation.protocol, validation.target) == (spec.protocol, spec.target):
         raise ValueError("validation: the same protocol and target as the training's validate "
                          "nothing; hold out other sweeps or another recording")  # fmt: skip
-
-
-def validation_spec(spec: ProblemSpec) -> ProblemSpec:
-    """The validation as a problem: ``spec`` with its protocol(s), target and costs replaced by
-    the held-out ones. Its own ``validation`` is the training's protocol and target (with
-    ``best: 0``), so a features target shared by both is checked against both sets of
-    sweeps. Raises pydantic's ValidationError (locations are the validation's own)."""
-    from neuroptimus.optimization.problem.spec import ProblemSpec
-
-    validation = spec.validation
-    data = spec.model_dump(by_alias=True, exclude={"validation"})
-    held = validation.model_dump(by_alias=True, exclude_unset=True)
-    if spec.model.simulator == "emodel":
-        data["protocols"] = held["protocols"]
-        data["validation"] = {"best": 0, "protocols": data_protocols(spec)}
-    else:
-        data.update(protocol=held["protocol"], target=held["target"])
-        data["costs"] = held.get("costs") or data["costs"]
-        data["validation"] = {
-            "best": 0, "protocol": spec.protocol.model_dump(by_alias=True),
-            "target": spec.target.model_dump(), "costs": data_costs(spec),
-        }  # fmt: skip
-    return ProblemSpec.model_validate(data)
-
-
-def data_protocols(spec: ProblemSpec) -> list[dict[str, Any]]:
-    return [p.model_dump(by_alias=True) for p in spec.protocols]
-
-
-def data_costs(spec: ProblemSpec) -> dict[str, Any]:
-    return spec.costs.model_dump()

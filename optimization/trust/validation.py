@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from neuroptimus.optimization.evaluation.problem import Problem, build_problem
-from neuroptimus.optimization.problem.spec import ProblemSpec
-from neuroptimus.optimization.problem.validation_spec import validation_spec
+from neuroptimus.optimization.problem.spec import ProblemSpec, validation_spec
 
 
 def validation_problem(spec: ProblemSpec) -> Problem:

@@ -11,8 +11,8 @@ import yaml
 
 from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.problem.problem_file import load_problem, with_overrides
+from neuroptimus.optimization.problem.spec import validation_spec
 from neuroptimus.optimization.problem.spec_base import SpecError
-from neuroptimus.optimization.problem.validation_spec import validation_spec
 from neuroptimus.usecases import problem_path
 from tests.flows import validation_runs
 
