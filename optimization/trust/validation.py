@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuroptimus.optimization.evaluation.problem import Problem, build_problem
+from neuroptimus.optimization.evaluation.problem import Problem, TargetError, build_problem
 from neuroptimus.optimization.problem.spec import ProblemSpec, validation_spec
 
 
@@ -29,3 +29,18 @@ def best_distinct(parameters: np.ndarray, total: np.ndarray, k: int) -> np.ndarr
             seen.add(key)
             chosen.append(int(row))
     return np.array(chosen, dtype=int)
+
+
+def check_validation_targets(spec: ProblemSpec) -> None:
+    """Before a run starts (milliseconds): the validation's target file fits its protocol
+    (TargetError in one line otherwise), so that a mistake in it is not found only after the
+    optimization. A regenerated target needs a simulation: it is made at the end."""
+    validation = spec.validation
+    if validation is None or validation.best == 0:
+        return
+    if validation.target is not None and validation.target.regenerate:
+        return
+    try:
+        validation_problem(spec)
+    except TargetError as error:
+        raise TargetError(f"validation: {error}") from None

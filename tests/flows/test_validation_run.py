@@ -121,3 +121,17 @@ def test_analyze_validate_needs_a_validation_section(tmp_path):
     assert result.exit_code == 2
     assert "its problem has no validation: section" in result.stderr
     assert read_validation(store) is None
+
+
+def test_a_validation_target_that_does_not_fit_stops_the_run_before_it_starts(tmp_path):
+    problem = validation_runs.write_problem(tmp_path / "problem")
+    lines = (tmp_path / "problem" / "held_out.txt").read_text().splitlines()
+    (tmp_path / "problem" / "held_out.txt").write_text("\n".join(lines[:200]) + "\n")
+    store = tmp_path / "wave.zarr"
+    result = _command("run", str(problem), "--workers", "1", "--store", str(store),
+                      home=tmp_path / "home")  # fmt: skip
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    expected = "error: validation: target sweep 1 has 200 samples but the protocol records 301"
+    assert len(lines) == 1 and lines[0].startswith(expected)
+    assert not store.exists()
