@@ -90,6 +90,8 @@ def validation_traces(found: dict[str, Any]) -> Any:
     """The best individual's validation traces over their targets; for a features target,
     its feature values against the validation's statistics (and its traces)."""
     spec = found["spec"]
+    if "best_trace" not in found:  # the best's validation evaluation failed
+        return hv.Div("<p>The best individual's validation evaluation failed: no traces.</p>")
     traces = trace_figure(_ValidationView(found)).opts(
         title="Best individual on the validation protocols"
     )

@@ -70,6 +70,8 @@ def validate_on(client: Client, path: str, best: int | None = None, fresh: bool 
     problem = validation_problem(spec)
     rows_all = store.evaluations()
     rows = best_distinct(rows_all["parameters"], rows_all["total"], k)
+    if not len(rows):
+        return {}
     points = rows_all["parameters"][rows]
     get_run_logger().info("validating the best %d individuals on %s", len(rows), spec.name)
     if not fresh:
@@ -80,14 +82,17 @@ def validate_on(client: Client, path: str, best: int | None = None, fresh: bool 
         "rows": rows, "parameters": points, "training_total": rows_all["total"][rows],
         "errors": result.errors, "total": result.total, "status": result.status,
     }  # fmt: skip
-    time, values = on_one_grid(evaluator.simulate(points[0]))
-    arrays.update(best_time=time, best_trace=values)
+    first_ok = int(result.status[0]) == OK
+    if first_ok:  # the best's validation traces, for the report
+        time, values = on_one_grid(evaluator.simulate(points[0]))
+        arrays.update(best_time=time, best_trace=values)
     targets = problem.objective.targets
     if targets:
         step = 1000 / problem.spec.comparison_rate_hz
-        arrays.update(target_time=step * np.arange(len(targets[0])),
+        clamp = problem.spec.protocol.recording.variable == "clamp_current"
+        start = step / 2 if clamp else 0.0  # as the run store's target (a clamp's mid-steps)
+        arrays.update(target_time=start + step * np.arange(len(targets[0])),
                       target_trace=np.column_stack(targets))  # fmt: skip
-    first_ok = int(result.status[0]) == OK
     attributes = {
         "validation_error": float(result.total[0]) if first_ok else None,
         "best": k, "best_row": int(rows[0]),
