@@ -103,6 +103,20 @@ def _trust(snapshot) -> list:
     ]
 
 
+def _validation(store: RunStore) -> list:
+    """The held-out validation section, for a problem that has one; a note where it cannot
+    be drawn (the rest of the report is still worth writing)."""
+    from neuroptimus.analysis.validation_figures import validation_parts
+    from neuroptimus.storage.runs.validation import read_validation
+
+    if store.attrs["spec"].get("validation") is None:
+        return []
+    try:
+        return validation_parts(read_validation(store.path), _section)
+    except Exception as error:
+        return [_section("Held-out validation", f"Cannot draw the validation: {error}")]
+
+
 def report_parts(store: RunStore) -> list:
     """The report's content in order: HTML (a summary, section titles and notes) and the
     HoloViews figures of the run, section by section."""
@@ -125,6 +139,7 @@ def report_parts(store: RunStore) -> list:
         diversity_figure([snapshot]),
         parameter_spread_figure(snapshot),
         *_trust(snapshot),
+        *_validation(store),
     ]
     if len(snapshot.component_names) > 1 and len(snapshot.front_rows):
         parts += [

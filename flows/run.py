@@ -14,6 +14,7 @@ from neuroptimus.flows.cluster_profiles import load_profile
 from neuroptimus.flows.optimize import optimize_flow
 from neuroptimus.flows.phases import mark
 from neuroptimus.flows.setup import check_before_start, setup_flow
+from neuroptimus.flows.validation import validate_after_run
 from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.execution.cluster import ClusterConfig, ClusterError, connect
 from neuroptimus.optimization.problem.problem_file import (
@@ -24,6 +25,7 @@ from neuroptimus.optimization.problem.problem_file import (
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.storage.runs.create import default_store
+from neuroptimus.storage.runs.validation import read_validation
 from neuroptimus.tasks.catalog import push_to_catalog
 
 
@@ -69,6 +71,7 @@ def run_flow(
     seed: Annotated[int, Field(ge=0, lt=2**32)] | None = None,
     catalog_url: str | None = None,
     warm_start: str | None = None,
+    validate_best: Annotated[int, Field(ge=0)] | None = None,
 ) -> dict:
     """Optimize a problem into a new run store and write its report.
 
@@ -95,11 +98,13 @@ def run_flow(
         warm_start: Start from the best individuals of a run store, a folder of run stores or
             a catalog entry <server>/runs/<id> of the same use case (a relative path is
             relative to the problem file's folder).
+        validate_best: Override how many of the best distinct individuals are evaluated on
+            the problem's validation: protocols after the optimization (0: none).
     """
     cluster = resolve_cluster(cluster, cluster_profile) or ClusterConfig()
     spec = resolve_problem(
         problem, usecase, algorithm=algorithm, population=population,
-        generations=generations, seed=seed, warm_start=warm_start,
+        generations=generations, seed=seed, warm_start=warm_start, validate_best=validate_best,
     )  # fmt: skip
     store = store or default_store(spec)
     check_before_start(spec, store)  # before the cluster starts
@@ -111,6 +116,7 @@ def run_flow(
     with connect(cluster) as client:
         setup_flow(spec, store, client)
         best = optimize_flow(store, progress=progress, client=client)
+        validate_after_run(client, store)
     result = {**best, "store": store, **analyze_flow(store)}
     return {**result, "catalog": push_to_catalog([store], catalog_url)}
 
@@ -132,6 +138,7 @@ def run_prepared_flow(
     mark("setup-done")
     best = optimize_flow(store, progress=progress, client=client)
     mark("optimize-done")
+    validate_after_run(client, store)
     if optimized is not None:
         optimized()
     result = {**best, "store": store, **analyze_flow(store)}
@@ -158,6 +165,9 @@ def resume_flow(
         cluster_profile: Instead of cluster: a profile name (local, slurm, pbs …) or YAML path.
         progress: Show a progress bar on the terminal (command line runs).
     """
-    best = optimize_flow(store, resolve_cluster(cluster, cluster_profile), progress)
+    config = resolve_cluster(cluster, cluster_profile)
+    best = optimize_flow(store, config, progress)
+    if read_validation(store) is None:  # else validated when the run finished
+        validate_after_run(None, store, config)
     result = {**best, "store": store, **analyze_flow(store)}
     return {**result, "catalog": push_to_catalog([store])}  # when NEUROPTIMUS_CATALOG_URL is set

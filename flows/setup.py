@@ -9,6 +9,7 @@ from prefect import flow
 from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.loop.preflight import check_algorithm
 from neuroptimus.optimization.problem.spec import ProblemSpec
+from neuroptimus.optimization.trust.validation import check_validation_targets
 from neuroptimus.storage.runs.create import check_new_store
 from neuroptimus.storage.warm_start import check_warm_start
 from neuroptimus.tasks.setup import create_store, prepare_problem
@@ -16,10 +17,12 @@ from neuroptimus.tasks.setup import create_store, prepare_problem
 
 def check_before_start(problem: ProblemSpec, store: str) -> None:
     """The checks that need no model (milliseconds): the algorithm accepts its population and
-    settings, ``store`` can become a new store, a warm start's source is of this problem."""
+    settings, ``store`` can become a new store, a warm start's source is of this problem, a
+    validation's target file fits its protocol."""
     check_algorithm(problem)
     check_new_store(store)
     check_warm_start(problem)
+    check_validation_targets(problem)
 
 
 # Not validated by Prefect: a Dask client and a prepared problem are not pydantic types.

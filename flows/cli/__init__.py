@@ -96,6 +96,15 @@ def run(
             "catalog entry <server>/runs/<id> of the same use case."
         ),
     ] = None,
+    validate_best: Annotated[
+        int | None,
+        typer.Option(
+            "--validate-best",
+            min=0,
+            help="Evaluate this many of the best distinct individuals on the problem's "
+            "validation: protocols after the fit (default: its validation.best, 10; 0: off).",
+        ),
+    ] = None,  # fmt: skip
     verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines.")] = False,
 ) -> None:
     """Optimize a problem: setup → optimize (on a Dask cluster) → analyze.
@@ -118,7 +127,7 @@ def run(
         try:
             spec = with_overrides(
                 spec, algorithm=algorithm, population=population, generations=generations,
-                seed=seed, warm_start=_source(warm_start),
+                seed=seed, warm_start=_source(warm_start), validate_best=validate_best,
             )  # fmt: skip
         except SpecError as error:
             fail(str(error))
@@ -195,6 +204,19 @@ def analyze(
             "--cluster), store the Jacobian in the store, print it, and rewrite the report.",
         ),
     ] = False,
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate",
+            help="Evaluate the best distinct individuals on the problem's validation: "
+            "protocols and targets (on a cluster like the run's, or --cluster), store them in "
+            "the store, print them, and rewrite the report and metadata.",
+        ),
+    ] = False,
+    best: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --validate: how many (default: the problem's, 10)."),
+    ] = None,
     factor: Annotated[
         float, typer.Option(help="Near-optimal: total within this factor of the best.")
     ] = 2.0,
@@ -215,21 +237,31 @@ def analyze(
     ] = None,
     cluster: Annotated[
         str | None,
-        typer.Option("--cluster", help="Cluster profile for --sensitivity (default: the run's)."),
+        typer.Option(
+            "--cluster",
+            help="Cluster profile for --sensitivity and --validate (default: the run's).",
+        ),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
 ) -> None:
     """(Re)write metadata.json and report.html of a run store; or tell how far to trust its
-    fit: --identifiability (from the stored individuals) and --sensitivity (simulates)."""
-    from neuroptimus.flows.cli.trust import identifiability_command, sensitivity_command
+    fit: --identifiability (from the stored individuals), --sensitivity and --validate
+    (simulate)."""
+    from neuroptimus.flows.cli.trust import (
+        identifiability_command,
+        sensitivity_command,
+        validate_command,
+    )
 
+    given = cluster is not None or workers is not None
+    config = cluster_config(cluster or "local", workers) if given else None
     if identifiability:
         identifiability_command(store, factor, k_sd, csv)
     if sensitivity:
-        given = cluster is not None or workers is not None
-        config = cluster_config(cluster or "local", workers) if given else None
         sensitivity_command(store, step, config, csv if not identifiability else None)
-    if identifiability and not sensitivity:
+    if validate:
+        validate_command(store, best, config)
+    if identifiability and not (sensitivity or validate):
         return  # a table from the store: the report is left as it is
     with prefect_ready():
         from neuroptimus.flows.analyze import analyze_flow

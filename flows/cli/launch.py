@@ -38,6 +38,7 @@ def launch_run(spec, store: Path, config, prefect_state) -> dict:
         prepare_isolated,
         prepare_on_worker,
     )
+    from neuroptimus.optimization.trust.validation import check_validation_targets
     from neuroptimus.storage.runs.create import check_new_store
     from neuroptimus.storage.warm_start import check_warm_start
 
@@ -45,6 +46,7 @@ def launch_run(spec, store: Path, config, prefect_state) -> dict:
         check_algorithm(spec)
         check_new_store(store)
         check_warm_start(spec)
+        check_validation_targets(spec)
     except NeuroptimusError as error:
         fail_on(error)
     mark("checked")

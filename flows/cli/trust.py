@@ -1,5 +1,5 @@
-"""What ``neuroptimus analyze STORE --identifiability / --sensitivity`` does (kept out of
-``cli.py``)."""
+"""What ``neuroptimus analyze STORE --identifiability / --sensitivity / --validate`` does
+(kept out of ``cli.py``)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,28 @@ def sensitivity_command(store: Path, step: float, cluster, csv: Path | None) -> 
     except OSError as error:
         fail(f"cannot write {path}: {error.strerror or error}", 1)
     typer.echo(f"csv:      {written}")
+
+
+def validate_command(store: Path, best: int | None, cluster) -> None:
+    """Run the validation flow on ``store`` and print the training and validation error of
+    each individual validated."""
+    from neuroptimus.flows.validation import check_validatable
+
+    try:
+        check_validatable(str(store))
+    except NeuroptimusError as error:
+        fail_on(error)
+    with prefect_ready():
+        from neuroptimus.flows.validation import validation_flow
+
+        try:
+            found = validation_flow(str(store), cluster, best)
+        except NeuroptimusError as error:
+            fail_on(error)
+    typer.echo(f"{'row':>8}  {'training':>12}  {'validation':>12}")
+    for row, training, total in zip(
+        found["rows"], found["training_total"], found["total"], strict=True
+    ):
+        typer.echo(f"{row:>8}  {training:>12.6g}  {total:>12.6g}")
+    error = found["validation_error"]
+    typer.echo(f"validation error of the best: {'failed' if error is None else f'{error:.6g}'}")

@@ -122,7 +122,8 @@ def complete_protocol(spec: ProblemSpec) -> ProblemSpec:
                     f"protocol.stimulus.{field} in the problem)"
                 )
             filled[field] = list(value) if field == "amplitudes" else float(value)
-    check_against(spec, features, stimulus.amplitudes or filled.get("amplitudes"))
+    simulated = stimulus.amplitudes or filled.get("amplitudes")
+    check_against(spec, features, [*simulated, *held_out_amplitudes(spec)])
     if not filled:
         return spec
     data = spec.model_dump()
@@ -147,3 +148,15 @@ def check_against(spec: ProblemSpec, features: FeatureStatistics, amplitudes: li
                     f"{features.path}: features.{term.name}.{PREFIX}{amplitude:g}: the protocol "
                     f"has no sweep at {amplitude:g} nA (amplitudes {amplitudes})"
                 )
+
+
+def held_out_amplitudes(spec: ProblemSpec) -> list[float]:
+    """The amplitudes of the problem's validation when it is scored by the same features file
+    (their statistics are held out of the fit, not missing from its protocol)."""
+    validation = spec.validation
+    if validation is None or validation.target is None or validation.protocol is None:
+        return []
+    stimulus = validation.protocol.stimulus
+    if validation.target.features != spec.target.features or stimulus is None:
+        return []
+    return list(stimulus.amplitudes or [])

@@ -24,7 +24,7 @@ def _field_path(location: tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
-_NAMES_ITS_FIELD = re.compile(r"^(parameters|(protocols?|target|costs|model)(\.\w+)?): ")
+_NAMES_ITS_FIELD = re.compile(r"^(parameters|(protocols?|target|costs|model|validation)(\.\w+)*): ")
 
 
 def _one_line(error: dict[str, Any]) -> str:
@@ -68,10 +68,38 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
             spec = complete_protocol(spec)
         except (FeaturesError, DataError) as error:
             raise SpecError(f"{source}: target.features: {error}") from None
+    if spec.validation is not None:
+        spec = _checked_validation(spec, source)
     return spec
 
 
-def _check_files(spec: ProblemSpec, source: str) -> None:
+def _checked_validation(spec: ProblemSpec, source: str) -> ProblemSpec:
+    """``spec`` once its validation, made a problem of its own, passed every check a problem
+    passes (errors name ``validation.…`` fields); a features target's protocol completed."""
+    from neuroptimus.optimization.problem.spec import validation_spec
+
+    try:
+        held_out = validation_spec(spec)
+    except ValidationError as error:
+        line = _one_line(error.errors()[0])
+        whole = line.startswith("(top level): ")
+        line = f"validation: {line.split(': ', 1)[1]}" if whole else f"validation.{line}"
+        raise SpecError(f"{source}: {line}") from None
+    _check_files(held_out, source, "validation.")
+    if held_out.target is None or held_out.target.features is None:
+        return spec
+    from neuroptimus.optimization.problem.data import DataError
+    from neuroptimus.optimization.problem.feature_targets import FeaturesError, complete_protocol
+
+    try:
+        held_out = complete_protocol(held_out)
+    except (FeaturesError, DataError) as error:
+        raise SpecError(f"{source}: validation.target.features: {error}") from None
+    completed = spec.validation.model_copy(update={"protocol": held_out.protocol})
+    return spec.model_copy(update={"validation": completed})
+
+
+def _check_files(spec: ProblemSpec, source: str, prefix: str = "") -> None:
     from neuroptimus.optimization.problem.data import registry
 
     model = spec.model
@@ -100,9 +128,9 @@ def _check_files(spec: ProblemSpec, source: str) -> None:
             name = value.removeprefix("data://")
             folder = name.rstrip("/") + "/"  # a registered folder: files under it
             if name not in entries and not any(e.startswith(folder) for e in entries):
-                raise SpecError(f"{source}: {field}: {value} is not in the data registry")
+                raise SpecError(f"{source}: {prefix}{field}: {value} is not in the data registry")
         elif not Path(spec.resolve(value)).exists():
-            raise SpecError(f"{source}: {field}: file {spec.resolve(value)} does not exist")
+            raise SpecError(f"{source}: {prefix}{field}: file {spec.resolve(value)} does not exist")
 
 
 def read_yaml(path: Path, what: str, error: type[Exception] = SpecError) -> Any:
@@ -127,7 +155,8 @@ def load_problem(path: str | Path) -> ProblemSpec:
 
 def with_overrides(spec: ProblemSpec, **changes: Any) -> ProblemSpec:
     """A copy with command-line overrides (``algorithm``, ``population``, ``generations``,
-    ``seed``, ``max_evaluations``, ``warm_start``) applied and validated again."""
+    ``seed``, ``max_evaluations``, ``warm_start``, ``validate_best``) applied and validated
+    again."""
     data = spec.model_dump()
     for key in ("population", "generations"):
         if changes.get(key) is not None:
@@ -140,6 +169,11 @@ def with_overrides(spec: ProblemSpec, **changes: Any) -> ProblemSpec:
         data["seed"] = changes["seed"]
     if changes.get("warm_start") is not None:
         data["warm_start"] = changes["warm_start"]
+    if changes.get("validate_best") is not None:
+        if data.get("validation") is None:
+            raise SpecError("command line: --validate-best: the problem has no validation: "
+                            "section to validate on")  # fmt: skip
+        data["validation"]["best"] = changes["validate_best"]
     return parse_problem(data, source="command line", base_dir=spec.base_dir)
 
 

@@ -103,6 +103,43 @@ class CostSpec(_Strict):
     spike_window_samples: Annotated[int, Field(ge=0)] = 40
 
 
+DEFAULT_VALIDATE_BEST = 10
+
+
+class ValidationSpec(_Strict):
+    """Held-out protocols and targets: evaluated on the best ``best`` distinct individuals
+    once the optimization ends, never during it."""
+
+    best: Annotated[int, Field(ge=0)] = Field(
+        DEFAULT_VALIDATE_BEST, description="how many of the best distinct individuals are "
+        "validated (0: none; the command line's --validate-best overrides it)"
+    )  # fmt: skip
+    protocol: ProtocolSpec | None = Field(None, title="Protocol", exclude_if=lambda v: v is None)
+    target: TargetSpec | None = Field(None, title="Target", exclude_if=lambda v: v is None)
+    costs: CostSpec | None = Field(
+        None, title="Costs", exclude_if=lambda v: v is None,
+        description="default: the training's costs",
+    )  # fmt: skip
+    protocols: list[EModelProtocolSpec] | None = Field(
+        None, title="Protocols", exclude_if=lambda v: v is None,
+        description="emodel models: held-out protocols, each one sweep with its features",
+    )  # fmt: skip
+    hold_out: list[str] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="emodel models: names of the problem's protocols to validate on instead "
+        "of fitting (moved into protocols when the file is read)",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _something(self) -> ValidationSpec:
+        given = (self.protocol, self.target, self.protocols, self.hold_out)
+        if all(field is None for field in given):
+            raise ValueError(
+                "give a protocol and a target (or, for an emodel model, protocols or hold_out)"
+            )
+        return self
+
+
 def _algorithm_choices(schema: dict[str, Any]) -> None:
     """The form offers the registered algorithms as a drop-down (validation stays _known)."""
     from neuroptimus.optimization.algorithms import ALGORITHMS
@@ -252,7 +289,19 @@ class ProblemSpec(_Strict):
         "hypervolume after every generation; empty: only for multi-objective algorithms "
         "(a single-objective run does not need them, and with many components they cost)",
     )
+    validation: ValidationSpec | None = Field(
+        None, title="Validation", exclude_if=lambda value: value is None,
+        description="held-out protocols and targets the fit never sees; the best individuals "
+        "are evaluated on them after the optimization",
+    )  # fmt: skip
     base_dir: str = Field(".", description="folder that relative paths are resolved against")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _held_out(cls, data: Any) -> Any:
+        from neuroptimus.optimization.problem.validation_spec import move_held_out
+
+        return move_held_out(data)
 
     @model_validator(mode="after")
     def _consistent(self) -> ProblemSpec:
@@ -260,6 +309,10 @@ class ProblemSpec(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"parameter names must be unique: {', '.join(duplicates)} repeated")
+        if self.validation is not None:
+            from neuroptimus.optimization.problem.validation_spec import check_validation
+
+            check_validation(self)
         if self.model.simulator == "emodel":
             from neuroptimus.optimization.problem.emodel_spec import check_emodel_problem
 
@@ -391,3 +444,27 @@ class ProblemSpec(_Strict):
 
             return fetch(path)
         return Path(self.resolve(path))
+
+
+def validation_spec(spec: ProblemSpec) -> ProblemSpec:
+    """The validation as a problem: ``spec`` with its protocol(s), target and costs replaced by
+    the held-out ones. Its own ``validation`` is the training's protocol and target (with
+    ``best: 0``), so a features target shared by both is checked against both sets of
+    sweeps. Raises pydantic's ValidationError (locations are the validation's own)."""
+    validation = spec.validation
+    data = spec.model_dump(by_alias=True, exclude={"validation"})
+    held = validation.model_dump(by_alias=True, exclude_unset=True)
+    if spec.model.simulator == "emodel":
+        data["protocols"] = held["protocols"]
+        data["validation"] = {
+            "best": 0,
+            "protocols": [p.model_dump(by_alias=True) for p in spec.protocols],
+        }
+    else:
+        data.update(protocol=held["protocol"], target=held["target"])
+        data["costs"] = held.get("costs") or data["costs"]
+        data["validation"] = {
+            "best": 0, "protocol": spec.protocol.model_dump(by_alias=True),
+            "target": spec.target.model_dump(), "costs": spec.costs.model_dump(),
+        }  # fmt: skip
+    return ProblemSpec.model_validate(data)

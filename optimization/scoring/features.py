@@ -25,6 +25,7 @@ import numpy as np
 from neuroptimus.optimization.problem.feature_targets import (
     check_against,
     features_file,
+    held_out_amplitudes,
     read_features,
     same_amplitude,
 )
@@ -99,7 +100,7 @@ class FeatureObjective:
         """The objective of a spec whose protocol is complete (see ``complete_protocol``)."""
         features = read_features(features_file(spec))
         stimulus = spec.protocol.stimulus
-        check_against(spec, features, stimulus.amplitudes)
+        check_against(spec, features, [*stimulus.amplitudes, *held_out_amplitudes(spec)])
         names = tuple(term.name for term in spec.costs.features)
         statistics = tuple(
             tuple(_statistic_at(features.statistics[name], amplitude) for name in names)

@@ -95,6 +95,8 @@ class CatalogRun(_Strict):
     stop_reason: str | None = None
     state: Literal["complete", "partial"] = "complete"
     final_error: float | None = None
+    # the best individual's error on the problem's held-out validation (None: not validated)
+    validation_error: float | None = None
     evaluations_to_best: int | None = Field(default=None, ge=1, le=COUNT_MAX)
     convergence_native: float | None = None  # the score the uploader's tool reported
     wall_seconds: float | None = None  # time spent evaluating generations
@@ -108,4 +110,6 @@ class CatalogRun(_Strict):
     problem: dict[str, Any] | None = None  # our problem spec (to reproduce); None: original
     metadata: dict[str, Any] = {}  # the metadata.json as uploaded
 
-    _finite = field_validator("final_error", "convergence_native", "wall_seconds")(_finite_or_none)
+    _finite = field_validator(
+        "final_error", "validation_error", "convergence_native", "wall_seconds"
+    )(_finite_or_none)

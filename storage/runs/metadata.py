@@ -16,8 +16,10 @@ import numpy as np
 
 from neuroptimus.optimization.algorithms import get_algorithm
 from neuroptimus.optimization.algorithms.chain import CHAIN
+from neuroptimus.optimization.evaluation.individual import OK
 from neuroptimus.optimization.problem.identity import FingerprintError, use_case_identity
 from neuroptimus.storage.runs.run_store import RunStore, store_run_id
+from neuroptimus.storage.runs.validation import read_validation
 
 
 def effective_settings(algorithm: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +75,8 @@ def run_metadata(store: RunStore, use_case: dict[str, Any] | None = None) -> dic
             for name, value in (best["errors"].items() if best else [])
         ],
         "final_error": best["total"] if best else None,
+        # the best individual's error on the held-out validation (None: not validated)
+        **_validation(store),
         "target": _target(spec),
         "algorithm": {
             "name": algorithm["label"],
@@ -107,6 +111,40 @@ def run_metadata(store: RunStore, use_case: dict[str, Any] | None = None) -> dic
         ],
         "software": {"versions": attrs["versions"], "git_revision": attrs["git_revision"]},
     }
+
+
+def _validation(store: RunStore) -> dict[str, Any]:
+    """``validation_error`` and, once validated, ``validation``: each individual validated
+    with its training and validation error (and the best's validation components)."""
+    found = read_validation(store.path)
+    if found is None:
+        return {"validation_error": None}
+    best_errors = dict(zip(found["component_names"], map(float, found["errors"][0]), strict=True))
+    return {
+        "validation_error": found["validation_error"],
+        "validation": {
+            "best": found["best"],
+            "error_functions": best_errors,
+            "individuals": [
+                {
+                    "row": int(row),
+                    "training_error": _finite(training),
+                    "validation_error": _finite(total) if status == OK else None,
+                }
+                for row, training, total, status in zip(
+                    found["rows"],
+                    found["training_total"],
+                    found["total"],
+                    found["status"],
+                    strict=True,
+                )
+            ],  # fmt: skip
+        },
+    }
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def store_use_case(store: RunStore) -> dict[str, Any]:

@@ -87,6 +87,7 @@ class Run(Base):
     stop_reason: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16))
     final_error: Mapped[float | None]
+    validation_error: Mapped[float | None]  # held-out validation of the best (migration 0003)
     evaluations_to_best: Mapped[int | None]
     convergence_native: Mapped[float | None]
     wall_seconds: Mapped[float | None]

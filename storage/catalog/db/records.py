@@ -59,6 +59,7 @@ def run_row(run: CatalogRun, use_case_id: int, uploader_id: int, **extra: Any) -
         stop_reason=run.stop_reason,
         state=run.state,
         final_error=run.final_error,
+        validation_error=run.validation_error,
         evaluations_to_best=run.evaluations_to_best,
         convergence_native=run.convergence_native,
         wall_seconds=run.wall_seconds,

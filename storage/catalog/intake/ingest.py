@@ -197,6 +197,7 @@ def _ours(data: dict[str, Any]) -> CatalogRun:
         stop_reason=data.get("stop_reason"),
         state="complete" if data.get("stop_reason") else "partial",
         final_error=data.get("final_error"),
+        validation_error=data.get("validation_error"),
         evaluations_to_best=data.get("evaluations_to_best"),
         wall_seconds=sum(seconds) if seconds else None,
         workers=(cluster or {}).get("workers"),
