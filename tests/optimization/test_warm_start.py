@@ -177,6 +177,7 @@ def test_a_surrogate_model_begins_with_every_stored_evaluation(tmp_path, source,
 def test_a_warm_started_tpe_resumes_with_the_same_study(tmp_path, source, kill_at=14):
     """Killed after two checkpoints: the study is rebuilt from the journal, the stored
     evaluations it began with first."""
+
     def problem():
         return _problem("optuna-tpe", 30, warm_start=str(source.path))
 
