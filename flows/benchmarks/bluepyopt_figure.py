@@ -1,0 +1,37 @@
+"""The figure of `neuroptimus benchmark bluepyopt`: best summed score against evaluations, one line
+per side and seed, as a PNG (HoloViews' matplotlib backend: no browser needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import holoviews as hv
+
+COLOURS = {"neuroptimus": "#d62728", "bluepyopt": "#1f77b4"}
+DASHES = ["solid", "dashed", "dotted", "dashdot"]
+
+
+def save_figure(curves: list[dict], path: str | Path) -> Path:
+    """``curves``: rows of side, seed, evaluations, best (the benchmark's ``-best`` table)."""
+    hv.extension("matplotlib", logo=False)
+    seeds = sorted({row["seed"] for row in curves})
+    lines = []
+    for side, colour in COLOURS.items():
+        for k, seed in enumerate(seeds):
+            points = [(r["evaluations"], r["best"]) for r in curves
+                      if r["side"] == side and r["seed"] == seed]  # fmt: skip
+            if points:
+                lines.append(
+                    hv.Curve(points, "evaluations", "best summed score",
+                             label=f"{side} (seed {seed})").opts(
+                        color=colour, linestyle=DASHES[k % len(DASHES)], linewidth=2,
+                    )
+                )  # fmt: skip
+                lines.append(hv.Scatter(points).opts(color=colour, s=30))
+    figure = hv.Overlay(lines).opts(
+        title="BluePyOpt's L5PC example, IBEA: best score at equal evaluations",
+        fig_inches=(7, 4), legend_position="top_right", logy=True, fontscale=1.1,
+    )  # fmt: skip
+    path = Path(path)
+    hv.save(figure, path, backend="matplotlib", fmt="png", dpi=110)
+    return path
