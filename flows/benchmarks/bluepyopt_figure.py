@@ -7,8 +7,13 @@ from pathlib import Path
 
 import holoviews as hv
 
-COLOURS = {"neuroptimus": "#d62728", "bluepyopt": "#1f77b4"}
-DASHES = ["solid", "dashed", "dotted", "dashdot"]
+# BluePyOpt's line dashed over ours, wider: with the same seed both sides evaluate the same
+# individuals, and their curves coincide
+STYLES = {
+    "neuroptimus": {"color": "#d62728", "linewidth": 6, "alpha": 0.5},
+    "bluepyopt": {"color": "#1f77b4", "linewidth": 2, "linestyle": "dashed"},
+}
+MARKERS = ["o", "s", "^", "D"]
 
 
 def save_figure(curves: list[dict], path: str | Path) -> Path:
@@ -16,18 +21,19 @@ def save_figure(curves: list[dict], path: str | Path) -> Path:
     hv.extension("matplotlib", logo=False)
     seeds = sorted({row["seed"] for row in curves})
     lines = []
-    for side, colour in COLOURS.items():
+    for side, style in STYLES.items():
         for k, seed in enumerate(seeds):
             points = [(r["evaluations"], r["best"]) for r in curves
                       if r["side"] == side and r["seed"] == seed]  # fmt: skip
             if points:
+                label = f"{side} (seed {seed})"
+                lines.append(hv.Curve(points, "evaluations", "best summed score",
+                                      label=label).opts(**style))  # fmt: skip
                 lines.append(
-                    hv.Curve(points, "evaluations", "best summed score",
-                             label=f"{side} (seed {seed})").opts(
-                        color=colour, linestyle=DASHES[k % len(DASHES)], linewidth=2,
+                    hv.Scatter(points).opts(
+                        color=style["color"], marker=MARKERS[k % len(MARKERS)], s=40
                     )
-                )  # fmt: skip
-                lines.append(hv.Scatter(points).opts(color=colour, s=30))
+                )
     figure = hv.Overlay(lines).opts(
         title="BluePyOpt's L5PC example, IBEA: best score at equal evaluations",
         fig_inches=(7, 4), legend_position="top_right", logy=True, fontscale=1.1,
