@@ -10,8 +10,9 @@ Neuroptimus, side by side, with the same algorithm, offspring size, generations,
   size (its population), generations, seed and workers (a LocalCluster); the cell is built once
   per worker. Its whole process includes the report it writes at the end.
 
-The runs are interleaved (neuroptimus, bluepyopt, neuroptimus, … one pair per seed) so that the
-machine's other work weighs on both alike. Per run: whole-process wall time, the generations'
+The runs are interleaved, one pair per seed, the order alternating from pair to pair (ours
+first for the first seed, BluePyOpt's for the second …), so that the machine's other work weighs
+on both alike. Per run: whole-process wall time, the generations'
 wall time (first evaluation asked → last one returned), the CPU seconds of the process and
 everything it started (a Prefect server already running left out), each per
 evaluation, and the best summed score after every generation — both sides evaluate the same
