@@ -36,7 +36,7 @@ def save_figure(curves: list[dict], path: str | Path) -> Path:
                 )
     figure = hv.Overlay(lines).opts(
         title="BluePyOpt's L5PC example, IBEA: best score at equal evaluations",
-        fig_inches=(7, 4), legend_position="top_right", logy=True, fontscale=1.1,
+        fig_inches=(9, 4), legend_position="right", logy=True, fontscale=1.1,
     )  # fmt: skip
     path = Path(path)
     hv.save(figure, path, backend="matplotlib", fmt="png", dpi=110)
