@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from neuroptimus.analysis import emodel_figures
 from neuroptimus.analysis.bokeh_page import page
 from neuroptimus.analysis.feature_figures import best_feature_figure, is_features
 from neuroptimus.analysis.figures import (
@@ -70,6 +71,22 @@ def _features(store: RunStore) -> list:
     return [_section("Features", FEATURES_NOTE), figure]
 
 
+def _traces(store: RunStore) -> list:
+    """The traces section: an e-model's protocol by protocol over its feature means, then its
+    features against their means; otherwise the best over the target."""
+    if not emodel_figures.is_emodel(store.attrs["spec"]):
+        return [_section("Traces"), trace_figure(store)]
+    try:
+        return [
+            _section("Traces", emodel_figures.TRACES_NOTE),
+            emodel_figures.protocol_traces_figure(store),
+            _section("Features", emodel_figures.FEATURES_NOTE),
+            emodel_figures.emodel_feature_figure(store),
+        ]
+    except Exception as error:  # the rest of the report is still worth writing
+        return [_section("Traces", f"Cannot draw the protocols' traces: {error}")]
+
+
 def _trust(snapshot) -> list:
     """How far to trust the fit: identifiability from the individuals, and the local
     sensitivity when ``neuroptimus analyze --sensitivity`` stored one; a note where a part
@@ -123,8 +140,7 @@ def report_parts(store: RunStore) -> list:
     snapshot = read_snapshot(store.path)
     parts = [
         _summary(store),
-        _section("Traces"),
-        trace_figure(store),
+        *_traces(store),
         *(_features(store) if is_features(store.attrs["spec"]) else []),
         _section("Convergence"),
         convergence_figure(store),

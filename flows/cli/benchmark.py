@@ -271,3 +271,38 @@ def benchmark_objectives(
                                  say=typer.echo)  # fmt: skip
     except (NeuroptimusError, RuntimeError) as error:
         fail_on(error)
+
+
+@app.command("bluepyopt", epilog=PREFECT_STATE)
+def benchmark_bluepyopt(
+    offspring: Annotated[
+        int, typer.Option(help="Offspring size (our population), evaluations per generation.")
+    ] = 8,
+    generations: Annotated[int, typer.Option(help="Generations (BluePyOpt's max_ngen).")] = 3,
+    workers: Annotated[int, typer.Option(help="Processes evaluating, on each side.")] = 2,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds, a pair of runs each.")] = "1",
+    csv: Annotated[Path, typer.Option(help="Write the figures here.")] = Path("bluepyopt-l5pc.csv"),
+    figure: Annotated[
+        Path | None, typer.Option(help="PNG of the best score against evaluations.")
+    ] = Path("bluepyopt-l5pc.png"),
+) -> None:
+    """BluePyOpt's L5PC example optimised by BluePyOpt (its own code: l5pc_evaluator.create()
+    and DEAPOptimisation with IBEA on a pool of processes) and by `neuroptimus run l5pc
+    --algorithm bluepyopt-ibea`, interleaved, with the same offspring size, generations, seed
+    and workers: whole-process wall time, time and CPU per evaluation, best summed score at
+    equal evaluations. Writes a CSV of the runs, one of the best score after every generation
+    (its name + -best) and the figure. The default takes about 15 minutes on 2 cores."""
+    from neuroptimus.flows.benchmarks.bluepyopt_l5pc import bluepyopt_benchmark
+
+    try:
+        chosen = tuple(int(text) for text in seeds.split(",") if text.strip())
+    except ValueError:
+        fail(f"--seeds {seeds!r}: give integers separated by commas, e.g. 1,2,3")
+    if not chosen or min(offspring, generations, workers) < 1:
+        fail("--offspring, --generations and --workers must be at least 1, with one seed or more")
+    try:
+        with prefect_ready():
+            bluepyopt_benchmark(offspring, generations, workers, chosen, csv, figure,
+                                say=typer.echo)  # fmt: skip
+    except (NeuroptimusError, RuntimeError) as error:
+        fail_on(error)

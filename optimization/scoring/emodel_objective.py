@@ -84,16 +84,21 @@ class EModelObjective:
         return np.asarray(errors) @ self.weights
 
 
-def score(trace: Trace, window_ms: tuple[float, float], feature: ScoredFeature) -> float:
-    """One feature's score on one trace (MISSING_SCORE where eFEL computes nothing)."""
+def _efel_trace(trace: Trace, window_ms: tuple[float, float], feature: ScoredFeature) -> dict:
+    """eFEL's trace of one feature, its settings reset to the feature's threshold alone."""
     efel.reset()  # no setting of an earlier feature may remain
     efel.set_setting("Threshold", float(feature.threshold_mV))
-    efel_trace = {
+    return {
         "T": np.asarray(trace.time_ms, float),
         "V": np.asarray(trace.values, float),
         "stim_start": [float(window_ms[0])],
         "stim_end": [float(window_ms[1])],
     }
+
+
+def score(trace: Trace, window_ms: tuple[float, float], feature: ScoredFeature) -> float:
+    """One feature's score on one trace (MISSING_SCORE where eFEL computes nothing)."""
+    efel_trace = _efel_trace(trace, window_ms, feature)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (DeprecationWarning, RuntimeWarning))
         distance = efel.get_distance(
@@ -102,3 +107,17 @@ def score(trace: Trace, window_ms: tuple[float, float], feature: ScoredFeature) 
         )  # fmt: skip
     efel.reset()
     return float(distance)
+
+
+def feature_value(
+    trace: Trace, window_ms: tuple[float, float], feature: ScoredFeature
+) -> float | None:
+    """The value ``score`` compares with the feature's mean (eFEL's mean of the feature's
+    values), None where eFEL computes nothing: for figures."""
+    efel_trace = _efel_trace(trace, window_ms, feature)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, RuntimeWarning))
+        found = efel.get_mean_feature_values([efel_trace], [feature.name], raise_warnings=False)
+    efel.reset()
+    value = found[0][feature.name]
+    return None if value is None or not np.isfinite(value) else float(value)
