@@ -1,0 +1,134 @@
+"""A UC1-like problem for posterior sampling: a membrane's charging curve after a current
+step, ``V(t) = rest + amplitude · (1 − exp(−t / tau))``, three parameters, fitted to a
+recording made from known true values plus Gaussian noise of a stated SD (fixed seed).
+Sampled by emcee in this process (no cluster, no Prefect) into a run store, the way a run
+writes it; ``grid_posterior`` is the same posterior computed on a grid, to compare with."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+MODEL = """
+import math
+
+
+def build(spec):
+    protocol = spec["protocol"]
+    dt = protocol["dt_ms"]
+    return [i * dt for i in range(int(round(protocol["tstop_ms"] / dt)) + 1)]
+
+
+def simulate(times, values, sweep):
+    rest, amplitude, tau = values["rest_mV"], values["amplitude_mV"], values["tau_ms"]
+    return [rest + amplitude * (1.0 - math.exp(-t / tau)) for t in times]
+"""
+
+TRUE = {"rest_mV": -65.0, "amplitude_mV": 10.0, "tau_ms": 20.0}
+NOISE_SD_MV = 1.0
+TSTOP_MS, DT_MS = 60.0, 1.0
+PARAMETERS = [
+    {"name": "rest_mV", "lower": -75.0, "upper": -55.0},
+    {"name": "amplitude_mV", "lower": 1.0, "upper": 30.0},
+    {"name": "tau_ms", "lower": 2.0, "upper": 100.0, "log": True},
+]
+
+
+def times() -> np.ndarray:
+    return np.arange(int(round(TSTOP_MS / DT_MS)) + 1) * DT_MS
+
+
+def curve(rest, amplitude, tau) -> np.ndarray:
+    """The model, vectorised: parameters broadcast against the time axis (last)."""
+    return rest + amplitude * (1.0 - np.exp(-times() / tau))
+
+
+def recording(seed: int = 3) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0.0, NOISE_SD_MV, len(times()))
+    return curve(TRUE["rest_mV"], TRUE["amplitude_mV"], TRUE["tau_ms"]) + noise
+
+
+def write_problem(
+    folder: Path, population: int = 8, generations: int = 400, algorithm: str = "emcee",
+    settings: dict | None = None, seed: int = 5,
+) -> Path:  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "charging.py").write_text(textwrap.dedent(MODEL).lstrip())
+    np.savetxt(folder / "recording.txt", np.column_stack([times(), recording()]), fmt="%.10g")
+    data = {
+        "name": "charging",
+        "description": "a charging curve with noise of SD 1 mV",
+        "model": {"simulator": "python", "file": "charging.py"},
+        "parameters": PARAMETERS,
+        "protocol": {"tstop_ms": TSTOP_MS, "dt_ms": DT_MS},
+        "target": {"file": "recording.txt", "sampling_rate_hz": 1000 / DT_MS},
+        "costs": {"functions": [{"name": "MSE", "weight": 1.0}]},
+        "algorithm": {
+            "name": algorithm,
+            "population": population,
+            "generations": generations,
+            "settings": {"noise_sd_mV": NOISE_SD_MV} if settings is None else settings,
+        },  # fmt: skip
+        "evaluation": {"timeout_s": 60},
+        "seed": seed,
+    }
+    path = folder / "problem.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_store(folder: Path, stop_after: int | None = None, **settings) -> Path:
+    """A run store of the problem in ``folder`` (``stop_after``: stop after that many
+    generations without finishing, as a killed run leaves it)."""
+    from neuroptimus.optimization.evaluation.individual import evaluate_batch
+    from neuroptimus.optimization.evaluation.problem import build_problem
+    from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
+    from neuroptimus.optimization.problem.problem_file import load_problem
+    from neuroptimus.storage.runs.create import create_run_store
+    from neuroptimus.storage.runs.run_store import RunStore
+
+    problem = build_problem(load_problem(write_problem(folder / "problem", **settings)))
+    path = folder / "charging.zarr"
+    store = RunStore.open(path, mode="r+") if path.exists() else create_run_store(problem, path)
+    run = OptimizationRun(problem, store)
+
+    def evaluate(points, **_):
+        return evaluate_batch(problem, points)
+
+    if stop_after is None:
+        run_to_end(run, evaluate)
+    else:
+        while run.generation < stop_after and run.stop_reason is None:
+            run.run_generation(evaluate)
+    store.close()
+    return path
+
+
+def grid_posterior(points: int = 80) -> tuple[list[np.ndarray], np.ndarray]:
+    """The posterior (prior uniform in the bounds, log-uniform in tau) on a grid uniform in
+    each parameter's scale: the axes (real units) and the normalised probabilities."""
+    axes = []
+    for p in PARAMETERS:
+        if p.get("log"):
+            axes.append(np.geomspace(p["lower"], p["upper"], points))
+        else:
+            axes.append(np.linspace(p["lower"], p["upper"], points))
+    rest, amplitude, tau = np.meshgrid(*axes, indexing="ij")
+    model = curve(rest[..., None], amplitude[..., None], tau[..., None])
+    log_l = -0.5 * ((model - recording()) ** 2).sum(axis=-1) / NOISE_SD_MV**2
+    probability = np.exp(log_l - log_l.max())
+    return axes, probability / probability.sum()
+
+
+def grid_interval(axis: int, level: float = 0.95, points: int = 80) -> tuple[float, float]:
+    """The central credible interval of one parameter from the grid posterior."""
+    axes, probability = grid_posterior(points)
+    others = tuple(i for i in range(len(axes)) if i != axis)
+    cumulative = np.cumsum(probability.sum(axis=others))
+    tail = (1 - level) / 2
+    return float(np.interp(tail, cumulative, axes[axis])), float(
+        np.interp(1 - tail, cumulative, axes[axis])
+    )
