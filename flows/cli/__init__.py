@@ -195,6 +195,18 @@ def analyze(
             "--cluster), store the Jacobian in the store, print it, and rewrite the report.",
         ),
     ] = False,
+    posterior: Annotated[
+        bool,
+        typer.Option(
+            "--posterior",
+            help="Of a run sampled by emcee: print the marginals' medians, 95 % credible "
+            "intervals, autocorrelation times and acceptance (no simulation); CSV as above.",
+        ),
+    ] = False,
+    burn: Annotated[
+        int | None, typer.Option(help="--posterior: steps dropped first (default: half).")
+    ] = None,
+    thin: Annotated[int, typer.Option(help="--posterior: keep every THIN-th step.")] = 1,
     factor: Annotated[
         float, typer.Option(help="Near-optimal: total within this factor of the best.")
     ] = 2.0,
@@ -221,15 +233,21 @@ def analyze(
 ) -> None:
     """(Re)write metadata.json and report.html of a run store; or tell how far to trust its
     fit: --identifiability (from the stored individuals) and --sensitivity (simulates)."""
-    from neuroptimus.flows.cli.trust import identifiability_command, sensitivity_command
+    from neuroptimus.flows.cli.trust import (
+        identifiability_command,
+        posterior_command,
+        sensitivity_command,
+    )
 
+    if posterior:
+        posterior_command(store, burn, thin, csv if not identifiability else None)
     if identifiability:
         identifiability_command(store, factor, k_sd, csv)
     if sensitivity:
         given = cluster is not None or workers is not None
         config = cluster_config(cluster or "local", workers) if given else None
         sensitivity_command(store, step, config, csv if not identifiability else None)
-    if identifiability and not sensitivity:
+    if (identifiability or posterior) and not sensitivity:
         return  # a table from the store: the report is left as it is
     with prefect_ready():
         from neuroptimus.flows.analyze import analyze_flow

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmError, AlgorithmInfo
+from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmInfo
 from neuroptimus.optimization.algorithms.common import (
     check_sizes,
     checked_results,
@@ -49,8 +49,8 @@ class EnsembleSampler(Algorithm):
 
     Settings: ``noise_sd_mV`` — the trace noise SD (mV) that makes MSE a likelihood (trace
     targets only; feature targets carry their own SD); ``stretch`` — the stretch move's scale
-    ``a`` (emcee's default 2). The runner binds the problem (``bind_problem``) before the
-    first ``tell``.
+    ``a`` (emcee's default 2). The runner binds the problem's likelihood (``bind_problem``);
+    used alone, the sampler takes the told errors as z-scores (``log L = -1/2 Σ e²``).
     """
 
     info = AlgorithmInfo(
@@ -119,12 +119,10 @@ class EnsembleSampler(Algorithm):
 
     def tell(self, points: np.ndarray, errors: np.ndarray, totals: np.ndarray) -> None:
         errors, _ = checked_results(self.info, self._asked, points, errors, totals)
-        if self._likelihood is None:
-            raise AlgorithmError(
-                f"{describe(self.info)} was not given the problem's likelihood: run it as the "
-                "problem's algorithm, not as a stage of a chain"
-            )
-        log_prob = self._likelihood(errors)
+        if self._likelihood is None:  # used alone: the told errors taken as z-scores
+            log_prob = -0.5 * (errors**2).sum(axis=1)
+        else:
+            log_prob = self._likelihood(errors)
         if self._initialised < 2:
             self._log_prob[self._members(self._initialised)] = log_prob
             self._initialised += 1

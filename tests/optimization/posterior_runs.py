@@ -80,9 +80,12 @@ def write_problem(
     return path
 
 
-def run_store(folder: Path, stop_after: int | None = None, **settings) -> Path:
-    """A run store of the problem in ``folder`` (``stop_after``: stop after that many
-    generations without finishing, as a killed run leaves it)."""
+def run_store(
+    folder: Path, stop_after: int | None = None, name: str = "charging.zarr", **settings
+) -> Path:
+    """A run store ``name`` of the problem in ``folder``, continued if it exists
+    (``stop_after``: stop after that many generations without finishing, as a killed run
+    leaves it)."""
     from neuroptimus.optimization.evaluation.individual import evaluate_batch
     from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
@@ -91,7 +94,7 @@ def run_store(folder: Path, stop_after: int | None = None, **settings) -> Path:
     from neuroptimus.storage.runs.run_store import RunStore
 
     problem = build_problem(load_problem(write_problem(folder / "problem", **settings)))
-    path = folder / "charging.zarr"
+    path = folder / name
     store = RunStore.open(path, mode="r+") if path.exists() else create_run_store(problem, path)
     run = OptimizationRun(problem, store)
 
