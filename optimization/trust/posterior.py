@@ -48,6 +48,7 @@ class PosteriorSummary:
     acceptance: float  # mean acceptance fraction over the kept steps and every walker
     acceptance_per_walker: np.ndarray
     warnings: list[str]
+    chain: np.ndarray  # (steps, walkers, d) real units, the whole stored chain
     level: float = LEVEL
 
     @property
@@ -110,8 +111,9 @@ def summarise(
             "may be stuck or the stretch scale unsuited"
         )
     return PosteriorSummary(
-        marginals, samples, steps, walkers, burn, thin, acceptance, per_walker, notes, level
-    )
+        marginals, samples, steps, walkers, burn, thin, acceptance, per_walker, notes,
+        positions, level,
+    )  # fmt: skip
 
 
 __all__ = ["LEVEL", "ChainError", "Marginal", "PosteriorSummary", "summarise"]
