@@ -1,6 +1,6 @@
 """Posterior sampling (algorithm emcee) on real runs of a UC1-like problem: a charging curve
 with three parameters fitted to a recording made from known true values plus noise of SD
-1 mV (tests/optimization/posterior_runs.py). The true values lie inside the 95 % intervals,
+1 mV (tests/optimization/charging.py). The true values lie inside the 95 % intervals,
 the intervals agree with the posterior computed on a grid, a run stopped halfway and resumed
 stores the same chain, and a problem with no likelihood is refused in one line."""
 
@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from neuroptimus.analysis.posterior_tables import contains, posterior_of
+from neuroptimus.flows.benchmarks import posterior as charging
 from neuroptimus.flows.cli import app
 from neuroptimus.optimization.loop.preflight import check_algorithm
 from neuroptimus.optimization.problem.problem_file import load_problem
@@ -21,7 +22,6 @@ from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.storage.runs.algorithm_rows import read_rows
 from neuroptimus.storage.runs.run_store import RunStore
 from tests.analysis.trust_runs import in_fresh_process
-from tests.optimization import posterior_runs
 
 POPULATION, GENERATIONS = 8, 300  # 16 walkers, about 150 steps, 2,400 evaluations
 
@@ -29,7 +29,7 @@ POPULATION, GENERATIONS = 8, 300  # 16 walkers, about 150 steps, 2,400 evaluatio
 @pytest.fixture(scope="module")
 def sampled(tmp_path_factory):
     folder = tmp_path_factory.mktemp("charging")
-    run = partial(posterior_runs.run_store, population=POPULATION, generations=GENERATIONS)
+    run = partial(charging.run_store, population=POPULATION, generations=GENERATIONS)
     return in_fresh_process(run, folder)
 
 
@@ -42,9 +42,9 @@ def test_the_true_values_lie_inside_the_intervals_which_match_the_grid_posterior
     summary = posterior_of(sampled, burn=50)
     assert summary.walkers == 2 * POPULATION
     assert summary.steps >= (GENERATIONS - 2) // 2
-    assert contains(summary, posterior_runs.TRUE) == dict.fromkeys(posterior_runs.TRUE, True)
+    assert contains(summary, charging.TRUE) == dict.fromkeys(charging.TRUE, True)
     for axis, marginal in enumerate(summary.parameters):
-        low, high = posterior_runs.grid_interval(axis)
+        low, high = charging.grid_interval(axis)
         # a likelihood off by a factor (a missing N, range² or σ²) moves the ends by the width
         assert abs(marginal.low - low) < 0.25 * (high - low), marginal
         assert abs(marginal.high - high) < 0.25 * (high - low), marginal
@@ -56,14 +56,14 @@ def test_the_true_values_lie_inside_the_intervals_which_match_the_grid_posterior
     last = stored["log_probability"][-1]
     assert np.all(np.isfinite(last)) and np.all(last <= 0)
     # log L = -1/2 N range² MSE / σ² (σ = 1 mV, N = 61 samples) of an evaluated individual
-    evaluated = -0.5 * rows["errors"][:, 0] * 61 * np.ptp(posterior_runs.recording()) ** 2
+    evaluated = -0.5 * rows["errors"][:, 0] * 61 * np.ptp(charging.recording()) ** 2
     assert all(np.isclose(evaluated, value, rtol=1e-8, atol=0).any() for value in last)
 
 
 def whole_and_resumed(folder):
     """The same short run uninterrupted, and stopped after generation 17 (a half-step: the
     state holds the split of the step under way) then resumed to its end."""
-    run = partial(posterior_runs.run_store, folder, population=4, generations=41)
+    run = partial(charging.run_store, folder, population=4, generations=41)
     whole = run(name="whole.zarr")
     run(name="halves.zarr", stop_after=17)
     return whole, run(name="halves.zarr")
@@ -105,7 +105,7 @@ def test_analyze_posterior_prints_the_table_and_writes_the_csv(sampled, tmp_path
     ],
 )
 def test_a_problem_without_a_likelihood_is_refused_in_one_line(tmp_path, change, message):
-    spec = load_problem(posterior_runs.write_problem(tmp_path, settings=change.get("settings")))
+    spec = load_problem(charging.write_problem(tmp_path, settings=change.get("settings")))
     if "costs" in change:
         terms = [{"name": name} for name in change["costs"]]
         spec = spec.model_copy(update={"costs": spec.costs.model_validate({"functions": terms})})
@@ -137,3 +137,29 @@ def test_the_report_and_the_explorer_show_the_posterior(sampled):
     assert "Walkers (burn-in shaded)" in titles
     views = posterior_views(read_snapshot(sampled), "charging")
     assert "95 % interval" in views[1].object and len(views) == 4
+
+
+def test_a_features_problem_has_the_likelihood_of_its_z_scores_whatever_the_weights(tmp_path):
+    """UC1's soma scored by eFEL features (tests/analysis/features_run.py): told the weighted
+    components w·z, the likelihood is -1/2 Σ z² (the weights choose what an optimizer
+    stresses, not the likelihood); a trace noise SD is refused for it."""
+    from neuroptimus.optimization.evaluation.problem import build_problem
+    from neuroptimus.optimization.trust.likelihood import NoLikelihoodError, likelihood_of
+    from tests.analysis.features_run import write_features_problem
+
+    spec = load_problem(write_features_problem(tmp_path))
+    terms = [term.model_copy(update={"weight": w}) for term, w in
+             zip(spec.costs.features, (1.0, 2.0, 0.0), strict=True)]  # fmt: skip
+    spec = spec.model_copy(update={"costs": spec.costs.model_copy(update={"features": terms})})
+    spec = spec.model_copy(update={"algorithm": spec.algorithm.model_validate(
+        {"name": "emcee", "population": 4})})  # fmt: skip
+    check_algorithm(spec)  # z-scores: nothing to add
+    problem = build_problem(spec, [])
+    likelihood = likelihood_of(problem)
+    z = np.array([[1.0, 2.0, 3.0] * 3, [0.5, 0.0, 9.0] * 3])  # three sweeps of three features
+    told = z * problem.objective.weights
+    used = problem.objective.weights > 0  # a feature of weight 0 is left out
+    assert np.allclose(likelihood(told), -0.5 * (z[:, used] ** 2).sum(axis=1))
+    assert likelihood.kind == "feature z-scores"
+    with pytest.raises(NoLikelihoodError, match="feature targets carry their own SD"):
+        likelihood_of(problem, noise_sd_mV=1.0)
