@@ -163,3 +163,20 @@ def test_a_features_problem_has_the_likelihood_of_its_z_scores_whatever_the_weig
     assert likelihood.kind == "feature z-scores"
     with pytest.raises(NoLikelihoodError, match="feature targets carry their own SD"):
         likelihood_of(problem, noise_sd_mV=1.0)
+
+
+def test_a_warm_start_puts_the_walkers_in_a_small_ball_around_the_best_point():
+    from neuroptimus.optimization.algorithms import create_algorithm
+    from neuroptimus.optimization.algorithms.emcee_adapter import MAX_START_SCALE
+    from neuroptimus.optimization.algorithms.start import StartingPoint
+
+    sampler = create_algorithm("emcee", 3, 6, 1, {})
+    best = np.array([0.2, 0.5, 0.8])
+    points = np.vstack([best, best + 0.3, best - 0.1])
+    assert sampler.start_from(StartingPoint(points, np.array([1.0, 5.0, 3.0]))) is None
+    first = sampler.ask()  # the initial ensemble, one half per ask
+    sampler.tell(first, np.zeros((6, 1)), np.zeros(6))
+    walkers = np.vstack([first, sampler.ask()])
+    assert walkers.shape == (12, 3)
+    assert np.all(np.abs(walkers - best) < 5 * MAX_START_SCALE)
+    assert np.all(walkers.std(axis=0) > 0)
