@@ -46,7 +46,8 @@ def posterior_table(summary: PosteriorSummary, true_values: dict[str, float]) ->
     )
     facts = (
         f"<p>{summary.walkers} walkers × {summary.steps} steps; burn-in {summary.burn}, thin "
-        f"{summary.thin}: {len(summary.samples):,} samples; mean acceptance fraction "
+        f"{summary.thin}, {len(summary.stuck)} stuck walker(s) left out: "
+        f"{len(summary.samples):,} samples; mean acceptance fraction "
         f"{summary.acceptance:.2f}.</p>"
     )
     notes = "".join(f"<p><b>Warning:</b> {html.escape(n)}</p>" for n in summary.warnings)

@@ -41,7 +41,7 @@ def posterior_of(path: str | Path, burn: int | None = None, thin: int = 1) -> Po
     unit = chain["positions"]
     real = stored_space(parameters).to_real(unit.reshape(-1, unit.shape[-1])).reshape(unit.shape)
     names = [p["name"] for p in parameters]
-    return summarise(names, real, chain["accepted"], burn=burn, thin=thin)
+    return summarise(names, real, chain["accepted"], chain["log_probability"], burn=burn, thin=thin)
 
 
 def true_values(path: str | Path) -> dict[str, float]:
@@ -66,6 +66,7 @@ def posterior_rows(summary: PosteriorSummary) -> list[dict[str, Any]]:
             "burn": summary.burn,
             "thin": summary.thin,
             "walkers": summary.walkers,
+            "stuck_walkers": len(summary.stuck),
             "acceptance": summary.acceptance,
         }
         for p in summary.parameters
@@ -77,7 +78,8 @@ def posterior_text(summary: PosteriorSummary) -> str:
     percent = f"{summary.level * 100:g} %"
     lines = [
         f"{summary.walkers} walkers × {summary.steps} steps; burn-in {summary.burn}, thin "
-        f"{summary.thin}: {len(summary.samples)} samples; mean acceptance fraction "
+        f"{summary.thin}, {len(summary.stuck)} stuck walker(s) left out: {len(summary.samples)} "
+        "samples; mean acceptance fraction "
         f"{summary.acceptance:.2f}",
         f"{'parameter':<20} {'median':>11} {'sd':>10} {percent + ' interval':>25} {'τ':>7}",
     ]

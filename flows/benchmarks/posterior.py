@@ -167,7 +167,8 @@ def sampled_seed(folder: Path, noise_seed: int, population: int, generations: in
             "median": p.median, "ci95_low": p.low, "ci95_high": p.high,
             "inside": p.low <= TRUE[p.name] <= p.high, "grid_low": grid_low,
             "grid_high": grid_high, "tau_steps": p.tau_steps, "steps": summary.steps,
-            "walkers": summary.walkers, "acceptance": summary.acceptance,
+            "walkers": summary.walkers, "stuck_walkers": len(summary.stuck),
+            "acceptance": summary.acceptance,
         })  # fmt: skip
     return {"rows": rows, "warnings": summary.warnings}
 

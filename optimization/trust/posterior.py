@@ -18,6 +18,11 @@ from neuroptimus.optimization.errors import UserError
 LEVEL = 0.95
 # emcee's advice: an autocorrelation estimate needs a chain of about 50 τ to be trusted
 TRUSTED_LENGTH_TAUS = 50
+# A walker whose median log-probability after burn-in lies more than STUCK_NATS + d below the
+# median walker's is stuck in a region of no posterior mass (a corner of the bounds, a small
+# local mode): under the posterior, log p falls χ²_d / 2 below its peak, so even one sample
+# that far down is rare, and a median that far down does not happen.
+STUCK_NATS = 10.0
 
 
 class ChainError(UserError, ValueError):
@@ -45,8 +50,9 @@ class PosteriorSummary:
     walkers: int
     burn: int
     thin: int
-    acceptance: float  # mean acceptance fraction over the kept steps and every walker
-    acceptance_per_walker: np.ndarray
+    acceptance: float  # mean acceptance fraction over the kept steps and walkers
+    acceptance_per_walker: np.ndarray  # every walker's, after burn-in
+    stuck: np.ndarray  # walkers left out (see stuck_walkers)
     warnings: list[str]
     chain: np.ndarray  # (steps, walkers, d) real units, the whole stored chain
     level: float = LEVEL
@@ -56,16 +62,29 @@ class PosteriorSummary:
         return [p.name for p in self.parameters]
 
 
+def stuck_walkers(log_probability: np.ndarray, dimension: int) -> np.ndarray:
+    """Indices of the walkers stuck far below the others (``log_probability``: steps ×
+    walkers, after burn-in)."""
+    medians = np.median(log_probability, axis=0)
+    finite = np.isfinite(medians)
+    if not finite.any():
+        return np.empty(0, dtype=int)
+    typical = np.median(medians[finite])
+    return np.flatnonzero(~finite | (medians < typical - STUCK_NATS - dimension))
+
+
 def summarise(
     names: list[str],
     positions: np.ndarray,
     accepted: np.ndarray,
+    log_probability: np.ndarray,
     burn: int | None = None,
     thin: int = 1,
     level: float = LEVEL,
 ) -> PosteriorSummary:
     """Marginals, ``level`` central credible intervals and diagnostics of a chain
-    (``positions``: steps × walkers × d, real units; ``accepted``: steps × walkers)."""
+    (``positions``: steps × walkers × d, real units; ``accepted`` and ``log_probability``:
+    steps × walkers). Stuck walkers (``stuck_walkers``) are left out, and a warning says so."""
     from emcee.autocorr import integrated_time  # emcee is needed only once a chain is read
 
     steps, walkers, dimension = positions.shape
@@ -76,11 +95,15 @@ def summarise(
         raise ChainError(
             f"the chain has {steps} steps: give a burn-in below that (--burn), got {burn}"
         )
-    kept = positions[burn::thin]
+    stuck = stuck_walkers(log_probability[burn:], dimension)
+    if len(stuck) == walkers:
+        raise ChainError("every walker is stuck: give a longer chain or a later --burn")
+    moving = np.setdiff1d(np.arange(walkers), stuck)
+    kept = positions[burn::thin][:, moving]
     samples = kept.transpose(1, 0, 2).reshape(-1, dimension)
     with warnings.catch_warnings():  # the length check is ours, stated below
         warnings.simplefilter("ignore")
-        tau = np.atleast_1d(integrated_time(positions[burn:], tol=0, quiet=True))
+        tau = np.atleast_1d(integrated_time(positions[burn:, moving], tol=0, quiet=True))
     tail = (1 - level) / 2
     marginals = [
         Marginal(
@@ -95,6 +118,16 @@ def summarise(
         for j, name in enumerate(names)
     ]
     notes = []
+    if len(stuck):
+        below = np.median(log_probability[burn:], axis=0)
+        gap = float(np.median(below[moving]) - below[stuck].max())
+        rate = float(accepted[burn:, stuck].mean())
+        notes.append(
+            f"{len(stuck)} of {walkers} walkers (walker {', '.join(str(w) for w in stuck)}) "
+            f"stuck at least {gap:.0f} below the others' log-probability (acceptance "
+            f"{rate:.2f}), in a region of no posterior mass: left out of the samples; walkers "
+            "started near a fit (--warm-start) avoid it"
+        )
     used = steps - burn
     longest = float(np.nanmax(tau)) if np.isfinite(tau).any() else float("nan")
     if not np.isfinite(longest) or used < TRUSTED_LENGTH_TAUS * longest:
@@ -104,16 +137,16 @@ def summarise(
             "autocorrelation estimate and the intervals are rough; run more generations"
         )
     per_walker = accepted[burn:].mean(axis=0)
-    acceptance = float(per_walker.mean())
+    acceptance = float(per_walker[moving].mean())
     if not 0.1 <= acceptance <= 0.8:
         notes.append(
             f"mean acceptance fraction {acceptance:.2f} lies outside 0.1–0.8: the walkers "
             "may be stuck or the stretch scale unsuited"
         )
     return PosteriorSummary(
-        marginals, samples, steps, walkers, burn, thin, acceptance, per_walker, notes,
+        marginals, samples, steps, walkers, burn, thin, acceptance, per_walker, stuck, notes,
         positions, level,
     )  # fmt: skip
 
 
-__all__ = ["LEVEL", "ChainError", "Marginal", "PosteriorSummary", "summarise"]
+__all__ = ["LEVEL", "ChainError", "Marginal", "PosteriorSummary", "stuck_walkers", "summarise"]
