@@ -180,3 +180,25 @@ def test_a_warm_start_puts_the_walkers_in_a_small_ball_around_the_best_point():
     assert walkers.shape == (12, 3)
     assert np.all(np.abs(walkers - best) < 5 * MAX_START_SCALE)
     assert np.all(walkers.std(axis=0) > 0)
+
+
+def test_a_stuck_walker_is_left_out_and_named():
+    """Fifteen walkers drawing a standard normal (log p = -x²/2) and one sitting at x = 12
+    (log p = -72, accepting nothing), as a walker caught in a corner of the bounds does: the
+    interval is the normal's, and the warning names walker 3."""
+    from neuroptimus.optimization.trust.posterior import summarise
+
+    rng = np.random.default_rng(2)
+    positions = rng.standard_normal((400, 16, 1))
+    positions[:, 3] = 12.0
+    accepted = rng.random((400, 16)) < 0.6
+    accepted[:, 3] = False
+    summary = summarise(["x"], positions, accepted, -0.5 * positions[..., 0] ** 2, burn=100)
+    assert list(summary.stuck) == [3]
+    assert summary.parameters[0].low == pytest.approx(-1.96, abs=0.1)
+    assert summary.parameters[0].high == pytest.approx(1.96, abs=0.1)
+    assert len(summary.samples) == 300 * 15 and 0.55 < summary.acceptance < 0.65
+    assert any("walker 3) stuck at least 72 below" in note for note in summary.warnings)
+    moving = summarise(["x"], positions[:, :3], accepted[:, :3],
+                       -0.5 * positions[:, :3, 0] ** 2, burn=100)  # fmt: skip
+    assert not len(moving.stuck)
