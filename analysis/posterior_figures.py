@@ -46,7 +46,7 @@ def posterior_table(summary: PosteriorSummary, true_values: dict[str, float]) ->
     )
     facts = (
         f"<p>{summary.walkers} walkers × {summary.steps} steps; burn-in {summary.burn}, thin "
-        f"{summary.thin}, {len(summary.stuck)} stuck walker(s) left out: "
+        f"{summary.thin}, {len(summary.stuck)} walker(s) far below the others left out: "
         f"{len(summary.samples):,} samples; mean acceptance fraction "
         f"{summary.acceptance:.2f}.</p>"
     )

@@ -78,8 +78,8 @@ def posterior_text(summary: PosteriorSummary) -> str:
     percent = f"{summary.level * 100:g} %"
     lines = [
         f"{summary.walkers} walkers × {summary.steps} steps; burn-in {summary.burn}, thin "
-        f"{summary.thin}, {len(summary.stuck)} stuck walker(s) left out: {len(summary.samples)} "
-        "samples; mean acceptance fraction "
+        f"{summary.thin}, {len(summary.stuck)} walker(s) far below the others left out: "
+        f"{len(summary.samples)} samples; mean acceptance fraction "
         f"{summary.acceptance:.2f}",
         f"{'parameter':<20} {'median':>11} {'sd':>10} {percent + ' interval':>25} {'τ':>7}",
     ]

@@ -18,11 +18,12 @@ from neuroptimus.optimization.errors import UserError
 LEVEL = 0.95
 # emcee's advice: an autocorrelation estimate needs a chain of about 50 τ to be trusted
 TRUSTED_LENGTH_TAUS = 50
-# A walker whose median log-probability after burn-in lies more than STUCK_NATS + d below the
-# median walker's is stuck in a region of no posterior mass (a corner of the bounds, a small
-# local mode): under the posterior, log p falls χ²_d / 2 below its peak, so even one sample
-# that far down is rare, and a median that far down does not happen.
-STUCK_NATS = 10.0
+# A walker whose median log-probability after burn-in lies more than STRAGGLER_SDS × √(d/2)
+# below the median walker's has not reached the posterior: stuck in a corner of the bounds or a
+# small local mode, or still on its way in. Under the posterior, log p falls χ²_d / 2 below its
+# peak (SD √(d/2)), and a walker's median over even ten independent steps varies by less than
+# half that SD, so such a gap does not happen to a walker that samples it.
+STRAGGLER_SDS = 5.0
 
 
 class ChainError(UserError, ValueError):
@@ -63,14 +64,15 @@ class PosteriorSummary:
 
 
 def stuck_walkers(log_probability: np.ndarray, dimension: int) -> np.ndarray:
-    """Indices of the walkers stuck far below the others (``log_probability``: steps ×
-    walkers, after burn-in)."""
+    """Indices of the walkers far below the others, stuck or still burning in
+    (``log_probability``: steps × walkers, after burn-in)."""
     medians = np.median(log_probability, axis=0)
     finite = np.isfinite(medians)
     if not finite.any():
         return np.empty(0, dtype=int)
     typical = np.median(medians[finite])
-    return np.flatnonzero(~finite | (medians < typical - STUCK_NATS - dimension))
+    gap = STRAGGLER_SDS * np.sqrt(dimension / 2)
+    return np.flatnonzero(~finite | (medians < typical - gap))
 
 
 def summarise(
@@ -124,9 +126,10 @@ def summarise(
         rate = float(accepted[burn:, stuck].mean())
         notes.append(
             f"{len(stuck)} of {walkers} walkers (walker {', '.join(str(w) for w in stuck)}) "
-            f"stuck at least {gap:.0f} below the others' log-probability (acceptance "
-            f"{rate:.2f}), in a region of no posterior mass: left out of the samples; walkers "
-            "started near a fit (--warm-start) avoid it"
+            f"at least {gap:.0f} below the others' log-probability (acceptance {rate:.2f}): "
+            "stuck where the posterior has no mass, or still burning in; left out of the "
+            "samples (a later --burn, a longer run or walkers started near a fit with "
+            "--warm-start avoid it)"
         )
     used = steps - burn
     longest = float(np.nanmax(tau)) if np.isfinite(tau).any() else float("nan")

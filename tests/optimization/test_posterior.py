@@ -199,7 +199,7 @@ def test_a_stuck_walker_is_left_out_and_named():
     assert summary.parameters[0].low == pytest.approx(-1.96, abs=0.1)
     assert summary.parameters[0].high == pytest.approx(1.96, abs=0.1)
     assert len(summary.samples) == 300 * 15 and 0.55 < summary.acceptance < 0.65
-    assert any("walker 3) stuck at least 72 below" in note for note in summary.warnings)
+    assert any("walker 3) at least 72 below" in note for note in summary.warnings)
     moving = summarise(["x"], positions[:, :3], accepted[:, :3],
                        -0.5 * positions[:, :3, 0] ** 2, burn=100)  # fmt: skip
     assert not len(moving.stuck)
