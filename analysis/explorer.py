@@ -32,7 +32,7 @@ from neuroptimus.analysis.snapshot import RunSnapshot, read_snapshot, refresh
 hv.extension("bokeh", logo=False)
 
 # the views, in tab order
-TABS = ("convergence", "space", "diversity", "pareto", "traces", "trust")
+TABS = ("convergence", "space", "diversity", "pareto", "traces", "trust", "posterior")
 MAX_PAIR_PARAMETERS = 5  # more panels than 5 × 5 get too small to read
 
 INTRO = {
@@ -53,6 +53,9 @@ INTRO = {
     "individuals constrain (profiles of the lowest error across each range, the near-optimal "
     "individuals' ranges and correlations, flags), and the local sensitivity at the best when "
     "`neuroptimus analyze STORE --sensitivity` stored one.",
+    "posterior": "The posterior of the run in focus when it sampled one (algorithm emcee): "
+    "credible intervals, autocorrelation times and acceptance, the marginals and pairs of "
+    "samples (burn-in: the first half of the chain), and the walkers' paths.",
 }
 
 
@@ -153,7 +156,7 @@ class Explorer(LinkedSelection):
     def _views(self) -> None:
         names = ("convergence", "boxes", "run", "components", "space", "table", "bars",
                  "picked", "diversity", "spread", "front", "volume", "traces",
-                 "trust")  # fmt: skip
+                 "trust", "posterior")  # fmt: skip
         self.holders = {name: pn.Column(sizing_mode="stretch_width") for name in names}
         h = self.holders
         intro = {k: pn.pane.Markdown(v, sizing_mode="stretch_width") for k, v in INTRO.items()}
@@ -170,6 +173,7 @@ class Explorer(LinkedSelection):
                                        h["front"], h["volume"])),
             ("Traces", pn.Column(intro["traces"], h["traces"])),
             ("Identifiability", pn.Column(intro["trust"], h["trust"])),
+            ("Posterior", pn.Column(intro["posterior"], h["posterior"])),
             dynamic=True, sizing_mode="stretch_width",
         )  # fmt: skip
         self.tabs.param.watch(self._on_tab, "active")
@@ -237,6 +241,8 @@ class Explorer(LinkedSelection):
             h["traces"].objects = [view for s, n in shown for view in _trace_views(s, n)]
         if part == "trust":
             h["trust"].objects = trust_views(focus, labels[focus.path])
+        if part == "posterior":
+            h["posterior"].objects = posterior_views(focus, labels[focus.path])
 
     def _pair_plot(self) -> hv.Layout:
         focus = self.focus()
@@ -347,6 +353,28 @@ def trust_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]:
         pn.pane.Markdown(f"### Local sensitivity at the best\n{trust_figures.SENSITIVITY_NOTE}"),
         pn.pane.HTML(trust_figures.sensitivity_table(found), sizing_mode="stretch_width"),
         pn.pane.HoloViews(trust_figures.sensitivity_figures(found)),
+    ]
+
+
+def posterior_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]:
+    """The Posterior tab's views of one run (a note for a run that sampled none)."""
+    from neuroptimus.analysis import posterior_figures as figures
+    from neuroptimus.analysis.posterior_tables import has_chain, posterior_of, true_values
+    from neuroptimus.optimization.trust.posterior import ChainError
+
+    if not has_chain(snapshot.attrs):
+        return [pn.pane.Alert(f"{name} sampled no posterior (algorithm emcee does).",
+                              alert_type="info")]  # fmt: skip
+    try:
+        summary = posterior_of(snapshot.path)
+    except ChainError as error:
+        return [pn.pane.Alert(f"{name}: {error}", alert_type="info")]
+    truth = true_values(snapshot.path)
+    return [
+        pn.pane.Markdown(f"### {name}\n{figures.POSTERIOR_NOTE}"),
+        pn.pane.HTML(figures.posterior_table(summary, truth), sizing_mode="stretch_width"),
+        pn.pane.HoloViews(figures.pair_figure(summary, snapshot.parameters, truth)),
+        pn.pane.HoloViews(figures.walkers_figure(summary, snapshot.parameters)),
     ]
 
 

@@ -20,6 +20,7 @@ from neuroptimus.analysis.population import (
     parameter_space_figure,
     parameter_spread_figure,
 )
+from neuroptimus.analysis.posterior_tables import has_chain
 from neuroptimus.analysis.snapshot import read_snapshot
 from neuroptimus.analysis.stages import start_summary
 from neuroptimus.storage.runs.run_store import RunStore
@@ -134,6 +135,27 @@ def _validation(store: RunStore) -> list:
         return [_section("Held-out validation", f"Cannot draw the validation: {error}")]
 
 
+def _posterior(path: str) -> list:
+    """The sampled posterior of an emcee run (default burn-in: half the chain); a note
+    instead where it cannot be summarised."""
+    from neuroptimus.analysis import posterior_figures as figures
+    from neuroptimus.analysis.posterior_tables import posterior_of, true_values
+
+    title = "Posterior"
+    try:
+        summary = posterior_of(path)
+    except Exception as error:  # the rest of the report is still worth writing
+        return [_section(title, f"Cannot summarise the chain: {error}")]
+    truth = true_values(path)
+    parameters = RunStore.open(path).attrs["spec"]["parameters"]
+    return [
+        _section(title, figures.POSTERIOR_NOTE),
+        figures.posterior_table(summary, truth),
+        figures.pair_figure(summary, parameters, truth),
+        figures.walkers_figure(summary, parameters),
+    ]
+
+
 def report_parts(store: RunStore) -> list:
     """The report's content in order: HTML (a summary, section titles and notes) and the
     HoloViews figures of the run, section by section."""
@@ -154,6 +176,7 @@ def report_parts(store: RunStore) -> list:
         _section("Population diversity", "Spread of the population in normalised units."),
         diversity_figure([snapshot]),
         parameter_spread_figure(snapshot),
+        *(_posterior(snapshot.path) if has_chain(store.attrs) else []),
         *_trust(snapshot),
         *_validation(store),
     ]

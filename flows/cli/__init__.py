@@ -217,6 +217,18 @@ def analyze(
         int | None,
         typer.Option(min=1, help="With --validate: how many (default: the problem's, 10)."),
     ] = None,
+    posterior: Annotated[
+        bool,
+        typer.Option(
+            "--posterior",
+            help="Of a run sampled by emcee: print the marginals' medians, 95 % credible "
+            "intervals, autocorrelation times and acceptance (no simulation); CSV as above.",
+        ),
+    ] = False,
+    burn: Annotated[
+        int | None, typer.Option(help="--posterior: steps dropped first (default: half).")
+    ] = None,
+    thin: Annotated[int, typer.Option(help="--posterior: keep every THIN-th step.")] = 1,
     factor: Annotated[
         float, typer.Option(help="Near-optimal: total within this factor of the best.")
     ] = 2.0,
@@ -245,23 +257,26 @@ def analyze(
     workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
 ) -> None:
     """(Re)write metadata.json and report.html of a run store; or tell how far to trust its
-    fit: --identifiability (from the stored individuals), --sensitivity and --validate
-    (simulate)."""
+    fit: --identifiability (from the stored individuals), --posterior (from an emcee run's
+    chain), --sensitivity and --validate (simulate)."""
     from neuroptimus.flows.cli.trust import (
         identifiability_command,
+        posterior_command,
         sensitivity_command,
         validate_command,
     )
 
     given = cluster is not None or workers is not None
     config = cluster_config(cluster or "local", workers) if given else None
+    if posterior:
+        posterior_command(store, burn, thin, csv if not identifiability else None)
     if identifiability:
         identifiability_command(store, factor, k_sd, csv)
     if sensitivity:
         sensitivity_command(store, step, config, csv if not identifiability else None)
     if validate:
         validate_command(store, best, config)
-    if identifiability and not (sensitivity or validate):
+    if (identifiability or posterior) and not (sensitivity or validate):
         return  # a table from the store: the report is left as it is
     with prefect_ready():
         from neuroptimus.flows.analyze import analyze_flow

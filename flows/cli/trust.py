@@ -1,5 +1,5 @@
-"""What ``neuroptimus analyze STORE --identifiability / --sensitivity / --validate`` does
-(kept out of ``cli.py``)."""
+"""What ``neuroptimus analyze STORE --identifiability / --sensitivity / --validate /
+--posterior`` does (kept out of ``cli.py``)."""
 
 from __future__ import annotations
 
@@ -82,3 +82,21 @@ def validate_command(store: Path, best: int | None, cluster) -> None:
         typer.echo(f"{row:>8}  {training:>12.6g}  {total:>12.6g}")
     error = found["validation_error"]
     typer.echo(f"validation error of the best: {'failed' if error is None else f'{error:.6g}'}")
+
+
+def posterior_command(store: Path, burn: int | None, thin: int, csv: Path | None) -> None:
+    """Print the posterior table of a sampled ``store`` and write it as CSV."""
+    from neuroptimus.analysis.posterior_tables import posterior_of, posterior_rows, posterior_text
+    from neuroptimus.analysis.trust_tables import write_csv
+
+    try:
+        summary = posterior_of(store, burn, thin)
+    except NeuroptimusError as error:
+        fail_on(error)
+    path = csv or store / "posterior.csv"
+    try:
+        written = write_csv(posterior_rows(summary), path)
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror or error}", 1)
+    typer.echo(posterior_text(summary))
+    typer.echo(f"csv:      {written}")

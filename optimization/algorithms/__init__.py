@@ -61,6 +61,7 @@ CATALOGUE: dict[str, str] = {
         "pygmo_adapters",
     ),  # fmt: skip
     **dict.fromkeys(("bluepyopt-nsga2", "bluepyopt-ibea"), "bluepyopt_adapters"),
+    "emcee": "emcee_adapter",  # posterior sampling, not optimization
 }
 FAMILY_MODULES = tuple(dict.fromkeys(CATALOGUE.values()))
 

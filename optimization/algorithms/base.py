@@ -121,5 +121,16 @@ class Algorithm(abc.ABC):
         without its state (a chain: where each stage began). Default: none."""
         return {}
 
+    def bind_problem(self, problem: Any) -> None:  # noqa: B027 - most need only the cube
+        """Called by the runner once the algorithm exists, with the evaluation ``Problem``:
+        an algorithm that needs more than the unit cube (a posterior sampler: the likelihood
+        of the error components) reads it here. Default: nothing to read."""
+
+    def store_rows(self) -> tuple[str, int, dict[str, np.ndarray]] | None:
+        """Rows the run store keeps in a group of its own, ``(group, first row, arrays)``,
+        given once each (a sampler's chain); written before each checkpoint, so a resumed run
+        writes the same rows again. Default: none."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """Release threads or other resources (default: nothing to release)."""

@@ -29,6 +29,7 @@ from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.optimization.simulators import ModelError, SimulationTimeout
 from neuroptimus.optimization.simulators.sampled import check_point
+from neuroptimus.optimization.trust.likelihood import NOISE_SETTING, refusal
 
 
 def check_algorithm(spec: ProblemSpec) -> None:
@@ -40,6 +41,20 @@ def check_algorithm(spec: ProblemSpec) -> None:
             create_for_spec(spec).close()  # a chain checks every stage
     except (ValueError, TypeError, AlgorithmError) as error:
         raise SpecError(str(error)) from None  # names the algorithm and the setting
+    check_sampling(spec)
+
+
+def check_sampling(spec: ProblemSpec) -> None:
+    """A posterior sampler needs a likelihood (feature z-scores or a stated trace noise) and
+    the problem's own run (the runner binds the likelihood to the problem's algorithm)."""
+    algorithm = spec.algorithm
+    if algorithm.chain and any(stage.name == "emcee" for stage in algorithm.chain):
+        raise SpecError("emcee samples a posterior and cannot be a stage of a chain: run it on "
+                        "its own, warm-started from the fit (--warm-start)")  # fmt: skip
+    if algorithm.name == "emcee":
+        reason = refusal(spec, algorithm.settings.get(NOISE_SETTING))
+        if reason is not None:
+            raise SpecError(f"algorithm 'emcee': {reason}")
 
 
 def prepare_here(spec: ProblemSpec) -> Problem:

@@ -55,6 +55,7 @@ class Store(Protocol):
     def journal(self, checkpoint: Checkpoint | None) -> list[Any]: ...
     def rollback(self, checkpoint: Checkpoint | None) -> None: ...
     def set_attributes(self, **values: Any) -> None: ...
+    def write_rows(self, group: str, first: int, arrays: dict[str, np.ndarray]) -> None: ...
     def arrays(self, group: str) -> dict[str, np.ndarray]: ...
     def stream(self, generation: int, values: np.ndarray, result: BatchResult) -> None: ...
     def streamed(self, generation: int, values: np.ndarray) -> list[BatchResult | None]: ...
@@ -115,6 +116,7 @@ class OptimizationRun:
         """The problem's algorithm (or chain), begun at the store's start points if it has
         any (a warm start); ``start_note`` says why not when it cannot take them."""
         algorithm = create_for_spec(self.problem.spec)
+        algorithm.bind_problem(self.problem)
         given = self.store.arrays("start")
         self.start_note = None
         if given:
@@ -313,6 +315,9 @@ class OptimizationRun:
     def _record(self, rounds: list[tuple[np.ndarray, BatchResult, float]]) -> None:
         """Store the generation's rows, then checkpoint with the journal's new records."""
         self._write(rounds, self._attempt[0])
+        rows = self.algorithm.store_rows()
+        if rows is not None:  # before the checkpoint: a resume rewrites the same rows
+            self.store.write_rows(*rows)
         self.failed_in_generation = int(sum(np.count_nonzero(r[1].status) for r in rounds))
         self.generation += 1
         head, journal = self.algorithm.journal_state()

@@ -51,6 +51,7 @@ from neuroptimus.optimization.errors import NeuroptimusError
 from neuroptimus.optimization.evaluation.individual import STATUSES, BatchResult
 from neuroptimus.optimization.locks import LockBusy, LockError, exclusive_lock
 from neuroptimus.optimization.loop.runner import Checkpoint
+from neuroptimus.storage.runs import algorithm_rows
 from neuroptimus.storage.runs import hypervolume as hv
 from neuroptimus.storage.runs import journal as journals
 from neuroptimus.storage.runs.columns import write_all
@@ -396,6 +397,12 @@ class RunStore:
             values = np.asarray(values)
             parent.create_array(name, shape=values.shape, dtype=values.dtype, overwrite=True)
             parent[name][...] = values
+
+    @_writes
+    def write_rows(self, group: str, first: int, arrays: dict[str, np.ndarray]) -> None:
+        """Rows of an algorithm's own group (see neuroptimus.storage.runs.algorithm_rows)."""
+        self.flush()
+        algorithm_rows.write_rows(self.group, group, first, arrays)
 
     @_writes
     def set_attributes(self, **values: Any) -> None:

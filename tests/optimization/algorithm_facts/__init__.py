@@ -54,10 +54,10 @@ def batch_ok(facts: Facts, points: np.ndarray, population: int) -> bool:
 
 
 def _merge() -> dict[str, Facts]:
-    from . import bluepyopt, core, inspyred, pygmo, scipy_extra, surrogate
+    from . import bluepyopt, core, inspyred, pygmo, sampling, scipy_extra, surrogate
 
     merged: dict[str, Facts] = {}
-    for family in (core, scipy_extra, inspyred, pygmo, bluepyopt, surrogate):
+    for family in (core, scipy_extra, inspyred, pygmo, bluepyopt, surrogate, sampling):
         assert not set(family.FACTS) & set(merged), "an algorithm listed twice"
         merged.update(family.FACTS)
     return merged
