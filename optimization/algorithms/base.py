@@ -41,6 +41,7 @@ class AlgorithmInfo:
     # how many stored evaluations a start may hand to the algorithm's model (surrogate-based
     # methods learn from all of them; the others take only their population's worth)
     model_points: int = 0
+    samples_posterior: bool = False  # reads told errors as a log-likelihood (bind_likelihood)
 
 
 class Algorithm(abc.ABC):
@@ -121,10 +122,9 @@ class Algorithm(abc.ABC):
         without its state (a chain: where each stage began). Default: none."""
         return {}
 
-    def bind_problem(self, problem: Any) -> None:  # noqa: B027 - most need only the cube
-        """Called by the runner once the algorithm exists, with the evaluation ``Problem``:
-        an algorithm that needs more than the unit cube (a posterior sampler: the likelihood
-        of the error components) reads it here. Default: nothing to read."""
+    def bind_likelihood(self, likelihood: Any) -> None:  # noqa: B027 - optimizers need none
+        """Called by the runner once a posterior sampler (``info.samples_posterior``) exists:
+        the log-likelihood of rows of told errors (``scoring.likelihood``). Default: unused."""
 
     def store_rows(self) -> tuple[str, int, dict[str, np.ndarray]] | None:
         """Rows the run store keeps in a group of its own, ``(group, first row, arrays)``,

@@ -9,7 +9,7 @@ The first two generations evaluate the initial ensemble (drawn from the prior, o
 warm start's best point). Proposals come from ``emcee.moves.StretchMove.get_proposal``; the
 acceptance rule is emcee's (log-ratio plus ``(d - 1) log z`` against ``log U``).
 
-The target density is the problem's likelihood (``neuroptimus.optimization.trust.likelihood``)
+The target density is the problem's likelihood (``neuroptimus.optimization.scoring.likelihood``)
 times a prior uniform in the unit cube. After each full step the walkers' positions (unit
 cube), log-probabilities and acceptances are handed to the run store as one row of its
 ``chain/`` group (``store_rows``), so the chain is read back without simulating anything.
@@ -19,6 +19,7 @@ with the same draws.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,6 @@ from neuroptimus.optimization.algorithms.common import (
     library_errors,
 )
 from neuroptimus.optimization.algorithms.start import StartingPoint
-from neuroptimus.optimization.trust.likelihood import NOISE_SETTING, Likelihood, likelihood_of
 
 CHAIN_GROUP = "chain"
 # a warm start's walkers: a Gaussian ball around the best point, this wide at most (cube units)
@@ -44,12 +44,15 @@ def _stretch_move(scale: float) -> Any:
     return StretchMove(a=scale)
 
 
+NOISE_SETTING = "noise_sd_mV"  # the trace noise SD, for trace targets (see scoring.likelihood)
+
+
 class EnsembleSampler(Algorithm):
     """emcee's ensemble sampler, one half of ``2 × population`` walkers per ``ask``.
 
     Settings: ``noise_sd_mV`` — the trace noise SD (mV) that makes MSE a likelihood (trace
     targets only; feature targets carry their own SD); ``stretch`` — the stretch move's scale
-    ``a`` (emcee's default 2). The runner binds the problem's likelihood (``bind_problem``);
+    ``a`` (emcee's default 2). The runner binds the problem's likelihood (``bind_likelihood``);
     used alone, the sampler takes the told errors as z-scores (``log L = -1/2 Σ e²``).
     """
 
@@ -60,6 +63,7 @@ class EnsembleSampler(Algorithm):
         multi_objective=False,
         parallel=True,
         defaults={NOISE_SETTING: None, "stretch": 2.0},
+        samples_posterior=True,
         summary="Samples the posterior (likelihood of the feature z-scores or of a stated "
         "trace noise, prior uniform in the bounds); 2 × population walkers, one half per "
         "generation.",
@@ -79,7 +83,7 @@ class EnsembleSampler(Algorithm):
         self._rng = np.random.RandomState(seed)  # emcee's moves draw from a RandomState
         self._positions = self._rng.random_sample((self.walkers, dimension))
         self._log_prob = np.full(self.walkers, np.nan)
-        self._likelihood: Likelihood | None = None
+        self._likelihood: Callable[[np.ndarray], np.ndarray] | None = None
         self._initialised = 0  # initial halves evaluated (0, 1, 2)
         self._half = 0  # the half moving in the current step
         self._split: np.ndarray | None = None  # walker -> half, drawn per step
@@ -90,8 +94,8 @@ class EnsembleSampler(Algorithm):
         self._asked: np.ndarray | None = None
 
     # -- the problem ------------------------------------------------------------------------
-    def bind_problem(self, problem: Any) -> None:
-        self._likelihood = likelihood_of(problem, self.settings[NOISE_SETTING])
+    def bind_likelihood(self, likelihood: Callable[[np.ndarray], np.ndarray]) -> None:
+        self._likelihood = likelihood
 
     def start_from(self, start: StartingPoint) -> str | None:
         """The initial walkers in a Gaussian ball around the best point, as wide as the

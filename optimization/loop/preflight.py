@@ -27,9 +27,9 @@ from neuroptimus.optimization.evaluation.problem import (
 )
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.problem.spec_base import SpecError
+from neuroptimus.optimization.scoring.likelihood import NOISE_SETTING, refusal
 from neuroptimus.optimization.simulators import ModelError, SimulationTimeout
 from neuroptimus.optimization.simulators.sampled import check_point
-from neuroptimus.optimization.trust.likelihood import NOISE_SETTING, refusal
 
 
 def check_algorithm(spec: ProblemSpec) -> None:

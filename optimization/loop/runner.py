@@ -30,6 +30,7 @@ from neuroptimus.optimization.algorithms.chain import create_for_spec
 from neuroptimus.optimization.algorithms.start import StartingPoint
 from neuroptimus.optimization.evaluation.individual import BatchResult
 from neuroptimus.optimization.evaluation.problem import Problem
+from neuroptimus.optimization.scoring.likelihood import NOISE_SETTING, likelihood_of
 
 
 @dataclass
@@ -116,7 +117,9 @@ class OptimizationRun:
         """The problem's algorithm (or chain), begun at the store's start points if it has
         any (a warm start); ``start_note`` says why not when it cannot take them."""
         algorithm = create_for_spec(self.problem.spec)
-        algorithm.bind_problem(self.problem)
+        if algorithm.info.samples_posterior:
+            noise = algorithm.settings.get(NOISE_SETTING)
+            algorithm.bind_likelihood(likelihood_of(self.problem, noise))
         given = self.store.arrays("start")
         self.start_note = None
         if given:

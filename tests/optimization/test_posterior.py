@@ -145,7 +145,7 @@ def test_a_features_problem_has_the_likelihood_of_its_z_scores_whatever_the_weig
     components w·z, the likelihood is -1/2 Σ z² (the weights choose what an optimizer
     stresses, not the likelihood); a trace noise SD is refused for it."""
     from neuroptimus.optimization.evaluation.problem import build_problem
-    from neuroptimus.optimization.trust.likelihood import NoLikelihoodError, likelihood_of
+    from neuroptimus.optimization.scoring.likelihood import NoLikelihoodError, likelihood_of
     from tests.analysis.features_run import write_features_problem
 
     spec = load_problem(write_features_problem(tmp_path))

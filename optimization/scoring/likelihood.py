@@ -22,13 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neuroptimus.optimization.algorithms.emcee_adapter import NOISE_SETTING
 from neuroptimus.optimization.errors import UserError
 
 if TYPE_CHECKING:
-    from neuroptimus.optimization.evaluation.problem import Problem
     from neuroptimus.optimization.problem.spec import ProblemSpec
-
-NOISE_SETTING = "noise_sd_mV"
 
 
 class NoLikelihoodError(UserError, ValueError):
@@ -86,8 +84,9 @@ def refusal(spec: ProblemSpec, noise_sd_mV: Any) -> str | None:
     return None
 
 
-def likelihood_of(problem: Problem, noise_sd_mV: Any = None) -> Likelihood:
-    """The problem's likelihood; NoLikelihoodError says what to change when it has none."""
+def likelihood_of(problem: Any, noise_sd_mV: Any = None) -> Likelihood:
+    """The likelihood of an evaluation ``Problem`` (its ``spec`` and ``objective``);
+    NoLikelihoodError says what to change when it has none."""
     reason = refusal(problem.spec, noise_sd_mV)
     if reason is not None:
         raise NoLikelihoodError(reason)
