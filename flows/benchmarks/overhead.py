@@ -341,7 +341,7 @@ def write_rows(path: str | Path, rows: list[dict], columns: list[str] | None = N
 def _model_cpu(key: str, points: np.ndarray) -> float:
     """CPU seconds per individual of evaluating ``points`` in a plain loop (on a worker)."""
     from neuroptimus.optimization.evaluation.individual import evaluate_batch
-    from neuroptimus.optimization.execution.dask_evaluator import installed_problem
+    from neuroptimus.optimization.execution.worker_tasks import installed_problem
 
     started = time.process_time()
     evaluate_batch(installed_problem(key), points)

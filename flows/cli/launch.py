@@ -32,7 +32,7 @@ def launch_run(spec, store: Path, config, prefect_state) -> dict:
     from neuroptimus.analysis.report_process import early_report_process
     from neuroptimus.flows.cli.early_close import EarlyClose
     from neuroptimus.optimization.execution.cluster import connect
-    from neuroptimus.optimization.execution.dask_evaluator import install_problem
+    from neuroptimus.optimization.execution.worker_tasks import install_problem
     from neuroptimus.optimization.loop.preflight import (
         check_algorithm,
         prepare_isolated,
