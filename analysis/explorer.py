@@ -17,7 +17,15 @@ import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource
 
-from neuroptimus.analysis import comparison, figures, pareto_figures, population, selection, traces
+from neuroptimus.analysis import (
+    comparison,
+    figures,
+    pareto_figures,
+    population,
+    selection,
+    traces,
+    trust_figures,
+)
 from neuroptimus.analysis.feature_figures import is_features
 from neuroptimus.analysis.feature_views import feature_views
 from neuroptimus.analysis.linked_selection import (
@@ -28,6 +36,9 @@ from neuroptimus.analysis.linked_selection import (
 )
 from neuroptimus.analysis.linked_selection import shared_simulator as shared_simulator
 from neuroptimus.analysis.snapshot import RunSnapshot, read_snapshot, refresh
+from neuroptimus.analysis.trust_tables import identifiability_of
+from neuroptimus.optimization.trust.identifiability import IdentifiabilityError
+from neuroptimus.storage.runs.sensitivity import read_sensitivity
 
 hv.extension("bokeh", logo=False)
 
@@ -325,10 +336,6 @@ def _trace_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]
 
 def trust_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]:
     """The Identifiability tab's views of one run (a note where they cannot be drawn)."""
-    from neuroptimus.analysis import trust_figures
-    from neuroptimus.analysis.trust_tables import identifiability_of
-    from neuroptimus.optimization.trust.identifiability import IdentifiabilityError
-    from neuroptimus.storage.runs.sensitivity import read_sensitivity
 
     try:
         result = identifiability_of(snapshot)

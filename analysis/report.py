@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from neuroptimus.analysis import trust_figures as figures
 from neuroptimus.analysis.bokeh_page import page
 from neuroptimus.analysis.feature_figures import best_feature_figure, is_features
 from neuroptimus.analysis.figures import (
@@ -21,7 +22,9 @@ from neuroptimus.analysis.population import (
 )
 from neuroptimus.analysis.snapshot import read_snapshot
 from neuroptimus.analysis.stages import start_summary
+from neuroptimus.analysis.trust_tables import identifiability_of
 from neuroptimus.storage.runs.run_store import RunStore
+from neuroptimus.storage.runs.sensitivity import read_sensitivity
 
 
 def _summary(store: RunStore) -> str:
@@ -74,9 +77,6 @@ def _trust(snapshot) -> list:
     """How far to trust the fit: identifiability from the individuals, and the local
     sensitivity when ``neuroptimus analyze --sensitivity`` stored one; a note where a part
     cannot be drawn (the rest of the report is still worth writing)."""
-    from neuroptimus.analysis import trust_figures as figures
-    from neuroptimus.analysis.trust_tables import identifiability_of
-    from neuroptimus.storage.runs.sensitivity import read_sensitivity
 
     title = "How far to trust the fit: identifiability"
     try:

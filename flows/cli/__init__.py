@@ -11,10 +11,12 @@ from typing import Annotated
 
 import typer
 
+from neuroptimus import usecases as bundled
 from neuroptimus.flows.cli import benchmark as benchmark_cli
 from neuroptimus.flows.cli import bluepyopt as bluepyopt_cli
 from neuroptimus.flows.cli import catalog as catalog_cli
 from neuroptimus.flows.cli import features as features_cli
+from neuroptimus.flows.cli.catalog import local_stores
 from neuroptimus.flows.cli.common import (
     PREFECT_STATE,
     ClusterOption,
@@ -28,6 +30,7 @@ from neuroptimus.flows.cli.common import (
 )
 from neuroptimus.flows.cli.evaluate import evaluate
 from neuroptimus.flows.cli.launch import claim_process, launch_run
+from neuroptimus.flows.cli.trust import identifiability_command, sensitivity_command
 from neuroptimus.flows.phases import mark
 from neuroptimus.optimization.errors import NeuroptimusError
 
@@ -103,14 +106,14 @@ def run(
     setting the algorithm refuses, a store that exists already: one line naming the file or
     field, and exit code 2."""
     _verbose(verbose)
-    from neuroptimus.flows.server.state import private_prefect_state
+    from neuroptimus.flows.server.state import private_prefect_state  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     # Prefect's server needs seconds of CPU to start: it starts first, and the problem is
     # loaded and checked meanwhile (a mistake stops it again within milliseconds).
     with private_prefect_state() as prefect_state:
-        from neuroptimus.optimization.problem.problem_file import with_overrides
-        from neuroptimus.optimization.problem.spec_base import SpecError
-        from neuroptimus.storage.runs.create import default_store
+        from neuroptimus.optimization.problem.problem_file import with_overrides  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+        from neuroptimus.optimization.problem.spec_base import SpecError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+        from neuroptimus.storage.runs.create import default_store  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
         spec = load(problem)
         try:
@@ -151,7 +154,7 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its store and checkpoint, then analyze it."""
     _verbose(verbose)
-    from neuroptimus.storage.runs.create import check_not_being_written, check_resumable
+    from neuroptimus.storage.runs.create import check_not_being_written, check_resumable  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     config = (
         None if cluster is None and workers is None else cluster_config(cluster or "local", workers)
@@ -165,7 +168,7 @@ def resume(
     except NeuroptimusError as error:
         fail_on(error)
     with prefect_ready():
-        from neuroptimus.flows.run import resume_flow
+        from neuroptimus.flows.run import resume_flow  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
         try:
             result = resume_flow(str(store), config, progress=True)
@@ -219,7 +222,6 @@ def analyze(
 ) -> None:
     """(Re)write metadata.json and report.html of a run store; or tell how far to trust its
     fit: --identifiability (from the stored individuals) and --sensitivity (simulates)."""
-    from neuroptimus.flows.cli.trust import identifiability_command, sensitivity_command
 
     if identifiability:
         identifiability_command(store, factor, k_sd, csv)
@@ -230,7 +232,7 @@ def analyze(
     if identifiability and not sensitivity:
         return  # a table from the store: the report is left as it is
     with prefect_ready():
-        from neuroptimus.flows.analyze import analyze_flow
+        from neuroptimus.flows.analyze import analyze_flow  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
         try:
             paths = analyze_flow(str(store))
@@ -245,7 +247,7 @@ app.command()(evaluate)  # evaluate.py
 @app.command()
 def algorithms() -> None:
     """List the available search algorithms and their facts."""
-    from neuroptimus.optimization.algorithms import list_algorithms
+    from neuroptimus.optimization.algorithms import list_algorithms  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     infos = list_algorithms()
     name_width = max(len(info.name) for info in infos) + 2
@@ -265,7 +267,6 @@ def algorithms() -> None:
 @app.command()
 def usecases() -> None:
     """List the bundled benchmark problems."""
-    from neuroptimus import usecases as bundled
 
     for name in bundled.names():
         typer.echo(f"{name:<16} {bundled.description(name)}")
@@ -292,8 +293,8 @@ def import_settings(
 
     NEURON settings only: external simulators are not supported yet.
     """
-    from neuroptimus.optimization.original.settings import SettingsImportError
-    from neuroptimus.optimization.original.settings import import_settings as convert
+    from neuroptimus.optimization.original.settings import SettingsImportError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.original.settings import import_settings as convert  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     out = out or settings.parent / "problem.yaml"
     try:
@@ -325,8 +326,8 @@ def serve(
 
     Open the printed address, choose Deployments → run (or resume, benchmark) → Run → Custom
     run, fill in the form and submit. Ctrl-C stops the worker and the server."""
-    from neuroptimus.flows.server.serve import ServeError
-    from neuroptimus.flows.server.serve import serve as supervise
+    from neuroptimus.flows.server.serve import ServeError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.flows.server.serve import serve as supervise  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         supervise(host, port, limit, say=typer.echo)
@@ -356,8 +357,7 @@ def explore(
 
     Follows running optimizations: every few seconds the stores are re-read (committed
     generations only) and the views show the new individuals. Ctrl-C stops the server."""
-    from neuroptimus.analysis.serve import serve_explorer
-    from neuroptimus.flows.cli.catalog import local_stores
+    from neuroptimus.analysis.serve import serve_explorer  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         serve_explorer(local_stores(stores), port=port, show=show, refresh_seconds=refresh)

@@ -80,11 +80,11 @@ def serve(
     ] = 4.0,
 ) -> None:
     """Serve the catalog: pages, the JSON API under /api/v1 and its docs at /docs."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
-    from neuroptimus.storage.catalog.intake.uploads import UploadLimits
-    from neuroptimus.storage.catalog.verify import verify_best
-    from neuroptimus.storage.catalog.web.site import create_site
+    from neuroptimus.storage.catalog.intake.uploads import UploadLimits  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.verify import verify_best  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.web.site import create_site  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     limits = UploadLimits(
         max_bytes=max_upload_mib * 2**20, max_unpacked_bytes=max_unpacked_mib * 2**20,
@@ -109,12 +109,12 @@ def register_use_case(
     """Register a use case: its problem file and the files it names are copied into the
     catalog's files folder and its identity computed from the copies; `serve --verify` then
     re-simulates runs of it on these files (an upload's own problem is never run)."""
-    from neuroptimus.optimization.problem.identity import FingerprintError
-    from neuroptimus.optimization.problem.spec_base import SpecError
-    from neuroptimus.storage.catalog.db.database import open_catalog
-    from neuroptimus.storage.catalog.errors import CatalogError
-    from neuroptimus.storage.catalog.intake.held_problems import RegistrationError
-    from neuroptimus.storage.catalog.intake.held_problems import register_use_case as register
+    from neuroptimus.optimization.problem.identity import FingerprintError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.problem.spec_base import SpecError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.db.database import open_catalog  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.errors import CatalogError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.intake.held_problems import RegistrationError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.intake.held_problems import register_use_case as register  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         done = register(open_catalog(db), files, problem, admin)
@@ -137,7 +137,7 @@ def token(
     name: Annotated[str, typer.Option(help="A note saying what the token is for.")] = "",
 ) -> None:
     """Print a new API token for USER (shown once: only its hash is stored)."""
-    from neuroptimus.storage.catalog.db.database import open_catalog
+    from neuroptimus.storage.catalog.db.database import open_catalog  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     scopes = set(scope or ("read", "upload"))
     unknown = scopes - {"read", "upload", "verify", "admin"}
@@ -161,9 +161,9 @@ def benchmark(
     """Fill a catalog with realistic synthetic runs and time its queries (list, filter, sort,
     page 2, leaderboard; in the catalog and over HTTP) in milliseconds: the figures the
     documentation quotes (docs/catalog.md)."""
-    from neuroptimus.flows.benchmarks.catalog_scale import fill, time_queries, time_requests
-    from neuroptimus.storage.catalog.db.database import open_catalog
-    from neuroptimus.storage.catalog.web.site import create_site
+    from neuroptimus.flows.benchmarks.catalog_scale import fill, time_queries, time_requests  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.db.database import open_catalog  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.web.site import create_site  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     catalog = open_catalog(db)
     backend = catalog.dialect
@@ -217,7 +217,7 @@ def _push_all(
     paths: list[Path], server: str, token: str | None, with_store: bool, visibility: str,
     check: Callable | None = None,
 ) -> None:  # fmt: skip
-    from neuroptimus.storage.catalog.client import (
+    from neuroptimus.storage.catalog.client import (  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
         UNREACHABLE,
         CatalogClient,
         CatalogClientError,
@@ -279,7 +279,7 @@ def import_original(
 ) -> None:
     """Upload metadata.json files written by the original Neuroptimus (its result folders, the
     paper's archive); their use case is known by names and bounds only."""
-    from neuroptimus.storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.client import CatalogClientError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     def original_only(path: Path, run) -> None:
         if run.source_format != "original-neuroptimus":
@@ -305,7 +305,7 @@ def pull(
 ) -> None:
     """Download a run: metadata.json, problem.yaml (to rerun it) and its store, if uploaded.
     An entry whose problem runs its uploader's code needs --trust (what it runs is shown)."""
-    from neuroptimus.storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.client import CatalogClientError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     client, run_id = catalog_client(run, server, token)  # a token reads its owner's private runs
     claimed = fetch_run(client, run_id)
@@ -335,7 +335,7 @@ def pull(
 def _unpacked(data: bytes, path: Path, source: str) -> Path:
     """A store zip unpacked beside ``path``, then moved into place (never half a store),
     without its run state and marked as ``source``'s (see ``client.unzip_store``)."""
-    from neuroptimus.storage.catalog.client import unzip_store
+    from neuroptimus.storage.catalog.client import unzip_store  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -352,8 +352,8 @@ def _unpacked(data: bytes, path: Path, source: str) -> Path:
 def catalog_store(reference: str, server: str | None = None) -> Path:
     """A catalog entry's store, downloaded once into the cache and unpacked read-only (the
     explorer reads it; nothing writes it)."""
-    from neuroptimus.optimization.problem.data import cache_folder
-    from neuroptimus.storage.catalog.client import CatalogClientError
+    from neuroptimus.optimization.problem.data import cache_folder  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.client import CatalogClientError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     client, run_id = catalog_client(reference, server)
     host = client.server.split("://", 1)[-1].replace("/", "_").replace(":", "_")

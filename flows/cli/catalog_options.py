@@ -41,7 +41,7 @@ VISIBILITIES = ("public", "unlisted", "private")
 
 
 def catalog_client(reference: str, server: str | None, token: str | None = None):
-    from neuroptimus.storage.catalog.client import CatalogClient, CatalogClientError, run_reference
+    from neuroptimus.storage.catalog.client import CatalogClient, CatalogClientError, run_reference  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         base, run_id = run_reference(reference, server)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from neuroptimus import usecases
 from neuroptimus.flows.cli.catalog_options import (
     RunArg,
     ServerOption,
@@ -18,27 +19,27 @@ from neuroptimus.flows.cli.catalog_options import (
     TrustOption,
     catalog_client,
 )
-from neuroptimus.flows.cli.common import fail, fail_on
+from neuroptimus.flows.cli.common import cluster_config, fail, fail_on
+from neuroptimus.flows.cli.launch import launch_run
 from neuroptimus.optimization.errors import exit_code
 
 
 def bundled_folders(name: str | None) -> list[Path]:
     """Where a run's problem files may be on this machine besides the uploader's folder: the
     bundled use case of the same name (its content is checked by the use-case fingerprint)."""
-    from neuroptimus import usecases
 
     return [usecases.problem_path(name).parent] if name in usecases.names() else []
 
 
 def own_problem_here(run):
-    from neuroptimus.storage.catalog.trust import own_problem
+    from neuroptimus.storage.catalog.trust import own_problem  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     return own_problem(run)
 
 
 def ask_trust(run, trust: bool, client) -> None:
     """Show what of the uploader's would run here; without ``trust`` stop (exit code 2)."""
-    from neuroptimus.storage.catalog.trust import code_to_run
+    from neuroptimus.storage.catalog.trust import code_to_run  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     typer.echo(f"run {run.run_id} is no bundled use case: it runs its uploader's code here:")
     for line in code_to_run(run):
@@ -51,8 +52,8 @@ def ask_trust(run, trust: bool, client) -> None:
 def _problem_here(run, trust: bool, client, rerun: bool = False):
     """The problem to simulate ``run`` on: the bundled use case it is (this installation's
     own files), else, with ``trust``, its uploader's problem with the files found here."""
-    from neuroptimus.storage.catalog.reproduce import ReproduceError, local_problem, problem_data
-    from neuroptimus.storage.catalog.trust import own_rerun
+    from neuroptimus.storage.catalog.reproduce import ReproduceError, local_problem, problem_data  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.trust import own_rerun  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         problem_data(run)  # a run without a problem (the original tool's): said at once
@@ -67,7 +68,7 @@ def _problem_here(run, trust: bool, client, rerun: bool = False):
 
 
 def fetch_run(client, run_id: str):
-    from neuroptimus.storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.client import CatalogClientError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         return client.catalog_run(run_id)
@@ -94,11 +95,9 @@ def reproduce(
     "identical" (bit for bit: expected with the same package versions), "within tolerance",
     or "differs" (exit code 1). A bundled use case reruns on this installation's files; any
     other problem runs its uploader's code and needs --trust."""
-    from neuroptimus.flows.cli.common import cluster_config
-    from neuroptimus.flows.cli.launch import launch_run
-    from neuroptimus.flows.server.state import private_prefect_state
-    from neuroptimus.storage.catalog.intake.ingest import IngestError, run_from_store
-    from neuroptimus.storage.catalog.reproduce import ReproduceError, compare_runs, problem_yaml
+    from neuroptimus.flows.server.state import private_prefect_state  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.intake.ingest import IngestError, run_from_store  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.reproduce import ReproduceError, compare_runs, problem_yaml  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     client, run_id = catalog_client(run, server, token)
     original = fetch_run(client, run_id)
@@ -152,8 +151,8 @@ def verify(
     with the reported one; record the result in the catalog (exit code 1: not verified). A
     bundled use case is simulated on this installation's files; any other problem runs its
     uploader's code and needs --trust."""
-    from neuroptimus.storage.catalog.client import CatalogClientError
-    from neuroptimus.storage.catalog.verify import VerificationError, verify_best
+    from neuroptimus.storage.catalog.client import CatalogClientError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.verify import VerificationError, verify_best  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     client, run_id = catalog_client(run, server, token)
     if post and client.token:
@@ -190,7 +189,7 @@ def verify(
 def _check_verify_scope(client) -> None:
     """Fail at once when the token cannot record a verification (a token without the
     ``read`` scope cannot say: it is tried at the end)."""
-    from neuroptimus.storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.client import CatalogClientError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         me = client.me()

@@ -49,10 +49,10 @@ def evaluate(
 ) -> None:
     """Simulate one parameter vector and print every cost component and the total (the
     weighted objective the optimizer sees)."""
-    import numpy as np
+    import numpy as np  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
-    from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one
-    from neuroptimus.optimization.evaluation.problem import build_problem
+    from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.evaluation.problem import build_problem  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     spec = load(problem)
     values = {p.name: p.true_value for p in spec.parameters}

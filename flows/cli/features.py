@@ -24,7 +24,7 @@ def features_extract(
 ) -> None:
     """Recorded traces per stimulus amplitude → a features file (mean and std over the
     recordings, the original tool's format) for a problem's target.features."""
-    from neuroptimus.optimization.scoring.feature_extraction import (
+    from neuroptimus.optimization.scoring.feature_extraction import (  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
         ExtractionError,
         write_features_file,
     )

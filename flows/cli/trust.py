@@ -13,7 +13,7 @@ from neuroptimus.optimization.errors import NeuroptimusError
 
 def identifiability_command(store: Path, factor: float, k_sd: float, csv: Path | None) -> None:
     """Print the identifiability table of ``store`` and write it as CSV."""
-    from neuroptimus.analysis.trust_tables import (
+    from neuroptimus.analysis.trust_tables import (  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
         identifiability_of,
         identifiability_text,
         write_csv,
@@ -34,9 +34,9 @@ def identifiability_command(store: Path, factor: float, k_sd: float, csv: Path |
 
 def sensitivity_command(store: Path, step: float, cluster, csv: Path | None) -> None:
     """Run the sensitivity flow on ``store``, print its table and write it as CSV."""
-    from neuroptimus.analysis.trust_tables import sensitivity_rows, sensitivity_text, write_csv
-    from neuroptimus.storage.runs.run_store import RunStore
-    from neuroptimus.storage.runs.sensitivity import check_local_model
+    from neuroptimus.analysis.trust_tables import sensitivity_rows, sensitivity_text, write_csv  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.runs.run_store import RunStore  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.runs.sensitivity import check_local_model  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         RunStore.open(store)
@@ -44,7 +44,7 @@ def sensitivity_command(store: Path, step: float, cluster, csv: Path | None) -> 
     except NeuroptimusError as error:
         fail_on(error)
     with prefect_ready():
-        from neuroptimus.flows.sensitivity import sensitivity_flow
+        from neuroptimus.flows.sensitivity import sensitivity_flow  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
         try:
             found = sensitivity_flow(str(store), cluster, step)

@@ -5,7 +5,6 @@ one in the background; the commands after it, also those running at once, use it
 by itself once no command has used it for ``NEUROPTIMUS_PREFECT_IDLE`` seconds (default 600;
 0: it stops with the last command using it). One server per host, user, Prefect version,
 Python and project, in the user's folder of the local temporary directory:
-
     server-HOST-KEY/lock            taken to start or retire a server
                                     (neuroptimus.optimization.locks)
     server-HOST-KEY/server.json     the live server: pid, port, home
@@ -343,7 +342,7 @@ def server_app():
     """The app of a shared server (a uvicorn factory): the API with the reduced set of
     background services Prefect runs for its own temporary servers, no UI; it leaves when
     idle."""
-    from prefect.server.api.server import create_app
+    from prefect.server.api.server import create_app  # noqa: PLC0415 (lazy: Prefect's server app loads only in the server's process)
 
     folder = os.environ.get(_FOLDER)
     if folder:

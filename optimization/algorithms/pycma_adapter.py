@@ -3,7 +3,6 @@
 pycma runs lq-CMA-ES as a loop that evaluates one solution at a time
 (``cma.fitness_models.SurrogatePopulation``). Here the same steps are driven through ask/tell
 with pycma's ``CMAEvolutionStrategy`` and ``LQModel``, so that each ask is a whole batch:
-
 1. CMA-ES samples ``popsize`` candidates (default: the population).
 2. Each ask holds the next ``population`` candidates not evaluated yet, best first by the
    model (in sampling order while the model has fewer than two points).
@@ -31,6 +30,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from neuroptimus.optimization import pickles
 from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmInfo
@@ -48,7 +48,6 @@ TAU_THRESHOLD = 0.85  # pycma's SurrogatePopulationSettings.tau_truth_threshold
 @functools.cache
 def _blas() -> Any:
     """threadpoolctl's controller of the BLAS libraries numpy loaded (found once)."""
-    from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
 
@@ -108,8 +107,8 @@ class LqCMAES(Algorithm):
             )
         mean = start_point(self.info, self.settings["x0"], dimension)
         with library_errors(self.info, "setup"):
-            import cma
-            from cma.fitness_models import LQModel
+            import cma  # noqa: PLC0415 (lazy: cma loads only when its algorithms run)
+            from cma.fitness_models import LQModel  # noqa: PLC0415 (lazy: cma loads only when its algorithms run)
 
             options = {
                 "bounds": [0.0, 1.0],

@@ -34,6 +34,7 @@ from neuroptimus.optimization.original.external import (
 )
 from neuroptimus.optimization.original.protocol_target import ProtocolAndTarget
 from neuroptimus.optimization.problem.problem_yaml import dump_problem
+from neuroptimus.optimization.problem.spec import CostName
 from neuroptimus.optimization.simulators.nmodl_compat import neuron9_patches
 
 USER_FUNCTION_FILE = "user_function.py"
@@ -320,8 +321,6 @@ class _Converter(ProtocolAndTarget):
         return costs
 
     def cost_functions(self, names: list[Any], weights: list[float]) -> list[dict[str, Any]]:
-        from neuroptimus.optimization.problem.spec import CostName
-
         known = {name.casefold(): name for name in CostName.__args__}
         functions = []
         for name, weight in zip(names, weights, strict=True):

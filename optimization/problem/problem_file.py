@@ -58,8 +58,8 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
         raise SpecError(f"{source}: {_one_line(errors[0])}{more}") from None
     _check_files(spec, source)
     if spec.target is not None and spec.target.features is not None:
-        from neuroptimus.optimization.problem.data import DataError
-        from neuroptimus.optimization.problem.feature_targets import (
+        from neuroptimus.optimization.problem.data import DataError  # noqa: PLC0415 (lazy: pooch's HTTP stack loads only for data files to fetch)
+        from neuroptimus.optimization.problem.feature_targets import (  # noqa: PLC0415 (lazy: eFEL loads only for feature targets)
             FeaturesError,
             complete_protocol,
         )
@@ -72,7 +72,7 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
 
 
 def _check_files(spec: ProblemSpec, source: str) -> None:
-    from neuroptimus.optimization.problem.data import registry
+    from neuroptimus.optimization.problem.data import registry  # noqa: PLC0415 (lazy: pooch's HTTP stack loads only for data files to fetch)
 
     model = spec.model
     if model.simulator == "python":
