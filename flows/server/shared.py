@@ -5,6 +5,7 @@ one in the background; the commands after it, also those running at once, use it
 by itself once no command has used it for ``NEUROPTIMUS_PREFECT_IDLE`` seconds (default 600;
 0: it stops with the last command using it). One server per host, user, Prefect version,
 Python and project, in the user's folder of the local temporary directory:
+
     server-HOST-KEY/lock            taken to start or retire a server
                                     (neuroptimus.optimization.locks)
     server-HOST-KEY/server.json     the live server: pid, port, home

@@ -3,6 +3,7 @@
 pycma runs lq-CMA-ES as a loop that evaluates one solution at a time
 (``cma.fitness_models.SurrogatePopulation``). Here the same steps are driven through ask/tell
 with pycma's ``CMAEvolutionStrategy`` and ``LQModel``, so that each ask is a whole batch:
+
 1. CMA-ES samples ``popsize`` candidates (default: the population).
 2. Each ask holds the next ``population`` candidates not evaluated yet, best first by the
    model (in sampling order while the model has fewer than two points).

@@ -2,6 +2,7 @@
 
 Each adapter runs ONE ``pygmo.algorithm.evolve`` in the bridge thread, on a problem over
 [0, 1]^d whose fitness is the bridge's batch objective:
+
 - The initial population is drawn here (uniform in the cube, seeded from ``seed``) and
   evaluated as one batch. Its reply also shows how many error components k there are, so a
   multi-objective problem (``get_nobj() == k``) is only built then: the adapters need not know
