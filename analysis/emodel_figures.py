@@ -22,6 +22,7 @@ import numpy as np
 
 from neuroptimus.analysis.feature_figures import feature_figure
 from neuroptimus.analysis.traces import PICK_COLOURS
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.base import Trace
 
 hv.extension("bokeh", logo=False)
@@ -56,8 +57,7 @@ def is_emodel(spec: dict) -> bool:
 
 @lru_cache(maxsize=16)
 def _objective(spec_json: str):
-    from neuroptimus.optimization.problem.spec import ProblemSpec
-    from neuroptimus.optimization.scoring.emodel_objective import EModelObjective  # eFEL
+    from neuroptimus.optimization.scoring.emodel_objective import EModelObjective  # noqa: PLC0415 (lazy: eFEL loads only when a report draws an e-model)
 
     spec = ProblemSpec.model_validate_json(spec_json)
     return spec, EModelObjective.from_spec(spec)
@@ -207,7 +207,7 @@ def feature_table(spec: dict) -> FeatureTable:
 
 def feature_values(spec: dict, traces: list[Trace], table: FeatureTable) -> list[list]:
     """Per protocol and panel, the best's value (None: not scored there, or not computed)."""
-    from neuroptimus.optimization.scoring.emodel_objective import feature_value  # eFEL
+    from neuroptimus.optimization.scoring.emodel_objective import feature_value  # noqa: PLC0415 (lazy: eFEL loads only when a report draws an e-model)
 
     recordings = _recordings(spec)
     protocols = list(dict.fromkeys(r.protocol for r in recordings))

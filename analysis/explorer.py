@@ -17,7 +17,16 @@ import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource
 
-from neuroptimus.analysis import comparison, figures, pareto_figures, population, selection, traces
+from neuroptimus.analysis import (
+    comparison,
+    figures,
+    pareto_figures,
+    population,
+    posterior_figures,
+    selection,
+    traces,
+    trust_figures,
+)
 from neuroptimus.analysis.feature_figures import is_features
 from neuroptimus.analysis.feature_views import feature_views
 from neuroptimus.analysis.linked_selection import (
@@ -27,7 +36,12 @@ from neuroptimus.analysis.linked_selection import (
     show_figure,
 )
 from neuroptimus.analysis.linked_selection import shared_simulator as shared_simulator
+from neuroptimus.analysis.posterior_tables import has_chain, posterior_of, true_values
 from neuroptimus.analysis.snapshot import RunSnapshot, read_snapshot, refresh
+from neuroptimus.analysis.trust_tables import identifiability_of
+from neuroptimus.optimization.trust.identifiability import IdentifiabilityError
+from neuroptimus.optimization.trust.posterior import ChainError
+from neuroptimus.storage.runs.sensitivity import read_sensitivity
 
 hv.extension("bokeh", logo=False)
 
@@ -331,10 +345,6 @@ def _trace_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]
 
 def trust_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]:
     """The Identifiability tab's views of one run (a note where they cannot be drawn)."""
-    from neuroptimus.analysis import trust_figures
-    from neuroptimus.analysis.trust_tables import identifiability_of
-    from neuroptimus.optimization.trust.identifiability import IdentifiabilityError
-    from neuroptimus.storage.runs.sensitivity import read_sensitivity
 
     try:
         result = identifiability_of(snapshot)
@@ -358,9 +368,6 @@ def trust_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]:
 
 def posterior_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewable]:
     """The Posterior tab's views of one run (a note for a run that sampled none)."""
-    from neuroptimus.analysis import posterior_figures as figures
-    from neuroptimus.analysis.posterior_tables import has_chain, posterior_of, true_values
-    from neuroptimus.optimization.trust.posterior import ChainError
 
     if not has_chain(snapshot.attrs):
         return [pn.pane.Alert(f"{name} sampled no posterior (algorithm emcee does).",
@@ -369,12 +376,12 @@ def posterior_views(snapshot: RunSnapshot, name: str) -> list[pn.viewable.Viewab
         summary = posterior_of(snapshot.path)
     except ChainError as error:
         return [pn.pane.Alert(f"{name}: {error}", alert_type="info")]
-    truth = true_values(snapshot.path)
+    truth, draw = true_values(snapshot.path), posterior_figures
     return [
-        pn.pane.Markdown(f"### {name}\n{figures.POSTERIOR_NOTE}"),
-        pn.pane.HTML(figures.posterior_table(summary, truth), sizing_mode="stretch_width"),
-        pn.pane.HoloViews(figures.pair_figure(summary, snapshot.parameters, truth)),
-        pn.pane.HoloViews(figures.walkers_figure(summary, snapshot.parameters)),
+        pn.pane.Markdown(f"### {name}\n{draw.POSTERIOR_NOTE}"),
+        pn.pane.HTML(draw.posterior_table(summary, truth), sizing_mode="stretch_width"),
+        pn.pane.HoloViews(draw.pair_figure(summary, snapshot.parameters, truth)),
+        pn.pane.HoloViews(draw.walkers_figure(summary, snapshot.parameters)),
     ]
 
 

@@ -16,6 +16,7 @@ import holoviews as hv
 import numpy as np
 
 from neuroptimus.analysis.traces import PICK_COLOURS
+from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators import Trace
 
 hv.extension("bokeh", logo=False)
@@ -36,8 +37,7 @@ def is_features(spec: dict) -> bool:
 
 @lru_cache(maxsize=16)
 def _objective(spec_json: str):
-    from neuroptimus.optimization.problem.spec import ProblemSpec
-    from neuroptimus.optimization.scoring.features import (
+    from neuroptimus.optimization.scoring.features import (  # noqa: PLC0415 (lazy: eFEL loads only for feature targets)
         FeatureObjective,  # eFEL: only for features problems
     )
 

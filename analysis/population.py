@@ -112,8 +112,8 @@ def _scatter(
     if len(frame) > RASTERIZE_ABOVE:
         # imported here: datashader (with numba) takes a second to import, which a report of
         # a run's few thousand points need not pay
-        import datashader as ds
-        from holoviews.operation.datashader import dynspread, rasterize
+        import datashader as ds  # noqa: PLC0415 (lazy: see above)
+        from holoviews.operation.datashader import dynspread, rasterize  # noqa: PLC0415 (lazy: see above)
 
         # Datashader compiles its kernel per pair of column names: fixed names ("x", "y";
         # the axes keep the parameters' labels) compile once, and warm_up() can do it early.

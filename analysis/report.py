@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from neuroptimus.analysis import emodel_figures
+from neuroptimus.analysis import emodel_figures, posterior_figures
+from neuroptimus.analysis import trust_figures as figures
 from neuroptimus.analysis.bokeh_page import page
 from neuroptimus.analysis.feature_figures import best_feature_figure, is_features
 from neuroptimus.analysis.figures import (
@@ -20,10 +21,14 @@ from neuroptimus.analysis.population import (
     parameter_space_figure,
     parameter_spread_figure,
 )
-from neuroptimus.analysis.posterior_tables import has_chain
+from neuroptimus.analysis.posterior_tables import has_chain, posterior_of, true_values
 from neuroptimus.analysis.snapshot import read_snapshot
 from neuroptimus.analysis.stages import start_summary
+from neuroptimus.analysis.trust_tables import identifiability_of
+from neuroptimus.analysis.validation_figures import validation_parts
 from neuroptimus.storage.runs.run_store import RunStore
+from neuroptimus.storage.runs.sensitivity import read_sensitivity
+from neuroptimus.storage.runs.validation import read_validation
 
 
 def _summary(store: RunStore) -> str:
@@ -92,9 +97,6 @@ def _trust(snapshot) -> list:
     """How far to trust the fit: identifiability from the individuals, and the local
     sensitivity when ``neuroptimus analyze --sensitivity`` stored one; a note where a part
     cannot be drawn (the rest of the report is still worth writing)."""
-    from neuroptimus.analysis import trust_figures as figures
-    from neuroptimus.analysis.trust_tables import identifiability_of
-    from neuroptimus.storage.runs.sensitivity import read_sensitivity
 
     title = "How far to trust the fit: identifiability"
     try:
@@ -124,8 +126,6 @@ def _trust(snapshot) -> list:
 def _validation(store: RunStore) -> list:
     """The held-out validation section, for a problem that has one; a note where it cannot
     be drawn (the rest of the report is still worth writing)."""
-    from neuroptimus.analysis.validation_figures import validation_parts
-    from neuroptimus.storage.runs.validation import read_validation
 
     if store.attrs["spec"].get("validation") is None:
         return []
@@ -138,8 +138,6 @@ def _validation(store: RunStore) -> list:
 def _posterior(path: str) -> list:
     """The sampled posterior of an emcee run (default burn-in: half the chain); a note
     instead where it cannot be summarised."""
-    from neuroptimus.analysis import posterior_figures as figures
-    from neuroptimus.analysis.posterior_tables import posterior_of, true_values
 
     title = "Posterior"
     try:
@@ -149,10 +147,10 @@ def _posterior(path: str) -> list:
     truth = true_values(path)
     parameters = RunStore.open(path).attrs["spec"]["parameters"]
     return [
-        _section(title, figures.POSTERIOR_NOTE),
-        figures.posterior_table(summary, truth),
-        figures.pair_figure(summary, parameters, truth),
-        figures.walkers_figure(summary, parameters),
+        _section(title, posterior_figures.POSTERIOR_NOTE),
+        posterior_figures.posterior_table(summary, truth),
+        posterior_figures.pair_figure(summary, parameters, truth),
+        posterior_figures.walkers_figure(summary, parameters),
     ]
 
 

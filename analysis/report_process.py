@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def _render(store: str, path: str) -> Path:
-    from neuroptimus.analysis.report import write_report
+    from neuroptimus.analysis.report import write_report  # noqa: PLC0415 (lazy: HoloViews and Bokeh load only in the process that draws)
 
     return write_report(store, path)  # by path: opened after the fork that halves the work
 
@@ -30,7 +30,8 @@ def _serve(connection: Connection) -> None:
     """The process: import the report's libraries at once, then write the reports asked for
     (a store and a path per message; None ends it), replying (True, path) or (False, error)."""
     try:
-        import neuroptimus.analysis.report  # noqa: F401  # the point of the process: import early
+        # the point of the process: import early
+        import neuroptimus.analysis.report  # noqa: F401, PLC0415 (lazy: HoloViews and Bokeh load only in the process that draws)
     except Exception:  # reported when the report is asked for, by the same import
         pass
     # The libraries' objects live as long as the process: out of the collector's sight, a

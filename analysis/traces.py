@@ -19,9 +19,12 @@ import numpy as np
 from holoviews.operation.downsample import downsample1d
 
 from neuroptimus.analysis.snapshot import RunSnapshot
+from neuroptimus.optimization.evaluation.individual import simulate_traces
 from neuroptimus.optimization.evaluation.problem import model_key
 from neuroptimus.optimization.simulators import Trace
 from neuroptimus.optimization.simulators.trace_grid import on_one_grid
+from neuroptimus.storage.runs.create import problem_from_store
+from neuroptimus.storage.runs.run_store import RunStore
 
 hv.extension("bokeh", logo=False)
 
@@ -34,9 +37,6 @@ _problems: dict = {}  # in the worker process: store path -> Problem
 
 def _simulate_row(path: str, values: np.ndarray) -> list[Trace]:
     """Runs in the worker process: rebuild the problem from its store once, then simulate."""
-    from neuroptimus.optimization.evaluation.individual import simulate_traces
-    from neuroptimus.storage.runs.create import problem_from_store
-    from neuroptimus.storage.runs.run_store import RunStore
 
     if path not in _problems:
         _problems[path] = problem_from_store(RunStore.open(path))

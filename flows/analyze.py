@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
+from neuroptimus.analysis.report_process import write_report_file
 from neuroptimus.flows.phases import mark
 from neuroptimus.storage.runs.metadata import write_metadata
 from neuroptimus.storage.runs.run_store import RunStore
@@ -19,7 +20,6 @@ def metadata_task(store: str) -> str:
 @task(name="write-report")
 def report_task(store: str) -> str:
     mark("report-start")
-    from neuroptimus.analysis.report_process import write_report_file
 
     path = write_report_file(store, Path(store) / "report.html")
     mark("report-written")

@@ -71,7 +71,7 @@ def algorithm_run(
 def compare_runs(
     stores: list[str], folder: str, title: str, thresholds: list[float]
 ) -> dict[str, str]:
-    from neuroptimus.analysis.comparison import write_comparison
+    from neuroptimus.analysis.comparison import write_comparison  # noqa: PLC0415 (lazy: the serial and budget benchmarks import this module without HoloViews)
 
     return write_comparison(stores, folder, title, thresholds)
 

@@ -27,6 +27,7 @@ from neuroptimus.optimization.problem.spec_base import SpecError
 from neuroptimus.storage.runs.create import default_store
 from neuroptimus.storage.runs.validation import read_validation
 from neuroptimus.tasks.catalog import push_to_catalog
+from neuroptimus.usecases import problem_path
 
 
 def resolve_problem(
@@ -35,7 +36,6 @@ def resolve_problem(
     """The problem of a run: the use case's ``problem.yaml`` (a bundled name or a path) when
     ``usecase`` is given, else ``problem`` (checked like a problem file), with ``overrides``
     (``algorithm``, ``population``, ``generations``, ``seed``, ``warm_start``) applied."""
-    from neuroptimus.usecases import problem_path
 
     if usecase:
         spec = load_problem(problem_path(usecase))

@@ -40,11 +40,11 @@ def _chain(error: BaseException | None) -> list[BaseException]:
 
 
 def _infrastructure_types() -> tuple[type[BaseException], ...]:
-    import concurrent.futures  # here: the command line imports this module at its start
+    import concurrent.futures  # noqa: PLC0415 (lazy: the command line imports errors at its start)
 
     try:  # a lost worker or a cancelled future of Dask's (optional outside a cluster)
-        from distributed import KilledWorker
-        from distributed.client import FutureCancelledError
+        from distributed import KilledWorker  # noqa: PLC0415 (lazy: the command line imports errors at start; Dask takes seconds)
+        from distributed.client import FutureCancelledError  # noqa: PLC0415 (lazy: the command line imports errors at start; Dask takes seconds)
     except ImportError:  # pragma: no cover - distributed is a dependency
         dask_types: tuple[type[BaseException], ...] = ()
     else:

@@ -81,7 +81,7 @@ def _stores_in(path: Path) -> list[Path]:
 
 def _download(source: str, folder: Path) -> Path:
     """A catalog entry's store unpacked into ``folder`` (without its saved state)."""
-    from neuroptimus.storage.catalog.client import CatalogClientError, unzip_store
+    from neuroptimus.storage.catalog.client import CatalogClientError, unzip_store  # noqa: PLC0415 (lazy: httpx loads only for a warm start from a catalog)
 
     try:
         data = _store_zip(source)
@@ -96,7 +96,7 @@ def _download(source: str, folder: Path) -> Path:
 
 @functools.lru_cache(maxsize=4)  # checked before the run starts, read again by its setup
 def _store_zip(source: str) -> bytes | None:
-    from neuroptimus.storage.catalog.client import CatalogClient, run_reference
+    from neuroptimus.storage.catalog.client import CatalogClient, run_reference  # noqa: PLC0415 (lazy: httpx loads only for a warm start from a catalog)
 
     server, run_id = run_reference(source)
     with CatalogClient(server) as client:

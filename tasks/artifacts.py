@@ -23,6 +23,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from neuroptimus.optimization.problem.emodel_spec import component_weights
 from neuroptimus.optimization.problem.spec import ProblemSpec
 
 Best = dict[str, Any]
@@ -52,8 +53,6 @@ def best_markdown(spec: ProblemSpec, label: str, best: Best, evaluations: int, s
             f"| {parameter.unit} |"
         )
     if spec.costs is None:  # an emodel problem: weights per protocol.recording.feature
-        from neuroptimus.optimization.problem.emodel_spec import component_weights
-
         weights = component_weights(spec.protocols)
     else:
         terms = spec.costs.functions or spec.costs.features  # features: eFEL statistics

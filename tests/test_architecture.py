@@ -1,7 +1,7 @@
 """The architecture is checked, not only described: import-linter's contracts (the layers, the
 library without Prefect or the web, the run store without the catalog, the library's concepts
-in one direction, no import cycles), ruff's lint and format, and every product module
-importable on its own."""
+in one direction, no import cycles), ruff's lint and format, every product module
+importable on its own and none over 500 lines."""
 
 from __future__ import annotations
 
@@ -54,3 +54,18 @@ def test_every_product_module_imports():
             except Exception as error:  # noqa: BLE001 - every failure is reported together
                 failed.append(f"{module.name}: {type(error).__name__}: {error}")
     assert not failed, "\n".join(failed)
+
+
+MAX_LINES = 500
+
+
+def test_no_product_module_is_over_500_lines():
+    too_long = []
+    for layer in LAYERS:
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            lines = len(path.read_text().splitlines())
+            if lines > MAX_LINES:
+                too_long.append(f"{path.relative_to(ROOT)}: {lines} lines")
+    assert not too_long, (
+        f"split these modules by concept (at most {MAX_LINES} lines each): " + ", ".join(too_long)
+    )

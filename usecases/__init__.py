@@ -15,7 +15,7 @@ def names() -> list[str]:
 def description(name: str) -> str:
     """A bundled problem's one-line description, read without validating the problem (which
     would fetch its data files)."""
-    import yaml
+    import yaml  # noqa: PLC0415 (lazy: the command line imports this registry at start)
 
     data = yaml.safe_load(problem_path(name).read_text())
     return str(data.get("description", ""))

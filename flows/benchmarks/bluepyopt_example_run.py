@@ -32,8 +32,8 @@ def main(argv: list[str]) -> None:
     # mechanisms itself.
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     pool.submit(int).result()
-    import bluepyopt
-    import l5pc_evaluator
+    import bluepyopt  # noqa: PLC0415 (lazy: BluePyOpt's example is importable once its folder is on the path)
+    import l5pc_evaluator  # noqa: PLC0415 (lazy: BluePyOpt's example is importable once its folder is on the path)
 
     batches: list[dict] = []
 

@@ -33,10 +33,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from prefect.settings import PREFECT_API_URL
 
 from neuroptimus.flows.benchmarks.objectives import TreeCpu
 from neuroptimus.flows.benchmarks.overhead import machine, write_rows
 from neuroptimus.flows.phases import PHASE_LOG, read_marks
+from neuroptimus.optimization.problem.data import fetch
+from neuroptimus.optimization.problem.problem_file import load_problem
+from neuroptimus.optimization.simulators.mechanisms import compile_mechanisms, problem_sources
+from neuroptimus.optimization.simulators.nmodl_compiler import nrnivmodl
+from neuroptimus.storage.runs.run_store import RunStore
+from neuroptimus.usecases import problem_path
 
 EXAMPLE = "data://bluepyopt/examples/l5pc"
 SIDES = ("neuroptimus", "bluepyopt")
@@ -50,8 +57,6 @@ COLUMNS = (
 
 def prepare_example(folder: Path) -> Path:
     """A copy of BluePyOpt's example in ``folder`` with its mechanisms compiled by nrnivmodl."""
-    from neuroptimus.optimization.problem.data import fetch
-    from neuroptimus.optimization.simulators.nmodl_compiler import nrnivmodl
 
     example = folder / "l5pc"
     shutil.copytree(fetch(EXAMPLE), example)
@@ -63,9 +68,6 @@ def prepare_example(folder: Path) -> Path:
 
 def compile_ours() -> None:
     """Compile (or find cached) the l5pc problem's mechanisms before any run is timed."""
-    from neuroptimus.optimization.problem.problem_file import load_problem
-    from neuroptimus.optimization.simulators.mechanisms import compile_mechanisms, problem_sources
-    from neuroptimus.usecases import problem_path
 
     compile_mechanisms(problem_sources(load_problem(problem_path("l5pc"))))
 
@@ -101,9 +103,6 @@ def _timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, f
 
 
 def run_ours(offspring: int, generations: int, workers: int, seed: int, folder: Path) -> dict:
-    from prefect.settings import PREFECT_API_URL
-
-    from neuroptimus.storage.runs.run_store import RunStore
 
     store, phases = folder / "run.zarr", folder / "phases.txt"
     env = {**os.environ, PHASE_LOG: str(phases)}
@@ -205,7 +204,7 @@ def bluepyopt_benchmark(
     write_rows(best_csv, curves)
     say(f"written: {output}, {best_csv}")
     if figure:
-        from neuroptimus.flows.benchmarks.bluepyopt_figure import save_figure
+        from neuroptimus.flows.benchmarks.bluepyopt_figure import save_figure  # noqa: PLC0415 (lazy: matplotlib loads only when a figure is asked for)
 
         save_figure(curves, figure)
         say(f"written: {figure}")

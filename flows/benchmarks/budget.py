@@ -21,8 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from neuroptimus.flows.benchmarks.overhead import machine, write_rows
+from neuroptimus.optimization.algorithms import ALGORITHMS
+from neuroptimus.optimization.evaluation.individual import BatchResult, evaluate_batch
+from neuroptimus.optimization.evaluation.problem import build_problem, expected_length, load_targets
+from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
 from neuroptimus.optimization.problem.problem_file import parse_problem, with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec
+from neuroptimus.storage.runs.create import create_run_store
 
 COLUMNS = (
     "problem",
@@ -45,7 +50,6 @@ SHIFT = 1.0  # the optimum is away from the cube centre, where local methods sta
 
 def budget_algorithms() -> list[str]:
     """Serial algorithms (islands) and those that restart when their library stops."""
-    from neuroptimus.optimization.algorithms import ALGORITHMS
 
     return [
         name
@@ -66,7 +70,6 @@ def budget_spec(
     """``problem`` run by ``algorithm`` for at most ``evaluations``; its error target stays,
     the stagnation rule goes (it would end a run for another reason than the budget).
     ``restarts`` sets that setting of the algorithms that have it (None: their default)."""
-    from neuroptimus.optimization.algorithms import ALGORITHMS
 
     spec = with_overrides(problem, algorithm=algorithm, seed=seed, max_evaluations=evaluations)
     stopping = StoppingSpec(max_evaluations=evaluations, error_target=problem.stopping.error_target)
@@ -96,7 +99,6 @@ def test_function_spec(problem: ProblemSpec, dimension: int) -> ProblemSpec:
 def _analytic(problem, function: Callable[[np.ndarray], np.ndarray]):
     """An evaluator giving every cost component the function's value (the weights sum to 1,
     so the total is the value)."""
-    from neuroptimus.optimization.evaluation.individual import BatchResult
 
     components = len(problem.objective.weights)
 
@@ -112,8 +114,6 @@ def _analytic(problem, function: Callable[[np.ndarray], np.ndarray]):
 
 def _run(problem, evaluate, folder: Path) -> tuple[int, str, float, int | str]:
     """Evaluations used, why the run stopped, its best total, and its islands."""
-    from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-    from neuroptimus.storage.runs.create import create_run_store
 
     store = create_run_store(problem, folder / f"{problem.spec.algorithm.name}.zarr")
     run = OptimizationRun(problem, store)
@@ -139,12 +139,6 @@ def budget_benchmark(
     """Run every algorithm on each problem with ``evaluations`` as budget (``restarts``: that
     setting, for comparison; None: the default); the CSV is rewritten after each run (a long
     benchmark leaves what it has done)."""
-    from neuroptimus.optimization.evaluation.individual import evaluate_batch
-    from neuroptimus.optimization.evaluation.problem import (
-        build_problem,
-        expected_length,
-        load_targets,
-    )
 
     unknown = [name for name in problems if name not in (TEST_FUNCTION, "hh")]
     if unknown or not problems:

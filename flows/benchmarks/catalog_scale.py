@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
 from neuroptimus.optimization.algorithms import ALGORITHMS
@@ -212,7 +213,6 @@ def time_requests(app: Any, catalog: Catalog) -> dict[str, float]:
     web application), JSON encoding and the run-table page included."""
     with warnings.catch_warnings():  # starlette's note about its httpx client
         warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
 
     largest = max(catalog.use_cases(), key=lambda u: u["runs"])["slug"]
     client = TestClient(app)

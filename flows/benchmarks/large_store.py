@@ -36,6 +36,7 @@ from neuroptimus.optimization.problem.parameters import ParameterSpace
 from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.runs.run_store import RunStore
+from neuroptimus.usecases import problem_path
 
 LIMIT_S = 5.0  # opening plus drawing must stay below this
 
@@ -68,7 +69,6 @@ def problem_spec(
     seed: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """The bundled problem's spec (JSON form) with the run's settings filled in."""
-    from neuroptimus.usecases import problem_path
 
     spec = load_problem(problem_path(problem)).model_dump(mode="json")
     spec["algorithm"].update(name=algorithm, population=population, generations=generations)

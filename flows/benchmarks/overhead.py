@@ -5,15 +5,19 @@ from __future__ import annotations
 import csv as csv_module
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from neuroptimus.optimization.problem.problem_file import with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec
 
 
@@ -31,8 +35,6 @@ def evaluation_times(spec: ProblemSpec, repeats: int | None = None) -> dict:
     simulation of the same model with the same values (``_time_evaluations``). Python and
     external models have no bare NEURON simulation to compare with: only the framework's
     evaluation is timed (``bare_simulation`` says "skipped")."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
 
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         return pool.submit(_time_evaluations, spec, repeats).result()
@@ -43,7 +45,7 @@ def _bare_neuron(spec: ProblemSpec):
     ``h.finitialize(v_init)`` and ``ParallelContext.psolve(tstop)`` (NEURON's compiled time
     loop) per sweep. The stimulus keeps the last sweep's amplitude: with a fixed step, a
     sweep costs the same at any."""
-    from neuron import h
+    from neuron import h  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
 
     protocol, context = spec.protocol, h.ParallelContext()
 
@@ -62,13 +64,13 @@ def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
     """The model is built once (the framework's own setup); each repeat then times one
     framework evaluation, and for NEURON models right after it the bare simulation
     (``_bare_neuron``)."""
-    from neuroptimus.optimization.evaluation.individual import (
+    from neuroptimus.optimization.evaluation.individual import (  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
         OK,
         STATUSES,
         evaluate_one,
         hosted_simulator,
     )
-    from neuroptimus.optimization.evaluation.problem import build_problem, true_values
+    from neuroptimus.optimization.evaluation.problem import build_problem, true_values  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
 
     simulator = hosted_simulator(spec)
     targets = (
@@ -164,7 +166,6 @@ def overhead(
     with ``full_run``, run one full optimization with the command line (``neuroptimus run``,
     its own process: setup → optimize → analyze, Prefect and Zarr included) on a LocalCluster
     of ``workers``, print where its time and memory go, and write the figures to ``csv``."""
-    from neuroptimus.optimization.problem.problem_file import with_overrides
 
     spec = with_overrides(
         spec, algorithm=algorithm, population=population, generations=generations, seed=seed
@@ -194,9 +195,9 @@ def overhead(
 def run_command_line(spec: ProblemSpec, workers: int, folder: Path) -> dict:
     """``neuroptimus run`` on ``spec`` in a new process; the figures of its store's profile
     (``neuroptimus.flows.run_profile``), of its generations, and its process's start and end."""
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
 
-    from neuroptimus.storage.runs.run_store import RunStore
+    from neuroptimus.storage.runs.run_store import RunStore  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
 
     problem, store = folder / "problem.yaml", folder / "run.zarr"
     problem.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
@@ -340,8 +341,8 @@ def write_rows(path: str | Path, rows: list[dict], columns: list[str] | None = N
 
 def _model_cpu(key: str, points: np.ndarray) -> float:
     """CPU seconds per individual of evaluating ``points`` in a plain loop (on a worker)."""
-    from neuroptimus.optimization.evaluation.individual import evaluate_batch
-    from neuroptimus.optimization.execution.dask_evaluator import installed_problem
+    from neuroptimus.optimization.evaluation.individual import evaluate_batch  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
+    from neuroptimus.optimization.execution.worker_tasks import installed_problem  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
 
     started = time.process_time()
     evaluate_batch(installed_problem(key), points)
@@ -359,12 +360,10 @@ def orchestration(
     """Print the orchestration cost per individual of one generation of a cheap model (the
     problem's model simulated for 1 ms with its first cost function) on a LocalCluster, for
     each number of chunks per worker (0: a task per individual) and the default chunking."""
-    import os
-    import statistics
 
-    from neuroptimus.optimization.evaluation.problem import build_problem
-    from neuroptimus.optimization.execution.cluster import ClusterConfig, connect
-    from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator
+    from neuroptimus.optimization.evaluation.problem import build_problem  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
+    from neuroptimus.optimization.execution.cluster import ClusterConfig, connect  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
+    from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
 
     protocol = spec.protocol.model_copy(update={"tstop_ms": 1.0})
     costs = spec.costs.model_copy(update={"functions": spec.costs.functions[:1]})

@@ -11,12 +11,24 @@ tests run one short seed of it (tests/optimization/test_posterior.py).
 
 from __future__ import annotations
 
+import csv as csv_module
+import tempfile
 import textwrap
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from neuroptimus.analysis.posterior_tables import posterior_of
+from neuroptimus.optimization.evaluation.individual import evaluate_batch
+from neuroptimus.optimization.evaluation.problem import build_problem
+from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
+from neuroptimus.optimization.problem.problem_file import load_problem
+from neuroptimus.storage.runs.create import create_run_store
+from neuroptimus.storage.runs.run_store import RunStore
 
 MODEL = """
 import math
@@ -96,12 +108,6 @@ def run_store(
     """A run store ``name`` of the problem in ``folder``, continued if it exists
     (``stop_after``: stop after that many generations without finishing, as a killed run
     leaves it)."""
-    from neuroptimus.optimization.evaluation.individual import evaluate_batch
-    from neuroptimus.optimization.evaluation.problem import build_problem
-    from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-    from neuroptimus.optimization.problem.problem_file import load_problem
-    from neuroptimus.storage.runs.create import create_run_store
-    from neuroptimus.storage.runs.run_store import RunStore
 
     problem = build_problem(load_problem(write_problem(folder / "problem", **settings)))
     path = folder / name
@@ -160,7 +166,6 @@ def grid_interval(axis: int, level: float = 0.95, noise_seed: int = 3) -> tuple[
 
 def sampled_seed(folder: Path, noise_seed: int, population: int, generations: int) -> dict:
     """One noise seed sampled into ``folder`` and summarised (run in a process of its own)."""
-    from neuroptimus.analysis.posterior_tables import posterior_of
 
     path = run_store(folder, population=population, generations=generations,
                      noise_seed=noise_seed, seed=noise_seed)  # fmt: skip
@@ -184,10 +189,6 @@ def posterior_benchmark(
 ) -> list[dict]:
     """``seeds`` noise seeds, each sampled in a fresh process; writes one CSV row per seed and
     parameter and prints the coverage of the 95 % intervals."""
-    import csv as csv_module
-    import tempfile
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch, ProcessPoolExecutor(

@@ -9,8 +9,13 @@ import time
 from pathlib import Path
 
 from neuroptimus.flows.benchmarks.overhead import write_rows
+from neuroptimus.flows.optimize import optimize_flow
+from neuroptimus.flows.setup import setup_flow
+from neuroptimus.optimization.algorithms import create_algorithm
+from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
 from neuroptimus.optimization.problem.problem_file import with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec, StoppingSpec
+from neuroptimus.storage.runs.run_store import RunStore
 
 COLUMNS = (
     "problem",
@@ -52,11 +57,6 @@ def serial_benchmark(
 ) -> list[dict]:
     """Run each algorithm for ``evaluations`` evaluations on one LocalCluster of ``workers``
     and compare wall time per evaluation with the last algorithm (the reference, e.g. cmaes)."""
-    from neuroptimus.flows.optimize import optimize_flow
-    from neuroptimus.flows.setup import setup_flow
-    from neuroptimus.optimization.algorithms import create_algorithm
-    from neuroptimus.optimization.execution.cluster import ClusterConfig, make_cluster
-    from neuroptimus.storage.runs.run_store import RunStore
 
     rows = []
     config = ClusterConfig(workers=workers)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from neuroptimus.flows.benchmarks.overhead import write_rows
 from neuroptimus.flows.phases import PHASE_LOG, read_marks
+from neuroptimus.flows.server.shared import stop_unused_server
 
 COMMAND = ["run", "--population", "2", "--generations", "2", "--workers", "2"]
 FIRST, LAST = "generations-start", "generations-end"
@@ -101,7 +102,6 @@ def startup_benchmark(
     """Time ``repeats`` pairs of runs (cold, then warm); print each run's phases and the
     medians; write one CSV row per run (with the load average, since wall times on a busy
     machine mean little)."""
-    from neuroptimus.flows.server.shared import stop_unused_server
 
     rows = []
     for index in range(repeats):

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from neuroptimus import usecases as bundled
 from neuroptimus.flows.cli import benchmark as benchmark_cli
 from neuroptimus.flows.cli import bluepyopt as bluepyopt_cli
 from neuroptimus.flows.cli import catalog as catalog_cli
+from neuroptimus.flows.cli import features as features_cli
+from neuroptimus.flows.cli.catalog import local_stores
 from neuroptimus.flows.cli.common import (
     PREFECT_STATE,
     ClusterOption,
@@ -28,7 +28,14 @@ from neuroptimus.flows.cli.common import (
     load,
     prefect_ready,
 )
+from neuroptimus.flows.cli.evaluate import evaluate
 from neuroptimus.flows.cli.launch import claim_process, launch_run
+from neuroptimus.flows.cli.trust import (
+    identifiability_command,
+    posterior_command,
+    sensitivity_command,
+    validate_command,
+)
 from neuroptimus.flows.phases import mark
 from neuroptimus.optimization.errors import NeuroptimusError
 
@@ -45,8 +52,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(benchmark_cli.app, name="benchmark")
-features_app = typer.Typer(help="eFEL feature statistics files.", no_args_is_help=True)
-app.add_typer(features_app, name="features")
+app.add_typer(features_cli.app, name="features")
 app.add_typer(catalog_cli.app, name="catalog")
 app.command("import-bluepyopt")(bluepyopt_cli.import_bluepyopt)
 
@@ -114,14 +120,14 @@ def run(
     setting the algorithm refuses, a store that exists already: one line naming the file or
     field, and exit code 2."""
     _verbose(verbose)
-    from neuroptimus.flows.server.state import private_prefect_state
+    from neuroptimus.flows.server.state import private_prefect_state  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     # Prefect's server needs seconds of CPU to start: it starts first, and the problem is
     # loaded and checked meanwhile (a mistake stops it again within milliseconds).
     with private_prefect_state() as prefect_state:
-        from neuroptimus.optimization.problem.problem_file import with_overrides
-        from neuroptimus.optimization.problem.spec_base import SpecError
-        from neuroptimus.storage.runs.create import default_store
+        from neuroptimus.optimization.problem.problem_file import with_overrides  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+        from neuroptimus.optimization.problem.spec_base import SpecError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+        from neuroptimus.storage.runs.create import default_store  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
         spec = load(problem)
         try:
@@ -162,7 +168,7 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its store and checkpoint, then analyze it."""
     _verbose(verbose)
-    from neuroptimus.storage.runs.create import check_not_being_written, check_resumable
+    from neuroptimus.storage.runs.create import check_not_being_written, check_resumable  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     config = (
         None if cluster is None and workers is None else cluster_config(cluster or "local", workers)
@@ -176,7 +182,7 @@ def resume(
     except NeuroptimusError as error:
         fail_on(error)
     with prefect_ready():
-        from neuroptimus.flows.run import resume_flow
+        from neuroptimus.flows.run import resume_flow  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
         try:
             result = resume_flow(str(store), config, progress=True)
@@ -259,12 +265,6 @@ def analyze(
     """(Re)write metadata.json and report.html of a run store; or tell how far to trust its
     fit: --identifiability (from the stored individuals), --posterior (from an emcee run's
     chain), --sensitivity and --validate (simulate)."""
-    from neuroptimus.flows.cli.trust import (
-        identifiability_command,
-        posterior_command,
-        sensitivity_command,
-        validate_command,
-    )
 
     given = cluster is not None or workers is not None
     config = cluster_config(cluster or "local", workers) if given else None
@@ -279,7 +279,7 @@ def analyze(
     if (identifiability or posterior) and not (sensitivity or validate):
         return  # a table from the store: the report is left as it is
     with prefect_ready():
-        from neuroptimus.flows.analyze import analyze_flow
+        from neuroptimus.flows.analyze import analyze_flow  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
         try:
             paths = analyze_flow(str(store))
@@ -288,98 +288,13 @@ def analyze(
     typer.echo(f"report:   {paths['report']}\nmetadata: {paths['metadata']}")
 
 
-@contextmanager
-def _model_output_to_stderr() -> Iterator[None]:
-    """What a model prints (hoc's printf writes to file descriptor 1) goes to stderr, so that
-    stdout carries the command's own output only (one JSON object with --json)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-@app.command()
-def evaluate(
-    problem: ProblemArg,
-    param: Annotated[
-        list[str] | None,
-        typer.Option(help="NAME=VALUE (repeatable); unset parameters take their true value."),
-    ] = None,
-    positional: Annotated[
-        str | None,
-        typer.Option(
-            "--values",
-            help="V1,V2,… : every parameter in the problem's order (real units); --param "
-            "NAME=VALUE then overrides single ones.",
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Simulate one parameter vector and print every cost component and the total (the
-    weighted objective the optimizer sees)."""
-    import numpy as np
-
-    from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one
-    from neuroptimus.optimization.evaluation.problem import build_problem
-
-    spec = load(problem)
-    values = {p.name: p.true_value for p in spec.parameters}
-    if positional is not None:
-        texts = [text.strip() for text in positional.split(",")]
-        if len(texts) != len(values):
-            fail(
-                f"--values: {len(texts)} value(s) for {len(values)} parameters "
-                f"({', '.join(values)})"
-            )
-        for name, text in zip(list(values), texts, strict=True):
-            try:
-                values[name] = float(text)
-            except ValueError:
-                fail(f"--values: {text!r} ({name}) is not a number")
-    for item in param or []:
-        name, sep, text = item.partition("=")
-        if not sep or name not in values:
-            fail(f"--param {item}: expected NAME=VALUE with NAME one of {', '.join(values)}")
-        try:
-            values[name] = float(text)
-        except ValueError:
-            fail(f"--param {item}: {text!r} is not a number")
-    missing = [name for name, value in values.items() if value is None]
-    if missing:
-        fail(f"give a value for {', '.join(missing)} with --values or --param NAME=VALUE")
-    try:
-        with _model_output_to_stderr():
-            built = build_problem(spec)
-            vector = np.array([values[name] for name in built.space.names])
-            errors, status, message, _ = evaluate_one(built, vector)
-    except NeuroptimusError as error:
-        fail_on(error)
-    names, weights = built.component_names, built.objective.weights
-    total = float(built.objective.total(errors)) if status == 0 else spec.evaluation.penalty
-    if as_json:
-        payload = {"total": total, "components": dict(zip(names, map(float, errors), strict=True))}
-        if status:
-            payload["status"] = STATUSES[status]
-        typer.echo(json.dumps(payload))
-        return
-    width = max([28, *map(len, names)])  # e-model names are protocol.recording.feature
-    typer.echo(f"{'component':<{width}} {'value':>14} {'weight':>8} {'weighted':>14}")
-    for name, value, weight in zip(names, errors, weights, strict=True):
-        typer.echo(f"{name:<{width}} {value:>14.6g} {weight:>8.4g} {value * weight:>14.6g}")
-    typer.echo(f"{'total':<{width}} {'':>14} {'':>8} {total:>14.6g}")
-    if status:
-        typer.echo(f"status: {STATUSES[status]} ({message})")
+app.command()(evaluate)  # evaluate.py
 
 
 @app.command()
 def algorithms() -> None:
     """List the available search algorithms and their facts."""
-    from neuroptimus.optimization.algorithms import list_algorithms
+    from neuroptimus.optimization.algorithms import list_algorithms  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     infos = list_algorithms()
     name_width = max(len(info.name) for info in infos) + 2
@@ -399,7 +314,6 @@ def algorithms() -> None:
 @app.command()
 def usecases() -> None:
     """List the bundled benchmark problems."""
-    from neuroptimus import usecases as bundled
 
     for name in bundled.names():
         typer.echo(f"{name:<16} {bundled.description(name)}")
@@ -426,8 +340,8 @@ def import_settings(
 
     NEURON settings only: external simulators are not supported yet.
     """
-    from neuroptimus.optimization.original.settings import SettingsImportError
-    from neuroptimus.optimization.original.settings import import_settings as convert
+    from neuroptimus.optimization.original.settings import SettingsImportError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.original.settings import import_settings as convert  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     out = out or settings.parent / "problem.yaml"
     try:
@@ -459,8 +373,8 @@ def serve(
 
     Open the printed address, choose Deployments → run (or resume, benchmark) → Run → Custom
     run, fill in the form and submit. Ctrl-C stops the worker and the server."""
-    from neuroptimus.flows.server.serve import ServeError
-    from neuroptimus.flows.server.serve import serve as supervise
+    from neuroptimus.flows.server.serve import ServeError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.flows.server.serve import serve as supervise  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         supervise(host, port, limit, say=typer.echo)
@@ -490,8 +404,7 @@ def explore(
 
     Follows running optimizations: every few seconds the stores are re-read (committed
     generations only) and the views show the new individuals. Ctrl-C stops the server."""
-    from neuroptimus.analysis.serve import serve_explorer
-    from neuroptimus.flows.cli.catalog import local_stores
+    from neuroptimus.analysis.serve import serve_explorer  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         serve_explorer(local_stores(stores), port=port, show=show, refresh_seconds=refresh)
@@ -530,32 +443,3 @@ def run_and_exit(application: typer.Typer) -> None:
         except (OSError, ValueError):  # closed, or a pipe whose reader has gone
             pass
     os._exit(0)
-
-
-# -- feature statistics (`neuroptimus features …`) ---------------------------------------------
-
-
-@features_app.command("extract")
-def features_extract(
-    recordings: Annotated[
-        Path,
-        typer.Argument(
-            help="YAML listing trace files per stimulus amplitude (see docs/problems.md)."
-        ),
-    ],
-    out: Annotated[Path, typer.Option(help="The features JSON to write.")] = Path("features.json"),
-) -> None:
-    """Recorded traces per stimulus amplitude → a features file (mean and std over the
-    recordings, the original tool's format) for a problem's target.features."""
-    from neuroptimus.optimization.scoring.feature_extraction import (
-        ExtractionError,
-        write_features_file,
-    )
-
-    try:
-        notes = write_features_file(recordings, out)
-    except ExtractionError as error:
-        fail(str(error))
-    for note in notes:
-        typer.echo(f"note: {note}")
-    typer.echo(f"features file: {out}")

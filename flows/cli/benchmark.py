@@ -49,7 +49,7 @@ def benchmark_overhead(
     framework's evaluation alone, the bare comparison skipped); then where a full run's time
     and memory go (Prefect and Zarr included). Works on any problem (a bundled name or a
     problem file); a slow model wants a smaller --population and --generations."""
-    from neuroptimus.flows.benchmarks.overhead import overhead
+    from neuroptimus.flows.benchmarks.overhead import overhead  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         overhead(load(problem), population, generations, workers, seed, csv, algorithm,
@@ -82,11 +82,11 @@ def benchmark_algorithms(
     An interrupted benchmark continues where it stopped when started again with the same
     folder: finished runs are reused, interrupted ones resumed. On a folder of finished runs
     it simulates nothing and rewrites the tables and the page from the stores."""
-    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect.task_runners import ThreadPoolTaskRunner  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
-    from neuroptimus.flows.compare import benchmark_flow, check_algorithms, default_folder
-    from neuroptimus.optimization.execution.cluster import ClusterConfig
-    from neuroptimus.optimization.problem.spec_base import SpecError
+    from neuroptimus.flows.compare import benchmark_flow, check_algorithms, default_folder  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.execution.cluster import ClusterConfig  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.problem.spec_base import SpecError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     spec = load(problem)
     names = [name.strip() for name in algorithms.split(",") if name.strip()]
@@ -129,7 +129,7 @@ def benchmark_orchestration(
     Wall time depends on how busy the machine is, CPU time much less: the client process
     (client, scheduler, nannies) is the serial part that limits scaling; the workers' CPU
     beyond the model's own cost is the per-worker price."""
-    from neuroptimus.flows.benchmarks.overhead import orchestration
+    from neuroptimus.flows.benchmarks.overhead import orchestration  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     settings = [int(text) for text in chunks_per_worker.split(",")]
     orchestration(load("hh"), individuals, workers, repeats, settings)
@@ -146,7 +146,7 @@ def benchmark_explore(
     ] = None,
 ) -> None:
     """Time opening a store of a million individuals and drawing its parameter space."""
-    from neuroptimus.flows.benchmarks.large_store import run as run_benchmark
+    from neuroptimus.flows.benchmarks.large_store import run as run_benchmark  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     run_benchmark(evaluations, population, store)
 
@@ -164,8 +164,8 @@ def benchmark_serial(
 ) -> None:
     """Wall time per evaluation of serial algorithms (islands) against a batch algorithm on the
     same cluster, with the same number of evaluations; prints the ratios and writes a CSV."""
-    from neuroptimus.flows.benchmarks.serial import serial_benchmark
-    from neuroptimus.flows.compare import check_algorithms
+    from neuroptimus.flows.benchmarks.serial import serial_benchmark  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.flows.compare import check_algorithms  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     names = [name.strip() for name in algorithms.split(",") if name.strip()]
     try:
@@ -201,8 +201,8 @@ def benchmark_budget(
     that restarts by itself runs with the same budget on a 10-D Rastrigin function and on UC1
     (its error target kept, no stagnation rule), evaluated in this process; prints the share
     of the budget each used and writes a CSV."""
-    from neuroptimus.flows.benchmarks.budget import budget_algorithms, budget_benchmark
-    from neuroptimus.flows.compare import check_algorithms
+    from neuroptimus.flows.benchmarks.budget import budget_algorithms, budget_benchmark  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.flows.compare import check_algorithms  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     names = [name.strip() for name in algorithms.split(",") if name.strip()] or budget_algorithms()
     chosen = tuple(name.strip() for name in problems.split(",") if name.strip())
@@ -227,7 +227,7 @@ def benchmark_fronts(
 ) -> None:
     """What Pareto fronts and hypervolumes cost: a 12-objective NSGA-II run of UC1 (3
     amplitudes × 4 costs), and a worst-case front of mutually non-dominated points."""
-    from neuroptimus.flows.benchmarks.fronts import fronts_benchmark
+    from neuroptimus.flows.benchmarks.fronts import fronts_benchmark  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     fronts_benchmark(load("hh"), population, generations, workers, worst_generations, pause, csv)
 
@@ -241,7 +241,7 @@ def benchmark_startup(
     """The fixed cost of `neuroptimus run`: runs of 4 evaluations (population 2, 2 generations,
     2 workers), each a new process; prints process start → first generation, last generation
     → exit and their sum (goal: at most 6 s on an idle machine), and writes a CSV."""
-    from neuroptimus.flows.benchmarks.startup import startup_benchmark
+    from neuroptimus.flows.benchmarks.startup import startup_benchmark  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         startup_benchmark(problem, repeats, output, say=typer.echo)
@@ -263,7 +263,7 @@ def benchmark_objectives(
     pygmo-nsga2) against 3 × that of the single-sweep CMA-ES run (goal: at most 1.5): wall
     time per evaluation from the end of the first generation to the end of the last; medians
     of interleaved pairs of `neuroptimus run` commands; writes a CSV."""
-    from neuroptimus.flows.benchmarks.objectives import objectives_benchmark
+    from neuroptimus.flows.benchmarks.objectives import objectives_benchmark  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         with prefect_ready():
@@ -292,7 +292,7 @@ def benchmark_bluepyopt(
     and workers: whole-process wall time, time and CPU per evaluation, best summed score at
     equal evaluations. Writes a CSV of the runs, one of the best score after every generation
     (its name + -best) and the figure. The default takes about 15 minutes on 2 cores."""
-    from neuroptimus.flows.benchmarks.bluepyopt_l5pc import bluepyopt_benchmark
+    from neuroptimus.flows.benchmarks.bluepyopt_l5pc import bluepyopt_benchmark  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         chosen = tuple(int(text) for text in seeds.split(",") if text.strip())
@@ -319,6 +319,6 @@ def benchmark_posterior(
     """Are emcee's 95 % credible intervals right? A charging curve with three parameters,
     fitted to recordings of known true values with noise of SD 1 mV (one per noise seed):
     how often the intervals hold the true values, and how far they lie from the grid's."""
-    from neuroptimus.flows.benchmarks.posterior import posterior_benchmark
+    from neuroptimus.flows.benchmarks.posterior import posterior_benchmark  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     posterior_benchmark(seeds, population, generations, workers, csv, say=typer.echo)

@@ -29,7 +29,7 @@ def import_bluepyopt(
     taken as they have it; that, and what cannot be carried over, is printed and kept as
     comments atop the problem file.
     """
-    from neuroptimus.optimization.problem.bluepyopt_import import (
+    from neuroptimus.optimization.problem.bluepyopt_import import (  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
         BluePyOptImportError,
         convert_folder,
     )

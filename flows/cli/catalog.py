@@ -20,51 +20,28 @@ from typing import Annotated
 
 import typer
 
+from neuroptimus.flows.cli.catalog_options import (
+    VISIBILITIES,
+    DbOption,
+    RunArg,
+    ServerOption,
+    TokenOption,
+    TrustOption,
+    catalog_client,
+)
+from neuroptimus.flows.cli.catalog_reproduce import (
+    ask_trust,
+    fetch_run,
+    own_problem_here,
+    reproduce,
+    verify,
+)
 from neuroptimus.flows.cli.common import fail, fail_on
-from neuroptimus.optimization.errors import exit_code
 
 app = typer.Typer(
     help="The results catalog: a shared, searchable record of runs to compare and reproduce.",
     no_args_is_help=True,
 )
-
-ServerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--server", envvar="NEUROPTIMUS_CATALOG_URL", help="The catalog's address (http://…)."
-    ),
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option(
-        "--token", envvar="NEUROPTIMUS_CATALOG_TOKEN", show_envvar=True,
-        help="API token (npt_…) from `neuroptimus catalog token`.",
-    ),
-]  # fmt: skip
-RunArg = Annotated[str, typer.Argument(help="A run's address <server>/runs/<id>, or its id.")]
-TrustOption = Annotated[
-    bool,
-    typer.Option(
-        "--trust", help="Run the entry's own program, Python, hoc or NMODL files (shown first); "
-        "without it only an entry that is a bundled use case runs, on this installation's files."
-    ),
-]  # fmt: skip
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (sqlite:///FILE or postgresql://…); empty: "
-        "neuroptimus-catalog.sqlite in the working directory."
-    ),
-]  # fmt: skip
-VISIBILITIES = ("public", "unlisted", "private")
-
-
-def _bundled_folders(name: str | None) -> list[Path]:
-    """Where a run's problem files may be on this machine besides the uploader's folder: the
-    bundled use case of the same name (its content is checked by the use-case fingerprint)."""
-    from neuroptimus import usecases
-
-    return [usecases.problem_path(name).parent] if name in usecases.names() else []
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -103,11 +80,11 @@ def serve(
     ] = 4.0,
 ) -> None:
     """Serve the catalog: pages, the JSON API under /api/v1 and its docs at /docs."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
-    from neuroptimus.storage.catalog.intake.uploads import UploadLimits
-    from neuroptimus.storage.catalog.verify import verify_best
-    from neuroptimus.storage.catalog.web.site import create_site
+    from neuroptimus.storage.catalog.intake.uploads import UploadLimits  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.verify import verify_best  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.web.site import create_site  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     limits = UploadLimits(
         max_bytes=max_upload_mib * 2**20, max_unpacked_bytes=max_unpacked_mib * 2**20,
@@ -132,12 +109,12 @@ def register_use_case(
     """Register a use case: its problem file and the files it names are copied into the
     catalog's files folder and its identity computed from the copies; `serve --verify` then
     re-simulates runs of it on these files (an upload's own problem is never run)."""
-    from neuroptimus.optimization.problem.identity import FingerprintError
-    from neuroptimus.optimization.problem.spec_base import SpecError
-    from neuroptimus.storage.catalog.db.database import open_catalog
-    from neuroptimus.storage.catalog.errors import CatalogError
-    from neuroptimus.storage.catalog.intake.held_problems import RegistrationError
-    from neuroptimus.storage.catalog.intake.held_problems import register_use_case as register
+    from neuroptimus.optimization.problem.identity import FingerprintError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.problem.spec_base import SpecError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.db.database import open_catalog  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.errors import CatalogError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.intake.held_problems import RegistrationError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.intake.held_problems import register_use_case as register  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         done = register(open_catalog(db), files, problem, admin)
@@ -160,7 +137,7 @@ def token(
     name: Annotated[str, typer.Option(help="A note saying what the token is for.")] = "",
 ) -> None:
     """Print a new API token for USER (shown once: only its hash is stored)."""
-    from neuroptimus.storage.catalog.db.database import open_catalog
+    from neuroptimus.storage.catalog.db.database import open_catalog  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     scopes = set(scope or ("read", "upload"))
     unknown = scopes - {"read", "upload", "verify", "admin"}
@@ -184,9 +161,9 @@ def benchmark(
     """Fill a catalog with realistic synthetic runs and time its queries (list, filter, sort,
     page 2, leaderboard; in the catalog and over HTTP) in milliseconds: the figures the
     documentation quotes (docs/catalog.md)."""
-    from neuroptimus.flows.benchmarks.catalog_scale import fill, time_queries, time_requests
-    from neuroptimus.storage.catalog.db.database import open_catalog
-    from neuroptimus.storage.catalog.web.site import create_site
+    from neuroptimus.flows.benchmarks.catalog_scale import fill, time_queries, time_requests  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.db.database import open_catalog  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.web.site import create_site  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     catalog = open_catalog(db)
     backend = catalog.dialect
@@ -240,7 +217,7 @@ def _push_all(
     paths: list[Path], server: str, token: str | None, with_store: bool, visibility: str,
     check: Callable | None = None,
 ) -> None:  # fmt: skip
-    from neuroptimus.storage.catalog.client import (
+    from neuroptimus.storage.catalog.client import (  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
         UNREACHABLE,
         CatalogClient,
         CatalogClientError,
@@ -302,7 +279,7 @@ def import_original(
 ) -> None:
     """Upload metadata.json files written by the original Neuroptimus (its result folders, the
     paper's archive); their use case is known by names and bounds only."""
-    from neuroptimus.storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.client import CatalogClientError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     def original_only(path: Path, run) -> None:
         if run.source_format != "original-neuroptimus":
@@ -316,14 +293,6 @@ def import_original(
 
 
 # -- reading ---------------------------------------------------------------------------------
-def _client(reference: str, server: str | None, token: str | None = None):
-    from neuroptimus.storage.catalog.client import CatalogClient, CatalogClientError, run_reference
-
-    try:
-        base, run_id = run_reference(reference, server)
-    except CatalogClientError as error:
-        fail_on(error)
-    return CatalogClient(base, token), run_id
 
 
 @app.command()
@@ -336,12 +305,12 @@ def pull(
 ) -> None:
     """Download a run: metadata.json, problem.yaml (to rerun it) and its store, if uploaded.
     An entry whose problem runs its uploader's code needs --trust (what it runs is shown)."""
-    from neuroptimus.storage.catalog.client import CatalogClientError
+    from neuroptimus.storage.catalog.client import CatalogClientError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
-    client, run_id = _client(run, server, token)  # a token reads its owner's private runs
-    claimed = _catalog_run(client, run_id)
-    if claimed.problem is not None and _own_problem(claimed) is None:
-        _ask_trust(claimed, trust, client)
+    client, run_id = catalog_client(run, server, token)  # a token reads its owner's private runs
+    claimed = fetch_run(client, run_id)
+    if claimed.problem is not None and own_problem_here(claimed) is None:
+        ask_trust(claimed, trust, client)
     folder = to or Path(f"catalog-{run_id}")
     try:
         with client:
@@ -366,7 +335,7 @@ def pull(
 def _unpacked(data: bytes, path: Path, source: str) -> Path:
     """A store zip unpacked beside ``path``, then moved into place (never half a store),
     without its run state and marked as ``source``'s (see ``client.unzip_store``)."""
-    from neuroptimus.storage.catalog.client import unzip_store
+    from neuroptimus.storage.catalog.client import unzip_store  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -383,10 +352,10 @@ def _unpacked(data: bytes, path: Path, source: str) -> Path:
 def catalog_store(reference: str, server: str | None = None) -> Path:
     """A catalog entry's store, downloaded once into the cache and unpacked read-only (the
     explorer reads it; nothing writes it)."""
-    from neuroptimus.optimization.problem.data import cache_folder
-    from neuroptimus.storage.catalog.client import CatalogClientError
+    from neuroptimus.optimization.problem.data import cache_folder  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.catalog.client import CatalogClientError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
-    client, run_id = _client(reference, server)
+    client, run_id = catalog_client(reference, server)
     host = client.server.split("://", 1)[-1].replace("/", "_").replace(":", "_")
     path = cache_folder() / "catalog" / host / f"{run_id}.zarr"
     if (path / "zarr.json").is_file():
@@ -413,180 +382,6 @@ def local_stores(arguments: list[str]) -> list[Path]:
     ]
 
 
-# -- reproducing and verifying ----------------------------------------------------------------
-def _own_problem(run):
-    from neuroptimus.storage.catalog.trust import own_problem
-
-    return own_problem(run)
-
-
-def _ask_trust(run, trust: bool, client) -> None:
-    """Show what of the uploader's would run here; without ``trust`` stop (exit code 2)."""
-    from neuroptimus.storage.catalog.trust import code_to_run
-
-    typer.echo(f"run {run.run_id} is no bundled use case: it runs its uploader's code here:")
-    for line in code_to_run(run):
-        typer.echo(f"  {line}")
-    if not trust:
-        client.close()
-        fail("nothing was run: check the code above, then add --trust to run it")
-
-
-def _problem_here(run, trust: bool, client, rerun: bool = False):
-    """The problem to simulate ``run`` on: the bundled use case it is (this installation's
-    own files), else, with ``trust``, its uploader's problem with the files found here."""
-    from neuroptimus.storage.catalog.reproduce import ReproduceError, local_problem, problem_data
-    from neuroptimus.storage.catalog.trust import own_rerun
-
-    try:
-        problem_data(run)  # a run without a problem (the original tool's): said at once
-        own = _own_problem(run)
-        if own is not None:
-            return own_rerun(run, own) if rerun else own
-        _ask_trust(run, trust, client)
-        return local_problem(run, _bundled_folders(run.use_case.name))
-    except ReproduceError as error:
-        client.close()
-        fail_on(error)
-
-
-def _catalog_run(client, run_id: str):
-    from neuroptimus.storage.catalog.client import CatalogClientError
-
-    try:
-        return client.catalog_run(run_id)
-    except CatalogClientError as error:
-        client.close()
-        fail_on(error)
-
-
-@app.command()
-def reproduce(
-    run: RunArg,
-    server: ServerOption = None,
-    token: TokenOption = None,
-    to: Annotated[
-        Path | None, typer.Option(help="Folder for problem.yaml and the rerun's store.")
-    ] = None,
-    workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
-    cluster: Annotated[str, typer.Option(help="Cluster profile (name or YAML).")] = "local",
-    rtol: Annotated[
-        float, typer.Option(help="Relative difference of the final error still 'within tolerance'.")
-    ] = 1e-6,
-    trust: TrustOption = False,
-) -> None:
-    """Rerun a catalogued run with its problem, algorithm, budget and seed, and compare:
-    "identical" (bit for bit: expected with the same package versions), "within tolerance",
-    or "differs" (exit code 1). A bundled use case reruns on this installation's files; any
-    other problem runs its uploader's code and needs --trust."""
-    from neuroptimus.flows.cli.common import cluster_config
-    from neuroptimus.flows.cli.launch import launch_run
-    from neuroptimus.flows.server.state import private_prefect_state
-    from neuroptimus.storage.catalog.intake.ingest import IngestError, run_from_store
-    from neuroptimus.storage.catalog.reproduce import ReproduceError, compare_runs, problem_yaml
-
-    client, run_id = _client(run, server, token)
-    original = _catalog_run(client, run_id)
-    folder = to or Path(f"reproduce-{run_id}")
-    try:
-        text = problem_yaml(original)
-    except ReproduceError as error:
-        fail_on(error)
-    spec = _problem_here(original, trust, client, rerun=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "problem.yaml").write_text(text)
-    store = folder / f"rerun-{time.strftime('%Y%m%d-%H%M%S')}.zarr"
-    typer.echo(f"rerunning {original.optimization_name} (seed {original.seed}) into {store}")
-    with private_prefect_state() as prefect_state:
-        launch_run(spec, store, cluster_config(cluster, workers), prefect_state)
-    try:
-        rerun = run_from_store(store)
-    except IngestError as error:
-        fail_on(error)
-    result = compare_runs(original, rerun, rtol)
-    if rerun.use_case.fingerprint != original.use_case.fingerprint:
-        typer.secho("note: the problem's files here differ from the uploader's "
-                    "(use-case fingerprints differ)", fg=typer.colors.YELLOW)  # fmt: skip
-    for name, (theirs, ours) in result["versions_differ"].items():
-        typer.echo(f"note: {name} {theirs} there, {ours} here")
-    typer.echo(
-        f"reported final error   {result['reported']!r}\n"
-        f"reproduced final error {result['reproduced']!r} (relative difference "
-        f"{result['rel_diff']:.3g})\nevaluations            {result['evaluations'][0]} → "
-        f"{result['evaluations'][1]}"
-    )
-    if result["first_different_generation"] is not None:
-        typer.echo(f"first different generation: {result['first_different_generation']}")
-    colour = typer.colors.GREEN if result["verdict"] != "differs" else typer.colors.RED
-    typer.secho(result["verdict"], fg=colour, bold=True)
-    if result["verdict"] == "differs":
-        raise typer.Exit(1)
-
-
-@app.command()
-def verify(
-    run: RunArg,
-    server: ServerOption = None,
-    token: TokenOption = None,
-    post: Annotated[
-        bool, typer.Option(help="Record the result in the catalog (needs a 'verify' token).")
-    ] = True,
-    rtol: Annotated[float, typer.Option(help="Relative tolerance on the total error.")] = 1e-6,
-    trust: TrustOption = False,
-) -> None:
-    """Simulate a run's claimed best parameters on its problem and compare the total error
-    with the reported one; record the result in the catalog (exit code 1: not verified). A
-    bundled use case is simulated on this installation's files; any other problem runs its
-    uploader's code and needs --trust."""
-    from neuroptimus.storage.catalog.client import CatalogClientError
-    from neuroptimus.storage.catalog.verify import VerificationError, verify_best
-
-    client, run_id = _client(run, server, token)
-    if post and client.token:
-        _check_verify_scope(client)  # before the simulation, not after
-    claimed = _catalog_run(client, run_id)
-    spec = _problem_here(claimed, trust, client)
-    try:
-        result = verify_best(claimed, spec, rtol)
-    except VerificationError as error:
-        client.close()
-        fail_on(error)
-    typer.echo(
-        f"reported total error   {result['reported']!r}\nsimulated total error  "
-        f"{result['reproduced']!r} (relative difference {result['rel_diff']:.3g}, status "
-        f"{result['details']['status']})"
-    )
-    if post and client.token:
-        try:
-            with client:
-                client.post_verification(run_id, result)
-        except CatalogClientError as error:
-            fail(f"not recorded: {error}", exit_code(error))
-        typer.echo(f"recorded  {client.run_url(run_id)}")
-    else:
-        client.close()
-        if post:
-            typer.echo("not recorded (no token: --token or NEUROPTIMUS_CATALOG_TOKEN)")
-    typer.secho("verified" if result["ok"] else "NOT verified", bold=True,
-                fg=typer.colors.GREEN if result["ok"] else typer.colors.RED)  # fmt: skip
-    if not result["ok"]:
-        raise typer.Exit(1)
-
-
-def _check_verify_scope(client) -> None:
-    """Fail at once when the token cannot record a verification (a token without the
-    ``read`` scope cannot say: it is tried at the end)."""
-    from neuroptimus.storage.catalog.client import CatalogClientError
-
-    try:
-        me = client.me()
-    except CatalogClientError as error:
-        if error.status == 403:
-            return
-        client.close()
-        fail_on(error)
-    if not me.get("is_admin") and not {"verify", "admin"} & set(me.get("scopes", ())):
-        client.close()
-        fail(f"the token of {me.get('handle')} lacks the 'verify' scope: the result could not "
-              "be recorded (make one with `neuroptimus catalog token --scope verify`, or "
-              "use --no-post)")  # fmt: skip
+# -- reproducing and verifying (catalog_reproduce.py) ----------------------------------------
+app.command()(reproduce)
+app.command()(verify)

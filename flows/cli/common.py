@@ -35,9 +35,9 @@ def fail_on(error: BaseException) -> None:
 
 
 def load(problem: str):
-    from neuroptimus.optimization.problem.problem_file import load_problem
-    from neuroptimus.optimization.problem.spec_base import SpecError
-    from neuroptimus.usecases import problem_path
+    from neuroptimus.optimization.problem.problem_file import load_problem  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.problem.spec_base import SpecError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.usecases import problem_path  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         return load_problem(problem_path(problem))
@@ -48,7 +48,7 @@ def load(problem: str):
 @contextmanager
 def prefect_ready() -> Iterator[None]:
     """Prefect's state for this command (see PREFECT_STATE), ready when the block starts."""
-    from neuroptimus.flows.server.state import private_prefect_state
+    from neuroptimus.flows.server.state import private_prefect_state  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     with private_prefect_state() as state:
         state.wait()
@@ -78,8 +78,8 @@ ClusterOption = Annotated[
 
 def cluster_config(profile: str, workers: int | None):
     """The cluster profile, with --workers (if given) as its number of workers."""
-    from neuroptimus.flows.cluster_profiles import load_profile
-    from neuroptimus.optimization.execution.cluster import ClusterError
+    from neuroptimus.flows.cluster_profiles import load_profile  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.execution.cluster import ClusterError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         config = load_profile(profile)
@@ -96,8 +96,8 @@ def cluster_config(profile: str, workers: int | None):
 def check_imported(path: Path) -> None:
     """Validate the written problem; a problem this version cannot read is reported, not
     removed (the user may fix it by hand)."""
-    from neuroptimus.optimization.problem.problem_file import load_problem
-    from neuroptimus.optimization.problem.spec_base import SpecError
+    from neuroptimus.optimization.problem.problem_file import load_problem  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.problem.spec_base import SpecError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         load_problem(path)

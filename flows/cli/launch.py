@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from neuroptimus.flows.cli.common import fail_on
+from neuroptimus.flows.cli.early_close import EarlyClose
 from neuroptimus.flows.phases import mark
 from neuroptimus.optimization.errors import NeuroptimusError
 
@@ -29,18 +30,17 @@ def launch_run(spec, store: Path, config, prefect_state) -> dict:
     (``prefect_state``) and the cluster start (the model is built on one of the cluster's
     workers, which keeps it), then run the flows on that cluster. A mistake stops the command
     in one line (``fail_on``)."""
-    from neuroptimus.analysis.report_process import early_report_process
-    from neuroptimus.flows.cli.early_close import EarlyClose
-    from neuroptimus.optimization.execution.cluster import connect
-    from neuroptimus.optimization.execution.dask_evaluator import install_problem
-    from neuroptimus.optimization.loop.preflight import (
+    from neuroptimus.analysis.report_process import early_report_process  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.execution.cluster import connect  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.execution.worker_tasks import install_problem  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.loop.preflight import (  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
         check_algorithm,
         prepare_isolated,
         prepare_on_worker,
     )
-    from neuroptimus.optimization.trust.validation import check_validation_targets
-    from neuroptimus.storage.runs.create import check_new_store
-    from neuroptimus.storage.warm_start import check_warm_start
+    from neuroptimus.optimization.trust.validation import check_validation_targets  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.runs.create import check_new_store  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.warm_start import check_warm_start  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:  # milliseconds: before anything starts
         check_algorithm(spec)
@@ -72,7 +72,7 @@ def launch_run(spec, store: Path, config, prefect_state) -> dict:
         except NeuroptimusError as error:
             fail_on(error)
         # Prefect and the flows import (a second or more) while the server finishes starting
-        from neuroptimus.flows.run import run_prepared_flow
+        from neuroptimus.flows.run import run_prepared_flow  # noqa: PLC0415 (lazy: see above)
 
         mark("flows-imported")
         # What is imported lives as long as the command: the collector need not rescan it (a

@@ -13,7 +13,7 @@ from neuroptimus.optimization.errors import NeuroptimusError
 
 def identifiability_command(store: Path, factor: float, k_sd: float, csv: Path | None) -> None:
     """Print the identifiability table of ``store`` and write it as CSV."""
-    from neuroptimus.analysis.trust_tables import (
+    from neuroptimus.analysis.trust_tables import (  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
         identifiability_of,
         identifiability_text,
         write_csv,
@@ -34,9 +34,9 @@ def identifiability_command(store: Path, factor: float, k_sd: float, csv: Path |
 
 def sensitivity_command(store: Path, step: float, cluster, csv: Path | None) -> None:
     """Run the sensitivity flow on ``store``, print its table and write it as CSV."""
-    from neuroptimus.analysis.trust_tables import sensitivity_rows, sensitivity_text, write_csv
-    from neuroptimus.storage.runs.run_store import RunStore
-    from neuroptimus.storage.runs.sensitivity import check_local_model
+    from neuroptimus.analysis.trust_tables import sensitivity_rows, sensitivity_text, write_csv  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.runs.run_store import RunStore  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.storage.runs.sensitivity import check_local_model  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         RunStore.open(store)
@@ -44,7 +44,7 @@ def sensitivity_command(store: Path, step: float, cluster, csv: Path | None) -> 
     except NeuroptimusError as error:
         fail_on(error)
     with prefect_ready():
-        from neuroptimus.flows.sensitivity import sensitivity_flow
+        from neuroptimus.flows.sensitivity import sensitivity_flow  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
         try:
             found = sensitivity_flow(str(store), cluster, step)
@@ -62,14 +62,14 @@ def sensitivity_command(store: Path, step: float, cluster, csv: Path | None) -> 
 def validate_command(store: Path, best: int | None, cluster) -> None:
     """Run the validation flow on ``store`` and print the training and validation error of
     each individual validated."""
-    from neuroptimus.flows.validation import check_validatable
+    from neuroptimus.flows.validation import check_validatable  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         check_validatable(str(store))
     except NeuroptimusError as error:
         fail_on(error)
     with prefect_ready():
-        from neuroptimus.flows.validation import validation_flow
+        from neuroptimus.flows.validation import validation_flow  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
         try:
             found = validation_flow(str(store), cluster, best)
@@ -86,8 +86,8 @@ def validate_command(store: Path, best: int | None, cluster) -> None:
 
 def posterior_command(store: Path, burn: int | None, thin: int, csv: Path | None) -> None:
     """Print the posterior table of a sampled ``store`` and write it as CSV."""
-    from neuroptimus.analysis.posterior_tables import posterior_of, posterior_rows, posterior_text
-    from neuroptimus.analysis.trust_tables import write_csv
+    from neuroptimus.analysis.posterior_tables import posterior_of, posterior_rows, posterior_text  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.analysis.trust_tables import write_csv  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     try:
         summary = posterior_of(store, burn, thin)

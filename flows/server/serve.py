@@ -13,6 +13,12 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.exceptions import ObjectAlreadyExists
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.workers.process import ProcessWorker
+
 import neuroptimus
 from neuroptimus.optimization.errors import InfrastructureError
 
@@ -51,12 +57,6 @@ def wait_healthy(api_url: str, server: subprocess.Popen, timeout_s: float = 180)
 
 
 def ensure_work_pool(api_url: str) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-    from prefect.workers.process import ProcessWorker
-
     pool = WorkPoolCreate(
         name=WORK_POOL,
         type="process",

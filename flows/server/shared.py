@@ -343,7 +343,7 @@ def server_app():
     """The app of a shared server (a uvicorn factory): the API with the reduced set of
     background services Prefect runs for its own temporary servers, no UI; it leaves when
     idle."""
-    from prefect.server.api.server import create_app
+    from prefect.server.api.server import create_app  # noqa: PLC0415 (lazy: Prefect's server app loads only in the server's process)
 
     folder = os.environ.get(_FOLDER)
     if folder:

@@ -84,7 +84,7 @@ def private_settings(api_url: str) -> AbstractContextManager:
     crashed runs later, which nobody asks of this one (no UI; its database goes when it
     leaves), and each flow waited up to a second for its heartbeat thread as it finished; the
     log lines are on the terminal; the server runs this very Prefect."""
-    from prefect.settings import (
+    from prefect.settings import (  # noqa: PLC0415 (lazy: commands that run no flow start without Prefect (seconds))
         PREFECT_API_URL,
         PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
@@ -107,8 +107,8 @@ def drain_prefect(timeout_s: float = 5) -> None:
     the server gone, Prefect would retry them for seconds."""
     if "prefect" not in sys.modules:
         return
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
+    from prefect.events.worker import EventsWorker  # noqa: PLC0415 (lazy: commands that run no flow start without Prefect (seconds))
+    from prefect.logging.handlers import APILogWorker  # noqa: PLC0415 (lazy: commands that run no flow start without Prefect (seconds))
 
     for service in (APILogWorker, EventsWorker):
         service.drain_all(timeout=timeout_s)

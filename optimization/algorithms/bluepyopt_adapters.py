@@ -37,8 +37,8 @@ class _BatchEvaluator:
     """
 
     def __init__(self, objective: BatchObjective, dimension: int, objectives: int) -> None:
-        from bluepyopt.objectives import Objective
-        from bluepyopt.parameters import Parameter
+        from bluepyopt.objectives import Objective  # noqa: PLC0415 (lazy: bluepyopt loads only when its algorithms run)
+        from bluepyopt.parameters import Parameter  # noqa: PLC0415 (lazy: bluepyopt loads only when its algorithms run)
 
         self.params = [Parameter(f"x{i}", bounds=[0.0, 1.0]) for i in range(dimension)]
         self.param_names = [param.name for param in self.params]
@@ -91,8 +91,8 @@ def _deap_loop(
     parents: np.ndarray | None = None,
 ) -> Any:
     """Run BluePyOpt's (mu + lambda) loop with mu = lambda = population, without end."""
-    import bluepyopt
-    from bluepyopt.deapext.optimisations import DEAPOptimisation
+    import bluepyopt  # noqa: PLC0415 (lazy: bluepyopt loads only when its algorithms run)
+    from bluepyopt.deapext.optimisations import DEAPOptimisation  # noqa: PLC0415 (lazy: bluepyopt loads only when its algorithms run)
 
     route("deap", "bluepyopt.deapext")  # every module the loop below runs is imported by now
     quiet = _QuietBluePyOpt(bluepyopt.__path__[0])

@@ -35,11 +35,11 @@ def _cma_class() -> type:
     if "cmaes" not in sys.modules and "scipy.stats" not in sys.modules:
         sys.modules["scipy.stats"] = None  # type: ignore[assignment]  # import raises ImportError
         try:
-            import cmaes  # noqa: F401
+            import cmaes  # noqa: F401, PLC0415 (lazy: cmaes loads only when its algorithms run)
         finally:
             if sys.modules.get("scipy.stats", 0) is None:
                 del sys.modules["scipy.stats"]
-    from cmaes import CMA
+    from cmaes import CMA  # noqa: PLC0415 (lazy: cmaes loads only when its algorithms run)
 
     return CMA
 

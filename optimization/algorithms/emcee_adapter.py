@@ -39,7 +39,7 @@ MAX_START_SCALE = 0.05
 
 
 def _stretch_move(scale: float) -> Any:
-    from emcee.moves import StretchMove  # imported when the first sampler is created
+    from emcee.moves import StretchMove  # noqa: PLC0415 (lazy: emcee loads only when a sampler is created)
 
     return StretchMove(a=scale)
 

@@ -34,7 +34,7 @@ MODEL_POINTS = 1000  # stored evaluations a start may add to the study (the best
 def _optuna() -> Any:
     """The package, imported when the first TPE is created, with its per-trial log lines
     (one INFO line for every evaluation) off: the run store and progress bar report them."""
-    import optuna
+    import optuna  # noqa: PLC0415 (lazy: optuna loads only when its algorithms run)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna

@@ -31,6 +31,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from neuroptimus.optimization import pickles
 from neuroptimus.optimization.algorithms.base import Algorithm, AlgorithmInfo
@@ -53,7 +54,6 @@ MODEL_POINTS = 500
 @functools.cache
 def _blas() -> Any:
     """threadpoolctl's controller of the BLAS libraries numpy loaded (found once)."""
-    from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
 
@@ -115,7 +115,7 @@ class LqCMAES(Algorithm):
         mean = start_point(self.info, self.settings["x0"], dimension)
         self.popsize = popsize
         with library_errors(self.info, "setup"):
-            from cma.fitness_models import LQModel
+            from cma.fitness_models import LQModel  # noqa: PLC0415 (lazy: cma loads only when its algorithms run)
 
             self._es = self._new_es(mean, sigma)
             self._model = LQModel()
@@ -128,7 +128,7 @@ class LqCMAES(Algorithm):
         self.iterations = 0
 
     def _new_es(self, mean: np.ndarray, sigma: float) -> Any:
-        import cma
+        import cma  # noqa: PLC0415 (lazy: cma loads only when its algorithms run)
 
         options = {
             "bounds": [0.0, 1.0],

@@ -316,7 +316,7 @@ class Praxis(PygmoAlgorithm):
 
     @classmethod
     def make_uda(cls, arguments: dict[str, Any], seed: int, gen: int = 0) -> Any:
-        import pygmo
+        import pygmo  # noqa: PLC0415 (lazy: pygmo loads only when its algorithms run)
 
         uda = pygmo.nlopt("praxis")
         uda.xtol_rel, uda.ftol_rel = arguments["xtol_rel"], arguments["ftol_rel"]

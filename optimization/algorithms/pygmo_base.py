@@ -109,7 +109,7 @@ def _nlopt_srand() -> Any:
     Praxis draws random numbers from NLopt's thread-local generator, which is seeded from the
     clock unless ``nlopt_srand`` is called in that thread; pygmo has no binding for it.
     """
-    import pygmo
+    import pygmo  # noqa: PLC0415 (lazy: pygmo loads only when its algorithms run)
 
     bundled = sorted((Path(pygmo.__file__).parent.parent / "pygmo.libs").glob("libnlopt*"))
     for path in [*map(str, bundled), ctypes.util.find_library("nlopt")]:
@@ -184,7 +184,7 @@ def _evolve(
     UDA stops by itself, the island starts again (``restarts``) from a new uniform population
     of the same size, drawn from a seed derived from the run's seed, the island and the
     restart count."""
-    import pygmo
+    import pygmo  # noqa: PLC0415 (lazy: pygmo loads only when its algorithms run)
 
     exchange = getattr(objective, "exchange", None)
     objective = _failing_for_good(objective)
@@ -312,7 +312,7 @@ class PygmoAlgorithm(BridgedAlgorithm):
 
     @classmethod
     def make_uda(cls, arguments: dict[str, Any], seed: int, gen: int = GENERATIONS) -> Any:
-        import pygmo
+        import pygmo  # noqa: PLC0415 (lazy: pygmo loads only when its algorithms run)
 
         memory = {"memory": True} if cls.has_memory and gen != GENERATIONS else {}
         return getattr(pygmo, cls.uda)(gen=gen, seed=seed, **arguments, **memory)

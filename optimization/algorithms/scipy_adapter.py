@@ -34,7 +34,7 @@ def _nelder_mead(
     objective: BatchObjective, x0: np.ndarray, simplex: np.ndarray, options: dict[str, Any]
 ) -> Any:
     """Run ``scipy.optimize.minimize`` to convergence; it asks for one point per call."""
-    from scipy.optimize import minimize  # imported here: keeps the registry import cheap
+    from scipy.optimize import minimize  # noqa: PLC0415 (lazy: keeps the registry import cheap)
 
     def fun(x: np.ndarray) -> float:
         return float(objective(x)[0])
@@ -169,7 +169,7 @@ def _lbfgsb(
     options: dict[str, Any],
 ) -> Any:
     """One start: from ``x0``, then (restarts) from seeded random points."""
-    from scipy.optimize import minimize  # imported here: keeps the registry import cheap
+    from scipy.optimize import minimize  # noqa: PLC0415 (lazy: keeps the registry import cheap)
 
     if restart:
         x0 = restart_point(seed, 0, restart, len(x0))
@@ -187,7 +187,7 @@ def _basinhopping(
     local_options: dict[str, Any],
     options: dict[str, Any],
 ) -> Any:
-    from scipy.optimize import basinhopping
+    from scipy.optimize import basinhopping  # noqa: PLC0415 (lazy: scipy loads only when its algorithms run)
 
     rng = np.random.default_rng(seed)  # the start (if not given) and SciPy's random steps
     start = rng.uniform(size=dimension) if x0 is None else x0

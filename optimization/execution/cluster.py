@@ -25,7 +25,7 @@ from typing import Any
 import dask
 import dask.utils
 import yaml
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Nanny, Worker
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neuroptimus.optimization.errors import UserError
@@ -189,8 +189,6 @@ def _accepted_options(cluster_type: type) -> set[str] | None:
     if getattr(cluster_type, "job_cls", None) is not None:
         classes += list(cluster_type.job_cls.__mro__)
     if cluster_type.__name__ == "LocalCluster":
-        from distributed import Nanny, Worker
-
         classes += [*Nanny.__mro__, *Worker.__mro__]
     names: set[str] = set()
     for klass in classes:

@@ -13,6 +13,7 @@ Run as
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import select
@@ -24,9 +25,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
+import psutil
 
 from neuroptimus.optimization.errors import InfrastructureError
+from neuroptimus.optimization.evaluation import individual as evaluation
 from neuroptimus.optimization.evaluation.problem import Problem
 
 # The longest a fresh process may take to start Python and build the model.
@@ -58,8 +62,6 @@ class FreshRun:
 
 
 def _resident(pid: int) -> int | None:
-    import psutil
-
     try:
         return psutil.Process(pid).memory_info().rss
     except (psutil.Error, OSError):
@@ -71,7 +73,6 @@ def evaluate_fresh(
 ) -> FreshRun:
     """Evaluate ``values`` in a new process; kill it ``grace_s`` past the evaluation's time
     limit, or once it holds more than ``memory_limit`` bytes."""
-    import cloudpickle
 
     with tempfile.TemporaryDirectory(prefix="neuroptimus-fresh-") as folder:
         job, result = Path(folder) / "job.pickle", Path(folder) / "result.pickle"
@@ -147,8 +148,6 @@ def _watch(
 def _die_with_parent(parent: int) -> None:
     """Be killed when the worker dies (Linux), so that a hung simulation does not outlive it."""
     if sys.platform.startswith("linux"):
-        import ctypes
-
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
@@ -158,7 +157,6 @@ def _die_with_parent(parent: int) -> None:
 def main(argv: list[str]) -> None:
     job, result, ready, parent = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3])
     _die_with_parent(parent)
-    from neuroptimus.optimization.evaluation import individual as evaluation
 
     problem, values = pickle.loads(job.read_bytes())
     evaluation.simulator_for(problem)

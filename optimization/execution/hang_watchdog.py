@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 from distributed import NannyPlugin, get_worker
+from tornado.ioloop import PeriodicCallback
 
 from neuroptimus.optimization.evaluation import individual as evaluation
 from neuroptimus.optimization.evaluation.individual import CRASHED, TIMEOUT
@@ -71,8 +73,6 @@ class HangWatchdog(NannyPlugin):
         self.interval_s = interval_s
 
     def setup(self, nanny) -> None:
-        from tornado.ioloop import PeriodicCallback
-
         self._slot: tuple[int, mmap.mmap] | None = None  # the current worker's pid and slot
         self._callback = PeriodicCallback(lambda: self._check(nanny), self.interval_s * 1000)
         self._callback.start()
@@ -112,8 +112,6 @@ _process = None  # psutil's view of this process, for its memory
 def _resident_memory() -> int:
     global _process
     if _process is None:
-        import psutil
-
         _process = psutil.Process()
     return _process.memory_info().rss
 

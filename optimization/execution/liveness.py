@@ -22,6 +22,7 @@ from typing import Any
 
 from distributed import Client, WorkerPlugin
 from distributed.core import Status
+from tornado.ioloop import PeriodicCallback
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,6 @@ class PauseReporter(WorkerPlugin):
         self.interval_s = interval_s
 
     def setup(self, worker) -> None:
-        from tornado.ioloop import PeriodicCallback
-
         self._paused = False
         self._callback = PeriodicCallback(lambda: self._check(worker), self.interval_s * 1000)
         self._callback.start()

@@ -17,6 +17,7 @@ import time
 
 import dask
 import dask.utils
+from tornado.ioloop import PeriodicCallback
 
 # A command listing the current user's pending and running job ids, one per line.
 ACTIVE_JOBS_COMMANDS = {
@@ -47,7 +48,6 @@ async def active_job_ids(job_class_name: str) -> set[str] | None:
 
 def watch_jobs(cluster, interval_s: float = 0.25, queue_poll_s: float = 5.0) -> None:
     """Start the periodic check on the cluster's event loop (call from that loop)."""
-    from tornado.ioloop import PeriodicCallback
 
     last_seen: dict[str, float] = {}
     polling = {"busy": False, "last": 0.0}

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import dask.utils
+import psutil
 from distributed import WorkerPlugin
 from distributed.core import Status
 
@@ -115,8 +116,6 @@ class WalltimeDrain(WorkerPlugin):
         self.poll_s = poll_s
 
     def setup(self, worker) -> None:
-        import psutil
-
         # the job started just before its worker processes: count from the process's start
         started = psutil.Process().create_time()
         delay = max(0.0, started + self.drain_after_s - time.time())

@@ -14,7 +14,9 @@ import signal
 import time
 from typing import TypedDict
 
+import psutil
 from distributed import NannyPlugin
+from tornado.ioloop import PeriodicCallback
 
 from neuroptimus.optimization.evaluation.individual import worker_label
 from neuroptimus.optimization.execution.hang_watchdog import MEMORY, SLOT, open_slot, slot_path
@@ -70,7 +72,6 @@ def manager(nanny):
 
 def memory_limit(nanny) -> int | None:
     """The worker's memory limit: Dask's, else the memory of the machine."""
-    import psutil
 
     return getattr(manager(nanny), "memory_limit", None) or psutil.virtual_memory().total
 
@@ -92,8 +93,6 @@ class DeathRecorder(NannyPlugin):
         self.interval_s = interval_s
 
     def setup(self, nanny) -> None:
-        from tornado.ioloop import PeriodicCallback
-
         # distributed's AsyncProcess of the worker (which keeps the exit code)
         self._watched: object | None = None
         self._recorded: object | None = None
@@ -121,7 +120,6 @@ class DeathRecorder(NannyPlugin):
 
     def _note_memory(self, nanny, pid: int) -> None:
         """The watched process's resident memory, if it is evaluating."""
-        import psutil
 
         if self._slot is None or self._slot[0] != pid:
             if self._slot is not None:

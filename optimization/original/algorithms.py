@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from neuroptimus.optimization.algorithms import ALGORITHMS
+
 # The original's algorithm ids (its class names; a settings key such as "CMAES - Cmaes" or
 # "Cmaes_cmaes" is normalised to them as the original does) -> this project's catalogue.
 ORIGINAL_ALGORITHMS = {
@@ -99,7 +101,6 @@ def algorithm_from_settings(current: Any) -> tuple[dict[str, Any], list[str]]:
 
 def _shared_settings(name: str, options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The original's settings whose name the catalogue algorithm also has (and the rest)."""
-    from neuroptimus.optimization.algorithms import ALGORITHMS
 
     defaults = ALGORITHMS[name].info.defaults
     settings, dropped = {}, []

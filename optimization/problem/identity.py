@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.data import SCHEME, registry
+from neuroptimus.optimization.problem.emodel_spec import EModelProtocolSpec
+from neuroptimus.optimization.problem.emodel_spec import component_names as emodel_components
 
 # parameter fields that say where a value goes in the model (no paths)
 _TARGET_FIELDS = ("hoc", "section", "segment", "sections", "property", "distribution")
@@ -198,11 +200,6 @@ def _target(spec: dict[str, Any], hashes: _Hashes) -> dict[str, Any]:
 def component_names(spec: dict[str, Any]) -> list[str]:
     """The error components a problem scores, as the objective names them."""
     if spec.get("protocols") is not None:  # an emodel problem: protocol.recording.feature
-        from neuroptimus.optimization.problem.emodel_spec import EModelProtocolSpec
-        from neuroptimus.optimization.problem.emodel_spec import (
-            component_names as emodel_components,
-        )
-
         return emodel_components([EModelProtocolSpec.model_validate(p) for p in spec["protocols"]])
     costs, protocol = spec["costs"], spec["protocol"]
     stimulus = protocol.get("stimulus") or {}

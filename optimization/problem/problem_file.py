@@ -13,7 +13,7 @@ from pydantic import (
     ValidationError,
 )
 
-from neuroptimus.optimization.problem.spec import ProblemSpec
+from neuroptimus.optimization.problem.spec import ProblemSpec, validation_spec
 from neuroptimus.optimization.problem.spec_base import SpecError
 
 
@@ -58,8 +58,8 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
         raise SpecError(f"{source}: {_one_line(errors[0])}{more}") from None
     _check_files(spec, source)
     if spec.target is not None and spec.target.features is not None:
-        from neuroptimus.optimization.problem.data import DataError
-        from neuroptimus.optimization.problem.feature_targets import (
+        from neuroptimus.optimization.problem.data import DataError  # noqa: PLC0415 (lazy: pooch's HTTP stack loads only for data files to fetch)
+        from neuroptimus.optimization.problem.feature_targets import (  # noqa: PLC0415 (lazy: eFEL loads only for feature targets)
             FeaturesError,
             complete_protocol,
         )
@@ -76,7 +76,6 @@ def parse_problem(data: Any, source: str = "<problem>", base_dir: str = ".") -> 
 def _checked_validation(spec: ProblemSpec, source: str) -> ProblemSpec:
     """``spec`` once its validation, made a problem of its own, passed every check a problem
     passes (errors name ``validation.…`` fields); a features target's protocol completed."""
-    from neuroptimus.optimization.problem.spec import validation_spec
 
     try:
         held_out = validation_spec(spec)
@@ -88,8 +87,8 @@ def _checked_validation(spec: ProblemSpec, source: str) -> ProblemSpec:
     _check_files(held_out, source, "validation.")
     if held_out.target is None or held_out.target.features is None:
         return spec
-    from neuroptimus.optimization.problem.data import DataError
-    from neuroptimus.optimization.problem.feature_targets import FeaturesError, complete_protocol
+    from neuroptimus.optimization.problem.data import DataError  # noqa: PLC0415 (lazy: pooch's HTTP stack loads only for data files to fetch)
+    from neuroptimus.optimization.problem.feature_targets import FeaturesError, complete_protocol  # noqa: PLC0415 (lazy: eFEL loads only for a features target)
 
     try:
         held_out = complete_protocol(held_out)
@@ -100,7 +99,7 @@ def _checked_validation(spec: ProblemSpec, source: str) -> ProblemSpec:
 
 
 def _check_files(spec: ProblemSpec, source: str, prefix: str = "") -> None:
-    from neuroptimus.optimization.problem.data import registry
+    from neuroptimus.optimization.problem.data import registry  # noqa: PLC0415 (lazy: pooch's HTTP stack loads only for data files to fetch)
 
     model = spec.model
     if model.simulator == "python":

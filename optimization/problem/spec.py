@@ -18,10 +18,12 @@ from pydantic import (
     model_validator,
 )
 
-from neuroptimus.optimization.problem.emodel_spec import EModelProtocolSpec
+from neuroptimus.optimization.algorithms import ALGORITHMS
+from neuroptimus.optimization.problem.emodel_spec import EModelProtocolSpec, check_emodel_problem
 from neuroptimus.optimization.problem.model_spec import AnyModelSpec, ParameterSpec, form_any_of
 from neuroptimus.optimization.problem.protocol_spec import ProtocolSpec
 from neuroptimus.optimization.problem.spec_base import Strict as _Strict
+from neuroptimus.optimization.problem.validation_spec import check_validation, move_held_out
 
 CostName = Literal[
     "MSE",
@@ -142,7 +144,6 @@ class ValidationSpec(_Strict):
 
 def _algorithm_choices(schema: dict[str, Any]) -> None:
     """The form offers the registered algorithms as a drop-down (validation stays _known)."""
-    from neuroptimus.optimization.algorithms import ALGORITHMS
 
     schema["enum"] = list(ALGORITHMS)
 
@@ -164,8 +165,6 @@ class StageSpec(_Strict):
 
 
 def _check_algorithm(name: str, settings: dict[str, Any]) -> None:
-    from neuroptimus.optimization.algorithms import ALGORITHMS
-
     if name not in ALGORITHMS:
         raise ValueError(
             f"unknown algorithm {name!r}; choose one of {', '.join(sorted(ALGORITHMS))}"
@@ -205,8 +204,6 @@ class AlgorithmSpec(_Strict):
 
     @model_validator(mode="after")
     def _known(self) -> AlgorithmSpec:
-        from neuroptimus.optimization.algorithms import ALGORITHMS
-
         if self.chain is not None or self.name == "chain":
             if self.chain is None or self.name != "chain":
                 raise ValueError("a chain is `name: chain` with a `chain:` list of stages")
@@ -299,7 +296,6 @@ class ProblemSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _held_out(cls, data: Any) -> Any:
-        from neuroptimus.optimization.problem.validation_spec import move_held_out
 
         return move_held_out(data)
 
@@ -310,12 +306,8 @@ class ProblemSpec(_Strict):
         if duplicates:
             raise ValueError(f"parameter names must be unique: {', '.join(duplicates)} repeated")
         if self.validation is not None:
-            from neuroptimus.optimization.problem.validation_spec import check_validation
-
             check_validation(self)
         if self.model.simulator == "emodel":
-            from neuroptimus.optimization.problem.emodel_spec import check_emodel_problem
-
             check_emodel_problem(self)
             return self
         for field in ("protocol", "target", "costs"):
@@ -440,7 +432,7 @@ class ProblemSpec(_Strict):
         """A spec path as a local file or folder: a ``data://`` name is fetched (and verified)
         first, any other path made absolute."""
         if path.startswith("data://"):
-            from neuroptimus.optimization.problem.data import fetch
+            from neuroptimus.optimization.problem.data import fetch  # noqa: PLC0415 (lazy: pooch's HTTP stack loads only for data files to fetch)
 
             return fetch(path)
         return Path(self.resolve(path))

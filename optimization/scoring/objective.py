@@ -64,11 +64,11 @@ def make_objective(spec: ProblemSpec, targets: list[np.ndarray]):
     """The objective of a problem: Table-1 costs over target traces, or eFEL feature
     statistics (``target.features``; ``targets`` is then unused)."""
     if spec.protocols is not None:
-        from neuroptimus.optimization.scoring.emodel_objective import EModelObjective
+        from neuroptimus.optimization.scoring.emodel_objective import EModelObjective  # noqa: PLC0415 (lazy: eFEL loads only for feature targets)
 
         return EModelObjective.from_spec(spec)
     if spec.target.features is not None:
-        from neuroptimus.optimization.scoring.features import (
+        from neuroptimus.optimization.scoring.features import (  # noqa: PLC0415 (lazy: eFEL loads only for feature targets)
             FeatureObjective,  # imports eFEL: only when needed
         )
 

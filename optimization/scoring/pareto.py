@@ -67,7 +67,7 @@ def hypervolume(
     size (exact algorithms are exponential in the number of objectives). Points that do not
     strictly dominate the reference point add nothing and are dropped.
     """
-    import pygmo  # imported here: keeps `import neuroptimus.optimization` light
+    import pygmo  # noqa: PLC0415 (lazy: keeps `import neuroptimus.optimization` light)
 
     front = np.asarray(front, dtype=float)
     reference = np.asarray(reference, dtype=float)

@@ -13,25 +13,23 @@ from neuroptimus.optimization.simulators.base import (
     Trace,
     VectorError,
 )
+from neuroptimus.optimization.simulators.external import ExternalSimulator
+from neuroptimus.optimization.simulators.python_model import PythonSimulator
 
 
 def create_simulator(spec: ProblemSpec) -> Simulator:
     """The simulator named by the problem's ``model.simulator``."""
     if spec.model.simulator == "neuron":
-        from neuroptimus.optimization.simulators.neuron import NeuronSimulator
+        from neuroptimus.optimization.simulators.neuron import NeuronSimulator  # noqa: PLC0415 (lazy: NEURON's simulator loads only for NEURON models)
 
         return NeuronSimulator(spec)
     if spec.model.simulator == "python":
-        from neuroptimus.optimization.simulators.python_model import PythonSimulator
-
         return PythonSimulator(spec)
     if spec.model.simulator == "emodel":
-        from neuroptimus.optimization.simulators.emodel import EModelSimulator
+        from neuroptimus.optimization.simulators.emodel import EModelSimulator  # noqa: PLC0415 (lazy: NEURON's simulator loads only for e-models)
 
         return EModelSimulator(spec)
     if spec.model.simulator == "external":
-        from neuroptimus.optimization.simulators.external import ExternalSimulator
-
         return ExternalSimulator(spec)
     raise ModelError(f"unknown simulator {spec.model.simulator!r}")
 

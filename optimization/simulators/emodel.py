@@ -86,7 +86,7 @@ class EModelSimulator(Simulator):
     """Builds the cell once per process; runs every protocol per evaluation (see module)."""
 
     def setup(self) -> None:
-        from neuron import h
+        from neuron import h  # noqa: PLC0415 (lazy: NEURON loads only when a model is built)
 
         spec, model = self.spec, self.spec.model
         load_problem_mechanisms(spec)

@@ -27,7 +27,7 @@ from neuroptimus.optimization.locks import LockError, LockTimeout, exclusive_loc
 from neuroptimus.optimization.problem.data import SCHEME, fetch, registry
 from neuroptimus.optimization.simulators.base import ModelError
 from neuroptimus.optimization.simulators.nmodl_compiler import NrnivmodlBuild, nrnivmodl_build
-from neuroptimus.optimization.simulators.patches import PatchError, apply_patch
+from neuroptimus.optimization.simulators.patches import PatchError, apply_patch, parse_patch
 
 _loaded: set[str] = set()
 _COMPLETE = ".complete"  # written once nrnivmodl has succeeded (a killed build has none)
@@ -235,7 +235,7 @@ def _source_line(following: list[str]) -> str | None:
 
 def load_mechanisms(sources: MechanismSources | str | Path) -> Path:
     """Compile (or find) and load the mechanisms into this process's NEURON, once."""
-    from neuron import h
+    from neuron import h  # noqa: PLC0415 (lazy: NEURON loads only when a model is built)
 
     library = compile_mechanisms(sources)
     if str(library) not in _loaded:
@@ -256,7 +256,6 @@ def mechanisms_record(spec) -> dict | None:
     """What a run store records about the mechanisms: the folder as the problem names it,
     each file's SHA-256, the patches applied (file, SHA-256, the files each changes), and the
     build folder and nrnivmodl of this host (None where it has no nrnivmodl)."""
-    from neuroptimus.optimization.simulators.patches import parse_patch
 
     sources = problem_sources(spec)
     if sources is None:

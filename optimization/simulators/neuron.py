@@ -35,7 +35,7 @@ class NeuronSimulator(Simulator):
     """
 
     def setup(self) -> None:
-        from neuron import h
+        from neuron import h  # noqa: PLC0415 (lazy: NEURON loads only when a model is built)
 
         spec, protocol = self.spec, self.spec.protocol
         load_problem_mechanisms(spec)  # a data:// folder, the patches, compiled once

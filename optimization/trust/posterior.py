@@ -87,7 +87,7 @@ def summarise(
     """Marginals, ``level`` central credible intervals and diagnostics of a chain
     (``positions``: steps × walkers × d, real units; ``accepted`` and ``log_probability``:
     steps × walkers). Stuck walkers (``stuck_walkers``) are left out, and a warning says so."""
-    from emcee.autocorr import integrated_time  # emcee is needed only once a chain is read
+    from emcee.autocorr import integrated_time  # noqa: PLC0415 (lazy: emcee loads only once a chain is read)
 
     steps, walkers, dimension = positions.shape
     burn = steps // 2 if burn is None else int(burn)

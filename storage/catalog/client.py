@@ -18,6 +18,12 @@ from typing import Any, NamedTuple
 import httpx
 
 from neuroptimus.optimization.errors import InfrastructureError, NeuroptimusError
+from neuroptimus.storage.catalog.intake.ingest import (
+    IngestError,
+    read_metadata_file,
+    run_from_metadata,
+    store_metadata,
+)
 from neuroptimus.storage.catalog.schema import CatalogRun
 from neuroptimus.storage.runs.run_store import FROM_CATALOG
 
@@ -198,7 +204,6 @@ class CatalogClient:
 
     def catalog_run(self, run_id: str) -> CatalogRun:
         """The run as the catalog records it, read from its metadata.json by our own ingest."""
-        from neuroptimus.storage.catalog.intake.ingest import IngestError, run_from_metadata
 
         data = json.loads(self.download(run_id, "metadata.json") or b"null")
         try:
@@ -254,12 +259,6 @@ class Pushed(NamedTuple):
 def run_upload(path: str | Path) -> tuple[CatalogRun, bytes, Path | None]:
     """``(run, metadata.json bytes, store folder or None)`` of a run store or a metadata.json
     file (ours or the original tool's), checked here before anything is sent."""
-    from neuroptimus.storage.catalog.intake.ingest import (
-        IngestError,
-        read_metadata_file,
-        run_from_metadata,
-        store_metadata,
-    )
 
     path = Path(path)
     if path.is_dir():

@@ -18,7 +18,7 @@ _RUN_SETTINGS = ("algorithm", "stopping", "evaluation", "pareto_fronts")
 
 def own_problem(run: CatalogRun) -> ProblemSpec | None:
     """The bundled use case that is ``run``'s problem (same identity), else None."""
-    from neuroptimus.storage.catalog.intake.held_problems import bundled_problem
+    from neuroptimus.storage.catalog.intake.held_problems import bundled_problem  # noqa: PLC0415 (lazy: pull and reproduce start without SQLAlchemy)
 
     return bundled_problem(run.use_case)
 

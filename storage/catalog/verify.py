@@ -16,6 +16,10 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
+import numpy as np
+
+from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one
+from neuroptimus.optimization.evaluation.problem import build_problem
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.storage.catalog.reproduce import RTOL, ReproduceError
 from neuroptimus.storage.catalog.schema import CatalogRun
@@ -71,11 +75,6 @@ def verify_best(run: CatalogRun, spec: ProblemSpec, rtol: float = RTOL) -> dict[
 
 def simulate_best(spec_data: dict[str, Any], values: list[float]) -> dict[str, Any]:
     """One evaluation (in the calling process): the total error, the components, the status."""
-    import numpy as np
-
-    from neuroptimus.optimization.evaluation.individual import STATUSES, evaluate_one
-    from neuroptimus.optimization.evaluation.problem import build_problem
-    from neuroptimus.optimization.problem.spec import ProblemSpec
 
     spec = ProblemSpec.model_validate(spec_data)
     problem = build_problem(spec)

@@ -26,6 +26,9 @@ the ``committed_*`` attributes say how many rows and generations a reader may tr
 writer is appending (and the checkpoint is the writer's truth); a finished run's arrays are
 cut to those counts. Fronts and hypervolumes are kept for multi-objective algorithms (or on
 request); see ``neuroptimus.storage.runs.fronts`` and ``neuroptimus.storage.runs.hypervolume``.
+
+This module creates, opens and writes a store; what readers call is in ``store_reading``
+(``RunStoreReading``, which ``RunStore`` inherits).
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from typing import Any
 import numpy as np
 import zarr
 
-from neuroptimus.optimization import pickles
 from neuroptimus.optimization.errors import NeuroptimusError
 from neuroptimus.optimization.evaluation.individual import STATUSES, BatchResult
 from neuroptimus.optimization.locks import LockBusy, LockError, exclusive_lock
@@ -55,9 +57,9 @@ from neuroptimus.storage.runs import algorithm_rows
 from neuroptimus.storage.runs import hypervolume as hv
 from neuroptimus.storage.runs import journal as journals
 from neuroptimus.storage.runs.columns import write_all
-from neuroptimus.storage.runs.fronts import read_entries, rows_at
 from neuroptimus.storage.runs.generation_writer import GenerationWriter, create_arrays
 from neuroptimus.storage.runs.inflight import InflightLog
+from neuroptimus.storage.runs.store_reading import RunStoreReading
 
 _BEHIND_S = 0.03  # a background write waits this long before it starts
 
@@ -91,7 +93,7 @@ def _writes(method: Callable) -> Callable:
     return writing
 
 
-class RunStore:
+class RunStore(RunStoreReading):
     """Append-only store of every evaluated individual of one run."""
 
     def __init__(self, path: Path, group: zarr.Group) -> None:
@@ -193,20 +195,6 @@ class RunStore:
                 raise StoreError(f"cannot lock the run store: {error}") from None
             yield
 
-    # -- attributes -----------------------------------------------------------------------
-    @property
-    def attrs(self) -> dict[str, Any]:
-        self.flush()
-        return dict(self.group.attrs)
-
-    @property
-    def parameter_names(self) -> list[str]:
-        return list(self.group.attrs["parameter_names"])
-
-    @property
-    def component_names(self) -> list[str]:
-        return list(self.group.attrs["component_names"])
-
     # -- writing --------------------------------------------------------------------------
     @_writes
     def write_generation(
@@ -300,13 +288,6 @@ class RunStore:
         if self._broken is not None:  # and stays failed: nothing more is written
             raise self._broken
 
-    def front(self, generation: int | None = None) -> np.ndarray:
-        """Evaluation rows on the non-dominated front after ``generation`` (default: last);
-        empty for a run without fronts."""
-        committed = self.committed_generations
-        generation = committed - 1 if generation is None else generation
-        return rows_at(*read_entries(self.group, committed), generation)
-
     def profile(self) -> dict[str, float]:
         """Seconds this process spent writing generations and their fronts (see
         ``GenerationWriter.profile``), and in commits."""
@@ -348,22 +329,6 @@ class RunStore:
         )
         if self._inflight is not None:  # the streamed rows are in the store now
             self._inflight.commit(checkpoint.generation)
-
-    def checkpoint(self) -> Checkpoint | None:
-        self.flush()
-        return self._read_checkpoint()
-
-    def _read_checkpoint(self) -> Checkpoint | None:
-        path = self.path / "checkpoint.pkl"
-        if not path.exists():
-            return None
-        with open(path, "rb") as handle:
-            return pickles.load(handle)
-
-    def journal(self, checkpoint: Checkpoint | None) -> list[Any]:
-        """The journal records the checkpoint's algorithm state continues."""
-        length = checkpoint.journal_bytes if checkpoint else 0
-        return journals.read(self.path / "journal.bin", length)
 
     @_writes
     def rollback(self, checkpoint: Checkpoint | None) -> None:
@@ -452,51 +417,6 @@ class RunStore:
         if self._executor is not None:
             self._executor.shutdown()
             self._executor = None
-
-    # -- reading --------------------------------------------------------------------------
-    @property
-    def committed_evaluations(self) -> int:
-        self.flush()
-        return int(self.group.attrs["committed_evaluations"])
-
-    @property
-    def committed_generations(self) -> int:
-        self.flush()
-        return int(self.group.attrs["committed_generations"])
-
-    def evaluations(self) -> dict[str, np.ndarray]:
-        """Committed rows of every evaluation array."""
-        n = self.committed_evaluations
-        return {name: array[:n] for name, array in self.group["evaluations"].arrays()}
-
-    def generations(self) -> dict[str, np.ndarray]:
-        g = self.committed_generations
-        return {name: array[:g] for name, array in self.group["generations"].arrays()}
-
-    def arrays(self, group: str) -> dict[str, np.ndarray]:
-        if group not in self.group:
-            return {}
-        return {name: array[...] for name, array in self.group[group].arrays()}
-
-    def best(self) -> dict[str, Any] | None:
-        """The committed individual with the lowest total error (reads one column, then one
-        row: cheap enough to call every few generations)."""
-        n = self.committed_evaluations
-        if not n:
-            return None
-        evaluations = self.group["evaluations"]
-        index = int(np.argmin(evaluations["total"][:n]))
-        return {
-            "index": index,
-            "generation": int(evaluations["generation"][index]),
-            "parameters": dict(
-                zip(self.parameter_names, map(float, evaluations["parameters"][index]), strict=True)
-            ),
-            "errors": dict(
-                zip(self.component_names, map(float, evaluations["errors"][index]), strict=True)
-            ),
-            "total": float(evaluations["total"][index]),
-        }
 
 
 def check_writable(path: Path) -> None:

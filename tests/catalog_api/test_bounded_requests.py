@@ -19,7 +19,7 @@ from catalog_service import SMALL_UPLOADS, RealRun, Service, make_service
 from neuroptimus.storage.catalog.db.repository import QuotaExceeded
 from neuroptimus.storage.catalog.intake import uploads
 from neuroptimus.storage.catalog.intake.uploads import UploadLimits
-from neuroptimus.storage.catalog.web.pages import add_pages
+from neuroptimus.storage.catalog.web.site import add_pages
 
 LIMITS = UploadLimits(max_bytes=SMALL_UPLOADS, max_unpacked_bytes=4 * 2**20, max_members=500)
 

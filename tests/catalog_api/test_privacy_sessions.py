@@ -21,7 +21,7 @@ from catalog_service import Service, make_service
 from fastapi.testclient import TestClient
 
 from neuroptimus.storage.catalog.web import auth
-from neuroptimus.storage.catalog.web.pages import add_pages
+from neuroptimus.storage.catalog.web.site import add_pages
 from tests.storage.catalog.original_metadata import original_metadata
 
 

@@ -48,7 +48,7 @@ def neuron_parameters(values: dict[str, float]) -> dict[str, float]:
 def build(spec: dict) -> dict:
     """Once per worker process: NEST imported (its banner and messages kept quiet)."""
     os.environ.setdefault("PYNEST_QUIET", "1")  # no banner in the worker's output
-    import nest
+    import nest  # noqa: PLC0415 (lazy: NEST loads only in the process that simulates)
 
     nest.verbosity = nest.VerbosityLevel.ERROR
     return {"nest": nest}

@@ -1,5 +1,7 @@
 """The catalog: users and tokens, runs, use cases, leaderboards and verifications, on one
-SQLAlchemy engine (SQLite or PostgreSQL; see database.open_catalog).
+SQLAlchemy engine (SQLite or PostgreSQL; see database.open_catalog). Runs are written and read
+here; accounts (accounts.py), use-case reading (use_case_queries.py) and verifications
+(verifications.py) are the parts :class:`Catalog` inherits.
 
 Every method opens its own short session, so one ``Catalog`` serves many threads (FastAPI's
 thread pool). Runs are written once per upload and read often.
@@ -7,21 +9,17 @@ thread pool). Runs are written once per upload and read often.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
-from base64 import b32encode
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from neuroptimus.storage.catalog.db import leaderboard as boards
+from neuroptimus.storage.catalog.db.accounts import CatalogAccounts, Principal
 from neuroptimus.storage.catalog.db.listing import (
     MAX_LIMIT,
     RunFilter,
@@ -29,11 +27,9 @@ from neuroptimus.storage.catalog.db.listing import (
     encode_cursor,
     page,
     parse_sort,
-    use_case_seen,
     visible,
 )
 from neuroptimus.storage.catalog.db.models import (
-    ApiToken,
     Run,
     RunComponent,
     RunGeneration,
@@ -43,7 +39,6 @@ from neuroptimus.storage.catalog.db.models import (
     User,
     Verification,
 )
-from neuroptimus.storage.catalog.db.models import Session as SignIn
 from neuroptimus.storage.catalog.db.records import (
     catalog_run,
     child_rows,
@@ -53,6 +48,8 @@ from neuroptimus.storage.catalog.db.records import (
     run_row,
     utcnow,
 )
+from neuroptimus.storage.catalog.db.use_case_queries import CatalogUseCases
+from neuroptimus.storage.catalog.db.verifications import CatalogVerifications
 from neuroptimus.storage.catalog.errors import (
     CatalogError,
     Forbidden,
@@ -64,23 +61,11 @@ from neuroptimus.storage.catalog.errors import (
 )
 from neuroptimus.storage.catalog.schema import CatalogRun, UseCaseIdentity
 
-SCOPES = frozenset({"read", "upload", "verify", "admin"})
 VISIBILITIES = ("public", "unlisted", "private")
 __all__ = [
     "Catalog", "CatalogError", "Forbidden", "InvalidInput", "NotFound", "Principal", "PutResult",
     "QuotaExceeded", "RunConflict", "RunFilter", "RunPage",
 ]  # fmt: skip
-_HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: a user authenticated by a token with these scopes."""
-
-    user_id: int
-    handle: str
-    scopes: frozenset[str] = field(default_factory=frozenset)
-    is_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,15 +96,11 @@ class _Files:
         return int(self.unpacked.get(kind, 0)) if getattr(self, kind) else 0
 
 
-def token_sha256(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def slug_stem(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:200] or "use-case"
 
 
-class Catalog:
+class Catalog(CatalogAccounts, CatalogUseCases, CatalogVerifications):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -153,154 +134,6 @@ class Catalog:
             except IntegrityError:
                 continue
         raise CatalogError(f"could not keep setting {key!r}")
-
-    # -- users and tokens -------------------------------------------------------------------
-    def create_user(self, handle: str, display_name: str = "", is_admin: bool = False) -> int:
-        """The user's id; made if the handle is new (an existing user is left as it is)."""
-        if not _HANDLE.match(handle or ""):
-            raise InvalidInput(
-                f"user name {handle!r}: use 1-100 letters, digits, '.', '_' or '-' "
-                "(starting with a letter or digit)"
-            )
-        for _attempt in range(2):  # two first uploads of one new user may race
-            try:
-                with self.session() as session:
-                    found = session.scalar(select(User.id).where(User.handle == handle))
-                    if found is not None:
-                        return found
-                    user = User(handle=handle, display_name=display_name, is_admin=is_admin,
-                                created_at=utcnow())  # fmt: skip
-                    session.add(user)
-                    session.flush()
-                    return user.id
-            except IntegrityError:
-                continue
-        raise CatalogError(f"could not create user {handle!r}")
-
-    def issue_token(
-        self,
-        handle: str,
-        scopes: set[str] | frozenset[str] = frozenset({"read", "upload"}),
-        name: str = "",
-        expires_days: float | None = None,
-    ) -> str:
-        """A new token for ``handle`` (made if needed); shown once, only its hash is kept."""
-        unknown = set(scopes) - SCOPES
-        if unknown or not scopes:
-            raise InvalidInput(
-                f"token scopes {', '.join(sorted(unknown)) or '(none)'}: choose among "
-                f"{', '.join(sorted(SCOPES))}"
-            )
-        user_id = self.create_user(handle)
-        secret = b32encode(secrets.token_bytes(32)).decode().rstrip("=").lower()
-        token = f"npt_{secret}"
-        now = utcnow()
-        with self.session() as session:
-            session.add(
-                ApiToken(
-                    user_id=user_id, name=name[:200], prefix=token[:12],
-                    sha256=token_sha256(token), scopes=" ".join(sorted(scopes)), created_at=now,
-                    expires_at=now + timedelta(days=expires_days) if expires_days else None,
-                )
-            )  # fmt: skip
-        return token
-
-    def authenticate(self, token: str) -> Principal | None:
-        """Who holds ``token``; None for an unknown, revoked or expired one."""
-        if not token or not token.startswith("npt_"):
-            return None
-        now = utcnow()
-        with self.session() as session:
-            found = session.execute(
-                select(ApiToken, User)
-                .join(User, User.id == ApiToken.user_id)
-                .where(ApiToken.sha256 == token_sha256(token))
-            ).first()
-            if found is None:
-                return None
-            stored, user = found
-            if not _token_live(stored, now):
-                return None
-            stored.last_used_at = now
-            scopes = frozenset(stored.scopes.split())
-            return Principal(user.id, user.handle, scopes, user.is_admin or "admin" in scopes)
-
-    def list_tokens(self, handle: str) -> list[dict[str, Any]]:
-        with self.session() as session:
-            rows = session.scalars(
-                select(ApiToken).join(User).where(User.handle == handle).order_by(ApiToken.id)
-            ).all()
-            return [
-                {"id": t.id, "name": t.name, "prefix": t.prefix, "scopes": t.scopes.split(),
-                 "created_at": iso(t.created_at), "last_used_at": iso(t.last_used_at),
-                 "expires_at": iso(t.expires_at), "revoked_at": iso(t.revoked_at)}
-                for t in rows
-            ]  # fmt: skip
-
-    def revoke_token(self, handle: str, token_id: int) -> None:
-        with self.session() as session:
-            token = session.scalar(
-                select(ApiToken).join(User).where(User.handle == handle, ApiToken.id == token_id)
-            )
-            if token is None:
-                raise NotFound(f"user {handle!r} has no token {token_id}")
-            token.revoked_at = token.revoked_at or utcnow()
-            self._end_sessions(session, SignIn.token_id == token.id)
-
-    # -- browser sessions ---------------------------------------------------------------------
-    def start_session(self, token: str, seconds: float) -> tuple[str, datetime] | None:
-        """A new sign-in with ``token``: its random id (for the cookie; only its SHA-256 is
-        kept) and when it expires (after ``seconds``, or with the token if that is sooner);
-        None when the token does not authenticate."""
-        now = utcnow()
-        with self.session() as session:
-            stored = session.scalar(select(ApiToken).where(ApiToken.sha256 == token_sha256(token)))
-            if stored is None or not _token_live(stored, now):
-                return None
-            expires = now + timedelta(seconds=seconds)
-            if stored.expires_at is not None:
-                expires = min(expires, stored.expires_at)
-            session_id = secrets.token_urlsafe(32)
-            session.add(SignIn(sha256=token_sha256(session_id), user_id=stored.user_id,
-                               token_id=stored.id, created_at=now, expires_at=expires))  # fmt: skip
-            # sessions over for a day are forgotten (the table stays small)
-            session.execute(delete(SignIn).where(
-                (SignIn.expires_at < now - timedelta(days=1))
-                | (SignIn.ended_at < now - timedelta(days=1))
-            ))  # fmt: skip
-            return session_id, expires
-
-    def session_principal(self, session_id: str) -> Principal | None:
-        """Who a browser session is: the user, with the scopes of the token signed in with;
-        None once it was ended (sign-out, the token revoked), expired, or is unknown."""
-        now = utcnow()
-        with self.session() as session:
-            found = session.execute(
-                select(SignIn, ApiToken, User)
-                .join(ApiToken, ApiToken.id == SignIn.token_id)
-                .join(User, User.id == SignIn.user_id)
-                .where(SignIn.sha256 == token_sha256(session_id))
-            ).first()
-            if found is None:
-                return None
-            signed_in, stored, user = found
-            if signed_in.ended_at is not None or signed_in.expires_at <= now:
-                return None
-            if not _token_live(stored, now):
-                return None
-            scopes = frozenset(stored.scopes.split())
-            return Principal(user.id, user.handle, scopes, user.is_admin or "admin" in scopes)
-
-    def end_session(self, session_id: str) -> None:
-        """Sign-out: the session's cookie is worth nothing from now on, wherever it was copied."""
-        with self.session() as session:
-            self._end_sessions(session, SignIn.sha256 == token_sha256(session_id))
-
-    @staticmethod
-    def _end_sessions(session: Session, which: Any) -> None:
-        session.execute(
-            update(SignIn).where(which, SignIn.ended_at.is_(None)).values(ended_at=utcnow())
-        )
 
     # -- runs -------------------------------------------------------------------------------
     def put_run(
@@ -566,135 +399,6 @@ class Catalog:
             use_case.files = files
             return use_case.slug
 
-    # -- use cases, leaderboards, comparisons ----------------------------------------------
-    def use_cases(self, viewer: Principal | None = None) -> list[dict[str, Any]]:
-        """The use cases ``viewer`` may see (see ``listing.use_case_seen``)."""
-        with self.session() as session:
-            return boards.use_case_list(session, _use_cases_seen(viewer))
-
-    def use_case(self, slug: str, viewer: Principal | None = None) -> dict[str, Any]:
-        """One use case; NotFound, as for an unknown slug, when ``viewer`` may not see it."""
-        with self.session() as session:
-            found = boards.use_case_detail(session, slug, _use_cases_seen(viewer))
-        if found is None:
-            raise NotFound(f"no use case {slug!r}")
-        return found
-
-    def _seen_use_case(self, session: Session, slug: str, viewer: Principal | None) -> UseCase:
-        use_case = session.scalar(
-            select(UseCase).where(UseCase.slug == slug, _use_cases_seen(viewer))
-        )
-        if use_case is None:
-            raise NotFound(f"no use case {slug!r}")
-        return use_case
-
-    def leaderboard(
-        self,
-        slug: str,
-        budget: int | None = None,
-        target: float | None = None,
-        grid: int = 100,
-        group_by: str = "algorithm",
-        verified_only: bool = False,
-        package: str | None = None,
-        uploader: str | None = None,
-        viewer: Principal | None = None,
-    ) -> dict[str, Any]:
-        """The leaderboard of the public runs of a use case ``viewer`` may see."""
-        with self.session() as session:
-            use_case = self._seen_use_case(session, slug, viewer)
-            return boards.leaderboard(
-                session, use_case, budget=budget, target=target, grid=grid,
-                group_by=group_by, verified_only=verified_only, package=package,
-                uploader=uploader,
-            )  # fmt: skip
-
-    def curves(self, run_ids: list[str], viewer: Principal | None = None) -> dict[str, list]:
-        with self.session() as session:
-            for run_id in run_ids:
-                self._visible_run(session, run_id, viewer)
-            return boards.curves(session, run_ids)
-
-    def compare(
-        self,
-        run_ids: list[str] | None = None,
-        slug: str | None = None,
-        algorithms: list[str] | None = None,
-        budget: int | None = None,
-        grid: int = 100,
-        viewer: Principal | None = None,
-    ) -> dict[str, Any]:
-        with self.session() as session:
-            if run_ids:
-                for run_id in run_ids:
-                    self._visible_run(session, run_id, viewer)
-            elif slug is None:
-                raise InvalidInput("compare chosen runs (run ids) or a use case's algorithms")
-            else:
-                self._seen_use_case(session, slug, viewer)
-            return boards.compare(session, run_ids, slug, algorithms, budget, grid)
-
-    # -- verification -----------------------------------------------------------------------
-    def record_verification(
-        self,
-        run_id: str,
-        by: Principal,
-        method: str,
-        reported: float | None,
-        reproduced: float | None,
-        ok: bool,
-        details: dict[str, Any],
-        checked_by: str = "client",
-    ) -> None:
-        """Keep a check's result: the server's re-simulation (``checked_by="server"``) or a
-        client's report, never the uploader's own (Forbidden). The run's status is the latest
-        check's result: a later failure outweighs an earlier pass."""
-        if checked_by not in ("client", "server"):
-            raise InvalidInput(f"checked_by {checked_by!r}: 'client' or 'server'")
-        with self.session() as session:
-            row = self._visible_run(session, run_id, by)
-            if checked_by == "client" and row.uploader_id == by.user_id:
-                raise Forbidden(
-                    f"run {run_id} was uploaded by {by.handle}: its check must come from "
-                    "another user or the catalog's server"
-                )
-            session.add(
-                Verification(run_id=run_id, user_id=by.user_id, method=method[:50],
-                             reported=reported, reproduced=reproduced, ok=bool(ok),
-                             details=details, created_at=utcnow(), checked_by=checked_by)
-            )  # fmt: skip
-            row.verified = bool(ok)
-
-    def verifications(self, run_id: str, viewer: Principal | None = None) -> list[dict]:
-        with self.session() as session:
-            self._visible_run(session, run_id, viewer)
-            return self._verifications(session, run_id)
-
-    def _verifications(self, session: Session, run_id: str) -> list[dict[str, Any]]:
-        rows = session.execute(
-            select(Verification, User.handle)
-            .join(User, User.id == Verification.user_id)
-            .where(Verification.run_id == run_id)
-            .order_by(Verification.id)
-        ).all()
-        return [
-            {"id": v.id, "by": "server" if v.checked_by == "server" else handle,
-             "checked_by": v.checked_by, "method": v.method, "reported": v.reported,
-             "reproduced": v.reproduced, "ok": v.ok, "details": v.details,
-             "created_at": iso(v.created_at)}
-            for v, handle in rows
-        ]  # fmt: skip
-
 
 def _may_see_private(viewer: Principal | None, uploader_id: int) -> bool:
     return viewer is not None and (viewer.is_admin or viewer.user_id == uploader_id)
-
-
-def _use_cases_seen(viewer: Principal | None) -> Any:
-    if viewer is None:
-        return use_case_seen(None)
-    return use_case_seen(viewer.user_id, viewer.is_admin)
-
-
-def _token_live(token: ApiToken, now: datetime) -> bool:
-    return token.revoked_at is None and not (token.expires_at and token.expires_at <= now)

@@ -19,11 +19,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from neuroptimus import usecases
 from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.identity import use_case_identity
 from neuroptimus.optimization.problem.problem_file import load_problem
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.problem.spec_base import SpecError
+from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
 from neuroptimus.storage.catalog.db.models import UseCase
 from neuroptimus.storage.catalog.db.repository import Catalog
 from neuroptimus.storage.catalog.schema import UseCaseIdentity
@@ -40,15 +42,12 @@ class RegistrationError(UserError, ValueError):
 
 def held_identity(spec: ProblemSpec) -> UseCaseIdentity:
     """``spec``'s identity with its files read now, as a local run records it."""
-    from neuroptimus.optimization.simulators.mechanisms import mechanisms_record
 
     return use_case_identity(spec.model_dump(mode="json"), mechanisms_record(spec))
 
 
 @functools.cache
 def _bundled(name: str) -> tuple[ProblemSpec, str] | None:
-    from neuroptimus import usecases
-
     if name not in usecases.names():
         return None
     spec = load_problem(usecases.problem_path(name))

@@ -30,6 +30,8 @@ from neuroptimus.storage.catalog.schema import (
     ParameterRow,
     UseCaseIdentity,
 )
+from neuroptimus.storage.runs.metadata import run_metadata, store_use_case
+from neuroptimus.storage.runs.run_store import RunStore, StoreError
 
 # the namespace of the run ids given to the original tool's runs
 ORIGINAL_NAMESPACE = uuid.UUID("8c4d0f0e-6b0e-4f8e-b1b7-2f0a3c6c1d55")
@@ -95,8 +97,6 @@ def store_metadata(
     its metadata.json claims, checked against the store's problem like any other), else with
     ``hash_files`` the files its problem names are hashed now (only where the run was made:
     a catalog server never resolves a path from an upload)."""
-    from neuroptimus.storage.runs.metadata import run_metadata, store_use_case
-    from neuroptimus.storage.runs.run_store import RunStore, StoreError
 
     try:
         store = RunStore.open(path)

@@ -31,9 +31,9 @@ from neuroptimus.storage.catalog.intake.unpacking import UnpackingAccount
 from neuroptimus.storage.catalog.web import request_guard
 from neuroptimus.storage.catalog.web.auth import app_secret
 from neuroptimus.storage.catalog.web.request_guard import RequestGuardMiddleware
-from neuroptimus.storage.catalog.web.routes_accounts import accounts_router
-from neuroptimus.storage.catalog.web.routes_runs import runs_router
-from neuroptimus.storage.catalog.web.routes_use_cases import use_cases_router
+from neuroptimus.storage.catalog.web.routes_accounts import router as accounts_router
+from neuroptimus.storage.catalog.web.routes_runs import router as runs_router
+from neuroptimus.storage.catalog.web.routes_use_cases import router as use_cases_router
 from neuroptimus.storage.catalog.web.security_headers import SecurityHeadersMiddleware, add_docs
 
 # the pages' upload form takes uploads through the API's checks (``api.accept_upload``)
@@ -115,9 +115,9 @@ def create_app(
         return {"status": "ok", "database": catalog.dialect}
 
     add_docs(app, app.title)
-    app.include_router(runs_router(), prefix="/api/v1")
-    app.include_router(use_cases_router(), prefix="/api/v1")
-    app.include_router(accounts_router(), prefix="/api/v1")
+    app.include_router(runs_router, prefix="/api/v1")
+    app.include_router(use_cases_router, prefix="/api/v1")
+    app.include_router(accounts_router, prefix="/api/v1")
     return app
 
 

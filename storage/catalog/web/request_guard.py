@@ -147,7 +147,6 @@ class BodyLimitMiddleware:
             received += len(message.get("body", b""))
             if received > self.max_bytes:
                 # FastAPI passes HTTPExceptions from body parsing on to the handlers
-                from starlette.exceptions import HTTPException
 
                 raise HTTPException(413, too_big)
             return message

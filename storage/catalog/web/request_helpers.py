@@ -22,6 +22,10 @@ def catalog_of(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
+# the catalog of the request's app, for a route's parameter (routers are module-level)
+CatalogDep = Annotated[Catalog, Depends(catalog_of)]
+
+
 def yaml_download(data: dict[str, Any], filename: str) -> Response:
     return Response(
         yaml.safe_dump(data, sort_keys=False, allow_unicode=True),

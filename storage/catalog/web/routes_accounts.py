@@ -19,36 +19,37 @@ class NewToken(BaseModel):
     scopes: list[Literal["read", "upload", "verify", "admin"]] = ["read", "upload"]
 
 
-def accounts_router() -> APIRouter:
-    router = APIRouter(tags=["accounts"])
+router = APIRouter(tags=["accounts"])
 
-    @router.get("/me")
-    def me(principal: Reader) -> dict[str, Any]:
-        return {
-            "handle": principal.handle,
-            "scopes": sorted(principal.scopes),
-            "is_admin": principal.is_admin,
-        }
 
-    @router.get("/tokens")
-    def tokens(request: Request, principal: Reader) -> list[dict[str, Any]]:
-        """Your tokens (names, scopes, dates; never the tokens themselves)."""
-        return catalog_of(request).list_tokens(principal.handle)
+@router.get("/me")
+def me(principal: Reader) -> dict[str, Any]:
+    return {
+        "handle": principal.handle,
+        "scopes": sorted(principal.scopes),
+        "is_admin": principal.is_admin,
+    }
 
-    @router.post("/tokens", status_code=201)
-    def new_token(request: Request, body: NewToken, principal: Reader) -> dict[str, Any]:
-        """A new token for yourself, with at most the scopes of the one you send; shown once."""
-        scopes = set(body.scopes)
-        if not all(has_scope(principal, scope) for scope in scopes):
-            raise HTTPException(403, "a token cannot grant scopes its own token lacks.")
-        token = catalog_of(request).issue_token(principal.handle, scopes=scopes, name=body.name)
-        return {"token": token, "scopes": sorted(scopes), "name": body.name}
 
-    @router.delete("/tokens/{token_id}", status_code=204)
-    def revoke(
-        token_id: Annotated[int, Path(ge=1, le=INT32_MAX)], request: Request, principal: Reader
-    ) -> Response:
-        catalog_of(request).revoke_token(principal.handle, token_id)
-        return Response(status_code=204)
+@router.get("/tokens")
+def tokens(request: Request, principal: Reader) -> list[dict[str, Any]]:
+    """Your tokens (names, scopes, dates; never the tokens themselves)."""
+    return catalog_of(request).list_tokens(principal.handle)
 
-    return router
+
+@router.post("/tokens", status_code=201)
+def new_token(request: Request, body: NewToken, principal: Reader) -> dict[str, Any]:
+    """A new token for yourself, with at most the scopes of the one you send; shown once."""
+    scopes = set(body.scopes)
+    if not all(has_scope(principal, scope) for scope in scopes):
+        raise HTTPException(403, "a token cannot grant scopes its own token lacks.")
+    token = catalog_of(request).issue_token(principal.handle, scopes=scopes, name=body.name)
+    return {"token": token, "scopes": sorted(scopes), "name": body.name}
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke(
+    token_id: Annotated[int, Path(ge=1, le=INT32_MAX)], request: Request, principal: Reader
+) -> Response:
+    catalog_of(request).revoke_token(principal.handle, token_id)
+    return Response(status_code=204)

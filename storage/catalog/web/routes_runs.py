@@ -61,178 +61,6 @@ CSV_COLUMNS = (
 )
 
 
-# the files of an upload (POST and PUT take the same)
-MetadataFile = Annotated[UploadFile, File(description="the run's metadata.json")]
-StoreFile = Annotated[UploadFile | None, File(description="the run's .zarr folder, zipped")]
-ArchiveFile = Annotated[UploadFile | None, File(description="model and target (zip/tar)")]
-
-
-def runs_router() -> APIRouter:
-    router = APIRouter(tags=["runs"])
-
-    @router.post("/runs", status_code=201)
-    def upload_run(
-        request: Request,
-        response: Response,
-        background: BackgroundTasks,
-        principal: Uploader,
-        metadata: MetadataFile,
-        store: StoreFile = None,
-        archive: ArchiveFile = None,
-        visibility: Annotated[Visibility, Form()] = "public",
-    ) -> dict[str, Any]:
-        """Upload a run: 201 when new, 200 when the same run is already there, 409 when a
-        run of that id with other content (or another uploader) is."""
-        result = accept_upload(
-            request, principal, metadata, store, archive, visibility, background=background
-        )
-        response.status_code = 201 if result["created"] else 200
-        return result
-
-    @router.put("/runs/{run_id}", status_code=201)
-    def put_run(
-        run_id: str,
-        request: Request,
-        response: Response,
-        background: BackgroundTasks,
-        principal: Uploader,
-        metadata: MetadataFile,
-        store: StoreFile = None,
-        archive: ArchiveFile = None,
-        visibility: Annotated[Visibility, Form()] = "public",
-    ) -> dict[str, Any]:
-        """Upload run ``run_id`` (idempotent: what ``neuroptimus catalog push`` uses)."""
-        result = accept_upload(
-            request,
-            principal,
-            metadata,
-            store,
-            archive,
-            visibility,
-            run_id=run_id,
-            background=background,
-        )
-        response.status_code = 201 if result["created"] else 200
-        return result
-
-    @router.get("/runs")
-    def list_runs(
-        request: Request,
-        who: Viewer,
-        query: Annotated[RunListQuery, Query()],
-    ) -> Any:
-        """Runs with filters, sorting (``sort=final_error``, ``-`` for descending) and keyset
-        pagination (pass ``next_cursor`` back as ``cursor``); ``format=csv`` or ``Accept:
-        text/csv`` streams every matching run as CSV."""
-        filters = query.run_filter()
-        sort, limit, cursor, format = query.sort, query.limit, query.cursor, query.format
-        catalog = catalog_of(request)
-        wants_csv = format == "csv" or (
-            format is None and "text/csv" in request.headers.get("accept", "")
-        )
-        if wants_csv:
-            first = _page(catalog, filters, sort, 1000, cursor, who)
-            return StreamingResponse(
-                _csv_rows(catalog, filters, sort, first, who),
-                media_type="text/csv",
-                headers={"Content-Disposition": 'attachment; filename="runs.csv"'},
-            )
-        page = _page(catalog, filters, sort, limit, cursor, who)
-        return {"items": page.items, "next_cursor": page.next_cursor, "total": page.total}
-
-    @router.get("/runs/{run_id}")
-    def get_run(run_id: str, request: Request, who: Viewer) -> dict[str, Any]:
-        return _readable(request, run_id, who)
-
-    @router.get("/runs/{run_id}/metadata.json")
-    def get_metadata(run_id: str, request: Request, who: Viewer) -> JSONResponse:
-        """The metadata.json as it was uploaded."""
-        _readable(request, run_id, who)
-        return JSONResponse(
-            catalog_of(request).run_record(run_id).metadata,
-            headers={"Content-Disposition": f'attachment; filename="{run_id}-metadata.json"'},
-        )
-
-    @router.get("/runs/{run_id}/curve")
-    def get_curve(run_id: str, request: Request, who: Viewer) -> list[dict[str, Any]]:
-        """One row per generation: cumulative evaluations, best, best so far, median, …"""
-        _readable(request, run_id, who)
-        return [row.model_dump() for row in catalog_of(request).run_record(run_id).curve]
-
-    @router.get("/runs/{run_id}/problem.yaml")
-    def get_problem(run_id: str, request: Request, who: Viewer) -> Response:
-        """The problem file that reruns this run (same algorithm, settings and seed)."""
-        _readable(request, run_id, who)
-        record = catalog_of(request).run_record(run_id)
-        if record.problem is None:
-            raise HTTPException(
-                404,
-                f"run {run_id} was uploaded in the original tool's format: "
-                "it has no problem file to rerun it.",
-            )
-        problem = dict(record.problem)
-        if record.seed is not None:
-            problem["seed"] = record.seed
-        return yaml_download(problem, f"{run_id}-problem.yaml")
-
-    @router.get("/runs/{run_id}/store.zip")
-    def get_store(run_id: str, request: Request, who: Viewer) -> FileResponse:
-        """The run's Zarr store, zipped (if it was uploaded with the run)."""
-        run = _readable(request, run_id, who)
-        return _file(
-            request,
-            run.get("store_file"),
-            f"{run_id}.zarr.zip",
-            f"run {run_id} was uploaded without its store.",
-        )
-
-    @router.get("/runs/{run_id}/archive")
-    def get_archive(run_id: str, request: Request, who: Viewer) -> FileResponse:
-        """The archive of model and target uploaded with the run."""
-        run = _readable(request, run_id, who)
-        name = run.get("archive_file")
-        suffix = "".join(Path(name).suffixes) if name else ""
-        return _file(
-            request,
-            name,
-            f"{run_id}-archive{suffix}",
-            f"run {run_id} was uploaded without an archive.",
-        )
-
-    @router.patch("/runs/{run_id}")
-    def edit_run(
-        run_id: str, change: RunChange, request: Request, principal: Uploader
-    ) -> dict[str, Any]:
-        """Change a run's visibility, tags or notes (its uploader, or an admin)."""
-        catalog_of(request).update_run(run_id, principal, **change.model_dump(exclude_unset=True))
-        return catalog_of(request).get_run(run_id, principal)
-
-    @router.delete("/runs/{run_id}", status_code=204)
-    def delete_run(run_id: str, request: Request, principal: Uploader) -> Response:
-        """Remove a run and its files (its uploader, or an admin)."""
-        removed = catalog_of(request).delete_run(run_id, principal)
-        for name in removed or ():
-            remove_file(request.app.state.files, name)
-        return Response(status_code=204)
-
-    @router.get("/runs/{run_id}/verifications")
-    def verifications(run_id: str, request: Request, who: Viewer) -> list[dict[str, Any]]:
-        return catalog_of(request).verifications(run_id, who)
-
-    @router.post("/runs/{run_id}/verifications", status_code=201)
-    def add_verification(
-        run_id: str,
-        verification: Verification,
-        request: Request,
-        principal: Annotated[Principal, Depends(require("verify"))],
-    ) -> list[dict[str, Any]]:
-        """Record a check of the run's claimed best (needs the ``verify`` scope)."""
-        catalog_of(request).record_verification(run_id, by=principal, **verification.model_dump())
-        return catalog_of(request).verifications(run_id, principal)
-
-    return router
-
-
 class RunListQuery(RunQuery):
     """The run list's query: the filters the runs page reads too, and how to sort and page."""
 
@@ -261,6 +89,188 @@ class Verification(BaseModel):
     reproduced: float | None = Field(None, allow_inf_nan=False)
     ok: bool
     details: dict[str, Any] = {}
+
+
+# the files of an upload (POST and PUT take the same)
+MetadataFile = Annotated[UploadFile, File(description="the run's metadata.json")]
+StoreFile = Annotated[UploadFile | None, File(description="the run's .zarr folder, zipped")]
+ArchiveFile = Annotated[UploadFile | None, File(description="model and target (zip/tar)")]
+
+
+router = APIRouter(tags=["runs"])
+
+
+@router.post("/runs", status_code=201)
+def upload_run(
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    principal: Uploader,
+    metadata: MetadataFile,
+    store: StoreFile = None,
+    archive: ArchiveFile = None,
+    visibility: Annotated[Visibility, Form()] = "public",
+) -> dict[str, Any]:
+    """Upload a run: 201 when new, 200 when the same run is already there, 409 when a
+    run of that id with other content (or another uploader) is."""
+    result = accept_upload(
+        request, principal, metadata, store, archive, visibility, background=background
+    )
+    response.status_code = 201 if result["created"] else 200
+    return result
+
+
+@router.put("/runs/{run_id}", status_code=201)
+def put_run(
+    run_id: str,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    principal: Uploader,
+    metadata: MetadataFile,
+    store: StoreFile = None,
+    archive: ArchiveFile = None,
+    visibility: Annotated[Visibility, Form()] = "public",
+) -> dict[str, Any]:
+    """Upload run ``run_id`` (idempotent: what ``neuroptimus catalog push`` uses)."""
+    result = accept_upload(
+        request,
+        principal,
+        metadata,
+        store,
+        archive,
+        visibility,
+        run_id=run_id,
+        background=background,
+    )
+    response.status_code = 201 if result["created"] else 200
+    return result
+
+
+@router.get("/runs")
+def list_runs(
+    request: Request,
+    who: Viewer,
+    query: Annotated[RunListQuery, Query()],
+) -> Any:
+    """Runs with filters, sorting (``sort=final_error``, ``-`` for descending) and keyset
+    pagination (pass ``next_cursor`` back as ``cursor``); ``format=csv`` or ``Accept:
+    text/csv`` streams every matching run as CSV."""
+    filters = query.run_filter()
+    sort, limit, cursor, format = query.sort, query.limit, query.cursor, query.format
+    catalog = catalog_of(request)
+    wants_csv = format == "csv" or (
+        format is None and "text/csv" in request.headers.get("accept", "")
+    )
+    if wants_csv:
+        first = _page(catalog, filters, sort, 1000, cursor, who)
+        return StreamingResponse(
+            _csv_rows(catalog, filters, sort, first, who),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="runs.csv"'},
+        )
+    page = _page(catalog, filters, sort, limit, cursor, who)
+    return {"items": page.items, "next_cursor": page.next_cursor, "total": page.total}
+
+
+@router.get("/runs/{run_id}")
+def get_run(run_id: str, request: Request, who: Viewer) -> dict[str, Any]:
+    return _readable(request, run_id, who)
+
+
+@router.get("/runs/{run_id}/metadata.json")
+def get_metadata(run_id: str, request: Request, who: Viewer) -> JSONResponse:
+    """The metadata.json as it was uploaded."""
+    _readable(request, run_id, who)
+    return JSONResponse(
+        catalog_of(request).run_record(run_id).metadata,
+        headers={"Content-Disposition": f'attachment; filename="{run_id}-metadata.json"'},
+    )
+
+
+@router.get("/runs/{run_id}/curve")
+def get_curve(run_id: str, request: Request, who: Viewer) -> list[dict[str, Any]]:
+    """One row per generation: cumulative evaluations, best, best so far, median, …"""
+    _readable(request, run_id, who)
+    return [row.model_dump() for row in catalog_of(request).run_record(run_id).curve]
+
+
+@router.get("/runs/{run_id}/problem.yaml")
+def get_problem(run_id: str, request: Request, who: Viewer) -> Response:
+    """The problem file that reruns this run (same algorithm, settings and seed)."""
+    _readable(request, run_id, who)
+    record = catalog_of(request).run_record(run_id)
+    if record.problem is None:
+        raise HTTPException(
+            404,
+            f"run {run_id} was uploaded in the original tool's format: "
+            "it has no problem file to rerun it.",
+        )
+    problem = dict(record.problem)
+    if record.seed is not None:
+        problem["seed"] = record.seed
+    return yaml_download(problem, f"{run_id}-problem.yaml")
+
+
+@router.get("/runs/{run_id}/store.zip")
+def get_store(run_id: str, request: Request, who: Viewer) -> FileResponse:
+    """The run's Zarr store, zipped (if it was uploaded with the run)."""
+    run = _readable(request, run_id, who)
+    return _file(
+        request,
+        run.get("store_file"),
+        f"{run_id}.zarr.zip",
+        f"run {run_id} was uploaded without its store.",
+    )
+
+
+@router.get("/runs/{run_id}/archive")
+def get_archive(run_id: str, request: Request, who: Viewer) -> FileResponse:
+    """The archive of model and target uploaded with the run."""
+    run = _readable(request, run_id, who)
+    name = run.get("archive_file")
+    suffix = "".join(Path(name).suffixes) if name else ""
+    return _file(
+        request,
+        name,
+        f"{run_id}-archive{suffix}",
+        f"run {run_id} was uploaded without an archive.",
+    )
+
+
+@router.patch("/runs/{run_id}")
+def edit_run(
+    run_id: str, change: RunChange, request: Request, principal: Uploader
+) -> dict[str, Any]:
+    """Change a run's visibility, tags or notes (its uploader, or an admin)."""
+    catalog_of(request).update_run(run_id, principal, **change.model_dump(exclude_unset=True))
+    return catalog_of(request).get_run(run_id, principal)
+
+
+@router.delete("/runs/{run_id}", status_code=204)
+def delete_run(run_id: str, request: Request, principal: Uploader) -> Response:
+    """Remove a run and its files (its uploader, or an admin)."""
+    removed = catalog_of(request).delete_run(run_id, principal)
+    for name in removed or ():
+        remove_file(request.app.state.files, name)
+    return Response(status_code=204)
+
+
+@router.get("/runs/{run_id}/verifications")
+def verifications(run_id: str, request: Request, who: Viewer) -> list[dict[str, Any]]:
+    return catalog_of(request).verifications(run_id, who)
+
+
+@router.post("/runs/{run_id}/verifications", status_code=201)
+def add_verification(
+    run_id: str,
+    verification: Verification,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("verify"))],
+) -> list[dict[str, Any]]:
+    """Record a check of the run's claimed best (needs the ``verify`` scope)."""
+    catalog_of(request).record_verification(run_id, by=principal, **verification.model_dump())
+    return catalog_of(request).verifications(run_id, principal)
 
 
 def _readable(request: Request, run_id: str, who: Principal | None) -> dict[str, Any]:

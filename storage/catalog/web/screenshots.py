@@ -26,7 +26,7 @@ def _wait_for_figures(page) -> None:
 def take_screenshots(url: str, folder: str | Path, width: int = 1400,
                      executable: str | None = CHROMIUM) -> list[Path]:  # fmt: skip
     """Save ``01-use-cases.png`` … into ``folder``; returns the files written."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 (lazy: Playwright loads only to take screenshots)
 
     base = url.rstrip("/")
     folder = Path(folder)

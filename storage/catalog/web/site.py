@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bokeh.util.paths import bokehjs_path
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from neuroptimus.storage.catalog.db.database import open_catalog
+from neuroptimus.storage.catalog.db.repository import Catalog
 from neuroptimus.storage.catalog.intake.uploads import UploadLimits
+from neuroptimus.storage.catalog.web import figures, pages_browse, pages_sign_in, pages_upload
 from neuroptimus.storage.catalog.web.app import Verifier, create_app
-from neuroptimus.storage.catalog.web.pages import add_pages
+from neuroptimus.storage.catalog.web.pages import BadQuery, bad_query
 
 
 def create_site(
@@ -31,4 +35,14 @@ def create_site(
     return app
 
 
-__all__ = ["create_site"]
+def add_pages(app: FastAPI, catalog: Catalog) -> None:
+    """Mount the catalog's HTML pages (and the BokehJS and CSS they load) on ``app``; the
+    pages read ``catalog`` from the app's state."""
+    app.state.catalog = catalog
+    app.mount(figures.BOKEH_PREFIX, StaticFiles(directory=bokehjs_path()), name="bokehjs")
+    app.add_exception_handler(BadQuery, bad_query)
+    for pages in (pages_browse, pages_sign_in, pages_upload):
+        app.include_router(pages.router)
+
+
+__all__ = ["add_pages", "create_site"]
