@@ -18,7 +18,16 @@ MARKERS = ["o", "s", "^", "D"]
 
 def save_figure(curves: list[dict], path: str | Path) -> Path:
     """``curves``: rows of side, seed, evaluations, best (the benchmark's ``-best`` table)."""
+    before = hv.Store.current_backend  # the report and explorer of this process draw with it
     hv.extension("matplotlib", logo=False)
+    try:
+        return _save(curves, Path(path))
+    finally:
+        if before:
+            hv.Store.set_current_backend(before)
+
+
+def _save(curves: list[dict], path: Path) -> Path:
     seeds = sorted({row["seed"] for row in curves})
     lines = []
     for side, style in STYLES.items():
@@ -38,6 +47,5 @@ def save_figure(curves: list[dict], path: str | Path) -> Path:
         title="BluePyOpt's L5PC example, IBEA: best score at equal evaluations",
         fig_inches=(9, 4), legend_position="right", logy=True, fontscale=1.1,
     )  # fmt: skip
-    path = Path(path)
     hv.save(figure, path, backend="matplotlib", fmt="png", dpi=110)
     return path

@@ -5,6 +5,7 @@ by hand (docs/benchmarks.md), not here."""
 
 from __future__ import annotations
 
+import holoviews as hv
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -42,8 +43,10 @@ def test_the_figure_is_a_png_of_both_sides(tmp_path):
         for side, scale in (("neuroptimus", 1.0), ("bluepyopt", 1.2))
         for n, best in ((8, 4500 * scale), (16, 4400 * scale), (24, 3900 * scale))
     ]
+    hv.extension("bokeh", logo=False)  # as a report or the explorer of this process left it
     path = save_figure(curves, tmp_path / "figure.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    assert hv.Store.current_backend == "bokeh"  # a report drawn after it still gets bokeh
 
 
 def test_bluepyopt_side_imports_nothing_of_neuroptimus():
