@@ -146,9 +146,10 @@ class PauseReporter(WorkerPlugin):
 
     def setup(self, worker) -> None:
         self._paused = False
+        # the first check after one interval: by then the client's subscription, sent just
+        # before this plugin over another connection, has reached the scheduler
         self._callback = PeriodicCallback(lambda: self._check(worker), self.interval_s * 1000)
         self._callback.start()
-        self._check(worker)
 
     def teardown(self, worker) -> None:
         self._callback.stop()
@@ -196,6 +197,15 @@ def _pause_logger(reported: set[str]):
 
 
 def report_pauses(client: Client) -> None:
-    """Log a line when a worker of ``client``'s cluster is paused for its memory."""
-    client.subscribe_topic(PAUSED, _pause_logger(set()))
+    """Log a line when a worker of ``client``'s cluster is paused for its memory; also for
+    a worker paused before (the scheduler keeps the events; an earlier client's plugin does not
+    start again on a cluster given by address)."""
+    reported: set[str] = set()
+    on_pause = _pause_logger(reported)
+    client.subscribe_topic(PAUSED, on_pause)
     client.register_plugin(PauseReporter())
+    latest = {event[1].get("worker"): event for event in client.get_events(PAUSED)}
+    present = client.scheduler_info().get("workers", {})
+    for worker, event in latest.items():
+        if event[1].get("paused") and worker in present and worker not in reported:
+            on_pause(event)

@@ -26,18 +26,21 @@ pytestmark = pytest.mark.slow
 POPULATION, GENERATIONS = 4, 2
 TRUE_POINT = (0.05, 20.0)
 
-# Logs each invocation's start and end with its SLURM job and worker process (the program's
-# parent), sleeps, runs the example unchanged.
+# Logs each invocation's start and end with its SLURM job and worker process (the parent of the
+# program's leader), sleeps, runs the example unchanged.
 WRAPPER = """
 import json, os, runpy, sys, time
 
 request = json.load(open(sys.argv[1]))
 values = " ".join(repr(float(request["parameters"][n])) for n in ("g_leak_uS", "tau_ms"))
 job = os.environ.get("SLURM_JOB_ID", "local")
+# the worker process: the parent of this program's leader (its parent process)
+with open(f"/proc/{os.getppid()}/stat") as stat:
+    worker = stat.read().rsplit(")", 1)[1].split()[1]
 
 def log(event):
     with open(os.environ["QUEUE_TEST_CALLS"], "a") as handle:
-        handle.write(f"{event} {job} {os.getppid()} {values} {request['sweep']}\\n")
+        handle.write(f"{event} {job} {worker} {values} {request['sweep']}\\n")
 
 log("start")
 time.sleep(float(os.environ["QUEUE_TEST_SLEEP_S"]))
