@@ -166,6 +166,12 @@ class _Client:
     def run_on_scheduler(self, function) -> None:
         pass
 
+    def get_events(self, topic) -> tuple:
+        return ()
+
+    def scheduler_info(self) -> dict:
+        return {"workers": self.nthreads()}
+
 
 @pytest.mark.parametrize(
     "workers, n, seconds, chunks",
