@@ -133,9 +133,17 @@ def test_a_warm_started_chain_resumes_from_the_same_points(tmp_path, source, kil
     def problem():
         return _problem("cmaes+scipy-nelder-mead", 30, warm_start=str(source.path))
 
+    reference = _killed_then_resumed(
+        problem, tmp_path, kill_at, ("parameters", "total", "generation")
+    )
+    assert reference.attrs["stages"][0]["started_from"] == "warm start"
+
+
+def _killed_then_resumed(problem, tmp_path, kill_at, names):
+    """A run of ``problem()`` killed after ``kill_at`` evaluations and resumed stores what an
+    uninterrupted one does (arrays ``names``); returns the uninterrupted run's store."""
     reference = new_run_store(problem(), tmp_path / "ref.zarr")
     run_to_end(OptimizationRun(problem(), reference), Streaming())
-
     store = new_run_store(problem(), tmp_path / "run.zarr")
     run = OptimizationRun(problem(), store)
     with pytest.raises(Killed):
@@ -145,9 +153,9 @@ def test_a_warm_started_chain_resumes_from_the_same_points(tmp_path, source, kil
     resumed = OptimizationRun(problem(), RunStore.open(store.path, mode="r+"))
     run_to_end(resumed, Streaming())
     ours, theirs = resumed.store.evaluations(), reference.evaluations()
-    for name in ("parameters", "total", "generation"):
+    for name in names:
         assert ours[name].tobytes() == theirs[name].tobytes(), name
-    assert reference.attrs["stages"][0]["started_from"] == "warm start"
+    return reference
 
 
 @pytest.mark.parametrize("algorithm", ["optuna-tpe", "cma-lq"])
@@ -181,16 +189,4 @@ def test_a_warm_started_tpe_resumes_with_the_same_study(tmp_path, source, kill_a
     def problem():
         return _problem("optuna-tpe", 30, warm_start=str(source.path))
 
-    reference = new_run_store(problem(), tmp_path / "ref.zarr")
-    run_to_end(OptimizationRun(problem(), reference), Streaming())
-    store = new_run_store(problem(), tmp_path / "run.zarr")
-    run = OptimizationRun(problem(), store)
-    with pytest.raises(Killed):
-        run_to_end(run, Streaming(kill_at, flush=store._inflight.flush))
-    store._inflight.close()
-    run.algorithm.close()
-    resumed = OptimizationRun(problem(), RunStore.open(store.path, mode="r+"))
-    run_to_end(resumed, Streaming())
-    ours, theirs = resumed.store.evaluations(), reference.evaluations()
-    for name in ("parameters", "total"):
-        assert ours[name].tobytes() == theirs[name].tobytes(), name
+    _killed_then_resumed(problem, tmp_path, kill_at, ("parameters", "total"))
