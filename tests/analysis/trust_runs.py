@@ -86,14 +86,18 @@ def write_problem(
 
 def run_store(folder: Path, **settings) -> Path:
     """A finished run store of the wave problem in ``folder`` (CMA-ES, real evaluations)."""
+    return finished_run(write_problem(folder / "problem", **settings), folder / "wave.zarr")
+
+
+def finished_run(problem_file: Path, path: Path) -> Path:
+    """The problem file run to its end into the store ``path``, evaluated in this process."""
     from neuroptimus.optimization.evaluation.individual import evaluate_batch
     from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
     from neuroptimus.optimization.problem.problem_file import load_problem
     from neuroptimus.storage.runs.create import create_run_store
 
-    problem = build_problem(load_problem(write_problem(folder / "problem", **settings)))
-    path = folder / "wave.zarr"
+    problem = build_problem(load_problem(problem_file))
     store = create_run_store(problem, path)
     run_to_end(OptimizationRun(problem, store), lambda points, **_: evaluate_batch(problem, points))
     store.close()

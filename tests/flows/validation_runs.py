@@ -42,15 +42,6 @@ def write_problem(folder: Path, validation: dict | None = None, **settings) -> P
 def run_store(folder: Path, **settings) -> Path:
     """A finished run store of the wave problem with its validation: section in ``folder``
     (CMA-ES, real evaluations in this process; nothing validated yet)."""
-    from neuroptimus.optimization.evaluation.individual import evaluate_batch
-    from neuroptimus.optimization.evaluation.problem import build_problem
-    from neuroptimus.optimization.loop.runner import OptimizationRun, run_to_end
-    from neuroptimus.optimization.problem.problem_file import load_problem
-    from neuroptimus.storage.runs.create import create_run_store
-
-    problem = build_problem(load_problem(write_problem(folder / "problem", **settings)))
-    path = folder / "wave.zarr"
-    store = create_run_store(problem, path)
-    run_to_end(OptimizationRun(problem, store), lambda points, **_: evaluate_batch(problem, points))
-    store.close()
-    return path
+    return trust_runs.finished_run(
+        write_problem(folder / "problem", **settings), folder / "wave.zarr"
+    )
