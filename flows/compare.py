@@ -179,10 +179,22 @@ def benchmark_flow(
                 for algorithm, seed, path in runs
                 if path in pending
             ]
+            # every run ends before the shared cluster closes, whether another failed or not
+            failures = []
             for done, future in enumerate(futures, start=1):
-                future.result()
+                try:
+                    store = future.result()
+                except Exception as error:
+                    failures.append(error)
+                    continue
                 if progress:
-                    print(f"{done}/{len(futures)} runs done: {future.result()}", flush=True)
+                    print(f"{done}/{len(futures)} runs done: {store}", flush=True)
+            if failures:
+                raise RuntimeError(
+                    f"{len(failures)} of {len(futures)} runs failed (the first error follows); "
+                    f"run the benchmark again on {root} to reuse the finished runs and resume "
+                    "the others"
+                ) from failures[0]
             workers = len(dask_cluster.scheduler_info.get("workers", {}))
     else:
         logger.info("every run in %s has finished: rewriting the comparison only", root)

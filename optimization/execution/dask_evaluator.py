@@ -80,6 +80,11 @@ class WorkersLost(InfrastructureError, RuntimeError):
     infrastructure failure (the one kind a retry of the generation may cure)."""
 
 
+class SchedulerLost(InfrastructureError, RuntimeError):
+    """The Dask scheduler cancelled the generation's tasks: the connection to it was lost,
+    or the cluster was closed under the run. Waiting would never end; a retry may cure it."""
+
+
 @dataclass
 class _Task:
     """One task of a generation: chunk ``chunk`` whole, or its row ``row`` alone (in a fresh
@@ -122,6 +127,7 @@ class DaskEvaluator:
     ) -> None:
         config = config or client_config(client)
         self.client = client
+        self.scheduler_address = client.scheduler.address
         self.problem = problem
         self.chunks_per_worker = chunks_per_worker or config.chunks_per_worker
         self.min_task_s = config.min_task_s
@@ -249,6 +255,12 @@ class DaskEvaluator:
         def lost(task: _Task, future: Future, kept: dict[int, BatchResult]) -> None:
             """A task that did not finish: its worker died (or the model cannot be built).
             ``kept``: the results its rows handed over before (first row → result)."""
+            if future.status == "cancelled":  # not by this evaluator: it has stopped waiting
+                raise SchedulerLost(
+                    f"the Dask scheduler at {self.scheduler_address} cancelled a task "
+                    f"of this generation (the client is {self.client.status}): the connection "
+                    "to it was lost or its cluster was closed while the run used it"
+                )
             error = future.exception() if future.status == "error" else None
             if error is not None and not isinstance(error, KilledWorker):
                 raise error  # the model cannot be built, … : not a lost worker

@@ -107,6 +107,31 @@ def test_benchmark_runs_scores_and_reuses_finished_runs(tmp_path, prefect_harnes
     assert sessions["wall_seconds"].iloc[0] > 0
 
 
+def test_a_failed_run_lets_the_others_end_before_the_cluster_closes(tmp_path, prefect_harness):
+    """Seed 2's store is broken (its evaluations are gone): its run fails at once, while seed
+    1 runs on the shared cluster to its end; then the benchmark fails, saying what to do."""
+    import shutil
+
+    from neuroptimus.optimization.evaluation.problem import build_problem
+    from neuroptimus.optimization.problem.problem_file import with_overrides
+    from neuroptimus.storage.runs.create import create_run_store
+
+    problem = load_problem(problem_path("hh"))
+    folder = tmp_path / "bench"
+    broken = folder / "random-seed2.zarr"
+    spec = with_overrides(benchmark_spec(problem, 4, 2), algorithm="random", seed=2)
+    create_run_store(build_problem(spec, [np.zeros(40001)]), broken)
+    shutil.rmtree(broken / "evaluations")
+    with pytest.raises(RuntimeError, match=rf"1 of 2 runs failed .* again on {folder} to reuse"):
+        benchmark_flow(
+            problem=problem, algorithms=["random"], seeds=2, population=4, generations=2,
+            folder=str(folder), cluster=ClusterConfig(workers=1),
+        )  # fmt: skip
+    finished = RunStore.open(folder / "random-seed1.zarr")
+    assert finished.attrs["finished"] == "evaluation budget of 8 used"
+    assert len(finished.evaluations()["total"]) == 8
+
+
 def test_a_folder_of_another_budget_is_refused_naming_the_store(tmp_path):
     from neuroptimus.optimization.evaluation.problem import build_problem
     from neuroptimus.storage.runs.create import create_run_store
