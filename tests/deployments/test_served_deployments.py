@@ -121,8 +121,10 @@ def test_custom_run_form_draws_the_problem_and_submits_it(served):
                 creates = []  # the UI's requests to create the run, and what the API answered
                 page.on(
                     "response",
-                    lambda answer: "create_flow_run" in answer.url
-                    and creates.append(f"{answer.request.method} {answer.status}"),
+                    lambda answer: (
+                        "create_flow_run" in answer.url
+                        and creates.append(f"{answer.request.method} {answer.status}")
+                    ),
                 )
                 for ui in ("/v2", ""):
                     page.goto(f"{served.url}{ui}/deployments/deployment/{deployment.id}/run")
