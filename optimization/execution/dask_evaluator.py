@@ -127,7 +127,6 @@ class DaskEvaluator:
     ) -> None:
         config = config or client_config(client)
         self.client = client
-        self.scheduler_address = client.scheduler.address
         self.problem = problem
         self.chunks_per_worker = chunks_per_worker or config.chunks_per_worker
         self.min_task_s = config.min_task_s
@@ -257,7 +256,7 @@ class DaskEvaluator:
             ``kept``: the results its rows handed over before (first row → result)."""
             if future.status == "cancelled":  # not by this evaluator: it has stopped waiting
                 raise SchedulerLost(
-                    f"the Dask scheduler at {self.scheduler_address} cancelled a task "
+                    f"the Dask scheduler at {self.client.scheduler.address} cancelled a task "
                     f"of this generation (the client is {self.client.status}): the connection "
                     "to it was lost or its cluster was closed while the run used it"
                 )
