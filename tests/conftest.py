@@ -86,15 +86,25 @@ def _group(item: pytest.Item) -> str:
     return path.parts[0] if path.parts[0] == "hpc" else path.as_posix()
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.pluginmanager.hasplugin("xdist") or not config.getoption("dist") == "loadgroup":
-        return
-    for item in items:
+def _loadgroup(config: pytest.Config) -> bool:
+    """Whether this run hands out groups (``--dist loadgroup``). On the workers, which
+    collect the tests, xdist sets ``dist`` to "no" and ``loadgroup`` to that."""
+    return bool(getattr(config.option, "loadgroup", False))
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # marked as it is collected: xdist names a test by its group before any later hook
+    if _loadgroup(item.config):
         item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _loadgroup(config):
+        return
 
     def rank(item: pytest.Item) -> int:
         top = Path(str(item.path)).relative_to(Path(__file__).resolve().parent).parts[0]
         return SLOWEST_FIRST.index(top) if top in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
     items.sort(key=rank)  # stable: a file's tests keep their order
+
