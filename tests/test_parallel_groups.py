@@ -6,11 +6,10 @@ not support it drops the groups silently, and every module fixture is built once
 from __future__ import annotations
 
 import pytest
-from conftest import _loadgroup
 
 
 def test_the_workers_take_whole_groups(request):
-    if not _loadgroup(request.config):
+    if not getattr(request.config.option, "loadgroup", False):  # set on xdist's workers
         pytest.skip("not run by pytest-xdist with --dist loadgroup")
     assert request.node.nodeid.endswith("@test_parallel_groups.py"), (
         f"pytest-xdist ignored the test groups with pytest {pytest.__version__} (its id is "
