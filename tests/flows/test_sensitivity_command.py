@@ -40,6 +40,9 @@ def test_sensitivity_is_evaluated_on_a_cluster_and_stored_beside_the_run(wave_st
     assert result.returncode == 0, result.stderr[-3000:]
     lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line}
     assert lines["unused"][1:3] == ["0", "0.000"]  # sensitivity and relative: exactly none
+    assert lines["unused"][-2:] == ["no", "effect"]  # flagged by itself, the others not
+    assert lines["period_ms"][-1] != "effect" and lines["amplitude_mV"][-1] != "effect"
+    assert "no effect: unused — both points gave exactly the best's errors" in result.stdout
     assert float(lines["period_ms"][1]) > 0 and float(lines["amplitude_mV"][1]) > 0
 
     found = read_sensitivity(wave_store)
@@ -62,9 +65,12 @@ def test_sensitivity_is_evaluated_on_a_cluster_and_stored_beside_the_run(wave_st
     with open(wave_store / "sensitivity.csv", newline="") as handle:
         table = {row["parameter"]: row for row in csv.DictReader(handle)}
     assert float(table["unused"]["sensitivity"]) == 0.0
+    assert [table[name]["flags"] for name in before.parameter_names] == ["", "no effect", ""]
     report = (wave_store / "report.html").read_text()
     assert "Local sensitivity at the best" in report
     assert "Local sensitivity at the best (step 0.01)" in report  # the figure's title
+    assert "<b>No effect</b> (both points gave exactly the best's errors" in report
+    assert "the model may not read it): unused." in report
     assert "How far to trust the fit: identifiability" in report
 
 
