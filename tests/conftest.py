@@ -77,7 +77,8 @@ def catalog_url(request, tmp_path) -> str:
 
 # Under pytest-xdist (`-n 2`), whole groups go to one worker: the tests of a file share their
 # module fixtures, and every cluster test shares the session's one test SLURM. The groups that
-# take longest are handed out first, so neither worker is left with a long tail.
+# take longest are handed out first (in this order: --no-loadscope-reorder keeps xdist from
+# sorting them by their number of tests), so neither worker is left with a long tail.
 SLOWEST_FIRST = ("hpc", "deployments", "flows")
 
 
