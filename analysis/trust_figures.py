@@ -11,6 +11,7 @@ import numpy as np
 
 from neuroptimus.analysis.figures import positive
 from neuroptimus.analysis.population import run_colour
+from neuroptimus.analysis.trust_tables import no_effect
 from neuroptimus.optimization.trust.identifiability import Identifiability, ParameterTrust
 from neuroptimus.optimization.trust.sensitivity import leading
 
@@ -161,9 +162,16 @@ def sensitivity_table(found: dict[str, Any]) -> str:
         + "</td></tr>"
         for i, value in enumerate(np.asarray(found["eigenvalues"], dtype=float))
     )
+    inert = no_effect(found)
+    flagged = (
+        f" <b>No effect</b> (both points gave exactly the best's errors; the model may not "
+        f"read it): {html.escape(', '.join(inert))}."
+        if inert
+        else ""
+    )
     return (
         f"<p>{len(found['total'])} evaluations around the best (row {found['best_row']}), "
-        f"step {found['step']:g}.</p><table><tr><th>direction</th><th>eigenvalue</th>"
+        f"step {found['step']:g}.{flagged}</p><table><tr><th>direction</th><th>eigenvalue</th>"
         f"<th>leading parameters</th></tr>{rows}</table>"
     )
 

@@ -61,11 +61,26 @@ def identifiability_text(result: identifiability.Identifiability) -> str:
     return "\n".join(lines)
 
 
+NO_EFFECT = "no effect"  # the flag of a parameter whose two points gave the best's results
+
+
+def no_effect(found: dict[str, Any]) -> list[str]:
+    """The parameters that changed nothing: both their points succeeded and gave every error
+    component and the total of the best exactly (the model may not read them at all)."""
+    total, status = np.asarray(found["total"], dtype=float), np.asarray(found["status"])
+    values = np.asarray(found["sensitivity"], dtype=float)
+    same = (total[0::2] == found["best_total"]) & (total[1::2] == found["best_total"])
+    ok = (status[0::2] == 0) & (status[1::2] == 0)
+    inert = ok & same & (values == 0)
+    return [name for name, flag in zip(found["parameter_names"], inert, strict=True) if flag]
+
+
 def sensitivity_rows(found: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per parameter of a stored sensitivity (``storage.sensitivity``)."""
     names = list(found["parameter_names"])
     values = np.asarray(found["sensitivity"], dtype=float)
     top = np.nanmax(values) if np.any(np.isfinite(values)) else np.nan
+    inert = set(no_effect(found))
     return [
         {
             "parameter": name,
@@ -73,6 +88,7 @@ def sensitivity_rows(found: dict[str, Any]) -> list[dict[str, Any]]:
             "relative": float(values[j] / top) if top > 0 else float("nan"),
             "slope_total": float(found["slope"][j]),
             "curvature_total": float(found["curvature"][j]),
+            "flags": NO_EFFECT if name in inert else "",
         }
         for j, name in enumerate(names)
     ]
@@ -85,17 +101,23 @@ def sensitivity_text(found: dict[str, Any]) -> str:
         f"best (row {found['best_row']}, total {found['best_total']:.6g}); step "
         f"{found['step']:g} of each normalised range, {len(found['total'])} evaluations",
         f"{'parameter':<20} {'sensitivity':>12} {'relative':>9} {'d total/du':>12} "
-        f"{'d² total/du²':>13}",
+        f"{'d² total/du²':>13}  flags",
     ]
     for row in sensitivity_rows(found):
         lines.append(
             f"{row['parameter']:<20} {row['sensitivity']:>12.4g} {row['relative']:>9.3f} "
-            f"{row['slope_total']:>12.4g} {row['curvature_total']:>13.4g}"
+            f"{row['slope_total']:>12.4g} {row['curvature_total']:>13.4g}  {row['flags']}"
         )
     status = np.asarray(found["status"])
     failed = [n for n, bad in zip(names, status[0::2] | status[1::2], strict=True) if bad]
     if failed:
         lines.append(f"an evaluation failed for: {', '.join(failed)} (no derivative)")
+    inert = no_effect(found)
+    if inert:
+        lines.append(
+            f"{NO_EFFECT}: {', '.join(inert)} — both points gave exactly the best's errors; "
+            "the model may not read it (check where it is set) and the data cannot fix it"
+        )
     values = np.asarray(found["eigenvalues"], dtype=float)
     lines.append("directions of JᵀJ, stiffest first (eigenvalue: leading parameters):")
     for i, value in enumerate(values):
@@ -106,6 +128,6 @@ def sensitivity_text(found: dict[str, Any]) -> str:
 
 
 __all__ = [
-    "identifiability_of", "identifiability_text", "sensitivity_rows", "sensitivity_text",
-    "write_csv",
+    "NO_EFFECT", "identifiability_of", "identifiability_text", "no_effect", "sensitivity_rows",
+    "sensitivity_text", "write_csv",
 ]  # fmt: skip
