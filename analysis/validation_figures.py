@@ -23,7 +23,8 @@ NOTE = (
     "The best distinct individuals of the fit evaluated on the problem's validation: protocols "
     "and targets, which the optimization never saw. Points far above the diagonal fit the "
     "training data better than data they were not fitted to (overfitting); the best "
-    "individual is red."
+    "individual is red. The totals add up over sweeps and features: with fewer validation "
+    "sweeps than training ones, every point sits lower, and their order tells more."
 )
 
 
@@ -82,7 +83,7 @@ def error_scatter(found: dict[str, Any]) -> hv.Overlay:
                          .opts(size=11, color="#d62728"))  # fmt: skip
     return hv.Overlay(parts).opts(
         title="Training against validation error", width=WIDTH // 2 + 150, height=HEIGHT + 60,
-        logx=True, logy=True, legend_position="bottom_right",
+        logx=True, logy=True, legend_position="right",  # outside: never over a point
     )  # fmt: skip
 
 
