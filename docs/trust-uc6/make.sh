@@ -15,7 +15,9 @@ if [ "${1:-}" != shots ]; then
         --population 12 --generations 12 --workers 2 --store "$store"
     neuroptimus analyze "$store" --identifiability --csv "$out/identifiability.csv"
     neuroptimus analyze "$store" --sensitivity --csv "$out/sensitivity.csv"
-    cp "$store/report.html" "$store/metadata.json" "$out/"
+    cp "$store/report.html" "$out/"
+    # paths of this machine (the problem's folder, nrnivmodl) made relative to the repository
+    sed "s#\"$PWD/#\"#g" "$store/metadata.json" > "$out/metadata.json"
 fi
 python - "$out" <<'PY'
 # one screenshot per section of the report: from its heading to the next one, at most 1,800 px
