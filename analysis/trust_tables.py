@@ -65,13 +65,10 @@ NO_EFFECT = "no effect"  # the flag of a parameter whose two points gave the bes
 
 
 def no_effect(found: dict[str, Any]) -> list[str]:
-    """The parameters that changed nothing: both their points succeeded and gave every error
-    component and the total of the best exactly (the model may not read them at all)."""
-    total, status = np.asarray(found["total"], dtype=float), np.asarray(found["status"])
-    values = np.asarray(found["sensitivity"], dtype=float)
-    same = (total[0::2] == found["best_total"]) & (total[1::2] == found["best_total"])
-    ok = (status[0::2] == 0) & (status[1::2] == 0)
-    inert = ok & same & (values == 0)
+    """The parameters of a stored sensitivity that changed nothing (``sensitivity.no_effect``)."""
+    inert = sensitivity.no_effect(
+        found["total"], found["status"], found["sensitivity"], found["best_total"]
+    )
     return [name for name, flag in zip(found["parameter_names"], inert, strict=True) if flag]
 
 
@@ -103,7 +100,8 @@ def sensitivity_text(found: dict[str, Any]) -> str:
         f"{'parameter':<20} {'sensitivity':>12} {'relative':>9} {'d total/du':>12} "
         f"{'d² total/du²':>13}  flags",
     ]
-    for row in sensitivity_rows(found):
+    rows = sensitivity_rows(found)
+    for row in rows:
         lines.append(
             f"{row['parameter']:<20} {row['sensitivity']:>12.4g} {row['relative']:>9.3f} "
             f"{row['slope_total']:>12.4g} {row['curvature_total']:>13.4g}  {row['flags']}"
@@ -112,7 +110,7 @@ def sensitivity_text(found: dict[str, Any]) -> str:
     failed = [n for n, bad in zip(names, status[0::2] | status[1::2], strict=True) if bad]
     if failed:
         lines.append(f"an evaluation failed for: {', '.join(failed)} (no derivative)")
-    inert = no_effect(found)
+    inert = [row["parameter"] for row in rows if row["flags"] == NO_EFFECT]
     if inert:
         lines.append(
             f"{NO_EFFECT}: {', '.join(inert)} — both points gave exactly the best's errors; "

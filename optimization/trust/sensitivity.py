@@ -87,11 +87,9 @@ def analyse(
     curvature = np.full(d, np.nan)
     curvature[centred] = (total[1::2] + total[0::2] - 2 * best_total)[centred] / step**2
     sensitivity = np.sqrt(np.sum(jacobian**2, axis=0))
-    # A parameter that changed nothing (a zero column, and the total at both points that of
-    # the best: not merely a valley's symmetric sides) is a sloppy direction by itself; the
-    # others' JᵀJ is decomposed without it, so it is not mixed into an arbitrary null space.
-    same = (total[0::2] == best_total) & (total[1::2] == best_total)
-    zero = ~failed & (sensitivity == 0) & same
+    # A parameter that changed nothing is a sloppy direction by itself; the others' JᵀJ is
+    # decomposed without it, so it is not mixed into an arbitrary null space.
+    zero = no_effect(total, status, sensitivity, best_total)
     used = np.flatnonzero(~failed & ~zero)
     eigenvalues, eigenvectors = np.zeros(0), np.zeros((d, 0))
     if len(used):
@@ -115,6 +113,17 @@ def analyse(
     )  # fmt: skip
 
 
+def no_effect(
+    total: np.ndarray, status: np.ndarray, sensitivity: np.ndarray, best_total: float
+) -> np.ndarray:
+    """Per parameter, whether it changed nothing: both its points succeeded, its column of the
+    Jacobian is zero and the total at both points is the best's (not merely a valley's
+    symmetric sides) — the model may not read it at all."""
+    total, ok = np.asarray(total, dtype=float), np.asarray(status) == 0
+    same = (total[0::2] == best_total) & (total[1::2] == best_total)
+    return ok[0::2] & ok[1::2] & same & (np.asarray(sensitivity, dtype=float) == 0)
+
+
 def leading(vector: np.ndarray, names: list[str], share: float = 0.9) -> list[tuple[str, float]]:
     """The parameters that make up ``share`` of a unit direction's squared length, largest
     first, with their signed weights: how a direction reads in a table."""
@@ -128,4 +137,4 @@ def leading(vector: np.ndarray, names: list[str], share: float = 0.9) -> list[tu
     return picked
 
 
-__all__ = ["STEP", "Sensitivity", "analyse", "design", "leading"]
+__all__ = ["STEP", "Sensitivity", "analyse", "design", "leading", "no_effect"]
