@@ -19,9 +19,8 @@ from neuroptimus.optimization.execution.dask_evaluator import DaskEvaluator, Sch
 def test_a_cluster_closed_under_a_generation_fails_it_at_once(tmp_path):
     problem = build_problem(crashing_spec(tmp_path, busy_s=2.0, segv=1.0, abrt=0.0))
     config = ClusterConfig(workers=1, chunks_per_worker=4)
-    with make_cluster(config) as cluster:
-        # connected by address, as the runs of a benchmark share one cluster
-        client = Client(cluster.scheduler_address, timeout=5)
+    # connected by address, as the runs of a benchmark share one cluster
+    with make_cluster(config) as cluster, Client(cluster.scheduler_address, timeout=5) as client:
         client.wait_for_workers(1)
         evaluator = DaskEvaluator(client, problem, config=config)
         threading.Timer(1.0, cluster.close).start()
@@ -29,4 +28,3 @@ def test_a_cluster_closed_under_a_generation_fails_it_at_once(tmp_path):
         with pytest.raises(SchedulerLost, match="cancelled a task of this generation"):
             evaluator(_points([1e-4, 2e-4, 3e-4, 4e-4]))  # 8 s of simulation on one worker
         assert time.monotonic() - started < 6
-        client.close()
