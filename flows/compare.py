@@ -24,16 +24,20 @@ from neuroptimus.storage.runs.run_store import RunStore
 from neuroptimus.tasks.catalog import push_to_catalog
 
 
-def benchmark_spec(problem: ProblemSpec, population: int, generations: int) -> ProblemSpec:
+def benchmark_spec(
+    problem: ProblemSpec, population: int, generations: int, error_target: float | None = None
+) -> ProblemSpec:
     """The paper's protocol: the same evaluation budget for every algorithm, nothing else
-    stops a run early (an algorithm may still stop when it has converged by its own rule)."""
+    stops a run early (an algorithm may still stop when it has converged by its own rule)
+    but ``error_target`` when given."""
     spec = with_overrides(problem, population=population, generations=generations)
-    return spec.model_copy(update={"stopping": StoppingSpec()})
+    return spec.model_copy(update={"stopping": StoppingSpec(error_target=error_target)})
 
 
 def check_algorithms(names: list[str]) -> None:
-    """Fail before anything runs when a name is not a registered algorithm."""
-    unknown = [name for name in names if name not in ALGORITHMS]
+    """Fail before anything runs when a name is not a registered algorithm (or a chain of
+    them, ``cmaes+scipy-nelder-mead``)."""
+    unknown = [name for name in names if not all(s in ALGORITHMS for s in name.split("+"))]
     if unknown or not names:
         raise SpecError(
             f"unknown algorithm(s) {', '.join(unknown) or '(none given)'}; "
@@ -130,6 +134,7 @@ def benchmark_flow(
     usecase: str | None = None,
     thresholds: list[float] = [1e-10],  # noqa: B006
     catalog_url: str | None = None,
+    error_target: float | None = None,
 ) -> dict[str, str]:
     """Run each algorithm with seeds 1…``seeds`` (budget population × generations each) and
     write ``runs.csv``, ``summary.csv``, ``comparison.html`` and a row of ``sessions.csv``
@@ -138,7 +143,8 @@ def benchmark_flow(
 
     Args:
         problem: The full problem (used when no use case is named below).
-        algorithms: Registry names of the algorithms to compare (see `neuroptimus algorithms`).
+        algorithms: Registry names of the algorithms to compare (see `neuroptimus algorithms`);
+            `a+b` chains them (the last stage takes a fifth of the budget).
         seeds: Runs per algorithm, with seeds 1…N.
         population: Individuals per generation.
         generations: Generations; every run gets population x generations evaluations.
@@ -155,10 +161,12 @@ def benchmark_flow(
         catalog_url: Push every run to this results catalog at the end (token:
             NEUROPTIMUS_CATALOG_TOKEN). Empty: NEUROPTIMUS_CATALOG_URL, if set. A failed push
             is logged as a warning and never fails the benchmark.
+        error_target: Stop a run once its best total error is at or below this (empty:
+            every run uses its whole budget, as in the paper).
     """
     logger = get_run_logger()
     started = time.time()
-    spec = benchmark_spec(resolve_problem(problem, usecase), population, generations)
+    spec = benchmark_spec(resolve_problem(problem, usecase), population, generations, error_target)
     check_algorithms(algorithms)
     root = Path(folder or default_folder(spec))
     root.mkdir(parents=True, exist_ok=True)

@@ -322,3 +322,66 @@ def benchmark_posterior(
     from neuroptimus.flows.benchmarks.posterior import posterior_benchmark  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
     posterior_benchmark(seeds, population, generations, workers, csv, say=typer.echo)
+
+
+@app.command("fewer-evaluations", epilog=PREFECT_STATE)
+def benchmark_fewer_evaluations(
+    problem: ProblemArg,
+    reference: Annotated[str, typer.Option(help="The algorithm whose error sets the targets.")] = (
+        "cmaes"
+    ),
+    candidates: Annotated[
+        str, typer.Option(help="Comma-separated algorithms (a+b: a chain) to measure.")
+    ] = "cma-lq,optuna-tpe,cmaes+scipy-nelder-mead",
+    seeds: Annotated[int, typer.Option(help="Runs per method, seeds 1…N.")] = 3,
+    population: Annotated[int, typer.Option(help="Individuals per generation.")] = 16,
+    evaluations: Annotated[
+        int, typer.Option(help="The reference's budget; its median best there is the target.")
+    ] = 1000,
+    early: Annotated[int, typer.Option(help="A second, smaller budget and target.")] = 300,
+    folder: Annotated[
+        Path | None, typer.Option(help="Run stores and tables (default: runs/fewer-NAME-TIME).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Dask worker processes.")] = None,
+    concurrent_runs: Annotated[int, typer.Option(help="Runs optimized at once.")] = 4,
+    project_cpu_seconds: Annotated[
+        float, typer.Option(help="CPU seconds per evaluation of the model to project onto.")
+    ] = 121.6,
+    project_evaluations: Annotated[
+        int, typer.Option(help="Its budget with the reference algorithm.")
+    ] = 10_000,
+) -> None:
+    """Evaluations a candidate needs to reach the error the reference (CMA-ES) reaches with
+    --evaluations (and --early) evaluations, as the median over seeds: the reference runs
+    first, then each candidate runs until it reaches that error or its budget. Writes the
+    benchmark's runs.csv, summary.csv and comparison.html, and fewer-evaluations.csv with each
+    method's share of the reference's evaluations, wall time, its own (ask and tell) share of
+    the time and the saving projected onto an expensive model (default: use case 7, 121.6 s
+    of CPU per evaluation, 10,000 evaluations). An interrupted benchmark continues on the
+    same folder; a finished one is only re-scored."""
+    from neuroptimus.flows.benchmarks.fewer_evaluations import Projection, fewer_evaluations  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.flows.compare import check_algorithms  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.execution.cluster import ClusterConfig  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.optimization.problem.spec_base import SpecError  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+
+    spec = load(problem)
+    names = [name.strip() for name in candidates.split(",") if name.strip()]
+    try:
+        check_algorithms([reference, *names])
+    except SpecError as error:
+        fail(str(error))
+    if not 0 < early < evaluations or min(seeds, population) < 1:
+        fail("--early must lie between 0 and --evaluations; --seeds and --population at least 1")
+    folder = folder or Path(f"runs/fewer-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    typer.echo(f"{reference} then {len(names)} candidates × {seeds} seeds into {folder}")
+    with prefect_ready():
+        try:
+            paths = fewer_evaluations(
+                spec, reference, names, seeds, population, evaluations, early, folder,
+                ClusterConfig(workers=workers), Projection(project_cpu_seconds,
+                project_evaluations), concurrent_runs,
+            )  # fmt: skip
+        except NeuroptimusError as error:
+            fail_on(error)
+    for kind, path in paths.items():
+        typer.echo(f"{kind:<8} {path}")
