@@ -27,9 +27,11 @@ def report_task(store: str) -> str:
 
 
 @flow(name="analyze")
-def analyze_flow(store: str) -> dict[str, str]:
+def analyze_flow(store: str, report: bool = True) -> dict[str, str | None]:
     """Write ``metadata.json`` and ``report.html`` into the store folder. The report (seconds
     of rendering, in the report process when one runs) is under way while the metadata is
-    written."""
-    report = report_task.submit(store)
-    return {"metadata": metadata_task(store), "report": report.result()}
+    written. Without ``report`` only the metadata is written (``"report"``: None)."""
+    if not report:
+        return {"metadata": metadata_task(store), "report": None}
+    drawn = report_task.submit(store)
+    return {"metadata": metadata_task(store), "report": drawn.result()}

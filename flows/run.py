@@ -72,6 +72,7 @@ def run_flow(
     catalog_url: str | None = None,
     warm_start: str | None = None,
     validate_best: Annotated[int, Field(ge=0)] | None = None,
+    report: bool = True,
 ) -> dict:
     """Optimize a problem into a new run store and write its report.
 
@@ -100,6 +101,8 @@ def run_flow(
             relative to the problem file's folder).
         validate_best: Override how many of the best distinct individuals are evaluated on
             the problem's validation: protocols after the optimization (0: none).
+        report: Write report.html when the run ends (off: metadata.json only, for runs in
+            bulk; `neuroptimus analyze STORE` writes the report later).
     """
     cluster = resolve_cluster(cluster, cluster_profile) or ClusterConfig()
     spec = resolve_problem(
@@ -117,7 +120,7 @@ def run_flow(
         setup_flow(spec, store, client)
         best = optimize_flow(store, progress=progress, client=client)
         validate_after_run(client, store)
-    result = {**best, "store": store, **analyze_flow(store)}
+    result = {**best, "store": store, **analyze_flow(store, report)}
     return {**result, "catalog": push_to_catalog([store], catalog_url)}
 
 
@@ -129,6 +132,7 @@ def run_prepared_flow(
     client: Client,
     progress: bool = False,
     optimized: Callable[[], None] | None = None,
+    report: bool = True,
 ) -> dict:
     """``run_flow`` for a problem already checked, and its model built, on ``client``'s
     cluster (what the command line does before Prefect has started, to fail in seconds);
@@ -141,7 +145,7 @@ def run_prepared_flow(
     validate_after_run(client, store)
     if optimized is not None:
         optimized()
-    result = {**best, "store": store, **analyze_flow(store)}
+    result = {**best, "store": store, **analyze_flow(store, report)}
     return {**result, "catalog": push_to_catalog([store])}  # when NEUROPTIMUS_CATALOG_URL is set
 
 
@@ -151,6 +155,7 @@ def resume_flow(
     cluster: ClusterConfig | None = None,
     cluster_profile: str | None = None,
     progress: bool = False,
+    report: bool = True,
 ) -> dict:
     """Continue an interrupted run from its store and checkpoint, then write its report.
 
@@ -164,10 +169,11 @@ def resume_flow(
             cluster the run used before.
         cluster_profile: Instead of cluster: a profile name (local, slurm, pbs …) or YAML path.
         progress: Show a progress bar on the terminal (command line runs).
+        report: Write report.html at the end (off: metadata.json only).
     """
     config = resolve_cluster(cluster, cluster_profile)
     best = optimize_flow(store, config, progress)
     if read_validation(store) is None:  # else validated when the run finished
         validate_after_run(None, store, config)
-    result = {**best, "store": store, **analyze_flow(store)}
+    result = {**best, "store": store, **analyze_flow(store, report)}
     return {**result, "catalog": push_to_catalog([store])}  # when NEUROPTIMUS_CATALOG_URL is set

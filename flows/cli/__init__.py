@@ -46,6 +46,14 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The temporary local server of a run can be slow to start on a busy machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
+ReportOption = Annotated[
+    bool,
+    typer.Option(
+        help="Write report.html at the end; --no-report writes metadata.json only (runs in "
+        "bulk), and `neuroptimus analyze STORE` draws the report later."
+    ),
+]
+
 app = typer.Typer(
     help="Fit neuron-model parameters to data: run, resume and inspect optimizations.",
     no_args_is_help=True,
@@ -70,7 +78,8 @@ def _print_result(result: dict) -> None:
     typer.echo("best parameters:")
     for name, value in result["parameters"].items():
         typer.echo(f"  {name:<16} {value:.6g}")
-    typer.echo(f"report:   {result['report']}\nmetadata: {result['metadata']}")
+    report = result["report"] or "not written (--no-report: `neuroptimus analyze STORE` writes it)"
+    typer.echo(f"report:   {report}\nmetadata: {result['metadata']}")
     if result.get("model_output"):  # what the model printed, kept off the terminal
         typer.echo(f"model output: {result['model_output']}")
 
@@ -111,6 +120,7 @@ def run(
             "validation: protocols after the fit (default: its validation.best, 10; 0: off).",
         ),
     ] = None,  # fmt: skip
+    report: ReportOption = True,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines.")] = False,
 ) -> None:
     """Optimize a problem: setup → optimize (on a Dask cluster) → analyze.
@@ -140,7 +150,7 @@ def run(
         config = cluster_config(cluster, workers)
         store = store or Path(default_store(spec))
         typer.echo(f"run store: {store}")
-        result = launch_run(spec, store, config, prefect_state)
+        result = launch_run(spec, store, config, prefect_state, report)
     mark("stopped")  # the cluster and Prefect's server
     _print_result(result)
 
@@ -164,6 +174,7 @@ def resume(
             help="Cluster profile (name or YAML path). Default: the cluster the run used.",
         ),
     ] = None,
+    report: ReportOption = True,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines.")] = False,
 ) -> None:
     """Continue an interrupted run from its store and checkpoint, then analyze it."""
@@ -185,7 +196,7 @@ def resume(
         from neuroptimus.flows.run import resume_flow  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
         try:
-            result = resume_flow(str(store), config, progress=True)
+            result = resume_flow(str(store), config, progress=True, report=report)
         except NeuroptimusError as error:
             fail_on(error)
     _print_result(result)

@@ -25,11 +25,12 @@ def claim_process() -> None:
     _own_process = True
 
 
-def launch_run(spec, store: Path, config, prefect_state) -> dict:
+def launch_run(spec, store: Path, config, prefect_state, report: bool = True) -> dict:
     """Start a run as ``neuroptimus run`` does: check the problem while Prefect's server
     (``prefect_state``) and the cluster start (the model is built on one of the cluster's
     workers, which keeps it), then run the flows on that cluster. A mistake stops the command
-    in one line (``fail_on``)."""
+    in one line (``fail_on``). Without ``report``, no report process starts and only
+    metadata.json is written."""
     from neuroptimus.analysis.report_process import early_report_process  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
     from neuroptimus.optimization.execution.cluster import connect  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
     from neuroptimus.optimization.execution.worker_tasks import install_problem  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
@@ -55,7 +56,7 @@ def launch_run(spec, store: Path, config, prefect_state) -> dict:
         # the start when Prefect's server runs already, else once this process has done its
         # own start and only waits for the server (earlier, the import would slow it).
         started.callback(mark, "report-process-closed")
-        if prefect_state.warm:
+        if report and prefect_state.warm:
             started.enter_context(early_report_process())
         try:
             started.callback(mark, "cluster-closed")
@@ -80,14 +81,15 @@ def launch_run(spec, store: Path, config, prefect_state) -> dict:
         # process: frozen objects are never collected, and a caller's garbage would stay.
         if _own_process:
             gc.freeze()
-        if not prefect_state.warm:
+        if report and not prefect_state.warm:
             started.enter_context(early_report_process())
         prefect_state.wait()
         mark("prefect-ready")
         try:
             result = run_prepared_flow(
-                prepared, str(store), client, progress=True, optimized=cluster.close_soon
-            )
+                prepared, str(store), client, progress=True,
+                optimized=cluster.close_soon, report=report,
+            )  # fmt: skip
         except NeuroptimusError as error:
             fail_on(error)
         mark("flow-finished")

@@ -222,8 +222,10 @@ def test_killed_run_is_finished_by_a_resume_deployment_run(served, tmp_path):
     problem = _hh(population=8, generations=8)
     cluster = {"workers": 2}
     reference, killed = tmp_path / "reference.zarr", tmp_path / "killed.zarr"
-    run = {"problem": problem, "store": str(reference), "cluster": cluster}
+    # the reference needs no report (the form's switch); the resumed run writes one
+    run = {"problem": problem, "store": str(reference), "cluster": cluster, "report": False}
     assert served.trigger("neuroptimus-run/run", run).state.is_completed(), served.output()
+    assert not (reference / "report.html").exists() and (reference / "metadata.json").is_file()
 
     flow_run = served.trigger("neuroptimus-run/run", {**run, "store": str(killed)}, 0)
     wait_until(lambda: committed(killed) >= 3, 300, "three committed generations")

@@ -32,7 +32,9 @@ def _notes(caplog) -> list[str]:
 
 def test_idle_workers_are_named_once(tmp_path, prefect_harness, caplog):
     with caplog.at_level(logging.INFO):
-        result = run_flow(_spec(1), str(tmp_path / "one.zarr"), ClusterConfig(workers=2))
+        result = run_flow(
+            _spec(1), str(tmp_path / "one.zarr"), ClusterConfig(workers=2), report=False
+        )
     assert result["evaluations"] == 6  # three generations: the note came once, not each time
     assert _notes(caplog) == [
         "the cluster has 2 workers but Nelder-Mead (SciPy) evaluates at most 1 point at a "

@@ -21,7 +21,9 @@ from neuroptimus.usecases import problem_path
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["hh", "--population", "10", "--generations", "8", "--seed", "11", "--workers", "2"]
+# no report: what these tests compare is the store (tests/analysis draw reports)
+ARGS = ["hh", "--population", "10", "--generations", "8", "--seed", "11", "--workers", "2",
+        "--no-report"]  # fmt: skip
 
 
 def _cli(*args):
@@ -42,7 +44,9 @@ def env():
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, env):
     path = tmp_path_factory.mktemp("reference") / "reference.zarr"
-    _run(["run", *ARGS, "--store", str(path)], env)
+    out = _run(["run", *ARGS, "--store", str(path)], env).stdout
+    assert "report:   not written (--no-report" in out
+    assert (path / "metadata.json").is_file() and not (path / "report.html").exists()
     return path
 
 
@@ -72,7 +76,7 @@ def test_kill_9_then_resume_matches_uninterrupted_run(
     process.wait()
     assert RunStore.open(killed).attrs["finished"] is None
 
-    _run(["resume", str(killed)], env)
+    _run(["resume", str(killed), "--no-report"], env)
 
     ours, theirs = RunStore.open(killed), RunStore.open(reference)
     a, b = ours.evaluations(), theirs.evaluations()
@@ -106,7 +110,7 @@ def test_resume_while_the_run_goes_on_is_refused_and_changes_nothing(tmp_path, e
     data = spec.model_dump(mode="json")
     data["model"]["user_function"] = {"file": str(tmp_path / "sleepy.py"), "function": "sleepy"}
     problem.write_text(yaml.safe_dump(data))
-    args = [str(problem), "--workers", "2", "--store", str(running)]
+    args = [str(problem), "--workers", "2", "--store", str(running), "--no-report"]
     process = subprocess.Popen(
         _cli("run", *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
     )

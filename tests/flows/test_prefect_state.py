@@ -47,6 +47,7 @@ def _run(env: dict, store: Path, seed: int = 1, population: int = 2) -> subproce
     command = [
         sys.executable, "-m", "neuroptimus.flows.cli", "run", "hh", "--population", str(population),
         "--generations", "1", "--workers", "1", "--seed", str(seed), "--store", str(store),
+        "--no-report",  # what these tests look at is Prefect's server
     ]  # fmt: skip
     return subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

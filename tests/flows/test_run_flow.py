@@ -67,7 +67,7 @@ def test_uc2_random_search_flow(tmp_path, prefect_harness):
         load_problem(problem_path("vclamp")), algorithm="random", population=6, generations=2
     )
     store_path = tmp_path / "vclamp.zarr"
-    result = run_flow(spec, str(store_path), ClusterConfig(workers=2))
+    result = run_flow(spec, str(store_path), ClusterConfig(workers=2), report=False)
     store = RunStore.open(store_path)
     assert store.committed_evaluations == 12 == result["evaluations"]
     assert store.arrays("target")["trace"].shape == (20000, 1)
@@ -82,12 +82,13 @@ def test_resume_without_a_cluster_goes_back_to_the_runs_own(tmp_path, prefect_ha
     resume given none uses it again, a resume given one uses that."""
     spec = with_overrides(load_problem(problem_path("hh")), population=4, generations=1, seed=2)
     store_path = tmp_path / "hh.zarr"
-    run_flow(spec, str(store_path), ClusterConfig(workers=1, chunks_per_worker=2))
+    run_flow(spec, str(store_path), ClusterConfig(workers=1, chunks_per_worker=2), report=False)
     stored = RunStore.open(store_path).attrs["cluster"]
     assert "address" not in stored
     assert ClusterConfig.model_validate(stored) == ClusterConfig(workers=1, chunks_per_worker=2)
 
-    resume_flow(str(store_path))  # finished: re-analyzed on the cluster it remembers
+    # finished: re-analyzed on the cluster it remembers
+    resume_flow(str(store_path), report=False)
     assert RunStore.open(store_path).attrs["cluster"] == stored
-    resume_flow(str(store_path), ClusterConfig(workers=2))
+    resume_flow(str(store_path), ClusterConfig(workers=2), report=False)
     assert RunStore.open(store_path).attrs["cluster"]["workers"] == 2

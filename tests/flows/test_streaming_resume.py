@@ -94,7 +94,7 @@ def _run(args, env):
 def reference(tmp_path_factory, problem, env):
     folder = tmp_path_factory.mktemp("reference")
     store, calls = folder / "reference.zarr", folder / "calls.txt"
-    _run(["run", str(problem), "--workers", "2", "--store", str(store)],
+    _run(["run", str(problem), "--workers", "2", "--store", str(store), "--no-report"],
          {**env, "STREAMING_TEST_CALLS": str(calls)})  # fmt: skip
     evaluated = _without_best_trace(_calls(calls), store)
     # the counting works: each evaluation of the uninterrupted run is one call
@@ -133,7 +133,7 @@ def kill_mid_generation(problem, store, env, calls) -> None:
     """Start a run and kill -9 its whole process group once generation 1 or 2 is under way
     with at least 3 of its individuals streamed to disk."""
     process = subprocess.Popen(
-        _cli("run", str(problem), "--workers", "2", "--store", str(store)),
+        _cli("run", str(problem), "--workers", "2", "--store", str(store), "--no-report"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         env={**env, "STREAMING_TEST_CALLS": str(calls)},
     )  # fmt: skip
@@ -172,7 +172,8 @@ def resume_and_check(tmp_path, store, env, reference, evaluations) -> None:
     assert RunStore.open(store).attrs["finished"] is None
 
     resumed_calls = tmp_path / "calls-resumed.txt"
-    result = _run(["resume", str(store)], {**env, "STREAMING_TEST_CALLS": str(resumed_calls)})
+    result = _run(["resume", str(store), "--no-report"],
+                  {**env, "STREAMING_TEST_CALLS": str(resumed_calls)})  # fmt: skip
     assert f"{len(streamed)} evaluations taken from the store" in result.stdout
 
     evaluated = evaluations(resumed_calls, store)

@@ -62,7 +62,7 @@ def _evaluations(calls: Path, store: Path) -> Counter:
 def reference(tmp_path_factory, problem, env):
     folder = tmp_path_factory.mktemp("reference")
     store, calls = folder / "reference.zarr", folder / "calls.txt"
-    _run(["run", str(problem), "--workers", "2", "--store", str(store)],
+    _run(["run", str(problem), "--workers", "2", "--store", str(store), "--no-report"],
          {**env, "STREAMING_TEST_CALLS": str(calls)})  # fmt: skip
     evaluated = _evaluations(calls, store)
     assert sum(evaluated.values()) == POPULATION * GENERATIONS == len(evaluated)

@@ -48,5 +48,5 @@ def reference(tmp_path_factory, prefect_harness):
     from neuroptimus.optimization.execution.cluster import ClusterConfig
 
     path = tmp_path_factory.mktemp("reference") / "reference.zarr"
-    run_flow(uc1_spec(), str(path), ClusterConfig(workers=2))
+    run_flow(uc1_spec(), str(path), ClusterConfig(workers=2), report=False)
     return path

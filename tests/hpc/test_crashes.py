@@ -278,7 +278,7 @@ def test_run_with_crashing_individuals_completes(tmp_path, prefect_harness):
     from neuroptimus.storage.runs.run_store import RunStore
 
     store = tmp_path / "crashing.zarr"
-    run_flow(crashing_spec(tmp_path), str(store), ClusterConfig(workers=2))
+    run_flow(crashing_spec(tmp_path), str(store), ClusterConfig(workers=2), report=False)
     run = RunStore.open(store)
     assert run.attrs["finished"] is not None
     assert run.attrs["status_names"][CRASHED] == "crashed"

@@ -72,7 +72,7 @@ def test_worker_killed_mid_generation_is_replaced_and_the_run_goes_on(
         killer = WorkerKiller(client, store)
         killer.start()
         shared = config.model_copy(update={"address": cluster.scheduler_address})
-        run_flow(spec, str(store), shared)
+        run_flow(spec, str(store), shared, report=False)
         killer.join(timeout=10)
         assert killer.error is None, killer.error
         assert killer.killed, "no worker was killed"
@@ -133,13 +133,13 @@ def _hanging_spec(folder: Path, hang: bool):
 def test_hung_simulation_gets_the_timeout_status_and_the_run_goes_on(tmp_path, prefect_harness):
     # the reference: the same individuals pass their time limit, but stop by themselves
     slow = tmp_path / "slow.zarr"
-    run_flow(_hanging_spec(tmp_path, hang=False), str(slow), ClusterConfig(workers=2))
+    run_flow(_hanging_spec(tmp_path, hang=False), str(slow), ClusterConfig(workers=2), report=False)
     timed_out = RunStore.open(slow).evaluations()["status"] == TIMEOUT
     assert 1 <= timed_out.sum() <= 3, "choose a threshold that catches a few individuals"
 
     hung = tmp_path / "hung.zarr"
     config = ClusterConfig(workers=2, hang_grace_s=2.0)  # killed 5 s after the start
-    run_flow(_hanging_spec(tmp_path, hang=True), str(hung), config)
+    run_flow(_hanging_spec(tmp_path, hang=True), str(hung), config, report=False)
     rows = assert_same_run(hung, slow)
     assert np.array_equal(rows["status"] == TIMEOUT, timed_out)
     caught = zip(rows["message"][timed_out], rows["seconds"][timed_out], strict=True)
@@ -206,7 +206,7 @@ def test_disk_full_mid_run_corrupts_nothing_and_the_run_resumes(
     filler = threading.Thread(target=fill_after_first_generation, daemon=True)
     filler.start()
     with pytest.raises(StoreError, match=f"cannot write the run store at {store}: No space left"):
-        run_flow(spec, str(store), ClusterConfig(workers=2))
+        run_flow(spec, str(store), ClusterConfig(workers=2), report=False)
     filler.join(timeout=10)
     assert filled
     survivor = RunStore.open(store)
@@ -215,10 +215,11 @@ def test_disk_full_mid_run_corrupts_nothing_and_the_run_resumes(
     assert len(survivor.evaluations()["total"]) == survivor.committed_evaluations
 
     with pytest.raises(StoreError, match="cannot write the run store .*No space left"):
-        resume_flow(str(store), ClusterConfig(workers=2))  # still full: fails before evaluating
+        # still full: fails before evaluating
+        resume_flow(str(store), ClusterConfig(workers=2), report=False)
     assert RunStore.open(store).committed_evaluations == survivor.committed_evaluations
 
     filled[0].unlink()
-    resume_flow(str(store), ClusterConfig(workers=2))
+    resume_flow(str(store), ClusterConfig(workers=2), report=False)
     assert_same_run(store, reference)
     shutil.rmtree(store)

@@ -46,7 +46,7 @@ def _jobs(rows) -> np.ndarray:
 
 def test_uc1_runs_on_slurm_jobs(slurm, tmp_path, prefect_harness, reference):
     store = tmp_path / "slurm.zarr"
-    run_flow(uc1_spec(), str(store), slurm_config(tmp_path))
+    run_flow(uc1_spec(), str(store), slurm_config(tmp_path), report=False)
     rows = assert_same_run(store, reference)
     assert np.all(rows["status"] == OK)
     jobs = set(_jobs(rows))
@@ -80,7 +80,9 @@ def test_cancelled_job_is_replaced_and_the_run_completes(
     # a lost job is dropped from the cluster's books after this long, then adaptive scaling
     # replaces it (15 s by default)
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "1s"}):
-        run_flow(uc1_spec(), str(store), slurm_config(tmp_path, cores=2, workers=None))
+        run_flow(
+            uc1_spec(), str(store), slurm_config(tmp_path, cores=2, workers=None), report=False
+        )
     canceller.join(timeout=10)
     assert len(cancelled) == 1, cancelled
     job, generation = cancelled[0]

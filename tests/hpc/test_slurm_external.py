@@ -94,7 +94,7 @@ def test_cancelled_job_loses_only_its_evaluations_in_flight(
     reference = tmp_path / "reference.zarr"
     monkeypatch.setenv("QUEUE_TEST_CALLS", str(tmp_path / "reference-calls.txt"))
     monkeypatch.setenv("QUEUE_TEST_SLEEP_S", "0")  # the same results, without the wait
-    run_flow(spec, str(reference), ClusterConfig(workers=2))
+    run_flow(spec, str(reference), ClusterConfig(workers=2), report=False)
 
     calls = tmp_path / "calls.txt"
     monkeypatch.setenv("QUEUE_TEST_CALLS", str(calls))  # inherited by sbatch's jobs
@@ -131,7 +131,7 @@ def test_cancelled_job_loses_only_its_evaluations_in_flight(
     canceller.start()
     # a lost job is dropped after this long, then adaptive scaling replaces it
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "1s"}):
-        run_flow(spec, str(store), slurm_config(tmp_path, cores=2, workers=None))
+        run_flow(spec, str(store), slurm_config(tmp_path, cores=2, workers=None), report=False)
     canceller.join(timeout=10)
     assert cancelled, "the run ended before a job could be cancelled"
 
