@@ -28,6 +28,21 @@ os.environ.setdefault("NEUROPTIMUS_PREFECT_IDLE", "60")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Most tests start processes that import the project (commands, Dask workers, report
+    # processes). Where PYTHONDONTWRITEBYTECODE is set, as on many CI machines, each of them
+    # would compile its modules again (a third of a second of CPU): compile them once, in the
+    # controller, before the xdist workers start.
+    if hasattr(session.config, "workerinput"):
+        return
+    import compileall
+
+    root = Path(__file__).resolve().parents[1]
+    for layer in ("optimization", "storage", "tasks", "flows", "analysis", "usecases"):
+        compileall.compile_dir(root / layer, quiet=1)
+    compileall.compile_dir(root / "neuroptimus", quiet=1, maxlevels=0)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A real, temporary Prefect server for the flows of this test session."""

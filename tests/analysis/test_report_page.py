@@ -46,23 +46,35 @@ def _figures(page: str) -> list[tuple[str, list[str]]]:
             for target, item in items]  # fmt: skip
 
 
-def test_two_processes_render_what_one_does(store, tmp_path):
-    forked = _write_in_fresh_process(store.path, tmp_path / "forked.html")
-    alone = write_report(store, tmp_path / "alone.html").read_text()  # an opened store
-    assert UUID.search(forked) and not UUID.search(alone)  # the copy rendered a share
-    assert _figures(forked) == _figures(alone) and len(_figures(alone)) >= 7
+@pytest.fixture(scope="module")
+def alone(store, tmp_path_factory) -> str:
+    """The page written in this process, which has threads: rendered by it alone."""
+    return write_report(store, tmp_path_factory.mktemp("alone") / "alone.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def forked(store, tmp_path_factory) -> Path:
+    """The page written by a new process, whose forked copy rendered a share."""
+    path = tmp_path_factory.mktemp("forked") / "report.html"
+    _write_in_fresh_process(store.path, path)
+    return path
+
+
+def test_two_processes_render_what_one_does(forked, alone):
+    assert UUID.search(forked.read_text()) and not UUID.search(alone)  # the copy rendered a share
+    assert _figures(forked.read_text()) == _figures(alone) and len(_figures(alone)) >= 7
 
 
 @pytest.mark.parametrize("copy", ["dies", "differs"])
-def test_a_copy_that_fails_leaves_its_share_to_the_parent(store, tmp_path, copy):
+def test_a_copy_that_fails_leaves_its_share_to_the_parent(store, tmp_path, copy, alone):
     page = _write_in_fresh_process(store.path, tmp_path / "report.html", copy)
     assert not UUID.search(page) and "one more" not in page  # all rendered by the parent
-    assert _figures(page) == _figures(write_report(store, tmp_path / "alone.html").read_text())
+    assert _figures(page) == _figures(alone)
 
 
-def test_the_report_opens_offline_with_every_figure_drawn(chromium, store, tmp_path):
-    path = tmp_path / "report.html"
-    targets = [target for target, _ in _figures(_write_in_fresh_process(store.path, path))]
+def test_the_report_opens_offline_with_every_figure_drawn(chromium, forked):
+    path = forked
+    targets = [target for target, _ in _figures(path.read_text())]
     page = chromium.new_page(viewport={"width": 1300, "height": 1000})
     requests, errors = [], []
     page.on("pageerror", lambda error: errors.append(str(error)))
