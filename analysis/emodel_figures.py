@@ -21,6 +21,7 @@ import holoviews as hv
 import numpy as np
 
 from neuroptimus.analysis.feature_figures import feature_figure
+from neuroptimus.analysis.layouts import grid
 from neuroptimus.analysis.traces import PICK_COLOURS
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.base import Trace
@@ -165,7 +166,7 @@ def protocol_traces_figure(store) -> hv.Layout:
                 show_legend=len(members) > 1,
             )  # fmt: skip
         )
-    return hv.Layout(panels).cols(2).opts(shared_axes=False)
+    return grid(panels, 2, shared_axes=False)
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,7 @@ class Explorer(LinkedSelection):
         )
         title = (f"{len(self.frame):,} individuals of {len(runs)} run(s), generations "
                  f"{self.generations.value[0]}–{self.generations.value[1]}")  # fmt: skip
-        return population.pair_layout(panels, len(specs), corner).opts(title=title)
+        return population.pair_layout(panels, len(specs), corner, title)
 
     # -- following a running optimization -------------------------------------------------
     def poll(self) -> None:

@@ -15,6 +15,7 @@ from functools import lru_cache
 import holoviews as hv
 import numpy as np
 
+from neuroptimus.analysis.layouts import grid
 from neuroptimus.analysis.traces import PICK_COLOURS
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators import Trace
@@ -131,7 +132,7 @@ def feature_figure(
     red by default); a last panel is the key."""
     colours = list(colours or [BEST_COLOUR, *PICK_COLOURS])[: len(individuals)]
     panels = [_panel(objective, j, individuals, colours) for j in range(len(objective.features))]
-    return hv.Layout([*panels, _key(individuals, colours)]).cols(columns).opts(shared_axes=False)
+    return grid([*panels, _key(individuals, colours)], columns, shared_axes=False)
 
 
 def _key(individuals, colours) -> hv.Overlay:

@@ -20,6 +20,7 @@ from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import BasicTicker, NumeralTickFormatter
 
 from neuroptimus.analysis.figures import positive
+from neuroptimus.analysis.layouts import grid
 from neuroptimus.analysis.snapshot import RunSnapshot
 
 hv.extension("bokeh", logo=False)
@@ -273,7 +274,7 @@ def colourbar(colour: str, clim: tuple[float, float], selected: bool = False) ->
 
 
 def pair_layout(
-    panels: Sequence[PairPanel], count: int, corner: hv.Element | None = None
+    panels: Sequence[PairPanel], count: int, corner: hv.Element | None = None, title: str = ""
 ) -> hv.Layout:
     """A lower-triangular matrix (row i: pairs with parameter i, then its histogram); the
     top-right cell holds ``corner`` (the colour bar), the rest of the upper triangle is empty."""
@@ -285,7 +286,7 @@ def pair_layout(
         if i == 0 and empty and corner is not None:
             empty[-1] = corner
         cells.extend(empty)
-    return hv.Layout(cells).cols(count).opts(shared_axes=True, merge_tools=True)
+    return grid(cells, count, shared_axes=True, merge_tools=True, title=title)
 
 
 def parameter_space_figure(
@@ -300,8 +301,7 @@ def parameter_space_figure(
     specs = [p for p in snapshots[0].parameters if parameters is None or p["name"] in parameters]
     corner = colourbar(colour, colour_limits(frame, colour))
     title = f"Parameter space: {len(frame):,} individuals, coloured by {COLOURINGS[colour][1]}"
-    layout = pair_layout(pair_panels(frame, specs, colour), len(specs), corner)
-    return layout.opts(title=title)
+    return pair_layout(pair_panels(frame, specs, colour), len(specs), corner, title)
 
 
 def warm_up() -> None:

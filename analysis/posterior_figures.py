@@ -9,6 +9,7 @@ import html
 import holoviews as hv
 import numpy as np
 
+from neuroptimus.analysis.layouts import grid
 from neuroptimus.analysis.population import run_colour
 from neuroptimus.optimization.trust.posterior import TRUSTED_LENGTH_TAUS, PosteriorSummary
 
@@ -87,7 +88,7 @@ def pair_figure(
             else:
                 panels.append(_pair(samples, j, i, column, row, true_values))
     title = f"Posterior: {len(summary.samples):,} samples after burn-in"
-    return hv.Layout(panels).cols(len(shown)).opts(title=title, shared_axes=False)
+    return grid(panels, len(shown), title=title, shared_axes=False)
 
 
 def _marginal(summary: PosteriorSummary, index: int, parameter: dict, true: float | None):

@@ -10,6 +10,7 @@ import holoviews as hv
 import numpy as np
 
 from neuroptimus.analysis.figures import positive
+from neuroptimus.analysis.layouts import grid
 from neuroptimus.analysis.population import run_colour
 from neuroptimus.analysis.trust_tables import no_effect
 from neuroptimus.optimization.trust.identifiability import Identifiability, ParameterTrust
@@ -76,14 +77,8 @@ def profile_figure(parameters: list[dict], result: Identifiability, run) -> hv.L
         _panel(p, t, result, (rows["parameters"][near, j], rows["total"][near]))
         for j, (p, t) in enumerate(zip(parameters, result.parameters, strict=True))
     ]
-    return (
-        hv.Layout(panels)
-        .cols(4)
-        .opts(
-            title=f"Profiles: lowest total error across each parameter's range ({result.rule})",
-            shared_axes=False,
-        )
-    )
+    title = f"Profiles: lowest total error across each parameter's range ({result.rule})"
+    return grid(panels, 4, title=title, shared_axes=False)
 
 
 def correlation_figure(result: Identifiability) -> hv.HeatMap:
