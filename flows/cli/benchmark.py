@@ -339,6 +339,12 @@ def benchmark_fewer_evaluations(
         int, typer.Option(help="The reference's budget; its median best there is the target.")
     ] = 1000,
     early: Annotated[int, typer.Option(help="A second, smaller budget and target.")] = 300,
+    candidate_evaluations: Annotated[
+        int | None,
+        typer.Option(
+            help="The candidates' budget (default: --evaluations); they stop earlier at the target."
+        ),
+    ] = None,  # fmt: skip
     folder: Annotated[
         Path | None, typer.Option(help="Run stores and tables (default: runs/fewer-NAME-TIME).")
     ] = None,
@@ -379,7 +385,7 @@ def benchmark_fewer_evaluations(
             paths = fewer_evaluations(
                 spec, reference, names, seeds, population, evaluations, early, folder,
                 ClusterConfig(workers=workers), Projection(project_cpu_seconds,
-                project_evaluations), concurrent_runs,
+                project_evaluations), concurrent_runs, candidate_evaluations,
             )  # fmt: skip
         except NeuroptimusError as error:
             fail_on(error)

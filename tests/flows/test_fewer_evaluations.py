@@ -26,7 +26,7 @@ def test_candidates_stop_at_the_references_error_and_the_table_counts_their_eval
     paths = fewer_evaluations(
         load_problem(problem_path("vclamp")), "cmaes", candidates, seeds=2, population=4,
         evaluations=16, early=8, folder=folder, cluster=ClusterConfig(workers=2),
-        projection=Projection(cpu_seconds=36.0, evaluations=1000),
+        projection=Projection(cpu_seconds=36.0, evaluations=1000), candidate_evaluations=12,
     )  # fmt: skip
 
     def totals(method, seed):
@@ -38,6 +38,7 @@ def test_candidates_stop_at_the_references_error_and_the_table_counts_their_eval
     early_target = float(np.median([t[:8].min() for t in reference]))
     table = pd.read_csv(paths["table"]).set_index("method")
     assert list(table.index) == ["cmaes", *candidates]
+    assert table["budget"].tolist() == [16, 12, 12]
     assert table.loc["cmaes", "target_16"] == pytest.approx(target, rel=1e-5)
     assert table.loc["cmaes", "target_8"] == pytest.approx(early_target, rel=1e-5)
 
@@ -49,7 +50,7 @@ def test_candidates_stop_at_the_references_error_and_the_table_counts_their_eval
             reached = evaluations_to_reach(run, row["target_16"])
             needed.append(reached)
             if reached is None:
-                assert len(run) == 16  # never reached: the whole budget
+                assert len(run) == 12  # never reached: the candidates' whole budget
             else:
                 assert len(run) - reached < 4  # stopped with the generation that reached it
         assert row["evaluations_16"] == ";".join("-" if n is None else str(n) for n in needed)
