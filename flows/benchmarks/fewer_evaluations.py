@@ -73,7 +73,10 @@ def method_row(
         row[f"reached_{budget}"] = sum(n is not None for n in needed)
         row[f"evaluations_{budget}"] = ";".join("-" if n is None else str(n) for n in needed)
         row[f"median_{budget}"] = median if math.isfinite(median) else ""
-        row[f"share_{budget}"] = median / budget if math.isfinite(median) else ""
+        share = median / budget if math.isfinite(median) else ""
+        row[f"share_{budget}"] = share
+        # the expensive model's budget cut by the same share
+        row[f"projected_cpu_hours_{budget}"] = projection.cpu_hours(share) if share != "" else ""
     generations = [run.generations() for run in runs]
     seconds = [float(g["seconds"].sum()) for g in generations]
     own = [float(g["algorithm_seconds"].sum()) for g in generations]
@@ -83,9 +86,6 @@ def method_row(
     row["wall_seconds_median"] = float(np.median(seconds))
     row["algorithm_share_median"] = float(np.median(np.divide(own, seconds)))
     row["algorithm_share_worst_round_median"] = float(np.median(worst))
-    longest = max(targets)
-    share = row[f"share_{longest}"]
-    row["projected_cpu_hours"] = projection.cpu_hours(share) if share != "" else ""
     return row
 
 

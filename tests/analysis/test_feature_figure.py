@@ -81,19 +81,21 @@ def test_trace_target_runs_keep_their_views(store):
     assert [c.label for c in overlay][:2] == ["target", "best individual"]
 
 
-def test_use_case_6_size_renders_as_a_grid_of_small_multiples():
-    """20 features × 6 current steps, two individuals: 20 panels and the key, four a row."""
+def test_many_features_render_as_a_grid_of_small_multiples():
+    """UC6's 6 current steps with 10 of its 20 features, two individuals: 10 panels and the
+    key, four a row."""
     from bokeh.models import GridPlot
 
-    names = tuple(f"feature_{j}" for j in range(20))
+    names = tuple(f"feature_{j}" for j in range(10))
     amplitudes = (-0.25, 0.05, 0.1, 0.15, 0.2, 0.25)
-    statistics = tuple(tuple((float(j), 1.0) for j in range(20)) for _ in amplitudes)
-    uc6 = FeatureObjective(names, amplitudes, statistics, np.ones(120), (100.0, 400.0), 0.0,
+    statistics = tuple(tuple((float(j), 1.0) for j in range(10)) for _ in amplitudes)
+    uc6 = FeatureObjective(names, amplitudes, statistics, np.ones(60), (100.0, 400.0), 0.0,
                            "efel4")  # fmt: skip
-    values = [[float(j) + 0.5 if s else None for j in range(20)] for s in range(6)]
+    values = [[float(j) + 0.5 if s else None for j in range(10)] for s in range(6)]
     layout = feature_figure(uc6, [("best", values), ("#1", values)])
     grid = hv.render(layout)
     grid = grid if isinstance(grid, GridPlot) else grid.children[-1]
-    assert len(grid.children) == 21 and max(column for *_, column in grid.children) == 3
-    for panel in list(layout)[:20]:  # the -0.25 nA sweep: nothing computed, both crossed
+    assert len(grid.children) == 11 and max(column for *_, column in grid.children) == 3
+    assert max(row for _, row, _ in grid.children) == 2  # three rows
+    for panel in list(layout)[:10]:  # the -0.25 nA sweep: nothing computed, both crossed
         assert len([e for e in panel if isinstance(e, hv.Points)][0]) == 2

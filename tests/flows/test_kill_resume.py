@@ -99,13 +99,13 @@ def sleepy(h, values):
 
 def test_resume_while_the_run_goes_on_is_refused_and_changes_nothing(tmp_path, env):
     """A resume started while the run still writes its store fails at once with the writer
-    named, before Prefect or a cluster starts (a second); the run, a random search of 30
-    generations of 4 that sleeps 0.2 s per evaluation (some 12 s, many times that, at little
+    named, before Prefect or a cluster starts (a second); the run, a random search of 20
+    generations of 4 that sleeps 0.2 s per evaluation (some 8 s, many times that, at little
     CPU), finishes untouched."""
     running, problem = tmp_path / "running.zarr", tmp_path / "problem.yaml"
     (tmp_path / "sleepy.py").write_text(SLEEPY)
     spec = with_overrides(load_problem(problem_path("hh")), algorithm="random", population=4,
-                          generations=30, seed=11)  # fmt: skip
+                          generations=20, seed=11)  # fmt: skip
     spec = spec.model_copy(update={"stopping": StoppingSpec()})  # no early stop: the budget
     data = spec.model_dump(mode="json")
     data["model"]["user_function"] = {"file": str(tmp_path / "sleepy.py"), "function": "sleepy"}
@@ -129,6 +129,6 @@ def test_resume_while_the_run_goes_on_is_refused_and_changes_nothing(tmp_path, e
 
     store = RunStore.open(running)
     rows = store.evaluations()
-    assert store.committed_evaluations == len(rows["total"]) == 120
-    assert np.array_equal(rows["generation"], np.repeat(np.arange(30), 4))
-    assert store.attrs["finished"] == "evaluation budget of 120 used"
+    assert store.committed_evaluations == len(rows["total"]) == 80
+    assert np.array_equal(rows["generation"], np.repeat(np.arange(20), 4))
+    assert store.attrs["finished"] == "evaluation budget of 80 used"
