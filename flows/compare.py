@@ -45,6 +45,11 @@ def check_algorithms(names: list[str]) -> None:
         )
 
 
+def run_store_path(folder: Path, algorithm: str, seed: int) -> Path:
+    """Where a benchmark keeps one algorithm × seed run."""
+    return folder / f"{algorithm}-seed{seed}.zarr"
+
+
 def default_folder(spec: ProblemSpec) -> str:
     """A new folder per benchmark: ``runs/benchmark-<name>-<time>``."""
     return f"runs/benchmark-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -171,7 +176,7 @@ def benchmark_flow(
     root = Path(folder or default_folder(spec))
     root.mkdir(parents=True, exist_ok=True)
     runs = [
-        (algorithm, seed, root / f"{algorithm}-seed{seed}.zarr")
+        (algorithm, seed, run_store_path(root, algorithm, seed))
         for algorithm in algorithms
         for seed in range(1, seeds + 1)
     ]

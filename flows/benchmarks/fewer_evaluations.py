@@ -38,11 +38,6 @@ class Projection:
         return share * self.evaluations * self.cpu_seconds / 3600
 
 
-def store_path(folder: Path, algorithm: str, seed: int) -> Path:
-    """The benchmark flow's name for a run's store."""
-    return folder / f"{algorithm}-seed{seed}.zarr"
-
-
 def best_within(store: Path, evaluations: int) -> float:
     """The lowest total among a run's first ``evaluations`` evaluations."""
     totals = RunStore.open(store).evaluations()["total"][:evaluations]
@@ -118,7 +113,7 @@ def fewer_evaluations(
 
     from neuroptimus.analysis.comparison import write_comparison  # noqa: PLC0415 (lazy: --help stays fast)
     from neuroptimus.flows.benchmarks.fewer_evaluations_figure import save_figure  # noqa: PLC0415 (lazy: --help stays fast)
-    from neuroptimus.flows.compare import benchmark_flow  # noqa: PLC0415 (lazy: --help stays fast)
+    from neuroptimus.flows.compare import benchmark_flow, run_store_path  # noqa: PLC0415 (lazy: --help stays fast)
 
     if not 0 < early < evaluations:
         raise ValueError(f"early ({early}) must lie between 0 and the evaluations ({evaluations})")
@@ -128,7 +123,7 @@ def fewer_evaluations(
     flow(spec, [reference], seeds, cluster=cluster, progress=True, generations=generations,
          **shared)  # fmt: skip
     seeds_range = range(1, seeds + 1)
-    targets = target_errors([store_path(folder, reference, s) for s in seeds_range],
+    targets = target_errors([run_store_path(folder, reference, s) for s in seeds_range],
                             [evaluations, early])  # fmt: skip
     print(f"{reference}'s median best: {targets[evaluations]:.6g} within {evaluations} "
           f"evaluations, {targets[early]:.6g} within {early}", flush=True)  # fmt: skip
@@ -136,7 +131,7 @@ def fewer_evaluations(
     flow(spec, candidates, seeds, cluster=cluster, progress=True, generations=generations,
          error_target=targets[evaluations], **shared)  # fmt: skip
     methods = [reference, *candidates]
-    stores = {m: [store_path(folder, m, s) for s in seeds_range] for m in methods}
+    stores = {m: [run_store_path(folder, m, s) for s in seeds_range] for m in methods}
     title = (f"{spec.name}: evaluations to reach {reference}'s median best at {evaluations} "
              f"and {early} evaluations, {seeds} seeds")  # fmt: skip
     paths = write_comparison([str(p) for m in methods for p in stores[m]], folder, title,

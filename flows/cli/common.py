@@ -16,8 +16,8 @@ from neuroptimus.optimization.errors import USER_EXIT, exit_code
 ProblemArg = Annotated[
     str,
     typer.Argument(
-        help="A use-case name (hh, vclamp, ca1-passive, ca1-simplified) or the path of a "
-        "problem YAML file."
+        help="A bundled use case's name (hh, l5pc …: `neuroptimus usecases` lists them) or "
+        "the path of a problem YAML file."
     ),
 ]
 

@@ -78,7 +78,9 @@ def test_a_chunk_finished_on_a_worker_killed_before_the_fetch_is_kept(tmp_path):
 def test_rows_finished_before_a_worker_dies_mid_chunk_are_kept(tmp_path):
     """A chunk of two slow individuals (each handed over as it ends): its worker is killed
     while it evaluates the second; only the second is evaluated again."""
-    problem = build_problem(crashing_spec(tmp_path, busy_s=1.2, segv=1.0, abrt=0.0))
+    # each row busy for 3 s: on a loaded machine the handover reached the watcher more than
+    # 1.2 s late, after the second row had ended too
+    problem = build_problem(crashing_spec(tmp_path, busy_s=3.0, segv=1.0, abrt=0.0))
     points = _points([1e-4, 2e-4])
     config = ClusterConfig(workers=1, chunks_per_worker=1)
     killed: list[int] = []
