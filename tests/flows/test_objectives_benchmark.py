@@ -68,11 +68,11 @@ def test_ratios_are_of_the_medians_with_the_single_case_scaled_by_the_sweeps():
 @pytest.mark.slow
 def test_a_pair_of_runs_gives_marginal_costs_and_a_ratio(prefect_harness, tmp_path):
     output, said = tmp_path / "objectives.csv", []
-    rows = objectives_benchmark(load_problem(problem_path("hh")), population=8, generations=3,
+    rows = objectives_benchmark(load_problem(problem_path("hh")), population=8, generations=2,
                                 workers=2, repeats=1, output=output, say=said.append)  # fmt: skip
     assert [row["case"] for row in rows] == ["single", "many"]
     for row in rows:
-        assert row["evaluations"] == 24 and row["generations"] == 3
+        assert row["evaluations"] == 16 and row["generations"] == 2
         # wall time from the end of the first generation to the end of the last, per
         # evaluation after the first generation: less than the whole command's
         assert 0 < row["marginal_ms_per_evaluation"] < row["wall_ms_per_evaluation"]
