@@ -3,6 +3,8 @@ per side and seed, as a PNG (HoloViews' matplotlib backend: no browser needed)."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import holoviews as hv
@@ -16,15 +18,23 @@ STYLES = {
 MARKERS = ["o", "s", "^", "D"]
 
 
-def save_figure(curves: list[dict], path: str | Path) -> Path:
-    """``curves``: rows of side, seed, evaluations, best (the benchmark's ``-best`` table)."""
-    before = hv.Store.current_backend  # the report and explorer of this process draw with it
+@contextmanager
+def matplotlib_backend() -> Iterator[None]:
+    """HoloViews draws with matplotlib inside the block, and with the backend it had after it
+    (the report and explorer of this process draw with bokeh)."""
+    before = hv.Store.current_backend
     hv.extension("matplotlib", logo=False)
     try:
-        return _save(curves, Path(path))
+        yield
     finally:
         if before:
             hv.Store.set_current_backend(before)
+
+
+def save_figure(curves: list[dict], path: str | Path) -> Path:
+    """``curves``: rows of side, seed, evaluations, best (the benchmark's ``-best`` table)."""
+    with matplotlib_backend():
+        return _save(curves, Path(path))
 
 
 def _save(curves: list[dict], path: Path) -> Path:

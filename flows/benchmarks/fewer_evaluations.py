@@ -50,16 +50,19 @@ def target_errors(stores: list[Path], at: list[int]) -> dict[int, float]:
 
 
 def method_row(
-    method: str, stores: list[Path], targets: dict[int, float], projection: Projection
+    method: str,
+    stores: list[Path],
+    totals: list[np.ndarray],
+    targets: dict[int, float],
+    projection: Projection,
 ) -> dict[str, object]:
     """One method's line of the table: per target, the runs that reached it and the median
     evaluations they needed (a run that never did counts as not reaching: the median is over
     all seeds, so it is empty when half of them or more did not), as a share of the budget
-    that defines the target."""
+    that defines the target. ``totals``: each store's totals in evaluation order."""
     runs = [RunStore.open(store) for store in stores]
     row: dict[str, object] = {"method": method, "seeds": len(stores),
                               "budget": max(int(run.attrs["budget"]) for run in runs)}  # fmt: skip
-    totals = [run.evaluations()["total"] for run in runs]
     for budget, error in targets.items():
         needed = [evaluations_to_reach(t, error) for t in totals]
         counted = [math.inf if n is None else n for n in needed]
@@ -136,8 +139,8 @@ def fewer_evaluations(
              f"and {early} evaluations, {seeds} seeds")  # fmt: skip
     paths = write_comparison([str(p) for m in methods for p in stores[m]], folder, title,
                              sorted(targets.values(), reverse=True))  # fmt: skip
-    rows = [method_row(m, stores[m], targets, projection) for m in methods]
     totals = {m: [RunStore.open(p).evaluations()["total"] for p in stores[m]] for m in methods}
+    rows = [method_row(m, stores[m], totals[m], targets, projection) for m in methods]
     figure = save_figure(totals, targets, f"{spec.name}: best total error, median over "
                          f"{seeds} seeds (dashed: the targets)", folder / FIGURE)  # fmt: skip
     return {**paths, "table": str(write_table(rows, folder)), "figure": str(figure)}

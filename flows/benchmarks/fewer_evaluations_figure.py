@@ -9,15 +9,15 @@ from pathlib import Path
 import holoviews as hv
 import numpy as np
 
+from neuroptimus.flows.benchmarks.bluepyopt_figure import matplotlib_backend
+
 
 def save_figure(
     totals: dict[str, list[np.ndarray]], targets: dict[int, float], title: str, path: Path
 ) -> Path:
     """``totals``: per method, each seed's totals in evaluation order; ``targets``: budget ->
     target error."""
-    before = hv.Store.current_backend  # the report and explorer of this process draw with it
-    hv.extension("matplotlib", logo=False)
-    try:
+    with matplotlib_backend():
         colours = hv.Cycle.default_cycles["default_colors"]
         layers = []
         for index, (method, runs) in enumerate(totals.items()):
@@ -40,6 +40,3 @@ def save_figure(
         )  # fmt: skip
         hv.save(figure, path, backend="matplotlib", fmt="png", dpi=110)
         return path
-    finally:
-        if before:
-            hv.Store.set_current_backend(before)
