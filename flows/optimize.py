@@ -115,7 +115,9 @@ def _optimize(
                         run.reused)  # fmt: skip
         best = run_store.best()
         values = np.array([best["parameters"][name] for name in problem.space.names])
-        traces = evaluator.simulate(values)
+        traces, kept = evaluator.best_traces(values)
+        # how the stored best traces were made: kept from the evaluation, or simulated again
+        run_store.set_attributes(best_traces="evaluation" if kept else "simulated again")
         time, table = on_one_grid(traces)  # CVODE sweeps of e-models differ in length
         if printed := model_output.now():
             logger.info("the model printed %d lines: %s", printed, model_output.path)

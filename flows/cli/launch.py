@@ -5,6 +5,8 @@ each started as early as it can be."""
 from __future__ import annotations
 
 import gc
+import importlib
+import threading
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -51,6 +53,12 @@ def launch_run(spec, store: Path, config, prefect_state, report: bool = True) ->
     except NeuroptimusError as error:
         fail_on(error)
     mark("checked")
+    # Prefect and the flows import (a second of CPU) in a thread while this one mostly waits on
+    # the cluster's workers starting and building the model
+    flows_imported = threading.Thread(
+        target=importlib.import_module, args=("neuroptimus.flows.run",), daemon=True
+    )
+    flows_imported.start()
     with ExitStack() as started:
         # The report's libraries import in a process of their own while the flows run: from
         # the start when Prefect's server runs already, else once this process has done its
@@ -72,7 +80,7 @@ def launch_run(spec, store: Path, config, prefect_state, report: bool = True) ->
                 mark("problem-installed")
         except NeuroptimusError as error:
             fail_on(error)
-        # Prefect and the flows import (a second or more) while the server finishes starting
+        flows_imported.join()  # an import that failed there fails again here, with its error
         from neuroptimus.flows.run import run_prepared_flow  # noqa: PLC0415 (lazy: see above)
 
         mark("flows-imported")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuroptimus.optimization.evaluation import kept_traces
 from neuroptimus.optimization.evaluation.problem import Problem, model_key
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators import (
@@ -146,6 +147,8 @@ def evaluate_one(problem: Problem, values: np.ndarray) -> tuple[np.ndarray, int,
             errors = problem.objective.errors(traces)
             if not np.isfinite(errors).all():
                 status, message = NAN, "a cost function returned NaN or inf"
+            else:
+                kept_traces.offer(problem, values, errors, traces)
     except SimulationTimeout as error:
         status, message = TIMEOUT, str(error)
     except VectorError as error:  # this vector's values cannot be applied

@@ -51,6 +51,7 @@ from neuroptimus.optimization.execution.worker_tasks import (
     _evaluate_chunk,
     _evaluate_fresh,
     _simulate,
+    _take_kept,
     install_problem,
 )
 from neuroptimus.optimization.simulators import Trace
@@ -436,3 +437,17 @@ class DaskEvaluator:
     def simulate(self, values: np.ndarray) -> list[Trace]:
         """Traces of one individual, simulated on a worker."""
         return self.client.submit(_simulate, self.problem.identity, values, pure=False).result()
+
+    def best_traces(self, values: np.ndarray) -> tuple[list[Trace], bool]:
+        """Traces of the run's best individual ``values`` and whether they were kept from its
+        evaluation (``kept_traces``); simulated again when the worker process that evaluated
+        it is gone or it was evaluated before a resume. Either way the workers forget them."""
+        try:
+            found = self.client.run(_take_kept, self._inbox.token, values, on_error="ignore")
+        except Exception as error:  # a worker that cannot answer costs one simulation, no more
+            log.info("the best individual's kept traces could not be fetched: %s", error)
+            found = {}
+        for traces in found.values():
+            if traces is not None:
+                return traces, True
+        return self.simulate(values), False

@@ -13,6 +13,7 @@ import numpy as np
 from distributed import Client, WorkerPlugin, get_worker
 
 from neuroptimus.optimization.evaluation import individual as evaluation
+from neuroptimus.optimization.evaluation import kept_traces
 from neuroptimus.optimization.evaluation.individual import TIMEOUT, BatchResult
 from neuroptimus.optimization.evaluation.problem import Problem
 from neuroptimus.optimization.execution import handover, retirement
@@ -71,9 +72,10 @@ def _evaluate_chunk(
         send(first, result)
 
     try:
-        result = evaluation.evaluate_batch(
-            problem, points, watched(problem.key, hung, crashed), on_part, handover.HAND_OVER_S
-        )
+        with kept_traces.keeping(inbox):  # the run's best's traces stay here (``_take_kept``)
+            result = evaluation.evaluate_batch(
+                problem, points, watched(problem.key, hung, crashed), on_part, handover.HAND_OVER_S
+            )
     except evaluation.ProcessRuined as ruined:  # the rows so far; the rest needs a new process
         result = ruined.result
     result.worker = [label] * len(result.worker)
@@ -112,3 +114,8 @@ def _evaluate_fresh(identity: str, values: np.ndarray, grace_s: float) -> dict[s
 
 def _simulate(identity: str, values: np.ndarray) -> list[Trace]:
     return evaluation.simulate_traces(_problems[identity], values)
+
+
+def _take_kept(token: str, values: np.ndarray) -> list[Trace] | None:
+    """The traces this process kept for the run ``token`` if they are those of ``values``."""
+    return kept_traces.take(token, values)
