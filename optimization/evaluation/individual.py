@@ -147,8 +147,6 @@ def evaluate_one(problem: Problem, values: np.ndarray) -> tuple[np.ndarray, int,
             errors = problem.objective.errors(traces)
             if not np.isfinite(errors).all():
                 status, message = NAN, "a cost function returned NaN or inf"
-            else:
-                kept_traces.offer(problem, values, errors, traces)
     except SimulationTimeout as error:
         status, message = TIMEOUT, str(error)
     except VectorError as error:  # this vector's values cannot be applied
@@ -159,6 +157,8 @@ def evaluate_one(problem: Problem, values: np.ndarray) -> tuple[np.ndarray, int,
         status, message = FAILED, f"{type(error).__name__}: {error}"
     if status != OK:
         errors = np.full(k, penalty)
+    else:  # outside the try: keeping them never turns a result into a failure
+        kept_traces.offer(problem, values, errors, traces)
     return errors, status, message, time.monotonic() - started
 
 

@@ -211,7 +211,9 @@ class DaskEvaluator:
         starts = np.cumsum([0] + [len(chunk) for chunk in chunks])
         done: dict[tuple[int, int | None], BatchResult] = {}
         tasks: dict[str, tuple[_Task, Future]] = {}
-        running = as_completed()
+        # this client's loop: by default as_completed takes the newest client's, and when that
+        # client closes (another run on the same cluster ends) its futures are never seen done
+        running = as_completed(loop=self.client.loop)
 
         def finished(task: _Task, result: BatchResult) -> None:
             if task.rows is not None:  # some rows of a chunk: kept one by one
