@@ -4,11 +4,12 @@ was still running.
 
 Without this, a task's result waits in the worker's memory until the client fetches it, and
 dies with the worker when its job ends first. Here the task sends its results as a Dask event
-(``Worker.log_event``, plain msgpack data: numbers as float64/int8 bytes, texts as JSON) on
-the worker's message stream to the scheduler, ahead of the message that says the task
-finished; the scheduler passes it on at once to each client that subscribed, ahead of telling
-it so. When the evaluator sees a task end (or lost), its results are already in the client's
-inbox: nothing is fetched from the worker, so the hand-over costs no round trip.
+(plain msgpack data: numbers as float64/int8 bytes, texts as JSON) in a request to the
+scheduler, and goes on only once the scheduler has answered: so the event is there ahead of
+the message that says the task finished, and the scheduler has passed it on to each client
+that subscribed ahead of telling it so. When the evaluator sees a task end (or lost), its
+results are already in the client's inbox: nothing is fetched from the worker, and the
+hand-over costs one round trip to the scheduler per part.
 
 A chunk of several individuals hands its rows over as they end, once a second at most (see
 ``evaluation.evaluate_batch``): a long evaluation is handed over on its own when it ends.
@@ -30,11 +31,13 @@ from typing import Any
 
 import numpy as np
 from distributed import Client, get_worker
+from distributed.utils import sync
 
 from neuroptimus.optimization.evaluation.individual import BatchResult
 
 TOPIC = "neuroptimus-results"
 HAND_OVER_S = 1.0  # results of shorter evaluations are gathered into one event per second
+_ACKNOWLEDGED_S = 60.0  # the longest a hand-over waits for the scheduler's answer
 
 # Each evaluator's inbox by its token; one subscription per client routes every event here.
 _inboxes: weakref.WeakValueDictionary[str, Inbox] = weakref.WeakValueDictionary()
@@ -118,12 +121,22 @@ def retired_notice(message: Any, task: str, result: BatchResult) -> Retired | No
 
 def hand_over(inbox: str):
     """On a worker, in a task: the function that sends ``(first, result)`` of this task to
-    ``inbox``."""
+    ``inbox`` and returns once the scheduler has it.
+
+    Not through ``Worker.log_event``: from a task's thread that only queues the event for the
+    worker's event loop, and the next evaluation (NEURON holds the GIL while it simulates)
+    could keep the loop from sending it until that evaluation ended too, so a worker killed
+    in between lost a finished result."""
     worker = get_worker()
     task = str(worker.get_current_task())
 
     def send(first: int, result: BatchResult) -> None:
-        worker.log_event(TOPIC, encode(inbox, task, first, result))
+        event = encode(inbox, task, first, result)
+        try:
+            sync(worker.loop, worker.scheduler.log_event, topic=TOPIC, msg=event,
+                 callback_timeout=_ACKNOWLEDGED_S)  # fmt: skip
+        except Exception:  # noqa: BLE001 - the scheduler slow or gone: the stream may still carry it
+            worker.log_event(TOPIC, event)  # a duplicate is harmless: parts are keyed by row
 
     return send
 
