@@ -75,9 +75,9 @@ class EModelObjective:
                 f"{len(self.recordings)}"
             )
         return np.array([
-            score(trace, recording.window_ms, feature)
+            value
             for trace, recording in zip(traces, self.recordings, strict=True)
-            for feature in recording.features
+            for value in scores(trace, recording.window_ms, recording.features)
         ])  # fmt: skip
 
     def total(self, errors: np.ndarray) -> np.ndarray:
@@ -107,6 +107,40 @@ def score(trace: Trace, window_ms: tuple[float, float], feature: ScoredFeature) 
         )  # fmt: skip
     efel.reset()
     return float(distance)
+
+
+def scores(
+    trace: Trace, window_ms: tuple[float, float], features: tuple[ScoredFeature, ...]
+) -> list[float]:
+    """``score`` of each feature on one trace, with one eFEL computation per threshold: the
+    features sharing it share eFEL's intermediate results (spike times, peaks), which
+    ``score`` would compute again for each."""
+    by_threshold: dict[float, list[int]] = {}
+    for index, feature in enumerate(features):
+        by_threshold.setdefault(feature.threshold_mV, []).append(index)
+    found = [MISSING_SCORE] * len(features)
+    for indices in by_threshold.values():
+        names = list(dict.fromkeys(features[i].name for i in indices))
+        efel_trace = _efel_trace(trace, window_ms, features[indices[0]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", (DeprecationWarning, RuntimeWarning))
+            values = efel.get_feature_values([efel_trace], names, raise_warnings=False)[0]
+        efel.reset()
+        for i in indices:
+            found[i] = _distance(values[features[i].name], features[i])
+    return found
+
+
+def _distance(values, feature: ScoredFeature) -> float:
+    """eFEL's distance of a feature's values (``get_distance``): the mean of their absolute
+    deviations from the mean, in standard deviations; MISSING_SCORE for no value or NaN."""
+    if values is None or len(values) < 1:
+        return MISSING_SCORE
+    total = 0.0
+    for value in values:  # summed in order, as eFEL does: the same rounding
+        total += abs(value - feature.mean)
+    distance = total / feature.std / len(values)
+    return MISSING_SCORE if distance != distance else float(distance)
 
 
 def feature_value(

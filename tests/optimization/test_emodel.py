@@ -25,7 +25,7 @@ from neuroptimus.optimization.problem.bluepyopt_import import BluePyOptImportErr
 from neuroptimus.optimization.problem.data import fetch, file_url
 from neuroptimus.optimization.problem.problem_file import load_problem, parse_problem
 from neuroptimus.optimization.problem.spec_base import SpecError
-from neuroptimus.optimization.scoring.emodel_objective import ScoredFeature, score
+from neuroptimus.optimization.scoring.emodel_objective import ScoredFeature, score, scores
 from neuroptimus.optimization.simulators.emodel import TimedTrace
 from neuroptimus.usecases import problem_path
 
@@ -288,6 +288,27 @@ def test_a_recording_at_a_soma_distance_and_the_scores(small_run):
     assert spikes == pytest.approx(abs(count - 5) / 2)
     flat = TimedTrace(np.full(1501, -65.0), 0.1, times=np.linspace(0, 150, 1501))
     assert score(flat, (20.0, 120.0), ScoredFeature("AP_width", 1, 1, -20)) == 250
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # eFEL 5 renames Spikecount
+def test_one_efel_call_per_threshold_scores_as_one_call_per_feature(small_run):
+    """The objective's grouped eFEL calls give each feature's own call's score bit for bit,
+    over two thresholds, missing features and a repeated one."""
+    (t, v), (t_dend, v_dend), _ = small_run["traces"]
+    features = tuple(
+        ScoredFeature(name, mean, std, threshold)
+        for threshold in (-20.0, 0.0)
+        for name, mean, std in [
+            ("Spikecount", 5, 2), ("AP_amplitude", 80, 5), ("mean_frequency", 20, 4),
+            ("AP_width", 1, 0.2), ("ISI_CV", 0.1, 0.05), ("time_to_first_spike", 10, 3),
+            ("AHP_depth_abs", -60, 4), ("voltage_base", -70, 2), ("AP_amplitude", 90, 5),
+            ("burst_number", 1, 1), ("decay_time_constant_after_stim", 10, 2),
+        ]
+    )  # fmt: skip
+    for trace in (TimedTrace(v, 0.1, times=t), TimedTrace(v_dend, 0.1, times=t_dend)):
+        one_by_one = [score(trace, (20.0, 120.0), feature) for feature in features]
+        assert scores(trace, (20.0, 120.0), features) == one_by_one
+        assert 250 in one_by_one and len(set(one_by_one)) > 10  # missing ones, and real ones
 
 
 def test_a_morphology_neuron_cannot_read_is_named():
