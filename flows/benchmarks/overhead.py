@@ -60,16 +60,11 @@ def _bare_neuron(spec: ProblemSpec):
     return simulate
 
 
-def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
-    """The model is built once (the framework's own setup); each repeat then times one
-    framework evaluation, and for NEURON models right after it the bare simulation
-    (``_bare_neuron``)."""
-    from neuroptimus.optimization.evaluation.individual import (  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
-        OK,
-        STATUSES,
-        evaluate_one,
-        hosted_simulator,
-    )
+def built_model(spec: ProblemSpec):
+    """In this process: ``(simulator, problem, values, bare)``, the model of ``spec`` built,
+    the middle of the bounds, and ``bare``, its bare NEURON simulation (``_bare_neuron``;
+    None for other simulators)."""
+    from neuroptimus.optimization.evaluation.individual import hosted_simulator  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
     from neuroptimus.optimization.evaluation.problem import build_problem, true_values  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
 
     simulator = hosted_simulator(spec)
@@ -78,12 +73,22 @@ def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
     )
     problem = build_problem(spec, targets)
     values = np.array([(p.lower + p.upper) / 2 for p in spec.parameters])
+    bare = _bare_neuron(spec) if spec.model.simulator == "neuron" else None
+    return simulator, problem, values, bare
+
+
+def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
+    """The model is built once (the framework's own setup); each repeat then times one
+    framework evaluation, and for NEURON models right after it the bare simulation
+    (``_bare_neuron``)."""
+    from neuroptimus.optimization.evaluation.individual import OK, STATUSES, evaluate_one  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
+
+    simulator, problem, values, bare_simulation = built_model(spec)
     started = time.perf_counter()
     evaluate_one(problem, values)  # warm-up (caches, first allocations)
     first = time.perf_counter() - started
     # about 20 s of timing on a model of a second per evaluation, more repeats on faster ones
     repeats = repeats or int(min(20, max(3, 10.0 / max(first, 1e-6))))
-    bare_simulation = _bare_neuron(spec) if spec.model.simulator == "neuron" else None
     load_before = os.getloadavg()[0]
     framework, bare, scoring = [], [], []
     for _ in range(repeats):
@@ -160,12 +165,15 @@ def overhead(
     algorithm: str | None = None,
     full_run: bool = True,
     repeats: int | None = None,
+    profile_seconds: float = 0.0,
 ) -> dict:
     """Time one evaluation in the framework against the bare NEURON simulation of the same
     model (``evaluation_times``; python and external models: the framework's alone); then,
     with ``full_run``, run one full optimization with the command line (``neuroptimus run``,
     its own process: setup → optimize → analyze, Prefect and Zarr included) on a LocalCluster
-    of ``workers``, print where its time and memory go, and write the figures to ``csv``."""
+    of ``workers``, print where its time and memory go, and write the figures to ``csv``.
+    ``profile_seconds``: before the run, sample that long where a simulation's time goes
+    (``simulation_profile``; written beside ``csv`` as NAME-profile.csv)."""
 
     spec = with_overrides(
         spec, algorithm=algorithm, population=population, generations=generations, seed=seed
@@ -174,6 +182,16 @@ def overhead(
     times = evaluation_times(spec, repeats)
     print(describe_evaluation(spec.name, times))
     figures = dict(times)
+    if profile_seconds > 0:
+        from neuroptimus.flows.benchmarks import simulation_profile as sampled  # noqa: PLC0415 (lazy: only --profile needs it)
+
+        profile = sampled.profile_simulation(spec, profile_seconds)
+        print(sampled.describe_profile(profile))
+        if csv:
+            path = Path(csv).with_name(f"{Path(csv).stem}-profile.csv")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_rows(path, sampled.profile_rows(profile))
+            print(f"profile written to {path}")
     if full_run:
         with tempfile.TemporaryDirectory() as folder:
             run = run_command_line(spec, workers, Path(folder))

@@ -43,6 +43,13 @@ def benchmark_overhead(
         int | None,
         typer.Option(help="Timed evaluations (default: about 20 s worth, 3 to 20)."),
     ] = None,
+    profile: Annotated[
+        float,
+        typer.Option(
+            help="Seconds of sampling where a simulation's time goes, NEURON's native functions "
+            "included (py-spy: pip install 'neuroptimus[profile]'); 0: none."
+        ),
+    ] = 0.0,
 ) -> None:
     """One evaluation in the framework vs the bare NEURON simulation of the same model (same
     values: finitialize + psolve per sweep) and their ratio (python and external models: the
@@ -53,7 +60,7 @@ def benchmark_overhead(
 
     try:
         overhead(load(problem), population, generations, workers, seed, csv, algorithm,
-                 full_run, repeats)  # fmt: skip
+                 full_run, repeats, profile)  # fmt: skip
     except NeuroptimusError as error:
         fail_on(error)
 

@@ -84,7 +84,7 @@ def test_overhead_compares_an_evaluation_with_bare_neuron_on_any_problem(tmp_pat
     problem, csv = leak_problem(tmp_path), tmp_path / "overhead.csv"
     result = subprocess.run(
         [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "overhead", str(problem),
-         "--no-full-run", "--repeats", "3", "--csv", str(csv)],
+         "--no-full-run", "--repeats", "3", "--csv", str(csv), "--profile", "2"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -102,3 +102,11 @@ def test_overhead_compares_an_evaluation_with_bare_neuron_on_any_problem(tmp_pat
     assert figures["framework_to_bare_ratio"] == pytest.approx(ratio, abs=1e-3)
     # with a 100 ms protocol of one compartment, the simulation dominates the framework's cost
     assert figures["bare_scored_ms"] >= figures["bare_simulation_ms"]
+    # --profile: where the bare simulation's time goes, NEURON's native functions included
+    assert "where the time of a bare NEURON simulation goes (py-spy --native" in out
+    profile = list(csv_module.DictReader(csv.with_name("overhead-profile.csv").open()))
+    libraries = {row["name"]: float(row["share"]) for row in profile if row["kind"] == "library"}
+    assert max(libraries, key=libraries.get) == "libnrniv.so"  # NEURON's core
+    assert sum(libraries.values()) == pytest.approx(1, abs=0.01)
+    functions = [row for row in profile if row["kind"] == "function"]
+    assert len(functions) >= 10 and any(row["name"] == "nrn_solve" for row in functions)
