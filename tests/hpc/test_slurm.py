@@ -49,8 +49,10 @@ def test_uc1_runs_on_slurm_jobs(slurm, tmp_path, prefect_harness, reference):
     run_flow(uc1_spec(), str(store), slurm_config(tmp_path), report=False)
     rows = assert_same_run(store, reference)
     assert np.all(rows["status"] == OK)
+    # two jobs of one single-threaded worker each; the run does not wait for a job that starts
+    # late (a queue may hold it for hours), and its 18 evaluations take about a second
     jobs = set(_jobs(rows))
-    assert len(jobs) == 2  # two jobs of one single-threaded worker each
+    assert 1 <= len(jobs) <= 2, jobs
     for job in jobs:
         details = slurm.run("scontrol", "show", "job", job)
         assert "JobName=neuroptimus-test" in details and "NumCPUs=1" in details
