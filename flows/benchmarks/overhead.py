@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from neuroptimus.flows.benchmarks.loaded_model import built_model
 from neuroptimus.optimization.problem.problem_file import with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec
 
@@ -40,47 +41,10 @@ def evaluation_times(spec: ProblemSpec, repeats: int | None = None) -> dict:
         return pool.submit(_time_evaluations, spec, repeats).result()
 
 
-def _bare_neuron(spec: ProblemSpec):
-    """A function running the bare simulation of what an evaluation left loaded:
-    ``h.finitialize(v_init)`` and ``ParallelContext.psolve(tstop)`` (NEURON's compiled time
-    loop) per sweep. The stimulus keeps the last sweep's amplitude: with a fixed step, a
-    sweep costs the same at any."""
-    from neuron import h  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
-
-    protocol, context = spec.protocol, h.ParallelContext()
-
-    def simulate() -> None:
-        for _ in range(protocol.sweeps):
-            h.dt = protocol.dt_ms
-            h.finitialize(protocol.v_init_mV)
-            context.psolve(protocol.tstop_ms)
-        if abs(h.t - protocol.tstop_ms) > protocol.dt_ms:
-            raise RuntimeError(f"the bare simulation stopped at t = {h.t:g} ms")
-
-    return simulate
-
-
-def built_model(spec: ProblemSpec):
-    """In this process: ``(simulator, problem, values, bare)``, the model of ``spec`` built,
-    the middle of the bounds, and ``bare``, its bare NEURON simulation (``_bare_neuron``;
-    None for other simulators)."""
-    from neuroptimus.optimization.evaluation.individual import hosted_simulator  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
-    from neuroptimus.optimization.evaluation.problem import build_problem, true_values  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
-
-    simulator = hosted_simulator(spec)
-    targets = (
-        [t.values for t in simulator.run(true_values(spec))] if spec.target.regenerate else None
-    )
-    problem = build_problem(spec, targets)
-    values = np.array([(p.lower + p.upper) / 2 for p in spec.parameters])
-    bare = _bare_neuron(spec) if spec.model.simulator == "neuron" else None
-    return simulator, problem, values, bare
-
-
 def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
     """The model is built once (the framework's own setup); each repeat then times one
     framework evaluation, and for NEURON models right after it the bare simulation
-    (``_bare_neuron``)."""
+    (``loaded_model.built_model``)."""
     from neuroptimus.optimization.evaluation.individual import OK, STATUSES, evaluate_one  # noqa: PLC0415 (lazy: each benchmark using this module loads only what it runs)
 
     simulator, problem, values, bare_simulation = built_model(spec)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from neuroptimus.flows.benchmarks.loaded_model import built_model
 from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.spec import ProblemSpec
 
@@ -54,7 +55,6 @@ def profile_simulation(spec: ProblemSpec, seconds: float = 10.0) -> SimulationPr
 
 
 def _profile_here(spec: ProblemSpec, seconds: float, program: str) -> SimulationProfile:
-    from neuroptimus.flows.benchmarks.overhead import built_model  # noqa: PLC0415 (lazy: the spawned process imports what it runs)
     from neuroptimus.optimization.evaluation.individual import evaluate_one  # noqa: PLC0415 (lazy: the spawned process imports what it runs)
 
     _, problem, values, bare = built_model(spec)

@@ -1,0 +1,45 @@
+"""A model loaded for timing in this process: built as a run builds it, and its bare NEURON
+simulation beside the framework's evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuroptimus.optimization.problem.spec import ProblemSpec
+
+
+def _bare_neuron(spec: ProblemSpec):
+    """A function running the bare simulation of what an evaluation left loaded:
+    ``h.finitialize(v_init)`` and ``ParallelContext.psolve(tstop)`` (NEURON's compiled time
+    loop) per sweep. The stimulus keeps the last sweep's amplitude: with a fixed step, a
+    sweep costs the same at any."""
+    from neuron import h  # noqa: PLC0415 (lazy: imported by the process that simulates)
+
+    protocol, context = spec.protocol, h.ParallelContext()
+
+    def simulate() -> None:
+        for _ in range(protocol.sweeps):
+            h.dt = protocol.dt_ms
+            h.finitialize(protocol.v_init_mV)
+            context.psolve(protocol.tstop_ms)
+        if abs(h.t - protocol.tstop_ms) > protocol.dt_ms:
+            raise RuntimeError(f"the bare simulation stopped at t = {h.t:g} ms")
+
+    return simulate
+
+
+def built_model(spec: ProblemSpec):
+    """In this process: ``(simulator, problem, values, bare)``, the model of ``spec`` built,
+    the middle of the bounds, and ``bare``, its bare NEURON simulation (``_bare_neuron``;
+    None for other simulators)."""
+    from neuroptimus.optimization.evaluation.individual import hosted_simulator  # noqa: PLC0415 (lazy: imported by the process that simulates)
+    from neuroptimus.optimization.evaluation.problem import build_problem, true_values  # noqa: PLC0415 (lazy: imported by the process that simulates)
+
+    simulator = hosted_simulator(spec)
+    targets = (
+        [t.values for t in simulator.run(true_values(spec))] if spec.target.regenerate else None
+    )
+    problem = build_problem(spec, targets)
+    values = np.array([(p.lower + p.upper) / 2 for p in spec.parameters])
+    bare = _bare_neuron(spec) if spec.model.simulator == "neuron" else None
+    return simulator, problem, values, bare
