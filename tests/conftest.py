@@ -43,6 +43,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     compileall.compile_dir(root / "neuroptimus", quiet=1, maxlevels=0)
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Measurements a test records as ``record_property("printed", text)``, one line each
+    (user properties reach the controller from xdist's workers, printed output does not)."""
+    lines = [
+        f"{report.nodeid}: {value}"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for key, value in getattr(report, "user_properties", [])
+        if key == "printed"
+    ]
+    if lines:
+        terminalreporter.write_sep("=", "measured")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A real, temporary Prefect server for the flows of this test session."""
