@@ -36,9 +36,8 @@ def built_model(spec: ProblemSpec):
     from neuroptimus.optimization.evaluation.problem import build_problem, true_values  # noqa: PLC0415 (lazy: imported by the process that simulates)
 
     simulator = hosted_simulator(spec)
-    targets = (
-        [t.values for t in simulator.run(true_values(spec))] if spec.target.regenerate else None
-    )
+    regenerate = spec.target is not None and spec.target.regenerate  # e-models have none
+    targets = [t.values for t in simulator.run(true_values(spec))] if regenerate else None
     problem = build_problem(spec, targets)
     values = np.array([(p.lower + p.upper) / 2 for p in spec.parameters])
     bare = _bare_neuron(spec) if spec.model.simulator == "neuron" else None

@@ -74,7 +74,8 @@ def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:
     framework_s, scoring_s = float(np.median(framework)), float(np.median(scoring))
     figures = {
         "evaluation_repeats": repeats,
-        "sweeps": spec.protocol.sweeps,
+        # an e-model's protocols are its sweeps
+        "sweeps": spec.protocol.sweeps if spec.protocol else len(spec.protocols),
         "framework_evaluation_ms": framework_s * 1000,
         "scoring_ms": scoring_s * 1000,
         "load_1min_before": load_before,
@@ -108,9 +109,14 @@ def describe_evaluation(name: str, f: dict) -> str:
             f"  ratio                 {f['framework_to_bare_ratio']:10.3f} (framework / bare)",
         ]
     else:
+        why = (
+            "an e-model (NEURON, one protocol after another, each its own duration and steps)"
+            if f["simulator"] == "emodel"
+            else f"{f['simulator']} model, not NEURON"
+        )
         lines.append(
-            f"  bare NEURON           skipped: {f['simulator']} model, not NEURON (the "
-            "framework evaluation includes the whole simulation)"
+            f"  bare NEURON           skipped: {why} (the framework evaluation includes the "
+            "whole simulation)"
         )
     lines.append(
         f"  machine load          {f['load_1min_before']:.2f} → {f['load_1min_after']:.2f} "

@@ -104,13 +104,17 @@ def count_samples(raw: str, top: int = 15) -> dict:
 
 
 def _named(frame: str) -> tuple[str, str]:
-    """``(function, library)`` of one frame; Python frames (``file.py:line``) are Python."""
+    """``(function, library)`` of one frame: Python frames (``file.py:line``) are Python,
+    native ones the shared library they are in."""
     match = _FRAME.match(frame)
     if match is None:
         return frame, "(unknown)"
     where = match["where"]
-    library = "Python" if re.search(r"\.py:\d+$", where) else where
-    return match["function"], library
+    if re.search(r"\.py:\d+$", where):
+        return match["function"], "Python"
+    if re.search(r":\d+$", where):  # native code py-spy names by its source line (inlined)
+        return match["function"], "inlined C/C++"
+    return match["function"], where
 
 
 def describe_profile(profile: SimulationProfile) -> str:

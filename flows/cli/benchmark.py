@@ -142,6 +142,30 @@ def benchmark_orchestration(
     orchestration(load("hh"), individuals, workers, repeats, settings)
 
 
+@app.command("mechanisms")
+def benchmark_mechanisms(
+    problem: ProblemArg,
+    points: Annotated[int, typer.Option(help="Individuals whose traces are compared.")] = 5,
+    repeats: Annotated[int, typer.Option(help="Timed simulations per build and round.")] = 5,
+    rounds: Annotated[int, typer.Option(help="Rounds, the builds' order alternating.")] = 2,
+    csv: Annotated[Path | None, typer.Option(help="Write the figures here.")] = None,
+) -> None:
+    """The problem's mechanisms compiled as NEURON does and with the tuned flags (the default,
+    see NEUROPTIMUS_MECHANISM_FLAGS), each in fresh processes: are the traces the same, bit
+    for bit, and how long does the bare simulation take with each build?"""
+    from neuroptimus.flows.benchmarks.mechanism_flags import compare_builds, describe  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    from neuroptimus.flows.benchmarks.overhead import write_figures  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+
+    try:
+        figures = compare_builds(load(problem), points, repeats, rounds)
+    except NeuroptimusError as error:
+        fail_on(error)
+    print(describe(figures))
+    if csv:
+        write_figures(csv, {"": figures})
+        print(f"figures written to {csv}")
+
+
 @app.command("explore")
 def benchmark_explore(
     evaluations: Annotated[

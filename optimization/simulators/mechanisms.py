@@ -3,12 +3,13 @@
 The folder is a path or a ``data://`` name of the registry (every registered file under that
 prefix is fetched and verified). Its files are copied into a build folder of the cache,
 named by the content of the files, of the problem's patches, by the version of the NEURON
-package that loads them and by the nrnivmodl that compiles them (its resolved path and its
-build's version, see ``nmodl_compiler``); the patches are applied to those copies (the
-fetched files stay as verified), then that ``nrnivmodl`` compiles them. Workers of one node
-that start together wait on a lock instead of compiling twice, for at most
-``NEUROPTIMUS_NRNIVMODL_WAIT`` seconds (a hung nrnivmodl would hold them all). A .mod file
-that does not compile is a ``ModelError`` of one line naming the file and nrnivmodl's message.
+package that loads them, by the nrnivmodl that compiles them (its resolved path and its
+build's version, see ``nmodl_compiler``) and by the compiler flags (``compile_flags``); the
+patches are applied to those copies (the fetched files stay as verified), then that
+``nrnivmodl`` compiles them. Workers of one node that start together wait on a lock instead
+of compiling twice, for at most ``NEUROPTIMUS_NRNIVMODL_WAIT`` seconds (a hung nrnivmodl would
+hold them all). A .mod file that does not compile is a ``ModelError`` of one line naming the
+file and nrnivmodl's message.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from pathlib import Path
 from neuroptimus.optimization.locks import LockError, LockTimeout, exclusive_lock
 from neuroptimus.optimization.problem.data import SCHEME, fetch, registry
 from neuroptimus.optimization.simulators.base import ModelError
+from neuroptimus.optimization.simulators.compile_flags import build_identity, mechanism_flags
 from neuroptimus.optimization.simulators.nmodl_compiler import NrnivmodlBuild, nrnivmodl_build
 from neuroptimus.optimization.simulators.patches import PatchError, apply_patch, parse_patch
 
@@ -75,12 +78,18 @@ class MechanismSources:
     def mod_names(self) -> list[str]:
         return [name for name in self.files if name.endswith(".mod") and "/" not in name]
 
-    def digest(self, compiler: NrnivmodlBuild | None = None) -> str:
+    def digest(
+        self, compiler: NrnivmodlBuild | None = None, flags: tuple[str, ...] | None = None
+    ) -> str:
         """Names the build: the files, the patches (applied in order), the NEURON package's
-        version and the nrnivmodl (default: ``nrnivmodl_build()``), path and version."""
+        version, the nrnivmodl (default: ``nrnivmodl_build()``), path and version, and the
+        compiler flags (default: ``mechanism_flags()``; for this CPU's code, the CPU)."""
         compiler = compiler or nrnivmodl_build()
+        flags = mechanism_flags() if flags is None else flags
         hasher = hashlib.sha256(f"neuron {neuron_version()} {platform.machine()}\0".encode())
         hasher.update(f"nrnivmodl {compiler.path}\0{compiler.version}\0".encode())
+        if flags:  # (none: the key of the builds made before flags were chosen)
+            hasher.update(f"{build_identity(flags)}\0".encode())
         for name, path in self.files.items():
             hasher.update(b"file\0" + name.encode() + b"\0" + path.read_bytes() + b"\0")
         for patch in self.patches:
@@ -165,8 +174,11 @@ def _compile(sources: MechanismSources, build: Path, compiler: NrnivmodlBuild) -
             apply_patch(patch, build)
         except PatchError as error:
             raise ModelError(f"{sources.label}: {error}") from None
-    result = subprocess.run(  # every .mod file of its folder
-        [compiler.command], cwd=build, capture_output=True, text=True, errors="replace", check=False
+    flags = mechanism_flags()
+    command = [compiler.command, *(["-incflags", shlex.join(flags)] if flags else [])]
+    # every .mod file of its folder (-incflags: added to each compile line, after NEURON's -O2)
+    result = subprocess.run(
+        command, cwd=build, capture_output=True, text=True, errors="replace", check=False
     )
     (build / "nrnivmodl.log").write_text(result.stdout + result.stderr)
     if result.returncode == 0:
@@ -280,4 +292,5 @@ def mechanisms_record(spec) -> dict | None:
         "build": sources.digest(compiler)[:16] if compiler else None,
         "neuron": neuron_version(),
         "nrnivmodl": {"path": compiler.path, "version": compiler.version} if compiler else None,
+        "flags": list(mechanism_flags()),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv as csv_module
 import math
+import os
 import re
 import subprocess
 import sys
@@ -110,3 +111,24 @@ def test_overhead_compares_an_evaluation_with_bare_neuron_on_any_problem(tmp_pat
     assert sum(libraries.values()) == pytest.approx(1, abs=0.01)
     functions = [row for row in profile if row["kind"] == "function"]
     assert len(functions) >= 10 and any(row["name"] == "nrn_solve" for row in functions)
+
+
+def test_mechanisms_benchmark_compares_the_tuned_build_with_neurons_own(tmp_path):
+    """`neuroptimus benchmark mechanisms` on a problem with a mechanism of its own: both builds
+    really compiled (NEUROPTIMUS_MECHANISM_FLAGS=default and the tuned flags), the same traces
+    bit for bit, and each build's bare simulation timed."""
+    problem, csv = leak_problem(tmp_path), tmp_path / "mechanisms.csv"
+    env = {**os.environ, "NEUROPTIMUS_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "mechanisms", str(problem),
+         "--points", "3", "--repeats", "2", "--rounds", "1", "--csv", str(csv)],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "traces of 3 individuals: identical, bit for bit" in result.stdout
+    figures = {row["figure"]: row["value"] for row in csv_module.DictReader(csv.open())}
+    assert figures["identical_traces"] == "True"
+    assert float(figures["largest_relative_total_difference"]) == 0.0
+    assert float(figures["default_bare_ms"]) > 0 and float(figures["tuned_bare_ms"]) > 0
+    builds = list((tmp_path / "cache" / "mechanisms").iterdir())
+    assert len(builds) == 2  # NEURON's own build and the tuned one

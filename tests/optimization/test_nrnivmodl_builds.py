@@ -1,5 +1,6 @@
 """Which nrnivmodl compiled a build is part of its cache key (another NEURON build, named by
-``NEUROPTIMUS_NRNIVMODL``, compiles into another folder), its version is asked once per file,
+``NEUROPTIMUS_NRNIVMODL``, compiles into another folder), and so are the compiler flags
+(``NEUROPTIMUS_MECHANISM_FLAGS``); its version is asked once per file,
 and a worker waiting for another's compile stops after ``NEUROPTIMUS_NRNIVMODL_WAIT`` seconds
 with one line naming the lock and its holder. Real nrnivmodl compiles; the other builds are
 executable shell scripts beside the real one."""
@@ -126,3 +127,26 @@ def test_a_wrong_nrnivmodl_or_wait_is_one_line(mods, tmp_path, monkeypatch):
         f"nrnivmodl {missing} is not an executable file: point NEUROPTIMUS_NRNIVMODL at the "
         "nrnivmodl of a NEURON installation"
     )
+
+
+def test_the_compiler_flags_reach_nrnivmodl_and_are_part_of_the_key(mods, tmp_path, monkeypatch):
+    """Tuned by default (each compile line gets them through -incflags), NEURON's own build
+    with NEUROPTIMUS_MECHANISM_FLAGS=default, any flags given: three builds, three folders."""
+    called = tmp_path / "called"
+    wrapper = _script(tmp_path / "wrapped" / "nrnivmodl",
+                      f'echo "$@" >> "{called}"\nexec "{REAL}" "$@"')  # fmt: skip
+    (wrapper.parent / "nrniv").symlink_to(Path(REAL).parent / "nrniv")
+    monkeypatch.setenv("NEUROPTIMUS_NRNIVMODL", str(wrapper))
+    monkeypatch.delenv("NEUROPTIMUS_MECHANISM_FLAGS", raising=False)
+    tuned = compile_mechanisms(mods)
+    monkeypatch.setenv("NEUROPTIMUS_MECHANISM_FLAGS", "default")
+    plain = compile_mechanisms(mods)
+    monkeypatch.setenv("NEUROPTIMUS_MECHANISM_FLAGS", "-O1 -g")
+    debug = compile_mechanisms(mods)
+    assert len({tuned.parents[1], plain.parents[1], debug.parents[1]}) == 3
+    assert called.read_text().splitlines() == [
+        "-incflags -O3 -march=native -ffp-contract=off", "", "-incflags -O1 -g"
+    ]  # fmt: skip
+    monkeypatch.delenv("NEUROPTIMUS_MECHANISM_FLAGS")
+    assert compile_mechanisms(mods) == tuned  # cached: nrnivmodl not called again
+    assert len(called.read_text().splitlines()) == 3
