@@ -110,7 +110,7 @@ def test_overhead_compares_an_evaluation_with_bare_neuron_on_any_problem(tmp_pat
     assert max(libraries, key=libraries.get) == "libnrniv.so"  # NEURON's core
     assert sum(libraries.values()) == pytest.approx(1, abs=0.01)
     functions = [row for row in profile if row["kind"] == "function"]
-    assert len(functions) >= 10 and any(row["name"] == "nrn_solve" for row in functions)
+    assert len(functions) >= 5 and any(row["library"] == "libnrniv.so" for row in functions)
 
 
 def test_mechanisms_benchmark_compares_the_tuned_build_with_neurons_own(tmp_path):
