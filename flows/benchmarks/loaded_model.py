@@ -1,11 +1,21 @@
 """A model loaded for timing in this process: built as a run builds it, and its bare NEURON
-simulation beside the framework's evaluation."""
+simulation beside the framework's evaluation; and a fresh process to load one in (NEURON
+holds one model per process)."""
 
 from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import numpy as np
 
 from neuroptimus.optimization.problem.spec import ProblemSpec
+
+
+def in_fresh_process(function, *args):
+    """``function(*args)`` in a new (spawned) process, which ends with it."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def _bare_neuron(spec: ProblemSpec):

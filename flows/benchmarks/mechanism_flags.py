@@ -8,12 +8,10 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 
 import numpy as np
 
-from neuroptimus.flows.benchmarks.loaded_model import built_model
+from neuroptimus.flows.benchmarks.loaded_model import built_model, in_fresh_process
 from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.compile_flags import FLAGS_VARIABLE, TUNED
@@ -21,18 +19,10 @@ from neuroptimus.optimization.simulators.compile_flags import FLAGS_VARIABLE, TU
 BUILDS = {"default": "default", "tuned": " ".join(TUNED)}
 
 
-def _in_fresh_process(flags: str, function, *args):
-    """``function(*args)`` in a new process whose mechanisms are compiled with ``flags``."""
-    before = os.environ.get(FLAGS_VARIABLE)
-    os.environ[FLAGS_VARIABLE] = flags  # a spawned process takes this process's environment
-    try:
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            return pool.submit(function, *args).result()
-    finally:
-        if before is None:
-            os.environ.pop(FLAGS_VARIABLE, None)
-        else:
-            os.environ[FLAGS_VARIABLE] = before
+def _with_flags(flags: str, function, *args):
+    """In a fresh process: ``function(*args)`` with its mechanisms compiled with ``flags``."""
+    os.environ[FLAGS_VARIABLE] = flags
+    return function(*args)
 
 
 def _evaluated(spec: ProblemSpec, points: np.ndarray) -> tuple[list, np.ndarray]:
@@ -69,7 +59,7 @@ def compare_builds(spec: ProblemSpec, points: int = 5, repeats: int = 5, rounds:
     lower = np.array([p.lower for p in spec.parameters])
     upper = np.array([p.upper for p in spec.parameters])
     chosen = lower + rng.random((points, len(lower))) * (upper - lower)
-    results = {name: _in_fresh_process(flags, _evaluated, spec, chosen)
+    results = {name: in_fresh_process(_with_flags, flags, _evaluated, spec, chosen)
                for name, flags in BUILDS.items()}  # fmt: skip
     (traces_a, totals_a), (traces_b, totals_b) = results["default"], results["tuned"]
     identical = all(
@@ -83,7 +73,8 @@ def compare_builds(spec: ProblemSpec, points: int = 5, repeats: int = 5, rounds:
     order = list(BUILDS)
     for round_ in range(rounds):  # alternating: default first, then tuned first, …
         for name in order if round_ % 2 == 0 else order[::-1]:
-            times[name] += _in_fresh_process(BUILDS[name], _bare_seconds, spec, repeats)
+            times[name] += in_fresh_process(_with_flags, BUILDS[name], _bare_seconds, spec,
+                                            repeats)  # fmt: skip
     default_ms = statistics.median(times["default"]) * 1000
     tuned_ms = statistics.median(times["tuned"]) * 1000
     return {

@@ -10,14 +10,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from neuroptimus.flows.benchmarks.loaded_model import built_model
+from neuroptimus.flows.benchmarks.loaded_model import built_model, in_fresh_process
 from neuroptimus.optimization.problem.problem_file import with_overrides
 from neuroptimus.optimization.problem.spec import ProblemSpec
 
@@ -37,8 +35,7 @@ def evaluation_times(spec: ProblemSpec, repeats: int | None = None) -> dict:
     external models have no bare NEURON simulation to compare with: only the framework's
     evaluation is timed (``bare_simulation`` says "skipped")."""
 
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_time_evaluations, spec, repeats).result()
+    return in_fresh_process(_time_evaluations, spec, repeats)
 
 
 def _time_evaluations(spec: ProblemSpec, repeats: int | None) -> dict:

@@ -14,12 +14,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
-from neuroptimus.flows.benchmarks.loaded_model import built_model
+from neuroptimus.flows.benchmarks.loaded_model import built_model, in_fresh_process
 from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.spec import ProblemSpec
 
@@ -49,9 +47,7 @@ def py_spy() -> str:
 
 def profile_simulation(spec: ProblemSpec, seconds: float = 10.0) -> SimulationProfile:
     """Sample ``seconds`` of the model's simulations, repeated, in a fresh process."""
-    program = py_spy()
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_profile_here, spec, seconds, program).result()
+    return in_fresh_process(_profile_here, spec, seconds, py_spy())
 
 
 def _profile_here(spec: ProblemSpec, seconds: float, program: str) -> SimulationProfile:

@@ -135,13 +135,13 @@ def compile_mechanisms(sources: MechanismSources | str | Path) -> Path:
         sources = MechanismSources.of(sources)
     if not sources.mod_names:
         raise ModelError(f"{sources.label}: no .mod files to compile")
-    compiler = nrnivmodl_build()
+    compiler, flags = nrnivmodl_build(), mechanism_flags()
     wait_s = compile_wait_s()
-    build = cache_root() / "mechanisms" / sources.digest(compiler)[:16]
+    build = cache_root() / "mechanisms" / sources.digest(compiler, flags)[:16]
     build.mkdir(parents=True, exist_ok=True)
     try:
         with exclusive_lock(build / ".lock", wait=True, timeout_s=wait_s):
-            return _library(build) or _compile(sources, build, compiler)
+            return _library(build) or _compile(sources, build, compiler, flags)
     except LockTimeout as error:
         raise ModelError(
             f"cannot compile the mechanisms of {sources.label}: {error.holder} still holds "
@@ -165,7 +165,9 @@ def _library(build: Path) -> Path | None:
     return None
 
 
-def _compile(sources: MechanismSources, build: Path, compiler: NrnivmodlBuild) -> Path:
+def _compile(
+    sources: MechanismSources, build: Path, compiler: NrnivmodlBuild, flags: tuple[str, ...]
+) -> Path:
     for name, path in sources.files.items():
         (build / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, build / name)  # a fresh copy: patches apply to pristine files
@@ -174,7 +176,6 @@ def _compile(sources: MechanismSources, build: Path, compiler: NrnivmodlBuild) -
             apply_patch(patch, build)
         except PatchError as error:
             raise ModelError(f"{sources.label}: {error}") from None
-    flags = mechanism_flags()
     command = [compiler.command, *(["-incflags", shlex.join(flags)] if flags else [])]
     # every .mod file of its folder (-incflags: added to each compile line, after NEURON's -O2)
     result = subprocess.run(
