@@ -111,18 +111,40 @@ def _write_state(folder: Path, state: dict) -> None:
     os.replace(partial, folder / "server.json")
 
 
+def _register(clients: Path) -> Path:
+    """This command's marker, clients/PID with its holder line, appearing whole (built under
+    a hidden name, then renamed): a command killed while registering leaves no marker that
+    looks alive forever."""
+    marker = clients / str(os.getpid())
+    partial = clients / f".{os.getpid()}.partial"
+    shutil.rmtree(partial, ignore_errors=True)  # a dead process's, whose pid this one reuses
+    partial.mkdir()
+    (partial / "holder").write_text(holder_token())
+    shutil.rmtree(marker, ignore_errors=True)  # ditto
+    partial.rename(marker)
+    return marker
+
+
+def _marker_gone(client: Path) -> bool:
+    """Whether a marker's command has ended: the process its name gives has (also for a
+    hidden partial one, or one a killed command left without a holder line), or its holder
+    line says so (the pid taken since by another process)."""
+    pid = client.name.strip(".").split(".")[0]
+    if pid.isdigit() and not process_alive(int(pid)):
+        return True
+    try:
+        return holder_gone((client / "holder").read_text())
+    except OSError:  # being registered or removed right now
+        return False
+
+
 def live_clients(folder: Path) -> list[Path]:
     """The commands using the server; those that ended without saying so are removed."""
     live = []
     for client in (folder / "clients").iterdir():
-        try:
-            holder = (client / "holder").read_text()
-        except OSError:  # being registered or removed right now
-            live.append(client)
-            continue
-        if holder_gone(holder):
+        if _marker_gone(client):
             shutil.rmtree(client, ignore_errors=True)
-        else:
+        elif not client.name.startswith("."):
             live.append(client)
     return live
 
@@ -184,9 +206,7 @@ class SharedServer:
     def __init__(self, timeout_s: float, idle_s: float) -> None:
         self.timeout_s, self.idle_s = timeout_s, idle_s
         self.folder = server_folder()
-        self.client_home = self.folder / "clients" / str(os.getpid())
-        self.client_home.mkdir(exist_ok=True)
-        (self.client_home / "holder").write_text(holder_token())
+        self.client_home = _register(self.folder / "clients")
         self._child: subprocess.Popen | None = None  # a server this command launched
         self._stopping = threading.Event()
         self._error: BaseException | None = None

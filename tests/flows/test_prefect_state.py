@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from neuroptimus.flows.server import state as prefect_state
+from neuroptimus.flows.server import shared
 from neuroptimus.flows.server.shared import IDLE, idle_seconds
 from neuroptimus.optimization.locks import process_alive
 
@@ -151,3 +152,20 @@ def test_the_idle_time_is_read_from_the_environment(monkeypatch, capsys):
         monkeypatch.setenv(IDLE, wrong)
         assert idle_seconds() == 600
         assert f"warning: {IDLE}='{wrong}' is not a number of seconds" in capsys.readouterr().err
+
+
+def test_a_command_killed_while_registering_leaves_no_marker_that_looks_alive(tmp_path):
+    """A marker of a command killed before or while writing its holder line (a folder named
+    by its pid, empty or hidden and partial) counts as gone and is removed; this command's
+    own marker appears whole and counts as live."""
+    clients = tmp_path / "clients"
+    clients.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (clients / str(dead.pid)).mkdir()  # killed between mkdir and the holder line
+    (clients / f".{dead.pid}.partial").mkdir()  # killed while building its marker
+    (clients / f".{dead.pid}.partial" / "holder").write_text("pid 1")
+    mine = shared._register(clients)
+    assert (mine / "holder").read_text().startswith(f"pid {os.getpid()} on ")
+    assert shared.live_clients(tmp_path) == [mine]
+    assert sorted(p.name for p in clients.iterdir()) == [str(os.getpid())]
