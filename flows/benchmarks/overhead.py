@@ -133,6 +133,7 @@ def overhead(
     full_run: bool = True,
     repeats: int | None = None,
     profile_seconds: float = 0.0,
+    other_neuron: str | None = None,
 ) -> dict:
     """Time one evaluation in the framework against the bare NEURON simulation of the same
     model (``evaluation_times``; python and external models: the framework's alone); then,
@@ -140,7 +141,9 @@ def overhead(
     its own process: setup → optimize → analyze, Prefect and Zarr included) on a LocalCluster
     of ``workers``, print where its time and memory go, and write the figures to ``csv``.
     ``profile_seconds``: before the run, sample that long where a simulation's time goes
-    (``simulation_profile``; written beside ``csv`` as NAME-profile.csv)."""
+    (``simulation_profile``; written beside ``csv`` as NAME-profile.csv). ``other_neuron``: a
+    Python with another NEURON, under which the bare simulation is timed too
+    (``other_neuron.compare``; its figures go into the CSV as well)."""
 
     spec = with_overrides(
         spec, algorithm=algorithm, population=population, generations=generations, seed=seed
@@ -148,6 +151,12 @@ def overhead(
     spec = spec.model_copy(update={"stopping": type(spec.stopping)()})  # the whole budget
     times = evaluation_times(spec, repeats)
     print(describe_evaluation(spec.name, times))
+    if other_neuron:
+        from neuroptimus.flows.benchmarks import other_neuron as versions  # noqa: PLC0415 (lazy: only --other-neuron needs it)
+
+        compared = versions.compare(spec, other_neuron, times["evaluation_repeats"])
+        print(versions.describe(spec.name, compared))
+        times = {**times, **{f"versions_{key}": value for key, value in compared.items()}}
     figures = dict(times)
     if profile_seconds > 0:
         from neuroptimus.flows.benchmarks import simulation_profile as sampled  # noqa: PLC0415 (lazy: only --profile needs it)

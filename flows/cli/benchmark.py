@@ -50,6 +50,14 @@ def benchmark_overhead(
             "included (py-spy: pip install 'neuroptimus[profile]'); 0: none."
         ),
     ] = 0.0,
+    other_neuron: Annotated[
+        str | None,
+        typer.Option(
+            help="A Python with another NEURON installed (python -m venv nrn8 && "
+            "nrn8/bin/pip install --no-deps neuron==8.2.6 packaging find-libpython): the bare "
+            "simulation also under it, everything else taken from this environment."
+        ),
+    ] = None,
 ) -> None:
     """One evaluation in the framework vs the bare NEURON simulation of the same model (same
     values: finitialize + psolve per sweep) and their ratio (python and external models: the
@@ -60,7 +68,7 @@ def benchmark_overhead(
 
     try:
         overhead(load(problem), population, generations, workers, seed, csv, algorithm,
-                 full_run, repeats, profile)  # fmt: skip
+                 full_run, repeats, profile, other_neuron)  # fmt: skip
     except NeuroptimusError as error:
         fail_on(error)
 

@@ -132,3 +132,36 @@ def test_mechanisms_benchmark_compares_the_tuned_build_with_neurons_own(tmp_path
     assert float(figures["default_bare_ms"]) > 0 and float(figures["tuned_bare_ms"]) > 0
     builds = list((tmp_path / "cache" / "mechanisms").iterdir())
     assert len(builds) == 2  # NEURON's own build and the tuned one
+
+
+def test_overhead_times_the_bare_simulation_under_another_neuron_too(tmp_path):
+    """--other-neuron: a real NEURON 8.2.6 installed alone in a fresh environment; the model
+    (with a mechanism of its own, compiled by that NEURON's nrnivmodl) is built and simulated
+    there, and both versions' medians and their ratio are printed and written."""
+    other = tmp_path / "nrn8"
+    subprocess.run([sys.executable, "-m", "venv", str(other)], check=True)
+    python = str(other / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "neuron==8.2.6",
+                    "packaging", "find-libpython"],
+                   check=True, capture_output=True)  # fmt: skip
+    problem, csv = leak_problem(tmp_path), tmp_path / "overhead.csv"
+    command = [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "overhead",
+               str(problem), "--no-full-run", "--repeats", "2", "--csv", str(csv)]  # fmt: skip
+    env = {**os.environ, "NEUROPTIMUS_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run([*command, "--other-neuron", python], capture_output=True,
+                            text=True, timeout=600, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "NEURON 8.2.6" in result.stdout and "NEURON 9." in result.stdout
+    figures = {row["figure"]: row["value"] for row in csv_module.DictReader(csv.open())}
+    assert figures["versions_other_neuron"] == "8.2.6"
+    this, old = (float(figures[f"versions_{k}bare_simulation_ms"]) for k in ("", "other_"))
+    assert float(figures["versions_this_to_other_ratio"]) == pytest.approx(this / old, rel=1e-5)
+    builds = [p.parent for p in (tmp_path / "cache").rglob(".complete")]
+    assert len(builds) == 2  # one build per NEURON, each by its own nrnivmodl
+    layouts = sorted("/.libs/" in str(p) for b in builds for p in b.rglob("libnrnmech.so"))
+    assert layouts == [False, False, True]  # NEURON 9's, and 8's (libtool's .libs too)
+    # the same interpreter is no other NEURON: one line saying what to install
+    same = subprocess.run([*command, "--other-neuron", sys.executable], capture_output=True,
+                          text=True, timeout=600, env=env)  # fmt: skip
+    assert same.returncode == 2 and "imports the same NEURON" in same.stderr
+    assert len(same.stderr.strip().splitlines()) == 1
