@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from neuroptimus.flows.server import state as prefect_state
 from neuroptimus.flows.server import shared
+from neuroptimus.flows.server import state as prefect_state
 from neuroptimus.flows.server.shared import IDLE, idle_seconds
 from neuroptimus.optimization.locks import process_alive
 
