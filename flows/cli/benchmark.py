@@ -156,19 +156,29 @@ def benchmark_mechanisms(
     points: Annotated[int, typer.Option(help="Individuals whose traces are compared.")] = 5,
     repeats: Annotated[int, typer.Option(help="Timed simulations per build and round.")] = 5,
     rounds: Annotated[int, typer.Option(help="Rounds, the builds' order alternating.")] = 2,
+    engines: Annotated[
+        bool,
+        typer.Option(
+            "--engines",
+            help="Compare NEURON's and CoreNEURON's integration of the sweeps (model.engine) "
+            "instead of the two builds.",
+        ),
+    ] = False,
     csv: Annotated[Path | None, typer.Option(help="Write the figures here.")] = None,
 ) -> None:
     """The problem's mechanisms compiled as NEURON does and with the tuned flags (the default,
-    see NEUROPTIMUS_MECHANISM_FLAGS), each in fresh processes: are the traces the same, bit
-    for bit, and how long does the bare simulation take with each build?"""
-    from neuroptimus.flows.benchmarks.mechanism_flags import compare_builds, describe  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
+    see NEUROPTIMUS_MECHANISM_FLAGS), or with --engines its sweeps integrated by NEURON and by
+    CoreNEURON, each in fresh processes: are the traces the same (bit for bit, else how
+    close), and how long does the bare simulation take with each?"""
+    from neuroptimus.flows.benchmarks import mechanism_flags  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
     from neuroptimus.flows.benchmarks.overhead import write_figures  # noqa: PLC0415 (lazy: only this command needs it; --help stays fast)
 
+    compare = mechanism_flags.compare_engines if engines else mechanism_flags.compare_builds
     try:
-        figures = compare_builds(load(problem), points, repeats, rounds)
+        figures = compare(load(problem), points, repeats, rounds)
     except NeuroptimusError as error:
         fail_on(error)
-    print(describe(figures))
+    print(mechanism_flags.describe(figures))
     if csv:
         write_figures(csv, {"": figures})
         print(f"figures written to {csv}")

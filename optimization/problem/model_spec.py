@@ -98,6 +98,12 @@ class ModelSpec(_Strict):
         "copies of the mechanism files before compiling; the run store records them",
     )
     user_function: UserFunctionSpec | None = Field(None, title="User function")
+    engine: Literal["neuron", "coreneuron"] = Field(
+        "neuron",
+        description="what integrates the sweeps: NEURON itself, or CoreNEURON (fixed steps "
+        "and stdrun's own run procedures only; the mechanisms compiled for both; `neuroptimus "
+        "benchmark mechanisms PROBLEM --engines` compares the two on a model)",
+    )
 
     @model_validator(mode="after")
     def _patches_need_mechanisms(self) -> ModelSpec:

@@ -376,6 +376,11 @@ class ProblemSpec(_Strict):
                 "protocol.sweeps: NEURON models sweep over the stimulus amplitudes or "
                 "waveforms; leave sweeps out"
             )
+        if self.model.engine == "coreneuron" and self.protocol.cvode:
+            raise ValueError(
+                "model.engine: CoreNEURON integrates with fixed steps only; leave out "
+                "protocol.cvode or use engine neuron"
+            )
 
     def _check_target_kind(self) -> None:
         """Features targets score eFEL features of the full-resolution sweeps: their rate is

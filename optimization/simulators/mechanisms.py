@@ -79,17 +79,23 @@ class MechanismSources:
         return [name for name in self.files if name.endswith(".mod") and "/" not in name]
 
     def digest(
-        self, compiler: NrnivmodlBuild | None = None, flags: tuple[str, ...] | None = None
+        self,
+        compiler: NrnivmodlBuild | None = None,
+        flags: tuple[str, ...] | None = None,
+        coreneuron: bool = False,
     ) -> str:
         """Names the build: the files, the patches (applied in order), the NEURON package's
-        version, the nrnivmodl (default: ``nrnivmodl_build()``), path and version, and the
-        compiler flags (default: ``mechanism_flags()``; for this CPU's code, the CPU)."""
+        version, the nrnivmodl (default: ``nrnivmodl_build()``), path and version, the
+        compiler flags (default: ``mechanism_flags()``; for this CPU's code, the CPU) and
+        whether CoreNEURON's library is built too."""
         compiler = compiler or nrnivmodl_build()
         flags = mechanism_flags() if flags is None else flags
         hasher = hashlib.sha256(f"neuron {neuron_version()} {platform.machine()}\0".encode())
         hasher.update(f"nrnivmodl {compiler.path}\0{compiler.version}\0".encode())
         if flags:  # (none: the key of the builds made before flags were chosen)
             hasher.update(f"{build_identity(flags)}\0".encode())
+        if coreneuron:
+            hasher.update(b"coreneuron\0")
         for name, path in self.files.items():
             hasher.update(b"file\0" + name.encode() + b"\0" + path.read_bytes() + b"\0")
         for patch in self.patches:
@@ -105,6 +111,11 @@ def problem_sources(spec) -> MechanismSources | None:
         return None
     patches = tuple(spec.local_path(p) for p in model.patches)
     return MechanismSources.of(spec.resolve(model.mechanisms), patches)
+
+
+def for_coreneuron(spec) -> bool:
+    """Whether the problem's sweeps run in CoreNEURON (its mechanisms built for it too)."""
+    return getattr(spec.model, "engine", "neuron") == "coreneuron"
 
 
 def neuron_version() -> str:
@@ -128,20 +139,21 @@ def compile_wait_s() -> float:
     return wait
 
 
-def compile_mechanisms(sources: MechanismSources | str | Path) -> Path:
+def compile_mechanisms(sources: MechanismSources | str | Path, coreneuron: bool = False) -> Path:
     """Compile ``sources`` with nrnivmodl unless a build of the same content exists; return
-    the compiled library. Concurrent workers wait on a lock instead of compiling twice."""
+    the compiled library. Concurrent workers wait on a lock instead of compiling twice.
+    ``coreneuron``: CoreNEURON's library is built beside it (``coreneuron_library``)."""
     if not isinstance(sources, MechanismSources):
         sources = MechanismSources.of(sources)
     if not sources.mod_names:
         raise ModelError(f"{sources.label}: no .mod files to compile")
     compiler, flags = nrnivmodl_build(), mechanism_flags()
     wait_s = compile_wait_s()
-    build = cache_root() / "mechanisms" / sources.digest(compiler, flags)[:16]
+    build = cache_root() / "mechanisms" / sources.digest(compiler, flags, coreneuron)[:16]
     build.mkdir(parents=True, exist_ok=True)
     try:
         with exclusive_lock(build / ".lock", wait=True, timeout_s=wait_s):
-            return _library(build) or _compile(sources, build, compiler, flags)
+            return _library(build) or _compile(sources, build, compiler, flags, coreneuron)
     except LockTimeout as error:
         raise ModelError(
             f"cannot compile the mechanisms of {sources.label}: {error.holder} still holds "
@@ -166,7 +178,11 @@ def _library(build: Path) -> Path | None:
 
 
 def _compile(
-    sources: MechanismSources, build: Path, compiler: NrnivmodlBuild, flags: tuple[str, ...]
+    sources: MechanismSources,
+    build: Path,
+    compiler: NrnivmodlBuild,
+    flags: tuple[str, ...],
+    coreneuron: bool = False,
 ) -> Path:
     for name, path in sources.files.items():
         (build / name).parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +192,8 @@ def _compile(
             apply_patch(patch, build)
         except PatchError as error:
             raise ModelError(f"{sources.label}: {error}") from None
-    command = [compiler.command, *(["-incflags", shlex.join(flags)] if flags else [])]
+    command = [compiler.command, *(["-coreneuron"] if coreneuron else []),
+               *(["-incflags", shlex.join(flags)] if flags else [])]  # fmt: skip
     # every .mod file of its folder (-incflags: added to each compile line, after NEURON's -O2)
     result = subprocess.run(
         command, cwd=build, capture_output=True, text=True, errors="replace", check=False
@@ -185,14 +202,21 @@ def _compile(
     if result.returncode == 0:
         (build / _COMPLETE).write_text(f"{sorted(sources.files)}\n")
     library = _library(build)
-    if library is None:
+    if library is None or (coreneuron and coreneuron_library(library) is None):
         where, message = compile_error(result.stdout + "\n" + result.stderr, sources.mod_names)
         name = f"{sources.label.rstrip('/')}/{where}" if where else sources.label
+        for_engine = " -coreneuron (model.engine coreneuron)" if coreneuron else ""
         raise ModelError(
-            f"mechanism {name} does not compile with nrnivmodl (NEURON {compiler.release}): "
-            f"{message}"
+            f"mechanism {name} does not compile with nrnivmodl{for_engine} (NEURON "
+            f"{compiler.release}): {message}"
         )
     return library
+
+
+def coreneuron_library(library: Path) -> Path | None:
+    """CoreNEURON's library of a build made for it, beside NEURON's (None if not made)."""
+    found = library.with_name(library.name.replace("libnrnmech", "libcorenrnmech"))
+    return found if found.is_file() else None
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -246,11 +270,11 @@ def _source_line(following: list[str]) -> str | None:
     return None
 
 
-def load_mechanisms(sources: MechanismSources | str | Path) -> Path:
+def load_mechanisms(sources: MechanismSources | str | Path, coreneuron: bool = False) -> Path:
     """Compile (or find) and load the mechanisms into this process's NEURON, once."""
     from neuron import h  # noqa: PLC0415 (lazy: NEURON loads only when a model is built)
 
-    library = compile_mechanisms(sources)
+    library = compile_mechanisms(sources, coreneuron)
     if str(library) not in _loaded:
         if not h.nrn_load_dll(str(library)):
             label = sources.label if isinstance(sources, MechanismSources) else sources
@@ -262,7 +286,7 @@ def load_mechanisms(sources: MechanismSources | str | Path) -> Path:
 def load_problem_mechanisms(spec) -> Path | None:
     """Load the mechanisms of a problem spec (with its patches), if it has any."""
     sources = problem_sources(spec)
-    return load_mechanisms(sources) if sources else None
+    return load_mechanisms(sources, for_coreneuron(spec)) if sources else None
 
 
 def mechanisms_record(spec) -> dict | None:
@@ -290,7 +314,9 @@ def mechanisms_record(spec) -> dict | None:
         "folder": sources.label,
         "files": {name: sha(path) for name, path in sources.files.items()},
         "patches": patches,
-        "build": sources.digest(compiler)[:16] if compiler else None,
+        "build": sources.digest(compiler, coreneuron=for_coreneuron(spec))[:16]
+        if compiler
+        else None,
         "neuron": neuron_version(),
         "nrnivmodl": {"path": compiler.path, "version": compiler.version} if compiler else None,
         "flags": list(mechanism_flags()),

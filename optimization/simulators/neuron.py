@@ -4,10 +4,16 @@ recorded variable."""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 from neuroptimus.optimization.problem.trace_files import TraceFileError, read_waveform
 from neuroptimus.optimization.simulators.base import ModelError, Simulator, Trace, VectorError
-from neuroptimus.optimization.simulators.mechanisms import load_problem_mechanisms
+from neuroptimus.optimization.simulators.mechanisms import (
+    coreneuron_library,
+    for_coreneuron,
+    load_problem_mechanisms,
+)
 from neuroptimus.optimization.simulators.neuron_model import (
     ModelState,
     find_section,
@@ -38,7 +44,7 @@ class NeuronSimulator(Simulator):
         from neuron import h  # noqa: PLC0415 (lazy: NEURON loads only when a model is built)
 
         spec, protocol = self.spec, self.spec.protocol
-        load_problem_mechanisms(spec)  # a data:// folder, the patches, compiled once
+        library = load_problem_mechanisms(spec)  # a data:// folder, the patches, compiled once
         count_stdrun_calls(h)  # before the model, so that its redefinitions replace them
         entry = spec.local_path(spec.model.hoc)
         load_entry_file(h, entry)
@@ -70,7 +76,33 @@ class NeuronSimulator(Simulator):
         self._pc.set_maxstep(10)
         self._state = ModelState(h)
         self._way = self._check_model()
+        if for_coreneuron(spec):
+            self._use_coreneuron(library)
         self._ready = True
+
+    def _use_coreneuron(self, library: Path | None) -> None:
+        """Sweeps integrated by CoreNEURON from here on (``psolve`` hands the model over and
+        takes its state back), each in one call, so the time limit is checked after each sweep
+        (a hung one is still ended by the worker's watchdog): its library of the problem's
+        mechanisms, or its own where the model has none."""
+        if self._way != "psolve":
+            redefined = {
+                "run": "run()",
+                "continuerun": "continuerun()",
+                "steps": "step() or advance()",
+            }
+            raise ModelError(
+                f"model.engine coreneuron: the model redefines stdrun's {redefined[self._way]}, "
+                "which CoreNEURON cannot call at each step; use engine neuron"
+            )
+        from neuron import coreneuron  # noqa: PLC0415 (lazy: NEURON loads only when a model is built)
+
+        if library is not None:  # read when psolve first loads CoreNEURON
+            os.environ["CORENEURONLIB"] = str(coreneuron_library(library))
+        self._h.CVode().cache_efficient(1)
+        coreneuron.enable = True
+        coreneuron.verbose = 0
+        self._way = "coreneuron"
 
     def _check_model(self) -> str:
         """Apply the setup check's point (the true values, else the middle of the bounds)

@@ -103,7 +103,8 @@ def way_to_run(calls: dict[str, int], variable_step: bool) -> str:
 def run_sweep(
     h: Any, psolve: Callable[[float], None], tstop: float, deadline: float | None, way: str
 ) -> None:
-    """One sweep, from ``stdinit()`` to ``tstop``, the ``way`` the model needs."""
+    """One sweep, from ``stdinit()`` to ``tstop``, the ``way`` the model needs (or
+    ``coreneuron``: psolve with CoreNEURON enabled)."""
     if way == "run":
         h.run()  # the model's own run(): it calls stdinit itself
         _check(h, deadline)
@@ -111,6 +112,10 @@ def run_sweep(
     h.stdinit()
     if way == "continuerun":
         h.continuerun(tstop)
+        _check(h, deadline)
+        return
+    if way == "coreneuron":  # in one call: CoreNEURON ends a run of slices a step early
+        psolve(tstop)
         _check(h, deadline)
         return
     step = h.continuerun if way == "steps" else psolve  # continuerun calls step(), advance()
