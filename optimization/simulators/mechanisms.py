@@ -206,9 +206,10 @@ def _compile(
         where, message = compile_error(result.stdout + "\n" + result.stderr, sources.mod_names)
         name = f"{sources.label.rstrip('/')}/{where}" if where else sources.label
         for_engine = " -coreneuron (model.engine coreneuron)" if coreneuron else ""
+        hint = " (engine neuron needs no CoreNEURON build)" if coreneuron else ""
         raise ModelError(
             f"mechanism {name} does not compile with nrnivmodl{for_engine} (NEURON "
-            f"{compiler.release}): {message}"
+            f"{compiler.release}): {message}{hint}"
         )
     return library
 
@@ -222,7 +223,9 @@ def coreneuron_library(library: Path) -> Path | None:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NMODL_ERROR = re.compile(r"\s*Error: (.*?)(?: in file (\S+\.mod))?\s*$")
 _CXX_ERROR = re.compile(r"([^\s:]*?)([\w.-]+)\.(?:cpp|c):(\d+):\d+: (?:fatal )?error: (.*)")
-_MAKE_TARGET = re.compile(r"make: \*\*\* \[[^\]]*: ([\w.-]+)\.(?:cpp|c|o)\] Error")
+_MAKE_TARGET = re.compile(r"make: \*\*\* \[[^\]]*: (?:\S*/)?([\w.-]+)\.(?:cpp|c|o)\] Error")
+# CoreNEURON's translator (nrnivmodl -coreneuron) on what it cannot translate
+_CORENEURON_ERROR = re.compile(r"\[NMODL\] \[error\] :: Code Incompatibility :: (.*)")
 
 
 def compile_error(output: str, mod_names: list[str]) -> tuple[str | None, str]:
@@ -253,10 +256,14 @@ def compile_error(output: str, mod_names: list[str]) -> tuple[str | None, str]:
             mod = stems.get(stem)
             where = f" (line {number} of the C++ translated from it)" if mod else ""
             return mod, f"error: {message}{where}"
-    for line in lines:
-        match = _MAKE_TARGET.search(line)
-        if match:
-            return stems.get(match.group(1)), line.strip()
+    targets = [m.group(1) for m in map(_MAKE_TARGET.search, lines) if m]
+    refused = [m.group(1).strip() for m in map(_CORENEURON_ERROR.search, lines) if m]
+    if refused:
+        mod = stems.get(targets[0]) if targets else None
+        return mod, "CoreNEURON's translator: " + "; ".join(refused)
+    if targets:
+        line = next(line for line in lines if _MAKE_TARGET.search(line))
+        return stems.get(targets[0]), line.strip()
     tail = [line.strip() for line in lines if line.strip()][-3:]
     return None, " | ".join(tail) or "nrnivmodl failed without a message"
 

@@ -241,6 +241,25 @@ def test_the_offending_line_is_found_when_another_translator_prints_between():
     )
 
 
+def test_what_coreneurons_translator_refuses_is_named_with_its_file():
+    # nrnivmodl -coreneuron on use case 6 (NEURON 9.0.2): a GLOBAL its rate procedure assigns
+    output = (
+        "[NMODL] [error] :: Code incompatibility detected\n"
+        '[NMODL] [error] :: Code Incompatibility :: "inf" variable found at [31.14-16] '
+        "should be defined as a RANGE variable instead of GLOBAL to enable backend "
+        "transformations\n"
+        "diff: x86_64/corenrn/mod2c/_mod_func.cpp: No such file or directory\n"
+        "make: *** [/venv/share/coreneuron/nrnivmodl_core_makefile:185: "
+        "x86_64/corenrn/mod2c/km_q10_2.cpp] Error 1\n"
+        "make: *** Waiting for unfinished jobs....\n"
+        "subprocess.CalledProcessError: Command '['nrnivmodl', '-coreneuron']' returned 2.\n"
+    )
+    mod, message = mechanisms.compile_error(output, ["km_q10_2.mod", "vecevent.mod"])
+    assert mod == "km_q10_2.mod"
+    assert message.startswith('CoreNEURON\'s translator: "inf" variable found at [31.14-16] ')
+    assert message.endswith("instead of GLOBAL to enable backend transformations")
+
+
 def test_patches_keep_line_endings_and_find_moved_lines(tmp_path):
     (tmp_path / "x.mod").write_bytes(b"a\r\nb\nc\r\nd\ne\n")
     patch = tmp_path / "x.patch"
