@@ -43,7 +43,7 @@ def _evaluated(spec: ProblemSpec, points: np.ndarray) -> tuple[list, np.ndarray]
 def _bare_seconds(spec: ProblemSpec, repeats: int) -> list[float]:
     _, _, _, bare = built_model(spec)
     if bare is None:
-        raise UserError(f"{spec.name} is not a NEURON model with mechanisms of its own")
+        raise UserError(f"{spec.name} is not a NEURON model: it has no bare simulation")
     bare()  # warm-up
     seconds = []
     for _ in range(repeats):
@@ -56,6 +56,8 @@ def _bare_seconds(spec: ProblemSpec, repeats: int) -> list[float]:
 def compare_builds(spec: ProblemSpec, points: int = 5, repeats: int = 5, rounds: int = 2,
                    seed: int = 1) -> dict:  # fmt: skip
     """The mechanisms compiled as NEURON does and with the tuned flags (``compare``)."""
+    if spec.model.simulator != "neuron" or not getattr(spec.model, "mechanisms", None):
+        raise UserError(f"{spec.name}: a NEURON model with a mechanisms folder is needed")
     engine = getattr(spec.model, "engine", "neuron")
     variants = {name: (flags, engine) for name, flags in BUILDS.items()}
     figures = compare(spec, variants, points, repeats, rounds, seed)
@@ -64,7 +66,10 @@ def compare_builds(spec: ProblemSpec, points: int = 5, repeats: int = 5, rounds:
 
 def compare_engines(spec: ProblemSpec, points: int = 5, repeats: int = 5, rounds: int = 2,
                     seed: int = 1) -> dict:  # fmt: skip
-    """NEURON's and CoreNEURON's integration of the tuned build (``compare``)."""
+    """NEURON's and CoreNEURON's integration of the tuned build (``compare``); a model
+    without mechanisms of its own runs on each engine's own."""
+    if spec.model.simulator != "neuron":
+        raise UserError(f"{spec.name}: model.engine is for NEURON models (simulator neuron)")
     variants = {engine: (BUILDS["tuned"], engine) for engine in ENGINES}
     return compare(spec, variants, points, repeats, rounds, seed)
 
@@ -75,8 +80,6 @@ def compare(spec: ProblemSpec, variants: dict[str, tuple[str, str]], points: int
     fresh processes. The figures: ``identical`` (every trace of every point, bit for bit), the
     largest absolute difference of a trace sample and relative difference of a total, and
     each variant's median bare simulation, the variants' order alternating by round."""
-    if spec.model.simulator != "neuron" or not getattr(spec.model, "mechanisms", None):
-        raise UserError(f"{spec.name}: a NEURON model with a mechanisms folder is needed")
     rng = np.random.default_rng(seed)
     lower = np.array([p.lower for p in spec.parameters])
     upper = np.array([p.upper for p in spec.parameters])

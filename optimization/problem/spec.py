@@ -381,6 +381,12 @@ class ProblemSpec(_Strict):
                 "model.engine: CoreNEURON integrates with fixed steps only; leave out "
                 "protocol.cvode or use engine neuron"
             )
+        stimulus = self.protocol.stimulus
+        if self.model.engine == "coreneuron" and stimulus and stimulus.waveforms:
+            raise ValueError(  # NEURON 9.0.2 aborts the process (nrnthread_dat2_vecplay)
+                "model.engine: CoreNEURON cannot play a waveform into the clamp "
+                "(protocol.stimulus.waveforms); use engine neuron"
+            )
 
     def _check_target_kind(self) -> None:
         """Features targets score eFEL features of the full-resolution sweeps: their rate is

@@ -75,13 +75,22 @@ def test_coreneuron_without_mechanisms_uses_its_own_and_matches(tmp_path):
     assert abs(traces[0] - expected[0]).max() < 1e-9
 
 
-def test_coreneuron_with_cvode_is_refused_at_validation(tmp_path):
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"cvode": True}, "CoreNEURON integrates with fixed steps only"),
+        ({"stimulus": {"type": "IClamp", "waveforms": ["stim.dat"]}},
+         "CoreNEURON cannot play a waveform into the clamp"),
+    ],
+)  # fmt: skip
+def test_what_coreneuron_cannot_run_is_refused_at_validation(tmp_path, change, message):
     data = yaml.safe_load(problem_path("hh").read_text())
     data["model"]["engine"] = "coreneuron"
-    data["protocol"]["cvode"] = True
+    data["protocol"].update(change)
+    (tmp_path / "stim.dat").write_text("0\n" * 40001)
     path = tmp_path / "problem.yaml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(SpecError, match="CoreNEURON integrates with fixed steps only"):
+    with pytest.raises(SpecError, match=message):
         load_problem(path)
 
 
@@ -124,3 +133,21 @@ def test_the_engines_benchmark_compares_traces_totals_and_times(tmp_path, cache)
     # NEURON's build, and CoreNEURON's (NEURON's library beside CoreNEURON's)
     assert len(list(cache.rglob("libcorenrnmech.so"))) == 1
     assert len(list(cache.rglob("libnrnmech.so"))) == 2
+
+
+def test_the_engines_benchmark_takes_a_model_without_mechanisms(tmp_path):
+    csv = tmp_path / "engines.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "mechanisms", "hh",
+         "--engines", "--points", "2", "--repeats", "1", "--rounds", "1", "--csv", str(csv)],
+        capture_output=True, text=True, timeout=600,  # the cache: from the fixture
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = {row["figure"]: row["value"] for row in csv_module.DictReader(csv.open())}
+    assert float(figures["largest_relative_total_difference"]) < 1e-9
+    # the builds benchmark still needs mechanisms of the problem's own
+    builds = subprocess.run(
+        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "mechanisms", "hh"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert builds.returncode == 2 and "a mechanisms folder is needed" in builds.stderr
