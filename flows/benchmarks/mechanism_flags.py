@@ -70,6 +70,9 @@ def compare_engines(spec: ProblemSpec, points: int = 5, repeats: int = 5, rounds
     without mechanisms of its own runs on each engine's own."""
     if spec.model.simulator != "neuron":
         raise UserError(f"{spec.name}: model.engine is for NEURON models (simulator neuron)")
+    refusal = spec.coreneuron_refusal()
+    if refusal:
+        raise UserError(f"{spec.name}: {refusal}")
     variants = {engine: (BUILDS["tuned"], engine) for engine in ENGINES}
     return compare(spec, variants, points, repeats, rounds, seed)
 

@@ -376,17 +376,24 @@ class ProblemSpec(_Strict):
                 "protocol.sweeps: NEURON models sweep over the stimulus amplitudes or "
                 "waveforms; leave sweeps out"
             )
-        if self.model.engine == "coreneuron" and self.protocol.cvode:
-            raise ValueError(
-                "model.engine: CoreNEURON integrates with fixed steps only; leave out "
-                "protocol.cvode or use engine neuron"
+        refusal = self.model.engine == "coreneuron" and self.coreneuron_refusal()
+        if refusal:
+            raise ValueError(f"model.engine: {refusal}")
+
+    def coreneuron_refusal(self) -> str | None:
+        """Why this NEURON problem's protocol cannot run on CoreNEURON, or None."""
+        if self.protocol.cvode:
+            return (
+                "CoreNEURON integrates with fixed steps only; leave out protocol.cvode or use "
+                "engine neuron"
             )
         stimulus = self.protocol.stimulus
-        if self.model.engine == "coreneuron" and stimulus and stimulus.waveforms:
-            raise ValueError(  # NEURON 9.0.2 aborts the process (nrnthread_dat2_vecplay)
-                "model.engine: CoreNEURON cannot play a waveform into the clamp "
-                "(protocol.stimulus.waveforms); use engine neuron"
+        if stimulus and stimulus.waveforms:  # NEURON 9.0.2 aborts (nrnthread_dat2_vecplay)
+            return (
+                "CoreNEURON cannot play a waveform into the clamp (protocol.stimulus.waveforms); "
+                "use engine neuron"
             )
+        return None
 
     def _check_target_kind(self) -> None:
         """Features targets score eFEL features of the full-resolution sweeps: their rate is

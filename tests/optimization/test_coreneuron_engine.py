@@ -151,3 +151,23 @@ def test_the_engines_benchmark_takes_a_model_without_mechanisms(tmp_path):
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert builds.returncode == 2 and "a mechanisms folder is needed" in builds.stderr
+
+
+def test_the_engines_benchmark_refuses_what_coreneuron_cannot_run(tmp_path):
+    """A waveform stimulus would abort CoreNEURON's process: one line instead."""
+    data = yaml.safe_load(problem_path("hh").read_text())
+    data["protocol"]["stimulus"] = {"type": "IClamp", "waveforms": ["stim.dat"]}
+    (tmp_path / "stim.dat").write_text("0\n" * 40001)
+    (tmp_path / "model.hoc").write_text((problem_path("hh").parent / "model.hoc").read_text())
+    path = tmp_path / "problem.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = subprocess.run(
+        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "mechanisms", str(path),
+         "--engines"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: hh: CoreNEURON cannot play a waveform into the clamp "
+        "(protocol.stimulus.waveforms); use engine neuron"
+    ]
