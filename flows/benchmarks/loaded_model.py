@@ -4,11 +4,13 @@ holds one model per process)."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import numpy as np
 
+from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.spec import ProblemSpec
 
 
@@ -52,3 +54,21 @@ def built_model(spec: ProblemSpec):
     values = np.array([(p.lower + p.upper) / 2 for p in spec.parameters])
     bare = _bare_neuron(spec) if spec.model.simulator == "neuron" else None
     return simulator, problem, values, bare
+
+
+def bare_seconds(spec: ProblemSpec, repeats: int) -> list[float]:
+    """In this process: the model of ``spec`` built, one bare simulation to warm up, then the
+    seconds of ``repeats`` more."""
+    _, _, _, bare = built_model(spec)
+    if bare is None:
+        raise UserError(
+            f"{spec.name}: only a model of simulator neuron has a bare simulation to time "
+            f"(this one: {spec.model.simulator})"
+        )
+    bare()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        bare()
+        seconds.append(time.perf_counter() - started)
+    return seconds

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 
 import numpy as np
 
-from neuroptimus.flows.benchmarks.loaded_model import built_model, in_fresh_process
+from neuroptimus.flows.benchmarks.loaded_model import (
+    bare_seconds,
+    built_model,
+    in_fresh_process,
+)
 from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.compile_flags import FLAGS_VARIABLE, TUNED
@@ -38,19 +41,6 @@ def _evaluated(spec: ProblemSpec, points: np.ndarray) -> tuple[list, np.ndarray]
         traces.append([np.array(t.values, dtype=float) for t in recorded])  # copies
         totals.append(problem.objective.total(problem.objective.errors(recorded)))
     return traces, np.asarray(totals, float)
-
-
-def _bare_seconds(spec: ProblemSpec, repeats: int) -> list[float]:
-    _, _, _, bare = built_model(spec)
-    if bare is None:
-        raise UserError(f"{spec.name} is not a NEURON model: it has no bare simulation")
-    bare()  # warm-up
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        bare()
-        seconds.append(time.perf_counter() - started)
-    return seconds
 
 
 def compare_builds(spec: ProblemSpec, points: int = 5, repeats: int = 5, rounds: int = 2,
@@ -99,7 +89,7 @@ def compare(spec: ProblemSpec, variants: dict[str, tuple[str, str]], points: int
     times: dict[str, list[float]] = {a: [], b: []}
     for round_ in range(rounds):  # alternating: the reference first, then the other first, …
         for name in (a, b) if round_ % 2 == 0 else (b, a):
-            times[name] += in_fresh_process(_in_variant, *variants[name], _bare_seconds, spec,
+            times[name] += in_fresh_process(_in_variant, *variants[name], bare_seconds, spec,
                                             repeats)  # fmt: skip
     a_ms, b_ms = (statistics.median(times[name]) * 1000 for name in (a, b))
     return {

@@ -4,9 +4,8 @@ The other NEURON is a Python interpreter whose environment has it (``python -m v
 nrn8/bin/pip install --no-deps neuron==8.2.6 packaging find-libpython``: its nrnivmodl needs
 the last two; NEURON 8 asks for NumPy < 2 but runs on this one's). Everything else (this
 project, NumPy, …) it takes from this environment, found after its own packages, so its
-``neuron`` is its own. The
-model is built there as a run builds it, its mechanisms compiled by that NEURON's nrnivmodl
-(the one beside that interpreter) into their own cache folder.
+``neuron`` is its own. The model is built there as a run builds it, its mechanisms compiled by
+that NEURON's nrnivmodl (the one beside that interpreter) into their own cache folder.
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ import os
 import site
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 import neuroptimus
-from neuroptimus.flows.benchmarks.loaded_model import built_model, in_fresh_process
+from neuroptimus.flows.benchmarks.loaded_model import bare_seconds, in_fresh_process
 from neuroptimus.optimization.errors import UserError
 from neuroptimus.optimization.problem.spec import ProblemSpec
 from neuroptimus.optimization.simulators.mechanisms import neuron_version
@@ -32,22 +30,9 @@ _ROOT = str(Path(neuroptimus.__file__).resolve().parents[1])
 
 
 def bare_times(spec: ProblemSpec, repeats: int) -> dict:
-    """In this process: the model built, one bare simulation to warm up, then ``repeats``
-    timed; the NEURON version and the median in ms."""
-    _, _, _, simulate = built_model(spec)
-    if simulate is None:
-        raise UserError(
-            f"{spec.name}: only a model of simulator neuron has a bare simulation to time "
-            f"(this one: {spec.model.simulator})"
-        )
-    simulate()
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        simulate()
-        seconds.append(time.perf_counter() - started)
-    return {"neuron": neuron_version(), "bare_simulation_ms": float(np.median(seconds)) * 1000,
-            "repeats": repeats}  # fmt: skip
+    """In this process: the NEURON version and the median of ``bare_seconds`` in ms."""
+    median_s = float(np.median(bare_seconds(spec, repeats)))
+    return {"neuron": neuron_version(), "bare_simulation_ms": median_s * 1000, "repeats": repeats}
 
 
 def compare(spec: ProblemSpec, python: str, repeats: int) -> dict:
