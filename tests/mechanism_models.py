@@ -3,6 +3,8 @@ written into a test's folder: for the compile, patch, setup-error and benchmark 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -112,3 +114,12 @@ def leak_problem(folder: Path, extra_mods: dict[str, str] | None = None, **model
     path = folder / "problem.yaml"
     path.write_text(yaml.safe_dump(problem, sort_keys=False))
     return path
+
+
+def mechanisms_benchmark(problem, *options: str, env: dict | None = None):
+    """``neuroptimus benchmark mechanisms PROBLEM OPTIONS…`` through the command line."""
+    return subprocess.run(
+        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "mechanisms", str(problem),
+         *options],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from mechanism_models import leak_problem
+from mechanism_models import leak_problem, mechanisms_benchmark
 
 from neuroptimus.flows.benchmarks.fronts import fronts_benchmark
 from neuroptimus.flows.benchmarks.overhead import orchestration, overhead
@@ -119,11 +119,8 @@ def test_mechanisms_benchmark_compares_the_tuned_build_with_neurons_own(tmp_path
     bit for bit, and each build's bare simulation timed."""
     problem, csv = leak_problem(tmp_path), tmp_path / "mechanisms.csv"
     env = {**os.environ, "NEUROPTIMUS_CACHE": str(tmp_path / "cache")}
-    result = subprocess.run(
-        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "mechanisms", str(problem),
-         "--points", "3", "--repeats", "2", "--rounds", "1", "--csv", str(csv)],
-        capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
+    result = mechanisms_benchmark(problem, "--points", "3", "--repeats", "2", "--rounds", "1",
+                                  "--csv", str(csv), env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "traces of 3 individuals: identical, bit for bit" in result.stdout
     figures = {row["figure"]: row["value"] for row in csv_module.DictReader(csv.open())}

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import csv as csv_module
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
-from mechanism_models import leak_problem
+from mechanism_models import leak_problem, mechanisms_benchmark
 
 from neuroptimus.flows.benchmarks.loaded_model import in_fresh_process
 from neuroptimus.optimization.problem.problem_file import load_problem
@@ -116,11 +114,8 @@ def test_a_model_with_its_own_step_is_refused_for_coreneuron_at_setup(tmp_path):
 def test_the_engines_benchmark_compares_traces_totals_and_times(tmp_path, cache):
     problem, csv = leak_problem(tmp_path), tmp_path / "engines.csv"
     env = {**os.environ, "NEUROPTIMUS_CACHE": str(cache)}
-    result = subprocess.run(
-        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "mechanisms", str(problem),
-         "--engines", "--points", "3", "--repeats", "2", "--rounds", "1", "--csv", str(csv)],
-        capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
+    result = mechanisms_benchmark(problem, "--engines", "--points", "3", "--repeats", "2",
+                                  "--rounds", "1", "--csv", str(csv), env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sweeps integrated by NEURON and by CoreNEURON" in result.stdout
     figures = {row["figure"]: row["value"] for row in csv_module.DictReader(csv.open())}
@@ -137,19 +132,14 @@ def test_the_engines_benchmark_compares_traces_totals_and_times(tmp_path, cache)
 
 def test_the_engines_benchmark_takes_a_model_without_mechanisms(tmp_path):
     csv = tmp_path / "engines.csv"
-    result = subprocess.run(
-        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "mechanisms", "hh",
-         "--engines", "--points", "2", "--repeats", "1", "--rounds", "1", "--csv", str(csv)],
-        capture_output=True, text=True, timeout=600,  # the cache: from the fixture
-    )  # fmt: skip
+    result = mechanisms_benchmark(
+        "hh", "--engines", "--points", "2", "--repeats", "1", "--rounds", "1", "--csv", str(csv)
+    )  # the cache: the fixture's
     assert result.returncode == 0, result.stderr[-3000:]
     figures = {row["figure"]: row["value"] for row in csv_module.DictReader(csv.open())}
     assert float(figures["largest_relative_total_difference"]) < 1e-9
     # the builds benchmark still needs mechanisms of the problem's own
-    builds = subprocess.run(
-        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "mechanisms", "hh"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    builds = mechanisms_benchmark("hh")
     assert builds.returncode == 2 and "a mechanisms folder is needed" in builds.stderr
 
 
@@ -161,11 +151,7 @@ def test_the_engines_benchmark_refuses_what_coreneuron_cannot_run(tmp_path):
     (tmp_path / "model.hoc").write_text((problem_path("hh").parent / "model.hoc").read_text())
     path = tmp_path / "problem.yaml"
     path.write_text(yaml.safe_dump(data))
-    result = subprocess.run(
-        [sys.executable, "-m", "neuroptimus.flows.cli", "benchmark", "mechanisms", str(path),
-         "--engines"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    result = mechanisms_benchmark(path, "--engines")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: hh: CoreNEURON cannot play a waveform into the clamp "
